@@ -1,0 +1,1 @@
+"""Calibration of the model against Jiaozuo history."""

@@ -1,0 +1,1 @@
+"""Greenpath: Jiaozuo green low-carbon transition simulator."""

@@ -1,0 +1,1 @@
+"""The Jiaozuo stock-and-flow model and the code that loads and runs it."""
