@@ -1,0 +1,386 @@
+"""Load and validate the historical data the calibration is fitted to.
+
+The data live in ``calibration/data/history.csv`` (long format, one value per row, columns
+``year,variable,value,unit,source,quote,note,preferred``); ``calibration/data/README.md``
+says where every variable comes from and how the fit uses it.
+
+Every variable the file may contain is declared once, with its unit and the kind of
+bounds it obeys, in :data:`VARIABLES`. Adding a new year of an existing variable needs no
+code change; adding a new variable needs one line in that table (and a README entry).
+
+Examples
+--------
+>>> from greenpath.calibration.history import load_history, series
+>>> df = load_history()
+>>> gdp = series(df, "gdp_real_2020prices_100m_yuan")
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_HISTORY_PATH",
+    "KNOWN_VARIABLES",
+    "VARIABLES",
+    "YEAR_MAX",
+    "YEAR_MIN",
+    "HistoryError",
+    "VariableSpec",
+    "load_history",
+    "series",
+]
+
+#: The packaged history file, found relative to this module.
+DEFAULT_HISTORY_PATH: Path = Path(__file__).resolve().parent / "data" / "history.csv"
+
+#: Columns of the history file, in the order they are written.
+COLUMNS: tuple[str, ...] = (
+    "year",
+    "variable",
+    "value",
+    "unit",
+    "source",
+    "quote",
+    "note",
+    "preferred",
+)
+
+#: Inclusive range of plausible years (history and plan targets).
+YEAR_MIN: int = 1990
+YEAR_MAX: int = 2100
+
+Kind = Literal["level", "share", "change"]
+
+_KIND_RULE: dict[str, str] = {
+    "level": "a level, so it must be >= 0",
+    "share": "a share in percent, so it must be between 0 and 100",
+    "change": "a percent change, so it must be >= -100",
+}
+
+
+@dataclass(frozen=True)
+class VariableSpec:
+    """Declaration of one variable allowed in the history file.
+
+    Attributes
+    ----------
+    unit : str
+        The exact unit string every row of the variable must carry.
+    kind : {"level", "share", "change"}
+        ``level``: a stock or flow that cannot be negative (GDP, CO2, capacity, ...);
+        ``share``: a percentage of a whole, 0-100; ``change``: a percent change or growth
+        rate, which cannot fall below -100.
+    """
+
+    unit: str
+    kind: Kind
+
+
+_YUAN_CURRENT = "100 million yuan (亿元), current prices"
+_KWH = "100 million kWh (亿千瓦时)"
+
+#: The one table of allowed variables: name -> unit and bounds kind.
+VARIABLES: dict[str, VariableSpec] = {
+    # Economy (current prices; level break 2019 -> 2020, see data/README.md)
+    "gdp_current_100m_yuan": VariableSpec(_YUAN_CURRENT, "level"),
+    "primary_va_100m_yuan": VariableSpec(_YUAN_CURRENT, "level"),
+    "secondary_va_100m_yuan": VariableSpec(_YUAN_CURRENT, "level"),
+    "tertiary_va_100m_yuan": VariableSpec(_YUAN_CURRENT, "level"),
+    "gdp_real_2020prices_100m_yuan": VariableSpec(
+        "100 million yuan (亿元), constant 2020 prices", "level"
+    ),
+    "gdp_real_growth_pct": VariableSpec("% y/y", "change"),
+    "primary_va_growth_pct": VariableSpec("% y/y", "change"),
+    "secondary_va_growth_pct": VariableSpec("% y/y", "change"),
+    "tertiary_va_growth_pct": VariableSpec("% y/y", "change"),
+    "industry_va_growth_pct": VariableSpec("%", "change"),
+    # CO2
+    "co2_emissions_mt": VariableSpec("Mt CO2", "level"),
+    "co2_emissions_mt_chen2020_countysum": VariableSpec("Mt CO2", "level"),
+    # Power capacity
+    "coal_power_capacity_mw_gem_derived": VariableSpec("MW (year-end, units >=30 MW)", "level"),
+    "renewable_capacity_10k_kw_implied_base": VariableSpec(
+        "10,000 kW (implied end-2020 base)", "level"
+    ),
+    "wind_capacity_10k_kw_implied_base": VariableSpec(
+        "10,000 kW grid-connected (implied end-2020 base)", "level"
+    ),
+    "wind_capacity_mw_gem_listed_operating": VariableSpec("MW (status as of Feb 2025)", "level"),
+    "pv_capacity_mw_gem_listed_operating": VariableSpec("MW (status as of Feb 2025)", "level"),
+    "bioenergy_capacity_mw_gem_listed_operating": VariableSpec("MW", "level"),
+    # Electricity: whole city (2017-2019) and urban districts only (2005-2014)
+    "electricity_consumption_100m_kwh": VariableSpec(_KWH, "level"),
+    "industrial_electricity_100m_kwh": VariableSpec(_KWH, "level"),
+    "residential_electricity_100m_kwh": VariableSpec(_KWH, "level"),
+    "electricity_consumption_shixiaqu_100m_kwh": VariableSpec(_KWH, "level"),
+    "industrial_electricity_shixiaqu_100m_kwh": VariableSpec(_KWH, "level"),
+    "residential_electricity_shixiaqu_100m_kwh": VariableSpec(_KWH, "level"),
+    # Population and gas
+    "population_10k": VariableSpec("10,000 persons (万人), resident (常住) population", "level"),
+    "population_hukou_10k": VariableSpec(
+        "10,000 persons (万人), registered (户籍) population, year-end", "level"
+    ),
+    "urbanization_rate_pct": VariableSpec("%", "share"),
+    "gas_supply_shixiaqu_10k_m3": VariableSpec("10,000 m3 (万立方米)", "level"),
+    # Jiaozuo plan targets (scenario inputs, not fitted)
+    "target_coal_consumption_change_vs2020_pct": VariableSpec("% vs 2020", "change"),
+    "target_energy_intensity_change_vs2020_pct": VariableSpec("% vs 2020 (at least)", "change"),
+    "target_industrial_energy_intensity_change_pct": VariableSpec("% over three years", "change"),
+    "target_industrial_energy_saving_10k_tce": VariableSpec(
+        "10,000 tce over three years (2021-2023 presumably)", "level"
+    ),
+    "target_natural_gas_import_100m_m3": VariableSpec("100 million m3", "level"),
+    "target_nonfossil_share_pct": VariableSpec("% of energy consumption (more than)", "share"),
+    "target_pv_capacity_added_10k_kw": VariableSpec("10,000 kW added in 2021-2025", "level"),
+    "target_renewable_capacity_seed_plan_10k_kw": VariableSpec("10,000 kW (at least)", "level"),
+    "target_renewable_capacity_energy_plan_10k_kw": VariableSpec("10,000 kW cumulative", "level"),
+    "target_renewable_capacity_added_10k_kw": VariableSpec("10,000 kW added in year", "level"),
+    "target_renewable_capacity_added_2021_2025_10k_kw": VariableSpec(
+        "10,000 kW added over 2021-2025 (more than)", "level"
+    ),
+    "target_renewable_heating_area_10k_m2": VariableSpec("10,000 m2 (at least)", "level"),
+    "target_rural_pv_capacity_added_10k_kw": VariableSpec(
+        "10,000 kW added by 2025 (at least)", "level"
+    ),
+    "target_rural_wind_capacity_added_10k_kw": VariableSpec("10,000 kW added by 2025", "level"),
+    "target_wind_capacity_10k_kw": VariableSpec(
+        "10,000 kW grid-connected cumulative (at least)", "level"
+    ),
+    "target_wind_capacity_added_10k_kw": VariableSpec("10,000 kW added in 2021-2025", "level"),
+    # Henan provincial targets (context for the Jiaozuo targets)
+    "henan_target_co2_intensity_change_vs2020_pct": VariableSpec("% vs 2020", "change"),
+    "henan_target_coal_consumption_change_vs2015_pct": VariableSpec("% vs 2015 (about)", "change"),
+    "henan_target_energy_consumption_increment_cap_10k_tce": VariableSpec(
+        "10,000 tce increment 2016-2020", "level"
+    ),
+    "henan_target_energy_intensity_change_vs2015_pct": VariableSpec("% vs 2015", "change"),
+    "henan_target_energy_intensity_change_vs2020_pct": VariableSpec("% vs 2020", "change"),
+}
+
+#: Variable name -> the unit string its rows must carry (derived from :data:`VARIABLES`).
+KNOWN_VARIABLES: dict[str, str] = {name: spec.unit for name, spec in VARIABLES.items()}
+
+
+class HistoryError(ValueError):
+    """A history file or a request for one of its series is invalid.
+
+    The message names the file, the line (1-based, header = line 1), the column or
+    variable, the bad value and what is allowed.
+    """
+
+
+@dataclass(frozen=True)
+class _Row:
+    year: int
+    variable: str
+    value: float
+    unit: str
+    source: str
+    quote: str
+    note: str
+    preferred: int
+    line: int
+
+
+def _suggest(name: str) -> str:
+    close = difflib.get_close_matches(name, list(VARIABLES), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _fail(path: Path, line: int, where: str, value: object, allowed: str) -> HistoryError:
+    return HistoryError(f"{path}: line {line}: {where}: bad value {value!r}; allowed: {allowed}")
+
+
+def _parse_row(path: Path, line: int, raw: dict[str, str]) -> _Row:
+    """Validate one data row and convert it; raise HistoryError on the first problem."""
+    year_text = raw["year"].strip()
+    try:
+        year = int(year_text)
+    except ValueError:
+        raise _fail(
+            path, line, "column 'year'", raw["year"], f"an integer year {YEAR_MIN}-{YEAR_MAX}"
+        ) from None
+    if not YEAR_MIN <= year <= YEAR_MAX:
+        raise _fail(path, line, "column 'year'", raw["year"], f"a year {YEAR_MIN}-{YEAR_MAX}")
+
+    variable = raw["variable"].strip()
+    spec = VARIABLES.get(variable)
+    if spec is None:
+        raise _fail(
+            path,
+            line,
+            "column 'variable'",
+            raw["variable"],
+            "a variable declared in greenpath.calibration.history.VARIABLES" + _suggest(variable),
+        )
+    where = f"variable {variable!r}, year {year}"
+
+    if raw["unit"] != spec.unit:
+        raise _fail(path, line, f"column 'unit' ({where})", raw["unit"], repr(spec.unit))
+
+    try:
+        value = float(raw["value"])
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise _fail(path, line, f"column 'value' ({where})", raw["value"], "a finite number")
+    if spec.kind == "level" and value < 0:
+        raise _fail(path, line, f"column 'value' ({where})", raw["value"], _KIND_RULE["level"])
+    if spec.kind == "share" and not 0 <= value <= 100:
+        raise _fail(path, line, f"column 'value' ({where})", raw["value"], _KIND_RULE["share"])
+    if spec.kind == "change" and value < -100:
+        raise _fail(path, line, f"column 'value' ({where})", raw["value"], _KIND_RULE["change"])
+
+    for column in ("source", "quote"):
+        if not raw[column].strip():
+            raise _fail(
+                path,
+                line,
+                f"column {column!r} ({where})",
+                raw[column],
+                f"a non-empty {column} (every number keeps its source and quote)",
+            )
+
+    preferred_text = raw["preferred"].strip()
+    if preferred_text not in ("0", "1"):
+        raise _fail(path, line, f"column 'preferred' ({where})", raw["preferred"], "0 or 1")
+
+    return _Row(
+        year=year,
+        variable=variable,
+        value=value,
+        unit=raw["unit"],
+        source=raw["source"],
+        quote=raw["quote"],
+        note=raw["note"],
+        preferred=int(preferred_text),
+        line=line,
+    )
+
+
+def load_history(path: str | Path | None = None) -> pd.DataFrame:
+    """Read and validate a history file.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The CSV to read. Defaults to the packaged ``calibration/data/history.csv``
+        (:data:`DEFAULT_HISTORY_PATH`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per file row, in file order, with the columns of :data:`COLUMNS`
+        (``year`` and ``preferred`` as int, ``value`` as float) plus ``line``, the row's
+        1-based line number in the file (header = line 1). ``df.attrs["path"]`` holds the
+        path read.
+
+    Raises
+    ------
+    HistoryError
+        If the header is wrong, a row has the wrong number of fields, a year is not an
+        integer in 1990-2100, a variable is not declared in :data:`VARIABLES`, a unit is not
+        the declared one, a value is not a finite number or breaks the variable's bounds, a
+        source or quote is empty, ``preferred`` is not 0/1, or a (year, variable) does not
+        have exactly one ``preferred=1`` row. The message names the file, the line, the
+        column or variable, the bad value and what is allowed.
+    FileNotFoundError
+        If the file does not exist.
+    """
+    path = DEFAULT_HISTORY_PATH if path is None else Path(path)
+    rows: list[_Row] = []
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != list(COLUMNS):
+            raise _fail(path, 1, "header", ",".join(header or []), ",".join(COLUMNS))
+        last_line = reader.line_num
+        for fields in reader:
+            line = last_line + 1  # first physical line of this record
+            last_line = reader.line_num
+            if not fields or all(not f.strip() for f in fields):
+                continue  # blank line
+            if len(fields) != len(COLUMNS):
+                raise _fail(
+                    path,
+                    line,
+                    "row",
+                    ",".join(fields),
+                    f"{len(COLUMNS)} comma-separated fields ({','.join(COLUMNS)}), "
+                    f"got {len(fields)}",
+                )
+            rows.append(_parse_row(path, line, dict(zip(COLUMNS, fields, strict=True))))
+
+    groups: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
+    for row in rows:
+        groups[(row.year, row.variable)].append((row.line, row.preferred))
+    for (year, variable), group in groups.items():
+        if sum(flag for _, flag in group) != 1:
+            lines = ", ".join(str(line) for line, _ in group)
+            raise _fail(
+                path,
+                group[-1][0],
+                f"column 'preferred' (variable {variable!r}, year {year}, rows on lines {lines})",
+                ",".join(str(flag) for _, flag in group),
+                "exactly one row with preferred=1 for each (year, variable)",
+            )
+
+    df = pd.DataFrame([asdict(row) for row in rows], columns=[*COLUMNS, "line"])
+    df = df.astype({"year": "int64", "value": "float64", "preferred": "int64", "line": "int64"})
+    df.attrs["path"] = str(path)
+    return df
+
+
+def series(df: pd.DataFrame, variable: str) -> pd.Series:
+    """Return the preferred values of one variable, indexed by year.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A frame returned by :func:`load_history`.
+    variable : str
+        A name declared in :data:`VARIABLES`.
+
+    Returns
+    -------
+    pandas.Series
+        Float values of the ``preferred=1`` rows, index ``year`` (int, ascending), named
+        after the variable. Cross-check rows (``preferred=0``) are left out.
+
+    Raises
+    ------
+    HistoryError
+        If the variable is not declared (the nearest declared name is suggested), has no
+        preferred rows in ``df``, or has more than one preferred row for a year.
+    """
+    origin = df.attrs.get("path", "history data")
+    if variable not in VARIABLES:
+        raise HistoryError(
+            f"{origin}: variable {variable!r} is not declared; allowed: a name in "
+            f"greenpath.calibration.history.VARIABLES{_suggest(variable)}"
+        )
+    rows = df[(df["variable"] == variable) & (df["preferred"] == 1)]
+    if rows.empty:
+        raise HistoryError(f"{origin}: variable {variable!r} has no preferred (preferred=1) rows")
+    duplicated = rows["year"][rows["year"].duplicated()]
+    if not duplicated.empty:
+        raise HistoryError(
+            f"{origin}: variable {variable!r} has more than one preferred row for year(s) "
+            f"{sorted(set(duplicated.tolist()))}; allowed: exactly one"
+        )
+    out = pd.Series(
+        rows["value"].to_numpy(dtype=float),
+        index=pd.Index(rows["year"].to_numpy(dtype="int64"), name="year"),
+        name=variable,
+    )
+    return out.sort_index()
