@@ -351,3 +351,9 @@ def test_next_year_row_loads_without_code_change(tmp_path: Path) -> None:
     assert gdp.index.max() == 2023
     assert gdp[2023] == pytest.approx(2300.0)
     assert len(df) == len(load_history()) + 1
+
+
+def test_readme_documents_every_variable() -> None:
+    readme = (DEFAULT_HISTORY_PATH.parent / "README.md").read_text(encoding="utf-8")
+    missing = [name for name in KNOWN_VARIABLES if f"`{name}`" not in readme]
+    assert not missing, f"calibration/data/README.md does not describe: {missing}"
