@@ -1,0 +1,504 @@
+"""Load and run the Jiaozuo model through PySD, fast and with a clean state every run.
+
+The equations live only in ``model/jiaozuo.mdl``.  PySD translates them once into a
+Python module that is cached under a key made of the ``.mdl`` text, the PySD version and
+this module's post-processing version, so a changed model or a new PySD re-translates
+and nothing else does.
+
+Two PySD costs are removed here:
+
+* Graphical lookups: stock PySD interpolates through ``xarray.DataArray.interp`` at
+  about 0.8 ms per call.  :class:`FastLookups` evaluates the same piecewise-linear table
+  with ``numpy.interp`` (clamped at both ends, as PySD does) for scalar arguments;
+  ``tests/test_engine.py`` proves identical outputs against stock PySD.
+* Leaking state (SDXorg/pysd#99): parameters, final time, time step and saved times set
+  by one ``run()`` persist into the next.  :meth:`JiaozuoModel.run` passes every registry
+  parameter and every time setting on every run, so run B never sees run A's levers.
+
+A PySD model cannot be pickled or shared between threads: each :class:`JiaozuoModel`
+holds its own translated module and a lock; use one instance per process or thread
+(:func:`thread_local_model`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import registry as reg
+
+MDL_PATH = Path(__file__).with_name("jiaozuo.mdl")
+# Bump when the way the translation is post-processed or cached changes.
+ENGINE_VERSION = "1"
+INITIAL_TIME = 2005
+FINAL_TIME = 2035
+TIME_STEP = 0.5
+SAVEPER = 1.0
+
+
+class ModelError(RuntimeError):
+    """The model could not be translated, loaded or run as asked."""
+
+
+def cache_root() -> Path:
+    """Folder for generated files (translation, vector engine): never committed."""
+    env = os.environ.get("GREENPATH_CACHE_DIR")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "greenpath"
+
+
+def model_hash(mdl_path: Path = MDL_PATH) -> str:
+    """SHA-256 of the model file, the model's version in every result's metadata."""
+    return hashlib.sha256(Path(mdl_path).read_bytes()).hexdigest()
+
+
+def _pysd_version() -> str:
+    import pysd
+
+    return pysd.__version__
+
+
+def translation_key(mdl_path: Path = MDL_PATH) -> str:
+    """Cache key of the translation: model text, PySD version, engine version."""
+    h = hashlib.sha256(Path(mdl_path).read_bytes())
+    h.update(f"pysd={_pysd_version()};engine={ENGINE_VERSION}".encode())
+    return h.hexdigest()[:20]
+
+
+# Warnings that mean a Vensim construct was not translated faithfully.
+_BAD_TRANSLATION = re.compile(r"not (yet )?(implemented|supported)", re.IGNORECASE)
+
+
+def translate(mdl_path: Path = MDL_PATH, cache: Path | None = None, force: bool = False) -> Path:
+    """Translate ``mdl_path`` with PySD unless a translation with the same key exists.
+
+    Returns the path of the translated Python module.  The translation is written in a
+    temporary folder and moved into place, so concurrent processes never load a half
+    written file.  Any PySD warning saying a construct is not implemented is an error.
+    """
+    import pysd
+
+    mdl_path = Path(mdl_path)
+    if not mdl_path.is_file():
+        raise ModelError(f"model file not found: {mdl_path}")
+    target = (cache or cache_root()) / "pysd" / translation_key(mdl_path)
+    py_file = target / (mdl_path.stem + ".py")
+    if py_file.is_file() and not force:
+        return py_file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="translate-", dir=target.parent))
+    try:
+        shutil.copy2(mdl_path, work / mdl_path.name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pysd.read_vensim(str(work / mdl_path.name), initialize=False)
+        bad = [str(w.message) for w in caught if _BAD_TRANSLATION.search(str(w.message))]
+        if bad:
+            raise ModelError(f"{mdl_path.name}: PySD cannot translate: {bad[0]}")
+        if force and target.exists():
+            shutil.rmtree(target)
+        try:
+            work.rename(target)
+        except OSError:
+            # Another process won the race; its translation has the same key.
+            shutil.rmtree(work, ignore_errors=True)
+    finally:
+        if work.exists() and work != target:
+            shutil.rmtree(work, ignore_errors=True)
+    return py_file
+
+
+def _fast_lookups_class():
+    from pysd.py_backend.lookups import HardcodedLookups
+
+    class FastLookups(HardcodedLookups):
+        """PySD lookup evaluated with ``numpy.interp`` for scalar arguments.
+
+        Same table, same linear interpolation, same end clamping as PySD's
+        ``interpolate`` mode; anything else (subscripted tables, xarray arguments,
+        other interpolation modes) falls back to PySD.
+        """
+
+        _fast_cache: tuple | None = None
+
+        def _arrays(self):
+            data = self.data
+            cached = self._fast_cache
+            if cached is None or cached[0] is not data:
+                if (
+                    self.interp == "interpolate"
+                    and self.is_float
+                    and getattr(data, "ndim", 0) == 1
+                ):
+                    xs = np.asarray(data["lookup_dim"].values, dtype=float)
+                    ys = np.asarray(data.values, dtype=float)
+                    cached = (data, xs, ys)
+                else:
+                    cached = (data, None, None)
+                self._fast_cache = cached
+            return cached[1], cached[2]
+
+        def __call__(self, x, final_subs=None):
+            if final_subs is None and isinstance(x, (float, int, np.floating, np.integer)):
+                xs, ys = self._arrays()
+                if xs is not None:
+                    return float(np.interp(x, xs, ys))
+            return super().__call__(x, final_subs)
+
+    return FastLookups
+
+
+def accelerate(pysd_model) -> int:
+    """Switch every scalar hard-coded lookup of a loaded PySD model to ``np.interp``.
+
+    Returns the number of lookups switched.
+    """
+    fast = _fast_lookups_class()
+    count = 0
+    for obj in pysd_model._lookup_elements:
+        if type(obj).__name__ == "HardcodedLookups":
+            obj.__class__ = fast
+            count += 1
+    return count
+
+
+@dataclass
+class RunResult:
+    """Yearly results of one run: a years x variables table plus units and metadata."""
+
+    frame: pd.DataFrame
+    units: dict[str, str]
+    metadata: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return self.frame[name]
+
+    def long(self, scenario: str | None = None) -> pd.DataFrame:
+        """Tidy long format: scenario, variable, year, value, unit."""
+        out = self.frame.reset_index().melt(id_vars="year", var_name="variable")
+        out["unit"] = out["variable"].map(self.units)
+        out.insert(0, "scenario", scenario or self.metadata.get("scenario", ""))
+        return out[["scenario", "variable", "year", "value", "unit"]]
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A model variable as written in the .mdl."""
+
+    name: str
+    vensim_name: str
+    unit: str
+    comment: str
+    equation: str
+    kind: str
+    group: str
+
+
+def parse_mdl(mdl_path: Path = MDL_PATH) -> list[Variable]:
+    """Read equations, units and comments straight from the .mdl text.
+
+    PySD's ``doc`` keeps units and comments but not the equation text, which the model
+    page and ``greenpath vars`` show.
+    """
+    text = Path(mdl_path).read_text(encoding="utf-8")
+    text = text.split("\\\\\\---///", 1)[0]
+    if text.startswith("{UTF-8}"):
+        text = text[len("{UTF-8}"):]
+    out: list[Variable] = []
+    group = ""
+    for chunk in text.split("|"):
+        chunk = chunk.strip()
+        if not chunk:
+            continue
+        parts = chunk.split("~")
+        head = parts[0].strip()
+        if head.startswith("*"):
+            group = head.strip("*\n\t ").strip(".")
+            group = group.split("\n")[0].strip().lstrip(".")
+            continue
+        if len(parts) < 3:
+            continue
+        unit, comment = parts[1].strip(), " ".join(parts[2].split())
+        is_equation = "=" in head and ("(" not in head or head.index("=") < head.index("("))
+        if is_equation:
+            lhs, rhs = head.split("=", 1)
+            kind = "stock" if re.match(r"INTEG\s*\(", rhs.strip(), re.IGNORECASE) else "auxiliary"
+            try:
+                float(rhs.strip())
+                kind = "constant"
+            except ValueError:
+                pass
+        else:
+            lhs, rhs = head.split("(", 1)
+            rhs = "(" + rhs
+            kind = "lookup"
+        vname = " ".join(lhs.split())
+        unit = unit.split("[")[0].strip()
+        out.append(Variable(
+            name=re.sub(r"\W+", "_", vname.lower()).strip("_"), vensim_name=vname,
+            unit=unit, comment=comment, equation=" ".join(rhs.split()), kind=kind,
+            group=group if group != "Control" else "Control",
+        ))
+    return out
+
+
+def _clean_warnings():
+    """Context silencing PySD's per-call lookup-extrapolation warnings."""
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.filterwarnings("ignore", message="(?s).*extrapolating data", category=UserWarning)
+    warnings.filterwarnings("ignore", message="Replacing a constant value with a callable")
+    return ctx
+
+
+class JiaozuoModel:
+    """The translated model, loaded once, run many times from a clean state.
+
+    Parameters
+    ----------
+    mdl_path
+        The Vensim model (default: the packaged ``jiaozuo.mdl``).
+    fast
+        Evaluate lookups with ``numpy.interp`` (default).  ``False`` gives stock PySD,
+        the reference the tests and the benchmark compare against.
+    cache
+        Folder for the translation (default :func:`cache_root`).
+    """
+
+    def __init__(self, mdl_path: Path = MDL_PATH, fast: bool = True, cache: Path | None = None):
+        import pysd
+
+        self.mdl_path = Path(mdl_path)
+        self.fast = fast
+        self.py_path = translate(self.mdl_path, cache)
+        ctx = _clean_warnings()
+        try:
+            self._model = pysd.load(str(self.py_path))
+        finally:
+            ctx.__exit__(None, None, None)
+        self.lookups_accelerated = accelerate(self._model) if fast else 0
+        self._lock = threading.Lock()
+        self._state: dict[str, object] = {}
+        self._cache_signature = None
+        if fast:
+            self._memoize_cache_assignment()
+        self.registry = reg.load_registry()
+        self.hash = model_hash(self.mdl_path)
+        self._vars = {v.name: v for v in parse_mdl(self.mdl_path)}
+        doc = self._model.doc
+        self._py_to_real = dict(zip(doc["Py Name"], doc["Real Name"], strict=True))
+        self.units = {
+            py: (u if isinstance(u, str) else "")
+            for py, u in zip(doc["Py Name"], doc["Units"], strict=True)
+        }
+        unknown = set(self.registry) - set(self._py_to_real)
+        if unknown:
+            raise ModelError(f"registry parameters missing from {self.mdl_path.name}: {sorted(unknown)}")
+        self.outputs = [
+            py for py, v in sorted(self._vars.items())
+            if v.kind in ("stock", "auxiliary") and py in self._py_to_real
+        ]
+
+    # ------------------------------------------------------------------ metadata
+    def variables(self) -> pd.DataFrame:
+        """Every model variable with kind, unit, comment, equation and (for constants)
+        the registry's range and source."""
+        rows = []
+        for v in self._vars.values():
+            p = self.registry.get(v.name)
+            rows.append({
+                "name": v.name, "vensim_name": v.vensim_name, "group": v.group,
+                "kind": p.kind if p else v.kind, "unit": v.unit, "comment": v.comment,
+                "equation": v.equation,
+                "min": p.min if p else np.nan, "max": p.max if p else np.nan,
+                "source": p.source if p else "",
+            })
+        return pd.DataFrame(rows)
+
+    def check_names(self, names: Iterable[str]) -> list[str]:
+        """Return ``names`` if all are model outputs, else raise naming the first bad one."""
+        names = list(names)
+        for n in names:
+            if n not in self._py_to_real:
+                raise ModelError(
+                    f"unknown variable {n!r}{reg.suggest(n, self._py_to_real)}; "
+                    "`greenpath vars` lists them"
+                )
+        return names
+
+    # ------------------------------------------------------------------ running
+    def run(
+        self,
+        params: Mapping[str, float] | None = None,
+        *,
+        time_varying: Mapping[str, tuple[Iterable[float], Iterable[float]]] | None = None,
+        final_time: float = FINAL_TIME,
+        time_step: float = TIME_STEP,
+        saveper: float = SAVEPER,
+        return_columns: Iterable[str] | None = None,
+        scenario: str = "custom",
+        validate: bool = True,
+    ) -> RunResult:
+        """Run from a clean state and return yearly results.
+
+        Parameters
+        ----------
+        params
+            Registry parameters to change from their defaults; every other registry
+            parameter is reset to its default for this run.
+        time_varying
+            ``{name: (years, values)}``: a lever that follows a table over calendar
+            years (linear between points, held flat outside them) instead of a constant.
+        final_time, time_step, saveper
+            Simulation settings; the same defaults apply on every call.
+        return_columns
+            Python names of the variables to return (default: all stocks and
+            auxiliaries).
+        """
+        where = f"scenario {scenario!r}"
+        overrides = dict(params or {})
+        if validate:
+            overrides = reg.validate(overrides, where)
+            for name, (_, values) in (time_varying or {}).items():
+                p = reg.lookup(name, where)
+                for value in values:
+                    p.check(value, where)
+        full: dict[str, object] = {n: p.default for n, p in self.registry.items()}
+        full.update(overrides)
+        tv_meta = {}
+        for name, (years, values) in (time_varying or {}).items():
+            xs = np.asarray(list(years), dtype=float)
+            ys = np.asarray(list(values), dtype=float)
+            order = np.argsort(xs)
+            xs, ys = xs[order], ys[order]
+            full[name] = self._table_function(xs, ys)
+            tv_meta[name] = {"years": xs.tolist(), "values": ys.tolist()}
+        if not (0 < time_step <= 1) or final_time <= INITIAL_TIME or saveper < time_step:
+            raise ModelError(
+                f"{where}: bad time settings final_time={final_time}, time_step={time_step}, "
+                f"saveper={saveper} (need {INITIAL_TIME} < final_time, 0 < time_step <= 1, "
+                "saveper >= time_step)"
+            )
+        k = round(saveper / time_step)
+        if abs(k * time_step - saveper) > 1e-9:
+            raise ModelError(f"{where}: saveper {saveper} is not a multiple of time_step {time_step}")
+        columns = self.check_names(return_columns) if return_columns else self.outputs
+        stamps = np.round(np.arange(INITIAL_TIME, final_time + saveper / 2, saveper), 10)
+        # Only what differs from the state left by the previous run is sent to PySD:
+        # afterwards the model holds exactly `full`, whatever ran before.
+        changed = {
+            k: v for k, v in full.items()
+            if callable(v) or callable(self._state.get(k)) or self._state.get(k, np.nan) != v
+        }
+        self._cache_signature_next = (
+            tuple(sorted(k for k, v in full.items() if callable(v))), tuple(columns),
+        )
+        started = time.perf_counter()
+        with self._lock:
+            ctx = _clean_warnings()
+            try:
+                raw = self._model.run(
+                    params=changed or None, final_time=final_time, time_step=time_step,
+                    saveper=saveper, return_timestamps=stamps,
+                    return_columns=columns, progress=False,
+                )
+                self._state = dict(full)
+            except BaseException:
+                self._state = {}  # unknown state: the next run resets everything
+                raise
+            finally:
+                ctx.__exit__(None, None, None)
+        elapsed = time.perf_counter() - started
+        frame = raw.copy()
+        frame.columns = [c if c in self._py_to_real else self._real_to_py(c) for c in frame.columns]
+        frame.index = pd.Index(np.round(frame.index.to_numpy()).astype(int), name="year")
+        frame = frame.astype(float)
+        meta = {
+            "scenario": scenario,
+            "model": self.mdl_path.name,
+            "model_sha256": self.hash,
+            "engine": "pysd+fast-lookups" if self.fast else "pysd",
+            "params": {n: v for n, v in overrides.items()},
+            "time_varying": tv_meta,
+            "final_time": final_time,
+            "time_step": time_step,
+            "saveper": saveper,
+            "run_seconds": elapsed,
+            "software": software_versions(),
+        }
+        return RunResult(frame=frame, units={c: self.units.get(c, "") for c in frame.columns},
+                         metadata=meta)
+
+    def _memoize_cache_assignment(self) -> None:
+        """Skip PySD's O(n^2) cache-type assignment when nothing structural changed.
+
+        PySD re-derives every variable's cache type on each run (twice), although the
+        types only change when a constant becomes time-varying or the returned columns
+        change.  The signature of both is compared with the last assignment.
+        """
+        model = self._model
+        original = model._assign_cache_type
+        seen: set = set()
+
+        def assign():
+            structure = getattr(self, "_cache_signature_next", None)
+            if structure is None:
+                original()
+                return
+            signature = (structure, tuple(sorted(model._dependencies.get("OUTPUTS", {}))))
+            if signature not in seen:
+                original()
+                seen.add(signature)
+
+        model._assign_cache_type = assign
+
+    def _real_to_py(self, real: str) -> str:
+        if not hasattr(self, "_real_map"):
+            self._real_map = {r: p for p, r in self._py_to_real.items()}
+        return self._real_map[real]
+
+    def _table_function(self, xs: np.ndarray, ys: np.ndarray):
+        data_year = self._model.components.data_year
+
+        def value():
+            return float(np.interp(data_year(), xs, ys))
+
+        return value
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the packages that shape the numbers."""
+    import importlib.metadata as md
+    import platform
+
+    out = {"python": platform.python_version()}
+    for pkg in ("greenpath", "pysd", "numpy", "pandas", "xarray", "scipy"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:  # pragma: no cover - dev checkout without install
+            out[pkg] = "not installed"
+    return out
+
+
+_local = threading.local()
+
+
+def thread_local_model() -> JiaozuoModel:
+    """One model per thread (PySD models are not thread-safe)."""
+    model = getattr(_local, "model", None)
+    if model is None:
+        model = _local.model = JiaozuoModel()
+    return model

@@ -1,0 +1,157 @@
+"""The parameter registry: one table for every constant of the model.
+
+``model/parameters.csv`` lists every constant of ``model/jiaozuo.mdl`` with its unit,
+default, allowed range, description and source (or the word "assumption").  The model
+defaults, scenario validation, the batch samplers and the app's sliders all read it; a
+test checks that it agrees with the constants written in the ``.mdl``.
+
+Kinds
+-----
+lever
+    A policy setting the user moves (EMA Workbench's "lever").
+uncertainty
+    A quantity we do not know well (fitted, or an assumption with a range); sampled
+    in Monte Carlo runs.
+constant
+    A recorded value or a convention (e.g. an emission factor derived from NDRC data).
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+REGISTRY_PATH = Path(__file__).with_name("parameters.csv")
+KINDS = ("lever", "uncertainty", "constant")
+COLUMNS = (
+    "name", "vensim_name", "kind", "group", "unit", "default", "min", "max",
+    "description", "source", "clause", "label_en", "label_zh",
+)
+
+
+class RegistryError(ValueError):
+    """A malformed registry file or an unknown / out-of-range parameter."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One constant of the model, as listed in the registry."""
+
+    name: str
+    vensim_name: str
+    kind: str
+    group: str
+    unit: str
+    default: float
+    min: float
+    max: float
+    description: str
+    source: str
+    clause: str = ""
+    label_en: str = ""
+    label_zh: str = ""
+
+    @property
+    def is_assumption(self) -> bool:
+        """True when the value is an assumption rather than read from a source."""
+        return self.source.lower().startswith("assumption")
+
+    def check(self, value: float, where: str = "") -> float:
+        """Return ``value`` as float, or raise naming the parameter and its range."""
+        prefix = f"{where}: " if where else ""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise RegistryError(
+                f"{prefix}{self.name} = {value!r} is not a number; allowed {self.min} to "
+                f"{self.max} {self.unit}"
+            ) from None
+        if not math.isfinite(number) or not self.min <= number <= self.max:
+            raise RegistryError(
+                f"{prefix}{self.name} = {value!r} is outside the allowed range {self.min} "
+                f"to {self.max} {self.unit}"
+            )
+        return number
+
+
+def _parse(path: Path) -> dict[str, Parameter]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RegistryError(f"{path.name}: missing columns {missing}")
+        params: dict[str, Parameter] = {}
+        for line, row in enumerate(reader, start=2):
+            where = f"{path.name} line {line}"
+            name = row["name"]
+            if name in params:
+                raise RegistryError(f"{where}: duplicate parameter {name!r}")
+            if row["kind"] not in KINDS:
+                raise RegistryError(
+                    f"{where}: kind {row['kind']!r} of {name!r} is not one of {KINDS}"
+                )
+            if not row["source"].strip():
+                raise RegistryError(f"{where}: {name!r} has no source (write 'assumption')")
+            try:
+                lo, default, hi = float(row["min"]), float(row["default"]), float(row["max"])
+            except ValueError:
+                raise RegistryError(f"{where}: non-numeric default/min/max for {name!r}") from None
+            if not lo <= default <= hi:
+                raise RegistryError(
+                    f"{where}: default {default} of {name!r} is outside [{lo}, {hi}]"
+                )
+            params[name] = Parameter(
+                name=name, vensim_name=row["vensim_name"], kind=row["kind"],
+                group=row["group"], unit=row["unit"], default=default, min=lo, max=hi,
+                description=row["description"], source=row["source"], clause=row["clause"],
+                label_en=row["label_en"], label_zh=row["label_zh"],
+            )
+    return params
+
+
+@lru_cache(maxsize=4)
+def load_registry(path: Path = REGISTRY_PATH) -> dict[str, Parameter]:
+    """Read the registry (cached; the returned mapping must not be mutated)."""
+    return _parse(Path(path))
+
+
+def defaults(path: Path = REGISTRY_PATH) -> dict[str, float]:
+    """Default value of every registry parameter."""
+    return {name: p.default for name, p in load_registry(path).items()}
+
+
+def levers(path: Path = REGISTRY_PATH) -> dict[str, Parameter]:
+    """The policy levers, in registry order."""
+    return {n: p for n, p in load_registry(path).items() if p.kind == "lever"}
+
+
+def uncertainties(path: Path = REGISTRY_PATH) -> dict[str, Parameter]:
+    """The uncertain parameters, in registry order."""
+    return {n: p for n, p in load_registry(path).items() if p.kind == "uncertainty"}
+
+
+def suggest(name: str, candidates) -> str:
+    """A ' (did you mean ...?)' hint for a misspelt name, or ''."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def lookup(name: str, where: str = "") -> Parameter:
+    """The registry entry ``name``; an unknown name raises with the nearest valid one."""
+    registry = load_registry()
+    if name not in registry:
+        prefix = f"{where}: " if where else ""
+        raise RegistryError(
+            f"{prefix}unknown parameter {name!r}{suggest(name, registry)}; "
+            f"see `greenpath vars --kind lever` for the allowed names"
+        )
+    return registry[name]
+
+
+def validate(params: dict[str, float], where: str = "") -> dict[str, float]:
+    """Check names and ranges of a parameter mapping; return it as floats."""
+    return {name: lookup(name, where).check(value, where) for name, value in params.items()}
