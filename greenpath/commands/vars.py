@@ -1,0 +1,33 @@
+"""`greenpath vars`: list model variables with units (and lever ranges)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser("vars", help="list model variables with units")
+    p.add_argument("--kind", choices=["stock", "auxiliary", "lookup", "lever", "uncertainty",
+                                      "constant"], help="only this kind")
+    p.add_argument("--grep", help="only names containing this text")
+    p.add_argument("--equations", action="store_true", help="also print equations")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from greenpath.model.engine import parse_mdl
+    from greenpath.model.registry import load_registry
+
+    registry = load_registry()
+    for v in parse_mdl():
+        p = registry.get(v.name)
+        kind = p.kind if p else v.kind
+        if args.kind and kind != args.kind:
+            continue
+        if args.grep and args.grep.lower() not in v.name:
+            continue
+        rng = f" [{p.min:g}..{p.max:g}]" if p else ""
+        print(f"{v.name}\t{kind}\t{v.unit}{rng}\t{v.comment}")
+        if args.equations:
+            print(f"    = {v.equation}")
+    return 0

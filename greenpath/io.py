@@ -1,0 +1,69 @@
+"""Writing results to disk: CSV, XLSX and a JSON metadata sidecar.
+
+Files are written to a temporary name and renamed, so an interrupted write never
+leaves a truncated file; existing files are only replaced when the caller says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from greenpath.model.engine import RunResult
+
+
+class OutputExistsError(FileExistsError):
+    """Refusing to overwrite a file the user already has."""
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool = False) -> Path:
+    """Call ``write(tmp)`` then move ``tmp`` to ``path``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} exists; pass --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_result(result: RunResult, out_dir: Path, stem: str | None = None,
+                 overwrite: bool = False) -> list[Path]:
+    """Write ``stem``.csv (years x variables), .xlsx (data, units, metadata) and
+    .meta.json; return the paths."""
+    stem = stem or result.metadata.get("scenario", "run")
+    out_dir = Path(out_dir)
+    targets = [out_dir / f"{stem}.csv", out_dir / f"{stem}.xlsx", out_dir / f"{stem}.meta.json"]
+    if not overwrite:
+        for t in targets:
+            if t.exists():
+                raise OutputExistsError(f"{t} exists; pass --force to replace it")
+    units = pd.DataFrame({"variable": list(result.units), "unit": list(result.units.values())})
+    meta_text = json.dumps(result.metadata, indent=2, ensure_ascii=False, default=str)
+
+    def csv(tmp: Path) -> None:
+        result.frame.to_csv(tmp, float_format="%.6g")
+
+    def xlsx(tmp: Path) -> None:
+        with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
+            result.frame.to_excel(xw, sheet_name="results")
+            units.to_excel(xw, sheet_name="units", index=False)
+            pd.DataFrame({"metadata": [meta_text]}).to_excel(xw, sheet_name="metadata", index=False)
+
+    def meta(tmp: Path) -> None:
+        tmp.write_text(meta_text, encoding="utf-8")
+
+    for target, writer in zip(targets, (csv, xlsx, meta), strict=True):
+        atomic_write(target, writer, overwrite=True)
+    return targets
