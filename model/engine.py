@@ -297,6 +297,9 @@ class JiaozuoModel:
             self._memoize_cache_assignment()
         self.registry = reg.load_registry()
         self.hash = model_hash(self.mdl_path)
+        # Defaults of every run: registry values overlaid with the calibration in force.
+        self.baseline_values = reg.effective_defaults()
+        self.calibration = reg.calibration_id()
         self._vars = {v.name: v for v in parse_mdl(self.mdl_path)}
         doc = self._model.doc
         self._py_to_real = dict(zip(doc["Py Name"], doc["Real Name"], strict=True))
@@ -358,7 +361,8 @@ class JiaozuoModel:
         ----------
         params
             Registry parameters to change from their defaults; every other registry
-            parameter is reset to its default for this run.
+            parameter is reset to its default (the calibrated value, where one exists)
+            for this run.
         time_varying
             ``{name: (years, values)}``: a lever that follows a table over calendar
             years (linear between points, held flat outside them) instead of a constant.
@@ -376,7 +380,7 @@ class JiaozuoModel:
                 p = reg.lookup(name, where)
                 for value in values:
                     p.check(value, where)
-        full: dict[str, object] = {n: p.default for n, p in self.registry.items()}
+        full: dict[str, object] = dict(self.baseline_values)
         full.update(overrides)
         tv_meta = {}
         for name, (years, values) in (time_varying or {}).items():
@@ -431,6 +435,7 @@ class JiaozuoModel:
             "model": self.mdl_path.name,
             "model_sha256": self.hash,
             "engine": "pysd+fast-lookups" if self.fast else "pysd",
+            "calibration_sha256_12": self.calibration,
             "params": {n: v for n, v in overrides.items()},
             "time_varying": tv_meta,
             "final_time": final_time,

@@ -20,12 +20,19 @@ from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
 import math
+import os
+import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 REGISTRY_PATH = Path(__file__).with_name("parameters.csv")
+# The calibrated parameter set written by `greenpath calibrate`; when present its values
+# replace the registry defaults of the fitted uncertainties.  GREENPATH_CALIBRATION
+# points elsewhere, or "none" to run on the registry's prior defaults.
+CALIBRATED_PATH = Path(__file__).resolve().parents[1] / "calibration" / "calibrated.toml"
 KINDS = ("lever", "uncertainty", "constant")
 COLUMNS = (
     "name", "vensim_name", "kind", "group", "unit", "default", "min", "max",
@@ -155,3 +162,55 @@ def lookup(name: str, where: str = "") -> Parameter:
 def validate(params: dict[str, float], where: str = "") -> dict[str, float]:
     """Check names and ranges of a parameter mapping; return it as floats."""
     return {name: lookup(name, where).check(value, where) for name, value in params.items()}
+
+
+def calibration_path() -> Path | None:
+    """The calibrated parameter file in force, or None."""
+    env = os.environ.get("GREENPATH_CALIBRATION")
+    if env is not None:
+        return None if env.lower() in ("", "none") else Path(env)
+    return CALIBRATED_PATH if CALIBRATED_PATH.is_file() else None
+
+
+def calibrated(path: Path | None = None) -> dict[str, float]:
+    """Fitted values from a calibration file's ``[parameters]`` table (validated)."""
+    path = path or calibration_path()
+    if path is None:
+        return {}
+    path = Path(path)
+    if not path.is_file():
+        raise RegistryError(f"calibration file {path} not found")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"{path.name}: not valid TOML: {exc}") from None
+    table = data.get("parameters")
+    if not isinstance(table, dict):
+        raise RegistryError(f"{path.name}: missing [parameters] table")
+    registry = load_registry()
+    out = {}
+    for name, value in table.items():
+        p = lookup(name, f"{path.name} [parameters]")
+        if p.kind != "uncertainty":
+            raise RegistryError(
+                f"{path.name} [parameters] {name}: only uncertainties can be calibrated, "
+                f"{name!r} is a {p.kind}"
+            )
+        out[name] = p.check(value, f"{path.name} [parameters]")
+    del registry
+    return out
+
+
+def calibration_id(path: Path | None = None) -> str:
+    """Short hash of the calibration file in force ('' when none)."""
+    path = path or calibration_path()
+    if path is None or not Path(path).is_file():
+        return ""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def effective_defaults() -> dict[str, float]:
+    """Registry defaults overlaid with the calibrated values in force."""
+    values = defaults()
+    values.update(calibrated())
+    return values
