@@ -1,0 +1,222 @@
+"""Runtime helpers of the vector engine's generated modules.
+
+The source of this file is copied verbatim into every module that
+:func:`greenpath.vector.generate` writes, so a generated module needs nothing
+but NumPy.  Every helper accepts Python/NumPy scalars or arrays whose leading
+(or only) axis is the scenario axis, and reproduces the arithmetic of the
+matching PySD 3.14 function (``pysd.py_backend.functions`` /
+``pysd.py_backend.statefuls`` / ``pysd.py_backend.components.Time``)
+operation for operation, so that results agree with PySD to rounding.
+
+Differences that only show outside PySD's own domain: PySD evaluates the
+branches of IF THEN ELSE lazily while ``np.where`` evaluates both (the engine
+runs under ``np.errstate(all="ignore")``, so a division by zero in the branch
+not taken is harmless instead of raising), and a division by zero in a taken
+branch gives inf/nan here where PySD raises ZeroDivisionError.
+"""
+
+import warnings as _warnings
+
+import numpy as _np
+
+_SMALL_VENSIM = 1e-6  # pysd.py_backend.functions.SMALL_VENSIM
+_RPREC = 1e-5  # pysd.py_backend.components.Time.rprec
+
+
+def _schedule(initial_time, final_time, time_step, saveper):
+    """Integration times and the 'save this time' flags, as PySD's Time does.
+
+    Time advances by repeated addition (``t = t + dt``) while
+    ``t + dt*rprec < final_time``; a time is saved when
+    ``(t - t0) % saveper`` or ``-(t - t0) % saveper`` is below
+    ``dt*rprec``; the state at the last time is saved after the loop.
+    """
+    t0 = float(initial_time)
+    tf = float(final_time)
+    dt = float(time_step)
+    sp = float(saveper)
+    if not dt > 0:
+        raise ValueError(f"TIME STEP must be positive, got {time_step!r}")
+    if not sp > 0:
+        raise ValueError(f"SAVEPER must be positive, got {saveper!r}")
+    prec = dt * _RPREC
+    times = []
+    save = []
+    t = t0
+    while True:
+        delay = t - t0
+        times.append(t)
+        save.append(delay % sp < prec or -delay % sp < prec)
+        if not t + dt * _RPREC < tf:
+            break
+        t = t + dt
+    return times, save
+
+
+def _round_times(times, time_step):
+    """The time index PySD gives its output (``Time.round``)."""
+    return _np.round(_np.asarray(times, dtype=float), -int(_np.log10(time_step * _RPREC)))
+
+
+def _full(value, n):
+    """A fresh float array of shape (n,) holding ``value`` (scalar or (n,))."""
+    out = _np.empty(n)
+    out[...] = value
+    return out
+
+
+def _xidz(a, b, x):
+    return _np.where(_np.abs(b) < _SMALL_VENSIM, x, _np.true_divide(a, b))
+
+
+def _zidz(a, b):
+    return _np.where(_np.abs(b) < _SMALL_VENSIM, 0.0, _np.true_divide(a, b))
+
+
+def _quantum(a, b):
+    return _np.where(b < _SMALL_VENSIM, a, b * _np.trunc(_np.true_divide(a, b)))
+
+
+def _modulo(x, m):
+    return x - _quantum(x, m)
+
+
+def _step(time, time_step, value, tstep):
+    return value * (time + time_step / 2 > tstep)
+
+
+def _ramp(time, slope, start, finish=None):
+    final = time if finish is None else _np.minimum(finish, time)
+    return (time + _SMALL_VENSIM > start) * slope * (final - start)
+
+
+def _pulse(time, start, width):
+    on = _np.logical_and(start - _SMALL_VENSIM <= time, time < start + width)
+    return _np.where(on, 1.0, 0.0)
+
+
+def _pulse_train(time, start, repeat_time, width, end):
+    single = _np.logical_and(start - _SMALL_VENSIM <= time, time < start + width)
+    window = _np.logical_and(start <= time, time < end)
+    train = _np.logical_and(
+        window, _np.remainder(time - start + _SMALL_VENSIM, repeat_time) < width
+    )
+    return _np.where(repeat_time == 0, single, train) * 1.0
+
+
+def _make_lookup(x, y, n):
+    """Callable interpolating table (x, y) with end clamping.
+
+    ``y`` of shape (k,) is one table shared by all scenarios (``np.interp``,
+    as PySD's lookups); ``y`` of shape (n, k) is one table per scenario,
+    evaluated with np.interp's own formula ``slope*(x - x[j]) + y[j]``.
+    """
+    if y.ndim == 1:
+
+        def lookup(v):
+            return _np.interp(v, x, y)
+
+        return lookup
+
+    k = x.shape[0]
+    rows = _np.arange(n)
+    x_lo, x_hi = x[0], x[-1]
+    y_lo, y_hi = y[:, 0], y[:, -1]
+    if k == 1:
+
+        def lookup_one(v):
+            return _np.broadcast_to(y_lo, _np.broadcast_shapes(_np.shape(v), (n,))).copy()
+
+        return lookup_one
+    slopes = (y[:, 1:] - y[:, :-1]) / (x[1:] - x[:-1])
+
+    def lookup_per_scenario(v):
+        v = _np.asarray(v, dtype=float)
+        j = _np.clip(_np.searchsorted(x, v, side="right") - 1, 0, k - 2)
+        y_j = y[rows, j]
+        out = slopes[rows, j] * (v - x[j]) + y_j
+        out = _np.where(v == x[j], y_j, out)
+        out = _np.where(v < x_lo, y_lo, out)
+        return _np.where(v >= x_hi, y_hi, out)
+
+    return lookup_per_scenario
+
+
+def _order_setup(name, order, n, time_step=None, delay_time=None):
+    """Order of a SMOOTH/DELAY chain, per scenario, as PySD initialises it.
+
+    DELAY orders are cast to int and, where ``order*TIME STEP`` exceeds the
+    delay time, lowered one by one (PySD's 'Delay time very small' case),
+    scenario by scenario.  Returns ``(max_order, order, index)``: ``order``
+    is a float scalar when all scenarios agree, else an (n,) array, and
+    ``state[index]`` picks each scenario's last stage.
+    """
+    order = _np.broadcast_to(_np.asarray(order, dtype=float), (n,))
+    cast = _np.trunc(order)
+    if _np.any(cast != order):
+        _warnings.warn(f"{name}\nCasting delay order from {order} to {cast}", stacklevel=3)
+    if delay_time is not None:
+        delay_time = _np.broadcast_to(delay_time, (n,))
+        original = cast
+        while True:
+            small = cast * time_step > delay_time
+            if not _np.any(small):
+                break
+            cast = _np.where(small, cast - 1, cast)
+            if _np.any(cast < 1):
+                raise ValueError(
+                    f"{name}: delay time below TIME STEP ({time_step}) in "
+                    f"{int(_np.sum(cast < 1))} scenario(s); the delay order would reach 0"
+                )
+        if _np.any(cast != original):
+            _warnings.warn(
+                f"{name}\nDelay time very small, casting delay order in "
+                f"{int(_np.sum(cast != original))} scenario(s) "
+                f"from {original.max():g} down to {cast.min():g}",
+                stacklevel=3,
+            )
+    if _np.any(cast < 1):
+        raise ValueError(f"{name}: order must be at least 1, got {cast.min():g}")
+    top = int(cast.max())
+    if _np.all(cast == top):
+        return top, float(top), top - 1
+    return top, cast, (cast.astype(_np.intp) - 1, _np.arange(n))
+
+
+def _stages(value, stages, n):
+    """A (stages, n) float array with every stage equal to ``value``."""
+    out = _np.empty((stages, n))
+    out[...] = value
+    return out
+
+
+def _smooth_update(state, inp, smooth_time, order, dt):
+    # Smooth.ddt: targets = roll(state); targets[0] = input;
+    # (targets - state) * order / smooth_time; Euler: state + ddt*dt
+    targets = _np.empty_like(state)
+    targets[0] = inp
+    targets[1:] = state[:-1]
+    return state + (targets - state) * order / smooth_time * dt
+
+
+def _delay_update(state, inp, delay_time, order, dt):
+    # Delay.ddt: outflows = state / delay_time; inflows = roll(outflows);
+    # inflows[0] = input; (inflows - outflows) * order
+    outflows = state / delay_time
+    inflows = _np.empty_like(outflows)
+    inflows[0] = inp
+    inflows[1:] = outflows[:-1]
+    return state + (inflows - outflows) * order * dt
+
+
+def _delayn_update(state, times, inp, delay_time, order, dt):
+    # DelayN.ddt: times = roll(times); times[0] = delay_time;
+    # outflows = state / times; inflows = roll(outflows); inflows[0] = input
+    new_times = _np.empty_like(times)
+    new_times[0] = delay_time
+    new_times[1:] = times[:-1]
+    outflows = state / new_times
+    inflows = _np.empty_like(outflows)
+    inflows[0] = inp
+    inflows[1:] = outflows[:-1]
+    return state + (inflows - outflows) * order * dt, new_times

@@ -1,0 +1,1287 @@
+"""Vectorised ensemble engine generated from a Vensim model through PySD.
+
+The model is parsed by PySD's own Vensim translator
+(``VensimFile(path).parse(); .get_abstract_model()``) and its abstract syntax
+tree is compiled into one straight-line Python function in which every model
+variable is a NumPy value whose (only) axis is the scenario axis of length
+``n``.  N scenarios -- each with its own constants and, optionally, its own
+lookup tables -- are integrated in one pass.  There is no second, hand-written
+copy of the equations: all of them come from the .mdl through PySD's parser,
+and the arithmetic of every construct copies PySD 3.14's (Euler integration,
+stateful initialisation, SMOOTH*/DELAY* update formulas, lookups, IF THEN ELSE,
+STEP, RAMP, PULSE, ...), so results equal ``pysd.read_vensim(...).run()`` to
+rounding.
+
+Public API
+----------
+``generate(mdl_path) -> str``
+    Python source of a self-contained module (needs only NumPy) defining
+    ``simulate(params, n, lookups, initial_time, final_time, time_step,
+    saveper, return_columns) -> dict[str, ndarray (n, n_saved)]``,
+    ``saved_times(...)``, ``VARIABLES``, ``CONSTANTS``, ``LOOKUPS``,
+    ``CONTROL`` and ``NAMES``.
+``VectorModel(mdl_path, cache_dir=None)``
+    Generates the module once, caches the .py in ``cache_dir`` keyed by the
+    hash of the .mdl text, the PySD version and the generator's own source,
+    and runs it (``.simulate`` gives the raw dict, ``.run`` an
+    ``xarray.Dataset`` with dims (scenario, time)).
+``UnsupportedConstructError``
+    Raised by ``generate`` for anything the engine does not implement, naming
+    the variable and the construct.
+
+Supported: INTEG (also non-negative), SMOOTH, SMOOTHI, SMOOTH3, SMOOTH3I,
+SMOOTH N, DELAY1, DELAY1I, DELAY3, DELAY3I, DELAY N, INITIAL, named lookups
+called as ``name(x)``, WITH LOOKUP, IF THEN ELSE, MIN, MAX, ABS, EXP, LN, LOG,
+SQRT, POWER, SIN/COS/TAN/ARCSIN/ARCCOS/ARCTAN/SINH/COSH/TANH, PI, INTEGER,
+MODULO, QUANTUM, STEP, RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ, GAME, the
+arithmetic / comparison / :AND: :OR: :NOT: operators, Time and the control
+variables INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER.
+Refused: subscripts, macros, DATA variables, GET XLS/DIRECT *, DELAY FIXED,
+TREND, FORECAST, SAMPLE IF TRUE, ALLOCATE *, ACTIVE INITIAL, RANDOM *,
+vector functions, and any function PySD itself does not translate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["UnsupportedConstructError", "VectorModel", "cache_key", "generate"]
+
+_RUNTIME_PATH = Path(__file__).with_name("_vector_runtime.py")
+_CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
+
+
+class UnsupportedConstructError(ValueError):
+    """A model construct the vector engine does not implement."""
+
+    def __init__(self, variable: str, construct: str, detail: str = "") -> None:
+        self.variable = variable
+        self.construct = construct
+        message = f"variable {variable!r}: {construct} is not supported by the vector engine"
+        if detail:
+            message += f" ({detail})"
+        super().__init__(message)
+
+
+# ---------------------------------------------------------------------------
+# Code generation
+# ---------------------------------------------------------------------------
+
+# PySD's OperationBuilder templates and arithmetic orders (numpy as _np).
+_OPERATORS = {
+    "^": ("%(left)s**%(right)s", 1),
+    "*": ("%(left)s*%(right)s", 2),
+    "/": ("%(left)s/%(right)s", 2),
+    "+": ("%(left)s + %(right)s", 3),
+    "-": ("%(left)s - %(right)s", 3),
+    "=": ("%(left)s == %(right)s", 4),
+    "<>": ("%(left)s != %(right)s", 4),
+    ">=": ("%(left)s >= %(right)s", 4),
+    ">": ("%(left)s > %(right)s", 4),
+    "<=": ("%(left)s <= %(right)s", 4),
+    "<": ("%(left)s < %(right)s", 4),
+    ":NOT:": ("_np.logical_not(%s)", 0),
+    ":AND:": ("_np.logical_and(%(left)s, %(right)s)", 0),
+    ":OR:": ("_np.logical_or(%(left)s, %(right)s)", 0),
+    "negative": ("-%s", 3),
+}
+
+# Vensim function (as named in PySD's AST) -> (template, number of arguments,
+# extra variables the template reads).  Mirrors pysd's python_functions.py.
+_FUNCTIONS: dict[str, tuple[str, tuple[int, ...], tuple[str, ...]]] = {
+    "abs": ("_np.abs(%s)", (1,), ()),
+    "min": ("_np.minimum(%s, %s)", (2,), ()),
+    "max": ("_np.maximum(%s, %s)", (2,), ()),
+    "exp": ("_np.exp(%s)", (1,), ()),
+    "ln": ("_np.log(%s)", (1,), ()),
+    "log": ("(_np.log(%s)/_np.log(%s))", (2,), ()),
+    "sqrt": ("_np.sqrt(%s)", (1,), ()),
+    "power": ("_np.power(%s,%s)", (2,), ()),
+    "sin": ("_np.sin(%s)", (1,), ()),
+    "cos": ("_np.cos(%s)", (1,), ()),
+    "tan": ("_np.tan(%s)", (1,), ()),
+    "arcsin": ("_np.arcsin(%s)", (1,), ()),
+    "arccos": ("_np.arccos(%s)", (1,), ()),
+    "arctan": ("_np.arctan(%s)", (1,), ()),
+    "sinh": ("_np.sinh(%s)", (1,), ()),
+    "cosh": ("_np.cosh(%s)", (1,), ()),
+    "tanh": ("_np.tanh(%s)", (1,), ()),
+    "pi": ("_np.pi", (0,), ()),
+    "if_then_else": ("_np.where(%s, %s, %s)", (3,), ()),
+    "integer": ("_np.trunc(%s)", (1,), ()),
+    "modulo": ("_modulo(%s, %s)", (2,), ()),
+    "quantum": ("_quantum(%s, %s)", (2,), ()),
+    "xidz": ("_xidz(%s, %s, %s)", (3,), ()),
+    "zidz": ("_zidz(%s, %s)", (2,), ()),
+    "step": ("_step(time, time_step, %s, %s)", (2,), ("time", "time_step")),
+    "ramp": ("_ramp(time, %s)", (2, 3), ("time",)),
+    "pulse": ("_pulse(time, %s, %s)", (2,), ("time",)),
+    "pulse_train": ("_pulse_train(time, %s, %s, %s, %s)", (4,), ("time",)),
+}
+
+_STRUCTURE_NAMES = {
+    "DelayFixedStructure": "DELAY FIXED",
+    "TrendStructure": "TREND",
+    "ForecastStructure": "FORECAST",
+    "SampleIfTrueStructure": "SAMPLE IF TRUE",
+    "AllocateAvailableStructure": "ALLOCATE AVAILABLE",
+    "AllocateByPriorityStructure": "ALLOCATE BY PRIORITY",
+    "GetConstantsStructure": "GET XLS/DIRECT CONSTANTS",
+    "GetDataStructure": "GET XLS/DIRECT DATA",
+    "GetLookupsStructure": "GET XLS/DIRECT LOOKUPS",
+    "DataStructure": "a DATA variable",
+    "SubscriptsReferenceStructure": "subscripts",
+    "ndarray": "a subscripted (array) constant",
+}
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NUMBER = re.compile(r"^-?[0-9.]+(e[-+]?[0-9]+)?$")
+
+
+@dataclass
+class _Expr:
+    code: str
+    order: int
+    refs: set[str] = field(default_factory=set)
+    lookups: bool = False
+
+
+@dataclass
+class _Node:
+    name: str
+    code: str
+    refs: set[str]
+    kind: str  # "element", "hidden", "const", "control", "time"
+    element: str  # original Vensim name (for messages)
+    dynamic: bool = False
+
+
+@dataclass
+class _State:
+    name: str
+    kind: str  # "integ", "integ_nn", "smooth", "delay", "delayn", "initial"
+    element: str
+    args: dict[str, _Expr]
+    # SMOOTH whose initial value is a Python int in PySD: names whose
+    # int-typedness that relies on (see _Generator._int_typed)
+    int_init: frozenset[str] | None = None
+
+    @property
+    def dynamic(self) -> bool:
+        return self.kind != "initial"
+
+
+def _lower(expr: _Expr, new_order: int) -> None:
+    """PySD's BuildAST.lower_order: parenthesise when precedence requires."""
+    if expr.order >= new_order and expr.order != 0 and new_order != 0:
+        expr.code = f"({expr.code})"
+        expr.order = 0
+
+
+def _pysd_float_list(values) -> list[float]:
+    """Table values exactly as PySD's translation writes them.
+
+    PySD prints lookup tables with ``np.array2string`` (default precision 8)
+    into the translated model, so its runs use those rounded values.
+    """
+    arr = np.array(values)
+    text = np.array2string(arr, separator=",", threshold=max(len(arr), 1))
+    return [float(v) for v in text.strip("[]").replace("\n", " ").split(",") if v.strip()]
+
+
+def _table(element: str, x_values, y_values) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    x = _pysd_float_list(x_values)
+    y = _pysd_float_list(y_values)
+    if len(x) != len(y) or not x:
+        raise UnsupportedConstructError(element, "a lookup whose x and y differ in length")
+    if len(set(x)) != len(x):
+        raise UnsupportedConstructError(element, "a lookup with repeated x values")
+    order = sorted(range(len(x)), key=lambda i: x[i])  # PySD sorts by x
+    return tuple(x[i] for i in order), tuple(y[i] for i in order)
+
+
+def _number(value) -> str:
+    value = float(value)
+    if np.isnan(value):
+        return "_np.nan"
+    if np.isinf(value):
+        return "_np.inf" if value > 0 else "-_np.inf"
+    return repr(value)
+
+
+class _Generator:
+    def __init__(self, mdl_path: str | os.PathLike) -> None:
+        from pysd.builders.python.namespace import NamespaceManager
+        from pysd.translators.vensim.vensim_file import VensimFile
+
+        self.mdl_path = Path(mdl_path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vf = VensimFile(str(self.mdl_path))
+            vf.parse()
+            am = vf.get_abstract_model()
+        if len(am.sections) > 1:
+            macro = am.sections[1]
+            raise UnsupportedConstructError(macro.name, "a macro (:MACRO: definition)")
+        self.section = am.sections[0]
+        # Python names exactly as PySD's SectionBuilder assigns them.
+        namespace = NamespaceManager(self.section.params)
+        for element in self.section.elements:
+            namespace.add_to_namespace(element.name)
+        self.cleanspace = dict(namespace.cleanspace)
+        self.py_names = {el.name: namespace.namespace[el.name] for el in self.section.elements}
+        self.py_name_set = set(self.cleanspace.values())
+
+        self.nodes: dict[str, _Node] = {
+            "time": _Node("time", "", set(), "time", "Time", dynamic=True)
+        }
+        self.states: list[_State] = []
+        self.hidden_by_code: dict[str, str] = {}
+        self.lookups: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+        self.lookup_elements: set[str] = set()
+        self.control: dict[str, _Expr] = {}
+        self.constants: dict[str, float] = {}
+        self.meta: list[dict[str, Any]] = []
+        self._element = ""
+        self._element_by_py: dict[str, Any] = {}
+        self._element_kinds: dict[str, str] = {}
+
+    # -- AST visiting -----------------------------------------------------
+
+    def _refuse(self, construct: str, detail: str = "") -> None:
+        raise UnsupportedConstructError(self._element, construct, detail)
+
+    def visit(self, ast) -> _Expr:
+        from pysd.translators.structures import abstract_expressions as ae
+
+        if isinstance(ast, bool):
+            return _Expr(repr(float(ast)), 0)
+        if isinstance(ast, (int, float, np.integer, np.floating)):
+            return _Expr(_number(ast), 0)
+        if isinstance(ast, (ae.ArithmeticStructure, ae.LogicStructure)):
+            return self._visit_operation(ast)
+        if isinstance(ast, ae.ReferenceStructure):
+            return self._visit_reference(ast)
+        if isinstance(ast, ae.CallStructure):
+            return self._visit_call(ast)
+        if isinstance(ast, ae.GameStructure):
+            return self.visit(ast.expression)
+        if isinstance(ast, ae.IntegStructure):
+            kind = "integ_nn" if ast.non_negative else "integ"
+            return self._stateful(kind, flow=ast.flow, initial=ast.initial)
+        if isinstance(ast, (ae.SmoothStructure, ae.SmoothNStructure)):
+            return self._stateful(
+                "smooth",
+                input=ast.input,
+                smooth_time=ast.smooth_time,
+                initial=ast.initial,
+                order=ast.order,
+            )
+        if isinstance(ast, ae.DelayNStructure):
+            return self._stateful(
+                "delayn",
+                input=ast.input,
+                delay_time=ast.delay_time,
+                initial=ast.initial,
+                order=ast.order,
+            )
+        if isinstance(ast, ae.DelayStructure):
+            return self._stateful(
+                "delay",
+                input=ast.input,
+                delay_time=ast.delay_time,
+                initial=ast.initial,
+                order=ast.order,
+            )
+        if isinstance(ast, ae.InitialStructure):
+            return self._stateful("initial", initial=ast.initial)
+        if isinstance(ast, ae.InlineLookupsStructure):
+            return self._visit_inline_lookup(ast)
+        name = type(ast).__name__
+        self._refuse(_STRUCTURE_NAMES.get(name, name))
+        raise AssertionError  # pragma: no cover
+
+    def _visit_operation(self, ast) -> _Expr:
+        args = [self.visit(arg) for arg in ast.arguments]
+        refs = set().union(*(a.refs for a in args))
+        lookups = any(a.lookups for a in args)
+        operators = list(ast.operators)
+        for op in operators:
+            if op not in _OPERATORS:
+                self._refuse(f"the operator {op!r}")
+        order = _OPERATORS[operators[-1]][1]
+        _lower(args[-1], 2 if operators[-1] == "^" else order)
+        if len(args) == 1:
+            if operators[0] == "negative":
+                order = 1
+            return _Expr(_OPERATORS[operators[0]][0] % args[0].code, order, refs, lookups)
+        right = args.pop().code
+        while args or operators:
+            template = _OPERATORS[operators.pop()][0]
+            left = args.pop()
+            _lower(left, order)
+            right = template % {"left": left.code, "right": right}
+        return _Expr(right, order, refs, lookups)
+
+    def _resolve(self, reference: str) -> str | None:
+        return self.cleanspace.get(reference)
+
+    def _visit_reference(self, ast) -> _Expr:
+        if ast.subscripts is not None:
+            self._refuse("subscripts", f"reference to {ast.reference!r}")
+        py = self._resolve(ast.reference)
+        if py is None:
+            self._refuse("a reference to an undefined name or subscript", repr(ast.reference))
+        if py in self.lookup_elements:
+            self._refuse("a lookup used without an argument", repr(ast.reference))
+        return _Expr(py, 0, {py})
+
+    def _visit_call(self, ast) -> _Expr:
+        function = ast.function.reference
+        py = self._resolve(function)
+        if py is not None and py != "time":
+            if py not in self.lookup_elements:
+                self._refuse("calling a variable that is not a lookup", repr(function))
+            if len(ast.arguments) != 1:
+                self._refuse("a lookup call without exactly one argument", repr(function))
+            arg = self.visit(ast.arguments[0])
+            return _Expr(f"_lk_{py}({arg.code})", 0, set(arg.refs), True)
+        if function not in _FUNCTIONS:
+            self._refuse(f"the function {function.upper().replace('_', ' ')}")
+        template, arities, extra = _FUNCTIONS[function]
+        if len(ast.arguments) not in arities:
+            self._refuse(
+                f"{function.upper().replace('_', ' ')} with {len(ast.arguments)} arguments"
+            )
+        args = [self.visit(arg) for arg in ast.arguments]
+        refs = set(extra).union(*(a.refs for a in args))
+        lookups = any(a.lookups for a in args)
+        if function == "ramp":
+            code = template % ", ".join(a.code for a in args)
+        else:
+            code = template % tuple(a.code for a in args)
+        return _Expr(code, 0, refs, lookups)
+
+    def _visit_inline_lookup(self, ast) -> _Expr:
+        from pysd.translators.structures import abstract_expressions as ae
+
+        if not isinstance(ast.lookups, ae.LookupsStructure):
+            self._refuse("WITH LOOKUP with an external table")
+        if ast.lookups.type != "interpolate":
+            self._refuse(f"a lookup of type {ast.lookups.type!r}")
+        py = self.py_names[self._element]
+        if py in self.lookups:
+            self._refuse("more than one WITH LOOKUP in one equation")
+        self.lookups[py] = _table(self._element, ast.lookups.x, ast.lookups.y)
+        arg = self.visit(ast.argument)
+        return _Expr(f"_lk_{py}({arg.code})", 0, set(arg.refs), True)
+
+    def _argument(self, ast) -> _Expr:
+        """Stateful argument: a name, a literal, or a hidden node."""
+        expr = self.visit(ast)
+        if _NUMBER.match(expr.code) or (
+            _IDENTIFIER.match(expr.code) and expr.code in self.py_name_set
+        ):
+            return expr
+        name = self.hidden_by_code.get(expr.code)
+        if name is None:
+            name = f"_h{len(self.hidden_by_code)}"
+            self.hidden_by_code[expr.code] = name
+            self.nodes[name] = _Node(name, expr.code, set(expr.refs), "hidden", self._element)
+        return _Expr(name, 0, {name}, expr.lookups)
+
+    def _stateful(self, kind: str, **asts) -> _Expr:
+        name = f"_s{len(self.states)}"
+        args = {key: self._argument(value) for key, value in asts.items()}
+        int_init = None
+        if kind == "smooth":
+            is_int, relies_on = self._int_typed(asts["initial"])
+            if is_int:
+                int_init = frozenset(relies_on)
+        self.states.append(_State(name, kind, self._element, args, int_init))
+        if kind in ("integ", "integ_nn", "initial"):
+            return _Expr(name, 0, {name})
+        if kind == "smooth":
+            return _Expr(f"{name}[{name}_ix]", 0, {name})
+        if kind == "delay":
+            delay_time = args["delay_time"]
+            return _Expr(f"({name}[{name}_ix] / {delay_time.code})", 0, {name} | delay_time.refs)
+        return _Expr(f"({name}[{name}_ix] / {name}_times[0])", 0, {name})
+
+    # -- PySD's integer quirk ------------------------------------------------
+
+    def _int_typed(self, ast, _seen: frozenset[str] = frozenset()) -> tuple[bool, set[str]]:
+        """Whether PySD evaluates ``ast`` at initialisation to a Python int.
+
+        PySD keeps Vensim integer literals as Python ints; a SMOOTH whose
+        initial value is an int gets an int64 state array, so the first
+        ``targets[0] = input`` of Smooth.ddt truncates the input to an
+        integer.  This follows Python's typing of the translated expression;
+        the returned set names the constants/control variables whose
+        (default, integer) literal the answer relies on, so the engine can
+        drop the quirk when they are overridden with floats at run time.
+        """
+        from pysd.translators.structures import abstract_expressions as ae
+
+        if isinstance(ast, bool):
+            return False, set()
+        if isinstance(ast, (int, np.integer)):
+            return True, set()
+        if isinstance(ast, (float, np.floating)):
+            return False, set()
+        if isinstance(ast, ae.GameStructure):
+            return self._int_typed(ast.expression, _seen)
+        if isinstance(ast, ae.ArithmeticStructure):
+            if "/" in ast.operators:
+                return False, set()
+            if "^" in ast.operators and not all(
+                isinstance(arg, (int, np.integer)) and arg >= 0 for arg in ast.arguments[1:]
+            ):
+                return False, set()
+            return self._all_int(ast.arguments, _seen)
+        if isinstance(
+            ast, (ae.IntegStructure, ae.SmoothStructure, ae.SmoothNStructure, ae.InitialStructure)
+        ):
+            return self._int_typed(ast.initial, _seen)
+        if isinstance(ast, ae.ReferenceStructure):
+            py = self._resolve(ast.reference)
+            if py is None or py in _seen:
+                return False, set()
+            if py == "time":
+                is_int, relies = self._element_int_typed("initial_time", _seen)
+                return is_int, relies | {"initial_time"}
+            is_int, relies = self._element_int_typed(py, _seen)
+            kind = self._element_kinds.get(py)
+            if is_int and kind in ("constant", "control"):
+                relies = relies | {py}
+            return is_int, relies
+        if isinstance(ast, ae.CallStructure):
+            function = ast.function.reference
+            if self._resolve(function) is not None:
+                return False, set()  # lookups return floats
+            if function == "integer":
+                return True, set()
+            if function in ("pulse", "pulse_train"):
+                return True, set()
+            if function == "step":
+                return self._int_typed(ast.arguments[0], _seen)
+            if function in ("modulo", "quantum", "if_then_else"):
+                args = ast.arguments[1:] if function == "if_then_else" else ast.arguments
+                return self._all_int(args, _seen)
+            if function == "ramp":
+                time = ae.ReferenceStructure("time")
+                return self._all_int((*ast.arguments, time), _seen)
+        return False, set()
+
+    def _all_int(self, asts, _seen) -> tuple[bool, set[str]]:
+        relies: set[str] = set()
+        for arg in asts:
+            is_int, more = self._int_typed(arg, _seen)
+            if not is_int:
+                return False, set()
+            relies |= more
+        return True, relies
+
+    def _element_int_typed(self, py: str, _seen: frozenset[str]) -> tuple[bool, set[str]]:
+        element = self._element_by_py.get(py)
+        if element is None or self._element_kinds.get(py) == "lookup":
+            return False, set()
+        return self._int_typed(element.components[0].ast, _seen | {py})
+
+    # -- elements -----------------------------------------------------------
+
+    def build(self) -> None:
+        from pysd.translators.structures import abstract_expressions as ae
+        from pysd.translators.structures.abstract_model import (
+            AbstractControlElement,
+            AbstractData,
+        )
+
+        elements = self.section.elements
+        self._element_by_py = {self.py_names[el.name]: el for el in elements}
+        self._element_kinds = {}
+        for el in elements:
+            py = self.py_names[el.name]
+            if isinstance(el, AbstractControlElement) or py in _CONTROL_NAMES:
+                self._element_kinds[py] = "control"
+            elif isinstance(el.components[0].ast, (int, float, np.integer, np.floating)):
+                self._element_kinds[py] = "constant"
+            elif isinstance(el.components[0].ast, ae.LookupsStructure):
+                self._element_kinds[py] = "lookup"
+        # lookups first: calls need to know which names are tables
+        for element in elements:
+            self._element = element.name
+            if len(element.components) != 1:
+                self._refuse("a multi-equation (subscripted) definition")
+            component = element.components[0]
+            if component.subscripts[0] or component.subscripts[1]:
+                self._refuse("subscripts")
+            if isinstance(component, AbstractData) or isinstance(component.ast, ae.DataStructure):
+                self._refuse("a DATA variable")
+            if isinstance(component.ast, ae.GetLookupsStructure):
+                self._refuse("GET XLS/DIRECT LOOKUPS")
+            if isinstance(component.ast, ae.LookupsStructure):
+                if component.ast.type != "interpolate":
+                    self._refuse(f"a lookup of type {component.ast.type!r}")
+                py = self.py_names[element.name]
+                self.lookup_elements.add(py)
+                self.lookups[py] = _table(element.name, component.ast.x, component.ast.y)
+
+        runtime_ns = _runtime_namespace()
+        for element in elements:
+            self._element = element.name
+            py = self.py_names[element.name]
+            component = element.components[0]
+            meta = {
+                "py_name": py,
+                "name": element.name,
+                "units": element.units or "",
+                "documentation": (element.documentation or "").strip(),
+                "kind": "auxiliary",
+                "default": None,
+                "dynamic": False,
+            }
+            self.meta.append(meta)
+            if py in self.lookup_elements:
+                meta["kind"] = "lookup"
+                continue
+            n_states = len(self.states)
+            expr = self.visit(component.ast)
+            if isinstance(element, AbstractControlElement) or py in _CONTROL_NAMES:
+                if py not in _CONTROL_NAMES or len(self.states) != n_states or expr.lookups:
+                    self._refuse("a control variable that is not a plain expression")
+                meta["kind"] = "control"
+                self.control[py] = expr
+                self.nodes[py] = _Node(py, expr.code, set(expr.refs), "control", element.name)
+                continue
+            new_states = self.states[n_states:]
+            if not expr.refs and not new_states and not expr.lookups:
+                try:
+                    value = float(eval(expr.code, dict(runtime_ns)))  # noqa: S307
+                except (ArithmeticError, TypeError, ValueError):
+                    value = None
+                if value is not None:
+                    meta["kind"] = "constant"
+                    meta["default"] = value
+                    self.constants[py] = value
+                    self.nodes[py] = _Node(py, "", set(), "const", element.name)
+                    continue
+            if any(s.kind != "initial" for s in new_states):
+                meta["kind"] = "stock"
+            self.nodes[py] = _Node(py, expr.code, set(expr.refs), "element", element.name)
+
+        for py in _CONTROL_NAMES:
+            if py not in self.control:
+                self.py_names.setdefault(py.upper().replace("_", " "), py)
+                default = _Expr("time_step", 0, {"time_step"}) if py == "saveper" else None
+                if default is not None:
+                    self.control[py] = default
+                self.nodes[py] = _Node(py, "", set(), "control", py)
+        for node in self.nodes.values():
+            for ref in node.refs:
+                if ref not in self.nodes and not any(s.name == ref for s in self.states):
+                    raise UnsupportedConstructError(
+                        node.element, "a reference to an unknown variable", ref
+                    )
+        self._classify()
+
+    # -- dependency analysis ----------------------------------------------
+
+    def _classify(self) -> None:
+        states = {s.name: s for s in self.states}
+        for control in _CONTROL_NAMES:
+            for ref in self.nodes[control].refs:
+                if self.nodes.get(ref) is None or self.nodes[ref].kind not in ("const", "control"):
+                    raise UnsupportedConstructError(
+                        self.nodes[control].element,
+                        "a control variable depending on model variables",
+                        ref,
+                    )
+        memo: dict[str, bool] = {}
+
+        def dynamic(name: str, stack: tuple[str, ...] = ()) -> bool:
+            if name in memo:
+                return memo[name]
+            if name in states:
+                return states[name].dynamic
+            node = self.nodes[name]
+            if node.kind == "time":
+                return True
+            if name in stack:
+                return False  # cycles are reported by the schedulers
+            result = any(dynamic(ref, (*stack, name)) for ref in node.refs)
+            memo[name] = result
+            return result
+
+        for name, node in self.nodes.items():
+            node.dynamic = dynamic(name)
+        for meta in self.meta:
+            if meta["py_name"] in self.nodes:
+                meta["dynamic"] = self.nodes[meta["py_name"]].dynamic
+
+    @staticmethod
+    def _toposort(targets, deps, what: str, names: dict[str, str]) -> list[str]:
+        order: list[str] = []
+        state: dict[str, int] = {}
+        for target in targets:
+            if state.get(target) == 2:
+                continue
+            stack = [(target, iter(sorted(deps(target), key=_natural)))]
+            state[target] = 1
+            path = [target]
+            while stack:
+                node, children = stack[-1]
+                for child in children:
+                    mark = state.get(child)
+                    if mark == 2:
+                        continue
+                    if mark == 1:
+                        cycle = path[path.index(child) :]
+                        readable = " -> ".join(names.get(c, c) for c in (*cycle, child))
+                        raise UnsupportedConstructError(names.get(child, child), what, readable)
+                    state[child] = 1
+                    path.append(child)
+                    stack.append((child, iter(sorted(deps(child), key=_natural))))
+                    break
+                else:
+                    stack.pop()
+                    path.pop()
+                    state[node] = 2
+                    order.append(node)
+        return order
+
+    def schedules(self):
+        states = {s.name: s for s in self.states}
+        readable = {name: node.element for name, node in self.nodes.items()}
+        readable.update({name: s.element for name, s in states.items()})
+
+        def init_deps(name: str) -> set[str]:
+            if name in states:
+                args = states[name].args
+                return set().union(
+                    *(args[key].refs for key in ("initial", "order", "delay_time") if key in args)
+                )
+            node = self.nodes[name]
+            if node.kind in ("const", "control", "time"):
+                return set()
+            return set(node.refs)
+
+        static = [
+            name
+            for name, node in self.nodes.items()
+            if node.kind in ("element", "hidden") and not node.dynamic
+        ]
+        init_order = self._toposort(
+            [s.name for s in self.states] + static,
+            init_deps,
+            "a circular initialisation",
+            readable,
+        )
+        init_order = [
+            name
+            for name in init_order
+            if name in states or self.nodes[name].kind in ("element", "hidden")
+        ]
+
+        def step_deps(name: str) -> set[str]:
+            return {
+                ref
+                for ref in self.nodes[name].refs
+                if ref in self.nodes
+                and self.nodes[ref].dynamic
+                and self.nodes[ref].kind in ("element", "hidden")
+            }
+
+        dynamic = [
+            name for name, node in self.nodes.items() if node.dynamic and node.kind == "element"
+        ]
+        core_targets = sorted(
+            {
+                ref
+                for s in self.states
+                if s.dynamic
+                for key, arg in s.args.items()
+                if key not in ("initial", "order")
+                for ref in arg.refs
+                if ref in self.nodes
+                and self.nodes[ref].dynamic
+                and self.nodes[ref].kind in ("element", "hidden")
+            },
+            key=_natural,
+        )
+        core = self._toposort(core_targets, step_deps, "an algebraic loop", readable)
+        core_set = set(core)
+        rest = [
+            name
+            for name in self._toposort(dynamic, step_deps, "an algebraic loop", readable)
+            if name not in core_set
+        ]
+        return init_order, core, rest
+
+    # -- emitting ---------------------------------------------------------------
+
+    def emit(self) -> str:
+        init_order, core, rest = self.schedules()
+        states = {s.name: s for s in self.states}
+        out: list[str] = []
+        w = out.append
+        w(
+            f'"""Vector engine for {self.mdl_path.name} -- generated by greenpath.vector; '
+            "do not edit."
+        )
+        w("")
+        w("Every variable is a NumPy scalar or an array over the scenario axis;")
+        w("see greenpath.vector for the semantics (they are PySD 3.14's).")
+        w('"""')
+        w("# ruff: noqa")
+        w("")
+        w(_RUNTIME_PATH.read_text(encoding="utf-8").split('"""', 2)[2].strip("\n"))
+        w("")
+        w("")
+        variables = [
+            *self.meta,
+            {
+                "py_name": "time",
+                "name": "Time",
+                "units": "",
+                "documentation": "Current time of the model.",
+                "kind": "time",
+                "default": None,
+                "dynamic": True,
+            },
+        ]
+        w(f"VARIABLES = {tuple(variables)!r}")
+        w(f"CONSTANTS = {self.constants!r}")
+        w(f"LOOKUPS = {self.lookups!r}")
+        control_defaults = {}
+        for name in _CONTROL_NAMES:
+            expr = self.control.get(name)
+            control_defaults[name] = expr.code if expr is not None else None
+        w(f"CONTROL = {control_defaults!r}")
+        names = {}
+        for meta in variables:
+            names[meta["name"]] = meta["py_name"]
+        w(f"NAMES = {names!r}")
+        dyn_outputs = [m["py_name"] for m in variables if m["kind"] != "lookup" and m["dynamic"]]
+        static_outputs = [
+            m["py_name"] for m in variables if m["kind"] != "lookup" and not m["dynamic"]
+        ]
+        w(f"_DYNAMIC_OUTPUTS = {tuple(dyn_outputs)!r}")
+        w(f"_STATIC_OUTPUTS = {tuple(static_outputs)!r}")
+        w("")
+        w(_SUPPORT_CODE)
+        w("")
+        w("def simulate(params=None, n=1, lookups=None, initial_time=None, final_time=None,")
+        w("             time_step=None, saveper=None, return_columns=None):")
+        w('    """Integrate n scenarios at once; returns {column: array (n, n_saved)}."""')
+        w("    _n = int(n)")
+        w("    _p = _resolve_params(params, _n)")
+        for name in self.constants:
+            w(f"    {name} = _p[{name!r}]")
+        if any(state.int_init is not None for state in self.states):
+            w(
+                "    _float_given = _float_typed(params, initial_time, final_time, time_step,"
+                " saveper)"
+            )
+        w("    initial_time, final_time, time_step, saveper = _resolve_control(")
+        w("        _p, initial_time, final_time, time_step, saveper)")
+        w("    _lk = _resolve_lookups(lookups, _n)")
+        for name in self.lookups:
+            w(f"    _lk_{name} = _lk[{name!r}]")
+        w("    _times, _save = _schedule(initial_time, final_time, time_step, saveper)")
+        w("    _cols, _bufs, _req_dyn, _req_static = _prepare_outputs(")
+        w("        return_columns, _n, sum(_save))")
+        w("    _err = _np.seterr(all='ignore')")
+        w("    try:")
+        body: list[str] = []
+        b = body.append
+        b("time = _np.float64(_times[0])")
+        b("# -- initialisation: static values and stateful objects, in dependency order")
+        for name in init_order:
+            if name in states:
+                body.extend(self._emit_state_init(states[name]))
+            else:
+                node = self.nodes[name]
+                b(
+                    f"{name} = {node.code}  # {node.element}"
+                    if node.kind == "element"
+                    else f"{name} = {node.code}"
+                )
+        b("_j = 0")
+        b("_last = len(_times) - 1")
+        b("for _k in range(len(_times)):")
+        b("    time = _np.float64(_times[_k])")
+        for name in core:
+            node = self.nodes[name]
+            b(f"    {name} = {node.code}")
+        b("    if _save[_k]:")
+        for name in rest:
+            node = self.nodes[name]
+            b(f"        {name} = {node.code}")
+        b(f"        _vals = {_tuple_code(dyn_outputs)}")
+        b("        for _b, _i in _req_dyn:")
+        b("            _bufs[_b][_j] = _vals[_i]")
+        b("        _j += 1")
+        b("    if _k == _last:")
+        b("        break")
+        for state in self.states:
+            body.extend("    " + line for line in self._emit_state_update(state))
+        b(f"_vals = {_tuple_code(static_outputs)}")
+        b("for _b, _i in _req_static:")
+        b("    _bufs[_b][...] = _vals[_i]")
+        for line in body:
+            w("        " + line)
+        w("    finally:")
+        w("        _np.seterr(**_err)")
+        w("    return {_c: _b.T for _c, _b in zip(_cols, _bufs)}")
+        w("")
+        return "\n".join(out) + "\n"
+
+    def _emit_state_init(self, state: _State) -> list[str]:
+        a = {key: arg.code for key, arg in state.args.items()}
+        s = state.name
+        label = f"  # {state.element}"
+        if state.kind in ("integ", "integ_nn"):
+            return [f"{s} = _full({a['initial']}, _n){label}"]
+        if state.kind == "initial":
+            return [f"{s} = {a['initial']}{label}"]
+        if state.kind == "smooth":
+            lines = [
+                f"{s}_n, {s}_ord, {s}_ix = _order_setup({state.element!r}, {a['order']}, _n)",
+                f"{s} = _stages({a['initial']}, {s}_n, _n){label}",
+            ]
+            if state.int_init is not None:
+                lines.append(
+                    f"{s}_int = _int_typed({tuple(sorted(state.int_init))!r}, _float_given)"
+                    "  # PySD: int initial value -> int64 state"
+                )
+            return lines
+        lines = [
+            f"{s}_n, {s}_ord, {s}_ix = _order_setup({state.element!r}, {a['order']}, _n, "
+            f"time_step, {a['delay_time']})",
+            f"{s} = _stages({a['initial']} * {a['delay_time']}, {s}_n, _n){label}",
+        ]
+        if state.kind == "delayn":
+            lines.append(f"{s}_times = _stages({a['delay_time']}, {s}_n, _n)")
+        return lines
+
+    def _emit_state_update(self, state: _State) -> list[str]:
+        a = {key: arg.code for key, arg in state.args.items()}
+        s = state.name
+        if state.kind == "integ":
+            return [f"{s} = {s} + {a['flow']} * time_step"]
+        if state.kind == "integ_nn":
+            return [f"{s} = _np.maximum({s} + {a['flow']} * time_step, 0)"]
+        if state.kind == "smooth":
+            if state.int_init is not None:
+                return [
+                    f"{s} = _smooth_update({s}, _np.trunc({a['input']}) if {s}_int "
+                    f"else {a['input']}, {a['smooth_time']}, {s}_ord, time_step)",
+                    f"{s}_int = False",
+                ]
+            return [
+                f"{s} = _smooth_update({s}, {a['input']}, {a['smooth_time']}, {s}_ord, time_step)"
+            ]
+        if state.kind == "delay":
+            return [
+                f"{s} = _delay_update({s}, {a['input']}, {a['delay_time']}, {s}_ord, time_step)"
+            ]
+        if state.kind == "delayn":
+            return [
+                f"{s}, {s}_times = _delayn_update({s}, {s}_times, {a['input']}, "
+                f"{a['delay_time']}, {s}_ord, time_step)"
+            ]
+        return []
+
+
+def _tuple_code(names: list[str]) -> str:
+    return "(" + "".join(f"{name}, " for name in names) + ")"
+
+
+def _natural(name: str):
+    match = re.match(r"^(_[a-z]+)(\d+)$", name)
+    if match:
+        return (match.group(1), int(match.group(2)))
+    return (name, 0)
+
+
+def _runtime_namespace() -> dict[str, Any]:
+    namespace: dict[str, Any] = {}
+    exec(compile(_RUNTIME_PATH.read_text(encoding="utf-8"), str(_RUNTIME_PATH), "exec"), namespace)
+    return namespace
+
+
+# Support code placed in every generated module, after the metadata.
+_SUPPORT_CODE = '''
+_CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
+_PY_NAMES = frozenset(m["py_name"] for m in VARIABLES)
+_LOWER_NAMES = {original.lower(): py for original, py in NAMES.items()}
+
+
+def _py_name(key):
+    """Python name of a variable given by Python name or (any-case) Vensim name."""
+    if key in _PY_NAMES:
+        return key
+    name = NAMES.get(key)
+    if name is None:
+        name = _LOWER_NAMES.get(str(key).lower())
+    return name
+
+
+def _resolve_params(params, n):
+    values = {name: _np.float64(value) for name, value in CONSTANTS.items()}
+    unknown = []
+    for key, value in (params or {}).items():
+        name = _py_name(key)
+        if name in _CONTROL_NAMES:
+            raise KeyError(
+                f"{key!r} is a control variable: pass it as the {name} argument")
+        if name not in CONSTANTS:
+            unknown.append(key)
+            continue
+        arr = _np.asarray(value, dtype=float)
+        if arr.ndim == 0:
+            values[name] = _np.float64(arr)
+        elif arr.shape == (n,):
+            values[name] = arr
+        else:
+            raise ValueError(
+                f"parameter {key!r}: expected a scalar or shape ({n},), got {arr.shape}")
+    if unknown:
+        raise KeyError(
+            "not constants of the model: " + ", ".join(repr(k) for k in unknown))
+    return values
+
+
+def _float_typed(params, initial_time, final_time, time_step, saveper):
+    """Names given a value that PySD would hold as a float (not a Python int)."""
+    given = {_py_name(k): v for k, v in (params or {}).items()}
+    given.update({k: v for k, v in zip(
+        _CONTROL_NAMES, (initial_time, final_time, time_step, saveper)) if v is not None})
+    return {k for k, v in given.items()
+            if not isinstance(v, (int, _np.integer)) or isinstance(v, bool)}
+
+
+def _int_typed(relies_on, float_given):
+    return not float_given.intersection(relies_on)
+
+
+def _resolve_control(p, initial_time, final_time, time_step, saveper):
+    given = {"initial_time": initial_time, "final_time": final_time,
+             "time_step": time_step, "saveper": saveper}
+    env = dict(p)
+    env["_np"] = _np
+    pending = [k for k in _CONTROL_NAMES if given[k] is None]
+    for key in _CONTROL_NAMES:
+        if given[key] is not None:
+            env[key] = float(given[key])
+    for _ in range(len(_CONTROL_NAMES)):
+        for key in list(pending):
+            code = CONTROL[key]
+            if code is None:
+                raise ValueError(f"the model does not define {key}; pass it explicitly")
+            try:
+                value = eval(code, env)
+            except NameError:
+                continue
+            value = _np.asarray(value, dtype=float)
+            if value.ndim != 0:
+                raise ValueError(f"{key} must not vary across scenarios")
+            env[key] = float(value)
+            pending.remove(key)
+    if pending:
+        raise ValueError("circular control variables: " + ", ".join(pending))
+    return tuple(env[k] for k in _CONTROL_NAMES)
+
+
+def _resolve_lookups(lookups, n):
+    given = {}
+    unknown = []
+    for key, value in (lookups or {}).items():
+        name = _py_name(key)
+        if name not in LOOKUPS:
+            unknown.append(key)
+        else:
+            given[name] = value
+    if unknown:
+        raise KeyError("not lookups of the model: " + ", ".join(repr(k) for k in unknown))
+    tables = {}
+    for name, (x, y) in LOOKUPS.items():
+        if name in given:
+            x, y = given[name]
+            x = _np.asarray(x, dtype=float)
+            y = _np.asarray(y, dtype=float)
+            if x.ndim != 1 or x.size == 0:
+                raise ValueError(f"lookup {name!r}: x must have shape (k,), got {x.shape}")
+            k = x.shape[0]
+            if y.shape not in ((k,), (n, k)):
+                raise ValueError(
+                    f"lookup {name!r}: y must have shape ({k},) or ({n}, {k}), got {y.shape}")
+            order = _np.argsort(x, kind="stable")
+            x = x[order]
+            y = _np.ascontiguousarray(y[..., order])
+            if _np.any(_np.diff(x) == 0):
+                raise ValueError(f"lookup {name!r}: repeated x values")
+        else:
+            x = _np.array(x, dtype=float)
+            y = _np.array(y, dtype=float)
+        tables[name] = _make_lookup(x, y, n)
+    return tables
+
+
+def _prepare_outputs(return_columns, n, n_saved):
+    if return_columns is None:
+        return_columns = list(_DYNAMIC_OUTPUTS + _STATIC_OUTPUTS)
+    dyn_index = {name: i for i, name in enumerate(_DYNAMIC_OUTPUTS)}
+    static_index = {name: i for i, name in enumerate(_STATIC_OUTPUTS)}
+    cols, bufs, req_dyn, req_static, unknown = [], [], [], [], []
+    for col in return_columns:
+        name = _py_name(col)
+        if name in dyn_index:
+            req_dyn.append((len(bufs), dyn_index[name]))
+        elif name in static_index:
+            req_static.append((len(bufs), static_index[name]))
+        else:
+            unknown.append(col)
+            continue
+        cols.append(col)
+        bufs.append(_np.empty((n_saved, n)))
+    if unknown:
+        raise KeyError(
+            "cannot return (unknown variables or lookups): "
+            + ", ".join(repr(c) for c in unknown))
+    return cols, bufs, req_dyn, req_static
+
+
+def saved_times(initial_time=None, final_time=None, time_step=None, saveper=None, params=None):
+    """The times simulate() saves, rounded as PySD rounds its output index."""
+    p = _resolve_params(params, 1)
+    controls = _resolve_control(p, initial_time, final_time, time_step, saveper)
+    times, save = _schedule(*controls)
+    return _round_times([t for t, s in zip(times, save) if s], controls[2])
+'''
+
+
+def generate(mdl_path: str | os.PathLike) -> str:
+    """Python source of the vector engine module for the Vensim model ``mdl_path``.
+
+    Raises :class:`UnsupportedConstructError` (naming the variable and the
+    construct) for anything the engine does not implement.
+    """
+    generator = _Generator(mdl_path)
+    generator.build()
+    return generator.emit()
+
+
+# ---------------------------------------------------------------------------
+# Cached loader
+# ---------------------------------------------------------------------------
+
+
+def _generator_hash() -> str:
+    digest = hashlib.sha256()
+    for path in (Path(__file__), _RUNTIME_PATH):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(mdl_path: str | os.PathLike) -> str:
+    """Hash of the .mdl text, the PySD version and the generator's own source."""
+    import pysd
+
+    digest = hashlib.sha256()
+    digest.update(Path(mdl_path).read_bytes())
+    digest.update(b"\0pysd=" + pysd.__version__.encode())
+    digest.update(b"\0generator=" + _generator_hash().encode())
+    return digest.hexdigest()
+
+
+class VectorModel:
+    """A Vensim model compiled into the vector engine, with an on-disk cache.
+
+    Parameters
+    ----------
+    mdl_path:
+        The Vensim .mdl file.
+    cache_dir:
+        Where the generated module is kept, as ``<stem>_<hash>.py``; default
+        ``<mdl folder>/.cache/vector``.  The hash covers the .mdl text, the
+        PySD version and this generator's source, so editing any of them
+        regenerates on the next load (or :meth:`refresh`).
+
+    Attributes
+    ----------
+    module:
+        The loaded generated module (``simulate``, ``VARIABLES``, ...).
+    generated_path:
+        Path of the generated .py file.
+    regenerated:
+        True when this load had to generate the module (cache miss).
+    """
+
+    def __init__(self, mdl_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None):
+        self.mdl_path = Path(mdl_path)
+        if cache_dir is None:
+            cache_dir = self.mdl_path.parent / ".cache" / "vector"
+        self.cache_dir = Path(cache_dir)
+        self.module: Any = None
+        self.key = ""
+        self.generated_path = Path()
+        self.regenerated = False
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Reload if the .mdl (or PySD, or the generator) changed; True if it did."""
+        key = cache_key(self.mdl_path)
+        if key == self.key and self.module is not None:
+            return False
+        stem = re.sub(r"[^0-9A-Za-z_]", "_", self.mdl_path.stem)
+        path = self.cache_dir / f"{stem}_{key[:24]}.py"
+        self.regenerated = not path.exists()
+        if self.regenerated:
+            source = generate(self.mdl_path)
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(source)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        module_name = f"_greenpath_vector_{stem}_{key[:24]}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:  # pragma: no cover
+            raise ImportError(f"cannot load generated module {path.name}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        self.module = module
+        self.key = key
+        self.generated_path = path
+        return True
+
+    # -- metadata -------------------------------------------------------------
+
+    @property
+    def variables(self) -> tuple[dict[str, Any], ...]:
+        """Metadata of every variable: py_name, name, units, documentation,
+        kind (constant/auxiliary/stock/lookup/control/time), default, dynamic."""
+        return self.module.VARIABLES
+
+    @property
+    def constants(self) -> dict[str, float]:
+        """Default values of the constants (the names ``params`` accepts)."""
+        return dict(self.module.CONSTANTS)
+
+    @property
+    def lookups(self) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+        """Default tables (x, y) of the lookups (the names ``lookups`` accepts)."""
+        return dict(self.module.LOOKUPS)
+
+    def times(self, **control: float | None) -> np.ndarray:
+        """The saved times for the given control values (defaults: the .mdl's)."""
+        return self.module.saved_times(**control)
+
+    # -- running -----------------------------------------------------------------
+
+    def simulate(
+        self,
+        params: dict[str, Any] | None = None,
+        n: int | None = None,
+        lookups: dict[str, tuple[Any, Any]] | None = None,
+        *,
+        initial_time: float | None = None,
+        final_time: float | None = None,
+        time_step: float | None = None,
+        saveper: float | None = None,
+        return_columns: list[str] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Run ``n`` scenarios; ``{column: array (n, n_saved_times)}``.
+
+        ``n`` defaults to the length of the per-scenario params/lookups (or 1).
+        """
+        if n is None:
+            n = _infer_n(params, lookups)
+        return self.module.simulate(
+            params, n, lookups, initial_time, final_time, time_step, saveper, return_columns
+        )
+
+    def run(
+        self,
+        params: dict[str, Any] | None = None,
+        n: int | None = None,
+        lookups: dict[str, tuple[Any, Any]] | None = None,
+        *,
+        initial_time: float | None = None,
+        final_time: float | None = None,
+        time_step: float | None = None,
+        saveper: float | None = None,
+        return_columns: list[str] | None = None,
+    ):
+        """Run ``n`` scenarios and return an ``xarray.Dataset``.
+
+        One data variable per returned column (named as requested; default:
+        every non-lookup variable by Python name) with dims
+        ``("scenario", "time")``; ``time`` holds the saved times as PySD's
+        ``run()`` index does, ``scenario`` is ``0..n-1``.  Units and
+        documentation are in each variable's attrs.
+        """
+        import xarray as xr
+
+        if n is None:
+            n = _infer_n(params, lookups)
+        control = {
+            "initial_time": initial_time,
+            "final_time": final_time,
+            "time_step": time_step,
+            "saveper": saveper,
+        }
+        data = self.module.simulate(params, n, lookups, *control.values(), return_columns)
+        times = self.module.saved_times(**control, params=_scalar_params(params))
+        meta = {m["py_name"]: m for m in self.module.VARIABLES}
+        names = self.module.NAMES
+        dataset = xr.Dataset(coords={"scenario": np.arange(n), "time": times})
+        for column, values in data.items():
+            info = meta.get(names.get(column, column), {})
+            dataset[column] = xr.DataArray(
+                values,
+                dims=("scenario", "time"),
+                attrs={
+                    "name": info.get("name", column),
+                    "units": info.get("units", ""),
+                    "documentation": info.get("documentation", ""),
+                },
+            )
+        return dataset
+
+
+def _infer_n(params, lookups) -> int:
+    sizes = set()
+    for value in (params or {}).values():
+        shape = np.shape(value)
+        if shape:
+            sizes.add(shape[0])
+    for _x, y in (lookups or {}).values():
+        shape = np.shape(y)
+        if len(shape) == 2:
+            sizes.add(shape[0])
+    if len(sizes) > 1:
+        raise ValueError(f"per-scenario inputs disagree on the number of scenarios: {sizes}")
+    return sizes.pop() if sizes else 1
+
+
+def _scalar_params(params):
+    """Only the scalar params: enough to evaluate control-variable defaults."""
+    return {k: v for k, v in (params or {}).items() if np.ndim(v) == 0} or None
