@@ -428,7 +428,11 @@ class JiaozuoModel:
         elapsed = time.perf_counter() - started
         frame = raw.copy()
         frame.columns = [c if c in self._py_to_real else self._real_to_py(c) for c in frame.columns]
-        frame.index = pd.Index(np.round(frame.index.to_numpy()).astype(int), name="year")
+        times = frame.index.to_numpy(dtype=float)
+        if np.allclose(times, np.round(times)):
+            frame.index = pd.Index(np.round(times).astype(int), name="year")
+        else:  # sub-yearly saving (tests, diagnostics): keep fractional times
+            frame.index = pd.Index(times, name="time")
         frame = frame.astype(float)
         meta = {
             "scenario": scenario,

@@ -1,0 +1,18 @@
+"""Shared fixtures: one translated model per test session (loading costs ~0.7 s)."""
+
+from __future__ import annotations
+
+import pytest
+from greenpath.model.engine import JiaozuoModel
+
+
+@pytest.fixture(scope="session")
+def model() -> JiaozuoModel:
+    """The fast engine (numpy lookups), shared by read-only tests."""
+    return JiaozuoModel()
+
+
+@pytest.fixture(scope="session")
+def stock_model() -> JiaozuoModel:
+    """Stock PySD (xarray lookups): the reference."""
+    return JiaozuoModel(fast=False)

@@ -1,0 +1,190 @@
+"""The PySD engine: translation cache, fast lookups, clean state, isolation."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+from greenpath.model import engine, registry
+from greenpath.model.engine import JiaozuoModel, ModelError
+
+LEVER_SET_A = {"industrial_coal_substitution_rate": 0.1, "wind_build_rate": 300.0,
+               "small_coal_retirement_rate": 0.2}
+LEVER_SET_B = {"backward_capacity_exit_rate": 0.05, "distributed_pv_build_rate": 400.0,
+               "policy_start_year": 2024, "ccus_capacity": 1.0}
+
+
+def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Bit-identical frames (same columns, same values, NaN nowhere)."""
+    assert list(a.columns) == list(b.columns)
+    assert not a.isna().any().any()
+    np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
+
+
+@pytest.mark.parametrize("params", [{}, LEVER_SET_A, LEVER_SET_B])
+def test_fast_lookups_match_stock_pysd(model, stock_model, params):
+    fast = model.run(params)
+    stock = stock_model.run(params)
+    assert model.lookups_accelerated == 10
+    assert_same(fast.frame, stock.frame)
+
+
+def test_time_varying_lever_matches_stock_pysd(model, stock_model):
+    tv = {"wind_build_rate": ([2021, 2025, 2030], [50.0, 400.0, 100.0])}
+    assert_same(model.run(time_varying=tv).frame, stock_model.run(time_varying=tv).frame)
+
+
+def test_time_varying_lever_interpolates_over_calendar_years(model):
+    cols = ["wind_construction_starts", "data_year"]
+    tv = {"wind_build_rate": ([2021, 2025], [0.0, 400.0])}
+    r = model.run(time_varying=tv, return_columns=cols, saveper=0.5)
+    # Flows during (y-1, y] belong to data year y: at Time 2022.0 the data year is 2023,
+    # half-way from 2021 to 2025 -> 200 MW/yr.
+    assert r.frame.loc[2022.0, "data_year"] == 2023
+    assert r.frame.loc[2022.0, "wind_construction_starts"] == pytest.approx(200.0)
+    assert r.frame.loc[2022.5, "wind_construction_starts"] == pytest.approx(200.0)
+    assert r.frame.loc[2020.0, "wind_construction_starts"] == pytest.approx(0.0)
+    assert r.frame.loc[2030.0, "wind_construction_starts"] == pytest.approx(400.0)
+
+
+def test_clean_state_between_runs(model):
+    cols = ["co2_emissions", "renewable_capacity", "gdp", "total_coal_consumption"]
+    first = model.run(LEVER_SET_A, return_columns=cols)
+    model.run(LEVER_SET_B, time_varying={"ccus_capacity": ([2025, 2035], [0.5, 2.0])},
+              final_time=2030, time_step=0.25, saveper=0.5)
+    model.run({"coal_maximum_hours": 4600}, return_columns=["gdp"])
+    again = model.run(LEVER_SET_A, return_columns=cols)
+    assert_same(first.frame, again.frame)
+    assert again.frame.index[-1] == 2035
+    # and the defaults come back when nothing is passed
+    assert_same(model.run(return_columns=cols).frame,
+                JiaozuoModel().run(return_columns=cols).frame)
+
+
+def test_threads_do_not_share_state():
+    expected = {}
+    base = JiaozuoModel()
+    settings = [{"wind_build_rate": 50.0 * k, "industrial_coal_substitution_rate": 0.01 * k}
+                for k in range(6)]
+    for i, p in enumerate(settings):
+        expected[i] = base.run(p, return_columns=["co2_emissions"]).frame
+    got: dict[int, pd.DataFrame] = {}
+    errors: list[BaseException] = []
+
+    def worker(offset: int) -> None:
+        m = engine.thread_local_model()
+        try:
+            for _ in range(3):
+                for i in range(offset, len(settings), 2):
+                    got[i] = m.run(settings[i], return_columns=["co2_emissions"]).frame
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i in expected:
+        assert_same(got[i], expected[i])
+
+
+def _run_in_process(params: dict) -> np.ndarray:
+    return JiaozuoModel().run(params, return_columns=["co2_emissions"]).frame.to_numpy()
+
+
+def test_processes_do_not_share_state(model):
+    settings = [LEVER_SET_A, LEVER_SET_B, {}]
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(_run_in_process, settings))
+    for p, got in zip(settings, results, strict=True):
+        np.testing.assert_array_equal(got, model.run(p, return_columns=["co2_emissions"]).frame.to_numpy())
+
+
+def test_translation_is_cached_and_keyed_on_the_model(tmp_path):
+    mdl = tmp_path / "m.mdl"
+    shutil.copy(engine.MDL_PATH, mdl)
+    first = engine.translate(mdl, cache=tmp_path / "cache")
+    stamp = first.stat().st_mtime_ns
+    assert engine.translate(mdl, cache=tmp_path / "cache") == first
+    assert first.stat().st_mtime_ns == stamp
+    mdl.write_text(mdl.read_text(encoding="utf-8").replace(
+        "policy start year = 2021", "policy start year = 2022"), encoding="utf-8")
+    second = engine.translate(mdl, cache=tmp_path / "cache")
+    assert second != first
+    assert second.is_file()
+
+
+NOT_IMPLEMENTED_MDL = """{UTF-8}
+x = 1
+\t~\tDmnl
+\t~\tInput.
+\t|
+
+y = NPV(x, 0.1, 0, 1)
+\t~\tDmnl
+\t~\tNet present value: not implemented by PySD.
+\t|
+
+FINAL TIME = 10
+\t~\tYear
+\t~\tEnd.
+\t|
+
+INITIAL TIME = 0
+\t~\tYear
+\t~\tStart.
+\t|
+
+SAVEPER = 1
+\t~\tYear
+\t~\tSave.
+\t|
+
+TIME STEP = 1
+\t~\tYear
+\t~\tStep.
+\t|
+"""
+
+
+def test_translation_fails_on_not_implemented_warning(tmp_path):
+    mdl = tmp_path / "bad.mdl"
+    mdl.write_text(NOT_IMPLEMENTED_MDL, encoding="utf-8")
+    with pytest.raises(ModelError, match="not implemented"):
+        engine.translate(mdl, cache=tmp_path / "cache")
+
+
+def test_the_shipped_model_translates_without_warnings(tmp_path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        engine.translate(engine.MDL_PATH, cache=tmp_path / "cache")
+
+
+def test_bad_inputs_name_the_problem(model):
+    with pytest.raises(registry.RegistryError, match=r"wind_build_rat.*did you mean 'wind_build_rate'"):
+        model.run({"wind_build_rat": 10})
+    with pytest.raises(registry.RegistryError, match=r"wind_build_rate = -5.*0.0 to 500.0"):
+        model.run({"wind_build_rate": -5})
+    with pytest.raises(ModelError, match="co2_emision"):
+        model.run(return_columns=["co2_emision"])
+    with pytest.raises(ModelError, match="time_step"):
+        model.run(time_step=0.3)
+
+
+def test_result_carries_units_and_metadata(model):
+    r = model.run(LEVER_SET_A, scenario="a")
+    assert r.units["co2_emissions"] == "MtCO2/Year"
+    assert r.metadata["model_sha256"] == engine.model_hash()
+    assert r.metadata["params"] == LEVER_SET_A
+    assert r.metadata["software"]["pysd"] == "3.14.3"
+    long = r.long()
+    assert set(long.columns) == {"scenario", "variable", "year", "value", "unit"}
+    assert len(long) == r.frame.size

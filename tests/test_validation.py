@@ -1,0 +1,308 @@
+"""SD validation as tests: units, accounting, closed forms, extreme conditions,
+integration error, behaviour reproduction (Sterman's battery, the parts we can automate)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from greenpath.model import registry
+from greenpath.model.engine import MDL_PATH, parse_mdl
+
+VARIABLES = parse_mdl()
+STOCKS = [v.name for v in VARIABLES if v.kind == "stock"]
+HEADLINE_2035 = ["co2_emissions", "total_coal_consumption", "total_energy_consumption"]
+DATA = Path(__file__).resolve().parents[1] / "calibration" / "data" / "history.csv"
+
+# The largest settings the registry allows for coal exit.
+COAL_BAN = {"small_coal_retirement_rate": 0.25, "large_coal_retirement_rate": 0.2,
+            "new_coal_chp_additions": 0.0, "industrial_coal_substitution_rate": 0.25,
+            "building_coal_substitution_rate": 0.25}
+NO_RENEWABLES = {f"{k}_build_rate": 0.0 for k in
+                 ("wind", "utility_pv", "distributed_pv", "biomass", "hydro")}
+ZERO_GROWTH = {"gdp_growth_2023_to_2030": 0.0, "gdp_growth_2031_to_2035": 0.0}
+PLAN_LIKE = {"industrial_saving_action_rate": 0.07, "distributed_pv_build_rate": 200.0,
+             "wind_build_rate": 200.0, "industrial_coal_substitution_rate": 0.05,
+             "rail_freight_share_target": 0.25, "nev_share_target_delivery": 0.95}
+
+
+def test_every_variable_has_unit_and_comment():
+    assert len(VARIABLES) > 300
+    for v in VARIABLES:
+        assert v.unit, f"{v.vensim_name} has no unit"
+        assert len(v.comment) > 10, f"{v.vensim_name} has no comment"
+
+
+def _combine(a: Counter, b: Counter, sign: int) -> Counter:
+    """a * b (sign 1) or a / b (sign -1) on exponent maps (Counter's '-' drops negatives)."""
+    out = Counter(a)
+    for k, v in b.items():
+        out[k] += sign * v
+    return Counter({k: v for k, v in out.items() if v})
+
+
+def _dims(unit: str) -> Counter:
+    """Parse a Vensim unit string into exponents of base units ('Dmnl' and 1 are empty)."""
+    tokens = re.findall(r"[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?|[*/()^]", unit)
+    pos = 0
+
+    def expr() -> Counter:
+        nonlocal pos
+        total = term()
+        while pos < len(tokens) and tokens[pos] in "*/":
+            op = tokens[pos]
+            pos += 1
+            rhs = term()
+            total = _combine(total, rhs, 1 if op == "*" else -1)
+        return total
+
+    def term() -> Counter:
+        nonlocal pos
+        tok = tokens[pos]
+        pos += 1
+        if tok == "(":
+            inner = expr()
+            pos += 1  # ')'
+            return inner
+        if tok[0].isdigit() or tok == "Dmnl":
+            return Counter()
+        return Counter({tok: 1})
+
+    result = expr()
+    assert pos == len(tokens), unit
+    return result
+
+
+def _term_dims(term: str, by_name: dict) -> Counter | None:
+    """Dimensions of a product/quotient of references and numbers, or None if complex."""
+    if any(tok in term for tok in ("(", "IF THEN", "MIN", "MAX")):
+        return None
+    dims = Counter()
+    parts = re.split(r"\s*([*/])\s*", term.strip())
+    op = "*"
+    for part in parts:
+        if part in ("*", "/"):
+            op = part
+            continue
+        name = " ".join(part.lower().split())
+        if re.fullmatch(r"[\d.]+(e-?\d+)?", name):
+            factor = Counter()
+        elif name in by_name:
+            factor = _dims(by_name[name].unit)
+        else:
+            return None
+        dims = _combine(dims, factor, 1 if op == "*" else -1)
+    return dims
+
+
+def test_units_of_flows_match_their_stocks():
+    """Dimensional consistency of every INTEG: each +/- term of the net flow has the
+    stock's unit per Year (terms that are products of references are inferred)."""
+    by_name = {v.vensim_name.lower(): v for v in VARIABLES}
+    checked = 0
+    for v in VARIABLES:
+        if v.kind != "stock":
+            continue
+        body = v.equation[v.equation.index("(") + 1:v.equation.rindex(")")]
+        depth, split_at = 0, None
+        for i, ch in enumerate(body):
+            depth += ch == "("
+            depth -= ch == ")"
+            if ch == "," and depth == 0:
+                split_at = i
+        rate = body[:split_at]
+        expected = _combine(_dims(v.unit), Counter({"Year": 1}), -1)
+        for term in re.split(r"(?<![eE])\s[+-]\s|^-", rate):
+            if not term.strip():
+                continue
+            got = _term_dims(term, by_name)
+            if got is None:
+                continue
+            checked += 1
+            assert got == expected, f"{v.vensim_name} [{v.unit}]: term {term.strip()!r} has {dict(got)}"
+    assert checked >= 40
+
+
+def test_unit_parser():
+    assert _dims("tce10k/(CNY100m*Year)") == Counter({"tce10k": 1, "CNY100m": -1, "Year": -1})
+    assert _dims("Dmnl") == Counter()
+    assert _dims("1/Year") == Counter({"Year": -1})
+
+
+def test_registry_matches_the_model_constants():
+    constants = {v.name: v for v in VARIABLES if v.kind == "constant"}
+    reg = registry.load_registry()
+    control = {"final_time", "initial_time", "saveper", "time_step"}
+    assert set(constants) - control == set(reg), "registry and .mdl constants differ"
+    for name, p in reg.items():
+        assert float(constants[name].equation) == pytest.approx(p.default), name
+        assert p.unit == constants[name].unit, name
+        assert p.source.strip(), name
+        if p.kind == "lever":
+            assert p.label_en, name
+            assert p.label_zh, name
+
+
+def test_no_stock_negative_or_nan_in_default_run(model):
+    frame = model.run(return_columns=STOCKS).frame
+    assert not frame.isna().any().any()
+    assert (frame >= -1e-9).all().all(), frame.columns[(frame < -1e-9).any()].tolist()
+
+
+def _euler_integral(model, stock: str, inflows: list[str], outflows: list[str], params=None):
+    dt = 0.5
+    r = model.run(params or {}, return_columns=[stock, *inflows, *outflows], saveper=dt).frame
+    net = r[inflows].sum(axis=1) - (r[outflows].sum(axis=1) if outflows else 0.0)
+    integrated = r[stock].iloc[0] + np.concatenate([[0.0], np.cumsum(net.to_numpy()[:-1] * dt)])
+    return r[stock].to_numpy(), integrated
+
+
+@pytest.mark.parametrize(("stock", "inflows", "outflows"), [
+    ("small_coal_capacity", ["small_coal_additions"], ["small_coal_retirements"]),
+    ("large_coal_capacity", ["large_coal_additions"], ["large_coal_retirements"]),
+    ("wind_capacity", ["wind_commissioning"], ["wind_retirement"]),
+    ("wind_pipeline", ["wind_construction_starts"], ["wind_pipeline_completions"]),
+    ("capacity_nonferrous", ["investment_nonferrous"],
+     ["retirement_nonferrous", "eliminated_capacity_nonferrous"]),
+    ("nev_delivery_fleet", [], ["nev_scrappage"]),
+])
+def test_stock_accounting(model, stock, inflows, outflows):
+    """capacity = initial + additions - retirements, integrated independently."""
+    params = {**PLAN_LIKE, **COAL_BAN, "backward_capacity_exit_rate": 0.05}
+    if stock == "nev_delivery_fleet":
+        # inflow is a product of two outputs; integrate it here
+        dt = 0.5
+        r = model.run(params, return_columns=[stock, "new_delivery_vehicles",
+                      "nev_share_of_new_delivery_vehicles", "nev_scrappage"], saveper=dt).frame
+        net = r["new_delivery_vehicles"] * r["nev_share_of_new_delivery_vehicles"] - r["nev_scrappage"]
+        integrated = r[stock].iloc[0] + np.concatenate([[0.0], np.cumsum(net.to_numpy()[:-1] * dt)])
+        np.testing.assert_allclose(r[stock].to_numpy(), integrated, rtol=1e-9, atol=1e-9)
+        return
+    got, integrated = _euler_integral(model, stock, inflows, outflows, params)
+    np.testing.assert_allclose(got, integrated, rtol=1e-9, atol=1e-9)
+
+
+def test_small_coal_retirement_is_first_order_decay(model):
+    """Closed form: with a yearly retirement fraction r from the policy start and no
+    additions, S(2020 + t) = S(2020) * (1 - r)^t = S(2020) * exp(-k t), k = -ln(1 - r),
+    at every TIME STEP (the per-step rate is built to compound exactly)."""
+    r_ = 0.1
+    k = -math.log(1 - r_)
+    for dt in (0.5, 0.25):
+        s = model.run({"small_coal_retirement_rate": r_, "new_coal_chp_additions": 0.0},
+                      return_columns=["small_coal_capacity"], time_step=dt,
+                      saveper=dt).frame["small_coal_capacity"]
+        s0 = s.loc[2020.0] if 2020.0 in s.index else s.loc[2020]
+        for t in np.arange(0.0, 15.0 + dt / 2, dt):
+            assert s.loc[2020 + t] == pytest.approx(s0 * math.exp(-k * t), rel=1e-10), (dt, t)
+
+
+def test_agriculture_intensity_is_exponential_decline(model):
+    k = registry.load_registry()["agriculture_intensity_decline"].default
+    s = model.run(return_columns=["intensity_agriculture"]).frame["intensity_agriculture"]
+    s0 = registry.load_registry()["initial_intensity_agriculture"].default
+    for year in (2010, 2020, 2035):
+        assert s.loc[year] == pytest.approx(s0 * (1 - k * 0.5) ** (2 * (year - 2005)), rel=1e-12)
+
+
+def test_gdp_compounds_exactly_at_recorded_growth(model):
+    """Real growth of each recorded year is reproduced exactly (any TIME STEP)."""
+    gdp = model.run(return_columns=["primary_va", "tertiary_va", "industrial_va", "gdp"]).frame
+    assert gdp.loc[2021, "gdp"] / gdp.loc[2020, "gdp"] == pytest.approx(1.044, rel=0.02)
+    d = registry.effective_defaults()
+    for year, g in ((2010, 0.119), (2022, 0.033)):
+        expected = (1 + g) * (1 + d["tertiary_growth_differential"])
+        assert gdp.loc[year, "tertiary_va"] / gdp.loc[year - 1, "tertiary_va"] == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("params", [COAL_BAN, NO_RENEWABLES, ZERO_GROWTH,
+                                    {**COAL_BAN, **NO_RENEWABLES, **ZERO_GROWTH},
+                                    {"backward_capacity_exit_rate": 0.1,
+                                     "energy_intensive_growth_cap": -0.05}])
+def test_extreme_conditions_bounded_and_sign_correct(model, params):
+    base = model.run().frame
+    run = model.run(params, validate=False).frame  # extreme values lie outside the ranges
+    assert not run.isna().any().any()
+    assert np.isfinite(run.to_numpy()).all()
+    assert (run[STOCKS] >= -1e-9).all().all()
+    for col in ("co2_emissions", "total_energy_consumption", "total_coal_consumption",
+                "electricity_consumption", "coal_generation"):
+        assert (run[col] >= -1e-9).all(), col
+        assert run[col].max() < 3 * base[col].max(), col
+    assert (run.loc[:2019] - base.loc[:2019]).abs().max().max() == 0.0, "history changed"
+    if params is COAL_BAN:
+        assert run.loc[2035, "total_coal_consumption"] < 0.6 * base.loc[2035, "total_coal_consumption"]
+        assert run.loc[2035, "co2_emissions"] < base.loc[2035, "co2_emissions"]
+        assert run.loc[2035, "coal_capacity"] < 0.2 * base.loc[2035, "coal_capacity"]
+        assert run.loc[2035, "net_electricity_import"] > base.loc[2035, "net_electricity_import"]
+    if params is NO_RENEWABLES:
+        assert run.loc[2035, "renewable_capacity"] < run.loc[2020, "renewable_capacity"]
+        assert run.loc[2035, "co2_including_imports"] >= base.loc[2035, "co2_including_imports"]
+    if params is ZERO_GROWTH:
+        assert run.loc[2035, "gdp"] == pytest.approx(run.loc[2022, "gdp"], rel=0.02)
+        assert run.loc[2035, "total_energy_consumption"] < base.loc[2035, "total_energy_consumption"]
+
+
+@pytest.mark.parametrize("params", [{}, PLAN_LIKE, COAL_BAN])
+def test_halving_time_step_changes_headlines_under_one_percent(model, params):
+    coarse = model.run(params, return_columns=HEADLINE_2035, time_step=0.5).frame.loc[2035]
+    fine = model.run(params, return_columns=HEADLINE_2035, time_step=0.25).frame.loc[2035]
+    rel = (coarse / fine - 1).abs()
+    assert (rel < 0.01).all(), rel.to_dict()
+
+
+def _history(variable: str) -> dict[int, float]:
+    with DATA.open(encoding="utf-8") as fh:
+        return {int(r["year"]): float(r["value"]) for r in csv.DictReader(fh)
+                if r["variable"] == variable and r["preferred"] == "1"}
+
+
+def test_coal_capacity_reproduces_the_plant_list(model):
+    """Behaviour reproduction: coal capacity is an input from the GEM unit list."""
+    frame = model.run(return_columns=["coal_capacity"]).frame["coal_capacity"]
+    hist = _history("coal_power_capacity_mw_gem_derived")
+    for year, value in hist.items():
+        if year <= 2020:
+            assert frame.loc[year] == pytest.approx(value), year
+
+
+def test_baseline_roughly_follows_recorded_history(model):
+    """GDP level on the post-census basis and CO2 order of magnitude (full fit: calibration/)."""
+    frame = model.run(return_columns=["gdp", "co2_emissions"]).frame
+    real = _history("gdp_real_2020prices_100m_yuan")
+    for year, value in real.items():
+        assert frame.loc[year, "gdp"] == pytest.approx(value, rel=0.1), year
+    co2 = _history("co2_emissions_mt")
+    for year in (2005, 2010, 2015):
+        assert 0.4 < frame.loc[year, "co2_emissions"] / co2[year] < 2.5, year
+
+
+def test_levers_leave_history_untouched(model):
+    """Before the policy start every scenario is the same history.
+
+    Values saved at year y are year-end stocks and the rates computed from them; flow
+    variables saved at y are already the rates of year y+1, so in the last pre-policy
+    year only stocks and the reported levels are compared.
+    """
+    from greenpath.model.indicators import HEADLINE
+
+    levels = [*STOCKS, *HEADLINE, "co2_including_imports", "total_coal_consumption"]
+    for params in (PLAN_LIKE, COAL_BAN, {"policy_start_year": 2025, **PLAN_LIKE}):
+        start = int(params.get("policy_start_year", 2021))
+        base = model.run({"policy_start_year": start}).frame
+        run = model.run(params).frame
+        assert (run.loc[:start - 2] - base.loc[:start - 2]).abs().max().max() == 0.0
+        assert (run.loc[start - 1, levels] - base.loc[start - 1, levels]).abs().max() == 0.0
+        assert not run.loc[start:].equals(base.loc[start:])
+
+
+def test_mdl_is_the_only_equation_source():
+    """The registry carries no equations and the .mdl has no unregistered constants."""
+    text = MDL_PATH.read_text(encoding="utf-8")
+    for banned in ("DELAY MATERIAL", "NPV(", "TIME SHIFT"):
+        assert banned not in text
