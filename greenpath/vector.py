@@ -68,7 +68,7 @@ class UnsupportedConstructError(ValueError):
     def __init__(self, variable: str, construct: str, detail: str = "") -> None:
         self.variable = variable
         self.construct = construct
-        message = f"variable {variable!r}: {construct} is not supported by the vector engine"
+        message = f"variable {variable!r} uses {construct}, which the vector engine does not support"
         if detail:
             message += f" ({detail})"
         super().__init__(message)
@@ -232,8 +232,7 @@ class _Generator:
             vf.parse()
             am = vf.get_abstract_model()
         if len(am.sections) > 1:
-            macro = am.sections[1]
-            raise UnsupportedConstructError(macro.name, "a macro (:MACRO: definition)")
+            _refuse_macros(am)
         self.section = am.sections[0]
         # Python names exactly as PySD's SectionBuilder assigns them.
         namespace = NamespaceManager(self.section.params)
@@ -243,9 +242,7 @@ class _Generator:
         self.py_names = {el.name: namespace.namespace[el.name] for el in self.section.elements}
         self.py_name_set = set(self.cleanspace.values())
 
-        self.nodes: dict[str, _Node] = {
-            "time": _Node("time", "", set(), "time", "Time", dynamic=True)
-        }
+        self.nodes: dict[str, _Node] = {"time": _Node("time", "", set(), "time", "Time", dynamic=True)}
         self.states: list[_State] = []
         self.hidden_by_code: dict[str, str] = {}
         self.lookups: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
@@ -361,9 +358,7 @@ class _Generator:
             self._refuse(f"the function {function.upper().replace('_', ' ')}")
         template, arities, extra = _FUNCTIONS[function]
         if len(ast.arguments) not in arities:
-            self._refuse(
-                f"{function.upper().replace('_', ' ')} with {len(ast.arguments)} arguments"
-            )
+            self._refuse(f"{function.upper().replace('_', ' ')} with {len(ast.arguments)} arguments")
         args = [self.visit(arg) for arg in ast.arguments]
         refs = set(extra).union(*(a.refs for a in args))
         lookups = any(a.lookups for a in args)
@@ -390,9 +385,7 @@ class _Generator:
     def _argument(self, ast) -> _Expr:
         """Stateful argument: a name, a literal, or a hidden node."""
         expr = self.visit(ast)
-        if _NUMBER.match(expr.code) or (
-            _IDENTIFIER.match(expr.code) and expr.code in self.py_name_set
-        ):
+        if _NUMBER.match(expr.code) or (_IDENTIFIER.match(expr.code) and expr.code in self.py_name_set):
             return expr
         name = self.hidden_by_code.get(expr.code)
         if name is None:
@@ -450,9 +443,7 @@ class _Generator:
             ):
                 return False, set()
             return self._all_int(ast.arguments, _seen)
-        if isinstance(
-            ast, (ae.IntegStructure, ae.SmoothStructure, ae.SmoothNStructure, ae.InitialStructure)
-        ):
+        if isinstance(ast, (ae.IntegStructure, ae.SmoothStructure, ae.SmoothNStructure, ae.InitialStructure)):
             return self._int_typed(ast.initial, _seen)
         if isinstance(ast, ae.ReferenceStructure):
             py = self._resolve(ast.reference)
@@ -562,6 +553,8 @@ class _Generator:
                 if py not in _CONTROL_NAMES or len(self.states) != n_states or expr.lookups:
                     self._refuse("a control variable that is not a plain expression")
                 meta["kind"] = "control"
+                if _NUMBER.match(expr.code):
+                    meta["default"] = float(expr.code)
                 self.control[py] = expr
                 self.nodes[py] = _Node(py, expr.code, set(expr.refs), "control", element.name)
                 continue
@@ -591,9 +584,7 @@ class _Generator:
         for node in self.nodes.values():
             for ref in node.refs:
                 if ref not in self.nodes and not any(s.name == ref for s in self.states):
-                    raise UnsupportedConstructError(
-                        node.element, "a reference to an unknown variable", ref
-                    )
+                    raise UnsupportedConstructError(node.element, "a reference to an unknown variable", ref)
         self._classify()
 
     # -- dependency analysis ----------------------------------------------
@@ -669,43 +660,29 @@ class _Generator:
         def init_deps(name: str) -> set[str]:
             if name in states:
                 args = states[name].args
-                return set().union(
-                    *(args[key].refs for key in ("initial", "order", "delay_time") if key in args)
-                )
+                return set().union(*(args[key].refs for key in ("initial", "order", "delay_time") if key in args))
             node = self.nodes[name]
             if node.kind in ("const", "control", "time"):
                 return set()
             return set(node.refs)
 
-        static = [
-            name
-            for name, node in self.nodes.items()
-            if node.kind in ("element", "hidden") and not node.dynamic
-        ]
+        static = [name for name, node in self.nodes.items() if node.kind in ("element", "hidden") and not node.dynamic]
         init_order = self._toposort(
             [s.name for s in self.states] + static,
             init_deps,
             "a circular initialisation",
             readable,
         )
-        init_order = [
-            name
-            for name in init_order
-            if name in states or self.nodes[name].kind in ("element", "hidden")
-        ]
+        init_order = [name for name in init_order if name in states or self.nodes[name].kind in ("element", "hidden")]
 
         def step_deps(name: str) -> set[str]:
             return {
                 ref
                 for ref in self.nodes[name].refs
-                if ref in self.nodes
-                and self.nodes[ref].dynamic
-                and self.nodes[ref].kind in ("element", "hidden")
+                if ref in self.nodes and self.nodes[ref].dynamic and self.nodes[ref].kind in ("element", "hidden")
             }
 
-        dynamic = [
-            name for name, node in self.nodes.items() if node.dynamic and node.kind == "element"
-        ]
+        dynamic = [name for name, node in self.nodes.items() if node.dynamic and node.kind == "element"]
         core_targets = sorted(
             {
                 ref
@@ -714,18 +691,14 @@ class _Generator:
                 for key, arg in s.args.items()
                 if key not in ("initial", "order")
                 for ref in arg.refs
-                if ref in self.nodes
-                and self.nodes[ref].dynamic
-                and self.nodes[ref].kind in ("element", "hidden")
+                if ref in self.nodes and self.nodes[ref].dynamic and self.nodes[ref].kind in ("element", "hidden")
             },
             key=_natural,
         )
         core = self._toposort(core_targets, step_deps, "an algebraic loop", readable)
         core_set = set(core)
         rest = [
-            name
-            for name in self._toposort(dynamic, step_deps, "an algebraic loop", readable)
-            if name not in core_set
+            name for name in self._toposort(dynamic, step_deps, "an algebraic loop", readable) if name not in core_set
         ]
         return init_order, core, rest
 
@@ -736,10 +709,7 @@ class _Generator:
         states = {s.name: s for s in self.states}
         out: list[str] = []
         w = out.append
-        w(
-            f'"""Vector engine for {self.mdl_path.name} -- generated by greenpath.vector; '
-            "do not edit."
-        )
+        w(f'"""Vector engine for {self.mdl_path.name} -- generated by greenpath.vector; do not edit.')
         w("")
         w("Every variable is a NumPy scalar or an array over the scenario axis;")
         w("see greenpath.vector for the semantics (they are PySD 3.14's).")
@@ -761,9 +731,9 @@ class _Generator:
                 "dynamic": True,
             },
         ]
-        w(f"VARIABLES = {tuple(variables)!r}")
-        w(f"CONSTANTS = {self.constants!r}")
-        w(f"LOOKUPS = {self.lookups!r}")
+        w(f"VARIABLES = {_pretty(tuple(variables))}")
+        w(f"CONSTANTS = {_pretty(self.constants)}")
+        w(f"LOOKUPS = {_pretty(self.lookups)}")
         control_defaults = {}
         for name in _CONTROL_NAMES:
             expr = self.control.get(name)
@@ -772,11 +742,9 @@ class _Generator:
         names = {}
         for meta in variables:
             names[meta["name"]] = meta["py_name"]
-        w(f"NAMES = {names!r}")
+        w(f"NAMES = {_pretty(names)}")
         dyn_outputs = [m["py_name"] for m in variables if m["kind"] != "lookup" and m["dynamic"]]
-        static_outputs = [
-            m["py_name"] for m in variables if m["kind"] != "lookup" and not m["dynamic"]
-        ]
+        static_outputs = [m["py_name"] for m in variables if m["kind"] != "lookup" and not m["dynamic"]]
         w(f"_DYNAMIC_OUTPUTS = {tuple(dyn_outputs)!r}")
         w(f"_STATIC_OUTPUTS = {tuple(static_outputs)!r}")
         w("")
@@ -847,11 +815,7 @@ class _Generator:
                 body.extend(self._emit_state_init(states[name]))
             else:
                 node = self.nodes[name]
-                b(
-                    f"{name} = {node.code}  # {node.element}"
-                    if node.kind == "element"
-                    else f"{name} = {node.code}"
-                )
+                b(f"{name} = {node.code}  # {node.element}" if node.kind == "element" else f"{name} = {node.code}")
         b("_j = 0")
         b("_last = len(_times) - 1")
         b("for _k in range(len(_times)):")
@@ -899,8 +863,7 @@ class _Generator:
                 )
             return lines
         lines = [
-            f"{s}_n, {s}_ord, {s}_ix = _order_setup({state.element!r}, {a['order']}, _n, "
-            f"time_step, {a['delay_time']})",
+            f"{s}_n, {s}_ord, {s}_ix = _order_setup({state.element!r}, {a['order']}, _n, time_step, {a['delay_time']})",
             f"{s} = _stages({a['initial']} * {a['delay_time']}, {s}_n, _n){label}",
         ]
         if state.kind == "delayn":
@@ -921,23 +884,54 @@ class _Generator:
                     f"else {a['input']}, {a['smooth_time']}, {s}_ord, time_step)",
                     f"{s}_int = False",
                 ]
-            return [
-                f"{s} = _smooth_update({s}, {a['input']}, {a['smooth_time']}, {s}_ord, time_step)"
-            ]
+            return [f"{s} = _smooth_update({s}, {a['input']}, {a['smooth_time']}, {s}_ord, time_step)"]
         if state.kind == "delay":
-            return [
-                f"{s} = _delay_update({s}, {a['input']}, {a['delay_time']}, {s}_ord, time_step)"
-            ]
+            return [f"{s} = _delay_update({s}, {a['input']}, {a['delay_time']}, {s}_ord, time_step)"]
         if state.kind == "delayn":
             return [
-                f"{s}, {s}_times = _delayn_update({s}, {s}_times, {a['input']}, "
-                f"{a['delay_time']}, {s}_ord, time_step)"
+                f"{s}, {s}_times = _delayn_update({s}, {s}_times, {a['input']}, {a['delay_time']}, {s}_ord, time_step)"
             ]
         return []
 
 
+def _refuse_macros(am) -> None:
+    """Name the first variable calling a macro (else the macro itself)."""
+    from pysd.translators.structures import abstract_expressions as ae
+
+    macros = {section.name.lower(): section.name for section in am.sections[1:]}
+
+    def calls(ast) -> str | None:
+        if isinstance(ast, ae.CallStructure) and ast.function.reference.lower() in macros:
+            return macros[ast.function.reference.lower()]
+        if isinstance(ast, ae.AbstractSyntax):
+            children = vars(ast).values()
+        elif isinstance(ast, (list, tuple)):
+            children = ast
+        else:
+            return None
+        for child in children:
+            found = calls(child)
+            if found:
+                return found
+        return None
+
+    for element in am.sections[0].elements:
+        for component in element.components:
+            macro = calls(component.ast)
+            if macro:
+                raise UnsupportedConstructError(element.name, f"the macro {macro}")
+    name = am.sections[1].name
+    raise UnsupportedConstructError(name, "a macro definition (:MACRO:)")
+
+
 def _tuple_code(names: list[str]) -> str:
     return "(" + "".join(f"{name}, " for name in names) + ")"
+
+
+def _pretty(value) -> str:
+    import pprint
+
+    return pprint.pformat(value, width=99, sort_dicts=False)
 
 
 def _natural(name: str):
@@ -1272,9 +1266,7 @@ class VectorModel:
         if n is None:
             n = _infer_n(params, lookups)
         module = self.module
-        plan = module._plan(
-            params, n, lookups, initial_time, final_time, time_step, saveper, return_columns
-        )
+        plan = module._plan(params, n, lookups, initial_time, final_time, time_step, saveper, return_columns)
         n = plan["n"]
         shape = (len(plan["columns"]), plan["n_saved"], n)
         workers = max(1, min(int(workers), n))
@@ -1316,9 +1308,7 @@ class VectorModel:
             "time_step": time_step,
             "saveper": saveper,
         }
-        data = self.simulate(
-            params, n, lookups, **control, return_columns=return_columns, workers=workers
-        )
+        data = self.simulate(params, n, lookups, **control, return_columns=return_columns, workers=workers)
         times = self.module.saved_times(**control, params=_scalar_params(params))
         meta = {m["py_name"]: m for m in self.module.VARIABLES}
         dataset = xr.Dataset(coords={"scenario": np.arange(n), "time": times})
@@ -1384,9 +1374,7 @@ def _run_forked(module, plan, shape, workers: int) -> list[np.ndarray]:
         _, status = os.waitpid(pid, 0)
         if error is None and (payload or status != 0):
             error = (
-                pickle.loads(payload)
-                if payload
-                else RuntimeError(f"vector engine worker exited with status {status}")
+                pickle.loads(payload) if payload else RuntimeError(f"vector engine worker exited with status {status}")
             )
     if error is not None:
         raise error
