@@ -32,6 +32,7 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -488,18 +489,23 @@ class JiaozuoModel:
         return value
 
 
-def software_versions() -> dict[str, str]:
-    """Versions of the packages that shape the numbers."""
+@lru_cache(maxsize=1)
+def _software_versions() -> tuple[tuple[str, str], ...]:
     import importlib.metadata as md
     import platform
 
-    out = {"python": platform.python_version()}
+    out = [("python", platform.python_version())]
     for pkg in ("greenpath", "pysd", "numpy", "pandas", "xarray", "scipy"):
         try:
-            out[pkg] = md.version(pkg)
+            out.append((pkg, md.version(pkg)))
         except md.PackageNotFoundError:  # pragma: no cover - dev checkout without install
-            out[pkg] = "not installed"
-    return out
+            out.append((pkg, "not installed"))
+    return tuple(out)
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the packages that shape the numbers (read once per process)."""
+    return dict(_software_versions())
 
 
 _local = threading.local()

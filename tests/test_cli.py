@@ -1,0 +1,75 @@
+"""The `greenpath` command line: outputs, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from greenpath.cli import main
+
+
+def test_run_writes_csv_xlsx_and_metadata(tmp_path, capsys):
+    assert main(["run", "baseline", "--out", str(tmp_path)]) == 0
+    frame = pd.read_csv(tmp_path / "baseline.csv", index_col="year")
+    assert frame.index.min() == 2005
+    assert frame.index.max() == 2035
+    assert "co2_emissions" in frame.columns
+    meta = json.loads((tmp_path / "baseline.meta.json").read_text(encoding="utf-8"))
+    assert len(meta["model_sha256"]) == 64
+    assert meta["software"]["pysd"] == "3.14.3"
+    assert meta["scenario"] == "baseline"
+    assert meta["run_seconds"] > 0
+    xl = pd.read_excel(tmp_path / "baseline.xlsx", sheet_name=None)
+    assert set(xl) == {"results", "units", "metadata"}
+    assert xl["results"]["co2_emissions"].tolist() == pytest.approx(frame["co2_emissions"].tolist(), rel=1e-5)
+    assert "co2_peak_year" in capsys.readouterr().out
+
+
+def test_run_refuses_to_overwrite(tmp_path, capsys):
+    assert main(["run", "baseline", "--out", str(tmp_path), "--columns", "gdp"]) == 0
+    before = (tmp_path / "baseline.csv").read_bytes()
+    assert main(["run", "baseline", "--out", str(tmp_path)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert (tmp_path / "baseline.csv").read_bytes() == before
+    assert main(["run", "baseline", "--out", str(tmp_path), "--force"]) == 0
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "basline", "--out", "x"], "did you mean 'baseline'"),
+    (["run", "missing/file.toml", "--out", "x"], "not found"),
+    (["run", "baseline", "--out", "x", "--columns", "co2_emision"], "unknown variable 'co2_emision'"),
+])
+def test_errors_are_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_bad_scenario_file_names_file_key_and_range(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[scenario]\nname = "bad"\n[levers]\nwind_build_rate = 9000\n', encoding="utf-8")
+    assert main(["run", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml" in err
+    assert "wind_build_rate" in err
+    assert "9000" in err
+    assert "0 to 500" in err
+
+
+def test_vars_lists_units_and_levers(capsys):
+    assert main(["vars", "--kind", "lever"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("wind_build_rate\tlever\tMW/Year [0..500]") for line in out)
+    assert all("\tlever\t" in line for line in out)
+
+
+def test_console_script_exit_status():
+    proc = subprocess.run([sys.executable, "-m", "greenpath.cli", "run", "nope", "--out", "x"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("greenpath run: error: scenario 'nope' not found")
