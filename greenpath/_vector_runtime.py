@@ -98,9 +98,7 @@ def _pulse(time, start, width):
 def _pulse_train(time, start, repeat_time, width, end):
     single = _np.logical_and(start - _SMALL_VENSIM <= time, time < start + width)
     window = _np.logical_and(start <= time, time < end)
-    train = _np.logical_and(
-        window, _np.remainder(time - start + _SMALL_VENSIM, repeat_time) < width
-    )
+    train = _np.logical_and(window, _np.remainder(time - start + _SMALL_VENSIM, repeat_time) < width)
     return _np.where(repeat_time == 0, single, train) * 1.0
 
 

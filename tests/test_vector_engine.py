@@ -1,0 +1,345 @@
+"""The vector ensemble engine against closed forms and against PySD itself.
+
+Fixtures live in tests/fixtures/vector/.  Each test copies the .mdl files it
+needs into a temporary folder first: PySD writes its translation next to the
+.mdl, and the engine's cache goes there too.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from greenpath.vector import UnsupportedConstructError, VectorModel, cache_key, generate
+
+FIXTURES = Path(__file__).parent / "fixtures" / "vector"
+YEARS = np.arange(2005, 2036, dtype=float)
+DT = 0.25
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("vector")
+    for mdl in FIXTURES.glob("*.mdl"):
+        shutil.copy(mdl, folder / mdl.name)
+    return folder
+
+
+def _vector(workdir: Path, name: str) -> VectorModel:
+    return VectorModel(workdir / f"{name}.mdl", workdir / "cache")
+
+
+_PYSD_MODELS: dict[Path, object] = {}
+
+
+def _pysd_model(path: Path):
+    import pysd
+
+    if path not in _PYSD_MODELS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _PYSD_MODELS[path] = pysd.read_vensim(str(path))
+    return _PYSD_MODELS[path]
+
+
+def _pysd_run(path: Path, params: dict | None = None, **run_kwargs) -> pd.DataFrame:
+    """PySD's own run of ``path``, its (lookup extrapolation) warnings silenced.
+
+    ``reload=True`` because PySD keeps parameters and control values set by one
+    run() in the next one.
+    """
+    model = _pysd_model(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.run(params=params or {}, reload=True, **run_kwargs)
+
+
+def _assert_matches(vector_out: dict, frame: pd.DataFrame, scenario: int, rtol=1e-9):
+    for column in frame.columns:
+        expected = frame[column].to_numpy(dtype=float)
+        actual = vector_out[column][scenario]
+        np.testing.assert_allclose(actual, expected, rtol=rtol, atol=1e-12, err_msg=f"column {column!r}")
+
+
+def _all_columns(frame: pd.DataFrame) -> list[str]:
+    return list(frame.columns)
+
+
+# -- closed forms ---------------------------------------------------------------
+
+
+def test_integ_of_constant_is_linear(workdir):
+    model = _vector(workdir, "linear")
+    rates = np.array([-3.0, 0.0, 0.5, 2.5, 10.0])
+    out = model.simulate({"inflow rate": rates, "initial_stock": 40.0}, return_columns=["Stock"])
+    expected = 40.0 + rates[:, None] * (YEARS - 2005.0)[None, :]
+    assert out["Stock"].shape == (5, YEARS.size)
+    np.testing.assert_allclose(out["Stock"], expected, rtol=1e-12, atol=1e-9)
+    np.testing.assert_array_equal(model.times(), YEARS)
+
+
+def test_first_order_decay_equals_euler_closed_form(workdir):
+    model = _vector(workdir, "decay")
+    lifetimes = np.array([2.0, 5.0, 10.0, 40.0])
+    s0 = 1000.0
+    out = model.simulate({"lifetime": lifetimes}, return_columns=["stock", "outflow"])
+    steps = np.rint((YEARS - 2005.0) / DT)  # k Euler steps to each saved year
+    euler = s0 * (1.0 - DT / lifetimes[:, None]) ** steps[None, :]
+    np.testing.assert_allclose(out["stock"], euler, rtol=1e-12)
+    np.testing.assert_allclose(out["outflow"], euler / lifetimes[:, None], rtol=1e-12)
+    # ... and Euler stays within its own error bound of the exact exponential:
+    # for x = dt/tau <= 1/2, -x - x^2 <= ln(1 - x) <= -x.
+    exact = s0 * np.exp(-(YEARS - 2005.0)[None, :] / lifetimes[:, None])
+    log_ratio = np.log(out["stock"] / exact)
+    assert np.all(log_ratio <= 1e-12)
+    assert np.all(log_ratio >= -steps[None, :] * (DT / lifetimes[:, None]) ** 2 - 1e-12)
+
+
+def test_smooth_step_response_closed_form(workdir):
+    model = _vector(workdir, "smooth_delay")
+    heights = np.array([1.0, 10.0, -4.0])
+    times = np.array([0.5, 3.0, 7.0])
+    out = model.simulate(
+        {"step height": heights, "adjustment time": times},
+        return_columns=["smoothed step", "step input"],
+    )
+    # STEP registers at the first time t with t + dt/2 > 2010, i.e. 2010 itself;
+    # each Euler step after it moves the smooth by dt/T of the remaining gap.
+    steps_since = np.maximum(0.0, (YEARS - 2010.0) / DT)
+    expected = heights[:, None] * (1.0 - (1.0 - DT / times[:, None]) ** steps_since[None, :])
+    np.testing.assert_allclose(out["smoothed step"], expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(out["step input"], heights[:, None] * (YEARS >= 2010)[None, :], rtol=0, atol=0)
+
+
+def test_delay3_step_and_impulse_responses(workdir):
+    path = workdir / "smooth_delay.mdl"
+    model = _vector(workdir, "smooth_delay")
+    delay_times = np.array([0.3, 0.6, 1.0, 4.0, 6.5])  # 0.3 and 0.6 force PySD's order cut
+    columns = _all_columns(_pysd_run(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Delay time very small" (as PySD warns)
+        out = model.simulate({"delay time": delay_times}, return_columns=columns)
+    for i, delay in enumerate(delay_times):
+        frame = _pysd_run(path, {"delay time": delay})
+        _assert_matches(out, frame, i)
+    # step response settles on the step height; the impulse is delivered whole
+    assert np.allclose(out["delayed step 3"][3:, -1], 10.0, rtol=1e-3)
+    impulse = out["delayed impulse 3"]
+    assert np.all(impulse[:, YEARS < 2008] == 0)
+    np.testing.assert_allclose(out["delivered"][:, -1], 50.0, rtol=1e-3)
+
+
+# -- equality with PySD -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["linear", "decay", "smooth_delay", "functions"])
+def test_default_run_equals_pysd(workdir, name):
+    frame = _pysd_run(workdir / f"{name}.mdl")
+    model = _vector(workdir, name)
+    out = model.simulate(n=2, return_columns=_all_columns(frame))
+    np.testing.assert_array_equal(model.times(), frame.index.to_numpy(dtype=float))
+    for scenario in range(2):
+        _assert_matches(out, frame, scenario, rtol=1e-12)
+
+
+_RANGES = {
+    "initial capital": (50.0, 150.0),
+    "savings rate": (0.1, 0.3),
+    "capital lifetime": (8.0, 40.0),
+    "capital capacity": (100.0, 400.0),
+    "base productivity": (0.5, 1.5),
+    "productivity growth": (0.0, 0.03),
+    "capital elasticity": (0.3, 0.7),
+    "policy year": (2008.0, 2030.0),
+    "policy switch": (0.0, 1.0),
+    "max policy effect": (0.0, 0.5),
+    "policy ramp slope": (0.0, 0.1),
+    "shock size": (-5.0, 5.0),
+    "shock year": (2006.0, 2033.0),
+    "pulse size": (0.0, 10.0),
+    "train size": (0.0, 3.0),
+    "abatement cost": (0.0, 2.0),
+    "emission smoothing time": (0.3, 5.0),
+    "perception time": (0.5, 5.0),
+    "reporting delay": (0.3, 4.0),
+    "pipeline delay": (0.3, 6.0),  # below 0.75 PySD lowers the DELAY3 order
+    "initial perception": (20.0, 80.0),
+    "cycle length": (1.5, 7.0),
+}
+_INTEGER_RANGES = {"pipeline order": (1, 5), "smoothing order": (1, 4)}
+_LOOKUP_X = np.array([0.0, 0.5, 1.0, 1.5, 2.0])
+
+
+def _scenario():
+    floats = {name: st.floats(lo, hi, allow_nan=False, allow_infinity=False) for name, (lo, hi) in _RANGES.items()}
+    ints = {name: st.integers(lo, hi) for name, (lo, hi) in _INTEGER_RANGES.items()}
+    table = st.lists(st.floats(0.0, 1.2), min_size=_LOOKUP_X.size, max_size=_LOOKUP_X.size)
+    return st.fixed_dictionaries({**floats, **ints, "effect of capacity": table})
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(scenarios=st.lists(_scenario(), min_size=4, max_size=8))
+def test_random_parameters_equal_pysd(workdir, scenarios):
+    path = workdir / "functions.mdl"
+    n = len(scenarios)
+    constants = [k for k in scenarios[0] if k != "effect of capacity"]
+    params = {k: np.array([float(s[k]) for s in scenarios]) for k in constants}
+    table = np.array([s["effect of capacity"] for s in scenarios])
+    model = _vector(workdir, "functions")
+    columns = _all_columns(_pysd_run(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = model.simulate(params, n, {"effect of capacity": (_LOOKUP_X, table)}, return_columns=columns)
+    for i, scenario in enumerate(scenarios):
+        pysd_params = {k: scenario[k] for k in constants}  # ints stay ints (SMOOTH N order)
+        pysd_params["effect of capacity"] = pd.Series(table[i], index=_LOOKUP_X)
+        frame = _pysd_run(path, pysd_params, return_columns=columns)
+        _assert_matches(out, frame, i)
+
+
+def test_control_variables_and_saved_times_equal_pysd(workdir):
+    path = workdir / "functions.mdl"
+    model = _vector(workdir, "functions")
+    frame = _pysd_run(path, final_time=2027, time_step=0.5, saveper=2)
+    out = model.simulate(n=1, final_time=2027, time_step=0.5, saveper=2, return_columns=_all_columns(frame))
+    np.testing.assert_array_equal(
+        model.times(final_time=2027, time_step=0.5, saveper=2), frame.index.to_numpy(dtype=float)
+    )
+    _assert_matches(out, frame, 0)
+
+
+def test_python_names_equal_pysd(workdir):
+    model = _vector(workdir, "functions")
+    pysd_names = _pysd_model(workdir / "functions.mdl").namespace
+    ours = {m["name"]: m["py_name"] for m in model.variables}
+    assert ours == pysd_names
+
+
+def test_metadata(workdir):
+    model = _vector(workdir, "functions")
+    meta = {m["py_name"]: m for m in model.variables}
+    assert meta["capital"]["kind"] == "stock"
+    assert meta["capital"]["units"] == "Mt"
+    assert meta["capital"]["documentation"] == "Productive capital stock."
+    assert meta["savings_rate"]["kind"] == "constant"
+    assert meta["savings_rate"]["default"] == 0.2
+    assert meta["effect_of_capacity"]["kind"] == "lookup"
+    assert meta["output"]["kind"] == "auxiliary"
+    assert meta["time_step"]["kind"] == "control"
+    assert model.constants["capital_lifetime"] == 20.0
+    assert model.lookups["effect_of_capacity"][0] == (0.0, 0.5, 1.0, 1.5, 2.0)
+
+
+# -- inputs ---------------------------------------------------------------------
+
+
+def test_params_broadcast_and_validation(workdir):
+    model = _vector(workdir, "functions")
+    scalar = model.simulate({"savings_rate": 0.25}, n=3, return_columns=["capital"])
+    vector = model.simulate({"savings rate": np.full(3, 0.25)}, return_columns=["capital"])
+    np.testing.assert_array_equal(scalar["capital"], vector["capital"])
+    assert scalar["capital"].shape == (3, YEARS.size)
+    with pytest.raises(KeyError, match="no such constant"):
+        model.simulate({"no such constant": 1.0, "savings rate": 0.2})
+    with pytest.raises(KeyError, match="'output'"):
+        model.simulate({"output": 1.0})  # an auxiliary, not a constant
+    with pytest.raises(ValueError, match="shape"):
+        model.simulate({"savings rate": np.ones(4)}, n=3)
+    with pytest.raises(KeyError, match="nonsense"):
+        model.simulate(return_columns=["capital", "nonsense"])
+    with pytest.raises(KeyError, match="not lookups"):
+        model.simulate(lookups={"capital": (_LOOKUP_X, _LOOKUP_X)})
+    with pytest.raises(ValueError, match="y must have shape"):
+        model.simulate(n=2, lookups={"effect of capacity": (_LOOKUP_X, np.ones((3, 5)))})
+
+
+def test_shared_lookup_override_and_clamping(workdir):
+    model = _vector(workdir, "functions")
+    flat = (np.array([0.0, 1.0]), np.array([0.7, 0.7]))
+    a = model.simulate(n=1, lookups={"effect_of_capacity": flat}, return_columns=["investment"])
+    b = model.simulate(
+        n=2,
+        lookups={"effect of capacity": (flat[0], np.full((2, 2), 0.7))},
+        return_columns=["investment", "output", "capital"],
+    )
+    np.testing.assert_allclose(a["investment"][0], b["investment"][1], rtol=1e-15)
+    np.testing.assert_allclose(
+        b["investment"],
+        0.2 * 0.7 * b["output"],
+        rtol=1e-12,  # clamped beyond x = 1
+    )
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are Linux-only")
+def test_workers_give_identical_results(workdir):
+    model = _vector(workdir, "functions")
+    rng = np.random.default_rng(1)
+    params = {"savings rate": rng.uniform(0.1, 0.3, 37), "pipeline delay": rng.uniform(1, 5, 37)}
+    one = model.simulate(params, return_columns=["capital", "long pipeline", "time"])
+    two = model.simulate(params, return_columns=["capital", "long pipeline", "time"], workers=2)
+    for column in one:
+        np.testing.assert_array_equal(one[column], two[column])
+    with pytest.raises(ValueError, match="delay time below TIME STEP"):
+        model.simulate({"pipeline delay": np.array([1.0, 0.1])}, workers=2)
+
+
+def test_run_returns_dataset(workdir):
+    model = _vector(workdir, "linear")
+    ds = model.run({"inflow rate": np.array([1.0, 2.0])}, return_columns=["Stock", "inflow"])
+    assert dict(ds.sizes) == {"scenario": 2, "time": YEARS.size}
+    np.testing.assert_array_equal(ds["time"].values, YEARS)
+    assert ds["Stock"].attrs["units"] == "Mt"
+    np.testing.assert_allclose(ds["Stock"].sel(time=2035.0).values, [130.0, 160.0])
+
+
+# -- refusals and the cache -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "variable", "construct"),
+    [
+        ("unsupported_delay_fixed", "shipments", "DELAY FIXED"),
+        ("unsupported_subscripts", "demand", "subscripts"),
+        ("unsupported_trend", "sales trend", "TREND"),
+        ("unsupported_random", "noise", "RANDOM UNIFORM"),
+        ("unsupported_macro", "grown", "macro"),
+    ],
+)
+def test_unsupported_construct_is_refused(workdir, name, variable, construct):
+    with pytest.raises(UnsupportedConstructError, match=f"'{variable}'.*{construct}") as info:
+        generate(workdir / f"{name}.mdl")
+    assert info.value.variable == variable
+
+
+def test_cache_regenerates_when_the_mdl_changes(tmp_path):
+    path = tmp_path / "linear.mdl"
+    shutil.copy(FIXTURES / "linear.mdl", path)
+    cache = tmp_path / "cache"
+    first = VectorModel(path, cache)
+    assert first.regenerated
+    assert VectorModel(path, cache).regenerated is False  # cache hit
+    assert first.simulate(return_columns=["Stock"])["Stock"][0, -1] == pytest.approx(175.0)
+
+    key = cache_key(path)
+    path.write_text(path.read_text().replace("\t2.5\n", "\t3.5\n"), encoding="utf-8")
+    assert cache_key(path) != key
+    assert first.refresh() is True
+    assert first.regenerated
+    assert first.simulate(return_columns=["Stock"])["Stock"][0, -1] == pytest.approx(205.0)
+    second = VectorModel(path, cache)
+    assert second.regenerated is False
+    assert second.generated_path == first.generated_path
+    assert len(list(cache.glob("*.py"))) == 2
