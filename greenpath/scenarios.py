@@ -1,14 +1,15 @@
 """Scenario files: sparse, inheriting, strictly validated lever settings.
 
 A scenario is a TOML file in ``scenarios/`` that names only what differs from its
-parent::
+parent (LEAP's scenario tree, Calliope's overrides)::
 
     [scenario]
     name = "plan_2021"
-    extends = "baseline"          # optional parent scenario
+    extends = "baseline"          # optional parent scenario (a name in the same folder)
     title_en = "Seed plan package (Dec 2021)"
     title_zh = "2021年实施方案政策组合"
     description = "..."
+    policy_start_year = 2021      # optional convenience, see below
 
     [levers]                      # registry parameters of kind "lever"
     industrial_saving_action_rate = 0.07
@@ -17,23 +18,72 @@ parent::
     [uncertainties]               # registry parameters of kind "uncertainty"
     gdp_growth_2023_to_2030 = 0.045
 
-Every error names the file, the key, the value and what is allowed; nothing falls
-back to a default silently.
+Rules (each broken rule is a :class:`ScenarioError` naming the file, the key, the value
+and what is allowed, with the nearest valid name for a misspelling; nothing falls back
+to a default silently):
+
+* sections are only ``[scenario]``, ``[levers]`` and ``[uncertainties]``;
+* ``[scenario]`` keys are ``name, extends, title_en, title_zh, description,
+  policy_start_year``; ``name`` is usable as a file stem (letters, digits, ``_ - .``);
+* a lever or uncertainty must exist in ``model/parameters.csv`` with that kind
+  (constants cannot be set) and its value must lie in the registry's ``[min, max]``;
+* a year table (``{ 2021 = 60, 2025 = 150 }``) has years 2005-2035 and values in range;
+  the model interpolates linearly between the given years and holds the first / last
+  value outside them.  Levers measured in years (start years, durations) take a single
+  number, never a table;
+* ``extends`` names an existing scenario and the chain of parents has no cycle.
+
+``policy_start_year`` is a lever of the registry (group ``timing``: the first year the
+levers act, default 2021).  It may be written under ``[levers]`` (the canonical place,
+used by :func:`to_toml`) or, as a convenience, as ``[scenario] policy_start_year = 2024``;
+writing it in both places in one file is an error.
+
+Public API (used by the CLI, the batch runner, the wedges and the app; stable)
+-------------------------------------------------------------------------------
+``available(directory=SCENARIO_DIR) -> list[str]``
+    Names of the scenario files in a folder.
+``find(name_or_path, directory=SCENARIO_DIR) -> Path``
+    A scenario's file.
+``load(name_or_path, directory=SCENARIO_DIR) -> Scenario``
+    Read, validate and resolve the ``extends`` chain.
+``from_text(text, source="uploaded scenario", directory=SCENARIO_DIR) -> Scenario``
+    The same for text (an upload); parents are looked up in ``directory``.
+``validate(data, source) -> (meta, params, tables)``
+    Check one parsed document (no inheritance).
+``to_toml(scenario, parent=None, directory=SCENARIO_DIR) -> str``
+    TOML text holding only what differs from the parent (the app's "save").
+``save(scenario, path, overwrite=False, parent=None, directory=SCENARIO_DIR) -> Path``
+    Write :func:`to_toml` text; never replaces an existing file unless asked.
+``Scenario.run_kwargs()``
+    Keyword arguments for :meth:`greenpath.model.engine.JiaozuoModel.run`.
+``Scenario.derive(name, params=None, tables=None, **meta) -> Scenario``
+    A child scenario with some settings changed (validated).
+``Scenario.settings() -> dict``
+    Every setting of the resolved chain: ``name -> float | (years, values)``.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from greenpath.model import registry as reg
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
-TOP_KEYS = {"scenario", "levers", "uncertainties"}
-META_KEYS = {"name", "extends", "title_en", "title_zh", "description"}
+TOP_KEYS = ("scenario", "levers", "uncertainties")
+META_KEYS = ("name", "extends", "title_en", "title_zh", "description", "policy_start_year")
 YEAR_MIN, YEAR_MAX = 2005, 2035
 MAX_FILE_BYTES = 200_000
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+START_YEAR_LEVER = "policy_start_year"
+
+Table = tuple[list[float], list[float]]
+Setting = float | Table
 
 
 class ScenarioError(ValueError):
@@ -42,7 +92,23 @@ class ScenarioError(ValueError):
 
 @dataclass
 class Scenario:
-    """A resolved scenario: its own metadata plus the merged settings of its chain."""
+    """A resolved scenario: its own metadata plus the merged settings of its chain.
+
+    Attributes
+    ----------
+    name, path, title_en, title_zh, description
+        Metadata of the scenario itself (not inherited).
+    params
+        Constant settings of the whole chain, ``name -> value`` (child overrides parent).
+    tables
+        Year-table settings of the whole chain, ``name -> (years, values)``.
+    chain
+        Names from the root parent down to this scenario.
+    extends
+        Name of the direct parent, or None.
+    own_params, own_tables
+        What this scenario's own file sets (the sparse overrides).
+    """
 
     name: str
     path: Path | None
@@ -50,13 +116,60 @@ class Scenario:
     title_zh: str = ""
     description: str = ""
     params: dict[str, float] = field(default_factory=dict)
-    tables: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+    tables: dict[str, Table] = field(default_factory=dict)
     chain: list[str] = field(default_factory=list)
+    extends: str | None = None
+    own_params: dict[str, float] = field(default_factory=dict)
+    own_tables: dict[str, Table] = field(default_factory=dict)
 
     def run_kwargs(self) -> dict:
         """Keyword arguments for :meth:`JiaozuoModel.run`."""
         return {"params": dict(self.params), "time_varying": dict(self.tables),
                 "scenario": self.name}
+
+    def settings(self) -> dict[str, Setting]:
+        """Every setting of the resolved chain: ``name -> float | (years, values)``."""
+        out: dict[str, Setting] = dict(self.params)
+        out.update(self.tables)
+        return out
+
+    def derive(self, name: str, params: Mapping[str, float] | None = None,
+               tables: Mapping[str, Table] | None = None, **meta: str) -> Scenario:
+        """A child of this scenario with some settings changed.
+
+        Parameters
+        ----------
+        name
+            Name of the new scenario.
+        params, tables
+            Settings to change (validated against the registry); a constant replaces an
+            inherited table of the same name and vice versa.
+        **meta
+            ``title_en``, ``title_zh``, ``description``.
+
+        Returns
+        -------
+        Scenario
+            The new scenario; ``extends`` is this scenario's name.
+        """
+        unknown = set(meta) - {"title_en", "title_zh", "description"}
+        if unknown:
+            raise ScenarioError(f"derive: unknown metadata {sorted(unknown)}")
+        _check_name(name, f"derive {name!r}")
+        doc: dict = {"levers": {}, "uncertainties": {}}
+        registry = reg.load_registry()
+        for key, value in {**(params or {}), **{k: _table_dict(v)
+                                                 for k, v in (tables or {}).items()}}.items():
+            kind = registry[key].kind if key in registry else "lever"
+            doc["uncertainties" if kind == "uncertainty" else "levers"][key] = value
+        _, own_p, own_t = validate(doc, f"scenario {name!r}")
+        merged_p, merged_t = _overlay(self.params, self.tables, own_p, own_t)
+        return Scenario(
+            name=name, path=None, title_en=meta.get("title_en", ""),
+            title_zh=meta.get("title_zh", ""), description=meta.get("description", ""),
+            params=merged_p, tables=merged_t, chain=[*self.chain, name], extends=self.name,
+            own_params=own_p, own_tables=own_t,
+        )
 
 
 def available(directory: Path = SCENARIO_DIR) -> list[str]:
@@ -76,7 +189,7 @@ def find(name_or_path: str | Path, directory: Path = SCENARIO_DIR) -> Path:
     raise ScenarioError(
         f"scenario {str(name_or_path)!r} not found (no such file, and not one of "
         f"{', '.join(names) or 'no scenarios'} in {Path(directory).name}/)"
-        f"{reg.suggest(str(name_or_path), names)}"
+        f"{reg.suggest(p.stem if p.suffix == '.toml' else str(name_or_path), names)}"
     )
 
 
@@ -90,27 +203,60 @@ def parse_text(text: str, source: str) -> dict:
         raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
 
 
+def _check_name(name: str, where: str) -> None:
+    if not NAME_PATTERN.match(name):
+        raise ScenarioError(
+            f"{where}: name = {name!r} cannot be used as a file name; allowed letters, "
+            "digits, '_', '-' and '.', not starting with '-' or '.'"
+        )
+
+
+def _table_dict(table: Table) -> dict[str, float]:
+    years, values = table
+    return {str(int(y)): float(v) for y, v in zip(years, values, strict=True)}
+
+
+def _is_year_unit(p: reg.Parameter) -> bool:
+    return p.unit.strip().lower() == "year"
+
+
 def _check_section(data: dict, section: str, kind: str, source: str):
     params: dict[str, float] = {}
-    tables: dict[str, tuple[list[float], list[float]]] = {}
+    tables: dict[str, Table] = {}
     body = data.get(section, {})
     if not isinstance(body, dict):
-        raise ScenarioError(f"{source}: [{section}] must be a table of name = value")
+        raise ScenarioError(
+            f"{source}: [{section}] = {body!r} must be a table of name = value lines"
+        )
     registry = reg.load_registry()
     allowed = [n for n, p in registry.items() if p.kind == kind]
     for key, value in body.items():
         where = f"{source}: [{section}] {key}"
         if key not in registry or registry[key].kind != kind:
             other = registry[key].kind if key in registry else None
-            hint = (f" ({key!r} is a {other}, put it under "
-                    f"[{'levers' if other == 'lever' else 'uncertainties'}])"
-                    if other in ("lever", "uncertainty") else reg.suggest(key, allowed))
-            raise ScenarioError(f"{where}: unknown {kind} {key!r}{hint}")
+            if other in ("lever", "uncertainty"):
+                hint = (f" ({key!r} is a {other}: put it under "
+                        f"[{'levers' if other == 'lever' else 'uncertainties'}])")
+            elif other == "constant":
+                hint = (f" ({key!r} is a constant of the model (a recorded value or a "
+                        "convention) and cannot be set by a scenario)")
+            else:
+                hint = (f"{reg.suggest(key, allowed)}; allowed: the {kind} names listed "
+                        f"by `greenpath vars --kind {kind}`")
+            raise ScenarioError(f"{where} = {value!r}: unknown {kind} {key!r}{hint}")
         p = registry[key]
         if isinstance(value, dict):
+            if _is_year_unit(p):
+                raise ScenarioError(
+                    f"{where} = {value!r}: {key} is measured in years and takes one number "
+                    f"from {p.min:g} to {p.max:g}, not a year table"
+                )
             if not value:
-                raise ScenarioError(f"{where}: empty year table; give year = value pairs")
-            years, values = [], []
+                raise ScenarioError(
+                    f"{where} = {{}}: empty year table; give year = value pairs "
+                    f"(years {YEAR_MIN}-{YEAR_MAX})"
+                )
+            points: list[tuple[float, float]] = []
             for y, v in value.items():
                 try:
                     year = int(y)
@@ -120,11 +266,14 @@ def _check_section(data: dict, section: str, kind: str, source: str):
                     ) from None
                 if not YEAR_MIN <= year <= YEAR_MAX:
                     raise ScenarioError(
-                        f"{where}: year {year} outside {YEAR_MIN}-{YEAR_MAX}"
+                        f"{where}: year {year} outside the allowed {YEAR_MIN}-{YEAR_MAX}"
                     )
-                years.append(float(year))
-                values.append(_value(p, v, f"{where}[{year}]"))
-            tables[key] = (years, values)
+                points.append((float(year), _value(p, v, f"{where}[{year}]")))
+            points.sort()
+            years = [y for y, _ in points]
+            if len(set(years)) != len(years):
+                raise ScenarioError(f"{where}: a year is given twice in {value!r}")
+            tables[key] = (years, [v for _, v in points])
         else:
             params[key] = _value(p, value, where)
     return params, tables
@@ -136,89 +285,278 @@ def _value(p: reg.Parameter, value, where: str) -> float:
             f"{where} = {value!r}: must be a number from {p.min:g} to {p.max:g} {p.unit}"
         )
     try:
-        return p.check(value)
+        number = p.check(value)
     except reg.RegistryError:
         raise ScenarioError(
             f"{where} = {value!r}: outside the allowed range {p.min:g} to {p.max:g} {p.unit}"
         ) from None
+    if _is_year_unit(p) and number != int(number):
+        raise ScenarioError(f"{where} = {value!r}: must be a whole year")
+    return number
 
 
 def validate(data: dict, source: str) -> tuple[dict, dict, dict]:
-    """Check one parsed scenario document; return (meta, params, tables)."""
+    """Check one parsed scenario document.
+
+    Parameters
+    ----------
+    data
+        The parsed TOML document.
+    source
+        How to name the document in errors (usually the file name).
+
+    Returns
+    -------
+    tuple
+        ``(meta, params, tables)``: the ``[scenario]`` strings, constant settings and
+        year tables of this document alone (no inheritance).  A ``[scenario]
+        policy_start_year`` is moved into ``params``.
+    """
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: not a TOML table")
     for key in data:
         if key not in TOP_KEYS:
             raise ScenarioError(
-                f"{source}: unknown section [{key}]; allowed {sorted(TOP_KEYS)}"
+                f"{source}: unknown section [{key}]; allowed [{'], ['.join(TOP_KEYS)}]"
                 f"{reg.suggest(key, TOP_KEYS)}"
             )
-    meta = data.get("scenario", {})
-    if not isinstance(meta, dict):
+    meta = dict(data.get("scenario", {})) if isinstance(data.get("scenario", {}), dict) else None
+    if meta is None:
         raise ScenarioError(f"{source}: [scenario] must be a table")
+    start_year = meta.pop(START_YEAR_LEVER, None)
     for key, value in meta.items():
         if key not in META_KEYS:
             raise ScenarioError(
-                f"{source}: [scenario] unknown key {key!r}; allowed {sorted(META_KEYS)}"
-                f"{reg.suggest(key, META_KEYS)}"
+                f"{source}: [scenario] {key} = {value!r}: unknown key {key!r}; allowed "
+                f"{', '.join(META_KEYS)}{reg.suggest(key, META_KEYS)}"
             )
         if not isinstance(value, str):
             raise ScenarioError(f"{source}: [scenario] {key} = {value!r} must be a string")
+    if "name" in meta:
+        _check_name(meta["name"], f"{source}: [scenario]")
     lev_p, lev_t = _check_section(data, "levers", "lever", source)
     unc_p, unc_t = _check_section(data, "uncertainties", "uncertainty", source)
+    if start_year is not None:
+        if START_YEAR_LEVER in lev_p:
+            raise ScenarioError(
+                f"{source}: {START_YEAR_LEVER} is set both in [scenario] ({start_year!r}) and "
+                f"in [levers] ({lev_p[START_YEAR_LEVER]:g}); keep one"
+            )
+        p = reg.load_registry()[START_YEAR_LEVER]
+        lev_p[START_YEAR_LEVER] = _value(p, start_year, f"{source}: [scenario] {START_YEAR_LEVER}")
     return meta, {**lev_p, **unc_p}, {**lev_t, **unc_t}
 
 
+def _overlay(params: dict, tables: dict, own_p: dict, own_t: dict) -> tuple[dict, dict]:
+    """Child settings over parent settings (a constant replaces a table and back)."""
+    out_p, out_t = dict(params), dict(tables)
+    for k, v in own_p.items():
+        out_p[k] = v
+        out_t.pop(k, None)
+    for k, v in own_t.items():
+        out_t[k] = v
+        out_p.pop(k, None)
+    return out_p, out_t
+
+
+def _resolve_parent(meta: dict, source: str, directory: Path, seen: list[Path]) -> Scenario | None:
+    parent = meta.get("extends")
+    if not parent:
+        return None
+    try:
+        parent_path = find(parent, directory)
+    except ScenarioError:
+        names = available(directory)
+        raise ScenarioError(
+            f"{source}: [scenario] extends = {parent!r}: no such scenario in "
+            f"{Path(directory).name}/; allowed: {', '.join(names) or 'none'}"
+            f"{reg.suggest(parent, names)}"
+        ) from None
+    if parent_path.resolve() in [s.resolve() for s in seen]:
+        loop = " -> ".join([*(s.stem for s in seen), parent_path.stem])
+        raise ScenarioError(
+            f"{source}: [scenario] extends = {parent!r} makes a cycle ({loop}); "
+            "a scenario cannot be its own ancestor"
+        )
+    return _load(parent_path, [*seen, parent_path])
+
+
+def _load(path: Path, seen: list[Path]) -> Scenario:
+    text = path.read_text(encoding="utf-8")
+    meta, own_p, own_t = validate(parse_text(text, path.name), path.name)
+    base = _resolve_parent(meta, path.name, path.parent, seen)
+    return _build(meta, path.stem, path, base, own_p, own_t)
+
+
+def _build(meta: dict, default_name: str, path: Path | None, base: Scenario | None,
+           own_p: dict, own_t: dict) -> Scenario:
+    params, tables = _overlay(base.params if base else {}, base.tables if base else {},
+                              own_p, own_t)
+    name = meta.get("name") or default_name
+    return Scenario(
+        name=name, path=path, title_en=meta.get("title_en", ""),
+        title_zh=meta.get("title_zh", ""), description=meta.get("description", ""),
+        params=params, tables=tables, chain=[*(base.chain if base else []), name],
+        extends=meta.get("extends") or None, own_params=own_p, own_tables=own_t,
+    )
+
+
 def load(name_or_path: str | Path, directory: Path = SCENARIO_DIR) -> Scenario:
-    """Load a scenario and resolve its ``extends`` chain (parents first)."""
+    """Load a scenario and resolve its ``extends`` chain (parents first).
+
+    Parameters
+    ----------
+    name_or_path
+        A scenario name in ``directory`` (``"plan_2021"``) or the path of a ``.toml``.
+    directory
+        Where names are looked up.  Parents are looked up in the folder of the file
+        that names them.
+
+    Returns
+    -------
+    Scenario
+        Merged settings (child overrides parent) plus the file's own overrides.
+    """
     path = find(name_or_path, directory)
-    chain: list[Path] = []
-    docs: list[tuple[dict, dict, dict]] = []
-    current: Path | None = path
-    while current is not None:
-        if current.resolve() in [c.resolve() for c in chain]:
-            names = " -> ".join(c.stem for c in [*chain, current])
-            raise ScenarioError(f"{path.name}: cycle of extends: {names}")
-        chain.append(current)
-        text = current.read_text(encoding="utf-8")
-        meta, params, tables = validate(parse_text(text, current.name), current.name)
-        docs.append((meta, params, tables))
-        parent = meta.get("extends")
-        current = find(parent, current.parent) if parent else None
-    return _merge(path, chain, docs)
+    return _load(path, [path])
 
 
 def from_text(text: str, source: str = "uploaded scenario",
               directory: Path = SCENARIO_DIR) -> Scenario:
     """Validate a scenario given as text (an upload); parents come from ``directory``."""
-    meta, params, tables = validate(parse_text(text, source), source)
-    parent = meta.get("extends")
-    base = load(parent, directory) if parent else Scenario(name="", path=None)
-    merged_p = {**base.params, **params}
-    merged_t = {k: v for k, v in base.tables.items() if k not in params}
-    merged_t.update(tables)
-    for k in tables:
-        merged_p.pop(k, None)
-    return Scenario(
-        name=meta.get("name") or source, path=None, title_en=meta.get("title_en", ""),
-        title_zh=meta.get("title_zh", ""), description=meta.get("description", ""),
-        params=merged_p, tables=merged_t, chain=[*base.chain, meta.get("name") or source],
-    )
+    meta, own_p, own_t = validate(parse_text(text, source), source)
+    base = _resolve_parent(meta, source, Path(directory), [])
+    default = meta.get("name") or re.sub(r"[^A-Za-z0-9_.\-]+", "_", source).strip("_.-")
+    return _build(meta, default or "uploaded", None, base, own_p, own_t)
 
 
-def _merge(path: Path, chain: list[Path], docs) -> Scenario:
-    params: dict[str, float] = {}
-    tables: dict[str, tuple[list[float], list[float]]] = {}
-    for (_, p, t) in reversed(docs):  # root first, child overrides
-        for k, v in p.items():
-            params[k] = v
-            tables.pop(k, None)
-        for k, v in t.items():
-            tables[k] = v
-            params.pop(k, None)
-    meta = docs[0][0]
-    return Scenario(
-        name=meta.get("name", path.stem), path=path, title_en=meta.get("title_en", ""),
-        title_zh=meta.get("title_zh", ""), description=meta.get("description", ""),
-        params=params, tables=tables, chain=[c.stem for c in reversed(chain)],
-    )
+# ---------------------------------------------------------------------- writing back
+def _scalar_text(value) -> str:
+    import tomli_w
+
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+
+
+def _number_text(name: str, value: float) -> str:
+    p = reg.load_registry().get(name)
+    if p is not None and _is_year_unit(p) and float(value).is_integer():
+        return str(int(value))
+    return _scalar_text(float(value))
+
+
+def _same_table(a: Table, b: Table) -> bool:
+    return list(map(float, a[0])) == list(map(float, b[0])) and \
+        list(map(float, a[1])) == list(map(float, b[1]))
+
+
+def differences(scenario: Scenario, parent: Scenario | None) -> tuple[dict, dict]:
+    """Settings of ``scenario`` that differ from what ``parent`` (or the defaults) gives.
+
+    A setting ``scenario`` does not mention is inherited and is not a difference.
+
+    Returns
+    -------
+    tuple
+        ``(params, tables)`` to write in the child file.
+    """
+    defaults = reg.effective_defaults()
+    p_params = parent.params if parent else {}
+    p_tables = parent.tables if parent else {}
+    out_p: dict[str, float] = {}
+    out_t: dict[str, Table] = {}
+    for k, v in scenario.params.items():
+        if k in p_tables or float(v) != float(p_params.get(k, defaults.get(k, float("nan")))):
+            out_p[k] = float(v)
+    for k, t in scenario.tables.items():
+        if k not in p_tables or not _same_table(t, p_tables[k]):
+            out_t[k] = t
+    return out_p, out_t
+
+
+def to_toml(scenario: Scenario, parent: str | Path | Scenario | None = None,
+            directory: Path = SCENARIO_DIR) -> str:
+    """TOML text of ``scenario`` holding only what differs from its parent.
+
+    Parameters
+    ----------
+    scenario
+        The scenario to write (e.g. built by the app with :meth:`Scenario.derive`).
+    parent
+        The parent to compare with: a name, a path or a loaded :class:`Scenario`.
+        Default: ``scenario.extends``; with neither, the registry defaults (the text
+        then has no ``extends``).
+    directory
+        Where a parent given by name is looked up.
+
+    Returns
+    -------
+    str
+        Text that :func:`from_text` turns back into the same settings.
+    """
+    if parent is None and scenario.extends:
+        parent = scenario.extends
+    base = parent if isinstance(parent, Scenario) or parent is None else load(parent, directory)
+    params, tables = differences(scenario, base)
+    registry = reg.load_registry()
+    lines = ["# Scenario written by greenpath: only the settings that differ from "
+             + (f"its parent {base.name!r}." if base else "the model defaults."),
+             "", "[scenario]"]
+    _check_name(scenario.name, f"scenario {scenario.name!r}")
+    meta = {"name": scenario.name}
+    if base is not None:
+        meta["extends"] = base.name
+    for key in ("title_en", "title_zh", "description"):
+        if getattr(scenario, key):
+            meta[key] = getattr(scenario, key)
+    lines += [f"{k} = {_scalar_text(v)}" for k, v in meta.items()]
+    for section, kind in (("levers", "lever"), ("uncertainties", "uncertainty")):
+        names = [n for n, p in registry.items() if p.kind == kind
+                 and (n in params or n in tables)]
+        if not names:
+            continue
+        lines += ["", f"[{section}]"]
+        for n in names:
+            if n in params:
+                lines.append(f"{n} = {_number_text(n, params[n])}")
+            else:
+                years, values = tables[n]
+                body = ", ".join(f"{int(y)} = {_number_text(n, v)}"
+                                 for y, v in zip(years, values, strict=True))
+                lines.append(f"{n} = {{ {body} }}")
+    text = "\n".join(lines) + "\n"
+    # What is written must read back: fail here, not when the user reopens the file.
+    validate(parse_text(text, f"{scenario.name}.toml"), f"{scenario.name}.toml")
+    return text
+
+
+def save(scenario: Scenario, path: str | Path, overwrite: bool = False,
+         parent: str | Path | Scenario | None = None,
+         directory: Path = SCENARIO_DIR) -> Path:
+    """Write :func:`to_toml` text to ``path`` atomically.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False (a user's saved file is never
+        replaced without asking).
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; choose another name or allow overwriting")
+    text = to_toml(scenario, parent, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+__all__ = [
+    "SCENARIO_DIR", "Scenario", "ScenarioError", "available", "differences", "find",
+    "from_text", "load", "parse_text", "save", "to_toml", "validate",
+]
