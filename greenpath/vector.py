@@ -398,8 +398,10 @@ class _Generator:
         name = f"_s{len(self.states)}"
         args = {key: self._argument(value) for key, value in asts.items()}
         int_init = None
-        if kind == "smooth":
-            is_int, relies_on = self._int_typed(asts["initial"])
+        if kind in ("smooth", "delayn"):
+            # PySD's state (SMOOTH) / delay-times (DELAY N) array takes the
+            # dtype of its initial value: int64 when that is a Python int.
+            is_int, relies_on = self._int_typed(asts["initial" if kind == "smooth" else "delay_time"])
             if is_int:
                 int_init = frozenset(relies_on)
         self.states.append(_State(name, kind, self._element, args, int_init))
@@ -868,6 +870,11 @@ class _Generator:
         ]
         if state.kind == "delayn":
             lines.append(f"{s}_times = _stages({a['delay_time']}, {s}_n, _n)")
+            if state.int_init is not None:
+                lines.append(
+                    f"{s}_int = _int_typed({tuple(sorted(state.int_init))!r}, _float_given)"
+                    "  # PySD: int delay time -> int64 times array"
+                )
         return lines
 
     def _emit_state_update(self, state: _State) -> list[str]:
@@ -888,9 +895,10 @@ class _Generator:
         if state.kind == "delay":
             return [f"{s} = _delay_update({s}, {a['input']}, {a['delay_time']}, {s}_ord, time_step)"]
         if state.kind == "delayn":
-            return [
-                f"{s}, {s}_times = _delayn_update({s}, {s}_times, {a['input']}, {a['delay_time']}, {s}_ord, time_step)"
-            ]
+            delay_time = a["delay_time"]
+            if state.int_init is not None:
+                delay_time = f"(_np.trunc({delay_time}) if {s}_int else {delay_time})"
+            return [f"{s}, {s}_times = _delayn_update({s}, {s}_times, {a['input']}, {delay_time}, {s}_ord, time_step)"]
         return []
 
 

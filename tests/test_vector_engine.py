@@ -140,7 +140,7 @@ def test_delay3_step_and_impulse_responses(workdir):
 # -- equality with PySD -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["linear", "decay", "smooth_delay", "functions"])
+@pytest.mark.parametrize("name", ["linear", "decay", "smooth_delay", "functions", "int_quirks"])
 def test_default_run_equals_pysd(workdir, name):
     frame = _pysd_run(workdir / f"{name}.mdl")
     model = _vector(workdir, name)
@@ -343,3 +343,21 @@ def test_cache_regenerates_when_the_mdl_changes(tmp_path):
     assert second.regenerated is False
     assert second.generated_path == first.generated_path
     assert len(list(cache.glob("*.py"))) == 2
+
+
+def test_pysd_integer_quirk_follows_parameter_types(workdir):
+    """PySD truncates where a SMOOTH/DELAY N array starts as int64; passing the
+    same values as floats (as per-scenario arrays are) avoids it, in both engines."""
+    path = workdir / "functions.mdl"
+    model = _vector(workdir, "functions")
+    columns = ["perceived output", "perceived emissions"]
+    base = {"initial capital": 90.0}  # output starts at sqrt(90), not an integer
+    as_int = _pysd_run(path, {**base, "initial perception": 61}, return_columns=columns)
+    as_float = _pysd_run(path, {**base, "initial perception": 61.0}, return_columns=columns)
+    assert not np.allclose(as_int["perceived output"], as_float["perceived output"], rtol=1e-9)
+    out_int = model.simulate({**base, "initial perception": 61}, return_columns=columns)
+    out_float = model.simulate({**base, "initial perception": 61.0}, return_columns=columns)
+    out_array = model.simulate({**base, "initial perception": np.array([61.0])}, return_columns=columns)
+    _assert_matches(out_int, as_int, 0)
+    _assert_matches(out_float, as_float, 0)
+    _assert_matches(out_array, as_float, 0)
