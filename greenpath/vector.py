@@ -3,42 +3,61 @@
 The model is parsed by PySD's own Vensim translator
 (``VensimFile(path).parse(); .get_abstract_model()``) and its abstract syntax
 tree is compiled into one straight-line Python function in which every model
-variable is a NumPy value whose (only) axis is the scenario axis of length
-``n``.  N scenarios -- each with its own constants and, optionally, its own
-lookup tables -- are integrated in one pass.  There is no second, hand-written
-copy of the equations: all of them come from the .mdl through PySD's parser,
-and the arithmetic of every construct copies PySD 3.14's (Euler integration,
-stateful initialisation, SMOOTH*/DELAY* update formulas, lookups, IF THEN ELSE,
-STEP, RAMP, PULSE, ...), so results equal ``pysd.read_vensim(...).run()`` to
-rounding.
+variable is a NumPy value over the scenario axis: N scenarios -- each with its
+own constants and, optionally, its own lookup tables -- are integrated in one
+pass.  There is no hand-written second copy of the equations, and the
+arithmetic of every construct copies PySD 3.14's operation for operation
+(Euler step ``state + ddt*dt``, stateful initialisation in dependency order,
+the SMOOTH/DELAY update formulas and DELAY order reduction, ``np.interp``
+lookups, IF THEN ELSE, STEP, RAMP, PULSE, ...), so results equal
+``pysd.read_vensim(...).run()`` to rounding (bit for bit on the test models
+and on model/jiaozuo.mdl).  Python names come from PySD's NamespaceManager.
 
 Public API
 ----------
 ``generate(mdl_path) -> str``
-    Python source of a self-contained module (needs only NumPy) defining
-    ``simulate(params, n, lookups, initial_time, final_time, time_step,
-    saveper, return_columns) -> dict[str, ndarray (n, n_saved)]``,
-    ``saved_times(...)``, ``VARIABLES``, ``CONSTANTS``, ``LOOKUPS``,
-    ``CONTROL`` and ``NAMES``.
+    Source of a self-contained module (needs only NumPy) defining
+    ``simulate(params=None, n=1, lookups=None, initial_time=None,
+    final_time=None, time_step=None, saveper=None, return_columns=None)
+    -> dict[str, ndarray of shape (n, n_saved)]``, ``saved_times(...)``,
+    ``VARIABLES`` (py_name, name, units, documentation, kind =
+    constant/auxiliary/stock/lookup/control/time, default, dynamic),
+    ``CONSTANTS``, ``LOOKUPS``, ``CONTROL`` and ``NAMES`` (Vensim -> Python).
 ``VectorModel(mdl_path, cache_dir=None)``
-    Generates the module once, caches the .py in ``cache_dir`` keyed by the
-    hash of the .mdl text, the PySD version and the generator's own source,
-    and runs it (``.simulate`` gives the raw dict, ``.run`` an
-    ``xarray.Dataset`` with dims (scenario, time)).
+    Generates once and caches the module in ``cache_dir`` (default
+    ``<mdl folder>/.cache/vector``) under a hash of the .mdl text, the PySD
+    version and this generator's source; ``.simulate()`` returns the raw
+    dict, ``.run()`` an ``xarray.Dataset`` (dims scenario x time);
+    ``workers=2`` forks a second process (Linux) for large ensembles.
 ``UnsupportedConstructError``
-    Raised by ``generate`` for anything the engine does not implement, naming
-    the variable and the construct.
+    Raised by ``generate`` naming the variable and the construct.
 
-Supported: INTEG (also non-negative), SMOOTH, SMOOTHI, SMOOTH3, SMOOTH3I,
-SMOOTH N, DELAY1, DELAY1I, DELAY3, DELAY3I, DELAY N, INITIAL, named lookups
-called as ``name(x)``, WITH LOOKUP, IF THEN ELSE, MIN, MAX, ABS, EXP, LN, LOG,
-SQRT, POWER, SIN/COS/TAN/ARCSIN/ARCCOS/ARCTAN/SINH/COSH/TANH, PI, INTEGER,
-MODULO, QUANTUM, STEP, RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ, GAME, the
-arithmetic / comparison / :AND: :OR: :NOT: operators, Time and the control
-variables INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER.
-Refused: subscripts, macros, DATA variables, GET XLS/DIRECT *, DELAY FIXED,
-TREND, FORECAST, SAMPLE IF TRUE, ALLOCATE *, ACTIVE INITIAL, RANDOM *,
-vector functions, and any function PySD itself does not translate.
+Inputs: ``params`` maps constants (Python or Vensim name) to a scalar or an
+(n,) array; unknown names raise KeyError.  ``lookups`` maps a lookup (or a
+WITH LOOKUP variable) to ``(x (k,), y (k,) or (n, k))``; ends are clamped.
+Output columns are keyed as requested (default: every non-lookup variable by
+Python name) at PySD's saved times (every SAVEPER from INITIAL TIME, and
+values at a time come from the state at that time, before its update).
+
+Supported: INTEG, SMOOTH, SMOOTHI, SMOOTH3, SMOOTH3I, SMOOTH N, DELAY1,
+DELAY1I, DELAY3, DELAY3I, DELAY N, INITIAL, named lookups called as
+``name(x)``, WITH LOOKUP, IF THEN ELSE, MIN, MAX, ABS, EXP, LN, LOG, SQRT,
+POWER, SIN/COS/TAN/ARCSIN/ARCCOS/ARCTAN/SINH/COSH/TANH, PI, INTEGER, MODULO,
+QUANTUM, STEP, RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ, GAME, the arithmetic,
+comparison and :AND: / :OR: / :NOT: operators, Time and the control variables
+INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER.
+Refused at generation: subscripts, macros, DATA variables, GET XLS/DIRECT *,
+DELAY FIXED, TREND, FORECAST, SAMPLE IF TRUE, ALLOCATE *, ACTIVE INITIAL,
+RANDOM *, vector functions and any other function, algebraic loops.
+
+Known differences from PySD: both branches of IF THEN ELSE / XIDZ / ZIDZ are
+evaluated (NumPy runs under ``errstate(all="ignore")``), so a division by zero
+gives inf/nan where PySD would raise ZeroDivisionError; no lookup
+extrapolation warnings.  PySD's int64 quirk (a SMOOTH whose initial value, or
+a DELAY N whose delay time, is a Python int at initialisation truncates its
+input / delay times) is reproduced when the int-ness follows from literals,
+constants and parameter types; where it hinges on the IF THEN ELSE branch
+taken at initialisation the engine assumes a float.
 """
 
 from __future__ import annotations

@@ -361,3 +361,12 @@ def test_pysd_integer_quirk_follows_parameter_types(workdir):
     _assert_matches(out_int, as_int, 0)
     _assert_matches(out_float, as_float, 0)
     _assert_matches(out_array, as_float, 0)
+
+
+def test_with_lookup_table_per_scenario(workdir):
+    model = _vector(workdir, "functions")
+    x = np.array([2035.0, 2005.0])  # unsorted on purpose: tables are sorted by x
+    y = np.array([[1.0, 1.0], [4.0, 2.0], [3.0, 3.0]])
+    out = model.simulate(n=3, lookups={"emission_intensity": (x, y)}, return_columns=["emission intensity"])
+    expected = np.array([np.interp(YEARS, x[::-1], row[::-1]) for row in y])
+    np.testing.assert_allclose(out["emission intensity"], expected, rtol=1e-14)
