@@ -370,3 +370,26 @@ def test_with_lookup_table_per_scenario(workdir):
     out = model.simulate(n=3, lookups={"emission_intensity": (x, y)}, return_columns=["emission intensity"])
     expected = np.array([np.interp(YEARS, x[::-1], row[::-1]) for row in y])
     np.testing.assert_allclose(out["emission intensity"], expected, rtol=1e-14)
+
+
+REAL_MODEL = Path(__file__).resolve().parents[1] / "model" / "jiaozuo.mdl"
+
+
+@pytest.mark.skipif(not REAL_MODEL.exists(), reason="model/jiaozuo.mdl not present")
+def test_real_model_equals_pysd(tmp_path):
+    path = tmp_path / REAL_MODEL.name
+    shutil.copy(REAL_MODEL, path)  # PySD writes its translation beside the .mdl
+    model = VectorModel(path, tmp_path / "cache")
+    frame = _pysd_run(path)
+    columns = _all_columns(frame)
+    rng = np.random.default_rng(3)
+    varied = [k for k, v in model.constants.items() if v not in (0.0, 1.0) and not 1900 <= v <= 2100]
+    params = {k: model.constants[k] * rng.uniform(0.95, 1.05, 3) for k in varied}
+    params = {k: np.concatenate([[model.constants[k]], v]) for k, v in params.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = model.simulate(params, return_columns=columns)
+    _assert_matches(out, frame, 0)
+    for i in (1, 2, 3):
+        scenario = {k: float(v[i]) for k, v in params.items()}
+        _assert_matches(out, _pysd_run(path, scenario, return_columns=columns), i)
