@@ -1,0 +1,432 @@
+"""The plan's targets as data, and their check against a run.
+
+Targets live in a user-editable TOML file (default ``targets/jiaozuo_targets.toml`` at
+the top of the repository), one ``[[target]]`` table each::
+
+    [[target]]
+    id = "energy_intensity_2025"
+    indicator = "change_vs_2020:energy_intensity"
+    year = 2025
+    comparison = "<="
+    value = -16
+    base_year = 2020
+    unit = "%"
+    label_en = "Energy intensity 2025 vs 2020"
+    label_zh = "2025年单位GDP能耗较2020年变化"
+    source = "seed plan 一(二) 单位地区生产总值能源消耗降低16%以上; data row target_energy_intensity_change_vs2020_pct"
+    set = "seed_2021"          # optional: a named group, e.g. to switch conflicting plans
+
+Indicators
+----------
+``<variable>``
+    The model variable (a Python name, see ``greenpath vars``) in ``year``.
+``change_vs_<Y>:<variable>``
+    Relative change in ``year`` against year ``Y`` (``base_year`` must equal ``Y``).
+``increase_vs_<Y>:<variable>``
+    Absolute increase in ``year`` against year ``Y``.
+``peak_year:<variable>``
+    Year of the maximum over ``base_year .. year`` (a series still rising in ``year``
+    peaks in ``year``: "not yet peaked").
+``change_vs_peak:<variable>``
+    Relative change in ``year`` against the maximum over ``base_year .. year``.
+``cumulative:<variable>``
+    Sum of the yearly values ``base_year + 1 .. year``.
+``industrial_energy_saving``
+    Industrial energy saved in ``year`` against the ``base_year`` industrial intensity
+    (:func:`greenpath.model.indicators.industrial_energy_saving`, 10k tce).
+
+Values are read from the run's yearly rows as the model reports them (the state at the
+end of each year).  Units: a target's ``unit`` must be one the indicator's model unit
+converts to (``%`` or ``fraction`` for shares and changes; ``MW``, ``GW`` or ``10k kW``
+for capacity; ``10k tce`` or ``Mtce`` for energy; ``Mt CO2`` for emissions; ``year``
+for peak years).
+
+The margin is signed so that a positive margin means met with room: ``target - value``
+for ``<=`` and ``<``, ``value - target`` for ``>=`` and ``>``; a strict comparison with
+margin 0 is missed.
+
+Public API (stable; the report and the app call it)
+----------------------------------------------------
+``DEFAULT_TARGETS``
+    The shipped file.
+``load(path=DEFAULT_TARGETS) -> list[Target]`` / ``from_text(text, source)``
+    Read and validate (a :class:`TargetError` names the file, the target, the key, the
+    value and what is allowed).
+``evaluate(result_or_frame, targets=None, sets=None) -> DataFrame``
+    Columns ``id, label_en, label_zh, indicator, year, comparison, target, value, met,
+    margin, unit, source, set``; one row per target.
+``required_variables(targets) -> list[str]``
+    Model variables a run must return for :func:`evaluate`.
+``headline(result_or_frame) -> dict``
+    CO2 peak year and value, cumulative CO2 2021-2035.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from greenpath.model import indicators
+from greenpath.model import registry as reg
+
+DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "targets" / "jiaozuo_targets.toml"
+YEAR_MIN, YEAR_MAX = 2005, 2035
+COMPARISONS = ("<=", ">=", "<", ">")
+REQUIRED_KEYS = ("id", "indicator", "year", "comparison", "value", "unit", "label_en",
+                 "label_zh", "source")
+OPTIONAL_KEYS = ("base_year", "set", "note")
+TOP_KEYS = ("title", "description", "target")
+FUNCTIONS = ("change_vs_<year>", "increase_vs_<year>", "peak_year", "change_vs_peak",
+             "cumulative", "industrial_energy_saving")
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+COLUMNS = ["id", "label_en", "label_zh", "indicator", "year", "comparison", "target",
+           "value", "met", "margin", "unit", "source", "set"]
+
+# Target unit -> factor from the indicator's native unit.
+_RATIO_UNITS = {"fraction": 1.0, "%": 100.0}
+UNIT_FACTORS: dict[str, dict[str, float]] = {
+    "Dmnl": _RATIO_UNITS,
+    "ratio": _RATIO_UNITS,
+    "MW": {"MW": 1.0, "GW": 1e-3, "10k kW": 0.1},
+    "tce10k/Year": {"10k tce": 1.0, "Mtce": 0.01},
+    "tce10k": {"10k tce": 1.0, "Mtce": 0.01},
+    "t10k/Year": {"10k t": 1.0, "Mt": 0.01},
+    "MtCO2/Year": {"Mt CO2": 1.0},
+    "MtCO2": {"Mt CO2": 1.0},
+    "Year": {"year": 1.0},
+}
+
+
+class TargetError(ValueError):
+    """A targets file that cannot be used, or a frame that cannot be evaluated."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One checked target (see the module docstring for the fields)."""
+
+    id: str
+    indicator: str
+    year: int
+    comparison: str
+    value: float
+    unit: str
+    label_en: str
+    label_zh: str
+    source: str
+    base_year: int = indicators.BASE_YEAR
+    set: str | None = None
+    note: str = ""
+
+    @property
+    def function(self) -> str:
+        """The indicator's function ('' for a plain model variable)."""
+        return _parse_indicator(self.indicator)[0]
+
+    @property
+    def variable(self) -> str | None:
+        """The model variable the indicator reads (None for built-in indicators)."""
+        return _parse_indicator(self.indicator)[1]
+
+
+# ---------------------------------------------------------------------- indicators
+_FUNC_RE = re.compile(r"^(?:(change_vs|increase_vs)_(\d{4})|(peak_year|change_vs_peak|cumulative))"
+                      r":(\w+)$")
+
+
+def _parse_indicator(text: str) -> tuple[str, str | None, int | None]:
+    """(function, variable, embedded base year); function '' for a plain variable."""
+    if text == "industrial_energy_saving":
+        return "industrial_energy_saving", None, None
+    m = _FUNC_RE.match(text)
+    if m:
+        if m.group(1):
+            return m.group(1), m.group(4), int(m.group(2))
+        return m.group(3), m.group(4), None
+    if ":" in text:
+        raise ValueError(text)
+    return "", text, None
+
+
+@lru_cache(maxsize=1)
+def model_units() -> dict[str, str]:
+    """Unit of every model variable, read from the .mdl (no model load needed)."""
+    from greenpath.model.engine import parse_mdl
+
+    return {v.name: v.unit for v in parse_mdl() if v.kind in ("stock", "auxiliary")}
+
+
+def _native_unit(function: str, variable: str | None) -> str:
+    if function in ("change_vs", "change_vs_peak"):
+        return "ratio"
+    if function == "peak_year":
+        return "Year"
+    if function == "industrial_energy_saving":
+        return "tce10k"
+    unit = model_units()[variable]  # type: ignore[index]
+    if function == "cumulative":
+        return unit.removesuffix("/Year")
+    return unit
+
+
+def _factor(native: str, unit: str) -> float | None:
+    if unit == native:
+        return 1.0
+    return UNIT_FACTORS.get(native, {}).get(unit)
+
+
+def _allowed_units(native: str) -> list[str]:
+    return sorted({native, *UNIT_FACTORS.get(native, {})})
+
+
+# ---------------------------------------------------------------------- loading
+def _check_target(raw, index: int, source: str, seen: set[str]) -> Target:
+    where = f"{source}: target #{index}"
+    if not isinstance(raw, dict):
+        raise TargetError(f"{where}: must be a [[target]] table, got {raw!r}")
+    if isinstance(raw.get("id"), str):
+        where = f"{source}: target #{index} ({raw['id']!r})"
+    allowed = REQUIRED_KEYS + OPTIONAL_KEYS
+    for key, value in raw.items():
+        if key not in allowed:
+            raise TargetError(f"{where}: unknown key {key!r} = {value!r}; allowed "
+                              f"{', '.join(allowed)}{reg.suggest(key, allowed)}")
+    missing = [k for k in REQUIRED_KEYS if k not in raw]
+    if missing:
+        raise TargetError(f"{where}: missing {', '.join(missing)} (every target needs "
+                          f"{', '.join(REQUIRED_KEYS)})")
+    for key in ("id", "indicator", "comparison", "unit", "label_en", "label_zh", "source",
+                "set", "note"):
+        if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
+            raise TargetError(f"{where}: {key} = {raw[key]!r} must be a non-empty string")
+    tid = raw["id"]
+    if not ID_PATTERN.match(tid):
+        raise TargetError(f"{where}: id = {tid!r}: use lower-case letters, digits and '_'")
+    if tid in seen:
+        raise TargetError(f"{where}: id = {tid!r} is used twice; ids must be unique")
+    if raw.get("set") is not None and not ID_PATTERN.match(raw["set"]):
+        raise TargetError(f"{where}: set = {raw['set']!r}: use lower-case letters, digits "
+                          "and '_'")
+    years = {}
+    for key in ("year", "base_year"):
+        if key not in raw:
+            continue
+        y = raw[key]
+        if isinstance(y, bool) or not isinstance(y, int) or not YEAR_MIN <= y <= YEAR_MAX:
+            raise TargetError(f"{where}: {key} = {y!r}: must be a whole year from "
+                              f"{YEAR_MIN} to {YEAR_MAX}")
+        years[key] = y
+    comparison = raw["comparison"]
+    if comparison not in COMPARISONS:
+        raise TargetError(f"{where}: comparison = {comparison!r}: allowed "
+                          f"{', '.join(COMPARISONS)}")
+    value = raw["value"]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TargetError(f"{where}: value = {value!r}: must be a finite number")
+    indicator = raw["indicator"]
+    try:
+        function, variable, embedded = _parse_indicator(indicator)
+    except ValueError:
+        raise TargetError(
+            f"{where}: indicator = {indicator!r}: unknown form; allowed a model variable "
+            f"or FUNCTION:variable with FUNCTION one of {', '.join(FUNCTIONS)}, or "
+            "industrial_energy_saving"
+        ) from None
+    if variable is not None and variable not in model_units():
+        raise TargetError(
+            f"{where}: indicator = {indicator!r}: unknown model variable {variable!r}"
+            f"{reg.suggest(variable, model_units())}; `greenpath vars` lists them"
+        )
+    base_year = years.get("base_year", embedded if embedded is not None else indicators.BASE_YEAR)
+    if embedded is not None and base_year != embedded:
+        raise TargetError(f"{where}: base_year = {base_year} but indicator {indicator!r} "
+                          f"compares with {embedded}; make them equal")
+    year = years["year"]
+    if function and base_year >= year:
+        raise TargetError(f"{where}: base_year = {base_year} must be before year = {year}")
+    native = _native_unit(function, variable)
+    unit = raw["unit"]
+    if _factor(native, unit) is None:
+        raise TargetError(
+            f"{where}: unit = {unit!r} does not fit indicator {indicator!r} (model unit "
+            f"{native}); allowed {', '.join(_allowed_units(native))}"
+            f"{reg.suggest(unit, _allowed_units(native))}"
+        )
+    seen.add(tid)
+    return Target(id=tid, indicator=indicator, year=year, comparison=comparison,
+                  value=float(value), unit=unit, label_en=raw["label_en"],
+                  label_zh=raw["label_zh"], source=raw["source"], base_year=base_year,
+                  set=raw.get("set"), note=raw.get("note", ""))
+
+
+def from_text(text: str, source: str = "targets") -> list[Target]:
+    """Parse and validate targets given as TOML text."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TargetError(f"{source}: not valid TOML: {exc}") from None
+    for key in data:
+        if key not in TOP_KEYS:
+            raise TargetError(f"{source}: unknown top-level key {key!r}; allowed "
+                              f"{', '.join(TOP_KEYS)} ([[target]] tables)"
+                              f"{reg.suggest(key, TOP_KEYS)}")
+    for key in ("title", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise TargetError(f"{source}: {key} = {data[key]!r} must be a string")
+    raw = data.get("target")
+    if not isinstance(raw, list) or not raw:
+        raise TargetError(f"{source}: no [[target]] tables found")
+    seen: set[str] = set()
+    return [_check_target(t, i, source, seen) for i, t in enumerate(raw, start=1)]
+
+
+def load(path: str | Path = DEFAULT_TARGETS) -> list[Target]:
+    """Read and validate a targets file."""
+    path = Path(path)
+    if not path.is_file():
+        raise TargetError(f"targets file {path} not found")
+    return from_text(path.read_text(encoding="utf-8"), path.name)
+
+
+def sets(targets: list[Target]) -> list[str]:
+    """Names of the sets used in ``targets``."""
+    return sorted({t.set for t in targets if t.set})
+
+
+def select(targets: list[Target], chosen: list[str] | None) -> list[Target]:
+    """Targets without a set plus those in ``chosen`` (all when ``chosen`` is None)."""
+    if chosen is None:
+        return list(targets)
+    known = sets(targets)
+    for name in chosen:
+        if name not in known:
+            raise TargetError(f"unknown target set {name!r}; allowed {', '.join(known)}"
+                              f"{reg.suggest(name, known)}")
+    return [t for t in targets if t.set is None or t.set in chosen]
+
+
+def required_variables(targets: list[Target]) -> list[str]:
+    """Model variables :func:`evaluate` reads for ``targets``."""
+    out: list[str] = []
+    for t in targets:
+        names = ["industrial_va", "industrial_final_energy"] if t.variable is None else [t.variable]
+        out += [n for n in names if n not in out]
+    return out
+
+
+# ---------------------------------------------------------------------- evaluation
+def _frame(result_or_frame) -> pd.DataFrame:
+    frame = getattr(result_or_frame, "frame", result_or_frame)
+    if not isinstance(frame, pd.DataFrame):
+        raise TargetError(f"expected a RunResult or a DataFrame, got {type(result_or_frame)}")
+    index = np.asarray(frame.index, dtype=float)
+    whole = np.isclose(index, np.round(index))
+    frame = frame.loc[whole]
+    frame.index = pd.Index(np.round(index[whole]).astype(int), name="year")
+    return frame
+
+
+def _at(frame: pd.DataFrame, column: str, year: int, tid: str) -> float:
+    if column not in frame.columns:
+        raise TargetError(f"target {tid!r}: the run has no column {column!r}; run with "
+                          "return_columns including targets.required_variables(...)")
+    if year not in frame.index:
+        raise TargetError(f"target {tid!r}: the run has no year {year} (years "
+                          f"{frame.index.min()}-{frame.index.max()})")
+    return float(frame.at[year, column])
+
+
+def indicator_value(frame: pd.DataFrame, target: Target) -> float:
+    """The indicator of ``target`` in the indicator's native unit."""
+    f, var, year, base = target.function, target.variable, target.year, target.base_year
+    if f == "industrial_energy_saving":
+        for col in ("industrial_va", "industrial_final_energy"):
+            _at(frame, col, year, target.id)
+            _at(frame, col, base, target.id)
+        return indicators.industrial_energy_saving(frame, year, base)
+    value = _at(frame, var, year, target.id)  # type: ignore[arg-type]
+    if f == "":
+        return value
+    if f in ("change_vs", "increase_vs"):
+        ref = _at(frame, var, base, target.id)  # type: ignore[arg-type]
+        if f == "increase_vs":
+            return value - ref
+        return value / ref - 1.0 if ref != 0 else float("nan")
+    window = frame.loc[(frame.index >= base) & (frame.index <= year), var]
+    if f == "cumulative":
+        return float(frame.loc[(frame.index > base) & (frame.index <= year), var].sum())
+    if window.isna().any() or window.empty:
+        return float("nan")
+    if f == "peak_year":
+        return float(window.idxmax())
+    peak = float(window.max())  # change_vs_peak
+    return value / peak - 1.0 if peak != 0 else float("nan")
+
+
+def _margin(comparison: str, value: float, target: float) -> float:
+    return target - value if comparison in ("<=", "<") else value - target
+
+
+def _met(comparison: str, margin: float) -> bool:
+    if not math.isfinite(margin):
+        return False
+    return margin >= 0 if comparison in ("<=", ">=") else margin > 0
+
+
+def evaluate(result_or_frame, targets: list[Target] | str | Path | None = None,
+             sets: list[str] | None = None) -> pd.DataFrame:
+    """Check targets against one run.
+
+    Parameters
+    ----------
+    result_or_frame
+        A :class:`~greenpath.model.engine.RunResult` or its yearly frame (index year,
+        columns model variables).
+    targets
+        Loaded targets, a targets file, or None for :data:`DEFAULT_TARGETS`.
+    sets
+        Only targets without a set plus these sets (default: all targets).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per target: ``id, label_en, label_zh, indicator, year, comparison,
+        target, value, met, margin, unit, source, set``; ``value``, ``target`` and
+        ``margin`` in the target's unit; ``met`` False when the value is not finite.
+    """
+    if targets is None or isinstance(targets, str | Path):
+        targets = load(targets or DEFAULT_TARGETS)
+    chosen = select(targets, sets)
+    frame = _frame(result_or_frame)
+    rows = []
+    for t in chosen:
+        factor = _factor(_native_unit(t.function, t.variable), t.unit)
+        value = indicator_value(frame, t) * factor  # type: ignore[operator]
+        margin = _margin(t.comparison, value, t.value)
+        rows.append({
+            "id": t.id, "label_en": t.label_en, "label_zh": t.label_zh,
+            "indicator": t.indicator, "year": t.year, "comparison": t.comparison,
+            "target": t.value, "value": value, "met": _met(t.comparison, margin),
+            "margin": margin, "unit": t.unit, "source": t.source, "set": t.set or "",
+        })
+    out = pd.DataFrame(rows, columns=COLUMNS)
+    out["met"] = out["met"].astype(bool)
+    return out
+
+
+def headline(result_or_frame, column: str = "co2_emissions") -> dict[str, float]:
+    """CO2 peak year and value (from 2020) and cumulative CO2 2021-2035 of a run."""
+    frame = _frame(result_or_frame)
+    if column not in frame.columns:
+        raise TargetError(f"the run has no column {column!r}")
+    year, value = indicators.peak(frame, column)
+    return {"peak_year": year, "peak_value": value,
+            "still_rising": bool(year == int(frame.index.max())),
+            "cumulative_2021_2035": indicators.cumulative(frame, column, 2021, 2035)}
