@@ -31,7 +31,8 @@ to a default silently):
   the model interpolates linearly between the given years and holds the first / last
   value outside them.  Levers measured in years (start years, durations) take a single
   number, never a table;
-* ``extends`` names an existing scenario and the chain of parents has no cycle.
+* ``extends`` names an existing scenario (looked up in the folder of the file, then in
+  the shipped ``scenarios/``) and the chain of parents has no cycle.
 
 ``policy_start_year`` is a lever of the registry (group ``timing``: the first year the
 levers act, default 2021).  It may be written under ``[levers]`` (the canonical place,
@@ -363,15 +364,21 @@ def _resolve_parent(meta: dict, source: str, directory: Path, seen: list[Path]) 
     parent = meta.get("extends")
     if not parent:
         return None
-    try:
-        parent_path = find(parent, directory)
-    except ScenarioError:
-        names = available(directory)
+    # A user's file elsewhere may extend a shipped scenario: its own folder first.
+    folders = list(dict.fromkeys([Path(directory).resolve(), SCENARIO_DIR.resolve()]))
+    parent_path = None
+    for folder in folders:
+        candidate = folder / f"{parent}.toml"
+        if candidate.is_file():
+            parent_path = candidate
+            break
+    if parent_path is None:
+        names = sorted({n for folder in folders for n in available(folder)})
         raise ScenarioError(
             f"{source}: [scenario] extends = {parent!r}: no such scenario in "
-            f"{Path(directory).name}/; allowed: {', '.join(names) or 'none'}"
-            f"{reg.suggest(parent, names)}"
-        ) from None
+            f"{' or '.join(f.name + '/' for f in folders)}; allowed: "
+            f"{', '.join(names) or 'none'}{reg.suggest(parent, names)}"
+        )
     if parent_path.resolve() in [s.resolve() for s in seen]:
         loop = " -> ".join([*(s.stem for s in seen), parent_path.stem])
         raise ScenarioError(
