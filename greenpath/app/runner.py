@@ -1,0 +1,159 @@
+"""Running the model for the app: a model pool, results, targets, wedges, bands.
+
+Streamlit runs every session's script in its own (short-lived) thread, and a PySD
+model is not thread-safe.  A model per thread would be loaded again on almost every
+interaction; a model per session costs 0.7 s and its memory for every visitor.
+:class:`ModelPool` instead lends a model to one caller at a time: a run resets every
+registry parameter (``JiaozuoModel.run``), so what one session set can never reach
+another, and the pool is safe to share through ``st.cache_resource``.
+
+The panels that depend on modules written alongside the app (targets, wedges, the
+meeting charts, the report, ensemble bands) look the module up when called: while one
+is missing its panel says so instead of failing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import ModuleType
+
+import pandas as pd
+
+from greenpath.app import state
+from greenpath.model.engine import JiaozuoModel, RunResult
+
+
+class ModelPool:
+    """Lends each caller a model of its own; models are created on demand.
+
+    Parameters
+    ----------
+    size
+        Most models ever created (default: the number of CPUs, at most 4).  A caller
+        finding all of them busy waits for one.
+    factory
+        Builds a model (default :class:`JiaozuoModel`).
+    """
+
+    def __init__(self, size: int | None = None,
+                 factory: Callable[[], JiaozuoModel] = JiaozuoModel) -> None:
+        self.size = max(1, size or min(4, os.cpu_count() or 1))
+        self._factory = factory
+        self._idle: queue.LifoQueue[JiaozuoModel] = queue.LifoQueue()
+        self._created = 0
+        self._lock = threading.Lock()
+
+    @property
+    def created(self) -> int:
+        """Models built so far."""
+        return self._created
+
+    @contextmanager
+    def model(self) -> Iterator[JiaozuoModel]:
+        """A model no other caller holds until the ``with`` block ends."""
+        try:
+            m = self._idle.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                build = self._created < self.size
+                if build:
+                    self._created += 1
+            if build:
+                try:
+                    m = self._factory()
+                except BaseException:
+                    with self._lock:
+                        self._created -= 1
+                    raise
+            else:
+                m = self._idle.get()
+        try:
+            yield m
+        finally:
+            self._idle.put(m)
+
+    def run(self, key: state.RunKey, name: str = "custom",
+            columns: list[str] | None = None) -> RunResult:
+        """Run the settings of ``key`` (see :func:`greenpath.app.state.run_key`)."""
+        with self.model() as m:
+            return m.run(**state.run_kwargs(key), return_columns=columns, scenario=name)
+
+
+# ------------------------------------------------------------------ optional modules
+def optional_module(name: str) -> ModuleType | None:
+    """The module ``name``, or None while it is not installed.
+
+    Only a missing module gives None; a module that exists but fails to import raises,
+    so a bug is shown rather than mistaken for "not available yet".
+    """
+    try:
+        if importlib.util.find_spec(name) is None:
+            return None
+    except ModuleNotFoundError:
+        return None
+    return importlib.import_module(name)
+
+
+def evaluate_targets(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Targets met / missed for one run (``greenpath.targets``), or None if missing."""
+    targets = optional_module("greenpath.targets")
+    if targets is None:
+        return None
+    return targets.evaluate(frame)
+
+
+def compute_wedges(key: state.RunKey, name: str,
+                   variable: str = "co2_emissions") -> pd.DataFrame | None:
+    """Contribution of each lever group to the CO2 change vs the baseline, or None."""
+    wedges = optional_module("greenpath.wedges")
+    if wedges is None:
+        return None
+    return wedges.compute(state.key_scenario(key, name), variable=variable)
+
+
+#: Where the ensemble bands come from: ``module:function`` taking
+#: ``(scenario, variables, n)`` and returning a DataFrame with columns
+#: ``year, variable, p10, p50, p90``.  Until that function exists no band is drawn.
+BANDS_HOOK = "greenpath.vector:bands"
+BAND_SAMPLES = 500
+
+
+def bands_provider() -> Callable[..., pd.DataFrame] | None:
+    """The function named by :data:`BANDS_HOOK`, or None while it does not exist."""
+    module_name, _, func = BANDS_HOOK.partition(":")
+    module = optional_module(module_name)
+    return getattr(module, func, None) if module is not None else None
+
+
+def compute_bands(key: state.RunKey, name: str, variables: list[str],
+                  n: int = BAND_SAMPLES) -> pd.DataFrame | None:
+    """P10/P50/P90 of ``variables`` over an ensemble around ``key``, or None."""
+    provider = bands_provider()
+    if provider is None:
+        return None
+    return provider(state.key_scenario(key, name), variables, n)
+
+
+# ------------------------------------------------------------------ recorded history
+#: Chart variable -> (history variable, factor to the model's unit).
+HISTORY = {
+    "co2_emissions": ("co2_emissions_mt", 1.0),
+    "renewable_capacity": ("renewable_capacity_10k_kw_implied_base", 10.0),
+}
+
+
+def history_series(variable: str) -> pd.Series | None:
+    """Recorded values of a chart variable in the model's unit, or None."""
+    if variable not in HISTORY:
+        return None
+    from greenpath.calibration.history import load_history, series
+
+    name, factor = HISTORY[variable]
+    s = series(load_history(), name)
+    return (s * factor).rename(variable)

@@ -1,0 +1,324 @@
+"""Scenario settings as the app holds them: run keys, share links, saved scenarios.
+
+Nothing here imports Streamlit, so every rule is tested directly.
+
+Settings
+    ``name -> float | (years, values)`` for levers and uncertainties, as
+    :meth:`greenpath.scenarios.Scenario.settings` returns them.
+Run key
+    The hashable identity of a run: the settings that differ from the model defaults,
+    sorted, tables as tuples.  Two sessions with the same settings share one cached
+    result whatever the scenarios are called; the baseline is the empty key.
+Share link
+    ``?scenario=<preset>&lang=zh&page=simulator&wind_build_rate=276`` -- only the
+    settings that differ from the preset are written.  Decoding validates every value
+    with the scenario file rules and reports every problem; a link with any bad
+    setting changes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from greenpath import scenarios as sc
+from greenpath.model import registry as reg
+
+Table = tuple[tuple[float, ...], tuple[float, ...]]
+Setting = float | Table
+RunKey = tuple[tuple[str, Setting], ...]
+
+#: Query-parameter names that are not model settings.
+RESERVED_QUERY = ("scenario", "lang", "page")
+LINK_SOURCE = "link"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+class LinkError(ValueError):
+    """A share link that cannot be applied; ``messages`` names each bad parameter."""
+
+    def __init__(self, messages: Sequence[str]):
+        self.messages = list(messages)
+        super().__init__("; ".join(self.messages))
+
+
+# ------------------------------------------------------------------ settings and keys
+@lru_cache(maxsize=1)
+def settable() -> dict[str, reg.Parameter]:
+    """Registry parameters a scenario may set: levers and uncertainties."""
+    return {n: p for n, p in reg.load_registry().items() if p.kind in ("lever", "uncertainty")}
+
+
+@lru_cache(maxsize=1)
+def defaults() -> dict[str, float]:
+    """Value of every settable parameter when no scenario sets it (calibration in force)."""
+    eff = reg.effective_defaults()
+    return {n: float(eff[n]) for n in settable()}
+
+
+def normalise(value: object) -> Setting:
+    """A setting as a float or a ``(years, values)`` tuple of tuples (hashable)."""
+    if isinstance(value, tuple | list) and len(value) == 2 and not isinstance(value[0], int | float):
+        years, values = value
+        return (tuple(float(y) for y in years), tuple(float(v) for v in values))
+    return float(value)  # type: ignore[arg-type]
+
+
+def same(a: Setting, b: Setting) -> bool:
+    """Whether two settings are equal (floats to 1e-12 relative)."""
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        return isinstance(a, tuple) and isinstance(b, tuple) and normalise(a) == normalise(b)
+    return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=1e-15)
+
+
+def full(settings: Mapping[str, object]) -> dict[str, Setting]:
+    """Every settable parameter: ``settings`` over the defaults."""
+    out: dict[str, Setting] = dict(defaults())
+    out.update({k: normalise(v) for k, v in settings.items()})
+    return out
+
+
+def diff(settings: Mapping[str, object], base: Mapping[str, object]) -> dict[str, Setting]:
+    """Settings whose resolved value differs from what ``base`` gives (values of ``settings``)."""
+    a, b = full(settings), full(base)
+    return {k: v for k, v in a.items() if not same(v, b[k])}
+
+
+def run_key(settings: Mapping[str, object]) -> RunKey:
+    """The hashable identity of a run (differences from the defaults, sorted)."""
+    return tuple(sorted(diff(settings, {}).items()))
+
+
+def key_settings(key: RunKey) -> dict[str, Setting]:
+    """The settings a run key stands for."""
+    return dict(key)
+
+
+def run_kwargs(key: RunKey) -> dict:
+    """``params`` and ``time_varying`` for :meth:`JiaozuoModel.run`."""
+    params = {k: float(v) for k, v in key if not isinstance(v, tuple)}
+    tables = {k: (list(v[0]), list(v[1])) for k, v in key if isinstance(v, tuple)}
+    return {"params": params, "time_varying": tables}
+
+
+def key_scenario(key: RunKey, name: str = "custom", title_en: str = "",
+                 title_zh: str = "") -> sc.Scenario:
+    """A :class:`~greenpath.scenarios.Scenario` holding the settings of ``key``."""
+    kw = run_kwargs(key)
+    return sc.Scenario(name=safe_name(name), path=None, title_en=title_en, title_zh=title_zh,
+                       params=kw["params"], tables=kw["time_varying"])
+
+
+def safe_name(text: str, fallback: str = "my_scenario") -> str:
+    """``text`` made usable as a scenario name (letters, digits, ``_ - .``)."""
+    name = _SAFE_NAME.sub("_", text.strip()).strip("_.-")
+    return name or fallback
+
+
+# ------------------------------------------------------------------ the scenario in use
+@dataclass
+class Base:
+    """The scenario the levers start from: a shipped preset or an uploaded file.
+
+    Attributes
+    ----------
+    scenario
+        The resolved scenario (its ``settings()`` are what "revert" returns to).
+    preset
+        The shipped preset a share link or a saved file refers to: the scenario itself
+        when shipped, else its ``extends`` (None: the model defaults).
+    uploaded
+        True for a scenario read from an uploaded file.
+    """
+
+    scenario: sc.Scenario
+    preset: str | None
+    uploaded: bool = False
+
+
+def load_preset(name: str) -> Base:
+    """A shipped preset as a :class:`Base`."""
+    return Base(scenario=sc.load(name), preset=name)
+
+
+def preset_settings(name: str | None) -> dict[str, Setting]:
+    """Settings of a shipped preset (empty for None: the model defaults)."""
+    return {} if name is None else {k: normalise(v) for k, v in sc.load(name).settings().items()}
+
+
+def lever_values(base: Base) -> dict[str, Setting]:
+    """The value of every lever in ``base`` (tables stay tables)."""
+    settings = full(base.scenario.settings())
+    return {n: settings[n] for n in reg.levers()}
+
+
+def compose(base: Base, levers: Mapping[str, Setting], name: str = "current",
+            **meta: str) -> sc.Scenario:
+    """The current scenario: ``base`` with the lever values that differ from it.
+
+    Validated with the scenario-file rules (:meth:`Scenario.derive`), so a value the
+    registry does not allow raises :class:`~greenpath.scenarios.ScenarioError`.
+    """
+    changed = diff({**base.scenario.settings(), **levers}, base.scenario.settings())
+    params = {k: float(v) for k, v in changed.items() if not isinstance(v, tuple)}
+    tables = {k: (list(v[0]), list(v[1])) for k, v in changed.items() if isinstance(v, tuple)}
+    return base.scenario.derive(safe_name(name), params=params, tables=tables, **meta)
+
+
+def changed_levers(base: Base, levers: Mapping[str, Setting]) -> list[str]:
+    """Levers whose value differs from ``base`` ("unsaved changes")."""
+    start = lever_values(base)
+    return [n for n, v in levers.items() if not same(normalise(v), start[n])]
+
+
+def scenario_toml(current: sc.Scenario, base: Base) -> str:
+    """TOML text of ``current``, written relative to the base's shipped preset."""
+    parent = sc.load(base.preset) if base.preset else None
+    return sc.to_toml(current, parent=parent)
+
+
+def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES) -> Base:
+    """Validate an uploaded scenario file (never executed: TOML data only).
+
+    Raises
+    ------
+    greenpath.scenarios.ScenarioError
+        Too large, not UTF-8 text, not valid TOML, or breaking a scenario rule; the
+        message names the file, the key, the value and what is allowed.
+    """
+    if len(data) > max_bytes:
+        raise sc.ScenarioError(
+            f"{file_name}: {len(data):,} bytes is larger than the {max_bytes:,} bytes "
+            "allowed for a scenario file"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise sc.ScenarioError(
+            f"{file_name}: not UTF-8 text (byte {exc.start}); a scenario file is TOML text"
+        ) from None
+    scenario = sc.from_text(text, source=file_name)
+    preset = scenario.extends if scenario.extends in sc.available() else None
+    return Base(scenario=scenario, preset=preset, uploaded=True)
+
+
+# ------------------------------------------------------------------ share links
+def format_setting(value: Setting) -> str:
+    """A setting as query text: ``276`` or ``2021:0.02;2025:0.02;2026:0``."""
+    def num(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+    if isinstance(value, tuple):
+        return ";".join(f"{int(y)}:{num(v)}" for y, v in zip(*value, strict=True))
+    return num(value)
+
+
+def _parse_setting(text: str) -> object:
+    """Query text -> a number, a ``{year: value}`` dict, or the text itself (invalid)."""
+    text = text.strip()
+    if ":" in text:
+        table: dict[str, object] = {}
+        for part in text.split(";"):
+            year, sep, value = part.partition(":")
+            if not sep:
+                return text
+            table[year.strip()] = _parse_setting(value)
+        return table
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+def default_preset() -> str:
+    """The preset a link without ``scenario`` refers to: the baseline."""
+    names = sc.available()
+    return "baseline" if "baseline" in names or not names else names[0]
+
+
+def encode_link(preset: str | None, settings: Mapping[str, object], lang: str,
+                page: str) -> dict[str, str]:
+    """Query parameters restoring ``settings`` from ``preset`` (only what differs).
+
+    A scenario without a shipped preset (an upload that extends none) is written
+    relative to the baseline: every setting that differs from it is in the link.
+    """
+    preset = preset or default_preset()
+    out = {"scenario": preset, "lang": lang, "page": page}
+    changed = diff(settings, preset_settings(preset))
+    for name in sorted(changed, key=list(settable()).index):
+        out[name] = format_setting(changed[name])
+    return out
+
+
+@dataclass
+class LinkRequest:
+    """What a share link asks for; ``None`` fields are left as they are."""
+
+    preset: str | None = None
+    settings: dict[str, Setting] = field(default_factory=dict)
+    lang: str | None = None
+    page: str | None = None
+
+    @property
+    def sets_scenario(self) -> bool:
+        """Whether the link names a scenario or any setting."""
+        return self.preset is not None or bool(self.settings)
+
+
+def decode_link(query: Mapping[str, str], langs: Sequence[str], pages: Sequence[str],
+                ) -> tuple[LinkRequest, list[str]]:
+    """Read share-link query parameters.
+
+    Returns
+    -------
+    (LinkRequest, list of str)
+        The request and one message per problem.  When any scenario parameter is bad,
+        the request carries no scenario at all (the current scenario stays untouched);
+        a bad ``lang`` or ``page`` is dropped on its own.
+    """
+    errors: list[str] = []
+    request = LinkRequest()
+    lang = query.get("lang")
+    if lang is not None:
+        if lang in langs:
+            request.lang = lang
+        else:
+            errors.append(f"{LINK_SOURCE}: lang = {lang!r}: allowed {', '.join(langs)}")
+    page = query.get("page")
+    if page is not None:
+        if page in pages:
+            request.page = page
+        else:
+            errors.append(f"{LINK_SOURCE}: page = {page!r}: allowed {', '.join(pages)}")
+    scenario_errors: list[str] = []
+    preset = query.get("scenario")
+    presets = sc.available()
+    if preset is not None and preset not in presets:
+        scenario_errors.append(
+            f"{LINK_SOURCE}: scenario = {preset!r}: no such preset; allowed "
+            f"{', '.join(presets)}{reg.suggest(preset, presets)}"
+        )
+    registry = reg.load_registry()
+    overrides: dict[str, Setting] = {}
+    for key, text in query.items():
+        if key in RESERVED_QUERY:
+            continue
+        section = "uncertainties" if key in registry and registry[key].kind == "uncertainty" \
+            else "levers"
+        try:
+            _, params, tables = sc.validate({section: {key: _parse_setting(text)}}, LINK_SOURCE)
+        except sc.ScenarioError as exc:
+            scenario_errors.append(str(exc))
+            continue
+        overrides.update({k: normalise(v) for k, v in params.items()})
+        overrides.update({k: normalise(v) for k, v in tables.items()})
+    errors.extend(scenario_errors)
+    if not scenario_errors and (preset is not None or overrides):
+        request.preset = preset or default_preset()
+        request.settings = overrides
+    return request, errors

@@ -1,0 +1,778 @@
+"""The Streamlit pages: simulator, model, calibration.
+
+``app.py`` calls :func:`main`.  Data flow of one interaction: a widget callback updates
+the session's lever values -> :func:`greenpath.app.state.compose` validates them into a
+scenario -> its run key (sorted settings) selects a cached result
+(``st.cache_data``) -> charts are built as Vega-Lite and drawn in the browser.
+
+Session state (all keys start ``gp_``; widget keys start ``w_``):
+
+``gp_base``      :class:`~greenpath.app.state.Base`, the preset or uploaded scenario
+``gp_values``    lever -> value (float, or a year table kept from the base)
+``gp_saved``     name -> saved settings, drawn on every chart for comparison
+``gp_lang``, ``gp_page``, ``gp_present``, ``gp_chart``
+``gp_errors``    messages of the last bad link / upload, shown until dismissed
+
+Widget values are copied into ``gp_*`` by callbacks because Streamlit forgets the
+state of widgets that are not drawn (e.g. the levers while the model page is shown).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from greenpath import scenarios as sc
+from greenpath.app import calibration_view, model_view, runner, sections, state
+from greenpath.app import charts as live
+from greenpath.i18n import LANGS, t
+from greenpath.model import indicators
+from greenpath.model import registry as reg
+from greenpath.model.engine import RunResult
+
+PAGES = ("simulator", "model", "calibration")
+UPLOAD_LIMIT_BYTES = sc.MAX_FILE_BYTES
+CHART_ORDER = tuple(live.CHARTS)
+ss = st.session_state
+
+
+# ====================================================================== cached work
+@st.cache_resource(show_spinner=False)
+def model_pool() -> runner.ModelPool:
+    """The models shared by all sessions; each run borrows one exclusively."""
+    return runner.ModelPool()
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def cached_run(key: state.RunKey) -> RunResult:
+    """The run of ``key`` (a sorted settings tuple); a copy for every caller."""
+    return model_pool().run(key)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def cached_targets(key: state.RunKey) -> pd.DataFrame | None:
+    """Targets met / missed for the run of ``key`` (None: module not available)."""
+    return runner.evaluate_targets(cached_run(key).frame)
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def cached_wedges(key: state.RunKey) -> pd.DataFrame | None:
+    """Wedges of ``key`` against the baseline (None: module not available)."""
+    return runner.compute_wedges(key, "current")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_bands(key: state.RunKey) -> pd.DataFrame | None:
+    """Ensemble bands around ``key`` (None: no ensemble engine yet)."""
+    return runner.compute_bands(key, "current", ["co2_emissions"])
+
+
+@st.cache_data(show_spinner=False)
+def cached_variables() -> pd.DataFrame:
+    """The model's variable table."""
+    with model_pool().model() as m:
+        return m.variables()
+
+
+@st.cache_data(show_spinner=False)
+def cached_dot(group: str, label: str) -> str:
+    """DOT text of one sector's stock-and-flow diagram."""
+    with model_pool().model() as m:
+        deps = m._model._dependencies
+        return model_view.sector_dot(group, m.variables(), deps, net_change_label=label)
+
+
+@st.cache_data(show_spinner=False)
+def cached_history(variable: str) -> pd.Series | None:
+    """Recorded values of a chart variable."""
+    return runner.history_series(variable)
+
+
+@st.cache_data(show_spinner=False)
+def cached_preset(name: str) -> sc.Scenario:
+    """A shipped preset, validated."""
+    return sc.load(name)
+
+
+# ====================================================================== session state
+def _init() -> None:
+    """Defaults for a new session, then the share link's settings (once)."""
+    if "gp_base" in ss:
+        return
+    ss.gp_lang = "en"
+    ss.gp_page = "simulator"
+    ss.gp_present = False
+    ss.gp_chart = CHART_ORDER[0]
+    ss.gp_saved = {}
+    ss.gp_errors = []
+    _set_base(state.load_preset(state.default_preset()))
+    request, errors = state.decode_link(st.query_params.to_dict(), LANGS, PAGES)
+    if request.lang:
+        ss.gp_lang = request.lang
+    if request.page:
+        ss.gp_page = request.page
+    if request.sets_scenario:
+        try:
+            _apply_link(request)
+        except (sc.ScenarioError, reg.RegistryError) as exc:
+            errors.append(str(exc))
+    if errors:
+        ss.gp_errors = [t("app_error_link", ss.gp_lang), *errors]
+
+
+def _set_base(base: state.Base) -> None:
+    ss.gp_base = base
+    ss.gp_values = state.lever_values(base)
+
+
+def _apply_link(request: state.LinkRequest) -> None:
+    """Preset plus the link's settings; raises before changing anything."""
+    base = state.load_preset(request.preset or state.default_preset())
+    levers = {k: v for k, v in request.settings.items() if k in reg.levers()}
+    others = {k: v for k, v in request.settings.items() if k not in levers}
+    if others:
+        scenario = base.scenario.derive(
+            base.scenario.name,
+            params={k: v for k, v in others.items() if not isinstance(v, tuple)},
+            tables={k: v for k, v in others.items() if isinstance(v, tuple)},
+            title_en=base.scenario.title_en, title_zh=base.scenario.title_zh,
+            description=base.scenario.description)
+        base = state.Base(scenario=scenario, preset=base.preset)
+    values = state.lever_values(base)
+    values.update(levers)
+    state.compose(base, values)  # validates
+    ss.gp_base = base
+    ss.gp_values = values
+
+
+def current_scenario() -> sc.Scenario:
+    """The scenario the levers describe, validated."""
+    base: state.Base = ss.gp_base
+    return state.compose(base, ss.gp_values, name=base.scenario.name,
+                         title_en=base.scenario.title_en, title_zh=base.scenario.title_zh,
+                         description=base.scenario.description)
+
+
+# ====================================================================== callbacks
+def _on_lang() -> None:
+    ss.gp_lang = ss.w_lang
+
+
+def _on_page() -> None:
+    ss.gp_page = ss.w_page
+
+
+def _on_present() -> None:
+    ss.gp_present = ss.w_present
+
+
+def _on_preset() -> None:
+    choice = ss.w_preset
+    if choice == _UPLOADED:
+        return
+    _set_base(state.load_preset(choice))
+
+
+def _lever_decimals(p: reg.Parameter) -> int:
+    return max(0, -math.floor(math.log10(_lever_step(p))))
+
+
+def _on_lever(name: str) -> None:
+    p = reg.levers()[name]
+    value = ss[f"w_lever_{name}"]
+    ss.gp_values[name] = float(round(value, _lever_decimals(p) + 3))
+
+
+def _on_constant(name: str) -> None:
+    """Replace a year table by a constant (its value in the policy start year)."""
+    years, values = ss.gp_values[name]
+    ss.gp_values[name] = float(round(pd.Series(values, index=years).iloc[0], 6))
+
+
+def _on_revert() -> None:
+    _set_base(ss.gp_base)
+
+
+def _on_upload() -> None:
+    uploaded = ss.get("w_upload")
+    if uploaded is None:
+        return
+    try:
+        base = state.from_upload(uploaded.getvalue(), uploaded.name, UPLOAD_LIMIT_BYTES)
+    except (sc.ScenarioError, reg.RegistryError) as exc:
+        ss.gp_errors = [t("app_error_upload", ss.gp_lang), str(exc)]
+        return
+    ss.gp_errors = []
+    _set_base(base)
+
+
+def _on_dismiss() -> None:
+    ss.gp_errors = []
+
+
+def _on_save() -> None:
+    name = (ss.get("w_save_name") or "").strip()
+    if not name:
+        ss.gp_save_msg = ("error", t("app_save_need_name", ss.gp_lang))
+        return
+    if name in ss.gp_saved and not ss.get("w_save_replace"):
+        ss.gp_save_msg = ("warning", t("app_save_exists", ss.gp_lang, name=name))
+        return
+    ss.gp_saved[name] = dict(current_scenario().settings())
+    ss.gp_save_msg = ("success", t("app_saved", ss.gp_lang, name=name))
+    ss.w_save_replace = False
+
+
+def _on_load_saved(name: str) -> None:
+    settings = ss.gp_saved[name]
+    base: state.Base = ss.gp_base
+    values = {n: state.full(settings)[n] for n in reg.levers()}
+    others = {k: v for k, v in state.diff(settings, base.scenario.settings()).items()
+              if k not in values}
+    if others:  # uncertainties differ: the saved settings become the base
+        scenario = sc.Scenario(name=state.safe_name(name), path=None, title_en=name,
+                               title_zh=name, params={k: v for k, v in settings.items()
+                                                      if not isinstance(v, tuple)},
+                               tables={k: v for k, v in settings.items()
+                                       if isinstance(v, tuple)})
+        ss.gp_base = state.Base(scenario=scenario, preset=base.preset, uploaded=True)
+    ss.gp_values = values
+
+
+def _on_remove_saved(name: str) -> None:
+    ss.gp_saved.pop(name, None)
+
+
+def _on_chart_step(step: int) -> None:
+    i = CHART_ORDER.index(ss.gp_chart)
+    ss.gp_chart = CHART_ORDER[(i + step) % len(CHART_ORDER)]
+
+
+def _on_chart_pick() -> None:
+    ss.gp_chart = ss.w_chart
+
+
+_UPLOADED = "__uploaded__"
+
+
+# ====================================================================== sidebar
+def _lever_step(p: reg.Parameter) -> float:
+    if p.unit.strip().lower() == "year":
+        return 1.0
+    span = p.max - p.min
+    return float(10.0 ** math.floor(math.log10(span / 100.0))) if span > 0 else 1.0
+
+
+def _fmt(value: float, p: reg.Parameter | None = None) -> str:
+    if p is not None and p.unit.strip().lower() == "year":
+        return f"{value:.0f}"
+    return f"{value:,.4g}"
+
+
+def _table_text(value: state.Table) -> str:
+    return ", ".join(f"{int(y)}: {_fmt(v)}" for y, v in zip(*value, strict=True))
+
+
+def _clause(p: reg.Parameter, lang: str) -> str:
+    if not p.clause:
+        return t("app_no_clause", lang)
+    gloss = t(f"app_clause_{p.name}", "en")
+    return p.clause if lang == "zh" else f"{p.clause} — *{gloss}*"
+
+
+def lever_label(p: reg.Parameter, lang: str) -> str:
+    """A lever's name in ``lang`` (registry labels)."""
+    if lang == "zh" and p.label_zh:
+        return p.label_zh
+    return p.label_en or p.name
+
+
+def _lever_widget(p: reg.Parameter, lang: str, start: state.Setting) -> None:
+    value = ss.gp_values[p.name]
+    key = f"w_lever_{p.name}"
+    changed = not state.same(state.normalise(value), start)
+    label = lever_label(p, lang) + (" ●" if changed else "")
+    unit = "" if p.unit == "Dmnl" else p.unit
+    start_text = _table_text(start) if isinstance(start, tuple) else _fmt(start, p)
+    info = t("app_lever_info", lang, unit=unit or t("app_unit_share", lang),
+             lo=_fmt(p.min, p), hi=_fmt(p.max, p), preset=start_text)
+    if isinstance(value, tuple):
+        st.markdown(f"**{label}**")
+        st.caption(t("app_lever_table", lang, table=_table_text(value)))
+        st.button(t("app_lever_make_constant", lang), key=f"w_const_{p.name}",
+                  on_click=_on_constant, args=(p.name,))
+    else:
+        is_year = p.unit.strip().lower() == "year"
+        step = _lever_step(p)
+        decimals = max(_lever_decimals(p), 0)
+        if is_year:
+            ss[key] = int(round(value))
+            st.slider(label, min_value=int(p.min), max_value=int(p.max), step=1, key=key,
+                      on_change=_on_lever, args=(p.name,), help=p.description)
+        else:
+            ss[key] = float(value)
+            shown = decimals
+            while shown < 4 and abs(round(float(value), shown) - float(value)) > 1e-12:
+                shown += 1
+            st.slider(label, min_value=float(p.min), max_value=float(p.max), step=step,
+                      key=key, format=f"%.{shown}f", on_change=_on_lever, args=(p.name,),
+                      help=p.description)
+    st.caption(f"{info}  \n{_clause(p, lang)}")
+
+
+def _preset_options() -> list[str]:
+    names = sc.available()
+    return [*names, _UPLOADED] if ss.gp_base.uploaded else names
+
+
+def _preset_label(name: str, lang: str) -> str:
+    if name == _UPLOADED:
+        s: sc.Scenario = ss.gp_base.scenario
+        return t("app_uploaded_label", lang, name=(s.title_zh if lang == "zh" else s.title_en)
+                 or s.name)
+    s = cached_preset(name)
+    return (s.title_zh if lang == "zh" else s.title_en) or name
+
+
+def sidebar(lang: str) -> None:
+    """Language, page, presentation mode, and on the simulator page the levers."""
+    with st.sidebar:
+        ss.w_lang = ss.gp_lang
+        st.radio(t("app_language", lang), LANGS, key="w_lang", horizontal=True,
+                 format_func=lambda x: {"en": "English", "zh": "中文"}[x], on_change=_on_lang)
+        ss.w_page = ss.gp_page
+        st.radio(t("app_page", lang), PAGES, key="w_page", horizontal=True,
+                 format_func=lambda x: t(f"app_page_{x}", lang), on_change=_on_page)
+        if ss.gp_page != "simulator":
+            return
+        ss.w_present = ss.gp_present
+        st.toggle(t("app_present", lang), key="w_present", on_change=_on_present,
+                  help=t("app_present_help", lang))
+        options = _preset_options()
+        ss.w_preset = _UPLOADED if ss.gp_base.uploaded else ss.gp_base.preset
+        st.selectbox(t("app_preset", lang), options, key="w_preset",
+                     format_func=lambda x: _preset_label(x, lang), on_change=_on_preset,
+                     help=t("app_preset_help", lang))
+        start = state.lever_values(ss.gp_base)
+        for section, params in sections.grouped_levers():
+            title = t(f"app_section_{section.id}", lang)
+            n_changed = sum(not state.same(state.normalise(ss.gp_values[p.name]), start[p.name])
+                            for p in params)
+            if n_changed:
+                title += " " + t("app_section_changed", lang, n=n_changed)
+            with st.expander(title, expanded=section.id == "energy"):
+                for p in params:
+                    _lever_widget(p, lang, start[p.name])
+
+
+# ====================================================================== simulator page
+def _runs(current_key: state.RunKey, lang: str) -> list[live.Run]:
+    base_key = state.run_key(state.preset_settings(state.default_preset()))
+    runs = []
+
+    def epe(key: state.RunKey) -> float:
+        return float(state.full(state.key_settings(key))["electricity_primary_equivalent"]) \
+            if "electricity_primary_equivalent" in state.settable() else 300.0
+
+    runs.append(live.Run(t("app_series_current", lang), "current",
+                         cached_run(current_key).frame, epe(current_key)))
+    runs.append(live.Run(t("app_series_baseline", lang), "baseline",
+                         cached_run(base_key).frame, epe(base_key)))
+    for name in ss.get("w_compare", list(ss.gp_saved))[: live.MAX_SAVED]:
+        if name in ss.gp_saved:
+            key = state.run_key(ss.gp_saved[name])
+            runs.append(live.Run(name, "saved", cached_run(key).frame, epe(key)))
+    return runs
+
+
+def _metric(label: str, value: str, delta: str | None = None, help_text: str | None = None,
+            inverse: bool = False) -> None:
+    st.metric(label, value, delta, delta_color="inverse" if inverse else "normal",
+              help=help_text, border=True)
+
+
+def kpis(runs: list[live.Run], lang: str) -> None:
+    """Headline numbers of the current scenario, with the change vs the baseline."""
+    cur, base = runs[0].frame, runs[1].frame
+    cols = st.columns(5)
+    co2, co2_b = cur.loc[2030, "co2_emissions"], base.loc[2030, "co2_emissions"]
+    with cols[0]:
+        _metric(t("app_kpi_co2_2030", lang), f"{co2:,.1f}", f"{co2 - co2_b:+,.1f}",
+                t("app_kpi_vs_baseline", lang), inverse=True)
+    year, value = indicators.peak(cur, "co2_emissions")
+    peak_text = (t("app_kpi_no_peak", lang) if year == int(cur.index.max()) else str(year))
+    year_b, _ = indicators.peak(base, "co2_emissions")
+    with cols[1]:
+        _metric(t("app_kpi_peak", lang), peak_text, None,
+                t("app_kpi_peak_help", lang, value=f"{value:,.1f}", base=year_b))
+    ren, ren_b = cur.loc[2025, "renewable_capacity"], base.loc[2025, "renewable_capacity"]
+    with cols[2]:
+        _metric(t("app_kpi_renewables_2025", lang), f"{ren:,.0f}", f"{ren - ren_b:+,.0f}",
+                t("app_kpi_vs_baseline", lang))
+    for col, column, key in ((cols[3], "total_coal_consumption", "app_kpi_coal_2025"),
+                             (cols[4], "energy_intensity", "app_kpi_energy_intensity_2025")):
+        change = 100 * indicators.change_vs(cur, column).loc[2025]
+        change_b = 100 * indicators.change_vs(base, column).loc[2025]
+        with col:
+            _metric(t(key, lang), f"{change:+.1f}%", f"{change - change_b:+.1f}",
+                    t("app_kpi_vs_baseline_pp", lang), inverse=True)
+
+
+def _target_label(row: pd.Series, lang: str) -> str:
+    return str(row.get(f"label_{lang}") or row.get("label_en") or row.get("id"))
+
+
+def target_panel(targets: pd.DataFrame | None, lang: str, compact: bool = False) -> None:
+    """Met / missed badges with margins, one line per target."""
+    st.subheader(t("app_targets", lang))
+    if targets is None:
+        st.info(t("app_not_available", lang, what=t("app_targets", lang)))
+        return
+    met = int(targets["met"].astype(bool).sum())
+    st.caption(t("app_targets_summary", lang, met=met, total=len(targets)))
+    cols = st.columns(3 if compact else 2)
+    for i, (_, row) in enumerate(targets.iterrows()):
+        ok = bool(row["met"])
+        badge = (f":green-badge[✔ {t('app_met', lang)}]" if ok
+                 else f":red-badge[✘ {t('app_missed', lang)}]")
+        unit = str(row.get("unit") or "")
+        value, target, margin = row.get("value"), row.get("target"), row.get("margin")
+        detail = t("app_target_detail", lang, year=int(row["year"]),
+                   value=_fmt(value) if pd.notna(value) else "—",
+                   comparison=row.get("comparison", ""), target=_fmt(target), unit=unit,
+                   margin=f"{margin:+,.4g}" if pd.notna(margin) else "—")
+        with cols[i % len(cols)]:
+            st.markdown(f"{badge} **{_target_label(row, lang)}**  \n{detail}",
+                        help=str(row.get("source") or ""))
+
+
+def _target_marks(targets: pd.DataFrame | None, lang: str) -> dict[str, list[live.TargetMark]]:
+    """Targets drawn on charts, from the targets table (data, not code)."""
+    return chart_targets(targets, lang) if targets is not None else {}
+
+
+def chart_targets(targets: pd.DataFrame, lang: str) -> dict[str, list[live.TargetMark]]:
+    """Map rows of the targets table to the chart they belong on."""
+    out: dict[str, list[live.TargetMark]] = {}
+    for _, row in targets.iterrows():
+        chart = _TARGET_CHART.get(str(row.get("indicator")))
+        if chart is None or pd.isna(row.get("target")):
+            continue
+        chart_id, scale = chart
+        label = f"{_target_label(row, lang)} · {row.get('comparison', '')} " \
+                f"{_fmt(row['target'])} {row.get('unit', '')}".strip()
+        out.setdefault(chart_id, []).append(
+            live.TargetMark(int(row["year"]), float(row["target"]) * scale, label))
+    return out
+
+
+#: Indicator of the targets table -> (chart id, factor to the chart's unit).
+_TARGET_CHART: dict[str, tuple[str, float]] = {}
+
+
+def _chart_downloads(chart_id: str, lang: str, runs: list[live.Run]) -> None:
+    chart_mod = runner.optional_module("greenpath.charts")
+    if chart_mod is None:
+        st.caption(t("app_not_available", lang, what=t("app_chart_files", lang)))
+        return
+    cols = st.columns(2)
+    for col, fmt in zip(cols, ("png", "svg"), strict=True):
+        with col:
+            st.download_button(
+                fmt.upper(), data=_chart_file_maker(chart_id, fmt, lang, runs),
+                file_name=f"greenpath_{chart_id}_{lang}.{fmt}",
+                mime="image/png" if fmt == "png" else "image/svg+xml",
+                key=f"w_dl_{chart_id}_{fmt}", on_click="ignore", icon=":material/download:")
+
+
+def _chart_file_maker(chart_id: str, fmt: str, lang: str,
+                      runs: list[live.Run]) -> Callable[[], bytes]:
+    def make() -> bytes:
+        raise NotImplementedError
+    return make
+
+
+def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
+               wedges: pd.DataFrame | None, lang: str, downloads: bool = True) -> None:
+    """One chart (one or two panels) in a keyed container, with its downloads."""
+    with st.container(key=f"chart_{chart_id}", border=True):
+        if chart_id == "wedges" and wedges is None:
+            st.markdown(f"**{t(live.CHARTS['wedges'], lang)}**")
+            st.info(t("app_not_available", lang, what=t("app_wedges", lang)))
+            return
+        if chart_id == "wedges" and wedges.empty:
+            st.markdown(f"**{t(live.CHARTS['wedges'], lang)}**")
+            st.info(t("chart_report_wedges_baseline_only", lang))
+            return
+        panels = live.build(chart_id, runs, ctx, wedges)
+        cols = st.columns(len(panels)) if len(panels) > 1 else [st.container()]
+        for i, (col, chart) in enumerate(zip(cols, panels, strict=True)):
+            with col:
+                st.altair_chart(chart, width="stretch", key=f"altair_{chart_id}_{i}")
+        if downloads:
+            _chart_downloads(chart_id, lang, runs)
+
+
+def _data_csv(runs: list[live.Run], units: dict[str, str]) -> Callable[[], bytes]:
+    frames = [(r.label, r.frame) for r in runs]
+
+    def make() -> bytes:
+        parts = []
+        for label, frame in frames:
+            long = frame.reset_index().melt(id_vars="year", var_name="variable")
+            long.insert(0, "scenario", label)
+            long["unit"] = long["variable"].map(units)
+            parts.append(long)
+        buf = io.StringIO()
+        pd.concat(parts, ignore_index=True).to_csv(buf, index=False, float_format="%.6g")
+        return buf.getvalue().encode("utf-8-sig")  # BOM: Excel opens Chinese text right
+    return make
+
+
+def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
+                   units: dict[str, str]) -> None:
+    """Save / load / share the scenario, and download data and decks."""
+    base: state.Base = ss.gp_base
+    tab_save, tab_file, tab_share, tab_data = st.tabs([
+        t("app_tab_compare", lang), t("app_tab_file", lang), t("app_tab_share", lang),
+        t("app_tab_downloads", lang)])
+    with tab_save:
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        with c1:
+            st.text_input(t("app_save_name", lang), key="w_save_name",
+                          placeholder=t("app_save_placeholder", lang))
+        with c2:
+            st.button(t("app_save", lang), key="w_save", on_click=_on_save, type="primary")
+        if (ss.get("w_save_name") or "").strip() in ss.gp_saved:
+            st.checkbox(t("app_save_replace", lang, name=ss.w_save_name.strip()),
+                        key="w_save_replace")
+        msg = ss.pop("gp_save_msg", None)
+        if msg:
+            getattr(st, msg[0])(msg[1])
+        if ss.gp_saved:
+            st.multiselect(t("app_compare_with", lang), list(ss.gp_saved),
+                           default=list(ss.gp_saved)[: live.MAX_SAVED], key="w_compare",
+                           max_selections=live.MAX_SAVED)
+            for name in list(ss.gp_saved):
+                c1, c2, c3 = st.columns([4, 1, 1], vertical_alignment="center")
+                c1.markdown(f"• {name}")
+                c2.button(t("app_load", lang), key=f"w_load_{name}", on_click=_on_load_saved,
+                          args=(name,))
+                with c3.popover(t("app_remove", lang)):
+                    st.button(t("app_remove_confirm", lang, name=name), key=f"w_rm_{name}",
+                              on_click=_on_remove_saved, args=(name,))
+        else:
+            st.caption(t("app_no_saved", lang))
+    with tab_file:
+        title = current.title_zh if lang == "zh" else current.title_en
+        try:
+            named = sc.Scenario(**{**current.__dict__, "name": state.safe_name(
+                ss.get("w_save_name") or f"{current.name}_custom")})
+            text = state.scenario_toml(named, base)
+        except sc.ScenarioError as exc:
+            st.error(str(exc))
+        else:
+            st.download_button(t("app_download_toml", lang), data=text.encode("utf-8"),
+                               file_name=f"{named.name}.toml", mime="application/toml",
+                               key="w_dl_toml", on_click="ignore",
+                               icon=":material/download:")
+            with st.expander(t("app_toml_preview", lang, title=title or current.name)):
+                st.code(text, language="toml")
+        st.file_uploader(t("app_upload", lang), type=["toml"], key="w_upload",
+                         on_change=_on_upload, help=t("app_upload_help", lang,
+                                                      limit=f"{UPLOAD_LIMIT_BYTES:,}"),
+                         max_upload_size=1)
+    with tab_share:
+        query = state.encode_link(base.preset, current.settings(), lang, ss.gp_page)
+        url = ""
+        try:
+            url = (st.context.url or "").split("?")[0]
+        except Exception:  # noqa: BLE001 - no browser context in headless tests
+            url = ""
+        st.caption(t("app_share_help", lang))
+        st.code(f"{url}?{urlencode(query)}", language=None, wrap_lines=True)
+        if base.uploaded and base.preset is None:
+            st.caption(t("app_share_from_baseline", lang))
+    with tab_data:
+        st.download_button(t("app_download_csv", lang), data=_data_csv(runs, units),
+                           file_name="greenpath_results.csv", mime="text/csv",
+                           key="w_dl_csv", on_click="ignore", icon=":material/download:")
+        report = runner.optional_module("greenpath.report")
+        if report is None:
+            st.caption(t("app_not_available", lang, what=t("app_report_files", lang)))
+
+
+def simulator_page(lang: str) -> None:
+    """Levers -> scenario -> cached run -> KPIs, targets, charts, files."""
+    try:
+        current = current_scenario()
+    except sc.ScenarioError as exc:  # lever values are validated before they are kept
+        st.error(str(exc))
+        return
+    key = state.run_key(current.settings())
+    result = cached_run(key)
+    runs = _runs(key, lang)
+    targets = cached_targets(key)
+    base: state.Base = ss.gp_base
+    changed = state.changed_levers(base, ss.gp_values)
+    title = (current.title_zh if lang == "zh" else current.title_en) or current.name
+    present = ss.gp_present
+    head, side = st.columns([5, 2], vertical_alignment="bottom")
+    with head:
+        st.title(t("app_title", lang), anchor=False)
+        status = (t("app_unsaved", lang, n=len(changed)) if changed
+                  else t("app_as_preset", lang))
+        st.markdown(f"**{t('app_scenario', lang)}:** {title} · *{status}*")
+    with side:
+        st.button(t("app_revert", lang), key="w_revert", on_click=_on_revert,
+                  disabled=not changed, help=t("app_revert_help", lang, title=title))
+    if ss.gp_errors:
+        st.error("\n\n".join(ss.gp_errors))
+        st.button(t("app_dismiss", lang), key="w_dismiss", on_click=_on_dismiss)
+    ctx = live.ChartContext(
+        lang=lang, present=present,
+        policy_start=int(state.full(current.settings())["policy_start_year"])
+        if not isinstance(state.full(current.settings())["policy_start_year"], tuple) else 2021,
+        targets=_target_marks(targets, lang), bands=cached_bands(key),
+        history={v: cached_history(v) for v in runner.HISTORY})
+    wedges = cached_wedges(key)
+    if present:
+        _presentation(runs, ctx, wedges, targets, lang)
+        return
+    kpis(runs, lang)
+    target_panel(targets, lang)
+    st.subheader(t("app_charts", lang))
+    if ctx.bands is None:
+        st.caption(t("app_bands_unavailable", lang))
+    for i in range(0, len(CHART_ORDER), 2):
+        cols = st.columns(2)
+        for col, chart_id in zip(cols, CHART_ORDER[i:i + 2], strict=False):
+            with col:
+                draw_chart(chart_id, runs, ctx, wedges, lang)
+    st.subheader(t("app_scenario_files", lang))
+    scenario_panel(current, lang, runs, result.units)
+
+
+def _presentation(runs, ctx, wedges, targets, lang) -> None:
+    """One chart at a time, large fonts, for the projector."""
+    ss.w_chart = ss.gp_chart
+    c1, c2, c3 = st.columns([1, 6, 1], vertical_alignment="bottom")
+    c1.button("◀", key="w_prev", on_click=_on_chart_step, args=(-1,), width="stretch")
+    c2.selectbox(t("app_chart_pick", lang), CHART_ORDER, key="w_chart",
+                 format_func=lambda c: t(live.CHARTS[c], lang), on_change=_on_chart_pick,
+                 label_visibility="collapsed")
+    c3.button("▶", key="w_next", on_click=_on_chart_step, args=(1,), width="stretch")
+    draw_chart(ss.gp_chart, runs, ctx, wedges, lang, downloads=False)
+    target_panel(targets, lang, compact=True)
+
+
+# ====================================================================== model page
+def model_page(lang: str) -> None:
+    """Variable table with equations, and a stock-and-flow diagram per sector."""
+    st.title(t("app_model_title", lang), anchor=False)
+    st.caption(t("app_model_intro", lang))
+    variables = cached_variables()
+    groups = [g for g in dict.fromkeys(variables["group"]) if g != "Control"]
+    group = st.selectbox(t("app_sector", lang), groups, key="w_sector")
+    st.subheader(t("app_diagram", lang, sector=group))
+    st.caption(t("app_diagram_legend", lang))
+    st.graphviz_chart(cached_dot(group, t("app_net_change", lang)), width="stretch")
+    st.subheader(t("app_variables", lang))
+    c1, c2 = st.columns([2, 1])
+    query = c1.text_input(t("app_search", lang), key="w_var_search")
+    only = c2.toggle(t("app_only_sector", lang), key="w_var_only_sector", value=True)
+    table = model_view.variable_table(variables)
+    if only:
+        table = table[table["group"] == group]
+    if query:
+        mask = pd.Series(False, index=table.index)
+        for col in ("vensim_name", "name", "equation", "comment", "unit"):
+            mask |= table[col].astype(str).str.contains(query, case=False, regex=False)
+        table = table[mask]
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "vensim_name": t("app_col_name", lang), "name": t("app_col_python", lang),
+        "group": t("app_col_sector", lang), "kind": t("app_col_kind", lang),
+        "unit": t("app_col_unit", lang), "equation": t("app_col_equation", lang),
+        "comment": t("app_col_comment", lang), "min": t("app_col_min", lang),
+        "max": t("app_col_max", lang), "source": t("app_col_source", lang)})
+
+
+# ====================================================================== calibration page
+def calibration_page(lang: str) -> None:
+    """Fit charts and statistics of the calibration, and recorded vs simulated."""
+    st.title(t("app_calibration_title", lang), anchor=False)
+    cal = calibration_view.load()
+    if cal.error:
+        st.error(cal.error)
+    if cal.path is None:
+        st.info(t("app_not_available", lang, what=t("app_calibrated_file", lang)))
+    else:
+        st.caption(t("app_calibration_in_force", lang, file=cal.path.name))
+        if cal.meta:
+            st.json(cal.meta, expanded=False)
+        if cal.fit is not None:
+            st.subheader(t("app_fit_statistics", lang))
+            st.dataframe(cal.fit, hide_index=True, width="stretch")
+        if cal.parameters is not None:
+            st.subheader(t("app_fitted_parameters", lang))
+            st.dataframe(cal.parameters, hide_index=True, width="stretch")
+    st.subheader(t("app_recorded_vs_simulated", lang))
+    variable = st.selectbox(t("app_variable", lang), list(calibration_view.COMPARABLE),
+                            key="w_cal_var")
+    base_key = state.run_key(state.preset_settings(state.default_preset()))
+    result = cached_run(base_key)
+    data = calibration_view.recorded_vs_simulated(result.frame, variable)
+    if data is not None:
+        data["series"] = data["series"].map({"recorded": t("app_recorded", lang),
+                                             "simulated": t("app_simulated", lang)})
+        unit = result.units.get(variable, "")
+        chart = alt.Chart(data).mark_line(point=True).encode(
+            x=alt.X("year:Q", axis=alt.Axis(format="d"), title=t("chart_axis_year", lang)),
+            y=alt.Y("value:Q", title=f"{variable} ({unit})"),
+            color=alt.Color("series:N", title=None,
+                            scale=alt.Scale(range=[live.HISTORY_COLOUR,
+                                                   live.SCENARIO_COLOURS["baseline"]])),
+            tooltip=["series:N", "year:Q", "value:Q"]).properties(height=320)
+        st.altair_chart(chart, width="stretch", key="altair_calibration")
+    st.subheader(t("app_fit_report", lang))
+    if cal.readme is None and not cal.images:
+        st.info(t("app_not_available", lang, what=t("app_fit_report", lang)))
+    if cal.readme:
+        st.markdown(cal.readme)
+    for caption, path in cal.images:
+        st.image(str(path), caption=caption, width="stretch")
+
+
+# ====================================================================== entry point
+def _sync_link(lang: str) -> None:
+    """Keep the address bar a share link of what is on screen."""
+    try:
+        current = current_scenario()
+    except sc.ScenarioError:
+        return
+    want = state.encode_link(ss.gp_base.preset, current.settings(), lang, ss.gp_page)
+    if st.query_params.to_dict() != want:
+        st.query_params.from_dict(want)
+
+
+def main() -> None:
+    """Draw the app for this session."""
+    _init()
+    lang = ss.gp_lang
+    st.set_page_config(page_title=t("app_title", lang), page_icon="🌱", layout="wide",
+                       initial_sidebar_state="expanded")
+    sidebar(lang)
+    page = ss.gp_page
+    if page == "simulator":
+        simulator_page(lang)
+    elif page == "model":
+        model_page(lang)
+    else:
+        calibration_page(lang)
+    _sync_link(lang)
