@@ -301,48 +301,89 @@ def data_vintage() -> int:
 
 
 # ---------------------------------------------------------------------------- targets
+#: Short source labels (i18n keys) of the shipped targets; other targets show their label.
+_SOURCE_KEYS = {
+    "coal_consumption_2025": "chart_source_seed_1_2",
+    "energy_intensity_2025": "chart_source_seed_1_2",
+    "co2_intensity_2025": "chart_source_henan_1_2",
+    "renewable_capacity_2025_seed": "chart_source_seed_5_1",
+    "renewable_capacity_2025_fyp14": "chart_source_energy_plan",
+}
+_CHANGE_VARIABLES = ("total_coal_consumption", "energy_intensity", "co2_intensity")
+_MW_PER_UNIT = {"MW": 1.0, "GW": 1000.0, "10k kW": 10.0}
+TargetsArg = Any  # list[greenpath.targets.Target] | str | Path | None
+
+
 @dataclass(frozen=True)
 class Reference:
     """A plan target drawn as a dashed reference line."""
 
-    key: str
-    value: float  # a relative change (-0.12) or a level (MW)
+    id: str
+    variable: str
+    kind: str  # "change" (value is a fraction vs 2020) or "level" (value in MW)
+    value: float
     year: int
-    source_key: str  # i18n key of the clause / document
+    label_en: str
+    label_zh: str
+    set: str = ""
+
+    def source(self, lang: str) -> str:
+        """Short name of the clause or document the target comes from."""
+        key = _SOURCE_KEYS.get(self.id)
+        if key:
+            return t(key, lang)
+        return self.label_zh if lang == "zh" else self.label_en
 
 
-@lru_cache(maxsize=1)
-def plan_references() -> dict[str, Reference]:
-    """Return the targets the charts draw, read from the calibration data (not code).
+def plan_references(targets: TargetsArg = None,
+                    sets: Sequence[str] | None = None) -> list[Reference]:
+    """Return the targets the charts draw, read from the (user-editable) targets file.
 
-    Keys: ``coal`` (change vs 2020), ``energy_intensity``, ``co2_intensity``,
-    ``renewables_seed`` (MW), ``renewables_energy_plan`` (MW).
+    Parameters
+    ----------
+    targets
+        Loaded targets, a targets TOML file, or None for the shipped
+        ``targets/jiaozuo_targets.toml`` (see :mod:`greenpath.targets`).
+    sets
+        Only targets without a set plus these sets (default: all).
+
+    Returns
+    -------
+    list of Reference
+        Changes vs 2020 of coal consumption, energy intensity and CO2 intensity (as
+        fractions) and renewable capacity levels (MW); other targets are not drawn.
     """
-    from greenpath.calibration.history import load_history, series
+    from greenpath import targets as tg
 
-    df = load_history()
+    if targets is None or isinstance(targets, str | Path):
+        loaded = tg.load(targets or tg.DEFAULT_TARGETS)
+    else:
+        loaded = list(targets)
+    out = []
+    for tgt in tg.select(loaded, list(sets) if sets is not None else None):
+        change = {f"change_vs_2020:{v}": v for v in _CHANGE_VARIABLES}
+        if tgt.indicator in change and tgt.unit in ("%", "fraction"):
+            value = tgt.value / 100 if tgt.unit == "%" else tgt.value
+            kind, variable = "change", change[tgt.indicator]
+        elif tgt.indicator == "renewable_capacity" and tgt.unit in _MW_PER_UNIT:
+            value = tgt.value * _MW_PER_UNIT[tgt.unit]
+            kind, variable = "level", "renewable_capacity"
+        else:
+            continue
+        out.append(Reference(tgt.id, variable, kind, float(value), int(tgt.year),
+                             tgt.label_en, tgt.label_zh, tgt.set or ""))
+    return out
 
-    def value(variable: str, year: int = 2025) -> float:
-        return float(series(df, variable).loc[year])
 
-    return {
-        "coal": Reference("coal", value("target_coal_consumption_change_vs2020_pct") / 100,
-                          2025, "chart_source_seed_1_2"),
-        "energy_intensity": Reference(
-            "energy_intensity", value("target_energy_intensity_change_vs2020_pct") / 100,
-            2025, "chart_source_seed_1_2"),
-        "co2_intensity": Reference(
-            "co2_intensity", value("henan_target_co2_intensity_change_vs2020_pct") / 100,
-            2025, "chart_source_henan_1_2"),
-        # 10,000 kW -> MW
-        "renewables_seed": Reference(
-            "renewables_seed", value("target_renewable_capacity_seed_plan_10k_kw") * 10,
-            2025, "chart_source_seed_5_1"),
-        "renewables_energy_plan": Reference(
-            "renewables_energy_plan",
-            value("target_renewable_capacity_energy_plan_10k_kw") * 10,
-            2025, "chart_source_energy_plan"),
-    }
+def _refs(refs: list[Reference], variable: str) -> list[Reference]:
+    return [r for r in refs if r.variable == variable]
+
+
+def _capacity_text(mw: float, lang: str) -> str:
+    """'1,000 MW' / '100万千瓦' (Chinese plans count in 10,000 kW)."""
+    if lang == "zh":
+        return f"{mw / 10:g}万千瓦"
+    return f"{mw:,.0f} MW"
 
 
 def _pct(x: float) -> str:
@@ -435,9 +476,13 @@ def energy_mix_data(results: Results, start_year: int | None = None) -> pd.DataF
     return _tidy(rows)
 
 
-def coal_use_data(results: Results, start_year: int | None = None) -> pd.DataFrame:
-    """Total coal consumption (10,000 tce) and the 2025 target level per scenario."""
-    ref = plan_references()["coal"]
+def coal_use_data(results: Results, start_year: int | None = None,
+                  targets: TargetsArg = None) -> pd.DataFrame:
+    """Total coal consumption (10,000 tce) and each target's level per scenario.
+
+    Target rows have ``series = 'target:<id>'`` and the target's year.
+    """
+    refs = _refs(plan_references(targets), "total_coal_consumption")
     rows = []
     for run in as_runs(results):
         _need(run, ["total_coal_consumption"], "coal use")
@@ -445,9 +490,10 @@ def coal_use_data(results: Results, start_year: int | None = None) -> pd.DataFra
         rows.append(_rows(run, "coal", _window(s.to_frame(), start_year)[s.name],
                           UNIT_TEXT["energy"]))
         base = _value_at(run, "total_coal_consumption", 2020)
-        rows.append(_rows(run, "target_2025", pd.Series([base * (1 + ref.value)],
-                                                        index=[ref.year]),
-                          UNIT_TEXT["energy"]))
+        for ref in refs:
+            rows.append(_rows(run, f"target:{ref.id}",
+                              pd.Series([base * (1 + ref.value)], index=[ref.year]),
+                              UNIT_TEXT["energy"]))
     return _tidy(rows)
 
 
@@ -542,7 +588,7 @@ def series_label(key: str, lang: str) -> str:
     """Legend name of a carrier, technology, branch or lever group."""
     for prefix in ("chart_series_", "chart_group_"):
         try:
-            return t(prefix + key.replace(" ", "_"), lang)
+            return t(prefix + key.replace(" ", "_").replace("-", "_"), lang)
         except KeyError:
             continue
     return key.replace("_", " ")
@@ -730,10 +776,10 @@ def _stack(ax: Axes, years: np.ndarray, keys: list[str], values: dict[str, np.nd
         v = values[key]
         pos, neg = np.clip(v, 0, None), np.clip(v, None, 0)
         if np.any(pos > 0):
-            ax.fill_between(years, pos_base, pos_base + pos, color=COLORS.get(key, "#bbbbbb"),
+            ax.fill_between(years, pos_base, pos_base + pos, color=color_of(key),
                             linewidth=0, gid=f"area:{key}")
         if np.any(neg < 0):
-            ax.fill_between(years, neg_base + neg, neg_base, color=COLORS.get(key, "#bbbbbb"),
+            ax.fill_between(years, neg_base + neg, neg_base, color=color_of(key),
                             linewidth=0, gid=f"area:{key}:negative")
         pos_base = pos_base + pos
         neg_base = neg_base + neg
@@ -741,8 +787,13 @@ def _stack(ax: Axes, years: np.ndarray, keys: list[str], values: dict[str, np.nd
         ax.axhline(0, color="#555555", linewidth=0.8)
 
 
+def color_of(key: str) -> str:
+    """Colour of a carrier, technology, branch or lever group (grey if unknown)."""
+    return COLORS.get(key.replace(" ", "_").replace("-", "_"), "#bbbbbb")
+
+
 def _patch(key: str, lang: str) -> tuple[Patch, str]:
-    return Patch(facecolor=COLORS.get(key, "#bbbbbb")), series_label(key, lang)
+    return Patch(facecolor=color_of(key)), series_label(key, lang)
 
 
 def _stacked_panels(data: pd.DataFrame, runs: list[Run], keys: list[str], *, lang: str,
@@ -855,21 +906,19 @@ def _scenario_lines(ax: Axes, data: pd.DataFrame, runs: list[Run], series: str, 
 
 def coal_use(results: Results, lang: str = "en", *, presentation: bool = False,
              labels: Mapping[str, str] | None = None, start_year: int | None = None,
-             bands: pd.DataFrame | None = None,
-             target_change: float | None = None) -> Figure:
+             bands: pd.DataFrame | None = None, targets: TargetsArg = None) -> Figure:
     """Total coal consumption per scenario against the 2025 target.
 
-    The target is a dashed line at ``(1 + target_change) x`` the 2020 value (default
-    −12%, seed plan clause 一(二), read from the calibration data), drawn from 2020
-    to 2035.  ``bands``: optional P10-P90 table (columns ``year, p10, p90`` and, for
-    several scenarios, ``scenario``; rows of other variables are ignored when a
-    ``variable`` column is present).  Other parameters as :func:`industry_output`.
+    The target (−12% vs 2020, seed plan 一(二), from the targets file) is a dashed line
+    at ``(1 + change) x`` the 2020 value, from 2020 to the last year, with a diamond at
+    2025.  ``bands``: optional P10-P90 table (columns ``year, p10, p90`` and, for
+    several scenarios, ``scenario``; with a ``variable`` column only rows of
+    ``total_coal_consumption`` are used).  ``targets``: a targets file or list (default
+    the shipped one).  Other parameters as :func:`industry_output`.
     """
     runs = _check(lang, results)
     st = style(presentation)
-    ref = plan_references()["coal"]
-    change = ref.value if target_change is None else float(target_change)
-    data = coal_use_data(runs, start_year)
+    data = coal_use_data(runs, start_year, targets)
     fig, (ax,) = _new_figure(st)
     colors = scenario_colors([r.name for r in runs])
     band_drawn = False
@@ -877,12 +926,13 @@ def coal_use(results: Results, lang: str = "en", *, presentation: bool = False,
         band_drawn |= _draw_bands(ax, bands, run, "total_coal_consumption", colors[run.name],
                                   len(runs), start_year)
     handles = _scenario_lines(ax, data, runs, "coal", st, lang, labels)
-    base = _value_at(runs[0], "total_coal_consumption", 2020)
-    label = t("chart_target_change", lang, pct=_pct(change), source=t(ref.source_key, lang))
     years = data.loc[data["series"] == "coal", "year"]
-    target = base * (1 + change)
-    _reference_line(ax, "coal", target, 2020, float(years.max()), label, st,
-                    va=_label_side(data, "coal", target), year=ref.year)
+    base = _value_at(runs[0], "total_coal_consumption", 2020)
+    for ref in _refs(plan_references(targets), "total_coal_consumption"):
+        label = t("chart_target_change", lang, pct=_pct(ref.value), source=ref.source(lang))
+        level = base * (1 + ref.value)
+        _reference_line(ax, ref.id, level, 2020, float(years.max()), label, st,
+                        va=_label_side(data, "coal", level), year=ref.year)
     _format_axes(ax, st, t("chart_axis_coal", lang), lang)
     ax.set_xlim(float(years.min()), float(years.max()))
     _mark_policy_start(ax, [policy_start(r) for r in runs], st, lang)
@@ -894,39 +944,39 @@ def coal_use(results: Results, lang: str = "en", *, presentation: bool = False,
 
 def renewable_capacity(results: Results, lang: str = "en", *, presentation: bool = False,
                        labels: Mapping[str, str] | None = None, start_year: int | None = 2010,
-                       show_energy_plan: bool = True, show_history: bool = True) -> Figure:
+                       targets: TargetsArg = None, sets: Sequence[str] | None = None,
+                       show_history: bool = True) -> Figure:
     """Renewable capacity stacked by technology (MW) against the 2025 targets.
 
-    Dashed lines: 1,000 MW (seed plan 五(一)) and, with ``show_energy_plan``, 2,500 MW
-    (14th FYP energy plan, Feb 2022).  With ``show_history`` the recorded end-2020
+    Dashed lines: every ``renewable_capacity`` target of the targets file, i.e.
+    1,000 MW (seed plan 五(一), set ``seed_2021``) and 2,500 MW (14th FYP energy plan,
+    set ``fyp14_energy``); ``sets`` chooses among them as in
+    :func:`greenpath.targets.evaluate`.  With ``show_history`` the recorded end-2020
     capacity is marked.  One panel per scenario; other parameters as
     :func:`industry_output`.
     """
     runs = _check(lang, results)
     st = style(presentation)
-    refs = plan_references()
+    refs = _refs(plan_references(targets, sets), "renewable_capacity")
     data = renewable_capacity_data(runs, start_year)
     keys = list(RENEWABLE_SERIES)
     fig, axes, drawn = _stacked_panels(data, runs, keys, lang=lang, st=st, labels=labels,
                                        ylabel=t("chart_axis_capacity", lang))
     observed = _observed_renewables() if show_history else None
-    lines = [("renewables_seed", "chart_capacity_1gw")]
-    if show_energy_plan:
-        lines.append(("renewables_energy_plan", "chart_capacity_2_5gw"))
     x1 = float(data["year"].max())
     for ax in axes[: len(runs)]:
-        for key, value_key in lines:
-            ref = refs[key]
-            label = t("chart_target_capacity", lang, value=t(value_key, lang),
-                      source=t(ref.source_key, lang))
-            _reference_line(ax, key, ref.value, float(data["year"].min()), x1, label, st,
+        for ref in refs:
+            label = t("chart_target_capacity", lang, value=_capacity_text(ref.value, lang),
+                      source=ref.source(lang))
+            _reference_line(ax, ref.id, ref.value, float(data["year"].min()), x1, label, st,
                             year=ref.year)
         if observed is not None:
             ax.plot(observed.index.to_numpy(dtype=float), observed.to_numpy(), linestyle="none",
                     marker="D", markersize=st.markersize * 1.2, color=COLORS["observed"],
                     markerfacecolor="white", markeredgewidth=2, zorder=5, gid="observed")
-        top = max(refs[k].value for k, _ in lines)
-        ax.set_ylim(top=max(ax.get_ylim()[1], top * 1.12))
+        if refs:
+            top = max(r.value for r in refs)
+            ax.set_ylim(top=max(ax.get_ylim()[1], top * 1.12))
     handles = [_patch(k, lang) for k in drawn]
     if observed is not None:
         handles.append((Line2D([], [], linestyle="none", marker="D", color="black",
@@ -1011,18 +1061,19 @@ def co2_emissions(results: Results, lang: str = "en", *, presentation: bool = Fa
 
 def intensity_change(results: Results, lang: str = "en", *, presentation: bool = False,
                      labels: Mapping[str, str] | None = None, start_year: int | None = 2015,
-                     bands: pd.DataFrame | None = None) -> Figure:
+                     bands: pd.DataFrame | None = None, targets: TargetsArg = None) -> Figure:
     """Energy intensity and CO2 intensity, change vs 2020, against the 2025 targets.
 
     Left panel: energy per unit of GDP against −16% (seed plan 一(二)); right panel: CO2
     per unit of GDP against −19.5% (Henan's target, which the plan adopts).
     ``bands``: optional P10-P90 rows with ``variable`` ``energy_intensity`` or
     ``co2_intensity`` given as levels; they are converted to change vs each scenario's
-    2020 value.  Other parameters as :func:`industry_output`.
+    2020 value.  ``targets`` as in :func:`coal_use`.  Other parameters as
+    :func:`industry_output`.
     """
     runs = _check(lang, results)
     st = style(presentation)
-    refs = plan_references()
+    refs = plan_references(targets)
     data = intensity_change_data(runs, start_year)
     fig, axes = _new_figure(st, 1, 2, sharey=True)
     colors = scenario_colors([r.name for r in runs])
@@ -1039,11 +1090,11 @@ def intensity_change(results: Results, lang: str = "en", *, presentation: bool =
         h = _scenario_lines(ax, data, runs, col, st, lang, labels)
         if i == 0:
             handles = h
-        ref = refs[col]
-        label = t("chart_target_change", lang, pct=_pct(ref.value),
-                  source=t(ref.source_key, lang))
-        _reference_line(ax, col, ref.value, 2020, float(years.max()), label, st,
-                        va=_label_side(data, col, ref.value), year=ref.year)
+        for ref in _refs(refs, col):
+            label = t("chart_target_change", lang, pct=_pct(ref.value),
+                      source=ref.source(lang))
+            _reference_line(ax, ref.id, ref.value, 2020, float(years.max()), label, st,
+                            va=_label_side(data, col, ref.value), year=ref.year)
         ax.axhline(0, color="#555555", linewidth=0.8)
         ax.set_title(t(title_key, lang), fontsize=st.font, loc="left")
         _format_axes(ax, st, t("chart_axis_change_vs_2020", lang) if i == 0 else "", lang,
@@ -1096,10 +1147,10 @@ def wedges(contributions: pd.DataFrame | Mapping[str, pd.DataFrame],
     fig, axes = _new_figure(st, nrows, ncols)
     drawn: list[str] = []
     for i, (ax, name) in enumerate(zip(axes, names, strict=False)):
-        wide = data[data["scenario"] == name].pivot(index="year", columns="series",
-                                                    values="value").sort_index()
+        sub = data[data["scenario"] == name]
+        wide = sub.pivot(index="year", columns="series", values="value").sort_index()
         years = wide.index.to_numpy(dtype=float)
-        keys = list(wide.columns)
+        keys = list(dict.fromkeys(sub["series"]))  # largest first, "other" last
         drawn += [k for k in keys if k not in drawn]
         _stack(ax, years, keys, {k: wide[k].to_numpy(dtype=float) for k in keys}, st)
         run = by_name.get(name)

@@ -1,0 +1,526 @@
+"""A meeting pack for one or several scenarios: charts, their data, and a slide deck.
+
+:func:`build_report` runs the scenarios and writes into one folder:
+
+* ``<chart>_<lang>.png`` and ``.svg`` for every chart of :data:`greenpath.charts.CHARTS`
+  (plus ``wedges_<lang>`` when :mod:`greenpath.wedges` is installed and a scenario other
+  than the baseline is asked for);
+* ``report_data.xlsx``: one sheet per chart with the numbers drawn (tidy rows:
+  scenario, series, English and Chinese names, year, value, unit), the lever settings,
+  the target check, and an ``about`` sheet (model version, calibration, data vintage,
+  notes);
+* ``report_<lang>.pptx``: a 16:9 deck with a title slide, one chart per slide, the
+  lever settings that differ from the baseline, and the targets met or missed; every
+  slide has a footer with the model version (SHA-256 prefix) and the data vintage.
+
+Nothing is written when any of these files already exists, unless ``force``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import io
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from greenpath import charts
+from greenpath.i18n import LANGS, t
+from greenpath.io import OutputExistsError, atomic_write
+
+DATA_FILE = "report_data.xlsx"
+FORMATS = ("png", "svg")
+#: Rows of a table slide before it continues on the next slide.
+ROWS_PER_SLIDE = 12
+# East Asian typeface for Chinese text in the deck: PowerPoint cannot embed fonts from
+# here, and Microsoft YaHei ships with every Chinese Windows and Office for Mac.
+EA_FONT = "Microsoft YaHei"
+# The process's umask, read once at import (os.umask can only be read by setting it).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+# Clause numbers of the seed plan as written in the registry, e.g. 五(一).
+_CLAUSE = re.compile(r"[一二三四五六七八九十]+\([一二三四五六七八九十]+\)")
+
+
+class ReportError(ValueError):
+    """A report that cannot be made as asked."""
+
+
+@dataclass
+class ScenarioRun:
+    """A scenario, its run and its target check."""
+
+    scenario: Any  # greenpath.scenarios.Scenario
+    result: Any  # RunResult
+    targets: pd.DataFrame | None = None
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` wrote and what it had to leave out."""
+
+    paths: list[Path] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=lambda: {lang: [] for lang in LANGS})
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _langs(lang: str) -> list[str]:
+    if lang == "both":
+        return list(LANGS)
+    if lang not in LANGS:
+        raise ReportError(f"language {lang!r} not one of {', '.join(LANGS)}, both")
+    return [lang]
+
+
+def _optional(module: str):
+    """Import an optional sibling module (targets, wedges); None when absent."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+
+
+def planned_files(out_dir: Path, chart_keys: Sequence[str], langs: Sequence[str]) -> list[Path]:
+    """Every file a report with these charts and languages writes."""
+    out_dir = Path(out_dir)
+    files = [out_dir / f"{key}_{lang}.{fmt}" for lang in langs for key in chart_keys
+             for fmt in FORMATS]
+    files.append(out_dir / DATA_FILE)
+    files += [out_dir / f"report_{lang}.pptx" for lang in langs]
+    return files
+
+
+def _with_titles(run: ScenarioRun) -> Any:
+    run.result.metadata["title_en"] = run.scenario.title_en
+    run.result.metadata["title_zh"] = run.scenario.title_zh
+    return run.result
+
+
+def _footer(runs: Sequence[ScenarioRun], lang: str) -> str:
+    return charts.footer_text([charts.as_runs({r.scenario.name: r.result})[0] for r in runs],
+                              lang)
+
+
+def _format_value(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+
+
+def _setting(scenario, name: str, defaults: dict[str, float]) -> str:
+    if name in scenario.tables:
+        years, values = scenario.tables[name]
+        return " → ".join(f"{int(y)}: {_format_value(v)}" for y, v in
+                          zip(years, values, strict=True))
+    return _format_value(float(scenario.params.get(name, defaults[name])))
+
+
+def lever_table(scenario_list: Sequence[Any], baseline: Any, lang: str = "en") -> pd.DataFrame:
+    """Levers whose setting differs from the baseline in any of the scenarios.
+
+    Columns: ``lever`` (registry name), ``label``, ``clause``, ``unit``, the baseline
+    setting, then one column per scenario (its name).  Year tables read
+    ``2021: 60 → 2025: 150``.
+    """
+    from greenpath.model import registry as reg
+
+    registry = reg.load_registry()
+    defaults = reg.effective_defaults()
+    levers = [n for n, p in registry.items() if p.kind == "lever"]
+    base_col = t("chart_report_col_baseline", lang)
+    # The baseline column shows the baseline; a listed baseline needs no second column.
+    scenario_list = [s for s in scenario_list if s.name != baseline.name]
+    rows = []
+    for name in levers:
+        base = _setting(baseline, name, defaults)
+        values = {s.name: _setting(s, name, defaults) for s in scenario_list}
+        if all(v == base for v in values.values()):
+            continue
+        p = registry[name]
+        label = (p.label_zh if lang == "zh" else p.label_en) or name
+        rows.append({"lever": name, "label": label, "clause": ", ".join(_CLAUSE.findall(p.clause)),
+                     "unit": p.unit, base_col: base, **values})
+    columns = ["lever", "label", "clause", "unit", base_col, *[s.name for s in scenario_list]]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def targets_table(runs: Sequence[ScenarioRun], lang: str = "en") -> pd.DataFrame:
+    """One row per target: label, year, target, then value and met/missed per scenario."""
+    first = next((r.targets for r in runs if r.targets is not None), None)
+    if first is None:
+        return pd.DataFrame()
+    label_col = "label_zh" if lang == "zh" else "label_en"
+    out = pd.DataFrame({
+        t("chart_report_col_target", lang): first[label_col],
+        t("chart_report_col_year", lang): first["year"].astype(int),
+        t("chart_report_col_goal", lang): [
+            f"{c} {_format_value(v)} {u}" for c, v, u in
+            zip(first["comparison"], first["target"], first["unit"], strict=True)],
+    })
+    for run in runs:
+        df = run.targets
+        out[run.scenario.name] = [
+            f"{_format_value(v)} {u} · "
+            + t("chart_report_met" if m else "chart_report_missed", lang)
+            for v, u, m in zip(df["value"], df["unit"], df["met"], strict=True)]
+    return out
+
+
+# ---------------------------------------------------------------------------- running
+def run_scenarios(names: Sequence[str], model=None, targets_file: Any = None,
+                  ) -> tuple[list[ScenarioRun], Any, Any]:
+    """Load and run the scenarios; return (runs, baseline scenario, baseline result).
+
+    The baseline is run too (for the wedges' total line) when it is not among them.
+    """
+    from greenpath import scenarios
+    from greenpath.model.engine import JiaozuoModel
+
+    if not names:
+        raise ReportError("give at least one scenario")
+    if len(set(names)) != len(names):
+        raise ReportError(f"a scenario is named twice: {', '.join(names)}")
+    if len(names) > charts.MAX_SCENARIOS:
+        raise ReportError(f"{len(names)} scenarios: at most {charts.MAX_SCENARIOS} stay "
+                          "readable on one chart")
+    loaded = [scenarios.load(n) for n in names]
+    if len({s.name for s in loaded}) != len(loaded):
+        raise ReportError("two of the scenarios have the same name inside their files")
+    model = model or JiaozuoModel()
+    tg = _optional("greenpath.targets")
+    runs = []
+    for scenario in loaded:
+        result = model.run(**scenario.run_kwargs())
+        checked = tg.evaluate(result, targets_file) if tg is not None else None
+        runs.append(ScenarioRun(scenario, result, checked))
+    baseline = next((r for r in runs if r.scenario.name == charts.BASELINE), None)
+    if baseline is not None:
+        return runs, baseline.scenario, baseline.result
+    base_scenario = scenarios.load(charts.BASELINE)
+    return runs, base_scenario, model.run(**base_scenario.run_kwargs())
+
+
+def _wedge_tables(runs: Sequence[ScenarioRun], notes: dict[str, list[str]]
+                  ) -> dict[str, pd.DataFrame] | None:
+    wedges_mod = _optional("greenpath.wedges")
+    if wedges_mod is None:
+        for lang in LANGS:
+            notes[lang].append(t("chart_report_wedges_unavailable", lang))
+        return None
+    others = [r for r in runs if r.scenario.name != charts.BASELINE]
+    if not others:
+        for lang in LANGS:
+            notes[lang].append(t("chart_report_wedges_baseline_only", lang))
+        return None
+    return {r.scenario.name: wedges_mod.compute(r.scenario, variable="co2_emissions")
+            for r in others}
+
+
+# ---------------------------------------------------------------------------- deck
+def _set_text(frame, text: str, size: int, lang: str, *, bold: bool = False,
+              color: tuple[int, int, int] | None = None) -> None:
+    from pptx.dml.color import RGBColor
+
+    frame.text = ""
+    para = frame.paragraphs[0]
+    run = para.add_run()
+    run.text = text
+    _style_run(run, size, lang, bold=bold)
+    if color is not None:
+        run.font.color.rgb = RGBColor(*color)
+
+
+def _style_run(run, size: int, lang: str, *, bold: bool = False) -> None:
+    from pptx.oxml.ns import qn
+    from pptx.util import Pt
+
+    run.font.size = Pt(size)
+    run.font.bold = bold
+    if lang == "zh":
+        rpr = run._r.get_or_add_rPr()
+        for old in rpr.findall(qn("a:ea")):
+            rpr.remove(old)
+        ea = rpr.makeelement(qn("a:ea"), {"typeface": EA_FONT})
+        rpr.append(ea)
+
+
+def _add_footer(slide, prs, text: str, lang: str) -> None:
+    from pptx.util import Emu, Inches
+
+    box = slide.shapes.add_textbox(Inches(0.3), prs.slide_height - Inches(0.4),
+                                   Emu(prs.slide_width - Inches(0.6)), Inches(0.3))
+    _set_text(box.text_frame, text, 10, lang, color=(0x55, 0x55, 0x55))
+
+
+def _add_title(slide, prs, text: str, lang: str) -> None:
+    from pptx.util import Emu, Inches
+
+    box = slide.shapes.add_textbox(Inches(0.4), Inches(0.25),
+                                   Emu(prs.slide_width - Inches(0.8)), Inches(0.8))
+    _set_text(box.text_frame, text, 28, lang)
+
+
+def _add_table(slide, df: pd.DataFrame, lang: str, top, width, font: int = 12) -> None:
+    from pptx.util import Inches
+
+    rows, cols = len(df) + 1, len(df.columns)
+    height = Inches(0.4) * rows
+    shape = slide.shapes.add_table(rows, cols, Inches(0.4), top, width, height)
+    table = shape.table
+    # Columns as wide as their longest entry (CJK characters count twice), at least 4.
+    need = [max([charts._display_width(str(c))] + [charts._display_width(str(v))
+                                                   for v in df[c]]) for c in df.columns]
+    need = [max(4, n) for n in need]
+    for j, n in enumerate(need):
+        table.columns[j].width = int(width * n / sum(need))
+    for j, col in enumerate(df.columns):
+        _set_text(table.cell(0, j).text_frame, str(col), font, lang, bold=True)
+    for i, (_, row) in enumerate(df.iterrows(), start=1):
+        for j, value in enumerate(row):
+            _set_text(table.cell(i, j).text_frame, str(value), font, lang)
+
+
+def _table_slides(prs, title: str, df: pd.DataFrame, empty_text: str, footer: str,
+                  lang: str) -> int:
+    from pptx.util import Emu, Inches
+
+    blank = prs.slide_layouts[6]
+    chunks = [df.iloc[i:i + ROWS_PER_SLIDE] for i in range(0, len(df), ROWS_PER_SLIDE)]
+    for k, chunk in enumerate(chunks or [None]):
+        slide = prs.slides.add_slide(blank)
+        suffix = f" ({k + 1}/{len(chunks)})" if len(chunks) > 1 else ""
+        _add_title(slide, prs, title + suffix, lang)
+        if chunk is None:
+            box = slide.shapes.add_textbox(Inches(0.4), Inches(1.4),
+                                           Emu(prs.slide_width - Inches(0.8)), Inches(1))
+            _set_text(box.text_frame, empty_text, 20, lang)
+        else:
+            _add_table(slide, chunk, lang, Inches(1.2), Emu(prs.slide_width - Inches(0.8)))
+        _add_footer(slide, prs, footer, lang)
+    return max(1, len(chunks))
+
+
+def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
+               levers: pd.DataFrame, targets: pd.DataFrame, notes: Sequence[str],
+               lang: str) -> bytes:
+    """A 16:9 deck: title, one chart per slide, lever settings, targets; as bytes.
+
+    Parameters
+    ----------
+    images
+        ``(chart key, PNG bytes)`` in slide order.
+    runs
+        The scenarios (title slide, footer).
+    levers, targets
+        Tables from :func:`lever_table` and :func:`targets_table` (``targets`` empty
+        when the targets check is not available: the slide says so).
+    notes
+        Lines for the title slide (charts left out and why).
+    lang
+        ``"en"`` or ``"zh"``.
+    """
+    from pptx import Presentation
+    from pptx.util import Emu, Inches
+
+    import greenpath
+
+    prs = Presentation()
+    prs.slide_width, prs.slide_height = Inches(13.333), Inches(7.5)
+    footer = _footer(runs, lang)
+
+    slide = prs.slides.add_slide(prs.slide_layouts[0])
+    titles = [(r.scenario.title_zh if lang == "zh" else r.scenario.title_en) or r.scenario.name
+              for r in runs]
+    _set_text(slide.shapes.title.text_frame, t("chart_report_title", lang), 36, lang)
+    sub = [t("chart_report_subtitle", lang, scenarios="; ".join(titles)),
+           t("chart_report_generated", lang, date=_dt.date.today().isoformat(),
+             version=getattr(greenpath, "__version__", "?")), *notes]
+    body = slide.placeholders[1].text_frame
+    _set_text(body, sub[0], 20, lang)
+    for line in sub[1:]:
+        run = body.add_paragraph().add_run()
+        run.text = line
+        _style_run(run, 14, lang)
+    _add_footer(slide, prs, footer, lang)
+
+    blank = prs.slide_layouts[6]
+    for _key, png in images:
+        slide = prs.slides.add_slide(blank)
+        height = prs.slide_height - Inches(0.5)
+        width = Emu(int(height * 16 / 9))
+        left = Emu(int((prs.slide_width - width) / 2))
+        slide.shapes.add_picture(io.BytesIO(png), left, Inches(0.05), width, height)
+        _add_footer(slide, prs, footer, lang)
+
+    lever_df = levers.drop(columns=["lever"]).rename(columns={
+        "label": t("chart_report_col_lever", lang), "clause": t("chart_report_col_clause", lang),
+        "unit": t("chart_report_col_unit", lang)})
+    _table_slides(prs, t("chart_report_levers_title", lang), lever_df,
+                  t("chart_report_levers_none", lang), footer, lang)
+    _table_slides(prs, t("chart_report_targets_title", lang), targets,
+                  t("chart_report_targets_unavailable", lang), footer, lang)
+
+    buffer = io.BytesIO()
+    prs.save(buffer)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------- workbook
+def _sheet(data: pd.DataFrame) -> pd.DataFrame:
+    out = data.copy()
+    out.insert(2, "label_en", [charts.series_label(s, "en") for s in out["series"]])
+    out.insert(3, "label_zh", [charts.series_label(s, "zh") for s in out["series"]])
+    return out
+
+
+def build_workbook(chart_data: dict[str, pd.DataFrame], runs: Sequence[ScenarioRun],
+                   levers: pd.DataFrame, notes: Sequence[str]) -> bytes:
+    """The XLSX: one sheet per chart, levers, targets, about; as bytes."""
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as xw:
+        for key, data in chart_data.items():
+            _sheet(data).to_excel(xw, sheet_name=key[:31], index=False)
+        levers.to_excel(xw, sheet_name="levers", index=False)
+        checked = [r.targets.assign(scenario=r.scenario.name) for r in runs
+                   if r.targets is not None]
+        if checked:
+            pd.concat(checked, ignore_index=True).to_excel(xw, sheet_name="targets",
+                                                           index=False)
+        about = [("scenarios", ", ".join(r.scenario.name for r in runs)),
+                 ("footer", _footer(runs, "en")), ("data_vintage", charts.data_vintage())]
+        for r in runs:
+            meta = r.result.metadata
+            about += [(f"{r.scenario.name}.model_sha256", meta.get("model_sha256", "")),
+                      (f"{r.scenario.name}.calibration",
+                       meta.get("calibration_sha256_12") or "none (prior defaults)"),
+                      (f"{r.scenario.name}.software", str(meta.get("software", "")))]
+        about += [("note", n) for n in notes]
+        pd.DataFrame(about, columns=["key", "value"]).to_excel(xw, sheet_name="about",
+                                                               index=False)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------- report
+def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: str = "both",
+                 presentation: bool = False, force: bool = False, model=None,
+                 targets_file: Any = None,
+                 log: Callable[[str], None] | None = None) -> Report:
+    """Run the scenarios and write charts (PNG, SVG), data (XLSX) and decks (PPTX).
+
+    Parameters
+    ----------
+    scenario_names
+        Scenario names in ``scenarios/`` or paths of scenario TOML files (1 to 6).
+    out_dir
+        Output folder (created if needed).
+    lang
+        ``"en"``, ``"zh"`` or ``"both"``.
+    presentation
+        Large-font projector variant of the charts.
+    force
+        Replace existing files; otherwise nothing is written when any exists.
+    model
+        A loaded :class:`~greenpath.model.engine.JiaozuoModel` to reuse.
+    targets_file
+        Targets TOML to check and draw (default: the shipped file).
+    log
+        Called with one line per file written.
+
+    Returns
+    -------
+    Report
+        Paths written, notes on what was left out, seconds per step.
+
+    Raises
+    ------
+    OutputExistsError
+        When a file exists and ``force`` is False (before anything is written).
+    """
+    import time
+
+    langs = _langs(lang)
+    out_dir = Path(out_dir)
+    report = Report()
+    clock = time.perf_counter()
+    runs, base_scenario, base_result = run_scenarios(list(scenario_names), model,
+                                                     targets_file)
+    report.timings["run"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    wedge_tables = _wedge_tables(runs, report.notes)
+    report.timings["wedges"] = time.perf_counter() - clock
+    keys = list(charts.CHARTS) + (["wedges"] if wedge_tables else [])
+    if not any(r.targets is not None for r in runs):
+        for code in LANGS:
+            report.notes[code].append(t("chart_report_targets_unavailable", code))
+
+    files = planned_files(out_dir, keys, langs)
+    existing = [p for p in files if p.exists()]
+    if existing and not force:
+        names = ", ".join(p.name for p in existing[:3])
+        more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
+        raise OutputExistsError(f"{out_dir}: {names}{more} exist; pass --force to replace "
+                                "them (nothing was written)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    results = {r.scenario.name: _with_titles(r) for r in runs}
+
+    def emit(path: Path, payload: bytes) -> None:
+        atomic_write(path, lambda tmp: tmp.write_bytes(payload), overwrite=True)
+        # The temporary file is private (0600); give the report the usual permissions.
+        path.chmod(0o666 & ~_UMASK)
+        report.paths.append(path)
+        if log:
+            log(str(path))
+
+    chart_data: dict[str, pd.DataFrame] = {}
+    for key, (_, data_fn) in charts.CHARTS.items():
+        extra = {"targets": targets_file} if key == "coal_use" else {}
+        chart_data[key] = data_fn(results, **extra)
+    if wedge_tables:
+        chart_data["wedges"] = charts.wedges_data(wedge_tables)
+
+    for code in langs:
+        images: list[tuple[str, bytes]] = []
+        for key in keys:
+            clock = time.perf_counter()
+            if key == "wedges":
+                fig = charts.wedges(wedge_tables, {n: results[n] for n in wedge_tables},
+                                    code, presentation=presentation, baseline=base_result)
+            else:
+                draw = charts.CHARTS[key][0]
+                extra = ({"targets": targets_file}
+                         if key in ("coal_use", "renewable_capacity", "intensity_change")
+                         else {})
+                fig = draw(results, code, presentation=presentation, **extra)
+            payloads = {}
+            for fmt in FORMATS:
+                buffer = io.BytesIO()
+                fig.savefig(buffer, format=fmt, dpi=fig.dpi, facecolor="white",
+                            metadata={"Software": None} if fmt == "png" else None)
+                payloads[fmt] = buffer.getvalue()
+            report.timings[f"{key}_{code}"] = time.perf_counter() - clock
+            for fmt, payload in payloads.items():
+                emit(out_dir / f"{key}_{code}.{fmt}", payload)
+            images.append((key, payloads["png"]))
+        clock = time.perf_counter()
+        levers = lever_table([r.scenario for r in runs], base_scenario, code)
+        deck = build_deck(images, runs, levers, targets_table(runs, code),
+                          report.notes[code], code)
+        report.timings[f"pptx_{code}"] = time.perf_counter() - clock
+        emit(out_dir / f"report_{code}.pptx", deck)
+
+    clock = time.perf_counter()
+    workbook = build_workbook(chart_data, runs,
+                              lever_table([r.scenario for r in runs], base_scenario, "en"),
+                              report.notes["en"])
+    report.timings["xlsx"] = time.perf_counter() - clock
+    emit(out_dir / DATA_FILE, workbook)
+    return report
