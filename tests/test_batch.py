@@ -1,0 +1,315 @@
+"""Batch runs: spec checks, sampling, failures recorded, output format, refusal of mixed
+specs, resume after SIGKILL, process pool / Dask / vector engine equal to in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from greenpath.model import engine as engine_module
+from greenpath.model import registry as reg
+
+from greenpath import batch as B
+from greenpath import scenarios
+from greenpath.cli import main
+
+FEW = ["co2_emissions", "total_coal_consumption", "renewable_capacity"]
+
+
+def tables(out) -> dict[str, pd.DataFrame]:
+    return B.read(out)
+
+
+def assert_same_batch(a, b) -> None:
+    """Identical results and targets; identical runs apart from the timings."""
+    ta, tb = tables(a), tables(b)
+    pd.testing.assert_frame_equal(ta["results"], tb["results"])
+    pd.testing.assert_frame_equal(ta["targets"], tb["targets"])
+    pd.testing.assert_frame_equal(ta["runs"].drop(columns="run_seconds"),
+                                  tb["runs"].drop(columns="run_seconds"))
+
+
+# ---------------------------------------------------------------- defining batches
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: B.parse_grid(["wind_build_rat=1,2"]), "did you mean 'wind_build_rate'"),
+    (lambda: B.parse_grid(["wind_build_rate=100,900"]),
+     "wind_build_rate = 900.0 is outside the allowed range 0 to 500 MW/Year"),
+    (lambda: B.parse_grid(["coal_emission_factor=2"]), "is a constant and cannot be varied"),
+    (lambda: B.parse_grid(["wind_build_rate"]), "write NAME=V1,V2"),
+    (lambda: B.parse_grid(["wind_build_rate=1,fast"]), "'fast' is not a number"),
+    (lambda: B.parse_grid(["wind_build_rate=1", "wind_build_rate=2"]), "given twice"),
+    (lambda: B.monte_carlo_batch(10, 1, uncertainties=["gdp_growth_2023_to_2031"]),
+     "did you mean 'gdp_growth_2023_to_2030'"),
+    (lambda: B.monte_carlo_batch(0, 1), "whole number >= 1"),
+    (lambda: B.monte_carlo_batch(5, -1), "--seed -1"),
+    (lambda: B.scenario_batch(["baseline"], variables=["co2_emisions"]),
+     "did you mean 'co2_emissions'"),
+    (lambda: B.scenario_batch(["baseline"], engine="numba"), "engine 'numba' not one of"),
+    (lambda: B.scenario_batch(["baseline"], chunk_size=0), "chunk size 0"),
+    (lambda: B.scenario_batch(["baseline", "baseline"]), "two scenarios are named 'baseline'"),
+    (lambda: B.scenario_batch(["baseline"], sets=["seed"]), "did you mean 'seed_2021'"),
+])
+def test_bad_batch_definitions_say_what_is_allowed(call, message):
+    with pytest.raises((B.BatchError, scenarios.ScenarioError)) as info:
+        call()
+    assert message in str(info.value)
+
+
+def test_grid_is_the_full_product_first_name_slowest():
+    spec = B.grid_batch([("wind_build_rate", [100, 200]), ("ccus_capacity", [0, 0.5, 1])],
+                        "plan_2021", use_targets=False)
+    runs = spec.runs()
+    assert [r.varied for r in runs[:4]] == [
+        {"wind_build_rate": 100.0, "ccus_capacity": 0.0},
+        {"wind_build_rate": 100.0, "ccus_capacity": 0.5},
+        {"wind_build_rate": 100.0, "ccus_capacity": 1.0},
+        {"wind_build_rate": 200.0, "ccus_capacity": 0.0}]
+    assert len(runs) == 6
+    plan = scenarios.load("plan_2021")
+    assert runs[0].params == {**plan.params, **runs[0].varied}
+    assert runs[0].tables == plan.tables
+    assert {r.scenario for r in runs} == {"plan_2021"}
+
+
+def test_monte_carlo_is_a_seeded_latin_hypercube():
+    names = ["gdp_growth_2023_to_2030", "capacity_utilisation", "coal_maximum_hours"]
+    a = B.monte_carlo_batch(10, 7, uncertainties=names, use_targets=False).runs()
+    b = B.monte_carlo_batch(10, 7, uncertainties=names, use_targets=False).runs()
+    c = B.monte_carlo_batch(10, 8, uncertainties=names, use_targets=False).runs()
+    assert [r.varied for r in a] == [r.varied for r in b]
+    assert [r.varied for r in a] != [r.varied for r in c]
+    pool = reg.uncertainties()
+    for name in names:
+        lo, hi = pool[name].min, pool[name].max
+        values = np.array([r.varied[name] for r in a])
+        # one sample in each of the 10 equal-probability strata of the range
+        strata = np.floor((values - lo) / (hi - lo) * 10).astype(int)
+        assert sorted(strata) == list(range(10))
+    assert set(a[0].varied) == set(names)
+
+
+def test_monte_carlo_samples_every_uncertainty_by_default():
+    runs = B.monte_carlo_batch(3, 1, use_targets=False).runs()
+    assert set(runs[0].varied) == {n for n, p in reg.uncertainties().items() if p.max > p.min}
+
+
+# ---------------------------------------------------------------- running
+def test_scenario_batch_equals_direct_runs(tmp_path, model):
+    spec = B.scenario_batch(["baseline", "plan_2021"], variables=FEW, chunk_size=1)
+    summary = B.run_batch(spec, tmp_path / "out", workers=1, progress=False)
+    assert (summary.n_runs, summary.n_ok, summary.n_failed, summary.n_chunks) == (2, 2, 0, 2)
+    res = tables(tmp_path / "out")["results"]
+    assert list(res.columns) == B.RESULT_COLUMNS
+    direct = model.run(**scenarios.load("plan_2021").run_kwargs()).frame
+    got = res[(res.scenario == "plan_2021") & (res.variable == "co2_emissions")]
+    np.testing.assert_array_equal(got["value"].to_numpy(), direct["co2_emissions"].to_numpy())
+    assert list(got["year"]) == list(range(2005, 2036))
+    assert set(res.loc[res.variable == "co2_emissions", "unit"]) == {"MtCO2/Year"}
+    # The target variables are always kept, and targets are evaluated for every run.
+    assert "energy_intensity" in set(res.variable)
+    tgt = tables(tmp_path / "out")["targets"]
+    assert len(tgt) == 2 * len(spec.targets)
+
+
+def test_csv_and_parquet_hold_the_same_table(tmp_path):
+    spec = B.scenario_batch(["baseline"], variables=FEW, use_targets=False)
+    B.run_batch(spec, tmp_path, workers=1, progress=False)
+    for name in B.OUTPUTS:
+        pq = pd.read_parquet(tmp_path / f"{name}.parquet")
+        csv = pd.read_csv(tmp_path / f"{name}.csv", keep_default_na=False)
+        assert list(csv.columns) == list(pq.columns)
+        assert len(csv) == len(pq)
+    pq = pd.read_parquet(tmp_path / "results.parquet")
+    csv = pd.read_csv(tmp_path / "results.csv")
+    np.testing.assert_array_equal(csv["value"].to_numpy(), pq["value"].to_numpy())
+
+
+def test_failed_runs_are_recorded_and_do_not_stop_others(tmp_path):
+    specs = [B.RunSpec(0, "a", {"wind_build_rate": 200.0}),
+             B.RunSpec(1, "bad", {"wind_build_rate": 1e9}),
+             B.RunSpec(2, "c", {"ccus_capacity": 1.0})]
+    spec = B.runs_batch(specs, variables=FEW, chunk_size=2)
+    summary = B.run_batch(spec, tmp_path, workers=1, progress=False)
+    assert (summary.n_ok, summary.n_failed) == (2, 1)
+    t = tables(tmp_path)
+    runs = t["runs"].set_index("run_id")
+    assert list(runs["status"]) == ["ok", "failed", "ok"]
+    assert "wind_build_rate" in runs.loc[1, "error"]
+    assert "outside the allowed range" in runs.loc[1, "error"]
+    assert runs.loc[0, "error"] == ""
+    assert set(t["results"]["run_id"]) == {0, 2}
+    assert set(t["targets"]["run_id"]) == {0, 2}
+
+
+def test_nan_run_is_recorded_as_failed(tmp_path, monkeypatch):
+    real = engine_module.thread_local_model()
+
+    class NanOnRequest:
+        """The real model, but CO2 turns NaN from 2030 when ccus_capacity is 2.5."""
+
+        def run(self, params=None, **kw):
+            result = real.run(params, **kw)
+            if (params or {}).get("ccus_capacity") == 2.5:
+                result.frame.loc[2030:, "co2_emissions"] = np.nan
+            return result
+
+    monkeypatch.setattr(engine_module, "thread_local_model", lambda: NanOnRequest())
+    specs = [B.RunSpec(0, "a", {}), B.RunSpec(1, "nan", {"ccus_capacity": 2.5}),
+             B.RunSpec(2, "b", {"ccus_capacity": 1.0})]
+    B.run_batch(B.runs_batch(specs, variables=FEW), tmp_path, workers=1, progress=False)
+    runs = tables(tmp_path)["runs"].set_index("run_id")
+    assert list(runs["status"]) == ["ok", "failed", "ok"]
+    assert runs.loc[1, "error"] == "non-finite values (NaN or inf) from 2030 in co2_emissions"
+
+
+def test_vector_engine_equals_pysd_and_tables_stay_on_pysd(tmp_path):
+    names = ["gdp_growth_2023_to_2030", "coal_maximum_hours", "industrial_capacity_lifetime"]
+    common = {"uncertainties": names, "variables": FEW, "chunk_size": 10}
+    pysd = B.monte_carlo_batch(20, 5, "plan_2021", engine="pysd", **common)
+    vec = B.monte_carlo_batch(20, 5, "plan_2021", engine="vector", **common)
+    # plan_2021 has year tables: on the vector engine those runs must still succeed on PySD.
+    B.run_batch(pysd, tmp_path / "p", workers=1, progress=False)
+    B.run_batch(vec, tmp_path / "v", workers=1, progress=False)
+    a, b = tables(tmp_path / "p")["results"], tables(tmp_path / "v")["results"]
+    np.testing.assert_array_equal(a["value"], b["value"])
+    flat = B.monte_carlo_batch(20, 5, "only_energy", engine="pysd", **common)
+    flat_v = B.monte_carlo_batch(20, 5, "only_energy", engine="vector", **common)
+    B.run_batch(flat, tmp_path / "fp", workers=1, progress=False)
+    B.run_batch(flat_v, tmp_path / "fv", workers=1, progress=False)
+    a, b = tables(tmp_path / "fp"), tables(tmp_path / "fv")
+    assert (b["runs"]["status"] == "ok").all()
+    np.testing.assert_allclose(b["results"]["value"], a["results"]["value"], rtol=1e-12,
+                               atol=1e-9)
+    pd.testing.assert_frame_equal(a["targets"].drop(columns=["value", "margin"]),
+                                  b["targets"].drop(columns=["value", "margin"]))
+
+
+def test_process_pool_equals_in_process(tmp_path):
+    spec = B.monte_carlo_batch(12, 11, variables=FEW, chunk_size=3)
+    B.run_batch(spec, tmp_path / "one", workers=1, progress=False)
+    B.run_batch(spec, tmp_path / "two", workers=2, progress=False)
+    assert_same_batch(tmp_path / "one", tmp_path / "two")
+
+
+def test_dask_local_cluster_equals_process_pool(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec = B.monte_carlo_batch(12, 13, variables=FEW, chunk_size=3)
+    B.run_batch(spec, tmp_path / "pool", workers=2, progress=False)
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        summary = B.run_batch(spec, tmp_path / "dask", scheduler=cluster.scheduler_address,
+                              progress=False)
+    assert summary.n_ok == 12
+    assert_same_batch(tmp_path / "pool", tmp_path / "dask")
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path):
+    spec = B.scenario_batch(["baseline"], variables=FEW, use_targets=False)
+    with pytest.raises(B.BatchError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
+        B.run_batch(spec, tmp_path, scheduler="tcp://127.0.0.1:9", progress=False)
+
+
+# ---------------------------------------------------------------- the output folder
+def test_different_spec_is_refused_unless_forced(tmp_path):
+    first = B.scenario_batch(["baseline"], variables=FEW, use_targets=False)
+    second = B.scenario_batch(["plan_2021"], variables=FEW, use_targets=False)
+    B.run_batch(first, tmp_path, workers=1, progress=False)
+    before = (tmp_path / "results.csv").read_text(encoding="utf-8")
+    with pytest.raises(B.BatchError, match="holds a different batch .*definition.*--force"):
+        B.run_batch(second, tmp_path, workers=1, progress=False)
+    assert (tmp_path / "results.csv").read_text(encoding="utf-8") == before
+    B.run_batch(second, tmp_path, workers=1, progress=False, force=True)
+    assert set(tables(tmp_path)["results"]["scenario"]) == {"plan_2021"}
+
+
+def test_foreign_folder_is_refused_and_its_files_kept(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    spec = B.scenario_batch(["baseline"], variables=FEW, use_targets=False)
+    with pytest.raises(B.BatchError, match="not a batch folder .*--force"):
+        B.run_batch(spec, tmp_path, workers=1, progress=False)
+    B.run_batch(spec, tmp_path, workers=1, progress=False, force=True)
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_finished_batch_is_not_rerun(tmp_path):
+    spec = B.scenario_batch(["baseline", "plan_2021"], variables=FEW, chunk_size=1)
+    B.run_batch(spec, tmp_path, workers=1, progress=False)
+    first = (tmp_path / "results.parquet").read_bytes()
+    again = B.run_batch(spec, tmp_path, workers=1, progress=False)
+    assert (again.chunks_skipped, again.runs_executed) == (2, 0)
+    assert (tmp_path / "results.parquet").read_bytes() == first
+    manifest = json.loads((tmp_path / B.MANIFEST).read_text(encoding="utf-8"))
+    assert manifest["status"] == "complete"
+    assert manifest["spec_hash"] == spec.hash()
+
+
+def test_read_refuses_an_unfinished_batch(tmp_path):
+    with pytest.raises(B.BatchError, match="not a batch folder"):
+        B.read(tmp_path)
+
+
+def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path):
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "greenpath.cli", "batch", "--monte-carlo", "120", "--seed",
+           "3", "--chunk-size", "4", "--workers", "2", "--quiet", "--variables",
+           *FEW, "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    chunks = out / B.CHUNK_DIR
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if chunks.is_dir() and len([p for p in chunks.iterdir()
+                                        if p.name.startswith("c")]) >= 3:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the batch finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)  # the batch and its worker processes
+    finally:
+        proc.wait(timeout=30)
+    done = [p for p in chunks.iterdir() if p.name.startswith("c")]
+    assert 3 <= len(done) < 30
+    assert json.loads((out / B.MANIFEST).read_text(encoding="utf-8"))["status"] == "running"
+    assert not (out / "results.parquet").exists()
+
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed:" in resumed.stdout
+
+    spec = B.monte_carlo_batch(120, 3, variables=FEW, chunk_size=4)
+    B.run_batch(spec, tmp_path / "clean", workers=1, progress=False)
+    assert_same_batch(out, tmp_path / "clean")
+    assert (out / "results.csv").read_bytes() == (tmp_path / "clean" / "results.csv").read_bytes()
+    assert not list(chunks.glob(".tmp-*"))
+
+
+# ---------------------------------------------------------------- command
+def test_batch_command(tmp_path, capsys):
+    out = tmp_path / "grid"
+    code = main(["batch", "--grid", "wind_build_rate=100,300", "--base", "plan_2021",
+                 "--out", str(out), "--workers", "1", "--quiet", "--variables", *FEW])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "2 runs: 2 ok, 0 failed" in text
+    runs = pd.read_csv(out / "runs.csv")
+    assert list(runs["wind_build_rate"]) == [100.0, 300.0]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["baseline", "--grid", "wind_build_rate=1"], "exactly one of"),
+    ([], "exactly one of"),
+    (["--monte-carlo", "5"], "needs --seed"),
+    (["baseline", "--base", "plan_2021"], "--base is for --grid or --monte-carlo"),
+    (["--grid", "wind_build_rate=1", "--uncertainty", "gdp_growth_2020"],
+     "--uncertainty only applies"),
+])
+def test_batch_command_errors(tmp_path, capsys, argv, message):
+    assert main(["batch", *argv, "--out", str(tmp_path / "x")]) == 2
+    assert message in capsys.readouterr().err
