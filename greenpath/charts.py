@@ -81,7 +81,14 @@ def register_font() -> str:
         When neither exists, with instructions to install it.
     """
     if FONT_FILE.is_file():
-        font_manager.fontManager.addfont(FONT_FILE)
+        manager = font_manager.fontManager
+        manager.addfont(FONT_FILE)
+        # The shipped file first, so a system copy of another version never wins the
+        # tie (matplotlib keeps the first of equally good matches).
+        ours = [f for f in manager.ttflist if f.fname == str(FONT_FILE)]
+        manager.ttflist = ours + [f for f in manager.ttflist if f.fname != str(FONT_FILE)]
+        if hasattr(manager, "_findfont_cached"):
+            manager._findfont_cached.cache_clear()
         if _font_registered():
             return str(FONT_FILE)
     for path in font_manager.findSystemFonts():

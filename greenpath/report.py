@@ -310,7 +310,7 @@ def _table_slides(prs, title: str, df: pd.DataFrame, empty_text: str, footer: st
 def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
                levers: pd.DataFrame, targets: pd.DataFrame, notes: Sequence[str],
                lang: str) -> bytes:
-    """A 16:9 deck: title, one chart per slide, lever settings, targets; as bytes.
+    """Build a 16:9 deck (title, one chart per slide, levers, targets) as bytes.
 
     Parameters
     ----------
@@ -332,7 +332,7 @@ def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
     import greenpath
 
     prs = Presentation()
-    prs.slide_width, prs.slide_height = Inches(13.333), Inches(7.5)
+    prs.slide_width, prs.slide_height = Emu(12192000), Emu(6858000)  # 16:9, 13.33 x 7.5 in
     footer = _footer(runs, lang)
 
     slide = prs.slides.add_slide(prs.slide_layouts[0])
@@ -382,7 +382,7 @@ def _sheet(data: pd.DataFrame) -> pd.DataFrame:
 
 def build_workbook(chart_data: dict[str, pd.DataFrame], runs: Sequence[ScenarioRun],
                    levers: pd.DataFrame, notes: Sequence[str]) -> bytes:
-    """The XLSX: one sheet per chart, levers, targets, about; as bytes."""
+    """Build the XLSX (one sheet per chart, levers, targets, about) as bytes."""
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as xw:
         for key, data in chart_data.items():

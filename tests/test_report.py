@@ -1,0 +1,267 @@
+"""`greenpath report`: every file written, the deck opens with the expected slides and
+images, the workbook has the data with units, nothing is overwritten without --force."""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+
+import pandas as pd
+import pytest
+from pptx import Presentation
+from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+from greenpath import charts, report
+from greenpath.cli import main
+from greenpath.i18n import t
+from greenpath.io import OutputExistsError
+
+SCENARIO_TOML = """
+[scenario]
+name = "policy_test"
+extends = "baseline"
+title_en = "Policy package (test)"
+title_zh = "政策组合(测试)"
+
+[levers]
+wind_build_rate = 250
+industrial_coal_substitution_rate = 0.1
+distributed_pv_build_rate = { 2021 = 60, 2025 = 150 }
+"""
+
+
+@pytest.fixture(scope="module")
+def scenario_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scen") / "policy_test.toml"
+    path.write_text(SCENARIO_TOML, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def no_wedges(monkeypatch):
+    """Run as if greenpath.wedges were not installed."""
+    real = report._optional
+    monkeypatch.setattr(report, "_optional",
+                        lambda name: None if name == "greenpath.wedges" else real(name))
+
+
+@pytest.fixture
+def fake_wedges(monkeypatch):
+    """A stand-in greenpath.wedges with the agreed compute() signature."""
+    calls = []
+
+    def compute(scenario, variable="co2_emissions"):
+        calls.append((scenario.name, variable))
+        years = range(2021, 2036)
+        return pd.DataFrame([(y, g, v * (y - 2020)) for y in years
+                             for g, v in (("industry", 0.5), ("energy supply", 0.3))],
+                            columns=["year", "group", "contribution"])
+
+    module = types.ModuleType("greenpath.wedges")
+    module.compute = compute
+    monkeypatch.setitem(sys.modules, "greenpath.wedges", module)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def built(model, scenario_file, tmp_path_factory):
+    """One full report of two scenarios in both languages (without wedges)."""
+    out = tmp_path_factory.mktemp("report")
+    mp = pytest.MonkeyPatch()
+    real = report._optional
+    mp.setattr(report, "_optional",
+               lambda name: None if name == "greenpath.wedges" else real(name))
+    try:
+        result = report.build_report(["baseline", str(scenario_file)], out, lang="both",
+                                     model=model)
+    finally:
+        mp.undo()
+    return out, result
+
+
+def _slides(path):
+    prs = Presentation(str(path))
+    return prs, list(prs.slides)
+
+
+def _pictures(slide):
+    return [s for s in slide.shapes if s.shape_type == MSO_SHAPE_TYPE.PICTURE]
+
+
+def test_writes_every_expected_file(built):
+    out, result = built
+    expected = report.planned_files(out, list(charts.CHARTS), ["en", "zh"])
+    assert sorted(result.paths) == sorted(expected)
+    for path in expected:
+        assert path.is_file(), path
+        assert path.stat().st_size > 1000, path
+    assert (out / "coal_use_zh.png").read_bytes().startswith(b"\x89PNG")
+    assert b"<svg" in (out / "coal_use_en.svg").read_bytes()[:500]
+    assert not list(out.glob("wedges_*"))
+    assert not list(out.glob(".*"))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_deck_has_title_charts_levers_targets(built, lang, model, scenario_file):
+    out, result = built
+    prs, slides = _slides(out / f"report_{lang}.pptx")
+    assert prs.slide_width * 9 == prs.slide_height * 16  # 16:9
+    with_pictures = [s for s in slides if _pictures(s)]
+    assert len(with_pictures) == len(charts.CHARTS)
+    assert all(len(_pictures(s)) == 1 for s in with_pictures)
+    # slide order: title, charts, lever slides, target slides
+    assert not _pictures(slides[0])
+    assert t("chart_report_title", lang) in slides[0].shapes.title.text_frame.text
+    from greenpath import scenarios, targets
+
+    base = scenarios.load("baseline")
+    policy = scenarios.load(str(scenario_file))
+    n_lever_rows = len(report.lever_table([base, policy], base, lang))
+    n_targets = len(targets.load())
+    n_lever = math.ceil(n_lever_rows / report.ROWS_PER_SLIDE)
+    n_target = math.ceil(n_targets / report.ROWS_PER_SLIDE)
+    assert n_lever_rows == 3  # the three levers the test scenario sets
+    assert len(slides) == 1 + len(charts.CHARTS) + n_lever + n_target
+    tables = [s for s in slides if any(sh.has_table for sh in s.shapes)]
+    titles = [next(sh.text_frame.text for sh in s.shapes if sh.has_text_frame) for s in tables]
+    assert sum(t("chart_report_levers_title", lang) in x for x in titles) == n_lever
+    assert sum(t("chart_report_targets_title", lang) in x for x in titles) == n_target
+    # every slide has the footer with the model version and data vintage
+    sha = model.hash[:8]
+    for slide in slides:
+        texts = [sh.text_frame.text for sh in slide.shapes if sh.has_text_frame]
+        assert any(sha in x and str(charts.data_vintage()) in x for x in texts)
+
+
+def test_lever_slide_lists_what_differs_with_labels(built):
+    out, _ = built
+    _, slides = _slides(out / "report_zh.pptx")
+    cells = []
+    for slide in slides:
+        for shape in slide.shapes:
+            if shape.has_table:
+                cells += [c.text_frame.text for row in shape.table.rows for c in row.cells]
+    assert "风电年新增装机" in cells  # registry label_zh of wind_build_rate
+    assert "250" in cells
+    assert any("2021: 60 → 2025: 150" in c for c in cells)
+    assert t("chart_report_col_clause", "zh") in cells
+    assert "五(一)" in cells  # wind build rate's clause
+    # levers equal to the baseline are not listed
+    assert "碳价" not in cells
+
+
+def test_targets_slide_shows_met_or_missed(built):
+    out, _ = built
+    _, slides = _slides(out / "report_en.pptx")
+    cells = []
+    for slide in slides:
+        for shape in slide.shapes:
+            if shape.has_table:
+                cells += [c.text_frame.text for row in shape.table.rows for c in row.cells]
+    assert "Coal consumption 2025 vs 2020" in cells
+    assert any(c.endswith("· met") or c.endswith("· missed") for c in cells)
+
+
+def test_workbook_has_one_sheet_per_chart_with_units(built):
+    out, _ = built
+    sheets = pd.read_excel(out / report.DATA_FILE, sheet_name=None, engine="openpyxl")
+    for key in charts.CHARTS:
+        df = sheets[key]
+        assert {"scenario", "series", "label_en", "label_zh", "year", "value", "unit"} <= \
+            set(df.columns), key
+        assert df["unit"].notna().all()
+        assert set(df["scenario"]) == {"baseline", "policy_test"}
+    assert {"levers", "targets", "about"} <= set(sheets)
+    coal = sheets["coal_use"]
+    assert (coal["label_zh"] == "煤炭").any()
+    about = dict(zip(sheets["about"]["key"], sheets["about"]["value"], strict=True))
+    assert str(about["data_vintage"]) == str(charts.data_vintage())
+
+
+def test_wedges_skipped_with_a_visible_note(built):
+    out, result = built
+    assert t("chart_report_wedges_unavailable", "en") in result.notes["en"]
+    _, slides = _slides(out / "report_zh.pptx")
+    title_text = slides[0].placeholders[1].text_frame.text
+    assert t("chart_report_wedges_unavailable", "zh") in title_text
+
+
+def test_refuses_to_overwrite_and_writes_nothing(built, model, scenario_file):
+    out, _ = built
+    before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
+    with pytest.raises(OutputExistsError, match="--force"):
+        report.build_report(["baseline", str(scenario_file)], out, lang="en", model=model)
+    assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_one_existing_file_blocks_the_whole_report(tmp_path, model, no_wedges):
+    mine = tmp_path / "report_en.pptx"
+    mine.write_bytes(b"my own deck")
+    with pytest.raises(OutputExistsError, match="report_en.pptx"):
+        report.build_report(["baseline"], tmp_path, lang="en", model=model)
+    assert mine.read_bytes() == b"my own deck"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report_en.pptx"]
+    # with force it is replaced by a real deck
+    report.build_report(["baseline"], tmp_path, lang="en", model=model, force=True)
+    prs, slides = _slides(mine)
+    assert len([s for s in slides if _pictures(s)]) == len(charts.CHARTS)
+
+
+def test_wedges_chart_and_slide_when_module_present(tmp_path, model, scenario_file,
+                                                    fake_wedges):
+    result = report.build_report(["baseline", str(scenario_file)], tmp_path, lang="zh",
+                                 model=model)
+    assert (tmp_path / "wedges_zh.png").is_file()
+    assert (tmp_path / "wedges_zh.svg").is_file()
+    assert fake_wedges == [("policy_test", "co2_emissions")]  # not for the baseline
+    _, slides = _slides(tmp_path / "report_zh.pptx")
+    assert len([s for s in slides if _pictures(s)]) == len(charts.CHARTS) + 1
+    sheets = pd.read_excel(tmp_path / report.DATA_FILE, sheet_name=None, engine="openpyxl")
+    assert set(sheets["wedges"]["series"]) == {"industry", "energy supply"}
+    assert not result.notes["en"] or all("wedges" not in n for n in result.notes["en"])
+
+
+def test_baseline_only_gets_a_note_instead_of_wedges(tmp_path, model, fake_wedges):
+    result = report.build_report(["baseline"], tmp_path, lang="en", model=model)
+    assert t("chart_report_wedges_baseline_only", "en") in result.notes["en"]
+    assert not list(tmp_path.glob("wedges_*"))
+    assert fake_wedges == []
+
+
+def test_lever_table_baseline_alone_is_empty():
+    from greenpath import scenarios
+
+    base = scenarios.load("baseline")
+    table = report.lever_table([base], base, "en")
+    assert table.empty
+    assert t("chart_report_col_baseline", "en") in table.columns
+
+
+def test_bad_requests_are_user_errors(tmp_path, capsys, no_wedges):
+    code = main(["report", "no_such_scenario", "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "no_such_scenario" in capsys.readouterr().err
+    afile = tmp_path / "file.txt"
+    afile.write_text("x")
+    assert main(["report", "baseline", "--out", str(afile)]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert main(["report", "baseline", "baseline", "--out", str(tmp_path / "r")]) == 2
+    assert "twice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["report", "baseline", "--out", str(tmp_path), "--lang", "fr"])
+
+
+def test_cli_writes_then_refuses_then_forces(tmp_path, capsys, no_wedges):
+    out = tmp_path / "pack"
+    assert main(["report", "baseline", "--out", str(out), "--lang", "en",
+                 "--presentation"]) == 0
+    printed = capsys.readouterr().out
+    assert "report_en.pptx" in printed
+    assert "note:" in printed
+    assert main(["report", "baseline", "--out", str(out), "--lang", "en"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["report", "baseline", "--out", str(out), "--lang", "en", "--force"]) == 0
+    expected = report.planned_files(out, list(charts.CHARTS), ["en"])
+    assert all(p.is_file() for p in expected)
+    assert math.isclose(len(list(out.iterdir())), len(expected))
