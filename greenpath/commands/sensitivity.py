@@ -1,0 +1,130 @@
+"""`greenpath sensitivity --out DIR`: Morris screening and Sobol indices of four outcomes.
+
+Writes into ``DIR``: ``sensitivity.csv`` (one row per outcome and factor: Morris
+``mu_star`` with its 95 % interval, ``sigma``, ``mu``; Sobol ``S1``/``ST`` with
+95 % intervals; ranks), ``morris.png`` and/or ``sobol.png`` (bar charts) and
+``sensitivity.meta.json`` (arguments, runs, seconds, model and calibration
+hashes).  Existing files are never replaced without ``--force``.  The method
+is described in :mod:`greenpath.sensitivity`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+SHOW_PER_OUTCOME = 8
+
+
+def register(sub) -> None:
+    """Add the ``sensitivity`` subcommand."""
+    p = sub.add_parser(
+        "sensitivity", help="global sensitivity analysis (Morris, Sobol) of coal, intensity and CO2 outcomes",
+        description="Morris screening of every lever and uncertainty (registry ranges), then first- and "
+        "total-order Sobol indices with 95% confidence intervals on the most influential factors, for four "
+        "outcomes: coal use 2025 vs 2020, energy intensity 2025 vs 2020, CO2 peak year, cumulative CO2 "
+        "2021-2035. Runs on the vector engine.")
+    p.add_argument("--scenario", default=None,
+                   help="scenario holding the factors that are not varied (default: model defaults)")
+    p.add_argument("--method", choices=["morris", "sobol", "both"], default="both",
+                   help="morris: screening only; sobol: Sobol on every factor; both (default): Sobol on "
+                   "the --top factors of the Morris screening")
+    p.add_argument("--n", type=int, default=1024,
+                   help="Sobol base samples, a power of 2 (default 1024; runs = N x (factors + 2))")
+    p.add_argument("--trajectories", type=int, default=20,
+                   help="Morris trajectories (default 20; runs = trajectories x (factors + 1))")
+    p.add_argument("--top", type=int, default=12, help="factors passed from Morris to Sobol (default 12)")
+    p.add_argument("--factors", default="all",
+                   help="all (levers and uncertainties, default), levers, uncertainties, projection "
+                   "(levers and the uncertainties that leave 2005-2020 unchanged) or a comma-separated list")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (default 20211202, greenpath.ensemble.DEFAULT_SEED)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--force", action="store_true", help="replace existing output files")
+    p.set_defaults(func=run)
+
+
+def _factors(text: str) -> str | list[str]:
+    from greenpath.sensitivity import FACTOR_SETS
+
+    if text in FACTOR_SETS:
+        return text
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the analysis, write the files, print the most influential factors."""
+    from greenpath import sensitivity as se
+    from greenpath.cli import CommandError
+    from greenpath.ensemble import DEFAULT_SEED, EnsembleError
+    from greenpath.io import atomic_write
+
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+
+    if args.n < 2 or args.n & (args.n - 1):
+        raise CommandError(f"--n {args.n}: Sobol base samples must be a power of 2 (e.g. 512, 1024, 2048)")
+    if args.trajectories < 2:
+        raise CommandError(f"--trajectories {args.trajectories}: Morris needs at least 2")
+    if args.top < 1:
+        raise CommandError(f"--top {args.top}: pass at least one factor to Sobol")
+    out: Path = args.out
+    targets = [out / "sensitivity.csv", out / "sensitivity.meta.json"]
+    if args.method in ("morris", "both"):
+        targets.append(out / "morris.png")
+    if args.method in ("sobol", "both"):
+        targets.append(out / "sobol.png")
+    if not args.force:
+        existing = [str(t) for t in targets if t.exists()]
+        if existing:
+            raise CommandError(f"{', '.join(existing)} exist(s); pass --force to replace")
+    try:
+        result = se.run_sensitivity(scenario=args.scenario, method=args.method, n=args.n,
+                                    trajectories=args.trajectories, top=args.top, seed=seed,
+                                    factors=_factors(args.factors))
+    except EnsembleError as exc:
+        raise CommandError(str(exc)) from None
+    meta = result.meta
+    footer = (f"scenario {meta['scenario']} | factors {meta['factors']} ({meta['n_factors']}) | seed {meta['seed']}"
+              f" | {meta['runs']} runs | model {meta['model_sha256'][:12]}"
+              + (f" | calibration {meta['calibration_sha256_12']}" if meta["calibration_sha256_12"] else ""))
+    atomic_write(targets[0], lambda tmp: result.table.to_csv(tmp, index=False, float_format="%.6g"),
+                 overwrite=True)
+    atomic_write(targets[1], lambda tmp: tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8"),
+                 overwrite=True)
+    if result.morris is not None:
+        fig = se.morris_chart(result.morris, footer + f" | r={args.trajectories}")
+        atomic_write(out / "morris.png", lambda tmp: fig.savefig(tmp, format="png"), overwrite=True)
+    if result.sobol is not None:
+        fig = se.sobol_chart(result.sobol, footer + f" | N={args.n}")
+        atomic_write(out / "sobol.png", lambda tmp: fig.savefig(tmp, format="png"), overwrite=True)
+    _print(result)
+    for t in targets:
+        print(t)
+    return 0
+
+
+def _print(result) -> None:
+    from greenpath.sensitivity import OUTCOMES
+
+    table = result.table
+    meta = result.meta
+    print(f"Sensitivity of {len(OUTCOMES)} outcomes to {meta['n_factors']} factors "
+          f"(scenario {meta['scenario']}, {meta['runs']} runs, {meta['seconds']:.1f} s)")
+    for name, o in OUTCOMES.items():
+        rows = table[table["outcome"] == name].head(SHOW_PER_OUTCOME)
+        print(f"\n{o.label} [{o.unit}]")
+        print(f"  {'factor':42s} {'kind':11s} {'mu*':>10s} {'±95%':>9s} {'S1':>6s} {'±95%':>6s} "
+              f"{'ST':>6s} {'±95%':>6s}")
+        for r in rows.itertuples(index=False):
+            print(f"  {r.factor:42s} {r.kind:11s} {_num(r.mu_star, 10)} {_num(r.mu_star_conf, 9)} "
+                  f"{_num(r.S1, 6, 2)} {_num(r.S1_conf, 6, 2)} {_num(r.ST, 6, 2)} {_num(r.ST_conf, 6, 2)}"
+                  + (f"  ({r.note})" if r.note else ""))
+
+
+def _num(value: float, width: int, digits: int | None = None) -> str:
+    if value != value:  # NaN
+        return f"{'-':>{width}s}"
+    if digits is not None:
+        return f"{value:{width}.{digits}f}"
+    return f"{value:{width}.4g}"

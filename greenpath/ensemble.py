@@ -1,0 +1,814 @@
+"""Ensembles of model runs: one API over the vector engine and PySD.
+
+Many runs of the Jiaozuo model (Monte Carlo, sensitivity analysis, scenario
+discovery, the app's uncertainty bands, batch chunks) go through
+:func:`run_many`, which validates every input against the parameter registry
+and picks an engine:
+
+* the **vector engine** (:mod:`greenpath.vector`, NumPy, all runs in one pass,
+  bit-identical to PySD) -- 10,000 runs in well under a second;
+* **PySD** (:class:`greenpath.model.engine.JiaozuoModel`, one run after the
+  other, about 20-30 ms each) -- the reference implementation.
+
+Time-varying lever tables
+-------------------------
+PySD's engine lets a lever follow a year table (``time_varying={name: (years,
+values)}``; the model interpolates linearly in ``data year`` and holds the end
+values flat).  The vector engine varies constants only, so for a run with
+tables this module derives a variant of ``model/jiaozuo.mdl`` in which each
+tabled lever ``X = value`` becomes ``X = X year table(data year)`` plus a
+lookup ``X year table`` -- the very interpolation PySD's engine performs
+(``numpy.interp`` of ``data year`` over the table) -- and compiles that
+variant once per set of tabled names (cached on disk under
+:func:`greenpath.model.engine.cache_root`).  The table values are passed as
+lookup data, so changing them never regenerates anything.  The tests check
+the variant against PySD run by run.
+
+Engine choice (``engine="auto"``): the vector engine, except for a handful of
+runs (at most :data:`AUTO_PYSD_MAX_RUNS`) with year tables, where PySD is
+cheaper than compiling a table variant the first time.
+
+Uncertainty sampling and bands
+------------------------------
+:func:`sample_parameters` / :func:`sample_uncertainties` draw seeded Latin
+hypercube (``scipy.stats.qmc.LatinHypercube``) or plain random samples across
+the registry's ``[min, max]`` ranges.  :func:`bands` holds the levers at given
+settings, samples uncertainties and returns P10/P50/P90 (or other percentiles)
+per year -- the app's shaded bands.  By default it samples the *projection
+uncertainties* (:func:`projection_uncertainties`): the uncertainties whose
+whole registry range leaves the recorded history 2005-2020 of every headline
+indicator unchanged (GDP growth after the last recorded year, the grid
+emission-factor path, population, adjustment times, ...).  The others (initial
+shares and intensities, history capacity factors, ...) are pinned by the
+calibration to the recorded history; sampling them across their full prior
+ranges would draw bands that disagree with the history the plan's 2020 base
+comes from.  Pass ``uncertainties="all"`` (or a list of names) to sample
+them anyway.
+
+Threads and processes
+---------------------
+One :class:`~greenpath.vector.VectorModel` per process and per set of tabled
+names (:func:`vector_model`), created on first use under a lock.  The
+generated module keeps no mutable state between calls: its module-level
+tables (``CONSTANTS``, ``LOOKUPS``, ``VARIABLES``) are only read, every call
+builds its own arrays, and NumPy's error state set around the integration is
+a context variable (thread-local) in NumPy 2, so calls from several threads
+(Streamlit) are safe without a lock; the tests run threads against a serial
+reference.  ``workers > 1`` forks processes: do not use it from a threaded
+server.  The PySD path uses one model per thread
+(:func:`greenpath.model.engine.thread_local_model`).
+
+Public API
+----------
+``run_many(param_sets, return_columns=None, engine="auto", time_varying=None,
+*, output="dataset", workers=1) -> xarray.Dataset | EnsembleArrays``
+``sample_parameters(names, n, seed, method="lhs") -> DataFrame``
+``sample_uncertainties(n, seed, names=None, method="lhs") -> DataFrame``
+``projection_uncertainties() -> list[str]``
+``bands(base_params, n=500, seed=DEFAULT_SEED, columns=None, percentiles=(10, 50, 90),
+time_varying=None, uncertainties=None) -> DataFrame``
+``vector_model(table_names=()) -> VectorModel``
+``run_chunk_vector(specs) -> DataFrame`` (long rows for the batch runner)
+``validate_param_sets(param_sets) -> DataFrame``
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from greenpath.model import indicators
+from greenpath.model import registry as reg
+from greenpath.model.engine import MDL_PATH, cache_root
+
+__all__ = [
+    "AUTO_PYSD_MAX_RUNS",
+    "DEFAULT_SEED",
+    "ENGINES",
+    "EnsembleArrays",
+    "EnsembleError",
+    "bands",
+    "choose_engine",
+    "projection_uncertainties",
+    "run_chunk_vector",
+    "run_many",
+    "sample_parameters",
+    "sample_uncertainties",
+    "validate_param_sets",
+    "validate_tables",
+    "vector_model",
+]
+
+ENGINES = ("auto", "vector", "pysd")
+#: With year tables and at most this many runs, ``engine="auto"`` uses PySD.
+AUTO_PYSD_MAX_RUNS = 4
+#: Default seed of samples and bands (the seed plan's date).
+DEFAULT_SEED = 20211202
+SAMPLING_METHODS = ("lhs", "random")
+#: Columns of the long format the batch runner writes.
+LONG_COLUMNS = ["scenario", "run_id", "variable", "year", "value", "unit"]
+
+Table = tuple[Sequence[float], Sequence[float]]
+
+
+class EnsembleError(ValueError):
+    """Bad input to an ensemble (unknown name, value out of range, bad shape)."""
+
+
+# ---------------------------------------------------------------------------
+# Engines
+# ---------------------------------------------------------------------------
+
+_LOCK = threading.Lock()
+_MODELS: dict[frozenset[str], Any] = {}
+_TABLE_SUFFIX = " year table"
+
+
+def _table_variant(names: frozenset[str]) -> Path:
+    """Write (once) the .mdl variant in which the levers ``names`` follow year tables."""
+    text = MDL_PATH.read_text(encoding="utf-8")
+    for name in sorted(names):
+        p = reg.lookup(name, "time_varying")
+        words = [re.escape(w) for w in p.vensim_name.split()]
+        pattern = re.compile(
+            r"^(" + r"\s+".join(words) + r")\s*=\s*([-+0-9.eE]+)\s*$", re.MULTILINE | re.IGNORECASE
+        )
+        found = list(pattern.finditer(text))
+        if len(found) != 1:
+            raise EnsembleError(
+                f"time_varying {name!r}: expected one constant equation "
+                f"'{p.vensim_name} = <number>' in {MDL_PATH.name}, found {len(found)}"
+            )
+        match = found[0]
+        vname, value = match.group(1), float(match.group(2))
+        lookup = f"{vname}{_TABLE_SUFFIX}"
+        definition = (
+            f"{lookup}(\n\t[(2005,0)-(2035,1)],(2005,{value!r}),(2035,{value!r}))\n"
+            f"\t~\t{p.unit}\n\t~\tYear table of {vname} (generated for time-varying runs).\n\t|\n\n"
+            f"{vname} = {lookup}(data year)"
+        )
+        text = text[: match.start()] + definition + text[match.end():]
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    folder = cache_root() / "vector_tables"
+    path = folder / f"{MDL_PATH.stem}_tables_{digest}.mdl"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return path
+
+
+def vector_model(table_names: Iterable[str] = ()) -> Any:
+    """The process's :class:`~greenpath.vector.VectorModel` (created once, under a lock).
+
+    Parameters
+    ----------
+    table_names
+        Registry parameters that follow year tables in the runs to come; each set
+        of names has its own compiled model variant (see the module docstring).
+
+    Returns
+    -------
+    greenpath.vector.VectorModel
+        The compiled model; it is shared, so never call its ``refresh()``.
+    """
+    key = frozenset(table_names)
+    model = _MODELS.get(key)
+    if model is not None:
+        return model
+    with _LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            from greenpath.vector import VectorModel
+
+            path = _table_variant(key) if key else MDL_PATH
+            model = VectorModel(path, cache_root() / "vector")
+            _MODELS[key] = model
+    return model
+
+
+def choose_engine(engine: str, n: int, has_tables: bool) -> str:
+    """Resolve ``engine`` (``auto``/``vector``/``pysd``) for ``n`` runs.
+
+    ``auto`` gives ``pysd`` only for at most :data:`AUTO_PYSD_MAX_RUNS` runs
+    with year tables, ``vector`` otherwise.
+    """
+    if engine not in ENGINES:
+        raise EnsembleError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+    if engine != "auto":
+        return engine
+    return "pysd" if has_tables and n <= AUTO_PYSD_MAX_RUNS else "vector"
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+
+def _check_name(name: object, where: str) -> reg.Parameter:
+    registry = reg.load_registry()
+    if not isinstance(name, str) or name not in registry:
+        raise EnsembleError(
+            f"{where}: unknown parameter {name!r}{reg.suggest(str(name), registry)}; "
+            "allowed: the names in model/parameters.csv (`greenpath vars --kind lever` lists them)"
+        )
+    return registry[name]
+
+
+def validate_param_sets(
+    param_sets: pd.DataFrame | Mapping[str, Any], where: str = "param_sets"
+) -> pd.DataFrame:
+    """Check an ensemble's inputs against the registry; return them as a float DataFrame.
+
+    Parameters
+    ----------
+    param_sets
+        A DataFrame (rows = runs, columns = registry names) or a mapping
+        ``name -> scalar or 1-D array`` (scalars apply to every run; all arrays
+        must have the same length).
+    where
+        Prefix of error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run, float columns; the DataFrame's index is kept.
+
+    Raises
+    ------
+    EnsembleError
+        Naming the column, the first offending row and value and the allowed range.
+    """
+    if isinstance(param_sets, pd.DataFrame):
+        frame = param_sets
+    elif isinstance(param_sets, Mapping):
+        lengths = {k: np.shape(v)[0] for k, v in param_sets.items() if np.ndim(v) >= 1}
+        for k, v in param_sets.items():
+            if np.ndim(v) > 1:
+                raise EnsembleError(f"{where}[{k!r}]: expected a scalar or a 1-D array, got shape {np.shape(v)}")
+        if len(set(lengths.values())) > 1:
+            raise EnsembleError(f"{where}: arrays of different lengths {lengths}; every run needs one value")
+        n = next(iter(lengths.values()), 1)
+        if n == 0:
+            raise EnsembleError(f"{where}: no runs (arrays of length 0)")
+        frame = pd.DataFrame({k: np.broadcast_to(np.asarray(v, dtype=object), (n,)) for k, v in param_sets.items()},
+                             index=pd.RangeIndex(n))
+    else:
+        raise EnsembleError(
+            f"{where}: expected a pandas DataFrame or a dict of arrays, got {type(param_sets).__name__}"
+        )
+    if len(frame) == 0:
+        raise EnsembleError(f"{where}: no runs (0 rows)")
+    if frame.columns.duplicated().any():
+        dup = list(frame.columns[frame.columns.duplicated()])
+        raise EnsembleError(f"{where}: duplicate columns {dup}")
+    out = {}
+    for column in frame.columns:
+        p = _check_name(column, where)
+        try:
+            values = pd.to_numeric(frame[column], errors="raise").to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            bad = next(v for v in frame[column] if not _is_number(v))
+            raise EnsembleError(
+                f"{where}[{column!r}]: {bad!r} is not a number; allowed {p.min} to {p.max} {p.unit}"
+            ) from None
+        bad_mask = ~np.isfinite(values) | (values < p.min) | (values > p.max)
+        if bad_mask.any():
+            i = int(np.argmax(bad_mask))
+            raise EnsembleError(
+                f"{where}[{column!r}] row {frame.index[i]!r}: {float(values[i])!r} is outside the allowed range "
+                f"{p.min} to {p.max} {p.unit} ({int(bad_mask.sum())} of {len(values)} runs out of range)"
+            )
+        out[column] = values
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def validate_tables(time_varying: Mapping[str, Table] | None, where: str = "time_varying") -> dict[str, tuple]:
+    """Check year tables ``{name: (years, values)}``; return them sorted by year as arrays.
+
+    Years must lie in 2005-2035 without repeats; values in the registry range.
+    """
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, table in (time_varying or {}).items():
+        p = _check_name(name, where)
+        try:
+            years, values = table
+            xs = np.asarray(list(years), dtype=float)
+            ys = np.asarray(list(values), dtype=float)
+        except (TypeError, ValueError):
+            raise EnsembleError(
+                f"{where}[{name!r}]: expected (years, values), two sequences of numbers"
+            ) from None
+        if xs.ndim != 1 or xs.shape != ys.shape or xs.size == 0:
+            raise EnsembleError(
+                f"{where}[{name!r}]: years and values must be 1-D of equal, non-zero length "
+                f"(got {xs.shape} and {ys.shape})"
+            )
+        if not np.all(np.isfinite(xs)) or xs.min() < 2005 or xs.max() > 2035:
+            raise EnsembleError(f"{where}[{name!r}]: years {xs.tolist()} must lie in 2005 to 2035")
+        if np.unique(xs).size != xs.size:
+            raise EnsembleError(f"{where}[{name!r}]: repeated years {xs.tolist()}")
+        for value in ys:
+            try:
+                p.check(value, f"{where}[{name!r}]")
+            except reg.RegistryError as exc:
+                raise EnsembleError(str(exc)) from None
+        order = np.argsort(xs, kind="stable")
+        out[name] = (xs[order], ys[order])
+    return out
+
+
+def _check_columns(columns: Sequence[str] | None, known: Iterable[str]) -> list[str]:
+    if columns is None:
+        return list(indicators.HEADLINE)
+    if isinstance(columns, str):
+        raise EnsembleError("return_columns must be a list of variable names, not a string")
+    known = set(known)
+    for name in columns:
+        if name not in known:
+            raise EnsembleError(
+                f"return_columns: unknown variable {name!r}{reg.suggest(str(name), known)}; "
+                "`greenpath vars` lists them"
+            )
+    if len(set(columns)) != len(columns):
+        raise EnsembleError(f"return_columns: repeated names in {list(columns)}")
+    return list(columns)
+
+
+def _output_names(vm: Any) -> set[str]:
+    return {m["py_name"] for m in vm.variables if m["kind"] not in ("lookup", "control", "time")}
+
+
+# ---------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class EnsembleArrays:
+    """Results of ``n`` runs as plain arrays.
+
+    Attributes
+    ----------
+    values
+        ``variable -> array (n, len(years))``.
+    years
+        Saved years (int).
+    runs
+        The run labels (the index of the input DataFrame).
+    engine
+        ``"vector"`` or ``"pysd"``.
+    units
+        ``variable -> unit`` as written in the .mdl.
+    """
+
+    values: dict[str, np.ndarray]
+    years: np.ndarray
+    runs: pd.Index
+    engine: str
+    units: dict[str, str] = field(default_factory=dict)
+
+    def to_dataset(self) -> Any:
+        """The same results as an ``xarray.Dataset`` with dims ``(run, year)``."""
+        import xarray as xr
+
+        from greenpath.model.engine import model_hash
+
+        ds = xr.Dataset(coords={"run": np.asarray(self.runs), "year": self.years})
+        for name, arr in self.values.items():
+            ds[name] = xr.DataArray(arr, dims=("run", "year"), attrs={"units": self.units.get(name, "")})
+        ds.attrs.update({
+            "engine": self.engine,
+            "model": MDL_PATH.name,
+            "model_sha256": model_hash(),
+            "calibration_sha256_12": reg.calibration_id(),
+            "n_runs": len(self.runs),
+        })
+        return ds
+
+    def frame(self, run: int = 0) -> pd.DataFrame:
+        """One run as a years x variables DataFrame (index ``year``), as RunResult.frame."""
+        data = {name: arr[run] for name, arr in self.values.items()}
+        return pd.DataFrame(data, index=pd.Index(self.years, name="year"))
+
+
+def run_many(
+    param_sets: pd.DataFrame | Mapping[str, Any],
+    return_columns: Sequence[str] | None = None,
+    engine: Literal["auto", "vector", "pysd"] = "auto",
+    time_varying: Mapping[str, Table] | None = None,
+    *,
+    output: Literal["dataset", "arrays"] = "dataset",
+    workers: int = 1,
+) -> Any:
+    """Run an ensemble of constant-parameter variations of the model.
+
+    Parameters
+    ----------
+    param_sets
+        Rows = runs, columns = registry parameter names (a DataFrame), or a
+        mapping ``name -> scalar or (n,) array``.  Parameters not given take
+        their effective defaults (registry defaults overlaid by the calibration).
+    return_columns
+        Python names of model variables to return (default
+        :data:`greenpath.model.indicators.HEADLINE`).
+    engine
+        ``"auto"`` (see :func:`choose_engine`), ``"vector"`` or ``"pysd"``.
+    time_varying
+        Year tables ``{name: (years, values)}`` shared by every run (a lever
+        follows the table instead of a constant).  A name may not also be a
+        column of ``param_sets``.
+    output
+        ``"dataset"`` for an ``xarray.Dataset`` (dims ``run`` x ``year``, units
+        in each variable's attrs, engine and model hash in the dataset's attrs)
+        or ``"arrays"`` for :class:`EnsembleArrays`.
+    workers
+        Processes of the vector engine (forked; not from a threaded server).
+
+    Returns
+    -------
+    xarray.Dataset or EnsembleArrays
+
+    Raises
+    ------
+    EnsembleError
+        On an unknown or out-of-range parameter, a bad table, an unknown
+        output variable, an unknown engine or output kind.
+    """
+    if output not in ("dataset", "arrays"):
+        raise EnsembleError(f"output {output!r} is not one of 'dataset', 'arrays'")
+    frame = validate_param_sets(param_sets)
+    tables = validate_tables(time_varying)
+    both = sorted(set(tables) & set(frame.columns))
+    if both:
+        raise EnsembleError(
+            f"{both} given both as param_sets columns and as time_varying tables; give each once"
+        )
+    chosen = choose_engine(engine, len(frame), bool(tables))
+    if chosen == "vector":
+        result = _run_vector(frame, return_columns, tables, workers)
+    else:
+        result = _run_pysd(frame, return_columns, tables)
+    return result.to_dataset() if output == "dataset" else result
+
+
+def _vector_inputs(frame: pd.DataFrame, tables: Mapping[str, tuple]) -> tuple[dict, dict]:
+    params: dict[str, Any] = {k: v for k, v in reg.effective_defaults().items() if k not in tables}
+    for column in frame.columns:
+        values = frame[column].to_numpy(dtype=float)
+        params[column] = values
+    lookups = {_table_lookup(name): (xs, ys) for name, (xs, ys) in tables.items()}
+    return params, lookups
+
+
+def _table_lookup(name: str) -> str:
+    """Python name of the lookup that carries lever ``name``'s year table in a variant."""
+    return name + _TABLE_SUFFIX.replace(" ", "_")
+
+
+def _run_vector(frame: pd.DataFrame, return_columns, tables, workers: int) -> EnsembleArrays:
+    vm = vector_model(tables)
+    columns = _check_columns(return_columns, _output_names(vm))
+    params, lookups = _vector_inputs(frame, tables)
+    raw = vm.simulate(params, len(frame), lookups or None, return_columns=columns, workers=workers)
+    years = _years(vm.times())
+    units = {m["py_name"]: m["units"] or "" for m in vm.variables}
+    return EnsembleArrays(
+        values={c: np.ascontiguousarray(raw[c]) for c in columns}, years=years, runs=frame.index,
+        engine="vector", units={c: units.get(c, "") for c in columns},
+    )
+
+
+def _years(times: np.ndarray) -> np.ndarray:
+    times = np.asarray(times, dtype=float)
+    if not np.allclose(times, np.round(times)):  # pragma: no cover - the model saves yearly
+        raise EnsembleError(f"saved times {times.tolist()} are not whole years")
+    return np.round(times).astype(int)
+
+
+def _run_pysd(frame: pd.DataFrame, return_columns, tables) -> EnsembleArrays:
+    from greenpath.model.engine import ModelError, thread_local_model
+
+    model = thread_local_model()
+    columns = _check_columns(return_columns, model.units)
+    try:
+        model.check_names(columns)
+    except ModelError as exc:
+        raise EnsembleError(str(exc)) from None
+    records = frame.to_dict("records")
+    out: dict[str, list[np.ndarray]] = {c: [] for c in columns}
+    years = None
+    for params in records:
+        result = model.run(params=params, time_varying=tables or None, return_columns=columns, validate=False)
+        years = result.frame.index.to_numpy()
+        for c in columns:
+            out[c].append(result.frame[c].to_numpy(dtype=float))
+    values = {c: np.vstack(out[c]) for c in columns}
+    return EnsembleArrays(
+        values=values, years=np.asarray(years, dtype=int), runs=frame.index, engine="pysd",
+        units={c: model.units.get(c, "") for c in columns},
+    )
+
+
+# ---------------------------------------------------------------------------
+# Sampling
+# ---------------------------------------------------------------------------
+
+
+def sample_parameters(
+    names: Sequence[str] | Mapping[str, tuple[float, float]],
+    n: int,
+    seed: int | None = DEFAULT_SEED,
+    method: Literal["lhs", "random"] = "lhs",
+) -> pd.DataFrame:
+    """Seeded sample of registry parameters, uniform across their ranges.
+
+    Parameters
+    ----------
+    names
+        Registry names (sampled across the registry's ``[min, max]``) or a
+        mapping ``name -> (low, high)`` inside the registry range.
+    n
+        Number of samples (rows).
+    seed
+        Seed of ``numpy.random.default_rng``; the same seed gives the same sample.
+    method
+        ``"lhs"``: Latin hypercube (``scipy.stats.qmc.LatinHypercube``, each
+        range cut into ``n`` equal strata, one point per stratum and
+        dimension); ``"random"``: independent uniform draws.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``n`` rows, one column per name (in the given order).
+    """
+    if method not in SAMPLING_METHODS:
+        raise EnsembleError(f"method {method!r} is not one of {', '.join(SAMPLING_METHODS)}")
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise EnsembleError(f"n = {n!r}: the number of samples must be a positive integer")
+    if isinstance(names, str):
+        raise EnsembleError("names must be a list of parameter names, not a string")
+    ranges = names if isinstance(names, Mapping) else {name: None for name in names}
+    if not ranges:
+        raise EnsembleError("no parameters to sample")
+    bounds = []
+    for name, given in ranges.items():
+        p = _check_name(name, "sample")
+        lo, hi = (p.min, p.max) if given is None else (float(given[0]), float(given[1]))
+        if not (p.min <= lo <= hi <= p.max):
+            raise EnsembleError(
+                f"sample {name!r}: range {lo} to {hi} must lie within the registry range {p.min} to {p.max} {p.unit}"
+            )
+        bounds.append((lo, hi))
+    rng = np.random.default_rng(seed)
+    d = len(bounds)
+    if method == "lhs":
+        from scipy.stats import qmc
+
+        unit = qmc.LatinHypercube(d=d, rng=rng).random(n)
+    else:
+        unit = rng.random((n, d))
+    lo = np.array([b[0] for b in bounds])
+    hi = np.array([b[1] for b in bounds])
+    values = lo + unit * (hi - lo)
+    # Rounding of lo + u*(hi-lo) may step a hair past hi.
+    values = np.clip(values, lo, hi)
+    return pd.DataFrame(values, columns=list(ranges))
+
+
+def sample_uncertainties(
+    n: int,
+    seed: int | None = DEFAULT_SEED,
+    names: Sequence[str] | str | None = None,
+    method: Literal["lhs", "random"] = "lhs",
+) -> pd.DataFrame:
+    """Seeded sample of the registry's uncertainties across their ranges.
+
+    Parameters
+    ----------
+    n, seed, method
+        As :func:`sample_parameters`.
+    names
+        ``None`` or ``"all"``: every uncertainty of the registry;
+        ``"projection"``: :func:`projection_uncertainties`; or a list of names
+        (each must be of kind uncertainty).
+    """
+    chosen = _uncertainty_names(names)
+    return sample_parameters(chosen, n, seed, method)
+
+
+def _uncertainty_names(names: Sequence[str] | str | None) -> list[str]:
+    uncertainties = reg.uncertainties()
+    if names is None or names == "all":
+        chosen = [k for k, p in uncertainties.items() if p.max > p.min]
+    elif names == "projection":
+        chosen = projection_uncertainties()
+    elif isinstance(names, str):
+        raise EnsembleError(f"uncertainties {names!r}: give 'all', 'projection' or a list of names")
+    else:
+        chosen = list(names)
+        for name in chosen:
+            p = _check_name(name, "uncertainties")
+            if p.kind != "uncertainty":
+                raise EnsembleError(f"uncertainties: {name!r} is a {p.kind}, not an uncertainty")
+    return chosen
+
+
+_PROJECTION: dict[str, list[str]] = {}
+
+
+def projection_uncertainties() -> list[str]:
+    """Uncertainties whose registry range leaves the recorded history unchanged.
+
+    Each uncertainty is set to its registry minimum and maximum (all others at
+    their effective defaults) and kept when every headline indicator
+    (:data:`greenpath.model.indicators.HEADLINE`) of every saved year up to
+    2020 equals the default run exactly.  Computed once per process and
+    calibration (one vector-engine call of about 260 runs).
+    """
+    key = reg.calibration_id()
+    if key in _PROJECTION:
+        return list(_PROJECTION[key])
+    uncertainties = [k for k, p in reg.uncertainties().items() if p.max > p.min]
+    defaults = reg.effective_defaults()
+    n = 2 * len(uncertainties) + 1
+    params = {k: np.full(n, v) for k, v in defaults.items()}
+    for i, name in enumerate(uncertainties):
+        p = reg.lookup(name)
+        params[name][2 * i + 1] = p.min
+        params[name][2 * i + 2] = p.max
+    vm = vector_model()
+    raw = vm.simulate(params, n, return_columns=list(indicators.HEADLINE))
+    history = _years(vm.times()) <= indicators.BASE_YEAR
+    kept = []
+    for i, name in enumerate(uncertainties):
+        rows = [2 * i + 1, 2 * i + 2]
+        same = all(np.array_equal(arr[rows][:, history], np.broadcast_to(arr[0, history], (2, history.sum())))
+                   for arr in raw.values())
+        if same:
+            kept.append(name)
+    _PROJECTION[key] = kept
+    return list(kept)
+
+
+# ---------------------------------------------------------------------------
+# Bands
+# ---------------------------------------------------------------------------
+
+
+def bands(
+    base_params: Mapping[str, float] | None,
+    n: int = 500,
+    seed: int | None = DEFAULT_SEED,
+    columns: Sequence[str] | None = None,
+    percentiles: Sequence[float] = (10, 50, 90),
+    time_varying: Mapping[str, Table] | None = None,
+    uncertainties: Sequence[str] | str | None = None,
+    method: Literal["lhs", "random"] = "lhs",
+) -> pd.DataFrame:
+    """Percentile bands of model outputs: levers fixed, uncertainties sampled.
+
+    Parameters
+    ----------
+    base_params
+        The settings of the run (levers, and any uncertainty the user fixed):
+        ``name -> value``.  Every name given here is held at its value and never
+        sampled; everything else not sampled takes its effective default.
+    n
+        Number of sampled runs.
+    seed
+        Seed of the Latin hypercube; the same seed gives identical bands.
+    columns
+        Variables (default :data:`greenpath.model.indicators.HEADLINE`).
+    percentiles
+        Percentiles in [0, 100], increasing (default P10, P50, P90).
+    time_varying
+        Year tables ``{name: (years, values)}`` of the scenario (vector engine
+        with a table variant, see the module docstring).
+    uncertainties
+        What to sample: ``None`` or ``"projection"`` (default,
+        :func:`projection_uncertainties`), ``"all"``, or a list of names.
+    method
+        ``"lhs"`` or ``"random"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``year``; columns a MultiIndex ``(variable, percentile)``.
+        ``attrs`` holds ``sampled`` (the sampled names), ``n``, ``seed``.
+    """
+    pct = np.asarray(list(percentiles), dtype=float)
+    if pct.ndim != 1 or pct.size == 0 or np.any(~np.isfinite(pct)) or pct.min() < 0 or pct.max() > 100:
+        raise EnsembleError(f"percentiles {list(percentiles)} must be numbers in 0 to 100")
+    if np.any(np.diff(pct) <= 0):
+        raise EnsembleError(f"percentiles {list(percentiles)} must be strictly increasing")
+    base = validate_param_sets({k: v for k, v in (base_params or {}).items()}, "base_params") if base_params else None
+    fixed = set(base.columns) if base is not None else set()
+    fixed |= set(time_varying or {})
+    names = [k for k in _uncertainty_names("projection" if uncertainties is None else uncertainties)
+             if k not in fixed]
+    sample = sample_parameters(names, n, seed, method) if names else pd.DataFrame(index=pd.RangeIndex(n))
+    if base is not None:
+        for column in base.columns:
+            sample[column] = base[column].iloc[0]
+    result = run_many(sample, columns, engine="vector", time_varying=time_varying, output="arrays")
+    blocks = {}
+    for name, arr in result.values.items():
+        q = np.percentile(arr, pct, axis=0)  # (len(pct), years)
+        for j, p in enumerate(pct):
+            blocks[(name, _pct_label(p))] = q[j]
+    out = pd.DataFrame(blocks, index=pd.Index(result.years, name="year"))
+    out.columns = pd.MultiIndex.from_tuples(out.columns, names=["variable", "percentile"])
+    out.attrs.update({"sampled": names, "n": n, "seed": seed, "method": method})
+    return out
+
+
+def _pct_label(p: float) -> float | int:
+    return int(p) if float(p).is_integer() else float(p)
+
+
+# ---------------------------------------------------------------------------
+# Batch chunks
+# ---------------------------------------------------------------------------
+
+
+def run_chunk_vector(
+    specs: Sequence[Mapping[str, Any]],
+    return_columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Run a chunk of constant-only batch runs in one vector-engine pass.
+
+    Parameters
+    ----------
+    specs
+        One mapping per run with keys ``scenario`` (name), ``run_id`` and
+        ``params`` (``name -> value``; the run's full settings, missing ones at
+        their effective defaults) and optionally ``tables`` (must be empty:
+        runs with year tables belong to a PySD chunk or to :func:`run_many`
+        with ``time_varying``, which needs the same tables for the whole chunk).
+    return_columns
+        Variables (default :data:`greenpath.model.indicators.HEADLINE`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long rows ``scenario, run_id, variable, year, value, unit``, ordered by
+        run, then variable (in ``return_columns`` order), then year -- the
+        order of ``RunResult.long()`` for each run.
+    """
+    specs = list(specs)
+    if not specs:
+        return pd.DataFrame(columns=LONG_COLUMNS)
+    rows = []
+    for i, spec in enumerate(specs):
+        missing = {"scenario", "run_id", "params"} - set(spec)
+        if missing:
+            raise EnsembleError(f"run spec {i}: missing keys {sorted(missing)}")
+        if spec.get("tables"):
+            raise EnsembleError(
+                f"run spec {i} ({spec['scenario']!r}, run {spec['run_id']!r}) has year tables "
+                f"{sorted(spec['tables'])}; run it with PySD or run_many(time_varying=...)"
+            )
+        rows.append(dict(spec["params"]))
+    frame = pd.DataFrame(rows)
+    defaults = reg.effective_defaults()
+    for column in frame.columns:  # a run that leaves a name out gets its default
+        if column in defaults and frame[column].isna().any():
+            frame[column] = frame[column].fillna(defaults[column])
+    result = run_many(frame, return_columns, engine="vector", output="arrays")
+    columns = list(result.values)
+    n, n_years = len(specs), len(result.years)
+    stacked = np.stack([result.values[c] for c in columns], axis=1)  # (n, vars, years)
+    long = pd.DataFrame({
+        "scenario": np.repeat([s["scenario"] for s in specs], len(columns) * n_years),
+        "run_id": np.repeat([s["run_id"] for s in specs], len(columns) * n_years),
+        "variable": np.tile(np.repeat(columns, n_years), n),
+        "year": np.tile(result.years, n * len(columns)),
+        "value": stacked.reshape(-1),
+        "unit": np.tile(np.repeat([result.units.get(c, "") for c in columns], n_years), n),
+    })
+    return long
