@@ -139,6 +139,7 @@ COLORS: dict[str, str] = {
     "buildings": "#b8914f",
     "transport": "#7b4fa0",
     "timing": "#9aa6b2",
+    "uncertainties": "#e7a3c4",
     "other": "#cfcfcf",
     "total_reduction": "#000000",
     # marks
@@ -571,6 +572,11 @@ def wedges_data(contributions: pd.DataFrame | Mapping[str, pd.DataFrame],
                              f"{sorted(missing)} (expected year, group, contribution)")
         pivot = table.pivot_table(index="year", columns="group", values="contribution",
                                   aggfunc="sum").fillna(0.0).sort_index()
+        # Groups the scenario does not change contribute nothing: no area, no legend.
+        pivot = pivot.loc[:, (pivot != 0).any(axis=0)]
+        if pivot.shape[1] == 0:
+            raise ValueError(f"wedges: every contribution of {name!r} is zero (the "
+                             "scenario sets no lever differently from the baseline)")
         order = pivot.abs().sum().sort_values(ascending=False).index.tolist()
         if len(order) > max_groups:
             keep, rest = order[: max_groups - 1], order[max_groups - 1:]
@@ -703,12 +709,15 @@ def _legend_columns(labels: Sequence[str], st: Style) -> int:
     em = st.font * 0.9 / 72  # inches
     widths = [(_display_width(x) * 0.55 + 1.8 + 0.8 + 1.5) * em for x in labels]
     avail = st.figsize[0] * 0.96
+    fit = 1
     for ncols in range(len(labels), 0, -1):
         nrows = math.ceil(len(labels) / ncols)
         cols = [widths[i:i + nrows] for i in range(0, len(widths), nrows)]
         if sum(max(c) for c in cols) <= avail:
-            return ncols
-    return 1
+            fit = ncols
+            break
+    # Balanced rows (3 + 3 rather than 5 + 1).
+    return math.ceil(len(labels) / math.ceil(len(labels) / fit))
 
 
 def _finish(fig: Figure, runs: Sequence[Run], st: Style, lang: str, title: str,
@@ -1156,6 +1165,10 @@ def wedges(contributions: pd.DataFrame | Mapping[str, pd.DataFrame],
     for i, (ax, name) in enumerate(zip(axes, names, strict=False)):
         sub = data[data["scenario"] == name]
         wide = sub.pivot(index="year", columns="series", values="value").sort_index()
+        # Show the years from just before the first contribution: before it every
+        # scenario is the baseline and the panel would be half empty.
+        active = wide.index[(wide != 0).any(axis=1)]
+        wide = wide.loc[wide.index >= active.min() - 1]
         years = wide.index.to_numpy(dtype=float)
         keys = list(dict.fromkeys(sub["series"]))  # largest first, "other" last
         drawn += [k for k in keys if k not in drawn]

@@ -207,20 +207,18 @@ def run_scenarios(names: Sequence[str], model=None, targets_file: Any = None,
     return runs, base_scenario, model.run(**base_scenario.run_kwargs())
 
 
-def _wedge_tables(runs: Sequence[ScenarioRun], notes: dict[str, list[str]]
-                  ) -> dict[str, pd.DataFrame] | None:
+def _wedges_module(runs: Sequence[ScenarioRun], notes: dict[str, list[str]]):
+    """The wedges module when a wedges chart can be drawn, else None (with a note)."""
     wedges_mod = _optional("greenpath.wedges")
     if wedges_mod is None:
         for lang in LANGS:
             notes[lang].append(t("chart_report_wedges_unavailable", lang))
         return None
-    others = [r for r in runs if r.scenario.name != charts.BASELINE]
-    if not others:
+    if all(r.scenario.name == charts.BASELINE for r in runs):
         for lang in LANGS:
             notes[lang].append(t("chart_report_wedges_baseline_only", lang))
         return None
-    return {r.scenario.name: wedges_mod.compute(r.scenario, variable="co2_emissions")
-            for r in others}
+    return wedges_mod
 
 
 # ---------------------------------------------------------------------------- deck
@@ -449,14 +447,16 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
     out_dir = Path(out_dir)
     report = Report()
     clock = time.perf_counter()
+    if model is None:
+        from greenpath.model.engine import JiaozuoModel
+
+        model = JiaozuoModel()
     runs, base_scenario, base_result = run_scenarios(list(scenario_names), model,
                                                      targets_file)
     report.timings["run"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    wedge_tables = _wedge_tables(runs, report.notes)
-    report.timings["wedges"] = time.perf_counter() - clock
-    keys = list(charts.CHARTS) + (["wedges"] if wedge_tables else [])
+    wedges_mod = _wedges_module(runs, report.notes)
+    keys = list(charts.CHARTS) + (["wedges"] if wedges_mod is not None else [])
     if not any(r.targets is not None for r in runs):
         for code in LANGS:
             report.notes[code].append(t("chart_report_targets_unavailable", code))
@@ -470,6 +470,14 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
                                 "them (nothing was written)")
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    wedge_tables: dict[str, pd.DataFrame] = {}
+    if wedges_mod is not None:
+        clock = time.perf_counter()
+        wedge_tables = {
+            r.scenario.name: wedges_mod.compute(r.scenario, variable="co2_emissions",
+                                                baseline=base_scenario, model=model)
+            for r in runs if r.scenario.name != charts.BASELINE}
+        report.timings["wedges"] = time.perf_counter() - clock
     results = {r.scenario.name: _with_titles(r) for r in runs}
 
     def emit(path: Path, payload: bytes) -> None:

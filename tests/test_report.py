@@ -51,7 +51,7 @@ def fake_wedges(monkeypatch):
     """A stand-in greenpath.wedges with the agreed compute() signature."""
     calls = []
 
-    def compute(scenario, variable="co2_emissions"):
+    def compute(scenario, variable="co2_emissions", **kwargs):
         calls.append((scenario.name, variable))
         years = range(2021, 2036)
         return pd.DataFrame([(y, g, v * (y - 2020)) for y in years
@@ -66,17 +66,10 @@ def fake_wedges(monkeypatch):
 
 @pytest.fixture(scope="module")
 def built(model, scenario_file, tmp_path_factory):
-    """One full report of two scenarios in both languages (without wedges)."""
+    """One full report of two scenarios in both languages, wedges included."""
     out = tmp_path_factory.mktemp("report")
-    mp = pytest.MonkeyPatch()
-    real = report._optional
-    mp.setattr(report, "_optional",
-               lambda name: None if name == "greenpath.wedges" else real(name))
-    try:
-        result = report.build_report(["baseline", str(scenario_file)], out, lang="both",
-                                     model=model)
-    finally:
-        mp.undo()
+    result = report.build_report(["baseline", str(scenario_file)], out, lang="both",
+                                 model=model)
     return out, result
 
 
@@ -91,15 +84,14 @@ def _pictures(slide):
 
 def test_writes_every_expected_file(built):
     out, result = built
-    expected = report.planned_files(out, list(charts.CHARTS), ["en", "zh"])
+    expected = report.planned_files(out, [*charts.CHARTS, "wedges"], ["en", "zh"])
     assert sorted(result.paths) == sorted(expected)
     for path in expected:
         assert path.is_file(), path
         assert path.stat().st_size > 1000, path
     assert (out / "coal_use_zh.png").read_bytes().startswith(b"\x89PNG")
     assert b"<svg" in (out / "coal_use_en.svg").read_bytes()[:500]
-    assert not list(out.glob("wedges_*"))
-    assert not list(out.glob(".*"))
+    assert not list(out.glob(".*"))  # no temporary files left
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -108,7 +100,7 @@ def test_deck_has_title_charts_levers_targets(built, lang, model, scenario_file)
     prs, slides = _slides(out / f"report_{lang}.pptx")
     assert prs.slide_width * 9 == prs.slide_height * 16  # 16:9
     with_pictures = [s for s in slides if _pictures(s)]
-    assert len(with_pictures) == len(charts.CHARTS)
+    assert len(with_pictures) == len(charts.CHARTS) + 1  # and the wedges
     assert all(len(_pictures(s)) == 1 for s in with_pictures)
     # slide order: title, charts, lever slides, target slides
     assert not _pictures(slides[0])
@@ -122,7 +114,7 @@ def test_deck_has_title_charts_levers_targets(built, lang, model, scenario_file)
     n_lever = math.ceil(n_lever_rows / report.ROWS_PER_SLIDE)
     n_target = math.ceil(n_targets / report.ROWS_PER_SLIDE)
     assert n_lever_rows == 3  # the three levers the test scenario sets
-    assert len(slides) == 1 + len(charts.CHARTS) + n_lever + n_target
+    assert len(slides) == 1 + len(charts.CHARTS) + 1 + n_lever + n_target
     tables = [s for s in slides if any(sh.has_table for sh in s.shapes)]
     titles = [next(sh.text_frame.text for sh in s.shapes if sh.has_text_frame) for s in tables]
     assert sum(t("chart_report_levers_title", lang) in x for x in titles) == n_lever
@@ -179,10 +171,28 @@ def test_workbook_has_one_sheet_per_chart_with_units(built):
     assert str(about["data_vintage"]) == str(charts.data_vintage())
 
 
-def test_wedges_skipped_with_a_visible_note(built):
-    out, result = built
+def test_real_wedges_add_up_to_the_reduction(built):
+    out, _ = built
+    sheets = pd.read_excel(out / report.DATA_FILE, sheet_name=None, engine="openpyxl")
+    wedges = sheets["wedges"]
+    assert set(wedges["scenario"]) == {"policy_test"}
+    # the test scenario changes fuel switching and energy supply levers only
+    assert set(wedges["series"]) == {"energy", "energy supply"}
+    co2 = sheets["co2_emissions"]
+    co2 = co2[co2["series"] == "co2_emissions"].pivot(index="year", columns="scenario",
+                                                      values="value")
+    total = wedges.groupby("year")["value"].sum()
+    diff = (co2["baseline"] - co2["policy_test"]).loc[total.index]
+    assert (total - diff).abs().max() < 1e-6
+
+
+def test_wedges_skipped_with_a_visible_note(tmp_path, model, scenario_file, no_wedges):
+    result = report.build_report(["baseline", str(scenario_file)], tmp_path, lang="zh",
+                                 model=model)
     assert t("chart_report_wedges_unavailable", "en") in result.notes["en"]
-    _, slides = _slides(out / "report_zh.pptx")
+    assert not list(tmp_path.glob("wedges_*"))
+    _, slides = _slides(tmp_path / "report_zh.pptx")
+    assert len([s for s in slides if _pictures(s)]) == len(charts.CHARTS)
     title_text = slides[0].placeholders[1].text_frame.text
     assert t("chart_report_wedges_unavailable", "zh") in title_text
 
