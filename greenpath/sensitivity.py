@@ -516,7 +516,7 @@ def _figure(footer: str):
     fig = Figure(figsize=(14, 10), dpi=120, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, 2)
-    fig.get_layout_engine().set(h_pad=0.15)
+    fig.get_layout_engine().set(h_pad=0.15, rect=(0, 0.02, 1, 0.98))  # room for the footer
     fig.text(0.01, 0.003, footer, fontsize=8, color="#555555", ha="left", va="bottom")
     return fig, axes.ravel()
 
