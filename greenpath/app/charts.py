@@ -1,50 +1,34 @@
 """Live charts of the app, as Vega-Lite (Altair) specs drawn in the browser.
 
-Drawing in the browser keeps a lever move cheap on the server (no figure rendering);
-the meeting-quality PNG/SVG downloads come from :mod:`greenpath.charts` instead.
+Drawing in the browser keeps a lever move cheap on the server (no figure rendering).
+The numbers come from the ``*_data`` functions of :mod:`greenpath.charts`, the module
+that draws the meeting PNG/SVG files, and so do the colours, the series names and the
+target lines (:func:`greenpath.charts.plan_references`): the live chart and the
+downloaded file cannot disagree.
 
-Conventions (house style): one colour per carrier and technology, one per scenario
-(current red, baseline grey, saved scenarios in three further colours); recorded
-history in black with markers; the plan's targets as dashed marks labelled with their
-clause; the first policy year marked; units on every axis.  Every label comes from the
-string table, so the charts switch language with the interface.
+Conventions (house style): one colour per carrier and technology, one per scenario;
+recorded history in black with markers; the plan's targets as dashed marks labelled
+with their clause; the first policy year marked; units on every axis.  Every label
+comes from the string table, so the charts switch language with the interface.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import altair as alt
 import pandas as pd
 
+from greenpath import charts as mpl
 from greenpath.i18n import t
-from greenpath.model import indicators
 
-#: Colours of carriers and technologies (house style).
-COLOURS = {
-    "coal": "#3a3a3a",             # dark grey
-    "oil": "#8c564b",              # brown
-    "gas": "#8ec9ea",              # light blue
-    "electricity_imports": "#7b4fa3",  # purple
-    "utility_pv": "#f2c500",       # yellow
-    "distributed_pv": "#f7e27a",   # light yellow: PV, rooftop
-    "wind": "#17a2a2",             # teal
-    "biomass": "#2e9e3f",          # green
-    "hydro": "#1f62b4",            # blue
-    "renewable_heat": "#a6d96a",   # light green
-    "nonferrous": "#a6761d",
-    "chemicals": "#e7298a",
-    "building_materials": "#b8a88a",
-    "steel": "#5b6d80",
-    "other_manufacturing": "#9ab4d8",
-    "green_industry": "#66c2a5",
-}
-#: Colours of scenarios: current, baseline, then saved scenarios in order.
-SCENARIO_COLOURS = {"current": "#d62728", "baseline": "#6b6b6b"}
-SAVED_COLOURS = ("#ff7f0e", "#e377c2", "#8f8f00")
-HISTORY_COLOUR = "#000000"
-MAX_SAVED = len(SAVED_COLOURS)
+COLOURS = mpl.COLORS
+TARGET_COLOUR = COLOURS["target"]
+HISTORY_COLOUR = COLOURS["observed"]
+POLICY_COLOUR = COLOURS["policy_start"]
+#: Saved scenarios drawn at most (current + baseline + these stay within 5-6 series).
+MAX_SAVED = 3
 
 FONT = "'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', 'PingFang SC', sans-serif"
 
@@ -58,12 +42,12 @@ CHARTS = {
     "intensity": "chart_title_intensity_change",
     "wedges": "chart_title_wedges",
 }
-
-RENEWABLE_PARTS = ("utility_pv", "distributed_pv", "wind", "biomass", "hydro")
-INDUSTRY_PARTS = ("nonferrous", "chemicals", "building_materials", "steel",
-                  "other_manufacturing", "green_industry")
-MIX_PARTS = ("coal", "oil", "gas", "electricity_imports", "utility_pv", "distributed_pv",
-             "wind", "biomass", "hydro", "renewable_heat")
+#: chart id -> the matching chart of :data:`greenpath.charts.CHARTS` (file downloads)
+MEETING_CHART = {
+    "co2": "co2_emissions", "renewables": "renewable_capacity", "coal": "coal_use",
+    "energy_mix": "energy_mix", "industry": "industry_output",
+    "intensity": "intensity_change", "wedges": "wedges",
+}
 
 
 @dataclass(frozen=True)
@@ -73,29 +57,33 @@ class Run:
     Attributes
     ----------
     label
-        Name shown in legends.
+        Name shown in legends (unique among the runs of a chart).
     role
         ``"current"``, ``"baseline"`` or ``"saved"``.
     frame
         The run's table (index ``year``).
-    epe
-        Primary-energy equivalent of electricity in this run (gce/kWh), to split the
-        energy mix by technology the way the model counts it.
+    result
+        The :class:`~greenpath.model.engine.RunResult` (metadata for file footers).
     """
 
     label: str
     role: str
     frame: pd.DataFrame
-    epe: float = 300.0
+    result: object | None = None
 
 
 @dataclass(frozen=True)
 class TargetMark:
-    """A plan target drawn on a chart: ``value`` in the chart's unit at ``year``."""
+    """A plan target drawn on a chart.
+
+    ``kind="level"``: a dashed segment at ``value`` (the chart's unit) ending at
+    ``year``; ``kind="year"``: a dashed vertical line at year ``value``.
+    """
 
     year: int
     value: float
     label: str
+    kind: str = "level"
 
 
 @dataclass
@@ -108,76 +96,90 @@ class ChartContext:
     targets: dict[str, list[TargetMark]] = field(default_factory=dict)
     bands: pd.DataFrame | None = None
     history: dict[str, pd.Series] = field(default_factory=dict)
+    x_start: int = 2005
+
+    @property
+    def height(self) -> int:
+        """Height of the plotting area (pixels)."""
+        return 520 if self.present else 260
 
 
-# ------------------------------------------------------------------ data shaping
+# ------------------------------------------------------------------ colours and targets
+def meeting_name(run: Run) -> str:
+    """The name a run has in the meeting charts (the baseline must be ``"baseline"``)."""
+    return mpl.BASELINE if run.role == "baseline" else run.label
+
+
 def scenario_colours(runs: Sequence[Run]) -> tuple[list[str], list[str]]:
-    """Legend domain and colours of ``runs`` (saved scenarios beyond three are dropped)."""
-    domain, rng, saved = [], [], 0
-    for r in runs:
-        if r.role == "saved":
-            if saved >= MAX_SAVED:
-                continue
-            colour = SAVED_COLOURS[saved]
-            saved += 1
+    """Legend domain and colours of ``runs``, as the meeting charts colour them.
+
+    :func:`greenpath.charts.scenario_colors` gives the baseline its own colour and the
+    other scenarios the palette in order, so a scenario keeps its colour in downloads.
+    """
+    colours = mpl.scenario_colors([meeting_name(r) for r in runs])
+    return [r.label for r in runs], [colours[meeting_name(r)] for r in runs]
+
+
+def percent_text(x: float) -> str:
+    """A fraction as '−12%' (true minus sign, no needless decimals)."""
+    text = f"{abs(x) * 100:.1f}".rstrip("0").rstrip(".")
+    return ("−" if x < 0 else "+") + text + "%"
+
+
+def capacity_text(mw: float, lang: str) -> str:
+    """'1,000 MW' / '100万千瓦' (Chinese plans count in 10,000 kW)."""
+    return f"{mw / 10:g}万千瓦" if lang == "zh" else f"{mw:,.0f} MW"
+
+
+def target_marks(frame: pd.DataFrame, lang: str, sets: Sequence[str] | None = None,
+                 ) -> dict[str, list[TargetMark]]:
+    """Targets drawn on each chart, from the targets file (data, not code).
+
+    Parameters
+    ----------
+    frame
+        A run (for the 2020 level the coal target is relative to; every scenario
+        shares the history).
+    lang
+        Language of the labels.
+    sets
+        Target sets to draw (as :func:`greenpath.targets.evaluate`; default all).
+    """
+    from greenpath import targets as tg
+
+    out: dict[str, list[TargetMark]] = {}
+    for ref in mpl.plan_references(sets=sets):
+        if ref.kind == "change":
+            label = t("chart_target_change", lang, pct=percent_text(ref.value),
+                      source=ref.source(lang))
+            if ref.variable == "total_coal_consumption":
+                level = float(frame.loc[2020, "total_coal_consumption"]) * (1 + ref.value)
+                out.setdefault("coal", []).append(TargetMark(ref.year, level, label))
+            else:
+                out.setdefault(ref.variable, []).append(
+                    TargetMark(ref.year, 100.0 * ref.value, label))
         else:
-            colour = SCENARIO_COLOURS[r.role]
-        domain.append(r.label)
-        rng.append(colour)
-    return domain, rng
-
-
-def _long(runs: Sequence[Run], column: str, transform=None) -> pd.DataFrame:
-    domain, _ = scenario_colours(runs)
-    parts = []
-    for r in runs:
-        if r.label not in domain:
-            continue
-        s = r.frame[column] if transform is None else transform(r.frame)
-        parts.append(pd.DataFrame({"year": s.index.astype(int), "value": s.to_numpy(dtype=float),
-                                   "scenario": r.label}))
-    return pd.concat(parts, ignore_index=True)
-
-
-def parts_frame(run: Run, chart: str) -> pd.DataFrame:
-    """Stacked parts of ``run`` for a by-category chart (columns: year, part, value)."""
-    f = run.frame
-    if chart == "renewables":
-        cols = {p: f[f"{p}_capacity"] for p in RENEWABLE_PARTS}
-    elif chart == "industry":
-        cols = {p: f[f"output_{p}"] for p in INDUSTRY_PARTS}
-    elif chart == "energy_mix":
-        k = run.epe / 100.0  # 亿kWh x gce/kWh / 100 = 万tce
-        cols = {
-            "coal": f["total_coal_consumption"], "oil": f["total_oil"], "gas": f["total_gas"],
-            "electricity_imports": f["imported_electricity_primary_energy"],
-            "utility_pv": f["utility_pv_generation"] * k,
-            "distributed_pv": f["distributed_pv_generation"] * k,
-            "wind": f["wind_generation"] * k, "biomass": f["biomass_generation"] * k,
-            "hydro": f["hydro_generation"] * k, "renewable_heat": f["renewable_heat"],
-        }
-    else:
-        raise KeyError(chart)
-    out = pd.DataFrame(cols)
-    out.index = out.index.astype(int)
-    out.index.name = "year"
-    return out.reset_index().melt(id_vars="year", var_name="part", value_name="value")
-
-
-TOTALS = {"renewables": "renewable_capacity", "industry": "industrial_va",
-          "energy_mix": "total_energy_consumption"}
-
-
-def part_label(part: str, lang: str) -> str:
-    """Legend label of a carrier, technology or branch."""
-    key = "app_series_renewable_heat" if part == "renewable_heat" else f"chart_series_{part}"
-    return t(key, lang)
+            label = t("chart_target_capacity", lang, value=capacity_text(ref.value, lang),
+                      source=ref.source(lang))
+            out.setdefault("renewables", []).append(TargetMark(ref.year, ref.value, label))
+    for tgt in tg.select(tg.load(), list(sets) if sets is not None else None):
+        if tgt.indicator == "peak_year:co2_emissions" and tgt.unit == "year":
+            label = tgt.label_zh if lang == "zh" else tgt.label_en
+            out.setdefault("co2", []).append(
+                TargetMark(int(tgt.year), float(tgt.value), label, kind="year"))
+    return out
 
 
 # ------------------------------------------------------------------ building blocks
-def _x(ctx: ChartContext) -> alt.X:
-    return alt.X("year:Q", title=t("chart_axis_year", ctx.lang),
-                 scale=alt.Scale(domain=[2005, 2035], nice=False),
+def _frames(runs: Sequence[Run]) -> dict[str, pd.DataFrame]:
+    return {r.label: r.frame for r in runs}
+
+
+def _x(ctx: ChartContext, field: str = "year") -> alt.X:
+    """The year axis; every layer uses it, so no layer widens the domain (e.g. to 0)."""
+    return alt.X(f"{field}:Q", title=t("chart_axis_year", ctx.lang),
+                 scale=alt.Scale(domain=[ctx.x_start, 2035], nice=False, zero=False,
+                                 clamp=True),
                  axis=alt.Axis(format="d", tickMinStep=5 if not ctx.present else 10))
 
 
@@ -185,8 +187,7 @@ def _scenario_colour(runs: Sequence[Run], ctx: ChartContext) -> alt.Color:
     domain, rng = scenario_colours(runs)
     return alt.Color("scenario:N", title=t("app_legend_scenario", ctx.lang),
                      scale=alt.Scale(domain=domain, range=rng),
-                     legend=alt.Legend(orient="bottom", direction="vertical" if ctx.present
-                                       else "horizontal", labelLimit=400))
+                     legend=alt.Legend(orient="top", columns=0))
 
 
 def _lines(data: pd.DataFrame, runs: Sequence[Run], ctx: ChartContext, y_title: str,
@@ -204,193 +205,250 @@ def _lines(data: pd.DataFrame, runs: Sequence[Run], ctx: ChartContext, y_title: 
 def _policy_rule(ctx: ChartContext) -> alt.LayerChart:
     data = pd.DataFrame({"year": [ctx.policy_start],
                          "label": [t("chart_policy_start", ctx.lang, year=ctx.policy_start)]})
-    rule = alt.Chart(data).mark_rule(color="#999999", strokeDash=[2, 3]).encode(x="year:Q")
-    text = alt.Chart(data).mark_text(align="left", baseline="top", dx=4, dy=4, color="#777777",
+    rule = alt.Chart(data).mark_rule(color=POLICY_COLOUR, strokeDash=[2, 3]).encode(x=_x(ctx))
+    text = alt.Chart(data).mark_text(align="left", baseline="bottom", dx=4, dy=-4,
+                                     color=POLICY_COLOUR,
                                      fontSize=20 if ctx.present else 11).encode(
-        x="year:Q", y=alt.value(0), text="label:N")
+        x=_x(ctx), y=alt.value(ctx.height), text="label:N")
     return rule + text
 
 
 def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext) -> alt.LayerChart | None:
-    """Dashed target marks: a segment from the policy start to the target year, labelled."""
+    """Dashed target marks labelled with their clause, drawn as the meeting charts do.
+
+    A level target is a dashed line from 2020 to the last year with a diamond in the
+    target year, labelled above its start; a year target is a dashed vertical line
+    labelled at the top (the policy start is labelled at the bottom).
+    """
     if not marks:
         return None
-    rows = [{"x0": min(ctx.policy_start, m.year), "x1": m.year, "value": m.value,
-             "label": m.label} for m in marks]
-    data = pd.DataFrame(rows)
     size = 20 if ctx.present else 11
-    rule = alt.Chart(data).mark_rule(strokeDash=[8, 5], color="#1a1a1a",
-                                     strokeWidth=3 if ctx.present else 2).encode(
-        x="x0:Q", x2="x1:Q", y="value:Q", tooltip=["label:N"])
-    point = alt.Chart(data).mark_point(shape="diamond", filled=True, color="#1a1a1a",
-                                       size=200 if ctx.present else 80).encode(
-        x="x1:Q", y="value:Q", tooltip=["label:N"])
-    text = alt.Chart(data).mark_text(align="left", dx=8, dy=-10, fontSize=size,
-                                     color="#1a1a1a").encode(x="x1:Q", y="value:Q", text="label:N")
-    return rule + point + text
+    width = 3 if ctx.present else 2
+    layers = []
+    levels = [m for m in marks if m.kind == "level"]
+    if levels:
+        data = pd.DataFrame([{"x0": max(ctx.x_start, 2020), "x1": 2035, "year": m.year,
+                              "value": m.value, "label": m.label} for m in levels])
+        layers += [
+            alt.Chart(data).mark_rule(strokeDash=[8, 5], color=TARGET_COLOUR,
+                                      strokeWidth=width).encode(
+                x=_x(ctx, field="x0"), x2="x1:Q", y="value:Q", tooltip=["label:N"]),
+            alt.Chart(data).mark_point(shape="diamond", filled=True, color=TARGET_COLOUR,
+                                       size=220 if ctx.present else 90).encode(
+                x=_x(ctx), y="value:Q", tooltip=["label:N"]),
+            alt.Chart(data).mark_text(align="left", baseline="bottom", dx=4, dy=-4,
+                                      fontSize=size, color=TARGET_COLOUR).encode(
+                x=_x(ctx, field="x0"), y="value:Q", text="label:N"),
+        ]
+    years = [m for m in marks if m.kind == "year"]
+    if years:
+        data = pd.DataFrame([{"x": m.value, "label": m.label} for m in years])
+        layers += [
+            alt.Chart(data).mark_rule(strokeDash=[8, 5], color=TARGET_COLOUR,
+                                      strokeWidth=width).encode(x=_x(ctx, field="x"),
+                                                                tooltip=["label:N"]),
+            alt.Chart(data).mark_text(align="right", baseline="top", dx=-4, dy=4,
+                                      fontSize=size, color=TARGET_COLOUR).encode(
+                x=_x(ctx, field="x"), y=alt.value(0), text="label:N"),
+        ]
+    return alt.layer(*layers)
 
 
-def _history_layer(series: pd.Series | None, label: str, ctx: ChartContext) -> alt.LayerChart | None:
+def _history_layer(series: pd.Series | None, label: str,
+                   ctx: ChartContext) -> alt.LayerChart | None:
     if series is None or series.empty:
         return None
     data = pd.DataFrame({"year": series.index.astype(int), "value": series.to_numpy(dtype=float),
                          "source": label})
-    base = alt.Chart(data).encode(x="year:Q", y="value:Q",
+    base = alt.Chart(data).encode(x=_x(ctx), y="value:Q",
                                   tooltip=["source:N", alt.Tooltip("year:Q", format="d"),
                                            alt.Tooltip("value:Q", format=",.2f")])
-    line = base.mark_line(color=HISTORY_COLOUR, strokeWidth=1.5)
-    points = base.mark_point(color=HISTORY_COLOUR, filled=True, size=90 if ctx.present else 40)
-    return line + points
+    points = base.mark_point(color=HISTORY_COLOUR, filled=False, shape="diamond",
+                             strokeWidth=2, size=140 if ctx.present else 60)
+    return base.mark_line(color=HISTORY_COLOUR, strokeWidth=1, opacity=0.6) + points \
+        if len(data) > 1 else points
 
 
-def _band_layer(ctx: ChartContext, variable: str, runs: Sequence[Run]) -> alt.Chart | None:
+def _band_layer(ctx: ChartContext, variable: str, colour: str) -> alt.Chart | None:
     bands = ctx.bands
     if bands is None or bands.empty:
         return None
-    data = bands[bands["variable"] == variable]
+    data = bands[bands["variable"] == variable] if "variable" in bands else bands
     if data.empty:
         return None
     data = data.assign(band=t("chart_band", ctx.lang))
-    return alt.Chart(data).mark_area(opacity=0.2, color=SCENARIO_COLOURS["current"]).encode(
-        x="year:Q", y="p10:Q", y2="p90:Q", tooltip=["band:N", "year:Q", "p10:Q", "p90:Q"])
+    return alt.Chart(data).mark_area(opacity=0.2, color=colour).encode(
+        x=_x(ctx), y="p10:Q", y2="p90:Q",
+        tooltip=["band:N", alt.Tooltip("year:Q", format="d"), "p10:Q", "p90:Q"])
 
 
-def _finish(chart, title: str, ctx: ChartContext, height: int | None = None,
-            subtitle: str | None = None):
-    height = height or (560 if ctx.present else 300)
+def _finish(chart, ctx: ChartContext, title: str | None = None):
+    """Sizes, fonts and layout; the chart's title is drawn by the page (never clipped)."""
     big = ctx.present
-    params = alt.TitleParams(title, anchor="start", subtitleFontSize=24 if big else 12,
-                             **({"subtitle": subtitle} if subtitle else {}))
-    return (chart.properties(title=params, height=height, width="container")
+    props: dict = {"height": ctx.height, "width": "container",
+                   "autosize": alt.AutoSizeParams(type="fit-x", contains="padding")}
+    if title:
+        props["title"] = alt.TitleParams(title, anchor="start", fontSize=28 if big else 14)
+    return (chart.properties(**props)
             .configure(font=FONT)
-            .configure_title(fontSize=34 if big else 16, font=FONT)
             .configure_axis(labelFontSize=22 if big else 12, titleFontSize=24 if big else 12,
                             labelFont=FONT, titleFont=FONT)
             .configure_legend(labelFontSize=22 if big else 12, titleFontSize=22 if big else 12,
-                              labelFont=FONT, titleFont=FONT, symbolSize=300 if big else 100)
+                              labelFont=FONT, titleFont=FONT, symbolSize=300 if big else 100,
+                              orient="bottom", labelLimit=600)
             .configure_view(strokeWidth=0))
+
+
+def _legend_columns(labels: Sequence[str], ctx: ChartContext) -> int:
+    """One column for long labels or projector fonts, else two."""
+    return 1 if ctx.present or max(len(x) for x in labels) > 28 else 2
 
 
 def _layer(*layers):
     return alt.layer(*[layer for layer in layers if layer is not None])
 
 
+def _current(runs: Sequence[Run]) -> Run:
+    return next(r for r in runs if r.role == "current")
+
+
 # ------------------------------------------------------------------ the charts
 def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> alt.LayerChart:
     """CO2 emissions by scenario, with each scenario's peak, history and bands."""
     y_title = t("chart_axis_co2", ctx.lang)
-    data = _long(runs, "co2_emissions")
-    peaks = []
-    domain, _ = scenario_colours(runs)
-    for r in runs:
-        if r.label not in domain:
-            continue
-        year, value = indicators.peak(r.frame, "co2_emissions")
-        last = int(r.frame.index.max())
-        text = (t("chart_no_peak", ctx.lang, year=last) if year == last
-                else t("chart_peak", ctx.lang, year=year, value=f"{value:.1f}"))
-        peaks.append({"year": year, "value": value, "scenario": r.label, "label": text,
-                      "current": r.role == "current"})
-    peak_df = pd.DataFrame(peaks)
+    tidy = mpl.co2_emissions_data(_frames(runs))
+    lines = tidy[tidy["series"] == "co2_emissions"]
+    peaks = tidy[tidy["series"] == "peak"].copy()
+    last = int(lines["year"].max())
+    peaks["label"] = [
+        t("chart_no_peak", ctx.lang, year=last) if y == last
+        else t("chart_peak", ctx.lang, year=int(y), value=f"{v:.1f}")
+        for y, v in zip(peaks["year"], peaks["value"], strict=True)]
+    current = _current(runs)
     colour = _scenario_colour(runs, ctx)
-    peak_points = alt.Chart(peak_df).mark_point(shape="triangle-up", filled=True,
-                                                size=320 if ctx.present else 120).encode(
-        x="year:Q", y="value:Q", color=colour, tooltip=["scenario:N", "label:N"])
-    peak_text = alt.Chart(peak_df[peak_df["current"]]).mark_text(
-        dy=-16, fontSize=22 if ctx.present else 12, fontWeight="bold",
-        color=SCENARIO_COLOURS["current"]).encode(x="year:Q", y="value:Q", text="label:N")
+    peak_points = alt.Chart(peaks).mark_point(shape="triangle-up", filled=True,
+                                              size=320 if ctx.present else 120).encode(
+        x=_x(ctx), y="value:Q", color=colour, tooltip=["scenario:N", "label:N"])
+    peak_text = alt.Chart(peaks[peaks["scenario"] == current.label]).mark_text(
+        dy=-16, fontSize=22 if ctx.present else 12, fontWeight="bold").encode(
+        x=_x(ctx), y="value:Q", text="label:N", color=colour)
+    _, colours = scenario_colours(runs)
     chart = _layer(
-        _band_layer(ctx, "co2_emissions", runs),
+        _band_layer(ctx, "co2_emissions", colours[runs.index(current)]),
         _policy_rule(ctx),
-        _lines(data, runs, ctx, y_title, ",.0f"),
-        _history_layer(ctx.history.get("co2_emissions"), t("chart_history_ceads", ctx.lang), ctx),
+        _lines(lines, runs, ctx, y_title, ",.0f"),
+        _history_layer(ctx.history.get("co2_emissions"), t("chart_history_ceads", ctx.lang),
+                       ctx),
         _target_layer(ctx.targets.get("co2", []), ctx),
         peak_points, peak_text,
     )
-    return _finish(chart, t(CHARTS["co2"], ctx.lang), ctx)
+    return _finish(chart, ctx)
 
 
-def stacked_chart(chart_id: str, runs: Sequence[Run], ctx: ChartContext,
-                  y_title_key: str) -> alt.LayerChart:
-    """Current scenario stacked by category, with every scenario's total as a line."""
-    current = next(r for r in runs if r.role == "current")
-    parts = parts_frame(current, chart_id)
-    order = {"renewables": RENEWABLE_PARTS, "industry": INDUSTRY_PARTS,
-             "energy_mix": MIX_PARTS}[chart_id]
-    labels = [part_label(p, ctx.lang) for p in order]
-    parts["label"] = parts["part"].map(dict(zip(order, labels, strict=True)))
-    parts["order"] = parts["part"].map({p: i for i, p in enumerate(order)})
-    y_title = t(y_title_key, ctx.lang)
+_STACKS = {
+    # chart id: (data function, series keys, total key or column, axis title key)
+    "industry": (mpl.industry_output_data, list(mpl.INDUSTRY_SERIES), "industrial_va",
+                 "chart_axis_value_added"),
+    "energy_mix": (mpl.energy_mix_data, list(mpl.ENERGY_SERIES), "total_energy",
+                   "chart_axis_energy"),
+    "renewables": (mpl.renewable_capacity_data, list(mpl.RENEWABLE_SERIES),
+                   "renewable_capacity", "chart_axis_capacity"),
+}
+
+
+def stacked_chart(chart_id: str, runs: Sequence[Run], ctx: ChartContext) -> alt.LayerChart:
+    """Current scenario stacked by series, with every scenario's total as a line."""
+    data_fn, keys, total, axis_key = _STACKS[chart_id]
+    current = _current(runs)
+    tidy = (data_fn(_frames(runs), start_year=None) if chart_id == "renewables"
+            else data_fn(_frames(runs)))
+    parts = tidy[(tidy["scenario"] == current.label) & tidy["series"].isin(keys)].copy()
+    labels = [mpl.series_label(k, ctx.lang) for k in keys]
+    parts["label"] = parts["series"].map(dict(zip(keys, labels, strict=True)))
+    parts["order"] = parts["series"].map({k: i for i, k in enumerate(keys)})
+    if (tidy["series"] == total).any():
+        totals = tidy[tidy["series"] == total][["scenario", "year", "value"]]
+    else:
+        totals = pd.concat([pd.DataFrame({"scenario": r.label, "year": r.frame.index.astype(int),
+                                          "value": r.frame[total].to_numpy(float)})
+                            for r in runs], ignore_index=True)
+    y_title = t(axis_key, ctx.lang)
     title_parts = t("app_legend_parts", ctx.lang, scenario=current.label)
     area = alt.Chart(parts).mark_area(opacity=0.85).encode(
         x=_x(ctx), y=alt.Y("value:Q", stack="zero", title=y_title, axis=alt.Axis(format=",.0f")),
         color=alt.Color("label:N", title=title_parts,
-                        scale=alt.Scale(domain=labels, range=[COLOURS[p] for p in order]),
-                        sort=labels,
-                        legend=alt.Legend(orient="right", labelLimit=320)),
+                        scale=alt.Scale(domain=labels, range=[COLOURS[k] for k in keys]),
+                        sort=labels, legend=alt.Legend(columns=_legend_columns(labels, ctx))),
         order=alt.Order("order:Q"),
         tooltip=[alt.Tooltip("label:N", title=title_parts),
                  alt.Tooltip("year:Q", format="d"), alt.Tooltip("value:Q", format=",.1f")],
     )
-    totals = _lines(_long(runs, TOTALS[chart_id]), runs, ctx, y_title)
-    history = ctx.history.get(TOTALS[chart_id])
-    chart = _layer(area, _policy_rule(ctx), totals,
+    history = ctx.history.get(total)
+    chart = _layer(area, _policy_rule(ctx), _lines(totals, runs, ctx, y_title),
                    _history_layer(history, t("chart_history_renewables_2020", ctx.lang), ctx),
                    _target_layer(ctx.targets.get(chart_id, []), ctx),
                    ).resolve_scale(color="independent")
-    return _finish(chart, t(CHARTS[chart_id], ctx.lang), ctx)
+    return _finish(chart, ctx)
 
 
 def coal_chart(runs: Sequence[Run], ctx: ChartContext) -> alt.LayerChart:
     """Total coal consumption by scenario against the 2025 target."""
     y_title = t("chart_axis_coal", ctx.lang)
-    chart = _layer(_policy_rule(ctx), _lines(_long(runs, "total_coal_consumption"), runs, ctx,
-                                             y_title),
+    tidy = mpl.coal_use_data(_frames(runs))
+    data = tidy[tidy["series"] == "coal"]
+    _, colours = scenario_colours(runs)
+    current = _current(runs)
+    chart = _layer(_band_layer(ctx, "total_coal_consumption", colours[runs.index(current)]),
+                   _policy_rule(ctx), _lines(data, runs, ctx, y_title),
                    _target_layer(ctx.targets.get("coal", []), ctx))
-    return _finish(chart, t(CHARTS["coal"], ctx.lang), ctx)
+    return _finish(chart, ctx)
 
 
 def intensity_charts(runs: Sequence[Run], ctx: ChartContext) -> list[alt.LayerChart]:
     """Energy and CO2 intensity, change vs 2020 (%), against the 2025 targets (two panels)."""
-    panels = []
+    ctx = replace(ctx, x_start=2010)
+    tidy = mpl.intensity_change_data(_frames(runs), start_year=ctx.x_start)
     y_title = t("chart_axis_change_vs_2020", ctx.lang)
-    for column, key, target_id in (
-        ("energy_intensity", "chart_panel_energy_intensity", "energy_intensity"),
-        ("co2_intensity", "chart_panel_co2_intensity", "co2_intensity"),
-    ):
-        data = _long(runs, column,
-                     lambda f, c=column: 100.0 * indicators.change_vs(f, c))
-        data = data[data["year"] >= 2010]
+    panels = []
+    for column, key in (("energy_intensity", "chart_panel_energy_intensity"),
+                        ("co2_intensity", "chart_panel_co2_intensity")):
+        data = tidy[tidy["series"] == column].assign(value=lambda d: 100.0 * d["value"])
         zero = alt.Chart(pd.DataFrame({"value": [0.0]})).mark_rule(color="#bbbbbb").encode(
             y="value:Q")
-        layer = _layer(zero, _policy_rule(ctx), _lines(data, runs, ctx, y_title, ".0f"),
-                       _target_layer(ctx.targets.get(target_id, []), ctx))
-        panels.append(_finish(layer, t(key, ctx.lang), ctx,
-                              subtitle=t(CHARTS["intensity"], ctx.lang)))
+        layer = _layer(zero, _policy_rule(ctx),
+                       _lines(data, runs, ctx, y_title, ".0f"),
+                       _target_layer(ctx.targets.get(column, []), ctx))
+        panels.append(_finish(layer, ctx, title=t(key, ctx.lang)))
     return panels
 
 
 def wedge_chart(wedges: pd.DataFrame, ctx: ChartContext, scenario_label: str) -> alt.LayerChart:
     """Contribution of each lever group to the CO2 reduction vs the baseline."""
-    data = wedges.copy()
-    data["label"] = [t(f"chart_group_{g.replace(' ', '_')}", ctx.lang) for g in data["group"]]
-    data = data[data["year"] >= ctx.policy_start - 1]
+    ctx = replace(ctx, x_start=ctx.policy_start - 1)
+    tidy = mpl.wedges_data(wedges)
+    data = tidy[tidy["year"] >= ctx.x_start].copy()
+    groups = list(dict.fromkeys(data["series"]))
+    labels = [mpl.series_label(g, ctx.lang) for g in groups]
+    data["label"] = data["series"].map(dict(zip(groups, labels, strict=True)))
     y_title = t("chart_axis_reduction", ctx.lang)
     area = alt.Chart(data).mark_area(opacity=0.85).encode(
-        x=_x(ctx), y=alt.Y("contribution:Q", stack="zero", title=y_title,
-                           axis=alt.Axis(format=",.1f")),
+        x=_x(ctx), y=alt.Y("value:Q", stack="zero", title=y_title,
+                                                 axis=alt.Axis(format=",.1f")),
         color=alt.Color("label:N", title=t("app_legend_wedges", ctx.lang,
                                            scenario=scenario_label),
-                        legend=alt.Legend(orient="right", labelLimit=320)),
+                        scale=alt.Scale(domain=labels, range=[
+                            COLOURS.get(g.replace(" ", "_"), COLOURS["other"]) for g in groups])),
         tooltip=["label:N", alt.Tooltip("year:Q", format="d"),
-                 alt.Tooltip("contribution:Q", format=",.2f")],
+                 alt.Tooltip("value:Q", format=",.2f")],
     )
-    total = data.groupby("year", as_index=False)["contribution"].sum()
+    total = data.groupby("year", as_index=False)["value"].sum()
     total["label"] = t("chart_series_total_reduction", ctx.lang)
-    line = alt.Chart(total).mark_line(color="#000000", strokeWidth=3 if ctx.present else 2).encode(
-        x="year:Q", y="contribution:Q", tooltip=["label:N", "year:Q", "contribution:Q"])
+    line = alt.Chart(total).mark_line(color=COLOURS["total_reduction"],
+                                      strokeWidth=3 if ctx.present else 2).encode(
+        x=_x(ctx), y="value:Q",
+        tooltip=["label:N", "year:Q", "value:Q"])
     chart = _layer(area, line, _policy_rule(ctx))
-    return _finish(chart, t(CHARTS["wedges"], ctx.lang), ctx)
+    return _finish(chart, ctx)
 
 
 def build(chart_id: str, runs: Sequence[Run], ctx: ChartContext,
@@ -401,12 +459,8 @@ def build(chart_id: str, runs: Sequence[Run], ctx: ChartContext,
     """
     if chart_id == "co2":
         return [co2_chart(runs, ctx)]
-    if chart_id == "renewables":
-        return [stacked_chart("renewables", runs, ctx, "chart_axis_capacity")]
-    if chart_id == "industry":
-        return [stacked_chart("industry", runs, ctx, "chart_axis_value_added")]
-    if chart_id == "energy_mix":
-        return [stacked_chart("energy_mix", runs, ctx, "chart_axis_energy")]
+    if chart_id in _STACKS:
+        return [stacked_chart(chart_id, runs, ctx)]
     if chart_id == "coal":
         return [coal_chart(runs, ctx)]
     if chart_id == "intensity":
@@ -414,6 +468,5 @@ def build(chart_id: str, runs: Sequence[Run], ctx: ChartContext,
     if chart_id == "wedges":
         if wedges is None:
             raise ValueError("the wedge chart needs the wedge table")
-        current = next(r for r in runs if r.role == "current")
-        return [wedge_chart(wedges, ctx, current.label)]
+        return [wedge_chart(wedges, ctx, _current(runs).label)]
     raise KeyError(f"unknown chart {chart_id!r}; one of {', '.join(CHARTS)}")

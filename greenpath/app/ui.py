@@ -39,6 +39,10 @@ from greenpath.model.engine import RunResult
 PAGES = ("simulator", "model", "calibration")
 UPLOAD_LIMIT_BYTES = sc.MAX_FILE_BYTES
 CHART_ORDER = tuple(live.CHARTS)
+#: Rows of the chart grid (the two-panel intensity chart gets a row of its own).
+#: The wedges come last: they need 2^n runs, and everything above is already on screen
+#: while they are computed.
+GRID = (("co2", "renewables"), ("coal", "energy_mix"), ("intensity",), ("industry", "wedges"))
 ss = st.session_state
 
 
@@ -56,9 +60,22 @@ def cached_run(key: state.RunKey) -> RunResult:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
-def cached_targets(key: state.RunKey) -> pd.DataFrame | None:
+def cached_targets(key: state.RunKey, sets: tuple[str, ...] | None) -> pd.DataFrame | None:
     """Targets met / missed for the run of ``key`` (None: module not available)."""
-    return runner.evaluate_targets(cached_run(key).frame)
+    return runner.evaluate_targets(cached_run(key).frame, sets)
+
+
+@st.cache_data(show_spinner=False)
+def cached_target_sets() -> list[str]:
+    """Named target sets of the targets file (e.g. conflicting plans)."""
+    return runner.target_sets()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_marks(lang: str, sets: tuple[str, ...] | None) -> dict:
+    """Targets drawn on the charts."""
+    base_key = state.run_key(cached_preset(state.default_preset()).settings())
+    return live.target_marks(cached_run(base_key).frame, lang, sets)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -67,10 +84,10 @@ def cached_wedges(key: state.RunKey) -> pd.DataFrame | None:
     return runner.compute_wedges(key, "current")
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=128, show_spinner=False)
 def cached_bands(key: state.RunKey) -> pd.DataFrame | None:
-    """Ensemble bands around ``key`` (None: no ensemble engine yet)."""
-    return runner.compute_bands(key, "current", ["co2_emissions"])
+    """P10-P90 bands around ``key`` (None: no ensemble engine available)."""
+    return runner.compute_bands(key)
 
 
 @st.cache_data(show_spinner=False)
@@ -210,6 +227,16 @@ def _on_upload() -> None:
         return
     ss.gp_errors = []
     _set_base(base)
+
+
+def _on_sets() -> None:
+    ss.gp_sets = list(ss.w_sets)
+
+
+def _sets() -> tuple[str, ...] | None:
+    """Target sets chosen (None: all)."""
+    chosen = ss.get("gp_sets")
+    return None if chosen is None else tuple(chosen)
 
 
 def _on_dismiss() -> None:
@@ -373,22 +400,30 @@ def sidebar(lang: str) -> None:
 
 # ====================================================================== simulator page
 def _runs(current_key: state.RunKey, lang: str) -> list[live.Run]:
-    base_key = state.run_key(state.preset_settings(state.default_preset()))
-    runs = []
-
-    def epe(key: state.RunKey) -> float:
-        return float(state.full(state.key_settings(key))["electricity_primary_equivalent"]) \
-            if "electricity_primary_equivalent" in state.settable() else 300.0
-
-    runs.append(live.Run(t("app_series_current", lang), "current",
-                         cached_run(current_key).frame, epe(current_key)))
-    runs.append(live.Run(t("app_series_baseline", lang), "baseline",
-                         cached_run(base_key).frame, epe(base_key)))
+    """Current, baseline and the saved scenarios chosen for comparison (unique labels)."""
+    base_key = state.run_key(cached_preset(state.default_preset()).settings())
+    current, baseline = t("app_series_current", lang), t("app_series_baseline", lang)
+    res = cached_run(current_key)
+    runs = [live.Run(current, "current", res.frame, res)]
+    res = cached_run(base_key)
+    runs.append(live.Run(baseline, "baseline", res.frame, res))
+    taken = {current, baseline, live.mpl.BASELINE}
     for name in ss.get("w_compare", list(ss.gp_saved))[: live.MAX_SAVED]:
-        if name in ss.gp_saved:
-            key = state.run_key(ss.gp_saved[name])
-            runs.append(live.Run(name, "saved", cached_run(key).frame, epe(key)))
+        if name not in ss.gp_saved:
+            continue
+        label = name
+        while label in taken:
+            label += " ′"
+        taken.add(label)
+        res = cached_run(state.run_key(ss.gp_saved[name]))
+        runs.append(live.Run(label, "saved", res.frame, res))
     return runs
+
+
+def _delta(x: float, fmt: str) -> str | None:
+    """A change for ``st.metric``; None when it rounds to zero (no arrow, no colour)."""
+    text = format(x, fmt)
+    return None if float(text.replace(",", "")) == 0 else text
 
 
 def _metric(label: str, value: str, delta: str | None = None, help_text: str | None = None,
@@ -403,7 +438,7 @@ def kpis(runs: list[live.Run], lang: str) -> None:
     cols = st.columns(5)
     co2, co2_b = cur.loc[2030, "co2_emissions"], base.loc[2030, "co2_emissions"]
     with cols[0]:
-        _metric(t("app_kpi_co2_2030", lang), f"{co2:,.1f}", f"{co2 - co2_b:+,.1f}",
+        _metric(t("app_kpi_co2_2030", lang), f"{co2:,.1f}", _delta(co2 - co2_b, "+,.1f"),
                 t("app_kpi_vs_baseline", lang), inverse=True)
     year, value = indicators.peak(cur, "co2_emissions")
     peak_text = (t("app_kpi_no_peak", lang) if year == int(cur.index.max()) else str(year))
@@ -413,19 +448,35 @@ def kpis(runs: list[live.Run], lang: str) -> None:
                 t("app_kpi_peak_help", lang, value=f"{value:,.1f}", base=year_b))
     ren, ren_b = cur.loc[2025, "renewable_capacity"], base.loc[2025, "renewable_capacity"]
     with cols[2]:
-        _metric(t("app_kpi_renewables_2025", lang), f"{ren:,.0f}", f"{ren - ren_b:+,.0f}",
+        _metric(t("app_kpi_renewables_2025", lang), f"{ren:,.0f}", _delta(ren - ren_b, "+,.0f"),
                 t("app_kpi_vs_baseline", lang))
     for col, column, key in ((cols[3], "total_coal_consumption", "app_kpi_coal_2025"),
                              (cols[4], "energy_intensity", "app_kpi_energy_intensity_2025")):
         change = 100 * indicators.change_vs(cur, column).loc[2025]
         change_b = 100 * indicators.change_vs(base, column).loc[2025]
         with col:
-            _metric(t(key, lang), f"{change:+.1f}%", f"{change - change_b:+.1f}",
+            _metric(t(key, lang), f"{change:+.1f}%", _delta(change - change_b, "+.1f"),
                     t("app_kpi_vs_baseline_pp", lang), inverse=True)
 
 
 def _target_label(row: pd.Series, lang: str) -> str:
     return str(row.get(f"label_{lang}") or row.get("label_en") or row.get("id"))
+
+
+_COMPARISON = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
+
+
+def _target_number(x: object, unit: str, signed: bool = False) -> str:
+    """A target's number at the precision its unit deserves."""
+    if x is None or not pd.notna(x):
+        return "—"
+    x = float(x)
+    sign = "+" if signed else ""
+    if unit == "year":
+        return f"{x:{sign}.0f}"
+    if unit in ("%", "MW", "10k tce"):
+        return f"{x:{sign},.1f}" if unit == "%" else f"{x:{sign},.0f}"
+    return f"{x:{sign},.3g}"
 
 
 def target_panel(targets: pd.DataFrame | None, lang: str, compact: bool = False) -> None:
@@ -434,6 +485,11 @@ def target_panel(targets: pd.DataFrame | None, lang: str, compact: bool = False)
     if targets is None:
         st.info(t("app_not_available", lang, what=t("app_targets", lang)))
         return
+    all_sets = cached_target_sets()
+    if all_sets and not compact:
+        ss.w_sets = list(all_sets if ss.get("gp_sets") is None else ss.gp_sets)
+        st.multiselect(t("app_target_sets", lang), all_sets, key="w_sets", on_change=_on_sets,
+                       help=t("app_target_sets_help", lang))
     met = int(targets["met"].astype(bool).sum())
     st.caption(t("app_targets_summary", lang, met=met, total=len(targets)))
     cols = st.columns(3 if compact else 2)
@@ -444,70 +500,71 @@ def target_panel(targets: pd.DataFrame | None, lang: str, compact: bool = False)
         unit = str(row.get("unit") or "")
         value, target, margin = row.get("value"), row.get("target"), row.get("margin")
         detail = t("app_target_detail", lang, year=int(row["year"]),
-                   value=_fmt(value) if pd.notna(value) else "—",
-                   comparison=row.get("comparison", ""), target=_fmt(target), unit=unit,
-                   margin=f"{margin:+,.4g}" if pd.notna(margin) else "—")
+                   value=_target_number(value, unit),
+                   comparison=_COMPARISON.get(str(row.get("comparison")), row.get("comparison")),
+                   target=_target_number(target, unit), unit=unit,
+                   margin=_target_number(margin, unit, signed=True))
+        if row.get("set"):
+            detail += f" · {row['set']}"
         with cols[i % len(cols)]:
             st.markdown(f"{badge} **{_target_label(row, lang)}**  \n{detail}",
                         help=str(row.get("source") or ""))
 
 
-def _target_marks(targets: pd.DataFrame | None, lang: str) -> dict[str, list[live.TargetMark]]:
-    """Targets drawn on charts, from the targets table (data, not code)."""
-    return chart_targets(targets, lang) if targets is not None else {}
-
-
-def chart_targets(targets: pd.DataFrame, lang: str) -> dict[str, list[live.TargetMark]]:
-    """Map rows of the targets table to the chart they belong on."""
-    out: dict[str, list[live.TargetMark]] = {}
-    for _, row in targets.iterrows():
-        chart = _TARGET_CHART.get(str(row.get("indicator")))
-        if chart is None or pd.isna(row.get("target")):
-            continue
-        chart_id, scale = chart
-        label = f"{_target_label(row, lang)} · {row.get('comparison', '')} " \
-                f"{_fmt(row['target'])} {row.get('unit', '')}".strip()
-        out.setdefault(chart_id, []).append(
-            live.TargetMark(int(row["year"]), float(row["target"]) * scale, label))
-    return out
-
-
-#: Indicator of the targets table -> (chart id, factor to the chart's unit).
-_TARGET_CHART: dict[str, tuple[str, float]] = {}
-
-
-def _chart_downloads(chart_id: str, lang: str, runs: list[live.Run]) -> None:
-    chart_mod = runner.optional_module("greenpath.charts")
-    if chart_mod is None:
-        st.caption(t("app_not_available", lang, what=t("app_chart_files", lang)))
-        return
-    cols = st.columns(2)
-    for col, fmt in zip(cols, ("png", "svg"), strict=True):
-        with col:
+def _chart_downloads(chart_id: str, lang: str, runs: list[live.Run],
+                     wedges: pd.DataFrame | None, ctx: live.ChartContext) -> None:
+    row = st.container(horizontal=True)
+    for fmt in ("png", "svg"):
+        with row:
             st.download_button(
-                fmt.upper(), data=_chart_file_maker(chart_id, fmt, lang, runs),
+                fmt.upper(), data=_chart_file_maker(chart_id, fmt, lang, runs, wedges, ctx),
                 file_name=f"greenpath_{chart_id}_{lang}.{fmt}",
                 mime="image/png" if fmt == "png" else "image/svg+xml",
-                key=f"w_dl_{chart_id}_{fmt}", on_click="ignore", icon=":material/download:")
+                key=f"w_dl_{chart_id}_{fmt}", on_click="ignore", icon=":material/download:",
+                help=t("app_chart_file_help", lang))
 
 
-def _chart_file_maker(chart_id: str, fmt: str, lang: str,
-                      runs: list[live.Run]) -> Callable[[], bytes]:
+def _chart_file_maker(chart_id: str, fmt: str, lang: str, runs: list[live.Run],
+                      wedges: pd.DataFrame | None,
+                      ctx: live.ChartContext) -> Callable[[], bytes]:
+    """Deferred: the meeting chart is drawn only when the button is pressed."""
+    results = {live.meeting_name(r): r.result for r in runs}
+    labels = {live.meeting_name(r): r.label for r in runs}
+    sets, present = _sets(), ctx.present
+    current = next(r for r in runs if r.role == "current")
+    bands = None if ctx.bands is None else ctx.bands.assign(scenario=live.meeting_name(current))
+
     def make() -> bytes:
-        raise NotImplementedError
+        fig = runner.meeting_figure(live.MEETING_CHART[chart_id], results, labels, lang,
+                                    present, wedges=wedges, sets=sets, bands=bands)
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=fig.dpi, facecolor="white",
+                    metadata={"Software": None} if fmt == "png" else None)
+        return buf.getvalue()
     return make
 
 
+class _LazyWedges:
+    """The wedge table of a run key, computed the first time a chart asks for it."""
+
+    def __init__(self, key: state.RunKey) -> None:
+        self.key = key
+
+    def get(self) -> pd.DataFrame | None:
+        return cached_wedges(self.key)
+
+
 def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
-               wedges: pd.DataFrame | None, lang: str, downloads: bool = True) -> None:
+               lazy_wedges: _LazyWedges, lang: str, downloads: bool = True) -> None:
     """One chart (one or two panels) in a keyed container, with its downloads."""
+    wedges = lazy_wedges.get() if chart_id == "wedges" else None
     with st.container(key=f"chart_{chart_id}", border=True):
+        title = t(live.CHARTS[chart_id], lang)
+        st.markdown(f"### {title}" if ctx.present else f"**{title}**")
         if chart_id == "wedges" and wedges is None:
-            st.markdown(f"**{t(live.CHARTS['wedges'], lang)}**")
             st.info(t("app_not_available", lang, what=t("app_wedges", lang)))
             return
-        if chart_id == "wedges" and wedges.empty:
-            st.markdown(f"**{t(live.CHARTS['wedges'], lang)}**")
+        if chart_id == "wedges" and (wedges.empty or not wedges["contribution"].abs().gt(1e-9).any()):
             st.info(t("chart_report_wedges_baseline_only", lang))
             return
         panels = live.build(chart_id, runs, ctx, wedges)
@@ -516,7 +573,7 @@ def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
             with col:
                 st.altair_chart(chart, width="stretch", key=f"altair_{chart_id}_{i}")
         if downloads:
-            _chart_downloads(chart_id, lang, runs)
+            _chart_downloads(chart_id, lang, runs, wedges, ctx)
 
 
 def _data_csv(runs: list[live.Run], units: dict[str, str]) -> Callable[[], bytes]:
@@ -618,7 +675,7 @@ def simulator_page(lang: str) -> None:
     key = state.run_key(current.settings())
     result = cached_run(key)
     runs = _runs(key, lang)
-    targets = cached_targets(key)
+    targets = cached_targets(key, _sets())
     base: state.Base = ss.gp_base
     changed = state.changed_levers(base, ss.gp_values)
     title = (current.title_zh if lang == "zh" else current.title_en) or current.name
@@ -639,9 +696,9 @@ def simulator_page(lang: str) -> None:
         lang=lang, present=present,
         policy_start=int(state.full(current.settings())["policy_start_year"])
         if not isinstance(state.full(current.settings())["policy_start_year"], tuple) else 2021,
-        targets=_target_marks(targets, lang), bands=cached_bands(key),
+        targets=cached_marks(lang, _sets()), bands=cached_bands(key),
         history={v: cached_history(v) for v in runner.HISTORY})
-    wedges = cached_wedges(key)
+    wedges = _LazyWedges(key)
     if present:
         _presentation(runs, ctx, wedges, targets, lang)
         return
@@ -650,9 +707,12 @@ def simulator_page(lang: str) -> None:
     st.subheader(t("app_charts", lang))
     if ctx.bands is None:
         st.caption(t("app_bands_unavailable", lang))
-    for i in range(0, len(CHART_ORDER), 2):
-        cols = st.columns(2)
-        for col, chart_id in zip(cols, CHART_ORDER[i:i + 2], strict=False):
+    else:
+        st.caption(t("app_bands_note", lang, n=ctx.bands.attrs.get("n", runner.BAND_SAMPLES),
+                     k=len(ctx.bands.attrs.get("sampled", []))))
+    for row in GRID:
+        cols = st.columns(len(row))
+        for col, chart_id in zip(cols, row, strict=True):
             with col:
                 draw_chart(chart_id, runs, ctx, wedges, lang)
     st.subheader(t("app_scenario_files", lang))
@@ -737,7 +797,7 @@ def calibration_page(lang: str) -> None:
             y=alt.Y("value:Q", title=f"{variable} ({unit})"),
             color=alt.Color("series:N", title=None,
                             scale=alt.Scale(range=[live.HISTORY_COLOUR,
-                                                   live.SCENARIO_COLOURS["baseline"]])),
+                                                   live.mpl.SCENARIO_PALETTE[1]])),
             tooltip=["series:N", "year:Q", "value:Q"]).properties(height=320)
         st.altair_chart(chart, width="stretch", key="altair_calibration")
     st.subheader(t("app_fit_report", lang))

@@ -1,0 +1,457 @@
+"""The Streamlit app, headless (``streamlit.testing.v1.AppTest``), and its helpers.
+
+Every page is run; levers, language, uploads and share links are driven through the
+widgets; bad input must show an error naming what was wrong and leave the scenario
+as it was; two sessions moving levers at the same time must never see each other's
+values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import tomllib
+from pathlib import Path
+
+import pytest
+from greenpath.model import registry as reg
+from streamlit.testing.v1 import AppTest
+
+from greenpath import scenarios as sc
+from greenpath.app import model_view, runner, sections, state
+from greenpath.i18n import t, table
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+TIMEOUT = 120
+
+
+def new_app(query: dict[str, str] | None = None) -> AppTest:
+    """A fresh session of the app, run once."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for k, v in (query or {}).items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def metric(at: AppTest, key: str, lang: str = "en") -> str:
+    """Value of the KPI whose label is the string ``key``."""
+    label = t(key, lang)
+    values = [m.value for m in at.metric if m.label == label]
+    assert values, f"no metric {label!r}; have {[m.label for m in at.metric]}"
+    return values[0]
+
+
+def badge(at: AppTest, target_label: str) -> str:
+    """'met' or 'missed' for the target line whose label is ``target_label``."""
+    for md in at.markdown:
+        if f"**{target_label}**" in md.value:
+            return "met" if ":green-badge[" in md.value else "missed"
+    raise AssertionError(f"no target line {target_label!r}")
+
+
+def lever(at: AppTest, name: str):
+    return at.slider(key=f"w_lever_{name}")
+
+
+def errors(at: AppTest) -> str:
+    return "\n".join(e.value for e in at.error)
+
+
+def charts(at: AppTest) -> list[str]:
+    """Vega-Lite specs (with their data) of every chart on the page."""
+    return [el.proto.spec + "".join(d.name for d in el.proto.datasets)
+            for el in at.get("vega_lite_chart")]
+
+
+def co2_2030(at: AppTest) -> float:
+    return float(metric(at, "app_kpi_co2_2030").replace(",", ""))
+
+
+RENEWABLES_1GW = "Renewable capacity 2025 (seed plan, 1 GW)"
+
+
+# ------------------------------------------------------------------ pages
+def test_simulator_page_draws_kpis_targets_and_charts():
+    at = new_app()
+    assert at.title[0].value == t("app_title", "en")
+    assert co2_2030(at) > 0
+    assert len(at.get("vega_lite_chart")) >= 7
+    assert any(":green-badge[" in m.value or ":red-badge[" in m.value for m in at.markdown)
+    assert len(at.slider) == len(reg.levers())
+    assert not at.error
+
+
+def test_model_page_has_variable_table_and_diagram():
+    at = new_app({"page": "model"})
+    assert at.title[0].value == t("app_model_title", "en")
+    assert at.get("graphviz_chart")
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert dot.startswith("digraph")
+    assert at.dataframe, "variable table missing"
+    frame = at.dataframe[0].value
+    assert {"equation", "unit", "comment", "source"} <= set(frame.columns)
+    # another sector, searched
+    at.selectbox(key="w_sector").set_value("Renewable power").run()
+    assert not at.exception
+    assert "wind_capacity" in at.get("graphviz_chart")[0].proto.spec
+
+
+def test_calibration_page_runs():
+    at = new_app({"page": "calibration"})
+    assert at.title[0].value == t("app_calibration_title", "en")
+    assert at.get("vega_lite_chart"), "recorded vs simulated chart missing"
+    assert not at.exception
+
+
+def test_page_switch_keeps_lever_values():
+    at = new_app()
+    lever(at, "wind_build_rate").set_value(321.0).run()
+    at.radio(key="w_page").set_value("model").run()
+    assert not at.exception
+    at.radio(key="w_page").set_value("simulator").run()
+    assert lever(at, "wind_build_rate").value == pytest.approx(321.0)
+
+
+# ------------------------------------------------------------------ levers
+def test_lever_changes_co2_number_and_chart():
+    at = new_app()
+    before_co2, before_charts = co2_2030(at), charts(at)
+    lever(at, "industrial_saving_action_rate").set_value(0.08).run()
+    assert not at.exception
+    assert co2_2030(at) < before_co2 - 0.5
+    assert charts(at)[0] != before_charts[0]
+    assert "unsaved changes" in " ".join(m.value for m in at.markdown)
+
+
+def test_lever_flips_target_badge():
+    at = new_app()
+    assert badge(at, RENEWABLES_1GW) == "missed"
+    lever(at, "distributed_pv_build_rate").set_value(300.0).run()
+    assert badge(at, RENEWABLES_1GW) == "met"
+    at.button(key="w_revert").click().run()
+    assert badge(at, RENEWABLES_1GW) == "missed"
+    assert lever(at, "distributed_pv_build_rate").value == pytest.approx(
+        reg.levers()["distributed_pv_build_rate"].default)
+
+
+def test_preset_change_sets_its_levers():
+    at = new_app()
+    at.selectbox(key="w_preset").set_value("plan_2021").run()
+    assert not at.exception
+    plan = sc.load("plan_2021")
+    assert lever(at, "wind_build_rate").value == pytest.approx(plan.params["wind_build_rate"])
+    # a year table of the preset is shown as such, not as a slider
+    assert "backward_capacity_exit_rate" in plan.tables
+    assert not any(s.key == "w_lever_backward_capacity_exit_rate" for s in at.slider)
+    at.button(key="w_const_backward_capacity_exit_rate").click().run()
+    assert lever(at, "backward_capacity_exit_rate").value == pytest.approx(0.02)
+
+
+# ------------------------------------------------------------------ language
+def test_language_switch_translates_interface_and_charts():
+    at = new_app()
+    at.radio(key="w_lang").set_value("zh").run()
+    assert not at.exception
+    assert at.title[0].value == t("app_title", "zh")
+    assert metric(at, "app_kpi_co2_2030", "zh")
+    specs = "".join(json.dumps(json.loads(el.proto.spec), ensure_ascii=False)
+                    for el in at.get("vega_lite_chart"))
+    assert t("chart_axis_co2", "zh") in specs
+    assert re.search(r"[\u4e00-\u9fff]", specs), "no Chinese text in the chart specs"
+    labels = [s.label for s in at.slider]
+    assert reg.levers()["wind_build_rate"].label_zh in " ".join(labels)
+
+
+# ------------------------------------------------------------------ uploads
+def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.file_uploader(key="w_upload").set_value((name, data, "application/toml")).run()
+    assert not at.exception
+    return at
+
+
+def test_upload_good_scenario_sets_levers():
+    at = new_app()
+    text = (ROOT / "scenarios" / "plan_14th_fyp.toml").read_text(encoding="utf-8")
+    text = text.replace('name = "plan_14th_fyp"', 'name = "my_variant"')
+    text = re.sub(r"(?m)^wind_build_rate = .*$", "wind_build_rate = 222.0", text)
+    _upload(at, "my_variant.toml", text.encode())
+    assert not at.error
+    assert lever(at, "wind_build_rate").value == pytest.approx(222.0)
+    assert lever(at, "utility_pv_build_rate").value == pytest.approx(
+        sc.load("plan_14th_fyp").params["utility_pv_build_rate"])
+    assert at.selectbox(key="w_preset").value == "__uploaded__"
+
+
+@pytest.mark.parametrize(("name", "data", "expected"), [
+    ("bad_range.toml", b'[levers]\nwind_build_rate = 9999\n', "wind_build_rate"),
+    ("misspelt.toml", b'[levers]\nwnd_build_rate = 100\n', "did you mean 'wind_build_rate'"),
+    ("syntax.toml", b'[levers\nwind_build_rate = 100\n', "not valid TOML"),
+    ("binary.toml", b"\xff\xfe\x00garbage", "not UTF-8"),
+    ("big.toml", b"#" * (sc.MAX_FILE_BYTES + 1), "larger than"),
+    ("constant.toml", b'[levers]\nexec = "__import__(\'os\')"\n', "unknown lever 'exec'"),
+])
+def test_upload_bad_scenario_shows_error_and_changes_nothing(name, data, expected):
+    at = new_app()
+    lever(at, "wind_build_rate").set_value(150.0).run()
+    co2, values = co2_2030(at), {s.key: s.value for s in at.slider}
+    _upload(at, name, data)
+    assert expected in errors(at), errors(at)
+    assert t("app_error_upload", "en") in errors(at)
+    assert {s.key: s.value for s in at.slider} == values
+    assert co2_2030(at) == co2
+    at.button(key="w_dismiss").click().run()
+    assert not at.error
+
+
+def test_bad_range_error_names_file_key_value_and_range():
+    at = new_app()
+    _upload(at, "bad.toml", b'[levers]\nwind_build_rate = 9999\n')
+    p = reg.levers()["wind_build_rate"]
+    assert f"bad.toml: [levers] wind_build_rate = 9999: outside the allowed range " \
+           f"{p.min:g} to {p.max:g}" in errors(at)
+
+
+# ------------------------------------------------------------------ share links
+def test_good_link_restores_settings():
+    at = new_app({"scenario": "plan_2021", "wind_build_rate": "300", "lang": "zh"})
+    assert not at.error
+    assert at.selectbox(key="w_preset").value == "plan_2021"
+    assert lever(at, "wind_build_rate").value == pytest.approx(300.0)
+    assert lever(at, "prefab_share_target").value == pytest.approx(
+        sc.load("plan_2021").params["prefab_share_target"])
+    assert at.title[0].value == t("app_title", "zh")
+    # the address bar is kept as a link of what is shown: only the lever that differs
+    assert at.query_params["wind_build_rate"] in ("300", ["300"])
+    assert "prefab_share_target" not in at.query_params
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ({"wind_build_rate": "9999"}, "outside the allowed range"),
+    ({"wind_build_rate": "lots"}, "must be a number"),
+    ({"wnd_build_rate": "100"}, "did you mean 'wind_build_rate'"),
+    ({"scenario": "plan_2031", "wind_build_rate": "100"}, "no such preset"),
+    ({"emission_factor_coal": "1"}, "emission_factor_coal"),
+])
+def test_bad_link_shows_error_and_leaves_scenario(query, expected):
+    at = new_app(query)
+    assert expected in errors(at), errors(at)
+    assert t("app_error_link", "en") in errors(at)
+    base = state.lever_values(state.load_preset("baseline"))
+    for s in at.slider:
+        assert s.value == pytest.approx(base[s.key.removeprefix("w_lever_")]), s.key
+
+
+def test_bad_language_in_link_is_reported_rest_applies():
+    at = new_app({"lang": "fr", "wind_build_rate": "120"})
+    assert "lang = 'fr'" in errors(at)
+    assert lever(at, "wind_build_rate").value == pytest.approx(120.0)
+
+
+def test_link_encodes_only_levers_that_differ_and_round_trips():
+    base = state.load_preset("plan_2021")
+    values = state.lever_values(base)
+    values["wind_build_rate"] = 333.0
+    current = state.compose(base, values)
+    query = state.encode_link("plan_2021", current.settings(), "en", "simulator")
+    assert query == {"scenario": "plan_2021", "lang": "en", "page": "simulator",
+                     "wind_build_rate": "333"}
+    request, errs = state.decode_link(query, ("en", "zh"), ("simulator",))
+    assert not errs
+    assert request.preset == "plan_2021"
+    assert request.settings == {"wind_build_rate": 333.0}
+
+
+def test_link_of_uploaded_scenario_without_preset_restores_it():
+    base = state.from_upload(b'[levers]\nwind_build_rate = 250\n'
+                             b'backward_capacity_exit_rate = { 2021 = 0.03, 2026 = 0.0 }\n'
+                             b'[uncertainties]\ngdp_growth_2023_to_2030 = 0.05\n', "u.toml")
+    assert base.preset is None
+    query = state.encode_link(base.preset, base.scenario.settings(), "en", "simulator")
+    request, errs = state.decode_link(query, ("en", "zh"), ("simulator",))
+    assert not errs
+    restored = {**state.preset_settings(request.preset), **request.settings}
+    assert state.run_key(restored) == state.run_key(base.scenario.settings())
+
+
+# ------------------------------------------------------------------ save / compare
+def test_save_draws_comparison_and_never_overwrites_without_asking():
+    at = new_app()
+    lever(at, "wind_build_rate").set_value(400.0).run()
+    at.text_input(key="w_save_name").input("fast wind").run()
+    at.button(key="w_save").click().run()
+    assert "fast wind" in at.session_state["gp_saved"]
+    saved = dict(at.session_state["gp_saved"]["fast wind"])
+    specs = "".join(charts(at))
+    assert "fast wind" in specs
+    # same name again with other settings: refused until "replace" is ticked
+    lever(at, "wind_build_rate").set_value(50.0).run()
+    at.button(key="w_save").click().run()
+    assert at.session_state["gp_saved"]["fast wind"] == saved
+    assert at.warning
+    assert "fast wind" in at.warning[0].value
+    at.checkbox(key="w_save_replace").check().run()
+    at.button(key="w_save").click().run()
+    assert at.session_state["gp_saved"]["fast wind"]["wind_build_rate"] == pytest.approx(50.0)
+
+
+def test_downloads_offer_toml_csv_and_chart_files():
+    at = new_app()
+    keys = {el.proto.id.split("-")[-1] if False else getattr(el, "key", None)
+            for el in at.get("download_button")}
+    for expected in ("w_dl_toml", "w_dl_csv", "w_dl_co2_png", "w_dl_co2_svg"):
+        assert expected in keys, keys
+
+
+def test_presentation_mode_shows_one_chart():
+    at = new_app()
+    at.toggle(key="w_present").set_value(True).run()
+    assert not at.exception
+    assert len(at.get("vega_lite_chart")) == 1
+    first = charts(at)[0]
+    at.button(key="w_next").click().run()
+    assert charts(at)[0] != first
+    assert re.search(r'labelFontSize": ?22', at.get("vega_lite_chart")[0].proto.spec)
+
+
+# ------------------------------------------------------------------ sessions
+def test_two_sessions_moving_levers_concurrently_stay_isolated():
+    """Each session sees the CO2 of its own lever value, whatever the other does."""
+    reference = {}
+    for value in (0.0, 0.08):
+        at = new_app()
+        lever(at, "industrial_saving_action_rate").set_value(value).run()
+        reference[value] = co2_2030(at)
+    assert reference[0.0] != reference[0.08]
+    results: dict[str, list] = {"a": [], "b": []}
+    failures: list[BaseException] = []
+
+    def session(name: str, values: list[float]) -> None:
+        try:
+            at = new_app()
+            for v in values:
+                lever(at, "industrial_saving_action_rate").set_value(v).run()
+                assert not at.exception
+                results[name].append((v, co2_2030(at),
+                                      lever(at, "industrial_saving_action_rate").value))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    a = threading.Thread(target=session, args=("a", [0.0, 0.08, 0.0, 0.08]))
+    b = threading.Thread(target=session, args=("b", [0.08, 0.0, 0.08, 0.0]))
+    a.start()
+    b.start()
+    a.join()
+    b.join()
+    assert not failures, failures
+    for name in ("a", "b"):
+        assert len(results[name]) == 4
+        for value, co2, shown in results[name]:
+            assert shown == pytest.approx(value)
+            assert co2 == reference[value], (name, value, co2)
+
+
+def test_model_pool_lends_each_model_to_one_caller_at_a_time():
+    pool = runner.ModelPool(size=2)
+    keys = [state.run_key({"industrial_saving_action_rate": v}) for v in (0.0, 0.03, 0.06)]
+    serial = {k: pool.run(k).frame["co2_emissions"].to_numpy() for k in keys}
+    out: list[tuple] = []
+    failures: list[BaseException] = []
+
+    def worker(offset: int) -> None:
+        try:
+            for i in range(9):
+                k = keys[(i + offset) % 3]
+                out.append((k, pool.run(k).frame["co2_emissions"].to_numpy()))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not failures, failures
+    assert pool.created <= 2
+    assert len(out) == 27
+    for k, values in out:
+        assert (values == serial[k]).all()
+
+
+def test_run_key_is_sorted_settings_and_baseline_is_empty():
+    assert state.run_key({}) == ()
+    assert state.run_key(sc.load("baseline").settings()) == ()
+    a = state.run_key({"wind_build_rate": 200.0, "biomass_build_rate": 20.0})
+    b = state.run_key({"biomass_build_rate": 20.0, "wind_build_rate": 200.0})
+    assert a == b == (("biomass_build_rate", 20.0), ("wind_build_rate", 200.0))
+    assert state.run_key({"wind_build_rate": reg.effective_defaults()["wind_build_rate"]}) == ()
+    hash(state.run_key(sc.load("plan_2021").settings()))
+
+
+# ------------------------------------------------------------------ tables and config
+def test_every_lever_has_a_section():
+    assert sections.unmapped() == []
+    listed = [p.name for _, params in sections.grouped_levers() for p in params]
+    assert sorted(listed) == sorted(reg.levers())
+
+
+def test_every_lever_clause_has_an_english_gloss_citing_the_same_clause():
+    numerals = dict(zip("一二三四五六七八九", "123456789", strict=True))
+    for name, p in reg.levers().items():
+        gloss = t(f"app_clause_{name}", "en")
+        assert gloss, name
+        for sec, sub in re.findall(r"([一二三四五六七八九])\(([一二三四五六七八九])\)", p.clause):
+            assert f"{numerals[sec]}({numerals[sub]})" in gloss, (name, p.clause, gloss)
+
+
+def test_every_string_the_app_uses_exists_in_both_languages():
+    used = set()
+    for path in [ROOT / "app.py", *(ROOT / "greenpath" / "app").glob("*.py")]:
+        used |= set(re.findall(r"""\bt\(\s*["'](\w+)["']""", path.read_text(encoding="utf-8")))
+    missing = sorted(k for k in used if k not in table())
+    assert not missing, missing
+    for sec in sections.SECTIONS:
+        assert t(f"app_section_{sec.id}", "zh")
+    own = tomllib.loads((ROOT / "greenpath" / "i18n" / "app.toml").read_text(encoding="utf-8"))
+    assert all(k.startswith("app_") for k in own)
+
+
+def test_no_deprecated_streamlit_caching():
+    for path in [ROOT / "app.py", *(ROOT / "greenpath" / "app").glob("*.py")]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"st\.cache\(|st\.experimental_|@st\.cache\b(?!_)", text), path
+
+
+def test_streamlit_config_is_local_and_strict():
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
+    server = config["server"]
+    assert server["address"] == "127.0.0.1"
+    assert server["headless"] is True
+    assert server["enableXsrfProtection"] is True
+    assert server["maxUploadSize"] <= 1
+
+
+# ------------------------------------------------------------------ model diagram
+def test_integ_flows_reads_signed_flows():
+    assert model_view.integ_flows("INTEG ( wind commissioning - wind retirement, 0)") == [
+        ("wind_commissioning", 1), ("wind_retirement", -1)]
+    assert model_view.integ_flows("INTEG ( (target - level) / time, 1)") is None
+    assert model_view.integ_flows("level * 2") is None
+
+
+def test_sector_diagrams_draw_stocks_flows_and_links(model):
+    variables = model.variables()
+    deps = model._model._dependencies
+    dot = model_view.sector_dot("Renewable power", variables, deps)
+    assert dot.startswith("digraph")
+    assert dot.rstrip().endswith("}")
+    assert re.search(r'"wind_capacity" \[label="[^"]*", shape=box', dot)
+    assert '"wind_commissioning" -> "wind_capacity" [color=' in dot   # inflow pipe
+    assert '"wind_capacity" -> "wind_retirement" [color=' in dot      # outflow pipe
+    assert '"wind_build_rate" -> ' in dot                             # lever, information link
+    for group in set(variables["group"]) - {"Control"}:
+        text = model_view.sector_dot(group, variables, deps)
+        assert text.count("{") == text.count("}"), group
