@@ -455,3 +455,28 @@ def test_sector_diagrams_draw_stocks_flows_and_links(model):
     for group in set(variables["group"]) - {"Control"}:
         text = model_view.sector_dot(group, variables, deps)
         assert text.count("{") == text.count("}"), group
+
+
+# ------------------------------------------------------------------ downloads
+def test_exports_csv_workbook_and_deck_hold_the_shown_scenarios(model):
+    import io
+
+    import openpyxl
+    from pptx import Presentation
+
+    from greenpath import targets as tg
+    from greenpath.app import exports
+
+    current, base = sc.load("plan_2021"), sc.load("baseline")
+    rc, rb = model.run(**current.run_kwargs()), model.run(**base.run_kwargs())
+    shown = [exports.Shown("Current", "Current", current, rc, tg.evaluate(rc)),
+             exports.Shown("baseline", "Baseline", base, rb, tg.evaluate(rb))]
+    csv = exports.results_csv(shown).decode("utf-8-sig").splitlines()
+    assert csv[0] == "scenario,year,variable,value,unit"
+    assert {line.split(",")[0] for line in csv[1:]} == {"Current", "Baseline"}
+    book = openpyxl.load_workbook(io.BytesIO(exports.workbook(shown)))
+    assert {"co2_emissions", "levers", "targets", "about"} <= set(book.sheetnames)
+    levers = [row[0] for row in book["levers"].iter_rows(min_row=2, values_only=True)]
+    assert "wind_build_rate" in levers
+    deck = Presentation(io.BytesIO(exports.deck(shown, "zh", presentation=False)))
+    assert len(deck.slides) >= 1 + 6 + 2

@@ -64,12 +64,15 @@ class Run:
         The run's table (index ``year``).
     result
         The :class:`~greenpath.model.engine.RunResult` (metadata for file footers).
+    key
+        The run key (:func:`greenpath.app.state.run_key`) of its settings.
     """
 
     label: str
     role: str
     frame: pd.DataFrame
     result: object | None = None
+    key: tuple = ()
 
 
 @dataclass(frozen=True)

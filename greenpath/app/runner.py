@@ -138,8 +138,9 @@ def meeting_figure(chart: str, results: Mapping[str, object], labels: Mapping[st
         if wedges is None:
             raise ValueError("the wedge chart needs the wedge table")
         current = next(k for k in results if k != mpl.BASELINE)
-        return mpl.wedges(wedges, results[current], lang, presentation=presentation,
-                          labels=labels, baseline=results.get(mpl.BASELINE))
+        return mpl.wedges({current: wedges}, {current: results[current]}, lang,
+                          presentation=presentation, labels=dict(labels),
+                          baseline=results.get(mpl.BASELINE))
     draw = mpl.CHARTS[chart][0]
     extra: dict = {}
     if chart == "renewable_capacity":

@@ -29,7 +29,7 @@ import pandas as pd
 import streamlit as st
 
 from greenpath import scenarios as sc
-from greenpath.app import calibration_view, model_view, runner, sections, state
+from greenpath.app import calibration_view, exports, model_view, runner, sections, state
 from greenpath.app import charts as live
 from greenpath.i18n import LANGS, t
 from greenpath.model import indicators
@@ -404,9 +404,9 @@ def _runs(current_key: state.RunKey, lang: str) -> list[live.Run]:
     base_key = state.run_key(cached_preset(state.default_preset()).settings())
     current, baseline = t("app_series_current", lang), t("app_series_baseline", lang)
     res = cached_run(current_key)
-    runs = [live.Run(current, "current", res.frame, res)]
+    runs = [live.Run(current, "current", res.frame, res, current_key)]
     res = cached_run(base_key)
-    runs.append(live.Run(baseline, "baseline", res.frame, res))
+    runs.append(live.Run(baseline, "baseline", res.frame, res, base_key))
     taken = {current, baseline, live.mpl.BASELINE}
     for name in ss.get("w_compare", list(ss.gp_saved))[: live.MAX_SAVED]:
         if name not in ss.gp_saved:
@@ -415,8 +415,9 @@ def _runs(current_key: state.RunKey, lang: str) -> list[live.Run]:
         while label in taken:
             label += " ′"
         taken.add(label)
-        res = cached_run(state.run_key(ss.gp_saved[name]))
-        runs.append(live.Run(label, "saved", res.frame, res))
+        key = state.run_key(ss.gp_saved[name])
+        res = cached_run(key)
+        runs.append(live.Run(label, "saved", res.frame, res, key))
     return runs
 
 
@@ -576,24 +577,37 @@ def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
             _chart_downloads(chart_id, lang, runs, wedges, ctx)
 
 
-def _data_csv(runs: list[live.Run], units: dict[str, str]) -> Callable[[], bytes]:
-    frames = [(r.label, r.frame) for r in runs]
+def _shown(runs: list[live.Run], current: sc.Scenario) -> list[exports.Shown]:
+    """The scenarios on screen, as the exports want them."""
+    out = []
+    for r in runs:
+        if r.role == "current":
+            scenario = current
+        elif r.role == "baseline":
+            scenario = cached_preset(state.default_preset())
+        else:
+            scenario = state.key_scenario(r.key, r.label)
+        out.append(exports.Shown(live.meeting_name(r), r.label, scenario, r.result,
+                                 cached_targets(r.key, _sets())))
+    return out
 
-    def make() -> bytes:
-        parts = []
-        for label, frame in frames:
-            long = frame.reset_index().melt(id_vars="year", var_name="variable")
-            long.insert(0, "scenario", label)
-            long["unit"] = long["variable"].map(units)
-            parts.append(long)
-        buf = io.StringIO()
-        pd.concat(parts, ignore_index=True).to_csv(buf, index=False, float_format="%.6g")
-        return buf.getvalue().encode("utf-8-sig")  # BOM: Excel opens Chinese text right
-    return make
+
+def _deferred(make: Callable[..., bytes], *args, **kwargs) -> Callable[[], bytes]:
+    """A download built only when its button is pressed."""
+    def run() -> bytes:
+        return make(*args, **kwargs)
+    return run
+
+
+def _wedge_tables(runs: list[live.Run], wedges: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    if wedges is None or wedges.empty or not wedges["contribution"].abs().gt(1e-9).any():
+        return {}
+    current = next(r for r in runs if r.role == "current")
+    return {live.meeting_name(current): wedges}
 
 
 def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
-                   units: dict[str, str]) -> None:
+                   lazy_wedges: _LazyWedges) -> None:
     """Save / load / share the scenario, and download data and decks."""
     base: state.Base = ss.gp_base
     tab_save, tab_file, tab_share, tab_data = st.tabs([
@@ -657,12 +671,30 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
         if base.uploaded and base.preset is None:
             st.caption(t("app_share_from_baseline", lang))
     with tab_data:
-        st.download_button(t("app_download_csv", lang), data=_data_csv(runs, units),
-                           file_name="greenpath_results.csv", mime="text/csv",
-                           key="w_dl_csv", on_click="ignore", icon=":material/download:")
-        report = runner.optional_module("greenpath.report")
-        if report is None:
+        shown = _shown(runs, current)
+        row = st.container(horizontal=True)
+        with row:
+            st.download_button(t("app_download_csv", lang),
+                               data=_deferred(exports.results_csv, shown),
+                               file_name="greenpath_results.csv", mime="text/csv",
+                               key="w_dl_csv", on_click="ignore", icon=":material/download:")
+        if runner.optional_module("greenpath.report") is None:
             st.caption(t("app_not_available", lang, what=t("app_report_files", lang)))
+            return
+        wedges = _wedge_tables(runs, lazy_wedges.get())
+        with row:
+            st.download_button(
+                t("app_download_xlsx", lang), data=_deferred(exports.workbook, shown, wedges),
+                file_name="greenpath_report_data.xlsx", key="w_dl_xlsx", on_click="ignore",
+                mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                icon=":material/download:")
+            st.download_button(
+                t("app_download_pptx", lang),
+                data=_deferred(exports.deck, shown, lang, wedges, _sets()),
+                file_name=f"greenpath_report_{lang}.pptx", key="w_dl_pptx", on_click="ignore",
+                mime="application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                icon=":material/download:")
+        st.caption(t("app_downloads_help", lang))
 
 
 def simulator_page(lang: str) -> None:
@@ -673,7 +705,6 @@ def simulator_page(lang: str) -> None:
         st.error(str(exc))
         return
     key = state.run_key(current.settings())
-    result = cached_run(key)
     runs = _runs(key, lang)
     targets = cached_targets(key, _sets())
     base: state.Base = ss.gp_base
@@ -716,7 +747,7 @@ def simulator_page(lang: str) -> None:
             with col:
                 draw_chart(chart_id, runs, ctx, wedges, lang)
     st.subheader(t("app_scenario_files", lang))
-    scenario_panel(current, lang, runs, result.units)
+    scenario_panel(current, lang, runs, wedges)
 
 
 def _presentation(runs, ctx, wedges, targets, lang) -> None:

@@ -1,0 +1,110 @@
+"""Downloads of the app: the data (CSV, XLSX) and the slide deck (PPTX) of what is shown.
+
+The workbook and the deck are the ones ``greenpath report`` writes
+(:func:`greenpath.report.build_workbook`, :func:`greenpath.report.build_deck`), built
+in memory for the scenarios on screen: the current one, the baseline and the saved
+ones chosen for comparison.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from greenpath import charts
+from greenpath import scenarios as sc
+from greenpath.model.engine import RunResult
+
+
+@dataclass
+class Shown:
+    """One scenario on screen: its settings, result and target check.
+
+    ``name`` is how tables, legends and footers call it; the baseline must be called
+    ``"baseline"`` (:data:`greenpath.charts.BASELINE`) so it keeps its colour.
+    """
+
+    name: str
+    label: str
+    scenario: sc.Scenario
+    result: RunResult
+    targets: pd.DataFrame | None = None
+
+
+def _report():
+    from greenpath import report
+
+    return report
+
+
+def _runs(shown: Sequence[Shown]) -> list:
+    report = _report()
+    out = []
+    for s in shown:
+        scenario = sc.Scenario(**{**s.scenario.__dict__, "name": s.name})
+        s.result.metadata["title_en"] = s.result.metadata["title_zh"] = s.label
+        out.append(report.ScenarioRun(scenario, s.result, s.targets))
+    return out
+
+
+def _baseline(runs: Sequence) -> sc.Scenario:
+    return next(r.scenario for r in runs if r.scenario.name == charts.BASELINE)
+
+
+def results_csv(shown: Sequence[Shown]) -> bytes:
+    """Every output of every shown scenario: scenario, variable, year, value, unit.
+
+    UTF-8 with a byte-order mark, so spreadsheet programs read the Chinese names.
+    """
+    parts = []
+    for s in shown:
+        long = s.result.frame.reset_index().melt(id_vars="year", var_name="variable")
+        long.insert(0, "scenario", s.label)
+        long["unit"] = long["variable"].map(s.result.units)
+        parts.append(long)
+    buf = io.StringIO()
+    pd.concat(parts, ignore_index=True).to_csv(buf, index=False, float_format="%.6g")
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def workbook(shown: Sequence[Shown], wedges: Mapping[str, pd.DataFrame] | None = None,
+             ) -> bytes:
+    """The report workbook: one sheet per chart, levers, targets, about."""
+    report = _report()
+    runs = _runs(shown)
+    results = {r.scenario.name: r.result for r in runs}
+    data = {key: data_fn(results) for key, (_, data_fn) in charts.CHARTS.items()}
+    if wedges:
+        data["wedges"] = charts.wedges_data(dict(wedges))
+    levers = report.lever_table([r.scenario for r in runs], _baseline(runs), "en")
+    return report.build_workbook(data, runs, levers, [])
+
+
+def deck(shown: Sequence[Shown], lang: str, wedges: Mapping[str, pd.DataFrame] | None = None,
+         sets: Sequence[str] | None = None, presentation: bool = True) -> bytes:
+    """The report deck (16:9): title, one chart per slide, levers, targets."""
+    report = _report()
+    runs = _runs(shown)
+    results = {r.scenario.name: r.result for r in runs}
+    labels = {s.name: s.label for s in shown}
+    images = []
+    for key, (draw, _) in charts.CHARTS.items():
+        extra = {"sets": list(sets)} if key == "renewable_capacity" and sets is not None else {}
+        fig = draw(results, lang, presentation=presentation, labels=labels, **extra)
+        images.append((key, _png(fig)))
+    if wedges:
+        fig = charts.wedges(dict(wedges), {n: results[n] for n in wedges}, lang,
+                            presentation=presentation, labels=labels,
+                            baseline=results[charts.BASELINE])
+        images.append(("wedges", _png(fig)))
+    levers = report.lever_table([r.scenario for r in runs], _baseline(runs), lang)
+    return report.build_deck(images, runs, levers, report.targets_table(runs, lang), [], lang)
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, facecolor="white", metadata={"Software": None})
+    return buf.getvalue()
