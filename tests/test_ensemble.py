@@ -1,0 +1,379 @@
+"""The ensemble API: engine equality, validation, sampling, bands, threads, batch chunks."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+from greenpath.model import indicators
+from greenpath.model import registry as reg
+
+from greenpath import ensemble as en
+from greenpath import scenarios
+from greenpath.ensemble import EnsembleError
+
+N_EQUALITY = 200
+N_TABLES = 20
+
+
+def _sampled_names() -> list[str]:
+    return [k for k, p in reg.load_registry().items() if p.kind != "constant" and p.max > p.min]
+
+
+def _assert_same(a: en.EnsembleArrays, b: en.EnsembleArrays, columns) -> None:
+    """Equal to 1e-9 relative, the tolerance scaled by each variable's largest magnitude.
+
+    The engines agree to the last bit almost everywhere, but not always: NumPy
+    evaluates ``array ** 0.5`` (``x ** TIME STEP``) as ``sqrt``, Python's float
+    power as ``pow``, and the two differ by one ulp in about 0.06 % of arguments.
+    A difference of nearly equal terms (net imports, imported-electricity CO2)
+    can turn that ulp into 0.0 vs -1.7e-15, which no purely relative tolerance
+    accepts; hence ``atol = 1e-9 * max |value|`` of the variable.
+    """
+    np.testing.assert_array_equal(a.years, b.years)
+    for column in columns:
+        want = b.values[column]
+        scale = float(np.max(np.abs(want))) if want.size else 0.0
+        np.testing.assert_allclose(a.values[column], want, rtol=1e-9, atol=1e-9 * scale, err_msg=column)
+
+
+# ---------------------------------------------------------------------------
+# Engine equality
+# ---------------------------------------------------------------------------
+
+
+def test_vector_equals_pysd_on_random_scenarios(model):
+    """200 scenarios, every lever and uncertainty drawn across its registry range."""
+    sample = en.sample_parameters(_sampled_names(), N_EQUALITY, seed=7, method="random")
+    columns = model.outputs
+    vector = en.run_many(sample, columns, engine="vector", output="arrays")
+    pysd = en.run_many(sample, columns, engine="pysd", output="arrays")
+    assert vector.engine == "vector"
+    assert pysd.engine == "pysd"
+    assert vector.values[columns[0]].shape == (N_EQUALITY, 31)
+    _assert_same(vector, pysd, columns)
+    # The sample really varies the outputs (an engine ignoring params would fail above,
+    # but only if the runs differ from each other).
+    assert np.ptp(vector.values["co2_emissions"][:, -1]) > 1.0
+
+
+def test_vector_table_variant_equals_pysd(model):
+    """Year tables (the plan's phased levers) through the generated variant vs PySD."""
+    plan = scenarios.load("plan_2021")
+    assert plan.tables, "plan_2021 is expected to hold year tables"
+    names = [k for k in _sampled_names() if k not in plan.tables]
+    sample = en.sample_parameters(names, N_TABLES, seed=11)
+    columns = model.outputs
+    vector = en.run_many(sample, columns, engine="vector", time_varying=plan.tables, output="arrays")
+    pysd = en.run_many(sample, columns, engine="pysd", time_varying=plan.tables, output="arrays")
+    _assert_same(vector, pysd, columns)
+    # the table matters: the same runs with the tables' first values held constant differ
+    flat = sample.assign(**{k: v[1][0] for k, v in plan.tables.items()})
+    held = en.run_many(flat, ["co2_emissions"], engine="vector", output="arrays")
+    assert not np.array_equal(held.values["co2_emissions"], vector.values["co2_emissions"])
+
+
+def test_scenario_run_equals_single_pysd_run(model):
+    plan = scenarios.load("plan_2021")
+    ds = en.run_many(pd.DataFrame([plan.params]), ["co2_emissions", "gdp"], time_varying=plan.tables,
+                     engine="vector")
+    ref = model.run(**plan.run_kwargs(), return_columns=["co2_emissions", "gdp"]).frame
+    np.testing.assert_allclose(ds["co2_emissions"].values[0], ref["co2_emissions"].to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ds["gdp"].values[0], ref["gdp"].to_numpy(), rtol=1e-12)
+
+
+def test_defaults_fill_missing_columns(model):
+    ds = en.run_many({"carbon_price": [100.0, 0.0]}, ["co2_emissions"])
+    default = model.run(return_columns=["co2_emissions"]).frame["co2_emissions"].to_numpy()
+    np.testing.assert_allclose(ds["co2_emissions"].values[1], default, rtol=1e-12)
+    assert not np.allclose(ds["co2_emissions"].values[0], default)
+
+
+# ---------------------------------------------------------------------------
+# Engine choice, outputs
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("engine", "n", "tables", "expected"),
+    [
+        ("auto", 1, False, "vector"),
+        ("auto", 10_000, False, "vector"),
+        ("auto", 1, True, "pysd"),
+        ("auto", en.AUTO_PYSD_MAX_RUNS, True, "pysd"),
+        ("auto", en.AUTO_PYSD_MAX_RUNS + 1, True, "vector"),
+        ("pysd", 500, False, "pysd"),
+        ("vector", 1, True, "vector"),
+    ],
+)
+def test_choose_engine(engine, n, tables, expected):
+    assert en.choose_engine(engine, n, tables) == expected
+
+
+def test_auto_engine_is_recorded():
+    plan = scenarios.load("plan_2021")
+    ds = en.run_many({}, ["gdp"], time_varying=plan.tables)
+    assert ds.attrs["engine"] == "pysd"
+    ds = en.run_many({"wind_build_rate": np.linspace(0, 500, 8)}, ["gdp"], time_varying=plan.tables)
+    assert ds.attrs["engine"] == "vector"
+
+
+def test_dataset_layout():
+    frame = pd.DataFrame({"wind_build_rate": [10.0, 20.0, 30.0]}, index=pd.Index(["a", "b", "c"], name="run_id"))
+    ds = en.run_many(frame, ["co2_emissions", "renewable_capacity"])
+    assert ds["co2_emissions"].dims == ("run", "year")
+    assert list(ds["run"].values) == ["a", "b", "c"]
+    assert ds["year"].values[0] == 2005
+    assert ds["year"].values[-1] == 2035
+    assert ds["co2_emissions"].attrs["units"] == "MtCO2/Year"
+    assert ds.attrs["n_runs"] == 3
+    assert len(ds.attrs["model_sha256"]) == 64
+    arrays = en.run_many(frame, None, output="arrays")
+    assert list(arrays.values) == indicators.HEADLINE
+    assert arrays.frame(1).index.name == "year"
+
+
+# ---------------------------------------------------------------------------
+# Validation: every error names what is wrong and what is allowed
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("param_sets", "message"),
+    [
+        ({"wind_buildrate": [1.0]}, r"unknown parameter 'wind_buildrate' \(did you mean 'wind_build_rate'\?\)"),
+        ({"wind_build_rate": [1.0, 600.0]}, r"row 1: 600.0 is outside the allowed range 0.0 to 500.0 MW/Year"),
+        ({"wind_build_rate": [np.nan]}, r"'wind_build_rate'.*row 0: nan is outside the allowed range"),
+        ({"wind_build_rate": ["many"]}, r"'many' is not a number; allowed 0.0 to 500.0 MW/Year"),
+        ({"wind_build_rate": [1.0, 2.0], "carbon_price": [1.0]}, r"arrays of different lengths"),
+        ({"wind_build_rate": np.ones((2, 2))}, r"expected a scalar or a 1-D array"),
+        ({"coal_emission_factor": [3.0]}, r"outside the allowed range 2.7058 to 2.7058"),
+        ("wind_build_rate", r"expected a pandas DataFrame or a dict of arrays"),
+        (pd.DataFrame({"wind_build_rate": []}), r"no runs"),
+    ],
+)
+def test_bad_param_sets(param_sets, message):
+    with pytest.raises(EnsembleError, match=message):
+        en.run_many(param_sets, ["gdp"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"return_columns": ["co2_emisions"]}, r"unknown variable 'co2_emisions' \(did you mean 'co2_emissions'\?\)"),
+        ({"return_columns": "gdp"}, r"a list of variable names, not a string"),
+        ({"engine": "fast"}, r"engine 'fast' is not one of auto, vector, pysd"),
+        ({"output": "frame"}, r"output 'frame' is not one of"),
+        ({"time_varying": {"wind_build_rate": ([2021, 2040], [1, 2])}}, r"years \[2021.0, 2040.0\] must lie in 2005"),
+        ({"time_varying": {"wind_build_rate": ([2021, 2025], [1, 900])}}, r"900.*outside the allowed range 0.0 to 500"),
+        ({"time_varying": {"wind_build_rate": ([2021, 2021], [1, 2])}}, r"repeated years"),
+        ({"time_varying": {"wind_build_rate": 5}}, r"expected \(years, values\)"),
+        ({"time_varying": {"carbon_price": ([2021], [1.0])}}, r"given both as param_sets columns and as time_varying"),
+    ],
+)
+def test_bad_run_arguments(kwargs, message):
+    kwargs = {"return_columns": ["gdp"], **kwargs}
+    with pytest.raises(EnsembleError, match=message):
+        en.run_many({"carbon_price": [0.0, 10.0]}, **kwargs)
+
+
+def test_unknown_column_refused_by_pysd_engine_too():
+    with pytest.raises(EnsembleError, match="unknown variable 'gdpp'"):
+        en.run_many({}, ["gdpp"], engine="pysd")
+
+
+# ---------------------------------------------------------------------------
+# Sampling
+# ---------------------------------------------------------------------------
+
+
+def test_lhs_is_stratified_bounded_and_seeded():
+    names = ["wind_build_rate", "carbon_price", "gdp_growth_2023_to_2030"]
+    n = 50
+    sample = en.sample_parameters(names, n, seed=3)
+    assert list(sample.columns) == names
+    for name in names:
+        p = reg.lookup(name)
+        u = (sample[name].to_numpy() - p.min) / (p.max - p.min)
+        assert u.min() >= 0
+        assert u.max() <= 1
+        # Latin hypercube: exactly one point in each of the n equal strata
+        strata = np.minimum(np.floor(u * n).astype(int), n - 1)
+        assert sorted(strata) == list(range(n))
+    pd.testing.assert_frame_equal(sample, en.sample_parameters(names, n, seed=3))
+    assert not sample.equals(en.sample_parameters(names, n, seed=4))
+    rnd = en.sample_parameters(names, n, seed=3, method="random")
+    assert not rnd.equals(sample)
+    sub = en.sample_parameters({"wind_build_rate": (100.0, 200.0)}, 20, seed=1)
+    assert sub["wind_build_rate"].between(100.0, 200.0).all()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((["wind_build_rate"], 0), r"n = 0: the number of samples must be a positive integer"),
+        ((["wind_build_rate"], 5, 1, "sobol"), r"method 'sobol' is not one of lhs, random"),
+        (({"wind_build_rate": (0.0, 900.0)}, 5), r"range 0.0 to 900.0 must lie within the registry range 0.0 to 500.0"),
+        ((["no_such_lever"], 5), r"unknown parameter 'no_such_lever'"),
+        (([], 5), r"no parameters to sample"),
+    ],
+)
+def test_bad_samples(args, message):
+    with pytest.raises(EnsembleError, match=message):
+        en.sample_parameters(*args)
+
+
+def test_sample_uncertainties_sets():
+    every = en.sample_uncertainties(4, seed=1)
+    assert set(every.columns) == {k for k, p in reg.uncertainties().items() if p.max > p.min}
+    proj = en.sample_uncertainties(4, seed=1, names="projection")
+    assert list(proj.columns) == en.projection_uncertainties()
+    with pytest.raises(EnsembleError, match="'wind_build_rate' is a lever, not an uncertainty"):
+        en.sample_uncertainties(4, names=["wind_build_rate"])
+    with pytest.raises(EnsembleError, match="give 'all', 'projection' or a list"):
+        en.sample_uncertainties(4, names="some")
+
+
+def test_projection_uncertainties_leave_history_unchanged():
+    proj = en.projection_uncertainties()
+    assert "gdp_growth_2023_to_2030" in proj
+    assert "grid_emission_factor_change" in proj
+    assert "initial_gdp" not in proj  # moves the whole history
+    sample = en.sample_uncertainties(30, seed=5, names=proj)
+    runs = en.run_many(sample, indicators.HEADLINE, output="arrays")
+    history = runs.years <= indicators.BASE_YEAR
+    for name, arr in runs.values.items():
+        assert np.all(arr[:, history] == arr[0, history]), name
+    assert np.ptp(runs.values["co2_emissions"][:, -1]) > 0
+
+
+# ---------------------------------------------------------------------------
+# Bands
+# ---------------------------------------------------------------------------
+
+
+def test_bands_ordered_seeded_and_contain_default(model):
+    columns = list(indicators.HEADLINE)
+    b = en.bands({}, n=300, seed=42, columns=columns)
+    assert b.columns.names == ["variable", "percentile"]
+    assert b.index.name == "year"
+    assert list(b.columns.get_level_values("percentile").unique()) == [10, 50, 90]
+    p10, p50, p90 = (b.xs(p, axis=1, level="percentile") for p in (10, 50, 90))
+    assert (p10 <= p50).all().all()
+    assert (p50 <= p90).all().all()
+    # history is not sampled: zero width up to the base year
+    hist = b.index <= indicators.BASE_YEAR
+    np.testing.assert_array_equal(p10[hist].to_numpy(), p90[hist].to_numpy())
+    # the default run lies inside P10-P90 for most variables and years
+    default = model.run(return_columns=columns).frame
+    inside = (default[columns] >= p10[columns] - 1e-12) & (default[columns] <= p90[columns] + 1e-12)
+    share = inside.to_numpy().mean()
+    assert share >= 0.8, f"default run inside P10-P90 for only {share:.0%} of cells"
+    per_variable = inside.mean()
+    assert (per_variable >= 0.5).sum() >= 0.8 * len(columns)
+    # projections do spread
+    assert (p90.loc[2035, "co2_emissions"] - p10.loc[2035, "co2_emissions"]) > 1.0
+    # a fixed seed gives identical percentiles; another seed does not
+    pd.testing.assert_frame_equal(b, en.bands({}, n=300, seed=42, columns=columns))
+    assert not b.equals(en.bands({}, n=300, seed=43, columns=columns))
+
+
+def test_bands_hold_given_settings_and_tables():
+    plan = scenarios.load("plan_2021")
+    given = {**plan.params, "gdp_growth_2023_to_2030": 0.03}
+    b = en.bands(given, n=50, seed=1, columns=["co2_emissions"], time_varying=plan.tables,
+                 percentiles=(5, 50, 95))
+    assert "gdp_growth_2023_to_2030" not in b.attrs["sampled"]
+    assert b.attrs["sampled"]
+    assert list(b.columns.get_level_values("percentile")) == [5, 50, 95]
+    base = en.bands({}, n=50, seed=1, columns=["co2_emissions"])
+    assert b[("co2_emissions", 50)].loc[2030] < base[("co2_emissions", 50)].loc[2030]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"percentiles": (90, 10)}, "strictly increasing"),
+        ({"percentiles": (10, 150)}, "numbers in 0 to 100"),
+        ({"base_params": {"wind_build_rate": 1e6}}, r"base_params\['wind_build_rate'\].*outside the allowed range"),
+        ({"uncertainties": ["carbon_price"]}, "is a lever, not an uncertainty"),
+    ],
+)
+def test_bad_bands(kwargs, message):
+    kwargs = {"base_params": {}, "n": 10, **kwargs}
+    with pytest.raises(EnsembleError, match=message):
+        en.bands(**kwargs)
+
+
+# ---------------------------------------------------------------------------
+# One model per process; threads
+# ---------------------------------------------------------------------------
+
+
+def test_vector_model_is_cached_per_process():
+    assert en.vector_model() is en.vector_model()
+    assert en.vector_model(["carbon_price"]) is en.vector_model({"carbon_price"})
+    assert en.vector_model(["carbon_price"]) is not en.vector_model()
+
+
+def test_threads_get_the_serial_results():
+    samples = [en.sample_parameters(["wind_build_rate", "gdp_growth_2023_to_2030"], 64, seed=s) for s in range(8)]
+    serial = [en.run_many(s, ["co2_emissions"], output="arrays").values["co2_emissions"] for s in samples]
+    results: list = [None] * len(samples)
+    errors: list = []
+
+    def work(i: int) -> None:
+        try:
+            for _ in range(3):
+                out = en.run_many(samples[i], ["co2_emissions"], output="arrays").values["co2_emissions"]
+                if results[i] is not None and not np.array_equal(results[i], out):
+                    raise AssertionError("a thread's result changed between calls")
+                results[i] = out
+        except BaseException as exc:  # reported to the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(samples))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for got, want in zip(results, serial, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------------------
+# Batch chunks
+# ---------------------------------------------------------------------------
+
+
+def test_run_chunk_vector_matches_pysd_long_rows(model):
+    specs = [
+        {"scenario": "a", "run_id": 0, "params": {"wind_build_rate": 120.0}},
+        {"scenario": "a", "run_id": 1, "params": {"carbon_price": 50.0, "wind_build_rate": 10.0}},
+        {"scenario": "b", "run_id": 7, "params": {}},
+    ]
+    columns = ["co2_emissions", "gdp"]
+    rows = en.run_chunk_vector(specs, columns)
+    assert list(rows.columns) == en.LONG_COLUMNS
+    assert len(rows) == 3 * 2 * 31
+    for spec in specs:
+        ref = model.run(params=spec["params"], return_columns=columns).long(spec["scenario"])
+        got = rows[(rows["scenario"] == spec["scenario"]) & (rows["run_id"] == spec["run_id"])]
+        assert list(got["variable"]) == list(ref["variable"])
+        assert list(got["year"]) == list(ref["year"])
+        assert list(got["unit"]) == list(ref["unit"])
+        np.testing.assert_allclose(got["value"].to_numpy(), ref["value"].to_numpy(), rtol=1e-12)
+
+
+def test_run_chunk_vector_refusals():
+    assert en.run_chunk_vector([]).empty
+    with pytest.raises(EnsembleError, match=r"run spec 0: missing keys \['params'\]"):
+        en.run_chunk_vector([{"scenario": "a", "run_id": 0}])
+    with pytest.raises(EnsembleError, match="has year tables"):
+        en.run_chunk_vector([{"scenario": "a", "run_id": 0, "params": {},
+                              "tables": {"carbon_price": ([2021], [1.0])}}])
+    with pytest.raises(EnsembleError, match="outside the allowed range"):
+        en.run_chunk_vector([{"scenario": "a", "run_id": 0, "params": {"carbon_price": -1.0}}])
