@@ -239,9 +239,8 @@ def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext) -> alt.LayerCh
             alt.Chart(data).mark_point(shape="diamond", filled=True, color=TARGET_COLOUR,
                                        size=220 if ctx.present else 90).encode(
                 x=_x(ctx), y="value:Q", tooltip=["label:N"]),
-            alt.Chart(data).mark_text(align="left", baseline="bottom", dx=4, dy=-4,
-                                      fontSize=size, color=TARGET_COLOUR).encode(
-                x=_x(ctx, field="x0"), y="value:Q", text="label:N"),
+            *_haloed_text(data, ctx, dict(align="left", baseline="bottom", dx=4, dy=-4,
+                                          fontSize=size), x=_x(ctx, field="x0"), y="value:Q"),
         ]
     years = [m for m in marks if m.kind == "year"]
     if years:
@@ -250,11 +249,19 @@ def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext) -> alt.LayerCh
             alt.Chart(data).mark_rule(strokeDash=[8, 5], color=TARGET_COLOUR,
                                       strokeWidth=width).encode(x=_x(ctx, field="x"),
                                                                 tooltip=["label:N"]),
-            alt.Chart(data).mark_text(align="right", baseline="top", dx=-4, dy=4,
-                                      fontSize=size, color=TARGET_COLOUR).encode(
-                x=_x(ctx, field="x"), y=alt.value(0), text="label:N"),
+            *_haloed_text(data, ctx, dict(align="right", baseline="top", dx=-4, dy=4,
+                                          fontSize=size), x=_x(ctx, field="x"),
+                          y=alt.value(0)),
         ]
     return alt.layer(*layers)
+
+
+def _haloed_text(data: pd.DataFrame, ctx: ChartContext, mark: dict, **encoding) -> list:
+    """A target label over a white halo, readable on top of areas and lines."""
+    halo = alt.Chart(data).mark_text(**mark, color="white", stroke="white",
+                                     strokeWidth=4 if ctx.present else 3, opacity=0.9)
+    text = alt.Chart(data).mark_text(**mark, color=TARGET_COLOUR)
+    return [halo.encode(text="label:N", **encoding), text.encode(text="label:N", **encoding)]
 
 
 def _history_layer(series: pd.Series | None, label: str,

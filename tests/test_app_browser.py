@@ -1,0 +1,145 @@
+"""The app in a real browser: ``streamlit run`` plus Debian's Chromium driven by Playwright.
+
+Loads the page, moves a lever, checks that a chart and a target badge change, downloads
+the results CSV and saves a screenshot under the test's ``tmp_path``.  Skipped only
+when ``/usr/bin/chromium`` is missing (CI installs it: ``apt-get install chromium``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+RENEWABLES_1GW = "Renewable capacity 2025 (seed plan, 1 GW)"
+START_TIMEOUT = 90.0
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.is_file(),
+    reason=f"{CHROMIUM} not installed (Debian: apt-get install chromium); "
+           "Playwright's own browser download is not used")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(port: int, log: Path) -> Iterator[str]:
+    """``streamlit run app.py`` on 127.0.0.1:``port`` until the block ends."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+           "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + START_TIMEOUT
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"streamlit exited with {proc.returncode}: "
+                                       f"{log.read_text(errors='replace')[-2000:]}")
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"streamlit did not answer on {url} within "
+                                       f"{START_TIMEOUT:.0f} s")
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+
+
+def badge_text(page, label: str) -> str:
+    """Text of the target line ``label`` (starts with its met / missed badge)."""
+    return page.locator('[data-testid="stMarkdownContainer"]', has_text=label).first.inner_text()
+
+
+def chart_svg(page, key: str) -> str:
+    """The drawn marks of a chart (Vega renders SVG)."""
+    return page.locator(f".st-key-{key} svg.marks").first.inner_html()
+
+
+def test_lever_move_updates_chart_and_badge_and_csv_downloads(tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with streamlit_server(free_port(), tmp_path / "streamlit.log") as url, \
+            sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1100},
+                                    accept_downloads=True)
+            page.goto(url, wait_until="domcontentloaded")
+            page.wait_for_selector(".st-key-chart_renewables svg.marks", timeout=90_000)
+            expect(page.locator('[data-testid="stMarkdownContainer"]',
+                                has_text=RENEWABLES_1GW).first).to_be_visible(timeout=60_000)
+            assert "missed" in badge_text(page, RENEWABLES_1GW)
+            before = chart_svg(page, "chart_renewables")
+
+            slider = page.locator(".st-key-w_lever_distributed_pv_build_rate input[type=range]")
+            slider.focus()
+            slider.press("End")  # the lever's maximum: 600 MW a year of rooftop PV
+            page.wait_for_function(
+                """label => [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')]
+                     .some(e => e.innerText.includes(label) && e.innerText.includes('met')
+                                && !e.innerText.includes('missed'))""",
+                arg=RENEWABLES_1GW, timeout=60_000)
+            page.wait_for_function(
+                """([key, old]) => {
+                     const svg = document.querySelector(`.st-key-${key} svg.marks`);
+                     return svg && svg.innerHTML !== old; }""",
+                arg=["chart_renewables", before], timeout=60_000)
+            assert chart_svg(page, "chart_renewables") != before
+            assert slider.get_attribute("aria-valuetext") == "600"
+            page.wait_for_function("() => location.search.includes('distributed_pv_build_rate=600')",
+                                   timeout=30_000)
+
+            page.get_by_role("tab", name="Downloads").click()
+            button = page.locator(".st-key-w_dl_csv button")
+            expect(button).to_be_visible(timeout=30_000)
+            with page.expect_download(timeout=60_000) as info:
+                button.click()
+            target = tmp_path / "results.csv"
+            info.value.save_as(target)
+            rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
+            assert {r["scenario"] for r in rows} >= {"Current", "Baseline"}
+            pv = {r["scenario"]: float(r["value"]) for r in rows
+                  if r["variable"] == "distributed_pv_capacity" and r["year"] == "2030"}
+            assert pv["Current"] > pv["Baseline"] + 1000
+
+            page.locator(".st-key-chart_co2").scroll_into_view_if_needed()
+            shot = tmp_path / "app.png"
+            page.screenshot(path=str(shot), full_page=False)
+            assert shot.stat().st_size > 20_000
+            errors = page.locator('[data-testid="stException"]')
+            assert errors.count() == 0, errors.first.inner_text()
+        finally:
+            browser.close()
