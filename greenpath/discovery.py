@@ -30,8 +30,11 @@ Design (EMA Workbench's scenario discovery, Bryant & Lempert 2010)
      coverage >= ``min_coverage`` (default 0.8), the one with the highest
      density; ties go to the larger coverage (the earlier box).
    * *Pasting.*  The chosen box is then widened one limit at a time by
-     ``alpha`` of its runs (Friedman & Fisher's bottom-up pasting) while that
-     raises its density.
+     ``alpha`` of its runs (Friedman & Fisher's bottom-up pasting), taking the
+     widening with the highest density, while the density does not fall and
+     the widening adds cases of interest.  (Friedman & Fisher paste while the
+     mean rises; accepting ties lets a box whose last peel cut past a
+     boundary at density 1 win back the runs it lost.)
    * A dimension is *restricted* when its box limits are inside the range of
      the sample.  For each restriction the table gives the density and
      coverage the box would have without it, which shows how much it matters.
@@ -148,7 +151,8 @@ def prim(
         The chosen box is the densest box of the trajectory with at least this
         coverage (ties: the larger coverage).
     paste
-        Widen the chosen box while that raises its density.
+        Widen the chosen box while its density does not fall and it gains
+        cases of interest.
 
     Returns
     -------
@@ -213,7 +217,7 @@ def prim(
     eligible = trajectory[trajectory["coverage"] >= min_coverage - 1e-12]
     chosen = int(eligible.sort_values(["density", "coverage"], ascending=False, kind="stable")["step"].iloc[0])
     rule = (f"densest box on the peeling trajectory with coverage >= {min_coverage:g} (ties: larger coverage)"
-            + ("; then pasted while density rises" if paste else ""))
+            + ("; then pasted while density holds and coverage rises" if paste else ""))
     box = boxes[chosen]
     if paste:
         box = _paste(xv, yv, names, box, alpha, data_lo, data_hi, total)
@@ -257,7 +261,8 @@ def _paste(xv, yv, names, box: PrimBox, alpha, data_lo, data_hi, total) -> PrimB
                     new_hi[j] = cut
                 keep = _inside(xv, new_lo, new_hi)
                 d = yv[keep].sum() / keep.sum()
-                if d > density + 1e-12 and (best is None or (d, keep.sum()) > best[0]):
+                gains = yv[keep].sum() > yv[mask].sum()
+                if d >= density - 1e-12 and gains and (best is None or (d, keep.sum()) > best[0]):
                     best = ((d, keep.sum()), new_lo, new_hi, keep)
         if best is None:
             break
@@ -349,7 +354,8 @@ def discover(
         for name in levers:
             p = ensemble._check_name(name, "levers")
             if p.kind != "lever":
-                raise ensemble.EnsembleError(f"levers: {name!r} is a {p.kind}, not a lever")
+                article = "an" if p.kind[0] in "aeiou" else "a"
+                raise ensemble.EnsembleError(f"levers: {name!r} is {article} {p.kind}, not a lever")
             if not p.max > p.min:
                 raise ensemble.EnsembleError(f"levers: {name!r} has a single allowed value; it cannot be a box side")
     if not levers:
