@@ -733,6 +733,11 @@ def _finish(fig: Figure, runs: Sequence[Run], st: Style, lang: str, title: str,
         labels = list(legend_labels or [])
         ncols = _legend_columns(labels, st)
         nrows = math.ceil(len(labels) / ncols)
+        # matplotlib fills legend columns first; order the entries so they read by rows.
+        order = [r * ncols + c for c in range(ncols) for r in range(nrows)
+                 if r * ncols + c < len(labels)]
+        handles = [handles[i] for i in order]
+        labels = [labels[i] for i in order]
         fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, top),
                    frameon=False, fontsize=st.font * 0.9, ncols=ncols, columnspacing=1.5,
                    handlelength=1.8, borderaxespad=0.0, borderpad=0.2)
@@ -1044,18 +1049,24 @@ def co2_emissions(results: Results, lang: str = "en", *, presentation: bool = Fa
     handles = _scenario_lines(ax, data, runs, variable, st, lang, labels)
     series_years = data.loc[data["series"] == variable, "year"]
     last = int(series_years.max())
-    for i, run in enumerate(runs):
+    labelled: dict[tuple[int, float], str] = {}
+    for run in runs:
         pk = data[(data["scenario"] == run.name) & (data["series"] == "peak")].iloc[0]
         year, value = int(pk["year"]), float(pk["value"])
         ax.plot([year], [value], marker="*", markersize=st.markersize * 2.6,
                 color=colors[run.name], markeredgecolor="white", zorder=6,
                 gid=f"peak:{run.name}")
+        spot = (year, round(value, 3))
+        if spot in labelled:  # scenarios sharing a peak (e.g. in history) get one label
+            labelled[spot] = COLORS["observed"]
+            continue
+        labelled[spot] = colors[run.name]
+    for i, ((year, value), color) in enumerate(labelled.items()):
         text = (t("chart_no_peak", lang, year=year) if year >= last
                 else t("chart_peak", lang, year=year, value=f"{value:.1f}"))
         ax.annotate(text, xy=(year, value), xytext=(0, 10 + 1.6 * st.small * i),
                     textcoords="offset points", ha="right" if year >= last else "center",
-                    va="bottom",
-                    fontsize=st.small, color=colors[run.name])
+                    va="bottom", fontsize=st.small, color=color, gid="peak_label")
     if show_history and variable == "co2_emissions":
         obs = _observed_co2()
         lo = float(series_years.min())

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import importlib
 import io
+import math
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -37,7 +38,7 @@ from greenpath.io import OutputExistsError, atomic_write
 DATA_FILE = "report_data.xlsx"
 FORMATS = ("png", "svg")
 #: Rows of a table slide before it continues on the next slide.
-ROWS_PER_SLIDE = 12
+ROWS_PER_SLIDE = 9
 # East Asian typeface for Chinese text in the deck: PowerPoint cannot embed fonts from
 # here, and Microsoft YaHei ships with every Chinese Windows and Office for Mac.
 EA_FONT = "Microsoft YaHei"
@@ -110,8 +111,22 @@ def _footer(runs: Sequence[ScenarioRun], lang: str) -> str:
                               lang)
 
 
-def _format_value(value: float) -> str:
-    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+def _format_value(value: float, unit: str = "") -> str:
+    """A number as people read it: % to 0.1, MW and years whole, else 4 digits."""
+    if unit == "%":
+        return f"{value:.1f}"
+    if unit in ("MW", "year", "10k tce", "Year") or abs(value) >= 1e4:
+        return f"{value:.0f}"
+    return f"{value:.4g}"
+
+
+def unit_text(unit: str, lang: str) -> str:
+    """A registry / target unit in words (``Dmnl`` -> share 0-1, ``1/Year`` -> per year)."""
+    key = "chart_unit_" + re.sub(r"\W+", "_", unit.lower()).strip("_")
+    try:
+        return t(key, lang)
+    except KeyError:
+        return unit
 
 
 def _setting(scenario, name: str, defaults: dict[str, float]) -> str:
@@ -119,7 +134,8 @@ def _setting(scenario, name: str, defaults: dict[str, float]) -> str:
         years, values = scenario.tables[name]
         return " → ".join(f"{int(y)}: {_format_value(v)}" for y, v in
                           zip(years, values, strict=True))
-    return _format_value(float(scenario.params.get(name, defaults[name])))
+    value = float(scenario.params.get(name, defaults[name]))
+    return f"{value:.0f}" if value.is_integer() else f"{value:.4g}"
 
 
 def lever_table(scenario_list: Sequence[Any], baseline: Any, lang: str = "en") -> pd.DataFrame:
@@ -146,7 +162,7 @@ def lever_table(scenario_list: Sequence[Any], baseline: Any, lang: str = "en") -
         p = registry[name]
         label = (p.label_zh if lang == "zh" else p.label_en) or name
         rows.append({"lever": name, "label": label, "clause": ", ".join(_CLAUSE.findall(p.clause)),
-                     "unit": p.unit, base_col: base, **values})
+                     "unit": unit_text(p.unit, lang), base_col: base, **values})
     columns = ["lever", "label", "clause", "unit", base_col, *[s.name for s in scenario_list]]
     return pd.DataFrame(rows, columns=columns)
 
@@ -161,27 +177,35 @@ def targets_table(runs: Sequence[ScenarioRun], lang: str = "en") -> pd.DataFrame
         t("chart_report_col_target", lang): first[label_col],
         t("chart_report_col_year", lang): first["year"].astype(int),
         t("chart_report_col_goal", lang): [
-            f"{c} {_format_value(v)} {u}" for c, v, u in
+            f"{c} {_format_value(v, u)} {unit_text(u, lang)}" for c, v, u in
             zip(first["comparison"], first["target"], first["unit"], strict=True)],
     })
     for run in runs:
         df = run.targets
         out[run.scenario.name] = [
-            f"{_format_value(v)} {u} · "
+            f"{_format_value(v, u)} · "
             + t("chart_report_met" if m else "chart_report_missed", lang)
             for v, u, m in zip(df["value"], df["unit"], df["met"], strict=True)]
     return out
 
 
-# ---------------------------------------------------------------------------- running
-def run_scenarios(names: Sequence[str], model=None, targets_file: Any = None,
-                  ) -> tuple[list[ScenarioRun], Any, Any]:
-    """Load and run the scenarios; return (runs, baseline scenario, baseline result).
+MET_RGB, MISSED_RGB = (0x1B, 0x7A, 0x3A), (0xB0, 0x2A, 0x1E)
 
-    The baseline is run too (for the wedges' total line) when it is not among them.
-    """
+
+def targets_colors(runs: Sequence[ScenarioRun], table: pd.DataFrame) -> pd.DataFrame:
+    """Text colours of :func:`targets_table`: green where met, red where missed."""
+    colors = pd.DataFrame(None, index=table.index, columns=table.columns, dtype=object)
+    for run in runs:
+        if run.targets is not None and run.scenario.name in table.columns:
+            colors[run.scenario.name] = [MET_RGB if m else MISSED_RGB
+                                         for m in run.targets["met"]]
+    return colors
+
+
+# ---------------------------------------------------------------------------- running
+def load_scenarios(names: Sequence[str]) -> list[Any]:
+    """Load and validate 1 to :data:`~greenpath.charts.MAX_SCENARIOS` scenarios."""
     from greenpath import scenarios
-    from greenpath.model.engine import JiaozuoModel
 
     if not names:
         raise ReportError("give at least one scenario")
@@ -193,6 +217,22 @@ def run_scenarios(names: Sequence[str], model=None, targets_file: Any = None,
     loaded = [scenarios.load(n) for n in names]
     if len({s.name for s in loaded}) != len(loaded):
         raise ReportError("two of the scenarios have the same name inside their files")
+    return loaded
+
+
+def run_scenarios(names: Sequence[Any], model=None, targets_file: Any = None,
+                  ) -> tuple[list[ScenarioRun], Any, Any]:
+    """Run scenarios (names, paths or loaded); return (runs, baseline, baseline result).
+
+    The baseline is run too (for the wedges' total line) when it is not among them.
+    """
+    from greenpath import scenarios
+    from greenpath.model.engine import JiaozuoModel
+
+    if all(isinstance(n, scenarios.Scenario) for n in names):
+        loaded = list(names)
+    else:
+        loaded = load_scenarios([str(n) for n in names])
     model = model or JiaozuoModel()
     tg = _optional("greenpath.targets")
     runs = []
@@ -207,14 +247,14 @@ def run_scenarios(names: Sequence[str], model=None, targets_file: Any = None,
     return runs, base_scenario, model.run(**base_scenario.run_kwargs())
 
 
-def _wedges_module(runs: Sequence[ScenarioRun], notes: dict[str, list[str]]):
+def _wedges_module(names: Sequence[str], notes: dict[str, list[str]]):
     """The wedges module when a wedges chart can be drawn, else None (with a note)."""
     wedges_mod = _optional("greenpath.wedges")
     if wedges_mod is None:
         for lang in LANGS:
             notes[lang].append(t("chart_report_wedges_unavailable", lang))
         return None
-    if all(r.scenario.name == charts.BASELINE for r in runs):
+    if all(name == charts.BASELINE for name in names):
         for lang in LANGS:
             notes[lang].append(t("chart_report_wedges_baseline_only", lang))
         return None
@@ -265,32 +305,55 @@ def _add_title(slide, prs, text: str, lang: str) -> None:
     _set_text(box.text_frame, text, 28, lang)
 
 
-def _add_table(slide, df: pd.DataFrame, lang: str, top, width, font: int = 12) -> None:
-    from pptx.util import Inches
+def _add_table(slide, df: pd.DataFrame, lang: str, top, width, max_font: int = 16,
+               colors: pd.DataFrame | None = None) -> None:
+    """A table whose columns fit their text on one line (the first may wrap once).
+
+    The font is the largest up to ``max_font`` points (at least 10) at which that holds;
+    ``colors``: optional RGB tuples per cell (same shape as ``df``) for the text.
+    """
+    from pptx.dml.color import RGBColor
+    from pptx.util import Emu, Inches, Pt
 
     rows, cols = len(df) + 1, len(df.columns)
-    height = Inches(0.4) * rows
-    shape = slide.shapes.add_table(rows, cols, Inches(0.4), top, width, height)
-    table = shape.table
-    # Columns as wide as their longest entry (CJK characters count twice), at least 4.
-    need = [max([charts._display_width(str(c))] + [charts._display_width(str(v))
-                                                   for v in df[c]]) for c in df.columns]
+    # Width of each column's longest entry in Latin-character units (CJK counts twice).
+    need = [max([charts._display_width(str(c)) * 1.15]  # bold header
+                + [charts._display_width(str(v)) for v in df[c]]) for c in df.columns]
     need = [max(4, n) for n in need]
-    for j, n in enumerate(need):
-        table.columns[j].width = int(width * n / sum(need))
+    need[0] = max(4, math.ceil(need[0] / 1.7))  # the label column may wrap to two lines
+    margin = 0.2  # inches per cell, left + right
+    per_pt = 0.56 / 72  # inches per Latin character per point of font size
+    avail = width / 914400 - margin * cols
+    font = max(10, min(max_font, int(avail / (sum(need) * per_pt))))
+    inches = [n * per_pt * font + margin for n in need]
+    scale = (width / 914400) / sum(inches)
+    row_h = Pt(font * 2.1)
+    shape = slide.shapes.add_table(rows, cols, Inches(0.4), top, width, Emu(row_h * rows))
+    table = shape.table
+    for j, w in enumerate(inches):
+        table.columns[j].width = Emu(int(w * scale * 914400))
+    for i in range(rows):
+        table.rows[i].height = row_h
     for j, col in enumerate(df.columns):
         _set_text(table.cell(0, j).text_frame, str(col), font, lang, bold=True)
     for i, (_, row) in enumerate(df.iterrows(), start=1):
         for j, value in enumerate(row):
-            _set_text(table.cell(i, j).text_frame, str(value), font, lang)
+            frame = table.cell(i, j).text_frame
+            _set_text(frame, str(value), font, lang)
+            color = None if colors is None else colors.iat[i - 1, j]
+            if isinstance(color, tuple):
+                frame.paragraphs[0].runs[0].font.color.rgb = RGBColor(*color)
 
 
 def _table_slides(prs, title: str, df: pd.DataFrame, empty_text: str, footer: str,
-                  lang: str) -> int:
+                  lang: str, colors: pd.DataFrame | None = None) -> int:
     from pptx.util import Emu, Inches
 
     blank = prs.slide_layouts[6]
-    chunks = [df.iloc[i:i + ROWS_PER_SLIDE] for i in range(0, len(df), ROWS_PER_SLIDE)]
+    # As few slides as ROWS_PER_SLIDE allows, rows shared evenly (11 + 10, not 12 + 9).
+    n_slides = max(1, math.ceil(len(df) / ROWS_PER_SLIDE))
+    size = max(1, math.ceil(len(df) / n_slides))
+    chunks = [df.iloc[i:i + size] for i in range(0, len(df), size)]
     for k, chunk in enumerate(chunks or [None]):
         slide = prs.slides.add_slide(blank)
         suffix = f" ({k + 1}/{len(chunks)})" if len(chunks) > 1 else ""
@@ -300,7 +363,8 @@ def _table_slides(prs, title: str, df: pd.DataFrame, empty_text: str, footer: st
                                            Emu(prs.slide_width - Inches(0.8)), Inches(1))
             _set_text(box.text_frame, empty_text, 20, lang)
         else:
-            _add_table(slide, chunk, lang, Inches(1.2), Emu(prs.slide_width - Inches(0.8)))
+            _add_table(slide, chunk, lang, Inches(1.2), Emu(prs.slide_width - Inches(0.8)),
+                       colors=None if colors is None else colors.loc[chunk.index])
         _add_footer(slide, prs, footer, lang)
     return max(1, len(chunks))
 
@@ -325,9 +389,7 @@ def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
         ``"en"`` or ``"zh"``.
     """
     from pptx import Presentation
-    from pptx.util import Emu, Inches
-
-    import greenpath
+    from pptx.util import Emu
 
     prs = Presentation()
     prs.slide_width, prs.slide_height = Emu(12192000), Emu(6858000)  # 16:9, 13.33 x 7.5 in
@@ -337,9 +399,10 @@ def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
     titles = [(r.scenario.title_zh if lang == "zh" else r.scenario.title_en) or r.scenario.name
               for r in runs]
     _set_text(slide.shapes.title.text_frame, t("chart_report_title", lang), 36, lang)
+    version = str((runs[0].result.metadata.get("software") or {}).get("greenpath", "?"))
     sub = [t("chart_report_subtitle", lang, scenarios="; ".join(titles)),
            t("chart_report_generated", lang, date=_dt.date.today().isoformat(),
-             version=getattr(greenpath, "__version__", "?")), *notes]
+             version=version), *notes]
     body = slide.placeholders[1].text_frame
     _set_text(body, sub[0], 20, lang)
     for line in sub[1:]:
@@ -349,13 +412,13 @@ def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
     _add_footer(slide, prs, footer, lang)
 
     blank = prs.slide_layouts[6]
-    for _key, png in images:
+    for key, png in images:
+        # The 16:9 chart fills the 16:9 slide; its own footer is the slide's footer.
         slide = prs.slides.add_slide(blank)
-        height = prs.slide_height - Inches(0.5)
-        width = Emu(int(height * 16 / 9))
-        left = Emu(int((prs.slide_width - width) / 2))
-        slide.shapes.add_picture(io.BytesIO(png), left, Inches(0.05), width, height)
-        _add_footer(slide, prs, footer, lang)
+        picture = slide.shapes.add_picture(io.BytesIO(png), 0, 0, prs.slide_width,
+                                           prs.slide_height)
+        picture._element.nvPicPr.cNvPr.set("descr", f"{charts.chart_title(key, lang)}. "
+                                                    f"{footer}")
 
     lever_df = levers.drop(columns=["lever"]).rename(columns={
         "label": t("chart_report_col_lever", lang), "clause": t("chart_report_col_clause", lang),
@@ -363,7 +426,8 @@ def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
     _table_slides(prs, t("chart_report_levers_title", lang), lever_df,
                   t("chart_report_levers_none", lang), footer, lang)
     _table_slides(prs, t("chart_report_targets_title", lang), targets,
-                  t("chart_report_targets_unavailable", lang), footer, lang)
+                  t("chart_report_targets_unavailable", lang), footer, lang,
+                  colors=targets_colors(runs, targets) if len(targets) else None)
 
     buffer = io.BytesIO()
     prs.save(buffer)
@@ -446,21 +510,10 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
     langs = _langs(lang)
     out_dir = Path(out_dir)
     report = Report()
-    clock = time.perf_counter()
-    if model is None:
-        from greenpath.model.engine import JiaozuoModel
-
-        model = JiaozuoModel()
-    runs, base_scenario, base_result = run_scenarios(list(scenario_names), model,
-                                                     targets_file)
-    report.timings["run"] = time.perf_counter() - clock
-
-    wedges_mod = _wedges_module(runs, report.notes)
+    # Everything that can refuse the request comes before the model is loaded and run.
+    loaded = load_scenarios(list(scenario_names))
+    wedges_mod = _wedges_module([s.name for s in loaded], report.notes)
     keys = list(charts.CHARTS) + (["wedges"] if wedges_mod is not None else [])
-    if not any(r.targets is not None for r in runs):
-        for code in LANGS:
-            report.notes[code].append(t("chart_report_targets_unavailable", code))
-
     files = planned_files(out_dir, keys, langs)
     existing = [p for p in files if p.exists()]
     if existing and not force:
@@ -468,7 +521,17 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
         raise OutputExistsError(f"{out_dir}: {names}{more} exist; pass --force to replace "
                                 "them (nothing was written)")
-    out_dir.mkdir(parents=True, exist_ok=True)
+
+    clock = time.perf_counter()
+    if model is None:
+        from greenpath.model.engine import JiaozuoModel
+
+        model = JiaozuoModel()
+    runs, base_scenario, base_result = run_scenarios(loaded, model, targets_file)
+    report.timings["run"] = time.perf_counter() - clock
+    if not any(r.targets is not None for r in runs):
+        for code in LANGS:
+            report.notes[code].append(t("chart_report_targets_unavailable", code))
 
     wedge_tables: dict[str, pd.DataFrame] = {}
     if wedges_mod is not None:
@@ -480,13 +543,11 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
         report.timings["wedges"] = time.perf_counter() - clock
     results = {r.scenario.name: _with_titles(r) for r in runs}
 
+    # Everything is made in memory first, so a failure part-way leaves no partial pack.
+    pending: list[tuple[Path, bytes]] = []
+
     def emit(path: Path, payload: bytes) -> None:
-        atomic_write(path, lambda tmp: tmp.write_bytes(payload), overwrite=True)
-        # The temporary file is private (0600); give the report the usual permissions.
-        path.chmod(0o666 & ~_UMASK)
-        report.paths.append(path)
-        if log:
-            log(str(path))
+        pending.append((path, payload))
 
     chart_data: dict[str, pd.DataFrame] = {}
     for key, (_, data_fn) in charts.CHARTS.items():
@@ -531,4 +592,15 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
                               report.notes["en"])
     report.timings["xlsx"] = time.perf_counter() - clock
     emit(out_dir / DATA_FILE, workbook)
+
+    clock = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path, payload in pending:
+        atomic_write(path, lambda tmp, data=payload: tmp.write_bytes(data), overwrite=True)
+        # The temporary file is private (0600); give the report the usual permissions.
+        path.chmod(0o666 & ~_UMASK)
+        report.paths.append(path)
+        if log:
+            log(str(path))
+    report.timings["write"] = time.perf_counter() - clock
     return report

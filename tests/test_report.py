@@ -121,9 +121,14 @@ def test_deck_has_title_charts_levers_targets(built, lang, model, scenario_file)
     assert sum(t("chart_report_targets_title", lang) in x for x in titles) == n_target
     # every slide has the footer with the model version and data vintage
     sha = model.hash[:8]
+    # (chart slides: the chart's own footer, repeated in the picture's alt text)
     for slide in slides:
         texts = [sh.text_frame.text for sh in slide.shapes if sh.has_text_frame]
+        texts += [p._element.nvPicPr.cNvPr.get("descr") for p in _pictures(slide)]
         assert any(sha in x and str(charts.data_vintage()) in x for x in texts)
+    for slide in with_pictures:
+        (picture,) = _pictures(slide)
+        assert (picture.width, picture.height) == (prs.slide_width, prs.slide_height)
 
 
 def test_lever_slide_lists_what_differs_with_labels(built):
@@ -203,6 +208,38 @@ def test_refuses_to_overwrite_and_writes_nothing(built, model, scenario_file):
     with pytest.raises(OutputExistsError, match="--force"):
         report.build_report(["baseline", str(scenario_file)], out, lang="en", model=model)
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_failure_part_way_leaves_no_files(tmp_path, model, no_wedges, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(report, "build_workbook", broken)
+    out = tmp_path / "pack"
+    with pytest.raises(RuntimeError, match="disk full"):
+        report.build_report(["baseline"], out, lang="en", model=model)
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_targets_slide_colours_met_green_missed_red(built):
+    out, _ = built
+    _, slides = _slides(out / "report_en.pptx")
+    colours = {}
+    for slide in slides:
+        for shape in slide.shapes:
+            if shape.has_table:
+                for row in shape.table.rows:
+                    for cell in row.cells:
+                        runs = cell.text_frame.paragraphs[0].runs
+                        text = cell.text_frame.text
+                        if runs and runs[0].font.color and runs[0].font.color.type:
+                            colours[text] = tuple(runs[0].font.color.rgb)
+    met = [c for x, c in colours.items() if x.endswith("· met")]
+    missed = [c for x, c in colours.items() if x.endswith("· missed")]
+    assert met
+    assert missed
+    assert set(met) == {report.MET_RGB}
+    assert set(missed) == {report.MISSED_RGB}
 
 
 def test_one_existing_file_blocks_the_whole_report(tmp_path, model, no_wedges):
