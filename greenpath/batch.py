@@ -84,6 +84,8 @@ MANIFEST = "manifest.json"
 CHUNK_DIR = "chunks"
 OUTPUTS = ("results", "runs", "targets")
 DEFAULT_CHUNK_SIZE = 25
+# The vector engine runs a whole chunk in one call: larger chunks amortise that call.
+DEFAULT_VECTOR_CHUNK_SIZE = 250
 ENGINES = ("pysd", "vector", "auto")
 MODES = ("scenarios", "grid", "monte_carlo", "runs")
 RESULT_COLUMNS = ["scenario", "run_id", "variable", "year", "value", "unit"]
@@ -250,11 +252,13 @@ def _targets(targets: Sequence[tg.Target] | str | Path | None, sets: list[str] |
     return chosen, source
 
 
-def _finish(mode: str, definition: dict, variables, chunk_size: int, engine: str,
+def _finish(mode: str, definition: dict, variables, chunk_size: int | None, engine: str,
             targets, sets, use_targets: bool) -> BatchSpec:
     if engine not in ENGINES:
         raise BatchError(f"engine {engine!r} not one of {', '.join(ENGINES)}"
                          f"{reg.suggest(engine, ENGINES)}")
+    if chunk_size is None:
+        chunk_size = DEFAULT_CHUNK_SIZE if engine == "pysd" else DEFAULT_VECTOR_CHUNK_SIZE
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise BatchError(f"chunk size {chunk_size!r}: must be a whole number >= 1")
     chosen, source = _targets(targets, sets, use_targets)
@@ -274,7 +278,7 @@ def _settings(s: scenarios.Scenario) -> dict:
 
 
 def scenario_batch(names: Sequence[str | Path], *, variables: Sequence[str] | None = None,
-                   chunk_size: int = DEFAULT_CHUNK_SIZE, engine: str = "pysd",
+                   chunk_size: int | None = None, engine: str = "pysd",
                    targets: Sequence[tg.Target] | str | Path | None = None,
                    sets: list[str] | None = None, use_targets: bool = True) -> BatchSpec:
     """A batch running each scenario (a name in ``scenarios/`` or a file) once."""
@@ -331,7 +335,7 @@ def parse_grid(items: Sequence[str]) -> list[tuple[str, list[float]]]:
 
 def grid_batch(grid: Mapping[str, Sequence[float]] | Sequence[tuple[str, Sequence[float]]],
                base: str | Path = "baseline", *, variables: Sequence[str] | None = None,
-               chunk_size: int = DEFAULT_CHUNK_SIZE, engine: str = "pysd",
+               chunk_size: int | None = None, engine: str = "pysd",
                targets: Sequence[tg.Target] | str | Path | None = None,
                sets: list[str] | None = None, use_targets: bool = True) -> BatchSpec:
     """Every combination of the given values (first name varies slowest) on ``base``."""
@@ -351,7 +355,7 @@ def grid_batch(grid: Mapping[str, Sequence[float]] | Sequence[tuple[str, Sequenc
 def monte_carlo_batch(n: int, seed: int, base: str | Path = "baseline", *,
                       uncertainties: Sequence[str] | None = None,
                       variables: Sequence[str] | None = None,
-                      chunk_size: int = DEFAULT_CHUNK_SIZE, engine: str = "pysd",
+                      chunk_size: int | None = None, engine: str = "pysd",
                       targets: Sequence[tg.Target] | str | Path | None = None,
                       sets: list[str] | None = None, use_targets: bool = True) -> BatchSpec:
     """``n`` Latin-hypercube samples of the uncertainties (seeded) on ``base``."""
@@ -384,7 +388,7 @@ def monte_carlo_batch(n: int, seed: int, base: str | Path = "baseline", *,
 
 
 def runs_batch(specs: Sequence[RunSpec], *, variables: Sequence[str] | None = None,
-               chunk_size: int = DEFAULT_CHUNK_SIZE, engine: str = "pysd",
+               chunk_size: int | None = None, engine: str = "pysd",
                targets: Sequence[tg.Target] | str | Path | None = None,
                sets: list[str] | None = None, use_targets: bool = True) -> BatchSpec:
     """A batch of explicitly given runs (run ids must be 0, 1, 2, ...).
@@ -549,23 +553,13 @@ def run_chunk(specs: Sequence[RunSpec], columns: Sequence[str] | None = None,
     for spec in specs:
         if spec.run_id not in outcomes:
             outcomes[spec.run_id] = _run_pysd(spec, columns)
-    run_rows, blocks, target_frames = [], [], []
+    run_rows, good = [], []
     for spec in specs:
         values, years, error, seconds = outcomes[spec.run_id]
         if not error:
             error = _non_finite(values, columns, years)
-        if not error and targets:
-            frame = pd.DataFrame(values, index=pd.Index(years, name="year"), columns=columns)
-            try:
-                table = tg.evaluate(frame, targets)
-            except tg.TargetError as exc:
-                error = f"targets: {exc}"
-            else:
-                table.insert(0, "scenario", spec.scenario)
-                table.insert(0, "run_id", spec.run_id)
-                target_frames.append(table[TARGET_COLUMNS])
         if not error:
-            blocks.append((spec, values, years))
+            good.append((spec, values, years))
         run_rows.append({
             "run_id": spec.run_id, "scenario": spec.scenario,
             "status": "failed" if error else "ok", "error": error,
@@ -575,28 +569,60 @@ def run_chunk(specs: Sequence[RunSpec], columns: Sequence[str] | None = None,
             "run_seconds": float(seconds), **spec.varied,
         })
     runs = pd.DataFrame(run_rows)
-    results = _long(blocks, columns)
-    tables = (pd.concat(target_frames, ignore_index=True) if target_frames
-              else pd.DataFrame(columns=TARGET_COLUMNS))
-    return ChunkResult(runs=runs, results=results, targets=tables)
+    target_table = _targets_table(good, columns, targets, runs)
+    good = [g for g in good if runs.loc[runs["run_id"] == g[0].run_id, "status"].iat[0] == "ok"]
+    return ChunkResult(runs=runs, results=_long(good, columns), targets=target_table)
+
+
+def _targets_table(good: list, columns: list[str], targets: list[tg.Target],
+                   runs: pd.DataFrame) -> pd.DataFrame:
+    """Targets of every successful run (one vectorised evaluation per chunk)."""
+    if not good or not targets:
+        return pd.DataFrame({c: [] for c in TARGET_COLUMNS})
+    years = good[0][2]
+    if any(len(g[2]) != len(years) or (g[2] != years).any() for g in good):
+        raise BatchError("runs of one chunk returned different years")
+    cube = np.stack([g[1] for g in good])
+    try:
+        arrays = tg.evaluate_arrays(cube, years, columns, targets)
+    except tg.TargetError as exc:
+        runs.loc[runs["status"] == "ok", "error"] = f"targets: {exc}"
+        runs.loc[runs["status"] == "ok", "status"] = "failed"
+        return pd.DataFrame({c: [] for c in TARGET_COLUMNS})
+    n, k = len(good), len(targets)
+    return pd.DataFrame({
+        "run_id": np.repeat([g[0].run_id for g in good], k).astype(np.int64),
+        "scenario": np.repeat(np.asarray([g[0].scenario for g in good], dtype=object), k),
+        "id": np.tile(np.asarray([t.id for t in targets], dtype=object), n),
+        "label_en": np.tile(np.asarray([t.label_en for t in targets], dtype=object), n),
+        "year": np.tile([t.year for t in targets], n).astype(np.int64),
+        "comparison": np.tile(np.asarray([t.comparison for t in targets], dtype=object), n),
+        "target": np.tile([t.value for t in targets], n).astype(float),
+        "value": arrays["value"].ravel(), "met": arrays["met"].ravel(),
+        "margin": arrays["margin"].ravel(),
+        "unit": np.tile(np.asarray([t.unit for t in targets], dtype=object), n),
+        "set": np.tile(np.asarray([t.set or "" for t in targets], dtype=object), n),
+    }, columns=TARGET_COLUMNS)
 
 
 def _long(blocks: list, columns: list[str]) -> pd.DataFrame:
+    """Long table (scenario, run_id, variable, year, value) of the successful runs."""
     if not blocks:
         return pd.DataFrame({"scenario": pd.Series(dtype=str), "run_id": pd.Series(dtype=int),
                              "variable": pd.Series(dtype=str), "year": pd.Series(dtype=int),
                              "value": pd.Series(dtype=float)})
-    parts = []
-    for spec, values, years in blocks:
-        n_y, n_c = values.shape
-        parts.append(pd.DataFrame({
-            "scenario": spec.scenario,
-            "run_id": np.full(n_y * n_c, spec.run_id, dtype=np.int64),
-            "variable": np.repeat(np.asarray(columns, dtype=object), n_y),
-            "year": np.tile(np.asarray(years, dtype=np.int64), n_c),
-            "value": values.T.ravel(),
-        }))
-    return pd.concat(parts, ignore_index=True)
+    n_y, n_c = blocks[0][1].shape
+    per_run = n_y * n_c
+    cube = np.stack([b[1].T for b in blocks])  # runs, columns, years
+    years = np.concatenate([np.tile(np.asarray(b[2], dtype=np.int64), n_c) for b in blocks])
+    return pd.DataFrame({
+        "scenario": np.repeat(np.asarray([b[0].scenario for b in blocks], dtype=object),
+                              per_run),
+        "run_id": np.repeat(np.asarray([b[0].run_id for b in blocks], dtype=np.int64), per_run),
+        "variable": np.tile(np.repeat(np.asarray(columns, dtype=object), n_y), len(blocks)),
+        "year": years,
+        "value": cube.ravel(),
+    })
 
 
 # ---------------------------------------------------------------------- the output folder
@@ -667,16 +693,15 @@ def _write_chunk(out: Path, k: int, result: ChunkResult) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_manifest(out: Path, spec: BatchSpec, spec_hash: str, n_runs: int, n_chunks: int,
-                    done: int, status: str, n_failed: int | None = None) -> None:
-    from greenpath.model.engine import software_versions
-
+def _write_manifest(out: Path, spec_dict: dict, spec_hash: str, n_runs: int, n_chunks: int,
+                    done: int, status: str, n_failed: int | None = None,
+                    software: dict | None = None) -> None:
     data = {
         "format": FORMAT_VERSION, "spec_hash": spec_hash, "status": status,
         "n_runs": n_runs, "n_chunks": n_chunks, "chunks_done": done,
         "n_failed": n_failed, "outputs": [p.name for p in _output_paths(out)],
-        "software": software_versions(), "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "spec": spec.to_dict(),
+        "software": software or {}, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "spec": spec_dict,
     }
     _atomic_json(out / MANIFEST, data)
 
@@ -704,13 +729,21 @@ def _combine(out: Path, n_chunks: int) -> tuple[dict[str, pd.DataFrame], list[Pa
                 if ext == "parquet":
                     table.to_parquet(tmp, index=False)
                 else:
-                    table.to_csv(tmp, index=False)
+                    _write_csv(table, Path(tmp))
                 os.replace(tmp, path)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
             paths.append(path)
     return tables, paths
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    """CSV through pyarrow (several times faster than pandas for long tables)."""
+    import pyarrow as pa
+    from pyarrow import csv
+
+    csv.write_csv(pa.Table.from_pandas(table, preserve_index=False), path)
 
 
 def _init_worker() -> None:
@@ -721,7 +754,7 @@ def _init_worker() -> None:
 
 def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = None,
               scheduler: str | None = None, force: bool = False,
-              progress: bool = True) -> BatchSummary:
+              progress: bool = True, connect_timeout: float = 20.0) -> BatchSummary:
     """Run (or resume) a batch into ``out_dir``.
 
     Parameters
@@ -741,6 +774,8 @@ def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = Non
         into a non-empty folder that is not a batch folder.
     progress
         Show a progress bar (tqdm, on stderr).
+    connect_timeout
+        Seconds to wait for the Dask scheduler.
 
     Returns
     -------
@@ -748,8 +783,12 @@ def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = Non
     """
     from tqdm import tqdm
 
+    from greenpath.model.engine import software_versions
+
     out = Path(out_dir)
+    spec_dict = spec.to_dict()
     spec_hash = spec.hash()
+    software = software_versions()
     runs = spec.runs()
     chunks = [runs[i:i + spec.chunk_size] for i in range(0, len(runs), spec.chunk_size)]
     _prepare(out, spec, spec_hash, force)
@@ -758,7 +797,8 @@ def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = Non
     done = {k for k in range(len(chunks)) if _chunk_path(out, k).is_dir()}
     todo = [k for k in range(len(chunks)) if k not in done]
     skipped = len(done)
-    _write_manifest(out, spec, spec_hash, len(runs), len(chunks), len(done), "running")
+    _write_manifest(out, spec_dict, spec_hash, len(runs), len(chunks), len(done), "running",
+                    software=software)
     started = time.perf_counter()
     bar = tqdm(total=len(runs), initial=sum(len(chunks[k]) for k in done), unit="run",
                desc="batch", disable=not progress, smoothing=0.1)
@@ -769,11 +809,13 @@ def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = Non
         _write_chunk(out, k, result)
         done.add(k)
         bar.update(len(chunks[k]))
-        _write_manifest(out, spec, spec_hash, len(runs), len(chunks), len(done), "running")
+        _write_manifest(out, spec_dict, spec_hash, len(runs), len(chunks), len(done),
+                        "running", software=software)
 
     try:
         if todo and scheduler:
-            _run_dask(scheduler, chunks, todo, args, spec_hash, finished, errors)
+            _run_dask(scheduler, chunks, todo, args, spec_hash, finished, errors,
+                      connect_timeout)
         elif todo and (workers or os.cpu_count() or 1) > 1 and len(todo) > 1:
             _run_pool(min(workers or os.cpu_count() or 1, len(todo)), chunks, todo, args,
                       finished, errors)
@@ -789,8 +831,8 @@ def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = Non
         )
     tables, paths = _combine(out, len(chunks))
     n_failed = int((tables["runs"]["status"] != "ok").sum())
-    _write_manifest(out, spec, spec_hash, len(runs), len(chunks), len(done), "complete",
-                    n_failed)
+    _write_manifest(out, spec_dict, spec_hash, len(runs), len(chunks), len(done), "complete",
+                    n_failed, software=software)
     return BatchSummary(out_dir=out, n_runs=len(runs), n_ok=len(runs) - n_failed,
                         n_failed=n_failed, n_chunks=len(chunks), chunks_skipped=skipped,
                         runs_executed=sum(len(chunks[k]) for k in todo),
@@ -821,11 +863,12 @@ def _run_pool(workers: int, chunks, todo, args, finished, errors) -> None:
             raise
 
 
-def _run_dask(address: str, chunks, todo, args, spec_hash: str, finished, errors) -> None:
+def _run_dask(address: str, chunks, todo, args, spec_hash: str, finished, errors,
+              connect_timeout: float) -> None:
     from distributed import Client, as_completed
 
     try:
-        client = Client(address, timeout="20s")
+        client = Client(address, timeout=f"{connect_timeout}s")
     except OSError as exc:
         raise BatchError(f"cannot reach the Dask scheduler at {address!r}: {exc}") from None
     try:

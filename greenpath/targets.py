@@ -55,6 +55,8 @@ Public API (stable; the report and the app call it)
 ``evaluate(result_or_frame, targets=None, sets=None) -> DataFrame``
     Columns ``id, label_en, label_zh, indicator, year, comparison, target, value, met,
     margin, unit, source, set``; one row per target.
+``evaluate_arrays(cube, years, columns, targets) -> dict``
+    The same for many runs at once (values of shape runs x years x columns).
 ``required_variables(targets) -> list[str]``
     Model variables a run must return for :func:`evaluate`.
 ``headline(result_or_frame) -> dict``
@@ -333,51 +335,107 @@ def _frame(result_or_frame) -> pd.DataFrame:
     return frame
 
 
-def _at(frame: pd.DataFrame, column: str, year: int, tid: str) -> float:
-    if column not in frame.columns:
-        raise TargetError(f"target {tid!r}: the run has no column {column!r}; run with "
-                          "return_columns including targets.required_variables(...)")
-    if year not in frame.index:
-        raise TargetError(f"target {tid!r}: the run has no year {year} (years "
-                          f"{frame.index.min()}-{frame.index.max()})")
-    return float(frame.at[year, column])
+def _needs(t: Target) -> tuple[list[str], list[int]]:
+    """Columns and years the indicator of ``t`` reads."""
+    if t.function == "industrial_energy_saving":
+        return ["industrial_va", "industrial_final_energy"], [t.year, t.base_year]
+    if t.function in ("change_vs", "increase_vs"):
+        return [t.variable], [t.year, t.base_year]  # type: ignore[list-item]
+    return [t.variable], [t.year]  # type: ignore[list-item]
+
+
+def _indicator(cube: np.ndarray, years: np.ndarray, col: dict[str, int], t: Target) -> np.ndarray:
+    """The indicator of ``t`` for every run of ``cube`` (runs, years, columns), native unit."""
+    row = {int(y): i for i, y in enumerate(years)}
+    f, year, base = t.function, t.year, t.base_year
+    with np.errstate(all="ignore"):
+        if f == "industrial_energy_saving":
+            va, fe = cube[:, :, col["industrial_va"]], cube[:, :, col["industrial_final_energy"]]
+            intensity0 = fe[:, row[base]] / va[:, row[base]]
+            return va[:, row[year]] * intensity0 - fe[:, row[year]]
+        series = cube[:, :, col[t.variable]]  # type: ignore[index]
+        value = series[:, row[year]]
+        if f == "":
+            return value.copy()
+        if f == "increase_vs":
+            return value - series[:, row[base]]
+        if f == "change_vs":
+            ref = series[:, row[base]]
+            return np.where(ref != 0, value / ref - 1.0, np.nan)
+        if f == "cumulative":
+            return series[:, (years > base) & (years <= year)].sum(axis=1)
+        window = series[:, (years >= base) & (years <= year)]
+        if window.shape[1] == 0:
+            return np.full(len(cube), np.nan)
+        broken = np.isnan(window).any(axis=1)
+        if f == "peak_year":
+            first = years[(years >= base) & (years <= year)][np.argmax(window, axis=1)]
+            return np.where(broken, np.nan, first.astype(float))
+        peak = window.max(axis=1)  # change_vs_peak
+        return np.where(broken | (peak == 0), np.nan, value / peak - 1.0)
 
 
 def indicator_value(frame: pd.DataFrame, target: Target) -> float:
-    """The indicator of ``target`` in the indicator's native unit."""
-    f, var, year, base = target.function, target.variable, target.year, target.base_year
-    if f == "industrial_energy_saving":
-        for col in ("industrial_va", "industrial_final_energy"):
-            _at(frame, col, year, target.id)
-            _at(frame, col, base, target.id)
-        return indicators.industrial_energy_saving(frame, year, base)
-    value = _at(frame, var, year, target.id)  # type: ignore[arg-type]
-    if f == "":
-        return value
-    if f in ("change_vs", "increase_vs"):
-        ref = _at(frame, var, base, target.id)  # type: ignore[arg-type]
-        if f == "increase_vs":
-            return value - ref
-        return value / ref - 1.0 if ref != 0 else float("nan")
-    window = frame.loc[(frame.index >= base) & (frame.index <= year), var]
-    if f == "cumulative":
-        return float(frame.loc[(frame.index > base) & (frame.index <= year), var].sum())
-    if window.isna().any() or window.empty:
-        return float("nan")
-    if f == "peak_year":
-        return float(window.idxmax())
-    peak = float(window.max())  # change_vs_peak
-    return value / peak - 1.0 if peak != 0 else float("nan")
+    """The indicator of ``target`` for one run, in the indicator's native unit."""
+    frame = _frame(frame)
+    columns, years_needed = _needs(target)
+    for c in columns:
+        if c not in frame.columns:
+            raise TargetError(f"target {target.id!r}: the run has no column {c!r}; run with "
+                              "return_columns including targets.required_variables(...)")
+    for y in years_needed:
+        if y not in frame.index:
+            raise TargetError(f"target {target.id!r}: the run has no year {y} (years "
+                              f"{frame.index.min()}-{frame.index.max()})")
+    cube = frame[columns].to_numpy(dtype=float)[None, :, :]
+    years = frame.index.to_numpy()
+    return float(_indicator(cube, years, {c: i for i, c in enumerate(columns)}, target)[0])
 
 
-def _margin(comparison: str, value: float, target: float) -> float:
-    return target - value if comparison in ("<=", "<") else value - target
+def evaluate_arrays(cube: np.ndarray, years, columns: list[str],
+                    targets: list[Target]) -> dict[str, np.ndarray]:
+    """Evaluate ``targets`` for many runs at once.
 
+    Parameters
+    ----------
+    cube
+        Values, shape (runs, years, columns).
+    years, columns
+        The year of each row and the variable of each column of ``cube``.
+    targets
+        The targets.
 
-def _met(comparison: str, margin: float) -> bool:
-    if not math.isfinite(margin):
-        return False
-    return margin >= 0 if comparison in ("<=", ">=") else margin > 0
+    Returns
+    -------
+    dict
+        ``value``, ``margin`` and ``met``, each of shape (runs, targets), in the
+        targets' units (what :func:`evaluate` reports for one run).
+    """
+    cube = np.asarray(cube, dtype=float)
+    years = np.asarray(years).astype(int)
+    col = {c: i for i, c in enumerate(columns)}
+    for t in targets:
+        cols, years_needed = _needs(t)
+        for c in cols:
+            if c not in col:
+                raise TargetError(f"target {t.id!r}: the run has no column {c!r}; run with "
+                                  "return_columns including targets.required_variables(...)")
+        for y in years_needed:
+            if y not in set(years.tolist()):
+                raise TargetError(f"target {t.id!r}: the run has no year {y} (years "
+                                  f"{years.min()}-{years.max()})")
+    n = cube.shape[0]
+    value = np.empty((n, len(targets)))
+    goal = np.array([t.value for t in targets], dtype=float)
+    low = np.array([t.comparison in ("<=", "<") for t in targets])
+    weak = np.array([t.comparison in ("<=", ">=") for t in targets])
+    for j, t in enumerate(targets):
+        factor = _factor(_native_unit(t.function, t.variable), t.unit)
+        value[:, j] = _indicator(cube, years, col, t) * factor  # type: ignore[operator]
+    margin = np.where(low, goal - value, value - goal)
+    with np.errstate(invalid="ignore"):
+        met = np.isfinite(margin) & np.where(weak, margin >= 0, margin > 0)
+    return {"value": value, "margin": margin, "met": met}
 
 
 def evaluate(result_or_frame, targets: list[Target] | str | Path | None = None,
@@ -405,19 +463,23 @@ def evaluate(result_or_frame, targets: list[Target] | str | Path | None = None,
         targets = load(targets or DEFAULT_TARGETS)
     chosen = select(targets, sets)
     frame = _frame(result_or_frame)
-    rows = []
-    for t in chosen:
-        factor = _factor(_native_unit(t.function, t.variable), t.unit)
-        value = indicator_value(frame, t) * factor  # type: ignore[operator]
-        margin = _margin(t.comparison, value, t.value)
-        rows.append({
-            "id": t.id, "label_en": t.label_en, "label_zh": t.label_zh,
-            "indicator": t.indicator, "year": t.year, "comparison": t.comparison,
-            "target": t.value, "value": value, "met": _met(t.comparison, margin),
-            "margin": margin, "unit": t.unit, "source": t.source, "set": t.set or "",
-        })
-    out = pd.DataFrame(rows, columns=COLUMNS)
-    out["met"] = out["met"].astype(bool)
+    columns = [c for c in dict.fromkeys(c for t in chosen for c in _needs(t)[0])]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        first = next(t for t in chosen if missing[0] in _needs(t)[0])
+        raise TargetError(f"target {first.id!r}: the run has no column {missing[0]!r}; run "
+                          "with return_columns including targets.required_variables(...)")
+    cube = frame[columns].to_numpy(dtype=float)[None, :, :]
+    arrays = evaluate_arrays(cube, frame.index.to_numpy(), columns, chosen)
+    out = pd.DataFrame({
+        "id": [t.id for t in chosen], "label_en": [t.label_en for t in chosen],
+        "label_zh": [t.label_zh for t in chosen], "indicator": [t.indicator for t in chosen],
+        "year": [t.year for t in chosen], "comparison": [t.comparison for t in chosen],
+        "target": [t.value for t in chosen], "value": arrays["value"][0],
+        "met": arrays["met"][0].astype(bool), "margin": arrays["margin"][0],
+        "unit": [t.unit for t in chosen], "source": [t.source for t in chosen],
+        "set": [t.set or "" for t in chosen],
+    }, columns=COLUMNS)
     return out
 
 

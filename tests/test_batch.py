@@ -213,7 +213,8 @@ def test_dask_local_cluster_equals_process_pool(tmp_path):
 def test_unreachable_scheduler_is_a_clear_error(tmp_path):
     spec = B.scenario_batch(["baseline"], variables=FEW, use_targets=False)
     with pytest.raises(B.BatchError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
-        B.run_batch(spec, tmp_path, scheduler="tcp://127.0.0.1:9", progress=False)
+        B.run_batch(spec, tmp_path, scheduler="tcp://127.0.0.1:9", progress=False,
+                    connect_timeout=1.0)
 
 
 # ---------------------------------------------------------------- the output folder

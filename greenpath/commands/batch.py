@@ -51,7 +51,7 @@ def register(sub) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--chunk-size", type=int, default=None,
-                   help="runs per saved chunk (default 25)")
+                   help="runs per saved chunk (default 25 on PySD, 250 on the vector engine)")
     p.add_argument("--engine", choices=["pysd", "vector", "auto"], default="pysd",
                    help="pysd (reference, default), vector (NumPy engine for runs without "
                    "year tables) or auto (vector, falling back to PySD)")
