@@ -1,0 +1,286 @@
+"""Tests of the calibration (`greenpath calibrate`): recovery, regression, safety, determinism."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tomllib
+
+import numpy as np
+import pandas as pd
+import pytest
+from greenpath.calibration import fit as F
+from greenpath.calibration import report as R
+from greenpath.calibration.history import DEFAULT_HISTORY_PATH, load_history
+from greenpath.model import registry as reg
+from greenpath.model.engine import JiaozuoModel, model_hash
+
+from greenpath.cli import main
+
+SHIPPED = reg.CALIBRATED_PATH
+SHIPPED_REPORT = SHIPPED.parent / "report" / "README.md"
+
+
+@pytest.fixture(scope="module")
+def vector() -> F.VectorSimulator:
+    return F.VectorSimulator()
+
+
+@pytest.fixture(scope="module")
+def series() -> list[F.FitSeries]:
+    return F.build_series(load_history())
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def test_parameter_space_maps_both_ways_and_derives_the_remainder_share() -> None:
+    space = F.ParameterSpace(["initial_gdp", "initial_share_nonferrous"])
+    x = np.array([500.0, 0.2])
+    assert np.allclose(space.to_x(space.to_u(x)), x)
+    values = space.named(x)
+    others = sum(reg.defaults()[n] for n in F.BRANCH_SHARES if n != "initial_share_nonferrous")
+    assert values[F.REMAINDER_SHARE] == pytest.approx(1.0 - 0.2 - others)
+    batch = space.params_batch(np.array([[0.0, 0.0], [1.0, 1.0]]))
+    assert batch["initial_gdp"].tolist() == [450.0, 560.0]
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["initial_gpd"], "not in the registry"),
+        (["policy_start_year"], "lever"),
+        (["initial_share_other_manufacturing"], "derived"),
+        (["initial_gdp", "initial_gdp"], "twice"),
+    ],
+)
+def test_parameter_space_refuses_bad_names(names: list[str], message: str) -> None:
+    with pytest.raises(F.CalibrationError, match=message):
+        F.ParameterSpace(names)
+
+
+def test_profiled_series_ignores_a_constant_factor_and_penalises_an_implausible_one() -> None:
+    obs = pd.Series([10.0, 12.0, 15.0], index=[2005, 2006, 2007])
+    s = F.FitSeries(key="x", label="x", variable="electricity_consumption_shixiaqu_100m_kwh", observed=obs,
+                    output="electricity_consumption", transform="level", error="log_profiled", sigma=0.05,
+                    role="fitted", unit="", rationale="", max_factor=1.0)
+    shape = np.array([[20.0, 24.0, 30.0]])  # obs = 0.5 x sim: a plausible sub-area
+    r = s.residuals(shape)
+    assert r.shape == (1, 4)
+    assert np.allclose(r, 0.0)
+    assert s.profile_factor(shape)[0] == pytest.approx(0.5)
+    r_small = s.residuals(shape / 4)  # obs = 2 x sim: the sub-area would exceed the whole
+    assert np.allclose(r_small[0, :3], 0.0)
+    assert r_small[0, 3] == pytest.approx(math.log(2.0) / 0.05)
+
+
+def test_series_cover_the_fitted_data_and_the_cut_off(series: list[F.FitSeries]) -> None:
+    keys = {s.key for s in series if s.role == "fitted"}
+    assert {"gdp_real_level", "gdp_real_growth", "co2_ceads_2005_2010", "co2_ceads_2012_2015",
+            "electricity_total", "electricity_industry", "electricity_total_districts"} <= keys
+    assert all(s.role == "cross-check" for s in series if s.key in ("co2_county_sum", "coal_capacity"))
+    early = F.apply_cutoff(series, 2012)
+    assert all(s.years.max() <= 2012 for s in early)
+    assert "electricity_total" not in {s.key for s in early}  # 2017-19 lies after the cut-off
+    late = F.after_cutoff(series, 2012)
+    assert all(s.years.min() > 2012 for s in late)
+
+
+def test_vector_and_pysd_engines_agree_on_a_batch(vector: F.VectorSimulator) -> None:
+    params = {"initial_gdp": np.array([470.0, 540.0]), "coal_maximum_hours": np.array([4600.0, 6400.0])}
+    a = vector.simulate(params, 2)
+    b = F.PysdSimulator().simulate(params, 2)
+    for column in F.OUTPUT_COLUMNS:
+        np.testing.assert_allclose(a[column], b[column], rtol=1e-9, err_msg=column)
+    assert not np.allclose(a["co2_emissions"][0], a["co2_emissions"][1])  # the batch members differ
+
+
+def test_model_reproduces_the_gem_coal_capacity_exactly(vector: F.VectorSimulator,
+                                                       series: list[F.FitSeries]) -> None:
+    stats = F.fit_statistics(F.simulate_frame(vector, {}), series)
+    assert stats.at["coal_capacity", "n"] == 20
+    assert stats.at["coal_capacity", "mae"] == 0.0
+
+
+# --------------------------------------------------------------------------- synthetic truth
+
+TRUTH = {
+    "initial_gdp": 521.0,
+    "tertiary_growth_differential": 0.041,
+    "industry_growth_differential": -0.031,
+    "industrial_autonomous_intensity_decline": 0.045,
+    "electricity_share_nonferrous": 0.81,
+}
+
+
+def test_fit_recovers_known_parameters_from_synthetic_data(vector: F.VectorSimulator,
+                                                           series: list[F.FitSeries]) -> None:
+    truth_frame = F.simulate_frame(vector, TRUTH)
+    synthetic = F.synthetic_series(F.apply_cutoff(series, None), truth_frame)
+    space = F.ParameterSpace(list(TRUTH))
+    objective = F.Objective(vector, synthetic, space, prior_weight=0.0)
+    truth_u = space.to_u(np.array(list(TRUTH.values())))
+    assert np.sum(objective.residuals(truth_u) ** 2) < 1e-20  # the truth fits exactly
+    start = np.clip(truth_u + np.array([0.3, -0.35, 0.3, -0.3, -0.3]), 0.0, 1.0)  # perturbed start
+    assert np.sum(objective.residuals(start) ** 2) > 1.0
+    outcome = F.fit(objective, seed=7, maxiter=25, popsize=6, x0_u=start)
+    assert outcome.cost < 1e-10
+    np.testing.assert_allclose(outcome.x, list(TRUTH.values()), atol=0, rtol=1e-4)
+
+
+def test_polish_alone_recovers_from_a_nearby_start(vector: F.VectorSimulator, series: list[F.FitSeries]) -> None:
+    synthetic = F.synthetic_series(F.apply_cutoff(series, None), F.simulate_frame(vector, TRUTH))
+    space = F.ParameterSpace(list(TRUTH))
+    objective = F.Objective(vector, synthetic, space, prior_weight=0.0)
+    start = space.to_u(np.array(list(TRUTH.values()))) + 0.08
+    outcome = F.fit(objective, seed=0, maxiter=0, x0_u=start)
+    np.testing.assert_allclose(outcome.x, list(TRUTH.values()), rtol=1e-4)
+    unc = F.parameter_uncertainty(objective, outcome.u)
+    assert np.all(unc.at_bound == 0)
+    assert np.all(unc.sd < 1e-3 * space.span)  # a perfect fit: s2 ~ 0, tight intervals
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_same_seed_gives_identical_parameters() -> None:
+    kwargs = dict(names=["initial_gdp", "tertiary_growth_differential", "emission_factor_scale",
+                         "coal_maximum_hours"], maxiter=4, popsize=4, cutoff=None, sensitivity=False)
+    a = F.calibrate(seed=11, **kwargs)
+    b = F.calibrate(seed=11, **kwargs)
+    assert a.values == b.values
+    assert a.outcome.cost == b.outcome.cost
+    assert a.meta["n_model_runs"] == b.meta["n_model_runs"]
+    c = F.calibrate(seed=12, maxiter=4, popsize=4, cutoff=None, sensitivity=False, names=kwargs["names"])
+    assert c.outcome.de_cost != a.outcome.de_cost  # the seed does drive the search
+
+
+# --------------------------------------------------------------------------- CLI safety
+
+
+def test_cli_refuses_to_overwrite_a_calibration_without_force(tmp_path, capsys) -> None:
+    out = tmp_path / "calibrated.toml"
+    out.write_text("# mine\n", encoding="utf-8")
+    assert main(["calibrate", "--out", str(out), "--maxiter", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "exists; pass --force" in err
+    assert str(out) in err
+    assert out.read_text(encoding="utf-8") == "# mine\n"
+
+
+def test_write_calibration_refuses_without_force(tmp_path) -> None:
+    out = tmp_path / "c.toml"
+    out.write_text("x = 1\n", encoding="utf-8")
+    with pytest.raises(FileExistsError, match="pass --force"):
+        F.write_calibration(None, out)  # type: ignore[arg-type] - refused before it is read
+    assert out.read_text(encoding="utf-8") == "x = 1\n"
+
+
+def test_cli_on_a_malformed_history_exits_2_naming_file_and_line(tmp_path, capsys) -> None:
+    bad = tmp_path / "history.csv"
+    lines = DEFAULT_HISTORY_PATH.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[3] = lines[3].replace(",856.0,", ",eight hundred,", 1)  # line 4: 2007 GDP
+    assert "eight hundred" in lines[3]
+    bad.write_text("".join(lines), encoding="utf-8")
+    out = tmp_path / "c.toml"
+    assert main(["calibrate", "--history", str(bad), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "history.csv: line 4" in err
+    assert "eight hundred" in err
+    assert "a finite number" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_small_end_to_end_writes_a_loadable_calibration_and_report(tmp_path, capsys) -> None:
+    out = tmp_path / "c.toml"
+    rep = tmp_path / "report"
+    args = ["calibrate", "--out", str(out), "--maxiter", "2", "--popsize", "2", "--cutoff", "2012",
+            "--report", str(rep), "--quiet", "--seed", "3"]
+    assert main(args) == 0
+    doc = tomllib.loads(out.read_text(encoding="utf-8"))
+    assert doc["meta"]["seed"] == 3
+    assert doc["meta"]["data_sha256"] == F.sha256_file(DEFAULT_HISTORY_PATH)
+    assert doc["meta"]["model_sha256"] == model_hash()
+    assert doc["meta"]["n_model_runs"] > 0
+    assert len(doc["meta"]["fitted"]) >= 10
+    assert set(reg.calibrated(out)) == set(doc["parameters"])  # the registry accepts it
+    assert {"out_of_sample", "sensitivity", "fit", "uncertainty"} <= set(doc)
+    for name in ("README.md", "fit_co2.png", "fit_gdp.png", "fit_shares.png", "fit_electricity.png",
+                 "parameters.png", "out_of_sample.png"):
+        assert (rep / name).stat().st_size > 0, name
+    text = (rep / "README.md").read_text(encoding="utf-8")
+    assert "Theil" in text
+    assert "Out-of-sample check (refit on data up to 2012)" in text
+    # an existing calibration or report is never replaced without --force
+    before = out.read_bytes()
+    assert main(args) == 2
+    assert out.read_bytes() == before
+    assert main(["calibrate", "--report-only", "--out", str(out), "--report", str(rep), "--quiet"]) == 2
+    assert "pass --force" in capsys.readouterr().err
+    assert main(["calibrate", "--report-only", "--out", str(out), "--report", str(rep), "--force"]) == 0
+    assert out.read_bytes() == before  # --report-only never touches the calibration
+
+
+# --------------------------------------------------------------------------- the shipped calibration
+
+
+@pytest.fixture(scope="module")
+def shipped_doc() -> dict:
+    if not SHIPPED.is_file():
+        pytest.fail(f"{SHIPPED.name} is not shipped; run `greenpath calibrate --report calibration/report`")
+    return F.load_calibration(SHIPPED)
+
+
+def test_shipped_calibration_matches_the_data_and_the_model(shipped_doc: dict) -> None:
+    meta = shipped_doc["meta"]
+    assert meta["data_sha256"] == F.sha256_file(DEFAULT_HISTORY_PATH), (
+        "history.csv changed since the shipped calibration: run "
+        "`greenpath calibrate --force --report calibration/report`")
+    assert meta["model_sha256"] == model_hash(), (
+        "jiaozuo.mdl changed since the shipped calibration: run "
+        "`greenpath calibrate --force --report calibration/report`")
+    assert len(meta["fitted"]) >= 10
+    assert meta["n_model_runs"] > 0
+    assert meta["wall_time_s"] > 0
+
+
+def test_shipped_calibration_reproduces_its_fit_statistics(shipped_doc: dict, monkeypatch) -> None:
+    """Rerun through PySD with the shipped file in force; compare with the [fit] table.
+
+    Tolerance: relative 1e-6 on MAPE and R². The table was computed with the vector
+    engine, which matches PySD to rounding (see test_vector_and_pysd_engines_agree...), so
+    anything larger means the calibration, the data or the model changed.
+    """
+    monkeypatch.delenv("GREENPATH_CALIBRATION", raising=False)
+    model = JiaozuoModel()
+    assert model.calibration == reg.calibration_id(SHIPPED)
+    for name, value in shipped_doc["parameters"].items():
+        assert model.baseline_values[name] == value
+    frame = model.run(return_columns=list(F.OUTPUT_COLUMNS), final_time=F.FIT_FINAL_TIME).frame
+    stats = F.fit_statistics(frame, F.build_series(load_history()))
+    recorded = shipped_doc["fit"]
+    assert set(recorded) == set(stats.index)
+    for key, entry in recorded.items():
+        for column in ("mape_pct", "r_squared"):
+            if column in entry:
+                assert stats.at[key, column] == pytest.approx(entry[column], rel=1e-6, abs=1e-12), (key, column)
+
+
+def test_shipped_report_shows_the_recorded_numbers(shipped_doc: dict) -> None:
+    text = SHIPPED_REPORT.read_text(encoding="utf-8")
+    assert shipped_doc["meta"]["data_sha256"][:16] in text
+    for key, entry in shipped_doc["fit"].items():
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{key}` | {entry['role']}")), None)
+        assert row is not None, key
+        assert f"| {R._fmt(entry['mape_pct'])}" in row, (key, row)
+    for name in ("fit_gdp.png", "fit_shares.png", "fit_co2.png", "fit_electricity.png", "parameters.png",
+                 "out_of_sample.png"):
+        assert (SHIPPED_REPORT.parent / name).is_file(), name
+
+
+def test_report_only_rebuilds_the_shipped_report_identically(tmp_path, shipped_doc: dict) -> None:
+    shutil.copy(SHIPPED, tmp_path / "calibrated.toml")
+    R.write_report(tmp_path / "calibrated.toml", tmp_path / "report")
+    assert (tmp_path / "report" / "README.md").read_text(encoding="utf-8") == SHIPPED_REPORT.read_text(
+        encoding="utf-8")
