@@ -683,11 +683,18 @@ def _prepare(out: Path, spec: BatchSpec, spec_hash: str, force: bool) -> None:
 
 def _write_chunk(out: Path, k: int, result: ChunkResult) -> None:
     final = _chunk_path(out, k)
+    (out / CHUNK_DIR).mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-c{k:06d}-", dir=out / CHUNK_DIR))
     try:
         for name in OUTPUTS:
             getattr(result, name).to_parquet(tmp / f"{name}.parquet", index=False)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            # Only possible if another process finished the same chunk first: its copy
+            # holds the same runs (a chunk is a pure function of the spec), keep it.
+            if not final.is_dir():
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
