@@ -842,8 +842,7 @@ def _stacked_panels(data: pd.DataFrame, runs: list[Run], keys: list[str], *, lan
         _mark_policy_start(ax, [policy_start(run)], st, lang)
     for ax in axes[len(runs):]:
         ax.set_visible(False)
-    low = min(a.get_ylim()[0] for a in axes[: len(runs)])
-    if low >= 0:
+    if (data.loc[data["series"].isin(keys), "value"] >= 0).all():
         for ax in axes[: len(runs)]:
             ax.set_ylim(bottom=0)
     return fig, axes, drawn
@@ -1055,7 +1054,7 @@ def co2_emissions(results: Results, lang: str = "en", *, presentation: bool = Fa
         year, value = int(pk["year"]), float(pk["value"])
         ax.plot([year], [value], marker="*", markersize=st.markersize * 2.6,
                 color=colors[run.name], markeredgecolor="white", zorder=6,
-                gid=f"peak:{run.name}")
+                gid=f"peak:{run.name}", clip_on=False)
         spot = (year, round(value, 3))
         if spot in labelled:  # scenarios sharing a peak (e.g. in history) get one label
             labelled[spot] = COLORS["observed"]
