@@ -31,7 +31,8 @@ cheaper than compiling a table variant the first time.
 Uncertainty sampling and bands
 ------------------------------
 :func:`sample_parameters` / :func:`sample_uncertainties` draw seeded Latin
-hypercube (``scipy.stats.qmc.LatinHypercube``) or plain random samples across
+hypercube (``scipy.stats.qmc.LatinHypercube``'s algorithm, bit-identical, without
+importing SciPy) or plain random samples across
 the registry's ``[min, max]`` ranges.  :func:`bands` holds the levers at given
 settings, samples uncertainties and returns P10/P50/P90 (or other percentiles)
 per year -- the app's shaded bands.  By default it samples the *projection
@@ -99,6 +100,7 @@ __all__ = [
     "EnsembleError",
     "bands",
     "choose_engine",
+    "latin_hypercube",
     "projection_uncertainties",
     "run_chunk_vector",
     "run_many",
@@ -557,7 +559,8 @@ def sample_parameters(
     seed
         Seed of ``numpy.random.default_rng``; the same seed gives the same sample.
     method
-        ``"lhs"``: Latin hypercube (``scipy.stats.qmc.LatinHypercube``, each
+        ``"lhs"``: Latin hypercube (the algorithm of
+        ``scipy.stats.qmc.LatinHypercube``, see :func:`latin_hypercube`: each
         range cut into ``n`` equal strata, one point per stratum and
         dimension); ``"random"``: independent uniform draws.
 
@@ -586,18 +589,32 @@ def sample_parameters(
         bounds.append((lo, hi))
     rng = np.random.default_rng(seed)
     d = len(bounds)
-    if method == "lhs":
-        from scipy.stats import qmc
-
-        unit = qmc.LatinHypercube(d=d, rng=rng).random(n)
-    else:
-        unit = rng.random((n, d))
+    unit = latin_hypercube(n, d, rng) if method == "lhs" else rng.random((n, d))
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
     values = lo + unit * (hi - lo)
     # Rounding of lo + u*(hi-lo) may step a hair past hi.
     values = np.clip(values, lo, hi)
     return pd.DataFrame(values, columns=list(ranges))
+
+
+def latin_hypercube(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """``scipy.stats.qmc.LatinHypercube(d, rng=rng).random(n)``, computed without SciPy.
+
+    The same algorithm, draw for draw (SciPy 1.17's ``_random_lhs`` with
+    ``scramble=True``, ``strength=1``, no optimisation, drawing from a child
+    generator spawned from ``rng`` as SciPy's QMC engines do): uniform offsets
+    for all points, then one shuffled permutation of the strata per
+    dimension, so the samples are bit-identical to SciPy's for the same
+    generator (a test checks this).  Importing ``scipy.stats`` takes 1-2 s,
+    which the app's one-second budget for a cold bands() call cannot afford.
+    """
+    rng = rng.spawn(1)[0]
+    offsets = rng.uniform(size=(n, d))
+    perms = np.tile(np.arange(1, n + 1), (d, 1))
+    for i in range(d):
+        rng.shuffle(perms[i, :])
+    return (perms.T - offsets) / n
 
 
 def sample_uncertainties(

@@ -210,6 +210,15 @@ def test_lhs_is_stratified_bounded_and_seeded():
     assert sub["wind_build_rate"].between(100.0, 200.0).all()
 
 
+@pytest.mark.parametrize(("n", "d", "seed"), [(1, 1, 0), (7, 3, 1), (500, 25, 20211202)])
+def test_latin_hypercube_equals_scipy(n, d, seed):
+    from scipy.stats import qmc
+
+    ours = en.latin_hypercube(n, d, np.random.default_rng(seed))
+    theirs = qmc.LatinHypercube(d=d, rng=np.random.default_rng(seed)).random(n)
+    np.testing.assert_array_equal(ours, theirs)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
