@@ -112,7 +112,7 @@ def _footer(runs: Sequence[ScenarioRun], lang: str) -> str:
 
 
 def _format_value(value: float, unit: str = "") -> str:
-    """A number as people read it: % to 0.1, MW and years whole, else 4 digits."""
+    """Format a number as people read it: % to 0.1, MW and years whole, else 4 digits."""
     if unit == "%":
         return f"{value:.1f}"
     if unit in ("MW", "year", "10k tce", "Year") or abs(value) >= 1e4:
@@ -121,7 +121,7 @@ def _format_value(value: float, unit: str = "") -> str:
 
 
 def unit_text(unit: str, lang: str) -> str:
-    """A registry / target unit in words (``Dmnl`` -> share 0-1, ``1/Year`` -> per year)."""
+    """Put a registry or target unit in words (``Dmnl`` -> share 0-1, ``1/Year`` -> per year)."""
     key = "chart_unit_" + re.sub(r"\W+", "_", unit.lower()).strip("_")
     try:
         return t(key, lang)
@@ -248,7 +248,7 @@ def run_scenarios(names: Sequence[Any], model=None, targets_file: Any = None,
 
 
 def _wedges_module(names: Sequence[str], notes: dict[str, list[str]]):
-    """The wedges module when a wedges chart can be drawn, else None (with a note)."""
+    """Return the wedges module when a wedges chart can be drawn, else None (with a note)."""
     wedges_mod = _optional("greenpath.wedges")
     if wedges_mod is None:
         for lang in LANGS:
@@ -307,7 +307,7 @@ def _add_title(slide, prs, text: str, lang: str) -> None:
 
 def _add_table(slide, df: pd.DataFrame, lang: str, top, width, max_font: int = 16,
                colors: pd.DataFrame | None = None) -> None:
-    """A table whose columns fit their text on one line (the first may wrap once).
+    """Add a table whose columns fit their text on one line (the first may wrap once).
 
     The font is the largest up to ``max_font`` points (at least 10) at which that holds;
     ``colors``: optional RGB tuples per cell (same shape as ``df``) for the text.
