@@ -1,6 +1,10 @@
-"""Live charts of the app, as Vega-Lite (Altair) specs drawn in the browser.
+"""Live charts of the app, as Vega-Lite specs drawn in the browser.
 
 Drawing in the browser keeps a lever move cheap on the server (no figure rendering).
+The specs are plain dictionaries rather than Altair objects: building and validating
+the eight layered Altair charts took about 1 s of server time per lever move on a
+2-core machine (deep copies and JSON-schema validation of every layer), the
+dictionaries take a few milliseconds; the browser receives the same Vega-Lite.
 The numbers come from the ``*_data`` functions of :mod:`greenpath.charts`, the module
 that draws the meeting PNG/SVG files, and so do the colours, the series names and the
 target lines (:func:`greenpath.charts.plan_references`): the live chart and the
@@ -14,10 +18,10 @@ comes from the string table, so the charts switch language with the interface.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-import altair as alt
 import pandas as pd
 
 from greenpath import charts as mpl
@@ -174,139 +178,176 @@ def target_marks(frame: pd.DataFrame, lang: str, sets: Sequence[str] | None = No
 
 
 # ------------------------------------------------------------------ building blocks
+Spec = dict
+
+
 def _frames(runs: Sequence[Run]) -> dict[str, pd.DataFrame]:
     return {r.label: r.frame for r in runs}
 
 
-def _x(ctx: ChartContext, field: str = "year") -> alt.X:
+def _values(frame: pd.DataFrame) -> dict:
+    """Inline data of a layer (JSON-native numbers)."""
+    return {"values": json.loads(frame.to_json(orient="records", double_precision=6))}
+
+
+def _x(ctx: ChartContext, field: str = "year") -> dict:
     """The year axis; every layer uses it, so no layer widens the domain (e.g. to 0)."""
-    return alt.X(f"{field}:Q", title=t("chart_axis_year", ctx.lang),
-                 scale=alt.Scale(domain=[ctx.x_start, 2035], nice=False, zero=False,
-                                 clamp=True),
-                 axis=alt.Axis(format="d", tickMinStep=5 if not ctx.present else 10))
+    return {"field": field, "type": "quantitative", "title": t("chart_axis_year", ctx.lang),
+            "scale": {"domain": [ctx.x_start, 2035], "nice": False, "zero": False,
+                      "clamp": True},
+            "axis": {"format": "d", "tickMinStep": 10 if ctx.present else 5}}
 
 
-def _scenario_colour(runs: Sequence[Run], ctx: ChartContext) -> alt.Color:
+def _q(field: str, **kw) -> dict:
+    return {"field": field, "type": "quantitative", **kw}
+
+
+def _n(field: str, **kw) -> dict:
+    return {"field": field, "type": "nominal", **kw}
+
+
+def _scenario_colour(runs: Sequence[Run], ctx: ChartContext) -> dict:
     domain, rng = scenario_colours(runs)
-    return alt.Color("scenario:N", title=t("app_legend_scenario", ctx.lang),
-                     scale=alt.Scale(domain=domain, range=rng),
-                     legend=alt.Legend(orient="top", columns=0))
+    return _n("scenario", title=t("app_legend_scenario", ctx.lang),
+              scale={"domain": domain, "range": rng}, legend={"orient": "top", "columns": 0})
 
 
 def _lines(data: pd.DataFrame, runs: Sequence[Run], ctx: ChartContext, y_title: str,
-           fmt: str = ",.0f") -> alt.Chart:
-    width = 4 if ctx.present else 2.5
-    return alt.Chart(data).mark_line(strokeWidth=width).encode(
-        x=_x(ctx), y=alt.Y("value:Q", title=y_title, axis=alt.Axis(format=fmt)),
-        color=_scenario_colour(runs, ctx),
-        tooltip=[alt.Tooltip("scenario:N", title=t("app_legend_scenario", ctx.lang)),
-                 alt.Tooltip("year:Q", format="d", title=t("chart_axis_year", ctx.lang)),
-                 alt.Tooltip("value:Q", format=",.2f", title=y_title)],
-    )
+           fmt: str = ",.0f") -> Spec:
+    return {
+        "data": _values(data[["scenario", "year", "value"]]),
+        "mark": {"type": "line", "strokeWidth": 4 if ctx.present else 2.5},
+        "encoding": {
+            "x": _x(ctx), "y": _q("value", title=y_title, axis={"format": fmt}),
+            "color": _scenario_colour(runs, ctx),
+            "tooltip": [_n("scenario", title=t("app_legend_scenario", ctx.lang)),
+                        _q("year", format="d", title=t("chart_axis_year", ctx.lang)),
+                        _q("value", format=",.2f", title=y_title)],
+        },
+    }
 
 
-def _policy_rule(ctx: ChartContext) -> alt.LayerChart:
-    data = pd.DataFrame({"year": [ctx.policy_start],
-                         "label": [t("chart_policy_start", ctx.lang, year=ctx.policy_start)]})
-    rule = alt.Chart(data).mark_rule(color=POLICY_COLOUR, strokeDash=[2, 3]).encode(x=_x(ctx))
-    text = alt.Chart(data).mark_text(align="left", baseline="bottom", dx=4, dy=-4,
-                                     color=POLICY_COLOUR,
-                                     fontSize=20 if ctx.present else 11).encode(
-        x=_x(ctx), y=alt.value(ctx.height), text="label:N")
-    return rule + text
+def _policy_rule(ctx: ChartContext) -> list[Spec]:
+    data = {"values": [{"year": ctx.policy_start,
+                        "label": t("chart_policy_start", ctx.lang, year=ctx.policy_start)}]}
+    return [
+        {"data": data, "mark": {"type": "rule", "color": POLICY_COLOUR, "strokeDash": [2, 3]},
+         "encoding": {"x": _x(ctx)}},
+        {"data": data, "mark": {"type": "text", "align": "left", "baseline": "bottom", "dx": 4,
+                                "dy": -4, "color": POLICY_COLOUR,
+                                "fontSize": 20 if ctx.present else 11},
+         "encoding": {"x": _x(ctx), "y": {"value": ctx.height}, "text": _n("label")}},
+    ]
 
 
-def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext) -> alt.LayerChart | None:
+def _haloed_text(data: dict, ctx: ChartContext, mark: dict, encoding: dict) -> list[Spec]:
+    """A target label over a white halo, readable on top of areas and lines."""
+    enc = {**encoding, "text": _n("label")}
+    return [
+        {"data": data, "mark": {"type": "text", **mark, "color": "white", "stroke": "white",
+                                "strokeWidth": 4 if ctx.present else 3, "opacity": 0.9},
+         "encoding": enc},
+        {"data": data, "mark": {"type": "text", **mark, "color": TARGET_COLOUR},
+         "encoding": enc},
+    ]
+
+
+def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext) -> list[Spec]:
     """Dashed target marks labelled with their clause, drawn as the meeting charts do.
 
     A level target is a dashed line from 2020 to the last year with a diamond in the
     target year, labelled above its start; a year target is a dashed vertical line
     labelled at the top (the policy start is labelled at the bottom).
     """
-    if not marks:
-        return None
     size = 20 if ctx.present else 11
     width = 3 if ctx.present else 2
-    layers = []
+    tip = [_n("label")]
+    layers: list[Spec] = []
     levels = [m for m in marks if m.kind == "level"]
     if levels:
-        data = pd.DataFrame([{"x0": max(ctx.x_start, 2020), "x1": 2035, "year": m.year,
-                              "value": m.value, "label": m.label} for m in levels])
+        data = {"values": [{"x0": max(ctx.x_start, 2020), "x1": 2035, "year": m.year,
+                            "value": float(m.value), "label": m.label} for m in levels]}
         layers += [
-            alt.Chart(data).mark_rule(strokeDash=[8, 5], color=TARGET_COLOUR,
-                                      strokeWidth=width).encode(
-                x=_x(ctx, field="x0"), x2="x1:Q", y="value:Q", tooltip=["label:N"]),
-            alt.Chart(data).mark_point(shape="diamond", filled=True, color=TARGET_COLOUR,
-                                       size=220 if ctx.present else 90).encode(
-                x=_x(ctx), y="value:Q", tooltip=["label:N"]),
-            *_haloed_text(data, ctx, dict(align="left", baseline="bottom", dx=4, dy=-4,
-                                          fontSize=size), x=_x(ctx, field="x0"), y="value:Q"),
+            {"data": data, "mark": {"type": "rule", "strokeDash": [8, 5], "color": TARGET_COLOUR,
+                                    "strokeWidth": width},
+             "encoding": {"x": _x(ctx, "x0"), "x2": {"field": "x1"}, "y": _q("value"),
+                          "tooltip": tip}},
+            {"data": data, "mark": {"type": "point", "shape": "diamond", "filled": True,
+                                    "color": TARGET_COLOUR, "size": 220 if ctx.present else 90},
+             "encoding": {"x": _x(ctx), "y": _q("value"), "tooltip": tip}},
+            *_haloed_text(data, ctx, {"align": "left", "baseline": "bottom", "dx": 4, "dy": -4,
+                                      "fontSize": size},
+                          {"x": _x(ctx, "x0"), "y": _q("value")}),
         ]
     years = [m for m in marks if m.kind == "year"]
     if years:
-        data = pd.DataFrame([{"x": m.value, "label": m.label} for m in years])
+        data = {"values": [{"x": float(m.value), "label": m.label} for m in years]}
         layers += [
-            alt.Chart(data).mark_rule(strokeDash=[8, 5], color=TARGET_COLOUR,
-                                      strokeWidth=width).encode(x=_x(ctx, field="x"),
-                                                                tooltip=["label:N"]),
-            *_haloed_text(data, ctx, dict(align="right", baseline="top", dx=-4, dy=4,
-                                          fontSize=size), x=_x(ctx, field="x"),
-                          y=alt.value(0)),
+            {"data": data, "mark": {"type": "rule", "strokeDash": [8, 5], "color": TARGET_COLOUR,
+                                    "strokeWidth": width},
+             "encoding": {"x": _x(ctx, "x"), "tooltip": tip}},
+            *_haloed_text(data, ctx, {"align": "right", "baseline": "top", "dx": -4, "dy": 4,
+                                      "fontSize": size},
+                          {"x": _x(ctx, "x"), "y": {"value": 0}}),
         ]
-    return alt.layer(*layers)
+    return layers
 
 
-def _haloed_text(data: pd.DataFrame, ctx: ChartContext, mark: dict, **encoding) -> list:
-    """A target label over a white halo, readable on top of areas and lines."""
-    halo = alt.Chart(data).mark_text(**mark, color="white", stroke="white",
-                                     strokeWidth=4 if ctx.present else 3, opacity=0.9)
-    text = alt.Chart(data).mark_text(**mark, color=TARGET_COLOUR)
-    return [halo.encode(text="label:N", **encoding), text.encode(text="label:N", **encoding)]
-
-
-def _history_layer(series: pd.Series | None, label: str,
-                   ctx: ChartContext) -> alt.LayerChart | None:
+def _history_layer(series: pd.Series | None, label: str, ctx: ChartContext) -> list[Spec]:
     if series is None or series.empty:
-        return None
-    data = pd.DataFrame({"year": series.index.astype(int), "value": series.to_numpy(dtype=float),
-                         "source": label})
-    base = alt.Chart(data).encode(x=_x(ctx), y="value:Q",
-                                  tooltip=["source:N", alt.Tooltip("year:Q", format="d"),
-                                           alt.Tooltip("value:Q", format=",.2f")])
-    points = base.mark_point(color=HISTORY_COLOUR, filled=False, shape="diamond",
-                             strokeWidth=2, size=140 if ctx.present else 60)
-    return base.mark_line(color=HISTORY_COLOUR, strokeWidth=1, opacity=0.6) + points \
-        if len(data) > 1 else points
+        return []
+    data = _values(pd.DataFrame({"year": series.index.astype(int),
+                                 "value": series.to_numpy(dtype=float), "source": label}))
+    enc = {"x": _x(ctx), "y": _q("value"),
+           "tooltip": [_n("source"), _q("year", format="d"), _q("value", format=",.2f")]}
+    points = {"data": data, "mark": {"type": "point", "color": HISTORY_COLOUR, "filled": False,
+                                     "shape": "diamond", "strokeWidth": 2,
+                                     "size": 140 if ctx.present else 60},
+              "encoding": enc}
+    if len(series) < 2:
+        return [points]
+    line = {"data": data, "mark": {"type": "line", "color": HISTORY_COLOUR, "strokeWidth": 1,
+                                   "opacity": 0.6}, "encoding": enc}
+    return [line, points]
 
 
-def _band_layer(ctx: ChartContext, variable: str, colour: str) -> alt.Chart | None:
+def _band_layer(ctx: ChartContext, variable: str, colour: str) -> list[Spec]:
     bands = ctx.bands
     if bands is None or bands.empty:
-        return None
+        return []
     data = bands[bands["variable"] == variable] if "variable" in bands else bands
     if data.empty:
-        return None
-    data = data.assign(band=t("chart_band", ctx.lang))
-    return alt.Chart(data).mark_area(opacity=0.2, color=colour).encode(
-        x=_x(ctx), y="p10:Q", y2="p90:Q",
-        tooltip=["band:N", alt.Tooltip("year:Q", format="d"), "p10:Q", "p90:Q"])
+        return []
+    data = data[["year", "p10", "p90"]].assign(band=t("chart_band", ctx.lang))
+    return [{"data": _values(data), "mark": {"type": "area", "opacity": 0.2, "color": colour},
+             "encoding": {"x": _x(ctx), "y": _q("p10"), "y2": {"field": "p90"},
+                          "tooltip": [_n("band"), _q("year", format="d"),
+                                      _q("p10", format=",.2f"), _q("p90", format=",.2f")]}}]
 
 
-def _finish(chart, ctx: ChartContext, title: str | None = None):
-    """Sizes, fonts and layout; the chart's title is drawn by the page (never clipped)."""
+def _finish(layers: list[Spec], ctx: ChartContext, title: str | None = None,
+            independent_colours: bool = False) -> Spec:
+    """A layered spec with sizes, fonts and layout (the page draws the chart's title)."""
     big = ctx.present
-    props: dict = {"height": ctx.height, "width": "container",
-                   "autosize": alt.AutoSizeParams(type="fit-x", contains="padding")}
+    spec: Spec = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "layer": layers, "height": ctx.height, "width": "container",
+        "autosize": {"type": "fit-x", "contains": "padding"},
+        "config": {
+            "font": FONT,
+            "axis": {"labelFontSize": 22 if big else 12, "titleFontSize": 24 if big else 12,
+                     "labelFont": FONT, "titleFont": FONT},
+            "legend": {"labelFontSize": 22 if big else 12, "titleFontSize": 22 if big else 12,
+                       "labelFont": FONT, "titleFont": FONT, "symbolSize": 300 if big else 100,
+                       "orient": "bottom", "labelLimit": 600},
+            "view": {"strokeWidth": 0},
+        },
+    }
     if title:
-        props["title"] = alt.TitleParams(title, anchor="start", fontSize=28 if big else 14)
-    return (chart.properties(**props)
-            .configure(font=FONT)
-            .configure_axis(labelFontSize=22 if big else 12, titleFontSize=24 if big else 12,
-                            labelFont=FONT, titleFont=FONT)
-            .configure_legend(labelFontSize=22 if big else 12, titleFontSize=22 if big else 12,
-                              labelFont=FONT, titleFont=FONT, symbolSize=300 if big else 100,
-                              orient="bottom", labelLimit=600)
-            .configure_view(strokeWidth=0))
+        spec["title"] = {"text": title, "anchor": "start", "fontSize": 28 if big else 14}
+    if independent_colours:
+        spec["resolve"] = {"scale": {"color": "independent"}}
+    return spec
 
 
 def _legend_columns(labels: Sequence[str], ctx: ChartContext) -> int:
@@ -314,21 +355,17 @@ def _legend_columns(labels: Sequence[str], ctx: ChartContext) -> int:
     return 1 if ctx.present or max(len(x) for x in labels) > 28 else 2
 
 
-def _layer(*layers):
-    return alt.layer(*[layer for layer in layers if layer is not None])
-
-
 def _current(runs: Sequence[Run]) -> Run:
     return next(r for r in runs if r.role == "current")
 
 
 # ------------------------------------------------------------------ the charts
-def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> alt.LayerChart:
+def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
     """CO2 emissions by scenario, with each scenario's peak, history and bands."""
     y_title = t("chart_axis_co2", ctx.lang)
     tidy = mpl.co2_emissions_data(_frames(runs))
     lines = tidy[tidy["series"] == "co2_emissions"]
-    peaks = tidy[tidy["series"] == "peak"].copy()
+    peaks = tidy[tidy["series"] == "peak"][["scenario", "year", "value"]].copy()
     last = int(lines["year"].max())
     peaks["label"] = [
         t("chart_no_peak", ctx.lang, year=last) if y == last
@@ -336,23 +373,27 @@ def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> alt.LayerChart:
         for y, v in zip(peaks["year"], peaks["value"], strict=True)]
     current = _current(runs)
     colour = _scenario_colour(runs, ctx)
-    peak_points = alt.Chart(peaks).mark_point(shape="triangle-up", filled=True,
-                                              size=320 if ctx.present else 120).encode(
-        x=_x(ctx), y="value:Q", color=colour, tooltip=["scenario:N", "label:N"])
-    peak_text = alt.Chart(peaks[peaks["scenario"] == current.label]).mark_text(
-        dy=-16, fontSize=22 if ctx.present else 12, fontWeight="bold").encode(
-        x=_x(ctx), y="value:Q", text="label:N", color=colour)
     _, colours = scenario_colours(runs)
-    chart = _layer(
-        _band_layer(ctx, "co2_emissions", colours[runs.index(current)]),
-        _policy_rule(ctx),
+    peak_points = {"data": _values(peaks),
+                   "mark": {"type": "point", "shape": "triangle-up", "filled": True,
+                            "size": 320 if ctx.present else 120},
+                   "encoding": {"x": _x(ctx), "y": _q("value"), "color": colour,
+                                "tooltip": [_n("scenario"), _n("label")]}}
+    peak_text = {"data": _values(peaks[peaks["scenario"] == current.label]),
+                 "mark": {"type": "text", "dy": -16, "fontSize": 22 if ctx.present else 12,
+                          "fontWeight": "bold"},
+                 "encoding": {"x": _x(ctx), "y": _q("value"), "text": _n("label"),
+                              "color": colour}}
+    layers = [
+        *_band_layer(ctx, "co2_emissions", colours[list(runs).index(current)]),
+        *_policy_rule(ctx),
         _lines(lines, runs, ctx, y_title, ",.0f"),
-        _history_layer(ctx.history.get("co2_emissions"), t("chart_history_ceads", ctx.lang),
-                       ctx),
-        _target_layer(ctx.targets.get("co2", []), ctx),
+        *_history_layer(ctx.history.get("co2_emissions"), t("chart_history_ceads", ctx.lang),
+                        ctx),
+        *_target_layer(ctx.targets.get("co2", []), ctx),
         peak_points, peak_text,
-    )
-    return _finish(chart, ctx)
+    ]
+    return _finish(layers, ctx)
 
 
 _STACKS = {
@@ -366,7 +407,7 @@ _STACKS = {
 }
 
 
-def stacked_chart(chart_id: str, runs: Sequence[Run], ctx: ChartContext) -> alt.LayerChart:
+def stacked_chart(chart_id: str, runs: Sequence[Run], ctx: ChartContext) -> Spec:
     """Current scenario stacked by series, with every scenario's total as a line."""
     data_fn, keys, total, axis_key = _STACKS[chart_id]
     current = _current(runs)
@@ -384,37 +425,41 @@ def stacked_chart(chart_id: str, runs: Sequence[Run], ctx: ChartContext) -> alt.
                             for r in runs], ignore_index=True)
     y_title = t(axis_key, ctx.lang)
     title_parts = t("app_legend_parts", ctx.lang, scenario=current.label)
-    area = alt.Chart(parts).mark_area(opacity=0.85).encode(
-        x=_x(ctx), y=alt.Y("value:Q", stack="zero", title=y_title, axis=alt.Axis(format=",.0f")),
-        color=alt.Color("label:N", title=title_parts,
-                        scale=alt.Scale(domain=labels, range=[COLOURS[k] for k in keys]),
-                        sort=labels, legend=alt.Legend(columns=_legend_columns(labels, ctx))),
-        order=alt.Order("order:Q"),
-        tooltip=[alt.Tooltip("label:N", title=title_parts),
-                 alt.Tooltip("year:Q", format="d"), alt.Tooltip("value:Q", format=",.1f")],
-    )
-    history = ctx.history.get(total)
-    chart = _layer(area, _policy_rule(ctx), _lines(totals, runs, ctx, y_title),
-                   _history_layer(history, t("chart_history_renewables_2020", ctx.lang), ctx),
-                   _target_layer(ctx.targets.get(chart_id, []), ctx),
-                   ).resolve_scale(color="independent")
-    return _finish(chart, ctx)
+    area = {
+        "data": _values(parts[["year", "value", "label", "order"]]),
+        "mark": {"type": "area", "opacity": 0.85},
+        "encoding": {
+            "x": _x(ctx),
+            "y": _q("value", stack="zero", title=y_title, axis={"format": ",.0f"}),
+            "color": _n("label", title=title_parts, sort=labels,
+                        scale={"domain": labels, "range": [COLOURS[k] for k in keys]},
+                        legend={"columns": _legend_columns(labels, ctx)}),
+            "order": _q("order"),
+            "tooltip": [_n("label", title=title_parts), _q("year", format="d"),
+                        _q("value", format=",.1f")],
+        },
+    }
+    layers = [area, *_policy_rule(ctx), _lines(totals, runs, ctx, y_title),
+              *_history_layer(ctx.history.get(total), t("chart_history_renewables_2020",
+                                                        ctx.lang), ctx),
+              *_target_layer(ctx.targets.get(chart_id, []), ctx)]
+    return _finish(layers, ctx, independent_colours=True)
 
 
-def coal_chart(runs: Sequence[Run], ctx: ChartContext) -> alt.LayerChart:
+def coal_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
     """Total coal consumption by scenario against the 2025 target."""
     y_title = t("chart_axis_coal", ctx.lang)
     tidy = mpl.coal_use_data(_frames(runs))
     data = tidy[tidy["series"] == "coal"]
     _, colours = scenario_colours(runs)
     current = _current(runs)
-    chart = _layer(_band_layer(ctx, "total_coal_consumption", colours[runs.index(current)]),
-                   _policy_rule(ctx), _lines(data, runs, ctx, y_title),
-                   _target_layer(ctx.targets.get("coal", []), ctx))
-    return _finish(chart, ctx)
+    layers = [*_band_layer(ctx, "total_coal_consumption", colours[list(runs).index(current)]),
+              *_policy_rule(ctx), _lines(data, runs, ctx, y_title),
+              *_target_layer(ctx.targets.get("coal", []), ctx)]
+    return _finish(layers, ctx)
 
 
-def intensity_charts(runs: Sequence[Run], ctx: ChartContext) -> list[alt.LayerChart]:
+def intensity_charts(runs: Sequence[Run], ctx: ChartContext) -> list[Spec]:
     """Energy and CO2 intensity, change vs 2020 (%), against the 2025 targets (two panels)."""
     ctx = replace(ctx, x_start=2010)
     tidy = mpl.intensity_change_data(_frames(runs), start_year=ctx.x_start)
@@ -423,16 +468,15 @@ def intensity_charts(runs: Sequence[Run], ctx: ChartContext) -> list[alt.LayerCh
     for column, key in (("energy_intensity", "chart_panel_energy_intensity"),
                         ("co2_intensity", "chart_panel_co2_intensity")):
         data = tidy[tidy["series"] == column].assign(value=lambda d: 100.0 * d["value"])
-        zero = alt.Chart(pd.DataFrame({"value": [0.0]})).mark_rule(color="#bbbbbb").encode(
-            y="value:Q")
-        layer = _layer(zero, _policy_rule(ctx),
-                       _lines(data, runs, ctx, y_title, ".0f"),
-                       _target_layer(ctx.targets.get(column, []), ctx))
-        panels.append(_finish(layer, ctx, title=t(key, ctx.lang)))
+        zero = {"data": {"values": [{"value": 0.0}]},
+                "mark": {"type": "rule", "color": "#bbbbbb"}, "encoding": {"y": _q("value")}}
+        layers = [zero, *_policy_rule(ctx), _lines(data, runs, ctx, y_title, ".0f"),
+                  *_target_layer(ctx.targets.get(column, []), ctx)]
+        panels.append(_finish(layers, ctx, title=t(key, ctx.lang)))
     return panels
 
 
-def wedge_chart(wedges: pd.DataFrame, ctx: ChartContext, scenario_label: str) -> alt.LayerChart:
+def wedge_chart(wedges: pd.DataFrame, ctx: ChartContext, scenario_label: str) -> Spec:
     """Contribution of each lever group to the CO2 reduction vs the baseline."""
     ctx = replace(ctx, x_start=ctx.policy_start - 1)
     tidy = mpl.wedges_data(wedges)
@@ -441,29 +485,33 @@ def wedge_chart(wedges: pd.DataFrame, ctx: ChartContext, scenario_label: str) ->
     labels = [mpl.series_label(g, ctx.lang) for g in groups]
     data["label"] = data["series"].map(dict(zip(groups, labels, strict=True)))
     y_title = t("chart_axis_reduction", ctx.lang)
-    area = alt.Chart(data).mark_area(opacity=0.85).encode(
-        x=_x(ctx), y=alt.Y("value:Q", stack="zero", title=y_title,
-                                                 axis=alt.Axis(format=",.1f")),
-        color=alt.Color("label:N", title=t("app_legend_wedges", ctx.lang,
-                                           scenario=scenario_label),
-                        scale=alt.Scale(domain=labels, range=[
-                            COLOURS.get(g.replace(" ", "_"), COLOURS["other"]) for g in groups])),
-        tooltip=["label:N", alt.Tooltip("year:Q", format="d"),
-                 alt.Tooltip("value:Q", format=",.2f")],
-    )
+    area = {
+        "data": _values(data[["year", "value", "label"]]),
+        "mark": {"type": "area", "opacity": 0.85},
+        "encoding": {
+            "x": _x(ctx),
+            "y": _q("value", stack="zero", title=y_title, axis={"format": ",.1f"}),
+            "color": _n("label", title=t("app_legend_wedges", ctx.lang, scenario=scenario_label),
+                        scale={"domain": labels, "range": [
+                            COLOURS.get(g.replace(" ", "_"), COLOURS["other"]) for g in groups]},
+                        legend={"columns": _legend_columns(labels, ctx)}),
+            "tooltip": [_n("label"), _q("year", format="d"), _q("value", format=",.2f")],
+        },
+    }
     total = data.groupby("year", as_index=False)["value"].sum()
     total["label"] = t("chart_series_total_reduction", ctx.lang)
-    line = alt.Chart(total).mark_line(color=COLOURS["total_reduction"],
-                                      strokeWidth=3 if ctx.present else 2).encode(
-        x=_x(ctx), y="value:Q",
-        tooltip=["label:N", "year:Q", "value:Q"])
-    chart = _layer(area, line, _policy_rule(ctx))
-    return _finish(chart, ctx)
+    line = {"data": _values(total),
+            "mark": {"type": "line", "color": COLOURS["total_reduction"],
+                     "strokeWidth": 3 if ctx.present else 2},
+            "encoding": {"x": _x(ctx), "y": _q("value"),
+                         "tooltip": [_n("label"), _q("year", format="d"),
+                                     _q("value", format=",.2f")]}}
+    return _finish([area, line, *_policy_rule(ctx)], ctx)
 
 
 def build(chart_id: str, runs: Sequence[Run], ctx: ChartContext,
-          wedges: pd.DataFrame | None = None) -> list:
-    """The chart ``chart_id`` (see :data:`CHARTS`) as a list of panels drawn side by side.
+          wedges: pd.DataFrame | None = None) -> list[Spec]:
+    """The chart ``chart_id`` (see :data:`CHARTS`) as Vega-Lite specs drawn side by side.
 
     Only the intensity chart has two panels.  The wedge chart needs its table.
     """

@@ -24,7 +24,6 @@ import math
 from collections.abc import Callable
 from urllib.parse import urlencode
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -572,7 +571,7 @@ def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
         cols = st.columns(len(panels)) if len(panels) > 1 else [st.container()]
         for i, (col, chart) in enumerate(zip(cols, panels, strict=True)):
             with col:
-                st.altair_chart(chart, width="stretch", key=f"altair_{chart_id}_{i}")
+                st.vega_lite_chart(chart, width="stretch", key=f"vl_{chart_id}_{i}")
         if downloads:
             _chart_downloads(chart_id, lang, runs, wedges, ctx)
 
@@ -823,14 +822,20 @@ def calibration_page(lang: str) -> None:
         data["series"] = data["series"].map({"recorded": t("app_recorded", lang),
                                              "simulated": t("app_simulated", lang)})
         unit = result.units.get(variable, "")
-        chart = alt.Chart(data).mark_line(point=True).encode(
-            x=alt.X("year:Q", axis=alt.Axis(format="d"), title=t("chart_axis_year", lang)),
-            y=alt.Y("value:Q", title=f"{variable} ({unit})"),
-            color=alt.Color("series:N", title=None,
-                            scale=alt.Scale(range=[live.HISTORY_COLOUR,
-                                                   live.mpl.SCENARIO_PALETTE[1]])),
-            tooltip=["series:N", "year:Q", "value:Q"]).properties(height=320)
-        st.altair_chart(chart, width="stretch", key="altair_calibration")
+        spec = {
+            "data": {"values": data.to_dict("records")}, "height": 320, "width": "container",
+            "mark": {"type": "line", "point": True},
+            "encoding": {
+                "x": {"field": "year", "type": "quantitative", "axis": {"format": "d"},
+                      "title": t("chart_axis_year", lang), "scale": {"zero": False}},
+                "y": {"field": "value", "type": "quantitative", "title": f"{variable} ({unit})"},
+                "color": {"field": "series", "type": "nominal", "title": None,
+                          "scale": {"range": [live.HISTORY_COLOUR,
+                                              live.mpl.SCENARIO_PALETTE[1]]}},
+                "tooltip": [{"field": "series"}, {"field": "year"}, {"field": "value"}]},
+            "config": {"font": live.FONT},
+        }
+        st.vega_lite_chart(spec, width="stretch", key="vl_calibration")
     st.subheader(t("app_fit_report", lang))
     if cal.readme is None and not cal.images:
         st.info(t("app_not_available", lang, what=t("app_fit_report", lang)))
