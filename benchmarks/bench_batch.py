@@ -33,7 +33,8 @@ def _case(name: str, runs: int, chunk_size: int, seed: int) -> dict:
 
     cores = os.cpu_count() or 1
     engine = "vector" if name == "vector" else "pysd"
-    spec = batch.monte_carlo_batch(runs, seed, chunk_size=chunk_size, engine=engine)
+    spec = batch.monte_carlo_batch(runs, seed, engine=engine,
+                                   chunk_size=chunk_size if engine == "pysd" else None)
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         started = time.perf_counter()
         if name == "dask":
@@ -62,6 +63,13 @@ def _case(name: str, runs: int, chunk_size: int, seed: int) -> dict:
             "output_mib": size / 2**20}
 
 
+def batch_defaults() -> int:
+    """Default chunk size of the vector engine."""
+    from greenpath.batch import DEFAULT_VECTOR_CHUNK_SIZE
+
+    return DEFAULT_VECTOR_CHUNK_SIZE
+
+
 def main() -> None:
     """Run every case in its own process and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -75,7 +83,8 @@ def main() -> None:
         print(json.dumps(_case(args.case, args.runs, args.chunk_size, args.seed)))
         return
     print(f"Monte Carlo batch of {args.runs} runs (all uncertainties, Latin hypercube, "
-          f"chunks of {args.chunk_size}, targets evaluated), {os.cpu_count()} cores")
+          f"targets evaluated; chunks of {args.chunk_size} on PySD, "
+          f"{batch_defaults()} on the vector engine), {os.cpu_count()} cores")
     rows = []
     for case in args.cases:
         out = subprocess.run([sys.executable, __file__, "--case", case, "--runs",
