@@ -69,6 +69,8 @@ Public API
 ``bands(base_params, n=500, seed=DEFAULT_SEED, columns=None, percentiles=(10, 50, 90),
 time_varying=None, uncertainties=None) -> DataFrame``
 ``vector_model(table_names=()) -> VectorModel``
+``run_specs(specs, return_columns=None) -> (cube, years, columns)`` (batch run
+specs, year tables included, grouped into vector-engine calls)
 ``run_chunk_vector(specs) -> DataFrame`` (long rows for the batch runner)
 ``validate_param_sets(param_sets) -> DataFrame``
 """
@@ -104,6 +106,7 @@ __all__ = [
     "projection_uncertainties",
     "run_chunk_vector",
     "run_many",
+    "run_specs",
     "sample_parameters",
     "sample_uncertainties",
     "validate_param_sets",
@@ -478,13 +481,13 @@ def run_many(
     return result.to_dataset() if output == "dataset" else result
 
 
-def _vector_inputs(frame: pd.DataFrame, tables: Mapping[str, tuple]) -> tuple[dict, dict]:
-    params: dict[str, Any] = {k: v for k, v in reg.effective_defaults().items() if k not in tables}
+def _vector_params(frame: pd.DataFrame, table_names: Iterable[str]) -> dict[str, Any]:
+    """Every registry parameter for the vector engine: effective defaults, then the frame's columns."""
+    skip = set(table_names)
+    params: dict[str, Any] = {k: v for k, v in reg.effective_defaults().items() if k not in skip}
     for column in frame.columns:
-        values = frame[column].to_numpy(dtype=float)
-        params[column] = values
-    lookups = {_table_lookup(name): (xs, ys) for name, (xs, ys) in tables.items()}
-    return params, lookups
+        params[column] = frame[column].to_numpy(dtype=float)
+    return params
 
 
 def _table_lookup(name: str) -> str:
@@ -495,7 +498,8 @@ def _table_lookup(name: str) -> str:
 def _run_vector(frame: pd.DataFrame, return_columns, tables, workers: int) -> EnsembleArrays:
     vm = vector_model(tables)
     columns = _check_columns(return_columns, _output_names(vm))
-    params, lookups = _vector_inputs(frame, tables)
+    params = _vector_params(frame, tables)
+    lookups = {_table_lookup(name): (xs, ys) for name, (xs, ys) in tables.items()}
     raw = vm.simulate(params, len(frame), lookups or None, return_columns=columns, workers=workers)
     years = _years(vm.times())
     units = {m["py_name"]: m["units"] or "" for m in vm.variables}
@@ -773,20 +777,105 @@ def _pct_label(p: float) -> float | int:
 # ---------------------------------------------------------------------------
 
 
-def run_chunk_vector(
-    specs: Sequence[Mapping[str, Any]],
+def _spec_value(spec: Any, key: str, i: int) -> Any:
+    if isinstance(spec, Mapping):
+        if key in spec:
+            return spec[key]
+    elif hasattr(spec, key):
+        return getattr(spec, key)
+    if key == "tables":
+        return {}
+    raise EnsembleError(f"run spec {i}: missing {key!r} (need scenario, run_id, params and optionally tables)")
+
+
+def run_specs(
+    specs: Sequence[Any],
     return_columns: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Run a chunk of constant-only batch runs in one vector-engine pass.
+    workers: int = 1,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Run batch run specs on the vector engine, year tables included.
 
     Parameters
     ----------
     specs
-        One mapping per run with keys ``scenario`` (name), ``run_id`` and
-        ``params`` (``name -> value``; the run's full settings, missing ones at
-        their effective defaults) and optionally ``tables`` (must be empty:
-        runs with year tables belong to a PySD chunk or to :func:`run_many`
-        with ``time_varying``, which needs the same tables for the whole chunk).
+        Objects or mappings with ``params`` (``name -> value``; missing names at
+        their effective defaults) and optionally ``tables`` (``name -> (years,
+        values)``), e.g. :class:`greenpath.batch.RunSpec`.
+    return_columns
+        Variables (default :data:`greenpath.model.indicators.HEADLINE`).
+    workers
+        Processes of the vector engine.
+
+    Returns
+    -------
+    cube, years, columns
+        ``cube[i, t, j]`` is variable ``columns[j]`` of run ``specs[i]`` in
+        ``years[t]``.
+
+    Notes
+    -----
+    Runs are grouped by the names and years of their tables; each group is one
+    vector-engine call, with per-run table values where they differ (so a
+    Monte Carlo or lever grid over a scenario with year tables is one call,
+    not one PySD run per sample).  Every input is validated as in
+    :func:`run_many`; a bad one raises :class:`EnsembleError` naming the run.
+    """
+    specs = list(specs)
+    if not specs:
+        raise EnsembleError("run_specs: no runs")
+    groups: dict[tuple, list[int]] = {}
+    checked: list[dict[str, tuple]] = []
+    for i, spec in enumerate(specs):
+        _spec_value(spec, "params", i)
+        try:
+            tables = validate_tables(_spec_value(spec, "tables", i), f"run spec {i} tables")
+        except EnsembleError as exc:
+            raise EnsembleError(f"{exc} (run {_spec_value(spec, 'run_id', i)!r})") from None
+        checked.append(tables)
+        key = tuple(sorted((name, tuple(xs)) for name, (xs, _) in tables.items()))
+        groups.setdefault(key, []).append(i)
+    cube: np.ndarray | None = None
+    years = np.empty(0, dtype=int)
+    columns: list[str] = []
+    for key, members in groups.items():
+        rows = [dict(_spec_value(specs[i], "params", i)) for i in members]
+        frame = pd.DataFrame(rows, index=pd.Index(members))
+        defaults = reg.effective_defaults()
+        for column in frame.columns:  # a run that leaves a name out gets its default
+            if column in defaults and frame[column].isna().any():
+                frame[column] = frame[column].fillna(defaults[column])
+        frame = validate_param_sets(frame, "run specs")
+        names = [name for name, _ in key]
+        both = sorted(set(names) & set(frame.columns))
+        if both:
+            raise EnsembleError(f"run specs {members[:3]}...: {both} given both as params and as tables")
+        vm = vector_model(names)
+        cols = _check_columns(return_columns, _output_names(vm))
+        params = _vector_params(frame, names)
+        lookups = {}
+        for name, xs in key:
+            ys = np.stack([checked[i][name][1] for i in members])
+            shared = bool(np.all(ys == ys[0]))
+            lookups[_table_lookup(name)] = (np.asarray(xs), ys[0] if shared else ys)
+        raw = vm.simulate(params, len(members), lookups or None, return_columns=cols, workers=workers)
+        if cube is None:
+            years = _years(vm.times())
+            columns = cols
+            cube = np.empty((len(specs), len(years), len(cols)))
+        cube[members] = np.stack([raw[c] for c in cols], axis=-1)
+    return cube, years, columns  # type: ignore[return-value]
+
+
+def run_chunk_vector(
+    specs: Sequence[Any],
+    return_columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Run a chunk of batch runs on the vector engine; long rows as the batch writes them.
+
+    Parameters
+    ----------
+    specs
+        As :func:`run_specs`, each also with ``scenario`` and ``run_id``.
     return_columns
         Variables (default :data:`greenpath.model.indicators.HEADLINE`).
 
@@ -800,32 +889,16 @@ def run_chunk_vector(
     specs = list(specs)
     if not specs:
         return pd.DataFrame(columns=LONG_COLUMNS)
-    rows = []
-    for i, spec in enumerate(specs):
-        missing = {"scenario", "run_id", "params"} - set(spec)
-        if missing:
-            raise EnsembleError(f"run spec {i}: missing keys {sorted(missing)}")
-        if spec.get("tables"):
-            raise EnsembleError(
-                f"run spec {i} ({spec['scenario']!r}, run {spec['run_id']!r}) has year tables "
-                f"{sorted(spec['tables'])}; run it with PySD or run_many(time_varying=...)"
-            )
-        rows.append(dict(spec["params"]))
-    frame = pd.DataFrame(rows)
-    defaults = reg.effective_defaults()
-    for column in frame.columns:  # a run that leaves a name out gets its default
-        if column in defaults and frame[column].isna().any():
-            frame[column] = frame[column].fillna(defaults[column])
-    result = run_many(frame, return_columns, engine="vector", output="arrays")
-    columns = list(result.values)
-    n, n_years = len(specs), len(result.years)
-    stacked = np.stack([result.values[c] for c in columns], axis=1)  # (n, vars, years)
-    long = pd.DataFrame({
-        "scenario": np.repeat([s["scenario"] for s in specs], len(columns) * n_years),
-        "run_id": np.repeat([s["run_id"] for s in specs], len(columns) * n_years),
-        "variable": np.tile(np.repeat(columns, n_years), n),
-        "year": np.tile(result.years, n * len(columns)),
-        "value": stacked.reshape(-1),
-        "unit": np.tile(np.repeat([result.units.get(c, "") for c in columns], n_years), n),
+    labels = [(_spec_value(s, "scenario", i), _spec_value(s, "run_id", i)) for i, s in enumerate(specs)]
+    cube, years, columns = run_specs(specs, return_columns)
+    units = {m["py_name"]: m["units"] or "" for m in vector_model().variables}
+    n, n_years = len(specs), len(years)
+    per_run = len(columns) * n_years
+    return pd.DataFrame({
+        "scenario": np.repeat(np.asarray([lab[0] for lab in labels], dtype=object), per_run),
+        "run_id": np.repeat(np.asarray([lab[1] for lab in labels]), per_run),
+        "variable": np.tile(np.repeat(np.asarray(columns, dtype=object), n_years), n),
+        "year": np.tile(years, n * len(columns)),
+        "value": cube.transpose(0, 2, 1).reshape(-1),
+        "unit": np.tile(np.repeat(np.asarray([units.get(c, "") for c in columns], dtype=object), n_years), n),
     })
-    return long

@@ -39,6 +39,29 @@ def _assert_same(a: en.EnsembleArrays, b: en.EnsembleArrays, columns) -> None:
         np.testing.assert_allclose(a.values[column], want, rtol=1e-9, atol=1e-9 * scale, err_msg=column)
 
 
+def _fresh_pysd(*args, **kwargs) -> en.EnsembleArrays:
+    """``run_many(..., engine="pysd")`` on a model no earlier test has run.
+
+    The PySD path uses one model per thread; a new thread gets a new model, so
+    the reference cannot inherit state from runs elsewhere in the test session
+    (see the xfail test at the end of this file).
+    """
+    out: list = []
+
+    def work() -> None:
+        try:
+            out.append(en.run_many(*args, engine="pysd", output="arrays", **kwargs))
+        except BaseException as exc:  # re-raised in the test's thread
+            out.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    if isinstance(out[0], BaseException):
+        raise out[0]
+    return out[0]
+
+
 # ---------------------------------------------------------------------------
 # Engine equality
 # ---------------------------------------------------------------------------
@@ -49,7 +72,7 @@ def test_vector_equals_pysd_on_random_scenarios(model):
     sample = en.sample_parameters(_sampled_names(), N_EQUALITY, seed=7, method="random")
     columns = model.outputs
     vector = en.run_many(sample, columns, engine="vector", output="arrays")
-    pysd = en.run_many(sample, columns, engine="pysd", output="arrays")
+    pysd = _fresh_pysd(sample, columns)
     assert vector.engine == "vector"
     assert pysd.engine == "pysd"
     assert vector.values[columns[0]].shape == (N_EQUALITY, 31)
@@ -67,7 +90,7 @@ def test_vector_table_variant_equals_pysd(model):
     sample = en.sample_parameters(names, N_TABLES, seed=11)
     columns = model.outputs
     vector = en.run_many(sample, columns, engine="vector", time_varying=plan.tables, output="arrays")
-    pysd = en.run_many(sample, columns, engine="pysd", time_varying=plan.tables, output="arrays")
+    pysd = _fresh_pysd(sample, columns, time_varying=plan.tables)
     _assert_same(vector, pysd, columns)
     # the table matters: the same runs with the tables' first values held constant differ
     flat = sample.assign(**{k: v[1][0] for k, v in plan.tables.items()})
@@ -75,11 +98,11 @@ def test_vector_table_variant_equals_pysd(model):
     assert not np.array_equal(held.values["co2_emissions"], vector.values["co2_emissions"])
 
 
-def test_scenario_run_equals_single_pysd_run(model):
+def test_scenario_run_equals_single_pysd_run(stock_model):
     plan = scenarios.load("plan_2021")
     ds = en.run_many(pd.DataFrame([plan.params]), ["co2_emissions", "gdp"], time_varying=plan.tables,
                      engine="vector")
-    ref = model.run(**plan.run_kwargs(), return_columns=["co2_emissions", "gdp"]).frame
+    ref = stock_model.run(**plan.run_kwargs(), return_columns=["co2_emissions", "gdp"]).frame
     np.testing.assert_allclose(ds["co2_emissions"].values[0], ref["co2_emissions"].to_numpy(), rtol=1e-12)
     np.testing.assert_allclose(ds["gdp"].values[0], ref["gdp"].to_numpy(), rtol=1e-12)
 
@@ -379,12 +402,59 @@ def test_run_chunk_vector_matches_pysd_long_rows(model):
         np.testing.assert_allclose(got["value"].to_numpy(), ref["value"].to_numpy(), rtol=1e-12)
 
 
+def test_run_specs_groups_year_tables(stock_model):
+    """Runs with and without tables, shared and per-run table values, vs stock PySD run by run."""
+    plan = scenarios.load("plan_2021")
+    other = {**plan.tables, "backward_capacity_exit_rate": ([2021, 2025, 2026], [0.05, 0.05, 0.0])}
+    shifted = {"green_industry_growth_boost": ([2022, 2030], [0.1, 0.0])}
+    specs = [
+        {"scenario": "plan", "run_id": 0, "params": dict(plan.params), "tables": plan.tables},
+        {"scenario": "none", "run_id": 1, "params": {"carbon_price": 80.0}},
+        {"scenario": "plan", "run_id": 2, "params": {**plan.params, "carbon_price": 80.0}, "tables": plan.tables},
+        {"scenario": "other", "run_id": 3, "params": dict(plan.params), "tables": other},
+        {"scenario": "shifted", "run_id": 4, "params": {}, "tables": shifted},
+    ]
+    columns = ["co2_emissions", "backward_capacity_exit_rate", "green_industry_growth_boost"]
+    cube, years, got_columns = en.run_specs(specs, columns)
+    assert got_columns == columns
+    assert cube.shape == (5, 31, 3)
+    for i, spec in enumerate(specs):
+        ref = stock_model.run(params=spec["params"], time_varying=spec.get("tables"), return_columns=columns).frame
+        np.testing.assert_allclose(cube[i], ref[columns].to_numpy(), rtol=1e-9, atol=1e-12, err_msg=str(i))
+    np.testing.assert_array_equal(years, np.arange(2005, 2036))
+    rows = en.run_chunk_vector(specs, columns)
+    assert len(rows) == 5 * 3 * 31
+    assert list(rows["scenario"].unique()) == ["plan", "none", "other", "shifted"]
+
+
 def test_run_chunk_vector_refusals():
     assert en.run_chunk_vector([]).empty
-    with pytest.raises(EnsembleError, match=r"run spec 0: missing keys \['params'\]"):
+    with pytest.raises(EnsembleError, match=r"run spec 0: missing 'params'"):
         en.run_chunk_vector([{"scenario": "a", "run_id": 0}])
-    with pytest.raises(EnsembleError, match="has year tables"):
+    with pytest.raises(EnsembleError, match=r"years \[2021.0, 2050.0\] must lie in 2005 to 2035 \(run 0\)"):
         en.run_chunk_vector([{"scenario": "a", "run_id": 0, "params": {},
-                              "tables": {"carbon_price": ([2021], [1.0])}}])
+                              "tables": {"carbon_price": ([2021, 2050], [1.0, 2.0])}}])
     with pytest.raises(EnsembleError, match="outside the allowed range"):
         en.run_chunk_vector([{"scenario": "a", "run_id": 0, "params": {"carbon_price": -1.0}}])
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "greenpath/model/engine.py JiaozuoModel._memoize_cache_assignment skips PySD's cache-type "
+    "assignment when the (tabled names, columns) signature was *ever* seen, not when it equals "
+    "the last one: a run with year tables after a run without them, after an earlier run with "
+    "them, keeps the no-table cache types and returns wrong values. Remove this marker once fixed."))
+def test_pysd_path_does_not_depend_on_the_previous_run():
+    plan = scenarios.load("plan_2021")
+    frame = pd.DataFrame([plan.params])
+    out: dict = {}
+
+    def sequence() -> None:  # in a new thread: a model with no history
+        kwargs = {"engine": "pysd", "output": "arrays"}
+        out["first"] = en.run_many(frame, ["co2_emissions"], time_varying=plan.tables, **kwargs)
+        en.run_many({"carbon_price": [10.0]}, ["co2_emissions"], **kwargs)
+        out["again"] = en.run_many(frame, ["co2_emissions"], time_varying=plan.tables, **kwargs)
+
+    thread = threading.Thread(target=sequence)
+    thread.start()
+    thread.join()
+    np.testing.assert_array_equal(out["first"].values["co2_emissions"], out["again"].values["co2_emissions"])
