@@ -206,20 +206,24 @@ def _n(field: str, **kw) -> dict:
     return {"field": field, "type": "nominal", **kw}
 
 
-def _scenario_colour(runs: Sequence[Run], ctx: ChartContext) -> dict:
+def _scenario_colour(runs: Sequence[Run], ctx: ChartContext,
+                     history: str | None = None) -> dict:
+    """Colour by scenario; ``history`` adds the recorded series (black) to the legend."""
     domain, rng = scenario_colours(runs)
+    if history:
+        domain, rng = [*domain, history], [*rng, HISTORY_COLOUR]
     return _n("scenario", title=t("app_legend_scenario", ctx.lang),
               scale={"domain": domain, "range": rng}, legend={"orient": "top", "columns": 0})
 
 
 def _lines(data: pd.DataFrame, runs: Sequence[Run], ctx: ChartContext, y_title: str,
-           fmt: str = ",.0f") -> Spec:
+           fmt: str = ",.0f", history: str | None = None) -> Spec:
     return {
         "data": _values(data[["scenario", "year", "value"]]),
         "mark": {"type": "line", "strokeWidth": 4 if ctx.present else 2.5},
         "encoding": {
             "x": _x(ctx), "y": _q("value", title=y_title, axis={"format": fmt}),
-            "color": _scenario_colour(runs, ctx),
+            "color": _scenario_colour(runs, ctx, history),
             "tooltip": [_n("scenario", title=t("app_legend_scenario", ctx.lang)),
                         _q("year", format="d", title=t("chart_axis_year", ctx.lang)),
                         _q("value", format=",.2f", title=y_title)],
@@ -293,21 +297,23 @@ def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext) -> list[Spec]:
     return layers
 
 
-def _history_layer(series: pd.Series | None, label: str, ctx: ChartContext) -> list[Spec]:
+def _history_layer(series: pd.Series | None, label: str, ctx: ChartContext,
+                   runs: Sequence[Run]) -> list[Spec]:
+    """Recorded values: black diamonds, named in the scenario legend."""
     if series is None or series.empty:
         return []
     data = _values(pd.DataFrame({"year": series.index.astype(int),
-                                 "value": series.to_numpy(dtype=float), "source": label}))
-    enc = {"x": _x(ctx), "y": _q("value"),
-           "tooltip": [_n("source"), _q("year", format="d"), _q("value", format=",.2f")]}
-    points = {"data": data, "mark": {"type": "point", "color": HISTORY_COLOUR, "filled": False,
+                                 "value": series.to_numpy(dtype=float), "scenario": label}))
+    enc = {"x": _x(ctx), "y": _q("value"), "color": _scenario_colour(runs, ctx, label),
+           "tooltip": [_n("scenario"), _q("year", format="d"), _q("value", format=",.2f")]}
+    points = {"data": data, "mark": {"type": "point", "filled": False,
                                      "shape": "diamond", "strokeWidth": 2,
                                      "size": 140 if ctx.present else 60},
               "encoding": enc}
     if len(series) < 2:
         return [points]
-    line = {"data": data, "mark": {"type": "line", "color": HISTORY_COLOUR, "strokeWidth": 1,
-                                   "opacity": 0.6}, "encoding": enc}
+    line = {"data": data, "mark": {"type": "line", "strokeWidth": 1, "opacity": 0.6},
+            "encoding": enc}
     return [line, points]
 
 
@@ -372,7 +378,9 @@ def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
         else t("chart_peak", ctx.lang, year=int(y), value=f"{v:.1f}")
         for y, v in zip(peaks["year"], peaks["value"], strict=True)]
     current = _current(runs)
-    colour = _scenario_colour(runs, ctx)
+    history = ctx.history.get("co2_emissions")
+    recorded = t("chart_history_ceads", ctx.lang) if history is not None else None
+    colour = _scenario_colour(runs, ctx, recorded)
     _, colours = scenario_colours(runs)
     peak_points = {"data": _values(peaks),
                    "mark": {"type": "point", "shape": "triangle-up", "filled": True,
@@ -387,9 +395,8 @@ def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
     layers = [
         *_band_layer(ctx, "co2_emissions", colours[list(runs).index(current)]),
         *_policy_rule(ctx),
-        _lines(lines, runs, ctx, y_title, ",.0f"),
-        *_history_layer(ctx.history.get("co2_emissions"), t("chart_history_ceads", ctx.lang),
-                        ctx),
+        _lines(lines, runs, ctx, y_title, ",.0f", recorded),
+        *_history_layer(history, recorded or "", ctx, runs),
         *_target_layer(ctx.targets.get("co2", []), ctx),
         peak_points, peak_text,
     ]
@@ -439,11 +446,14 @@ def stacked_chart(chart_id: str, runs: Sequence[Run], ctx: ChartContext) -> Spec
                         _q("value", format=",.1f")],
         },
     }
-    layers = [area, *_policy_rule(ctx), _lines(totals, runs, ctx, y_title),
-              *_history_layer(ctx.history.get(total), t("chart_history_renewables_2020",
-                                                        ctx.lang), ctx),
-              *_target_layer(ctx.targets.get(chart_id, []), ctx)]
-    return _finish(layers, ctx, independent_colours=True)
+    history = ctx.history.get(total)
+    recorded = t("chart_history_renewables_2020", ctx.lang) if history is not None else None
+    # The stack has its own colour legend; lines, history and targets share the scenario
+    # legend (a nested layer shares its scales, the top level resolves them apart).
+    rest = [*_policy_rule(ctx), _lines(totals, runs, ctx, y_title, history=recorded),
+            *_history_layer(history, recorded or "", ctx, runs),
+            *_target_layer(ctx.targets.get(chart_id, []), ctx)]
+    return _finish([area, {"layer": rest}], ctx, independent_colours=True)
 
 
 def coal_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:

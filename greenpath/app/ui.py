@@ -36,6 +36,7 @@ from greenpath.model import registry as reg
 from greenpath.model.engine import RunResult
 
 PAGES = ("simulator", "model", "calibration")
+DEFAULT_SECTOR = "Renewable power"
 UPLOAD_LIMIT_BYTES = sc.MAX_FILE_BYTES
 CHART_ORDER = tuple(live.CHARTS)
 #: Rows of the chart grid (the two-panel intensity chart gets a row of its own).
@@ -472,7 +473,7 @@ def _target_number(x: object, unit: str, signed: bool = False) -> str:
         return "—"
     x = float(x)
     sign = "+" if signed else ""
-    if unit == "year":
+    if unit.lower() == "year":
         return f"{x:{sign}.0f}"
     if unit in ("%", "MW", "10k tce"):
         return f"{x:{sign},.1f}" if unit == "%" else f"{x:{sign},.0f}"
@@ -502,7 +503,8 @@ def target_panel(targets: pd.DataFrame | None, lang: str, compact: bool = False)
         detail = t("app_target_detail", lang, year=int(row["year"]),
                    value=_target_number(value, unit),
                    comparison=_COMPARISON.get(str(row.get("comparison")), row.get("comparison")),
-                   target=_target_number(target, unit), unit=unit,
+                   target=_target_number(target, unit),
+                   unit="" if unit.lower() == "year" else unit,
                    margin=_target_number(margin, unit, signed=True))
         if row.get("set"):
             detail += f" · {row['set']}"
@@ -712,7 +714,8 @@ def simulator_page(lang: str) -> None:
     present = ss.gp_present
     head, side = st.columns([5, 2], vertical_alignment="bottom")
     with head:
-        st.title(t("app_title", lang), anchor=False)
+        if not present:  # the projector keeps its height for the chart
+            st.title(t("app_title", lang), anchor=False)
         status = (t("app_unsaved", lang, n=len(changed)) if changed
                   else t("app_as_preset", lang))
         st.markdown(f"**{t('app_scenario', lang)}:** {title} · *{status}*")
@@ -769,10 +772,14 @@ def model_page(lang: str) -> None:
     st.caption(t("app_model_intro", lang))
     variables = cached_variables()
     groups = [g for g in dict.fromkeys(variables["group"]) if g != "Control"]
-    group = st.selectbox(t("app_sector", lang), groups, key="w_sector")
+    default = groups.index(DEFAULT_SECTOR) if DEFAULT_SECTOR in groups else 0
+    group = st.selectbox(t("app_sector", lang), groups, key="w_sector", index=default)
     st.subheader(t("app_diagram", lang, sector=group))
     st.caption(t("app_diagram_legend", lang))
-    st.graphviz_chart(cached_dot(group, t("app_net_change", lang)), width="stretch")
+    dot = cached_dot(group, t("app_net_change", lang))
+    # A small sector drawn at its natural size; stretching it would blow the text up.
+    big = dot.count("->") > 12
+    st.graphviz_chart(dot, width="stretch" if big else "content")
     st.subheader(t("app_variables", lang))
     c1, c2 = st.columns([2, 1])
     query = c1.text_input(t("app_search", lang), key="w_var_search")
@@ -827,7 +834,8 @@ def calibration_page(lang: str) -> None:
             "mark": {"type": "line", "point": True},
             "encoding": {
                 "x": {"field": "year", "type": "quantitative", "axis": {"format": "d"},
-                      "title": t("chart_axis_year", lang), "scale": {"zero": False}},
+                      "title": t("chart_axis_year", lang),
+                      "scale": {"zero": False, "nice": False}},
                 "y": {"field": "value", "type": "quantitative", "title": f"{variable} ({unit})"},
                 "color": {"field": "series", "type": "nominal", "title": None,
                           "scale": {"range": [live.HISTORY_COLOUR,
