@@ -480,3 +480,37 @@ def test_exports_csv_workbook_and_deck_hold_the_shown_scenarios(model):
     assert "wind_build_rate" in levers
     deck = Presentation(io.BytesIO(exports.deck(shown, "zh", presentation=False)))
     assert len(deck.slides) >= 1 + 6 + 2
+
+
+# ------------------------------------------------------------------ calibration page data
+def test_calibration_view_reads_report_images_fit_and_parameters(tmp_path):
+    from PIL import Image
+
+    from greenpath.app import calibration_view
+
+    report = tmp_path / "report"
+    report.mkdir()
+    Image.new("RGB", (4, 4)).save(report / "fit_co2.png")
+    Image.new("RGB", (4, 4)).save(report / "extra.png")
+    (report / "README.md").write_text("# Fit\n\n![CO2 fit](fit_co2.png)\n\n"
+                                      "![outside](../secret.png)\n", encoding="utf-8")
+    (tmp_path / "secret.png").write_bytes(b"not shown")
+    name = next(iter(reg.uncertainties()))
+    cal = tmp_path / "calibrated.toml"
+    cal.write_text(f'[meta]\nseed = 1\n[parameters]\n{name} = {reg.uncertainties()[name].default}\n'
+                   f'[uncertainty.sd]\n{name} = 0.01\n'
+                   '[fit.gdp_real_level]\nrole = "fitted"\nmape = 1.5\nr2 = 0.99\n',
+                   encoding="utf-8")
+    out = calibration_view.load(report, cal)
+    assert out.error is None
+    assert [c for c, _ in out.images] == ["CO2 fit", "extra"]
+    assert "![" not in out.readme
+    assert out.meta == {"seed": 1}
+    assert out.parameters.loc[0, "name"] == name
+    assert out.parameters.loc[0, "sd"] == pytest.approx(0.01)
+    assert out.fit.loc[0, "variable"] == "gdp_real_level"
+    assert out.fit.loc[0, "mape"] == pytest.approx(1.5)
+    cal.write_text("[parameters\n", encoding="utf-8")
+    assert "not valid TOML" in calibration_view.load(report, cal).error
+    empty = calibration_view.load(tmp_path / "missing", tmp_path / "none.toml")
+    assert (empty.readme, empty.images, empty.path) == (None, [], None)

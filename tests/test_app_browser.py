@@ -1,7 +1,8 @@
 """The app in a real browser: ``streamlit run`` plus Debian's Chromium driven by Playwright.
 
 Loads the page, moves a lever, checks that a chart and a target badge change, downloads
-the results CSV and saves a screenshot under the test's ``tmp_path``.  Skipped only
+the results CSV, uploads a bad and a good scenario file (through the XSRF-protected
+upload endpoint) and saves a screenshot under the test's ``tmp_path``.  Skipped only
 when ``/usr/bin/chromium`` is missing (CI installs it: ``apt-get install chromium``).
 """
 
@@ -134,6 +135,23 @@ def test_lever_move_updates_chart_and_badge_and_csv_downloads(tmp_path):
             pv = {r["scenario"]: float(r["value"]) for r in rows
                   if r["variable"] == "distributed_pv_capacity" and r["year"] == "2030"}
             assert pv["Current"] > pv["Baseline"] + 1000
+
+            # Uploads go through the XSRF-protected endpoint of the real server.
+            page.get_by_role("tab", name="Scenario file").click()
+            upload = page.locator(".st-key-w_upload input[type=file]")
+            upload.set_input_files(files=[{"name": "bad.toml", "mimeType": "application/toml",
+                                           "buffer": b"[levers]\nwind_build_rate = 9999\n"}])
+            alert = page.locator('[data-testid="stAlertContentError"]')
+            expect(alert).to_contain_text("bad.toml: [levers] wind_build_rate = 9999",
+                                          timeout=60_000)
+            assert slider.get_attribute("aria-valuetext") == "600"  # scenario untouched
+            good = b'[scenario]\nname = "mine"\nextends = "plan_2021"\n' \
+                   b"[levers]\ndistributed_pv_build_rate = 123\n"
+            upload.set_input_files(files=[{"name": "mine.toml", "mimeType": "application/toml",
+                                           "buffer": good}])
+            expect(page.locator(".st-key-w_lever_distributed_pv_build_rate input[type=range]")
+                   ).to_have_attribute("aria-valuetext", "123", timeout=60_000)
+            expect(alert).to_have_count(0, timeout=30_000)
 
             page.locator(".st-key-chart_co2").scroll_into_view_if_needed()
             shot = tmp_path / "app.png"

@@ -90,13 +90,16 @@ def load(report_dir: Path = REPORT_DIR, calibrated: Path | None = None) -> Calib
         params = data.get("parameters")
         if isinstance(params, dict) and params:
             registry = reg.load_registry()
+            prior = data.get("prior") if isinstance(data.get("prior"), dict) else {}
+            unc = data.get("uncertainty") if isinstance(data.get("uncertainty"), dict) else {}
+            sd = unc.get("sd") if isinstance(unc.get("sd"), dict) else {}
             rows = []
             for name, value in params.items():
                 p = registry.get(name)
-                rows.append({"name": name, "value": value,
-                             "prior": p.default if p else None, "min": p.min if p else None,
-                             "max": p.max if p else None, "unit": p.unit if p else "",
-                             "source": p.source if p else ""})
+                rows.append({"name": name, "value": value, "sd": sd.get(name),
+                             "prior": prior.get(name, p.default if p else None),
+                             "min": p.min if p else None, "max": p.max if p else None,
+                             "unit": p.unit if p else "", "source": p.source if p else ""})
             out.parameters = pd.DataFrame(rows)
         out.fit = _table(data.get("fit"))
     return out
