@@ -55,12 +55,14 @@ SETTLED = """([chart, old, quiet]) => {
 
 
 def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Wait until the server's health check answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -75,7 +77,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 120.0) -> No
 
 
 def first_chart(browser, url: str) -> tuple[object, float]:
-    """A new page at ``url`` and the seconds until its CO2 chart is drawn."""
+    """Return a new page at ``url`` and the seconds until its CO2 chart is drawn."""
     page = browser.new_page(viewport={"width": 1600, "height": 1100})
     t0 = time.perf_counter()
     page.goto(url, wait_until="domcontentloaded")
@@ -99,11 +101,13 @@ def lever_changes(page, key: str, n: int) -> list[float]:
 
 
 def describe(name: str, ms: list[float]) -> None:
+    """Print median, minimum and maximum of ``ms``."""
     print(f"{name}: median {statistics.median(ms):.0f} ms, min {min(ms):.0f} ms, "
           f"max {max(ms):.0f} ms (n={len(ms)})")
 
 
 def main() -> None:
+    """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--port", type=int, default=0, help="0: any free port")

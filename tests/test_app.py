@@ -28,7 +28,7 @@ TIMEOUT = 120
 
 
 def new_app(query: dict[str, str] | None = None) -> AppTest:
-    """A fresh session of the app, run once."""
+    """Start a fresh session of the app and run it once."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for k, v in (query or {}).items():
         at.query_params[k] = v

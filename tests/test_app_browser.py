@@ -36,7 +36,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
+    """Return a TCP port nobody listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -84,11 +84,12 @@ def badge_text(page, label: str) -> str:
 
 
 def chart_svg(page, key: str) -> str:
-    """The drawn marks of a chart (Vega renders SVG)."""
+    """Return the drawn marks of a chart (Vega renders SVG)."""
     return page.locator(f".st-key-{key} svg.marks").first.inner_html()
 
 
 def test_lever_move_updates_chart_and_badge_and_csv_downloads(tmp_path):
+    """Lever -> chart and badge; CSV download; bad and good upload; screenshot."""
     from playwright.sync_api import expect, sync_playwright
 
     with streamlit_server(free_port(), tmp_path / "streamlit.log") as url, \

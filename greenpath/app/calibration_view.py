@@ -44,7 +44,7 @@ class Calibration:
 
 
 def _table(value: object) -> pd.DataFrame | None:
-    """A TOML table as a DataFrame: one row per sub-table, or name/value rows."""
+    """Turn a TOML table into a DataFrame: one row per sub-table, or name/value rows."""
     if not isinstance(value, dict) or not value:
         return None
     if all(isinstance(v, dict) for v in value.values()):

@@ -113,7 +113,7 @@ class ChartContext:
 
 # ------------------------------------------------------------------ colours and targets
 def meeting_name(run: Run) -> str:
-    """The name a run has in the meeting charts (the baseline must be ``"baseline"``)."""
+    """Return the name a run has in the meeting charts (the baseline must be ``"baseline"``)."""
     return mpl.BASELINE if run.role == "baseline" else run.label
 
 
@@ -128,7 +128,7 @@ def scenario_colours(runs: Sequence[Run]) -> tuple[list[str], list[str]]:
 
 
 def percent_text(x: float) -> str:
-    """A fraction as '−12%' (true minus sign, no needless decimals)."""
+    """Format a fraction as '−12%' (true minus sign, no needless decimals)."""
     text = f"{abs(x) * 100:.1f}".rstrip("0").rstrip(".")
     return ("−" if x < 0 else "+") + text + "%"
 
@@ -191,7 +191,7 @@ def _values(frame: pd.DataFrame) -> dict:
 
 
 def _x(ctx: ChartContext, field: str = "year") -> dict:
-    """The year axis; every layer uses it, so no layer widens the domain (e.g. to 0)."""
+    """Return the year axis; every layer uses it, so no layer widens the domain (e.g. to 0)."""
     return {"field": field, "type": "quantitative", "title": t("chart_axis_year", ctx.lang),
             "scale": {"domain": [ctx.x_start, 2035], "nice": False, "zero": False,
                       "clamp": True},
@@ -245,7 +245,7 @@ def _policy_rule(ctx: ChartContext) -> list[Spec]:
 
 
 def _haloed_text(data: dict, ctx: ChartContext, mark: dict, encoding: dict) -> list[Spec]:
-    """A target label over a white halo, readable on top of areas and lines."""
+    """Draw a target label over a white halo, readable on top of areas and lines."""
     enc = {**encoding, "text": _n("label")}
     return [
         {"data": data, "mark": {"type": "text", **mark, "color": "white", "stroke": "white",
@@ -299,7 +299,7 @@ def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext) -> list[Spec]:
 
 def _history_layer(series: pd.Series | None, label: str, ctx: ChartContext,
                    runs: Sequence[Run]) -> list[Spec]:
-    """Recorded values: black diamonds, named in the scenario legend."""
+    """Draw recorded values as black diamonds, named in the scenario legend."""
     if series is None or series.empty:
         return []
     data = _values(pd.DataFrame({"year": series.index.astype(int),
@@ -333,7 +333,7 @@ def _band_layer(ctx: ChartContext, variable: str, colour: str) -> list[Spec]:
 
 def _finish(layers: list[Spec], ctx: ChartContext, title: str | None = None,
             independent_colours: bool = False) -> Spec:
-    """A layered spec with sizes, fonts and layout (the page draws the chart's title)."""
+    """Return a layered spec with sizes, fonts and layout (the page draws the chart's title)."""
     big = ctx.present
     spec: Spec = {
         "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
@@ -415,7 +415,7 @@ _STACKS = {
 
 
 def stacked_chart(chart_id: str, runs: Sequence[Run], ctx: ChartContext) -> Spec:
-    """Current scenario stacked by series, with every scenario's total as a line."""
+    """Stack the current scenario by series, with every scenario's total as a line."""
     data_fn, keys, total, axis_key = _STACKS[chart_id]
     current = _current(runs)
     tidy = (data_fn(_frames(runs), start_year=None) if chart_id == "renewables"
@@ -521,7 +521,7 @@ def wedge_chart(wedges: pd.DataFrame, ctx: ChartContext, scenario_label: str) ->
 
 def build(chart_id: str, runs: Sequence[Run], ctx: ChartContext,
           wedges: pd.DataFrame | None = None) -> list[Spec]:
-    """The chart ``chart_id`` (see :data:`CHARTS`) as Vega-Lite specs drawn side by side.
+    """Return the chart ``chart_id`` (see :data:`CHARTS`) as Vega-Lite specs drawn side by side.
 
     Only the intensity chart has two panels.  The wedge chart needs its table.
     """

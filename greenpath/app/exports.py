@@ -72,7 +72,7 @@ def results_csv(shown: Sequence[Shown]) -> bytes:
 
 def workbook(shown: Sequence[Shown], wedges: Mapping[str, pd.DataFrame] | None = None,
              ) -> bytes:
-    """The report workbook: one sheet per chart, levers, targets, about."""
+    """Return the report workbook: one sheet per chart, levers, targets, about."""
     report = _report()
     runs = _runs(shown)
     results = {r.scenario.name: r.result for r in runs}
@@ -85,7 +85,7 @@ def workbook(shown: Sequence[Shown], wedges: Mapping[str, pd.DataFrame] | None =
 
 def deck(shown: Sequence[Shown], lang: str, wedges: Mapping[str, pd.DataFrame] | None = None,
          sets: Sequence[str] | None = None, presentation: bool = True) -> bytes:
-    """The report deck (16:9): title, one chart per slide, levers, targets."""
+    """Return the report deck (16:9): title, one chart per slide, levers, targets."""
     report = _report()
     runs = _runs(shown)
     results = {r.scenario.name: r.result for r in runs}

@@ -27,7 +27,7 @@ _NAME = re.compile(r"^[A-Za-z][\w ]*$")
 
 
 def py_name(vensim_name: str) -> str:
-    """The Python name PySD gives a Vensim name."""
+    """Return the Python name PySD gives a Vensim name."""
     return re.sub(r"\W+", "_", vensim_name.lower()).strip("_")
 
 
@@ -203,7 +203,7 @@ def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
 
 
 def variable_table(variables: pd.DataFrame) -> pd.DataFrame:
-    """The model page's table: name, sector, kind, unit, equation, comment, range, source."""
+    """Return the model page's table: name, sector, kind, unit, equation, comment, range, source."""
     cols = ["vensim_name", "name", "group", "kind", "unit", "equation", "comment", "min",
             "max", "source"]
     return variables[cols].sort_values(["group", "kind", "name"]).reset_index(drop=True)

@@ -56,7 +56,7 @@ class ModelPool:
 
     @contextmanager
     def model(self) -> Iterator[JiaozuoModel]:
-        """A model no other caller holds until the ``with`` block ends."""
+        """Lend a model no other caller holds until the ``with`` block ends."""
         try:
             m = self._idle.get_nowait()
         except queue.Empty:
@@ -87,7 +87,7 @@ class ModelPool:
 
 # ------------------------------------------------------------------ optional modules
 def optional_module(name: str) -> ModuleType | None:
-    """The module ``name``, or None while it is not installed.
+    """Return the module ``name``, or None while it is not installed.
 
     Only a missing module gives None; a module that exists but fails to import raises,
     so a bug is shown rather than mistaken for "not available yet".
@@ -123,7 +123,7 @@ def target_sets() -> list[str]:
 def meeting_figure(chart: str, results: Mapping[str, object], labels: Mapping[str, str],
                    lang: str, presentation: bool, *, wedges: pd.DataFrame | None = None,
                    sets: Sequence[str] | None = None, bands: pd.DataFrame | None = None):
-    """The meeting chart ``chart`` (a key of ``greenpath.charts.CHARTS`` or ``"wedges"``).
+    """Return the meeting chart ``chart`` (a key of ``greenpath.charts.CHARTS`` or ``"wedges"``).
 
     Parameters
     ----------
@@ -170,7 +170,7 @@ BAND_VARIABLES = ("co2_emissions", "total_coal_consumption")
 
 
 def bands_provider() -> Callable[..., pd.DataFrame] | None:
-    """The function named by :data:`BANDS_HOOK`, or None while it does not exist."""
+    """Return the function named by :data:`BANDS_HOOK`, or None while it does not exist."""
     module_name, _, func = BANDS_HOOK.partition(":")
     module = optional_module(module_name)
     return getattr(module, func, None) if module is not None else None
@@ -213,7 +213,7 @@ HISTORY = {
 
 
 def history_series(variable: str) -> pd.Series | None:
-    """Recorded values of a chart variable in the model's unit, or None."""
+    """Return recorded values of a chart variable in the model's unit, or None."""
     if variable not in HISTORY:
         return None
     from greenpath.calibration.history import load_history, series

@@ -60,7 +60,7 @@ def defaults() -> dict[str, float]:
 
 
 def normalise(value: object) -> Setting:
-    """A setting as a float or a ``(years, values)`` tuple of tuples (hashable)."""
+    """Normalise a setting to a float or a ``(years, values)`` tuple of tuples (hashable)."""
     if isinstance(value, tuple | list) and len(value) == 2 and not isinstance(value[0], int | float):
         years, values = value
         return (tuple(float(y) for y in years), tuple(float(v) for v in values))
@@ -82,18 +82,18 @@ def full(settings: Mapping[str, object]) -> dict[str, Setting]:
 
 
 def diff(settings: Mapping[str, object], base: Mapping[str, object]) -> dict[str, Setting]:
-    """Settings whose resolved value differs from what ``base`` gives (values of ``settings``)."""
+    """Return the settings whose resolved value differs from what ``base`` gives."""
     a, b = full(settings), full(base)
     return {k: v for k, v in a.items() if not same(v, b[k])}
 
 
 def run_key(settings: Mapping[str, object]) -> RunKey:
-    """The hashable identity of a run (differences from the defaults, sorted)."""
+    """Return the hashable identity of a run (differences from the defaults, sorted)."""
     return tuple(sorted(diff(settings, {}).items()))
 
 
 def key_settings(key: RunKey) -> dict[str, Setting]:
-    """The settings a run key stands for."""
+    """Return the settings a run key stands for."""
     return dict(key)
 
 
@@ -106,7 +106,7 @@ def run_kwargs(key: RunKey) -> dict:
 
 def key_scenario(key: RunKey, name: str = "custom", title_en: str = "",
                  title_zh: str = "") -> sc.Scenario:
-    """A :class:`~greenpath.scenarios.Scenario` holding the settings of ``key``."""
+    """Return a :class:`~greenpath.scenarios.Scenario` holding the settings of ``key``."""
     kw = run_kwargs(key)
     return sc.Scenario(name=safe_name(name), path=None, title_en=title_en, title_zh=title_zh,
                        params=kw["params"], tables=kw["time_varying"])
@@ -140,24 +140,24 @@ class Base:
 
 
 def load_preset(name: str) -> Base:
-    """A shipped preset as a :class:`Base`."""
+    """Return a shipped preset as a :class:`Base`."""
     return Base(scenario=sc.load(name), preset=name)
 
 
 def preset_settings(name: str | None) -> dict[str, Setting]:
-    """Settings of a shipped preset (empty for None: the model defaults)."""
+    """Return settings of a shipped preset (empty for None: the model defaults)."""
     return {} if name is None else {k: normalise(v) for k, v in sc.load(name).settings().items()}
 
 
 def lever_values(base: Base) -> dict[str, Setting]:
-    """The value of every lever in ``base`` (tables stay tables)."""
+    """Return the value of every lever in ``base`` (tables stay tables)."""
     settings = full(base.scenario.settings())
     return {n: settings[n] for n in reg.levers()}
 
 
 def compose(base: Base, levers: Mapping[str, Setting], name: str = "current",
             **meta: str) -> sc.Scenario:
-    """The current scenario: ``base`` with the lever values that differ from it.
+    """Compose the current scenario: ``base`` with the lever values that differ from it.
 
     Validated with the scenario-file rules (:meth:`Scenario.derive`), so a value the
     registry does not allow raises :class:`~greenpath.scenarios.ScenarioError`.
@@ -207,7 +207,7 @@ def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES)
 
 # ------------------------------------------------------------------ share links
 def format_setting(value: Setting) -> str:
-    """A setting as query text: ``276`` or ``2021:0.02;2025:0.02;2026:0``."""
+    """Format a setting as query text: ``276`` or ``2021:0.02;2025:0.02;2026:0``."""
     def num(x: float) -> str:
         return str(int(x)) if float(x).is_integer() else repr(float(x))
 
@@ -235,7 +235,7 @@ def _parse_setting(text: str) -> object:
 
 
 def default_preset() -> str:
-    """The preset a link without ``scenario`` refers to: the baseline."""
+    """Return the preset a link without ``scenario`` refers to: the baseline."""
     names = sc.available()
     return "baseline" if "baseline" in names or not names else names[0]
 

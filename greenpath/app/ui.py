@@ -49,13 +49,13 @@ ss = st.session_state
 # ====================================================================== cached work
 @st.cache_resource(show_spinner=False)
 def model_pool() -> runner.ModelPool:
-    """The models shared by all sessions; each run borrows one exclusively."""
+    """Return the models shared by all sessions; each run borrows one exclusively."""
     return runner.ModelPool()
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def cached_run(key: state.RunKey) -> RunResult:
-    """The run of ``key`` (a sorted settings tuple); a copy for every caller."""
+    """Return the run of ``key`` (a sorted settings tuple); a copy for every caller."""
     return model_pool().run(key)
 
 
@@ -92,7 +92,7 @@ def cached_bands(key: state.RunKey) -> pd.DataFrame | None:
 
 @st.cache_data(show_spinner=False)
 def cached_variables() -> pd.DataFrame:
-    """The model's variable table."""
+    """Return the model's variable table."""
     with model_pool().model() as m:
         return m.variables()
 
@@ -107,13 +107,13 @@ def cached_dot(group: str, label: str) -> str:
 
 @st.cache_data(show_spinner=False)
 def cached_history(variable: str) -> pd.Series | None:
-    """Recorded values of a chart variable."""
+    """Return recorded values of a chart variable."""
     return runner.history_series(variable)
 
 
 @st.cache_data(show_spinner=False)
 def cached_preset(name: str) -> sc.Scenario:
-    """A shipped preset, validated."""
+    """Return a shipped preset, validated."""
     return sc.load(name)
 
 
@@ -169,7 +169,7 @@ def _apply_link(request: state.LinkRequest) -> None:
 
 
 def current_scenario() -> sc.Scenario:
-    """The scenario the levers describe, validated."""
+    """Return the scenario the levers describe, validated."""
     base: state.Base = ss.gp_base
     return state.compose(base, ss.gp_values, name=base.scenario.name,
                          title_en=base.scenario.title_en, title_zh=base.scenario.title_zh,
@@ -314,7 +314,7 @@ def _clause(p: reg.Parameter, lang: str) -> str:
 
 
 def lever_label(p: reg.Parameter, lang: str) -> str:
-    """A lever's name in ``lang`` (registry labels)."""
+    """Return a lever's name in ``lang`` (registry labels)."""
     if lang == "zh" and p.label_zh:
         return p.label_zh
     return p.label_en or p.name
@@ -400,7 +400,7 @@ def sidebar(lang: str) -> None:
 
 # ====================================================================== simulator page
 def _runs(current_key: state.RunKey, lang: str) -> list[live.Run]:
-    """Current, baseline and the saved scenarios chosen for comparison (unique labels)."""
+    """Collect the current, baseline and saved scenarios chosen for comparison."""
     base_key = state.run_key(cached_preset(state.default_preset()).settings())
     current, baseline = t("app_series_current", lang), t("app_series_baseline", lang)
     res = cached_run(current_key)
@@ -422,7 +422,7 @@ def _runs(current_key: state.RunKey, lang: str) -> list[live.Run]:
 
 
 def _delta(x: float, fmt: str) -> str | None:
-    """A change for ``st.metric``; None when it rounds to zero (no arrow, no colour)."""
+    """Return a change for ``st.metric``; None when it rounds to zero (no arrow, no colour)."""
     text = format(x, fmt)
     return None if float(text.replace(",", "")) == 0 else text
 
@@ -468,7 +468,7 @@ _COMPARISON = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
 
 
 def _target_number(x: object, unit: str, signed: bool = False) -> str:
-    """A target's number at the precision its unit deserves."""
+    """Return a target's number at the precision its unit deserves."""
     if x is None or not pd.notna(x):
         return "—"
     x = float(x)
@@ -579,7 +579,7 @@ def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
 
 
 def _shown(runs: list[live.Run], current: sc.Scenario) -> list[exports.Shown]:
-    """The scenarios on screen, as the exports want them."""
+    """Return the scenarios on screen, as the exports want them."""
     out = []
     for r in runs:
         if r.role == "current":
@@ -594,7 +594,7 @@ def _shown(runs: list[live.Run], current: sc.Scenario) -> list[exports.Shown]:
 
 
 def _deferred(make: Callable[..., bytes], *args, **kwargs) -> Callable[[], bytes]:
-    """A download built only when its button is pressed."""
+    """Wrap a download so it is built only when its button is pressed."""
     def run() -> bytes:
         return make(*args, **kwargs)
     return run
