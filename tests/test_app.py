@@ -514,3 +514,18 @@ def test_calibration_view_reads_report_images_fit_and_parameters(tmp_path):
     assert "not valid TOML" in calibration_view.load(report, cal).error
     empty = calibration_view.load(tmp_path / "missing", tmp_path / "none.toml")
     assert (empty.readme, empty.images, empty.path) == (None, [], None)
+
+
+def test_failing_analysis_panel_is_reported_and_page_survives(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("solver exploded")
+
+    monkeypatch.setattr(runner, "compute_wedges", broken)
+    monkeypatch.setattr(runner, "compute_bands", broken)
+    at = new_app({"wind_build_rate": "123.25"})  # settings no other test computes
+    warnings = " ".join(w.value for w in at.warning)
+    assert "solver exploded" in warnings
+    assert t("app_wedges", "en") in warnings
+    assert t("app_bands", "en") in warnings
+    assert co2_2030(at) > 0
+    assert len(at.get("vega_lite_chart")) >= 6

@@ -546,25 +546,47 @@ def _chart_file_maker(chart_id: str, fmt: str, lang: str, runs: list[live.Run],
     return make
 
 
+def _optional_panel(compute: Callable, *args, what: str):
+    """Run an analysis a panel adds (bands, wedges); show its failure instead of the page's.
+
+    The rest of the page does not depend on it, so an error is shown as a warning naming
+    the analysis and the message, and the panel is left out.
+    """
+    try:
+        return compute(*args)
+    except Exception as exc:  # noqa: BLE001 - shown to the user, never swallowed
+        st.warning(t("app_panel_failed", ss.gp_lang, what=t(what, ss.gp_lang),
+                     error=f"{type(exc).__name__}: {exc}"))
+        return None
+
+
 class _LazyWedges:
     """The wedge table of a run key, computed the first time a chart asks for it."""
 
     def __init__(self, key: state.RunKey) -> None:
         self.key = key
 
+    failed = False
+
     def get(self) -> pd.DataFrame | None:
-        return cached_wedges(self.key)
+        """Return the wedge table (None: module missing or the computation failed)."""
+        if not hasattr(self, "_value"):
+            self._value = _optional_panel(cached_wedges, self.key, what="app_wedges")
+            self.failed = self._value is None and runner.optional_module(
+                "greenpath.wedges") is not None
+        return self._value
 
 
 def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
                lazy_wedges: _LazyWedges, lang: str, downloads: bool = True) -> None:
     """One chart (one or two panels) in a keyed container, with its downloads."""
-    wedges = lazy_wedges.get() if chart_id == "wedges" else None
     with st.container(key=f"chart_{chart_id}", border=True):
         title = t(live.CHARTS[chart_id], lang)
         st.markdown(f"### {title}" if ctx.present else f"**{title}**")
+        wedges = lazy_wedges.get() if chart_id == "wedges" else None
         if chart_id == "wedges" and wedges is None:
-            st.info(t("app_not_available", lang, what=t("app_wedges", lang)))
+            if not lazy_wedges.failed:
+                st.info(t("app_not_available", lang, what=t("app_wedges", lang)))
             return
         if chart_id == "wedges" and (wedges.empty or not wedges["contribution"].abs().gt(1e-9).any()):
             st.info(t("chart_report_wedges_baseline_only", lang))
@@ -729,7 +751,8 @@ def simulator_page(lang: str) -> None:
         lang=lang, present=present,
         policy_start=int(state.full(current.settings())["policy_start_year"])
         if not isinstance(state.full(current.settings())["policy_start_year"], tuple) else 2021,
-        targets=cached_marks(lang, _sets()), bands=cached_bands(key),
+        targets=cached_marks(lang, _sets()),
+        bands=_optional_panel(cached_bands, key, what="app_bands"),
         history={v: cached_history(v) for v in runner.HISTORY})
     wedges = _LazyWedges(key)
     if present:
