@@ -31,7 +31,7 @@ timing itself brings.
 Public API (stable; the app and the report call it)
 ---------------------------------------------------
 ``compute(scenario, variable="co2_emissions", *, baseline="baseline", method="shapley",
-order=None, engine="pysd", model=None) -> DataFrame``
+order=None, engine="pysd") -> DataFrame``
     Columns ``year, group, contribution`` (variable's unit per year; positive = reduces
     the variable against the baseline); one row per year and lever group (groups the
     scenario does not change get 0), plus ``uncertainties`` when it is a player.
@@ -119,11 +119,8 @@ def _coalition_settings(baseline: scenarios.Scenario, changes: dict[str, dict],
     return params, tables
 
 
-def _run_all(settings: list[tuple[dict, dict]], columns: list[str], engine: str,
-             model) -> list[pd.DataFrame]:
-    if model is not None and engine == "pysd":
-        return [model.run(p, time_varying=t, return_columns=columns).frame[columns]
-                for p, t in settings]
+def _run_all(settings: list[tuple[dict, dict]], columns: list[str],
+             engine: str) -> list[pd.DataFrame]:
     from greenpath import batch
 
     specs = [batch.RunSpec(i, f"coalition{i}", p, t) for i, (p, t) in enumerate(settings)]
@@ -142,7 +139,7 @@ def _run_all(settings: list[tuple[dict, dict]], columns: list[str], engine: str,
 def compute_many(scenario: str | Path | scenarios.Scenario, variables: Sequence[str], *,
                  baseline: str | Path | scenarios.Scenario = "baseline",
                  method: str = "shapley", order: Sequence[str] | None = None,
-                 engine: str = "pysd", model=None) -> pd.DataFrame:
+                 engine: str = "pysd") -> pd.DataFrame:
     """Contributions of each lever group for several variables (one set of runs).
 
     Parameters
@@ -157,9 +154,8 @@ def compute_many(scenario: str | Path | scenarios.Scenario, variables: Sequence[
         Group order for ``"sequential"`` (groups the scenario does not change may be left
         out; the changed ones must all be there).  Default: registry order.
     engine
-        ``"pysd"``, ``"vector"`` or ``"auto"`` (as in :func:`greenpath.batch.run_chunk`).
-    model
-        A loaded :class:`~greenpath.model.engine.JiaozuoModel` to use (PySD engine only).
+        ``"pysd"``, ``"vector"`` or ``"auto"`` (as in :func:`greenpath.batch.run_chunk`,
+        which runs the coalitions: one model per run structure, loaded once per thread).
 
     Returns
     -------
@@ -204,7 +200,7 @@ def compute_many(scenario: str | Path | scenarios.Scenario, variables: Sequence[
     else:
         coalitions = [tuple(players[:j]) for j in range(len(players) + 1)]
     frames = _run_all([_coalition_settings(base, changes, c) for c in coalitions],
-                      variables, engine, model)
+                      variables, engine)
     values = {frozenset(c): f for c, f in zip(coalitions, frames, strict=True)}
     empty = values[frozenset()]
     reduction = {k: empty - f for k, f in values.items()}  # v(S) = baseline - run_S
@@ -243,8 +239,7 @@ def compute_many(scenario: str | Path | scenarios.Scenario, variables: Sequence[
 
 def compute(scenario: str | Path | scenarios.Scenario, variable: str = "co2_emissions", *,
             baseline: str | Path | scenarios.Scenario = "baseline", method: str = "shapley",
-            order: Sequence[str] | None = None, engine: str = "pysd",
-            model=None) -> pd.DataFrame:
+            order: Sequence[str] | None = None, engine: str = "pysd") -> pd.DataFrame:
     """Contribution of each lever group to the reduction of ``variable`` vs the baseline.
 
     Returns
@@ -256,7 +251,7 @@ def compute(scenario: str | Path | scenarios.Scenario, variable: str = "co2_emis
         players, order, runs.
     """
     many = compute_many(scenario, [variable], baseline=baseline, method=method, order=order,
-                        engine=engine, model=model)
+                        engine=engine)
     out = many.drop(columns="variable").reset_index(drop=True)
     attrs = dict(many.attrs)
     out.attrs.update({

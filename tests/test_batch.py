@@ -13,8 +13,8 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from greenpath.model import engine as engine_module
 from greenpath.model import registry as reg
+from greenpath.model.engine import JiaozuoModel
 
 from greenpath import batch as B
 from greenpath import scenarios
@@ -101,13 +101,13 @@ def test_monte_carlo_samples_every_uncertainty_by_default():
 
 
 # ---------------------------------------------------------------- running
-def test_scenario_batch_equals_direct_runs(tmp_path, model):
+def test_scenario_batch_equals_direct_runs(tmp_path):
     spec = B.scenario_batch(["baseline", "plan_2021"], variables=FEW, chunk_size=1)
     summary = B.run_batch(spec, tmp_path / "out", workers=1, progress=False)
     assert (summary.n_runs, summary.n_ok, summary.n_failed, summary.n_chunks) == (2, 2, 0, 2)
     res = tables(tmp_path / "out")["results"]
     assert list(res.columns) == B.RESULT_COLUMNS
-    direct = model.run(**scenarios.load("plan_2021").run_kwargs()).frame
+    direct = JiaozuoModel().run(**scenarios.load("plan_2021").run_kwargs()).frame
     got = res[(res.scenario == "plan_2021") & (res.variable == "co2_emissions")]
     np.testing.assert_array_equal(got["value"].to_numpy(), direct["co2_emissions"].to_numpy())
     assert list(got["year"]) == list(range(2005, 2036))
@@ -149,7 +149,7 @@ def test_failed_runs_are_recorded_and_do_not_stop_others(tmp_path):
 
 
 def test_nan_run_is_recorded_as_failed(tmp_path, monkeypatch):
-    real = engine_module.thread_local_model()
+    real = B.model_for((), FEW)
 
     class NanOnRequest:
         """The real model, but CO2 turns NaN from 2030 when ccus_capacity is 2.5."""
@@ -160,13 +160,28 @@ def test_nan_run_is_recorded_as_failed(tmp_path, monkeypatch):
                 result.frame.loc[2030:, "co2_emissions"] = np.nan
             return result
 
-    monkeypatch.setattr(engine_module, "thread_local_model", lambda: NanOnRequest())
+    monkeypatch.setattr(B, "model_for", lambda tables, columns: NanOnRequest())
     specs = [B.RunSpec(0, "a", {}), B.RunSpec(1, "nan", {"ccus_capacity": 2.5}),
              B.RunSpec(2, "b", {"ccus_capacity": 1.0})]
     B.run_batch(B.runs_batch(specs, variables=FEW), tmp_path, workers=1, progress=False)
     runs = tables(tmp_path)["runs"].set_index("run_id")
     assert list(runs["status"]) == ["ok", "failed", "ok"]
     assert runs.loc[1, "error"] == "non-finite values (NaN or inf) from 2030 in co2_emissions"
+
+
+def test_alternating_run_structures_give_fresh_model_results(tmp_path):
+    """Runs with and without year tables, interleaved, equal runs on fresh models."""
+    names = ["plan_2021", "only_energy", "plan_2021_delayed", "baseline", "plan_2021"]
+    specs = []
+    for i, name in enumerate(names):
+        s = scenarios.load(name)
+        specs.append(B.RunSpec(i, f"{name}-{i}", s.params, s.tables))
+    chunk = B.run_chunk(specs, FEW)
+    for i, name in enumerate(names):
+        fresh = JiaozuoModel().run(**scenarios.load(name).run_kwargs(), return_columns=FEW)
+        got = chunk.results[(chunk.results.run_id == i) & (chunk.results.variable == "co2_emissions")]
+        np.testing.assert_array_equal(got["value"].to_numpy(),
+                                      fresh.frame["co2_emissions"].to_numpy(), err_msg=name)
 
 
 def test_vector_engine_equals_pysd_and_tables_stay_on_pysd(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from greenpath.model.engine import JiaozuoModel
 
 from greenpath import scenarios as S
 from greenpath import wedges as W
@@ -19,15 +20,16 @@ def wide(table: pd.DataFrame, variable: str = "co2_emissions") -> pd.DataFrame:
     return sub.pivot(index="year", columns="group", values="contribution")
 
 
-def run(model, scenario: S.Scenario) -> pd.DataFrame:
-    return model.run(**scenario.run_kwargs(), return_columns=VARS).frame
+def run(scenario: S.Scenario) -> pd.DataFrame:
+    """A reference run on a fresh model (no earlier run can affect it)."""
+    return JiaozuoModel().run(**scenario.run_kwargs(), return_columns=VARS).frame
 
 
 @pytest.mark.parametrize("name", ["plan_2021", "plan_2021_delayed", "ambitious"])
 @pytest.mark.parametrize("method", ["shapley", "sequential"])
-def test_contributions_add_up_to_the_total(model, name, method):
-    table = W.compute_many(name, VARS, method=method, model=model)
-    base, scen = run(model, S.load("baseline")), run(model, S.load(name))
+def test_contributions_add_up_to_the_total(name, method):
+    table = W.compute_many(name, VARS, method=method)
+    base, scen = run(S.load("baseline")), run(S.load(name))
     for var in VARS:
         total = base[var] - scen[var]
         summed = wide(table, var).sum(axis=1)
@@ -37,37 +39,37 @@ def test_contributions_add_up_to_the_total(model, name, method):
     assert set(table["group"]) == set(W.lever_groups())
 
 
-def test_baseline_against_itself_gives_zero_wedges(model):
-    table = W.compute("baseline", model=model)
+def test_baseline_against_itself_gives_zero_wedges():
+    table = W.compute("baseline")
     assert table.attrs["players"] == []
     assert table.attrs["runs"] == 1
     assert (table["contribution"] == 0).all()
     assert sorted(set(table["group"])) == sorted(W.lever_groups())
 
 
-def test_equal_copy_of_baseline_gives_zero_wedges(model):
+def test_equal_copy_of_baseline_gives_zero_wedges():
     copy = S.load("baseline").derive("copy", params={"wind_build_rate": 66.3})
-    assert (W.compute(copy, model=model)["contribution"] == 0).all()
+    assert (W.compute(copy)["contribution"] == 0).all()
 
 
-def test_single_group_gets_the_whole_reduction(model):
-    table = wide(W.compute("only_industry", model=model))
-    base, scen = run(model, S.load("baseline")), run(model, S.load("only_industry"))
+def test_single_group_gets_the_whole_reduction():
+    table = wide(W.compute("only_industry"))
+    base, scen = run(S.load("baseline")), run(S.load("only_industry"))
     np.testing.assert_array_equal(table["industry"].to_numpy(),
                                   (base["co2_emissions"] - scen["co2_emissions"]).to_numpy())
     others = table.drop(columns="industry")
     assert (others == 0).all().all()
 
 
-def test_two_player_shapley_closed_form(model):
+def test_two_player_shapley_closed_form():
     """phi_A = (v(A) + v(AB) - v(B)) / 2 with v(S) = baseline - run_S."""
     ind, energy = S.load("only_industry"), S.load("only_energy")
     both = ind.derive("both", params=energy.params, tables=energy.tables)
-    table = wide(W.compute(both, model=model))
-    base = run(model, S.load("baseline"))["co2_emissions"]
-    v_a = base - run(model, ind)["co2_emissions"]
-    v_b = base - run(model, energy)["co2_emissions"]
-    v_ab = base - run(model, both)["co2_emissions"]
+    table = wide(W.compute(both))
+    base = run(S.load("baseline"))["co2_emissions"]
+    v_a = base - run(ind)["co2_emissions"]
+    v_b = base - run(energy)["co2_emissions"]
+    v_ab = base - run(both)["co2_emissions"]
     np.testing.assert_allclose(table["industry"], (v_a + v_ab - v_b) / 2, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(table["energy"], (v_b + v_ab - v_a) / 2, rtol=1e-12, atol=1e-12)
     # The groups interact (switching less coal when industry uses less energy), so the
@@ -75,29 +77,29 @@ def test_two_player_shapley_closed_form(model):
     assert abs((v_a + v_b - v_ab).loc[2030]) > 1e-3
 
 
-def test_sequential_first_group_gets_its_stand_alone_effect(model):
+def test_sequential_first_group_gets_its_stand_alone_effect():
     table = wide(W.compute("plan_2021", method="sequential",
                            order=["energy", "industry", "buildings", "transport",
-                                  "energy_supply"], model=model))
-    base = run(model, S.load("baseline"))["co2_emissions"]
-    alone = base - run(model, S.load("only_energy"))["co2_emissions"]
+                                  "energy_supply"]))
+    base = run(S.load("baseline"))["co2_emissions"]
+    alone = base - run(S.load("only_energy"))["co2_emissions"]
     np.testing.assert_array_equal(table["energy"].to_numpy(), alone.to_numpy())
 
 
-def test_history_has_no_wedges(model):
-    table = wide(W.compute("plan_2021", model=model))
+def test_history_has_no_wedges():
+    table = wide(W.compute("plan_2021"))
     assert (table.loc[:2020] == 0).all().all()
 
 
-def test_changed_uncertainty_is_its_own_player(model):
+def test_changed_uncertainty_is_its_own_player():
     scen = S.load("only_transport").derive("slow", params={"gdp_growth_2023_to_2030": 0.03})
-    table = W.compute(scen, model=model)
+    table = W.compute(scen)
     assert table.attrs["players"] == ["transport", W.UNCERTAINTY_GROUP]
     assert wide(table)[W.UNCERTAINTY_GROUP].loc[2030] > 0  # slower growth, less CO2
 
 
-def test_vector_engine_gives_the_same_wedges(model):
-    a = W.compute("only_energy_supply", model=model)
+def test_vector_engine_gives_the_same_wedges():
+    a = W.compute("only_energy_supply")
     b = W.compute("only_energy_supply", engine="vector")
     np.testing.assert_allclose(a["contribution"], b["contribution"], atol=1e-9)
 
@@ -110,10 +112,10 @@ def test_vector_engine_gives_the_same_wedges(model):
     ({"order": ["industry", "energy", "buildings", "transport", "energy supply"]},
      "only applies to the sequential method"),
 ])
-def test_errors_say_what_is_allowed(model, kw, message):
+def test_errors_say_what_is_allowed(kw, message):
     kw = {"variable": "co2_emissions", **kw}
     with pytest.raises(W.WedgeError, match=message):
-        W.compute("plan_2021", model=model, **kw)
+        W.compute("plan_2021", **kw)
 
 
 def test_wedges_command(capsys, tmp_path):
