@@ -529,3 +529,39 @@ def test_failing_analysis_panel_is_reported_and_page_survives(monkeypatch):
     assert t("app_bands", "en") in warnings
     assert co2_2030(at) > 0
     assert len(at.get("vega_lite_chart")) >= 6
+
+
+def test_model_pool_never_mixes_run_structures_on_one_model():
+    """Tables, no tables, tables again on one pool equal runs on fresh models.
+
+    The engine memoises its cache-type assignment per structure ever seen, so one model
+    running these in turn returned wrong values for the third run.
+    """
+    from greenpath.model.engine import JiaozuoModel
+
+    with_tables = state.run_key(sc.load("plan_2021").settings())
+    without = state.run_key({"wind_build_rate": 150.0})
+    assert runner.ModelPool.structure(with_tables)
+    assert runner.ModelPool.structure(without) == ()
+    fresh = {k: JiaozuoModel().run(**state.run_kwargs(k)).frame["co2_emissions"].to_numpy()
+             for k in (with_tables, without)}
+    pool = runner.ModelPool(size=1)
+    for k in (with_tables, without, with_tables, without, with_tables):
+        assert (pool.run(k).frame["co2_emissions"].to_numpy() == fresh[k]).all()
+    assert pool.created == 2
+
+
+def test_model_pool_drops_idle_models_of_old_structures():
+    built = []
+
+    def factory():
+        built.append(object())
+        return built[-1]
+
+    pool = runner.ModelPool(size=1, factory=factory, max_structures=2)
+    for structure in (("a",), ("b",), ("c",), ("a",)):
+        with pool.model(structure) as m:
+            assert m is not None
+    assert len(built) == 4  # "a" was dropped when "c" came, and rebuilt
+    with pool.model(("c",)) as m:
+        assert m is built[2]

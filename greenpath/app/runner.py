@@ -5,7 +5,8 @@ model is not thread-safe.  A model per thread would be loaded again on almost ev
 interaction; a model per session costs 0.7 s and its memory for every visitor.
 :class:`ModelPool` instead lends a model to one caller at a time: a run resets every
 registry parameter (``JiaozuoModel.run``), so what one session set can never reach
-another, and the pool is safe to share through ``st.cache_resource``.
+another, and the pool is safe to share through ``st.cache_resource``.  A model only
+ever runs one structure (set of year-table levers), see :class:`ModelPool`.
 
 The panels that depend on modules written alongside the app (targets, wedges, the
 meeting charts, the report, ensemble bands) look the module up when called: while one
@@ -17,8 +18,8 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import queue
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import ModuleType
@@ -32,56 +33,90 @@ from greenpath.model.engine import JiaozuoModel, RunResult
 class ModelPool:
     """Lends each caller a model of its own; models are created on demand.
 
+    Models are kept apart by *run structure*: the names of the levers that follow a year
+    table.  ``JiaozuoModel`` memoises PySD's cache-type assignment per structure it has
+    ever seen, so a model that ran with tables, then without, then with them again
+    returns wrong values (the engine's own tests document this); a model here only ever
+    runs one structure.
+
     Parameters
     ----------
     size
-        Most models ever created (default: the number of CPUs, at most 4).  A caller
+        Most models per structure (default: the number of CPUs, at most 4).  A caller
         finding all of them busy waits for one.
     factory
         Builds a model (default :class:`JiaozuoModel`).
+    max_structures
+        Structures whose idle models are kept; beyond it the idle models of the least
+        recently used structure are dropped (they are rebuilt when needed).
     """
 
     def __init__(self, size: int | None = None,
-                 factory: Callable[[], JiaozuoModel] = JiaozuoModel) -> None:
+                 factory: Callable[[], JiaozuoModel] = JiaozuoModel,
+                 max_structures: int = 6) -> None:
         self.size = max(1, size or min(4, os.cpu_count() or 1))
+        self.max_structures = max(1, max_structures)
         self._factory = factory
-        self._idle: queue.LifoQueue[JiaozuoModel] = queue.LifoQueue()
+        self._idle: OrderedDict[tuple[str, ...], list[JiaozuoModel]] = OrderedDict()
+        self._count: dict[tuple[str, ...], int] = {}
+        self._cond = threading.Condition()
         self._created = 0
-        self._lock = threading.Lock()
 
     @property
     def created(self) -> int:
         """Models built so far."""
         return self._created
 
+    @staticmethod
+    def structure(key: state.RunKey) -> tuple[str, ...]:
+        """Return the run structure of ``key``: its tabled lever names, sorted."""
+        return tuple(sorted(name for name, value in key if isinstance(value, tuple)))
+
     @contextmanager
-    def model(self) -> Iterator[JiaozuoModel]:
-        """Lend a model no other caller holds until the ``with`` block ends."""
-        try:
-            m = self._idle.get_nowait()
-        except queue.Empty:
-            with self._lock:
-                build = self._created < self.size
-                if build:
+    def model(self, structure: tuple[str, ...] = ()) -> Iterator[JiaozuoModel]:
+        """Lend a model for ``structure`` that no other caller holds until the block ends."""
+        build = False
+        with self._cond:
+            while True:
+                idle = self._idle.get(structure)
+                if idle:
+                    m = idle.pop()
+                    break
+                if self._count.get(structure, 0) < self.size:
+                    self._count[structure] = self._count.get(structure, 0) + 1
                     self._created += 1
-            if build:
-                try:
-                    m = self._factory()
-                except BaseException:
-                    with self._lock:
-                        self._created -= 1
-                    raise
-            else:
-                m = self._idle.get()
+                    build = True
+                    break
+                self._cond.wait()
+        if build:
+            try:
+                m = self._factory()
+            except BaseException:
+                with self._cond:
+                    self._count[structure] -= 1
+                    self._created -= 1
+                    self._cond.notify_all()
+                raise
         try:
             yield m
         finally:
-            self._idle.put(m)
+            with self._cond:
+                self._idle.setdefault(structure, []).append(m)
+                self._idle.move_to_end(structure)
+                self._evict()
+                self._cond.notify_all()
+
+    def _evict(self) -> None:
+        """Drop idle models of the least recently used structures beyond the limit."""
+        while len(self._idle) > self.max_structures:
+            old, models = next(iter(self._idle.items()))
+            self._count[old] -= len(models)
+            del self._idle[old]
 
     def run(self, key: state.RunKey, name: str = "custom",
             columns: list[str] | None = None) -> RunResult:
         """Run the settings of ``key`` (see :func:`greenpath.app.state.run_key`)."""
-        with self.model() as m:
+        with self.model(self.structure(key)) as m:
             return m.run(**state.run_kwargs(key), return_columns=columns, scenario=name)
 
 
