@@ -505,6 +505,8 @@ def test_calibration_view_reads_report_images_fit_and_parameters(tmp_path):
     assert out.error is None
     assert [c for c, _ in out.images] == ["CO2 fit", "extra"]
     assert "![" not in out.readme
+    kinds = [(k, x.strip()) for k, x, _ in out.blocks]
+    assert kinds == [("md", "# Fit"), ("img", "CO2 fit"), ("img", "extra")]
     assert out.meta == {"seed": 1}
     assert out.parameters.loc[0, "name"] == name
     assert out.parameters.loc[0, "sd"] == pytest.approx(0.01)

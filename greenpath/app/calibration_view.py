@@ -32,10 +32,16 @@ COMPARABLE = {
 
 @dataclass
 class Calibration:
-    """What the calibration step left on disk (fields are empty when absent)."""
+    """What the calibration step left on disk (fields are empty when absent).
+
+    ``blocks`` is the report in reading order: ``("md", text, None)`` and
+    ``("img", caption, path)``, each picture where the report places it; ``images``
+    lists every picture (also those the report does not reference).
+    """
 
     readme: str | None = None
     images: list[tuple[str, Path]] = field(default_factory=list)
+    blocks: list[tuple[str, str, Path | None]] = field(default_factory=list)
     path: Path | None = None
     meta: dict = field(default_factory=dict)
     parameters: pd.DataFrame | None = None
@@ -69,15 +75,23 @@ def load(report_dir: Path = REPORT_DIR, calibrated: Path | None = None) -> Calib
     readme = report_dir / "README.md"
     if readme.is_file():
         text = readme.read_text(encoding="utf-8")
-        for caption, target in _IMAGE.findall(text):
+        position = 0
+        for match in _IMAGE.finditer(text):
+            caption, target = match.group(1), match.group(2)
+            out.blocks.append(("md", text[position:match.start()], None))
+            position = match.end()
             p = (report_dir / target).resolve()
             if p.is_file() and p.suffix.lower() == ".png" and report_dir.resolve() in p.parents:
                 out.images.append((caption, p))
+                out.blocks.append(("img", caption, p))
+        out.blocks.append(("md", text[position:], None))
+        out.blocks = [b for b in out.blocks if b[0] == "img" or b[1].strip()]
         out.readme = _IMAGE.sub("", text)
     listed = {p for _, p in out.images}
     for p in sorted(report_dir.glob("*.png")) if report_dir.is_dir() else []:
         if p.resolve() not in listed:
             out.images.append((p.stem.replace("_", " "), p.resolve()))
+            out.blocks.append(("img", p.stem.replace("_", " "), p.resolve()))
     path = calibrated or reg.calibration_path()
     if path is not None and Path(path).is_file():
         out.path = Path(path)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pandas as pd
 import streamlit as st
@@ -689,6 +689,8 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
             url = (st.context.url or "").split("?")[0]
         except Exception:  # noqa: BLE001 - no browser context in headless tests
             url = ""
+        if url and urlsplit(url).path == "":
+            url += "/"
         st.caption(t("app_share_help", lang))
         st.code(f"{url}?{urlencode(query)}", language=None, wrap_lines=True)
         if base.uploaded and base.preset is None:
@@ -835,7 +837,8 @@ def calibration_page(lang: str) -> None:
     else:
         st.caption(t("app_calibration_in_force", lang, file=cal.path.name))
         if cal.meta:
-            st.json(cal.meta, expanded=False)
+            with st.expander(t("app_calibration_meta", lang)):
+                st.json(cal.meta)
         if cal.fit is not None:
             st.subheader(t("app_fit_statistics", lang))
             st.dataframe(cal.fit, hide_index=True, width="stretch")
@@ -870,10 +873,11 @@ def calibration_page(lang: str) -> None:
     st.subheader(t("app_fit_report", lang))
     if cal.readme is None and not cal.images:
         st.info(t("app_not_available", lang, what=t("app_fit_report", lang)))
-    if cal.readme:
-        st.markdown(cal.readme)
-    for caption, path in cal.images:
-        st.image(str(path), caption=caption, width="stretch")
+    for kind, text, path in cal.blocks:
+        if kind == "img":
+            st.image(str(path), caption=text, width="stretch")
+        else:
+            st.markdown(text)
 
 
 # ====================================================================== entry point
