@@ -1,6 +1,7 @@
-"""Benchmark of `greenpath batch`: a Monte Carlo batch on one process, on all cores, on a
-local Dask cluster, and on the vector engine.
+"""Benchmark `greenpath batch`: one process, all cores, a local Dask cluster, vector engine.
 
+A Monte Carlo batch runs on one process, on all cores, on a local Dask cluster and on
+the vector engine.
 Prints runs per second, the speed-up against one process and the peak memory (resident
 set size) of the batch process and of its worker processes.  Each case runs in a fresh
 Python process so the memory figures do not mix.  No assertion: the figures are for

@@ -166,7 +166,7 @@ class BatchSpec:
     targets_source: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """The spec as JSON-able data (model version and calibration included)."""
+        """Return the spec as JSON-able data (model version and calibration included)."""
         from greenpath.model.engine import FINAL_TIME, SAVEPER, TIME_STEP, model_hash
 
         return {
@@ -282,7 +282,7 @@ def scenario_batch(names: Sequence[str | Path], *, variables: Sequence[str] | No
                    chunk_size: int | None = None, engine: str = "pysd",
                    targets: Sequence[tg.Target] | str | Path | None = None,
                    sets: list[str] | None = None, use_targets: bool = True) -> BatchSpec:
-    """A batch running each scenario (a name in ``scenarios/`` or a file) once."""
+    """Build a batch running each scenario (a name in ``scenarios/`` or a file) once."""
     if not names:
         raise BatchError("no scenarios given")
     loaded = [scenarios.load(n) for n in names]
@@ -392,7 +392,7 @@ def runs_batch(specs: Sequence[RunSpec], *, variables: Sequence[str] | None = No
                chunk_size: int | None = None, engine: str = "pysd",
                targets: Sequence[tg.Target] | str | Path | None = None,
                sets: list[str] | None = None, use_targets: bool = True) -> BatchSpec:
-    """A batch of explicitly given runs (run ids must be 0, 1, 2, ...).
+    """Build a batch of explicitly given runs (run ids must be 0, 1, 2, ...).
 
     The values are not checked here: a run the model refuses is recorded as failed.
     """
@@ -473,7 +473,7 @@ _MODELS = threading.local()
 
 
 def model_for(tables: Iterable[str], columns: Sequence[str]):
-    """This thread's model for runs with these year-table names and returned columns.
+    """Return this thread's model for runs of one structure (year-table names, columns).
 
     Each model only ever sees one run structure.  The engine memoises PySD's cache-type
     assignment by structure and, as of this writing, keeps stale cache types when runs of
@@ -917,7 +917,7 @@ def _run_dask(address: str, chunks, todo, args, spec_hash: str, finished, errors
 
 
 def read(out_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """The ``results``, ``runs`` and ``targets`` tables of a finished batch."""
+    """Read the ``results``, ``runs`` and ``targets`` tables of a finished batch."""
     out = Path(out_dir)
     manifest = out / MANIFEST
     if not manifest.is_file():

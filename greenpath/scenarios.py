@@ -136,7 +136,7 @@ class Scenario:
 
     def derive(self, name: str, params: Mapping[str, float] | None = None,
                tables: Mapping[str, Table] | None = None, **meta: str) -> Scenario:
-        """A child of this scenario with some settings changed.
+        """Return a child of this scenario with some settings changed.
 
         Parameters
         ----------
@@ -457,7 +457,7 @@ def _same_table(a: Table, b: Table) -> bool:
 
 
 def differences(scenario: Scenario, parent: Scenario | None) -> tuple[dict, dict]:
-    """Settings of ``scenario`` that differ from what ``parent`` (or the defaults) gives.
+    """Return the settings of ``scenario`` that differ from ``parent`` (or the defaults).
 
     A setting ``scenario`` does not mention is inherited and is not a difference.
 

@@ -144,7 +144,10 @@ _FUNC_RE = re.compile(r"^(?:(change_vs|increase_vs)_(\d{4})|(peak_year|change_vs
 
 
 def _parse_indicator(text: str) -> tuple[str, str | None, int | None]:
-    """(function, variable, embedded base year); function '' for a plain variable."""
+    """Split an indicator into (function, variable, embedded base year).
+
+    The function is '' for a plain model variable.
+    """
     if text == "industrial_energy_saving":
         return "industrial_energy_saving", None, None
     m = _FUNC_RE.match(text)
@@ -159,7 +162,7 @@ def _parse_indicator(text: str) -> tuple[str, str | None, int | None]:
 
 @lru_cache(maxsize=1)
 def model_units() -> dict[str, str]:
-    """Unit of every model variable, read from the .mdl (no model load needed)."""
+    """Return the unit of every model variable, read from the .mdl (no model load)."""
     from greenpath.model.engine import parse_mdl
 
     return {v.name: v.unit for v in parse_mdl() if v.kind in ("stock", "auxiliary")}
@@ -345,7 +348,7 @@ def _needs(t: Target) -> tuple[list[str], list[int]]:
 
 
 def _indicator(cube: np.ndarray, years: np.ndarray, col: dict[str, int], t: Target) -> np.ndarray:
-    """The indicator of ``t`` for every run of ``cube`` (runs, years, columns), native unit."""
+    """Compute the indicator of ``t`` for every run of ``cube`` (runs, years, columns)."""
     row = {int(y): i for i, y in enumerate(years)}
     f, year, base = t.function, t.year, t.base_year
     with np.errstate(all="ignore"):
@@ -376,7 +379,7 @@ def _indicator(cube: np.ndarray, years: np.ndarray, col: dict[str, int], t: Targ
 
 
 def indicator_value(frame: pd.DataFrame, target: Target) -> float:
-    """The indicator of ``target`` for one run, in the indicator's native unit."""
+    """Compute the indicator of ``target`` for one run, in its native unit."""
     frame = _frame(frame)
     columns, years_needed = _needs(target)
     for c in columns:

@@ -1,5 +1,7 @@
-"""Policy attribution ("wedges"): how much each lever group contributes to a scenario's
-CO2 (or coal) reduction against the baseline, adding up exactly to the total.
+"""Policy attribution ("wedges"): each lever group's share of a scenario's reduction.
+
+How much each lever group contributes to a scenario's CO2 (or coal) reduction against
+the baseline, adding up exactly to the total.
 
 Method
 ------
@@ -87,7 +89,7 @@ def _same(a, b) -> bool:
 
 
 def differences(scenario: scenarios.Scenario, baseline: scenarios.Scenario) -> dict[str, dict]:
-    """Settings of ``scenario`` that differ from ``baseline``, by group.
+    """Return the settings of ``scenario`` that differ from ``baseline``, by group.
 
     Returns
     -------

@@ -1,9 +1,9 @@
-"""`greenpath batch`: many runs into one resumable output folder.
+r"""`greenpath batch`: many runs into one resumable output folder.
 
 Examples::
 
     greenpath batch baseline plan_2021 plan_14th_fyp --out out/plans
-    greenpath batch --grid wind_build_rate=100,200,300 --grid ccus_capacity=0,1 \\
+    greenpath batch --grid wind_build_rate=100,200,300 --grid ccus_capacity=0,1 \
         --base plan_2021 --out out/grid
     greenpath batch --monte-carlo 1000 --seed 42 --base plan_2021 --out out/mc
     greenpath batch --monte-carlo 1000 --seed 42 --scheduler tcp://10.0.0.5:8786 --out out/mc

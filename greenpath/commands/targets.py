@@ -1,5 +1,7 @@
-"""`greenpath targets SCENARIO`: each target met or missed with its margin, plus the CO2
-peak and cumulative CO2 2021-2035."""
+"""`greenpath targets SCENARIO`: each target met or missed with its margin.
+
+Also prints the CO2 peak and cumulative CO2 2021-2035.
+"""
 
 from __future__ import annotations
 

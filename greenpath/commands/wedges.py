@@ -1,5 +1,7 @@
-"""`greenpath wedges SCENARIO`: each lever group's contribution to the CO2 and coal
-reduction against the baseline (Shapley values by default; they add up exactly)."""
+"""`greenpath wedges SCENARIO`: each lever group's share of the CO2 and coal reduction.
+
+Shapley values by default, against the baseline; they add up exactly.
+"""
 
 from __future__ import annotations
 
