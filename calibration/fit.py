@@ -250,8 +250,9 @@ class ParameterSpace:
         return len(self.parameters)
 
     def to_x(self, u: np.ndarray) -> np.ndarray:
-        """Unit-interval coordinates -> parameter values (any leading shape)."""
-        return self.lower + np.asarray(u, dtype=float) * self.span
+        """Unit-interval coordinates -> parameter values (any leading shape), within the bounds."""
+        # clip: lower + 1.0 * span can exceed upper by one ulp, which the registry would refuse
+        return np.clip(self.lower + np.asarray(u, dtype=float) * self.span, self.lower, self.upper)
 
     def to_u(self, x: np.ndarray) -> np.ndarray:
         """Parameter values -> unit-interval coordinates."""
@@ -1432,6 +1433,7 @@ def write_calibration(result: CalibrationResult, path: Path, force: bool = False
     path = Path(path)
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass --force to replace the calibration")
+    reg.validate(result.values, "calibrated parameters")  # never write a file the model would refuse
     text = HEADER + "\n" + tomli_w.dumps(calibration_document(result))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -271,7 +271,8 @@ def test_shipped_report_shows_the_recorded_numbers(shipped_doc: dict) -> None:
     text = SHIPPED_REPORT.read_text(encoding="utf-8")
     assert shipped_doc["meta"]["data_sha256"][:16] in text
     for key, entry in shipped_doc["fit"].items():
-        row = next((line for line in text.splitlines() if line.startswith(f"| `{key}` | {entry['role']}")), None)
+        start = f"| `{key}` | {entry['role']} | {entry['first_year']}-{entry['last_year']} | {entry['n']} |"
+        row = next((line for line in text.splitlines() if line.startswith(start)), None)
         assert row is not None, key
         assert f"| {R._fmt(entry['mape_pct'])}" in row, (key, row)
     for name in ("fit_gdp.png", "fit_shares.png", "fit_co2.png", "fit_electricity.png", "parameters.png",
