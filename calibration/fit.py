@@ -775,7 +775,7 @@ class PysdSimulator:
             p = dict(self.base)
             p.update({k: float(np.broadcast_to(v, (n,))[i]) for k, v in params.items()})
             batch.append(p)
-        if self._pool is not None and n > 1:
+        if self._pool is not None:
             chunks = [batch[i :: self.workers] for i in range(self.workers)]
             parts = self._pool.map(_pysd_run_many, [(c, self.final_time) for c in chunks if c])
             arr = np.empty((n, len(OUTPUT_COLUMNS), len(self.years)))

@@ -95,6 +95,21 @@ def test_vector_and_pysd_engines_agree_on_a_batch(vector: F.VectorSimulator) -> 
     assert not np.allclose(a["co2_emissions"][0], a["co2_emissions"][1])  # the batch members differ
 
 
+def test_pysd_worker_pool_gives_the_same_runs(vector: F.VectorSimulator) -> None:
+    params = {"initial_gdp": np.array([470.0, 540.0, 500.0]), "emission_factor_scale": np.array([0.9, 1.0, 1.1])}
+    pool = F.PysdSimulator(workers=2)
+    try:
+        many = pool.simulate(params, 3)
+        one = pool.simulate({k: v[:1] for k, v in params.items()}, 1)
+    finally:
+        pool.close()
+    ref = vector.simulate(params, 3)
+    for column in F.OUTPUT_COLUMNS:
+        np.testing.assert_allclose(many[column], ref[column], rtol=1e-9, err_msg=column)
+        np.testing.assert_allclose(one[column][0], ref[column][0], rtol=1e-9, err_msg=column)
+    assert pool.n_runs == 4
+
+
 def test_model_reproduces_the_gem_coal_capacity_exactly(vector: F.VectorSimulator,
                                                        series: list[F.FitSeries]) -> None:
     stats = F.fit_statistics(F.simulate_frame(vector, {}), series)
