@@ -466,8 +466,9 @@ def build_series(history: pd.DataFrame, co2_mode: Literal["profiled", "levels"] 
       only the shape before it (2005-10, a constant level factor profiled out, reported);
       2011, halfway down the step, is not fitted. The county-sum series is a cross-check.
     * **Urban-district electricity 2005-14** (市辖区, a smaller boundary): fitted for its
-      shape only, with a constant district/city ratio profiled out (reported, and checked
-      to be below 1); whole-city electricity 2017-19 is fitted in level.
+      shape only, with a constant district/city ratio profiled out (reported; a ratio
+      above 1 is penalised, since the districts cannot use more than the whole city);
+      whole-city electricity 2017-19 is fitted in level.
     """
     s = lambda v: hist.series(history, v)  # noqa: E731 - a local shorthand
     gdp_nom = s("gdp_current_100m_yuan")
