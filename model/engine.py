@@ -461,7 +461,7 @@ class JiaozuoModel:
         """
         model = self._model
         original = model._assign_cache_type
-        seen: set = set()
+        computed: dict = {}
 
         def assign():
             structure = getattr(self, "_cache_signature_next", None)
@@ -469,9 +469,15 @@ class JiaozuoModel:
                 original()
                 return
             signature = (structure, tuple(sorted(model._dependencies.get("OUTPUTS", {}))))
-            if signature not in seen:
-                original()
-                seen.add(signature)
+            if signature in computed:
+                # The cache types are a function of the structure: restore them, since
+                # another structure may have been assigned in between.  Wrapping more
+                # functions in the per-step cache (the other half of PySD's work) is
+                # cumulative and valid for any structure.
+                model.cache_type = dict(computed[signature])
+                return
+            original()
+            computed[signature] = dict(model.cache_type)
 
         model._assign_cache_type = assign
 

@@ -188,3 +188,26 @@ def test_result_carries_units_and_metadata(model):
     long = r.long()
     assert set(long.columns) == {"scenario", "variable", "year", "value", "unit"}
     assert len(long) == r.frame.size
+
+
+def test_alternating_run_structures_match_fresh_models(model):
+    """Tables, no tables, tables, other columns ... on one model equal fresh models.
+
+    The engine skips PySD's cache-type assignment for a structure it has seen; the
+    cache types must then be those of that structure, not of the previous run.
+    """
+    cols = ["co2_emissions", "total_coal_consumption", "renewable_capacity"]
+    tables = {"wind_build_rate": ([2021, 2025, 2030], [50.0, 400.0, 100.0]),
+              "ccus_capacity": ([2025, 2035], [0.2, 1.5])}
+    sequence = [
+        {"time_varying": tables, "return_columns": cols},
+        {"return_columns": cols},
+        {"time_varying": tables, "return_columns": cols},
+        {"time_varying": {"wind_build_rate": tables["wind_build_rate"]}},
+        {"params": LEVER_SET_A, "return_columns": cols},
+        {"time_varying": tables, "return_columns": cols},
+    ]
+    for kwargs in sequence:
+        got = model.run(**kwargs).frame
+        expected = JiaozuoModel().run(**kwargs).frame
+        assert_same(got, expected)
