@@ -55,13 +55,15 @@ def _case(name: str, runs: int, chunk_size: int, seed: int) -> dict:
             setup = 0.0
             seconds = time.perf_counter() - started
         size = sum(p.stat().st_size for p in summary.paths)
-    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    self_kib, children_kib = me.ru_maxrss, kids.ru_maxrss
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
     return {"case": name, "runs": summary.n_runs, "ok": summary.n_ok,
             "failed": summary.n_failed, "seconds": seconds, "setup_seconds": setup,
             "workers": 1 if name in ("one", "vector") else cores,
             "peak_rss_mib": self_kib / 1024, "peak_child_rss_mib": children_kib / 1024,
-            "output_mib": size / 2**20}
+            "output_mib": size / 2**20, "cpu_seconds": cpu}
 
 
 def batch_defaults() -> int:
@@ -96,21 +98,24 @@ def main() -> None:
     base = next((r for r in rows if r["case"] == "one"), None)
     header = (f"{'case':8s} {'workers':>7s} {'ok':>6s} {'failed':>6s} {'seconds':>8s} "
               f"{'runs/s':>8s} {'speed-up':>8s} {'peak MiB':>9s} {'workers MiB':>12s} "
-              f"{'setup s':>8s}")
+              f"{'setup s':>8s} {'CPU ms/run':>10s}")
     print(header)
     for r in rows:
         rate = r["runs"] / r["seconds"]
         speed = (base["seconds"] / r["seconds"]) if base else float("nan")
         print(f"{r['case']:8s} {r['workers']:7d} {r['ok']:6d} {r['failed']:6d} "
               f"{r['seconds']:8.2f} {rate:8.1f} {speed:8.2f} {r['peak_rss_mib']:9.0f} "
-              f"{r['peak_child_rss_mib']:12.0f} {r['setup_seconds']:8.2f}")
+              f"{r['peak_child_rss_mib']:12.0f} {r['setup_seconds']:8.2f} "
+              f"{1000 * r['cpu_seconds'] / r['runs']:10.1f}")
     load = os.getloadavg()
     print(f"load average (1, 5, 15 min) at the end: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} "
           "(other processes on the machine slow every case)")
     print(f"output per batch: {rows[0]['output_mib']:.1f} MiB (Parquet + CSV, three tables)")
     print("one = in-process PySD; all = process pool, one model per worker; dask = local "
           "Dask cluster (cluster start-up in 'setup s', not in the rate); vector = NumPy "
-          "engine in-process. 'workers MiB' is the largest worker process.")
+          "engine in-process. 'workers MiB' is the largest worker process. 'CPU ms/run' is the "
+          "CPU time of the case's processes (start-up included) per run: it does not depend "
+          "on what else the machine runs.")
 
 
 if __name__ == "__main__":
