@@ -44,7 +44,7 @@ def _fresh_pysd(*args, **kwargs) -> en.EnsembleArrays:
 
     The PySD path uses one model per thread; a new thread gets a new model, so
     the reference cannot inherit state from runs elsewhere in the test session
-    (see the xfail test at the end of this file).
+    (see the last test of this file).
     """
     out: list = []
 
@@ -438,12 +438,8 @@ def test_run_chunk_vector_refusals():
         en.run_chunk_vector([{"scenario": "a", "run_id": 0, "params": {"carbon_price": -1.0}}])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "greenpath/model/engine.py JiaozuoModel._memoize_cache_assignment skips PySD's cache-type "
-    "assignment when the (tabled names, columns) signature was *ever* seen, not when it equals "
-    "the last one: a run with year tables after a run without them, after an earlier run with "
-    "them, keeps the no-table cache types and returns wrong values. Remove this marker once fixed."))
 def test_pysd_path_does_not_depend_on_the_previous_run():
+    """Tables, no tables, tables on one model: the engine once kept stale PySD cache types."""
     plan = scenarios.load("plan_2021")
     frame = pd.DataFrame([plan.params])
     out: dict = {}
