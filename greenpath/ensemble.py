@@ -6,7 +6,9 @@ discovery, the app's uncertainty bands, batch chunks) go through
 and picks an engine:
 
 * the **vector engine** (:mod:`greenpath.vector`, NumPy, all runs in one pass,
-  bit-identical to PySD) -- 10,000 runs in well under a second;
+  equal to PySD to rounding: bit for bit almost everywhere, one ulp apart where
+  NumPy evaluates ``x ** 0.5`` as ``sqrt`` and Python as ``pow``) -- 10,000 runs
+  in about a third of a second;
 * **PySD** (:class:`greenpath.model.engine.JiaozuoModel`, one run after the
   other, about 20-30 ms each) -- the reference implementation.
 
