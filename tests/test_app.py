@@ -544,8 +544,8 @@ def test_failing_analysis_panel_is_reported_and_page_survives(monkeypatch):
 def test_model_pool_never_mixes_run_structures_on_one_model():
     """Tables, no tables, tables again on one pool equal runs on fresh models.
 
-    The engine memoises its cache-type assignment per structure ever seen, so one model
-    running these in turn returned wrong values for the third run.
+    One model running these in turn once returned wrong values for the third run (an
+    engine bug, since fixed); the pool keeps one structure per model regardless.
     """
     from greenpath.model.engine import JiaozuoModel
 

@@ -34,10 +34,10 @@ class ModelPool:
     """Lends each caller a model of its own; models are created on demand.
 
     Models are kept apart by *run structure*: the names of the levers that follow a year
-    table.  ``JiaozuoModel`` memoises PySD's cache-type assignment per structure it has
-    ever seen, so a model that ran with tables, then without, then with them again
-    returns wrong values (the engine's own tests document this); a model here only ever
-    runs one structure.
+    table.  A model here only ever runs one structure, so switching structures never
+    makes PySD re-derive its cache types (its slowest step), and a model cannot carry
+    one structure's cache types into another's run -- which it once did: tables, no
+    tables, tables again on one model gave wrong values until the engine was fixed.
 
     Parameters
     ----------
