@@ -53,7 +53,7 @@ Public API
 ``morris_chart(...)``, ``sobol_chart(...)``.
 CLI: ``greenpath sensitivity [--scenario NAME] [--method morris|sobol|both]
 [--n N] [--trajectories R] [--top K] [--factors all|levers|uncertainties|projection]
-[--seed S] --out DIR [--force]`` (:mod:`greenpath.commands.sensitivity`).
+[--exclude NAMES] [--seed S] --out DIR [--force]`` (:mod:`greenpath.commands.sensitivity`).
 """
 
 from __future__ import annotations
@@ -417,6 +417,7 @@ def run_sensitivity(
     top: int = 12,
     seed: int = ensemble.DEFAULT_SEED,
     factors: str | Sequence[str] = "all",
+    exclude: Sequence[str] = (),
 ) -> SensitivityResult:
     """Morris screening and/or Sobol indices of the four outcomes.
 
@@ -438,6 +439,9 @@ def run_sensitivity(
         Seed of every sample and bootstrap.
     factors
         See :func:`factor_ranges`.
+    exclude
+        Factors held at the scenario's setting instead (e.g. ``policy_start_year``,
+        whose range 2021-2030 otherwise dominates every 2025 outcome).
 
     Returns
     -------
@@ -449,6 +453,13 @@ def run_sensitivity(
         raise ensemble.EnsembleError(f"method {method!r} is not one of {', '.join(METHODS)}")
     started = time.perf_counter()
     ranges = factor_ranges(factors)
+    for name in exclude:
+        ensemble._check_name(name, "exclude")
+        if name not in ranges:
+            raise ensemble.EnsembleError(f"exclude: {name!r} is not among the factors {factors!r}")
+        del ranges[name]
+    if not ranges:
+        raise ensemble.EnsembleError("exclude: no factor left to analyse")
     params, tables = base_settings(scenario)
     evaluate = model_evaluator(params, tables)
     morris = sobol = None
@@ -467,6 +478,7 @@ def run_sensitivity(
     meta = {
         "scenario": scenario or "defaults", "method": method, "n": n, "trajectories": trajectories,
         "top": top, "seed": seed, "factors": factors if isinstance(factors, str) else list(factors),
+        "excluded": list(exclude),
         "n_factors": len(ranges), "sobol_factors": sobol_factors, "runs": runs,
         "seconds": round(time.perf_counter() - started, 3), "engine": "vector",
         "model_sha256": model_hash(), "calibration_sha256_12": reg.calibration_id(),

@@ -293,6 +293,14 @@ def test_sensitivity_command(tmp_path, capsys):
     assert "must be a power of 2" in capsys.readouterr().err
     assert main(["sensitivity", "--factors", "carbon_prise", "--out", str(tmp_path / "y")]) == 2
     assert "unknown parameter 'carbon_prise' (did you mean 'carbon_price'?)" in capsys.readouterr().err
+    assert main(["sensitivity", "--factors", "levers", "--exclude", "gdp_growth_2020", "--out",
+                 str(tmp_path / "w")]) == 2
+    assert "'gdp_growth_2020' is not among the factors 'levers'" in capsys.readouterr().err
+    excl = ["sensitivity", "--method", "morris", "--trajectories", "2", "--factors",
+            "carbon_price,policy_start_year", "--exclude", "policy_start_year", "--out", str(tmp_path / "v")]
+    assert main(excl) == 0
+    capsys.readouterr()
+    assert set(pd.read_csv(tmp_path / "v" / "sensitivity.csv")["factor"]) == {"carbon_price"}
 
 
 def test_discover_command(tmp_path, capsys):

@@ -38,6 +38,8 @@ def register(sub) -> None:
     p.add_argument("--factors", default="all",
                    help="all (levers and uncertainties, default), levers, uncertainties, projection "
                    "(levers and the uncertainties that leave 2005-2020 unchanged) or a comma-separated list")
+    p.add_argument("--exclude", default="",
+                   help="comma-separated factors held at the scenario's setting (e.g. policy_start_year)")
     p.add_argument("--seed", type=int, default=None,
                    help="random seed (default 20211202, greenpath.ensemble.DEFAULT_SEED)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
@@ -81,11 +83,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = se.run_sensitivity(scenario=args.scenario, method=args.method, n=args.n,
                                     trajectories=args.trajectories, top=args.top, seed=seed,
-                                    factors=_factors(args.factors))
+                                    factors=_factors(args.factors),
+                                    exclude=[t.strip() for t in args.exclude.split(",") if t.strip()])
     except EnsembleError as exc:
         raise CommandError(str(exc)) from None
     meta = result.meta
-    footer = (f"scenario {meta['scenario']} | factors {meta['factors']} ({meta['n_factors']}) | seed {meta['seed']}"
+    excluded = f" minus {', '.join(meta['excluded'])}" if meta["excluded"] else ""
+    footer = (f"scenario {meta['scenario']} | factors {meta['factors']}{excluded} ({meta['n_factors']}) | "
+              f"seed {meta['seed']}"
               f" | {meta['runs']} runs | model {meta['model_sha256'][:12]}"
               + (f" | calibration {meta['calibration_sha256_12']}" if meta["calibration_sha256_12"] else ""))
     atomic_write(targets[0], lambda tmp: result.table.to_csv(tmp, index=False, float_format="%.6g"),
