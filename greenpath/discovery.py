@@ -1,4 +1,4 @@
-"""Scenario discovery with PRIM: which lever ranges keep CO2 peaking by a given year?
+"""Scenario discovery with PRIM: which lever ranges keep CO2 peaking by a given year.
 
 Design (EMA Workbench's scenario discovery, Bryant & Lempert 2010)
 -------------------------------------------------------------------

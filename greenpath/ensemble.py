@@ -182,7 +182,7 @@ def _table_variant(names: frozenset[str]) -> Path:
 
 
 def vector_model(table_names: Iterable[str] = ()) -> Any:
-    """The process's :class:`~greenpath.vector.VectorModel` (created once, under a lock).
+    """Return the process's :class:`~greenpath.vector.VectorModel` (created once, under a lock).
 
     Parameters
     ----------
@@ -400,7 +400,7 @@ class EnsembleArrays:
     units: dict[str, str] = field(default_factory=dict)
 
     def to_dataset(self) -> Any:
-        """The same results as an ``xarray.Dataset`` with dims ``(run, year)``."""
+        """Return the same results as an ``xarray.Dataset`` with dims ``(run, year)``."""
         import xarray as xr
 
         from greenpath.model.engine import model_hash

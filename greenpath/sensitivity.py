@@ -154,7 +154,7 @@ OUTCOME_COLUMNS = sorted({c for o in OUTCOMES.values() for c in o.columns})
 
 
 def outcome_values(values: Mapping[str, np.ndarray], years: np.ndarray) -> pd.DataFrame:
-    """The four outcomes of every run.
+    """Compute the four outcomes of every run.
 
     Parameters
     ----------
@@ -374,7 +374,7 @@ def _nan_row(outcome: str, factor: str, keys: Sequence[str], note: str) -> dict[
 
 
 def select_top(morris: pd.DataFrame, top: int) -> list[str]:
-    """The ``top`` factors of a Morris table by their best rank over the outcomes.
+    """Pick the ``top`` factors of a Morris table by their best rank over the outcomes.
 
     Each factor's rank by ``mu_star`` is taken within every outcome (outcomes
     without variation are skipped); factors are ordered by their best

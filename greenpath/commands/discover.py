@@ -1,5 +1,6 @@
-"""`greenpath discover --out DIR`: PRIM scenario discovery of the lever ranges that keep CO2
-peaking by a given year (default 2030).
+"""`greenpath discover --out DIR`: PRIM scenario discovery of lever ranges for a CO2 peak.
+
+The lever ranges that keep CO2 peaking by a given year (default 2030).
 
 Writes ``prim_box.csv``, ``prim_trajectory.csv``, ``prim_tradeoff.png`` and
 ``discover.meta.json`` into ``DIR`` (never replacing files without ``--force``)
