@@ -65,7 +65,6 @@ import math
 import os
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -469,27 +468,17 @@ def _non_finite(values: np.ndarray, columns: list[str], years: np.ndarray) -> st
     return f"non-finite values (NaN or inf) from {first} in {shown}"
 
 
-_MODELS = threading.local()
-
-
 def model_for(tables: Iterable[str], columns: Sequence[str]):
-    """Return this thread's model for runs of one structure (year-table names, columns).
+    """Return the model this thread runs PySD runs on (one per thread, loaded once).
 
-    Each model only ever sees one run structure.  The engine memoises PySD's cache-type
-    assignment by structure and, as of this writing, keeps stale cache types when runs of
-    different structures alternate on one model (wrong values for the later runs); one
-    model per structure avoids that whatever the engine does.  Loading a further model
-    costs about 0.5 s and 0.2 MiB.
+    ``tables`` and ``columns`` describe the run's structure; the engine keeps the right
+    cache types for every structure it has seen, so one model serves them all
+    (``tests/test_batch.py`` checks interleaved structures against fresh models).
     """
-    from greenpath.model.engine import JiaozuoModel
+    from greenpath.model.engine import thread_local_model
 
-    cache = getattr(_MODELS, "by_structure", None)
-    if cache is None:
-        cache = _MODELS.by_structure = {}
-    key = (tuple(sorted(tables)), tuple(columns))
-    if key not in cache:
-        cache[key] = JiaozuoModel()
-    return cache[key]
+    del tables, columns
+    return thread_local_model()
 
 
 def _run_pysd(spec: RunSpec, columns: list[str]):

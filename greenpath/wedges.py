@@ -157,7 +157,7 @@ def compute_many(scenario: str | Path | scenarios.Scenario, variables: Sequence[
         out; the changed ones must all be there).  Default: registry order.
     engine
         ``"pysd"``, ``"vector"`` or ``"auto"`` (as in :func:`greenpath.batch.run_chunk`,
-        which runs the coalitions: one model per run structure, loaded once per thread).
+        which runs the coalitions on one model per thread).
 
     Returns
     -------
