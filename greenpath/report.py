@@ -538,7 +538,7 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
         clock = time.perf_counter()
         wedge_tables = {
             r.scenario.name: wedges_mod.compute(r.scenario, variable="co2_emissions",
-                                                baseline=base_scenario, model=model)
+                                                baseline=base_scenario)
             for r in runs if r.scenario.name != charts.BASELINE}
         report.timings["wedges"] = time.perf_counter() - clock
     results = {r.scenario.name: _with_titles(r) for r in runs}
