@@ -306,3 +306,18 @@ def test_mdl_is_the_only_equation_source():
     text = MDL_PATH.read_text(encoding="utf-8")
     for banned in ("DELAY MATERIAL", "NPV(", "TIME SHIFT"):
         assert banned not in text
+
+
+def test_sector_sums_equal_totals(model):
+    """CO2 by sector and by fuel add up to the territorial total; coal by use too."""
+    sectors = ["co2_power", "co2_heat", "co2_industry_energy", "co2_construction",
+               "co2_buildings", "co2_transport", "co2_agriculture", "co2_process"]
+    fuels = ["co2_coal", "co2_oil", "co2_gas", "co2_process"]
+    coal = ["end_use_coal", "power_sector_coal", "heat_sector_coal"]
+    cols = [*sectors, *fuels, *coal, "co2_emissions", "ccus_capture", "total_coal_consumption"]
+    for params in ({}, {**PLAN_LIKE, "ccus_capacity": 1.0, "ccus_start_year": 2025}):
+        f = model.run(params, return_columns=cols).frame
+        total = f["co2_emissions"] + f["ccus_capture"]
+        np.testing.assert_allclose(f[sectors].sum(axis=1), total, rtol=1e-12)
+        np.testing.assert_allclose(f[fuels].sum(axis=1), total, rtol=1e-12)
+        np.testing.assert_allclose(f[coal].sum(axis=1), f["total_coal_consumption"], rtol=1e-12)
