@@ -30,9 +30,10 @@ Every chunk goes through :func:`run_chunk`, in this process (``workers=1``), in 
 of processes (``concurrent.futures.ProcessPoolExecutor``, each worker loading its own
 model once), or on a Dask distributed cluster (``scheduler="tcp://host:port"``).
 :func:`run_chunk` runs on the PySD engine (``engine="pysd"``, the reference) or on the
-NumPy vector engine generated from the same ``.mdl`` (``engine="vector"``: all
-constant-only runs of the chunk in one call; runs with year tables stay on PySD;
-``engine="auto"``: vector, falling back to PySD if the vector engine fails).
+NumPy vector engine generated from the same ``.mdl`` (``engine="vector"``: the
+chunk's runs in one call per year-table structure through
+:func:`greenpath.ensemble.run_specs`; ``engine="auto"``: vector, falling back to PySD
+if the vector engine fails).
 
 Monte Carlo
 -----------
@@ -445,19 +446,6 @@ def _build_runs(mode: str, d: dict) -> list[RunSpec]:
 
 
 # ---------------------------------------------------------------------- running chunks
-_VECTOR_MODEL = None
-
-
-def _vector_model():
-    global _VECTOR_MODEL
-    if _VECTOR_MODEL is None:
-        from greenpath.model.engine import MDL_PATH, cache_root
-        from greenpath.vector import VectorModel
-
-        _VECTOR_MODEL = VectorModel(MDL_PATH, cache_root() / "vector")
-    return _VECTOR_MODEL
-
-
 def _non_finite(values: np.ndarray, columns: list[str], years: np.ndarray) -> str:
     bad = ~np.isfinite(values)
     if not bad.any():
@@ -494,30 +482,27 @@ def _run_pysd(spec: RunSpec, columns: list[str]):
 
 
 def _run_vector(specs: list[RunSpec], columns: list[str]) -> dict[int, tuple]:
-    from greenpath.model.engine import FINAL_TIME, SAVEPER, TIME_STEP
+    """Run ``specs`` (year tables included) through the vector engine in one call per
+    table structure; a run with a bad setting is recorded as failed, not raised."""
+    from greenpath import ensemble
 
     out: dict[int, tuple] = {}
     ok: list[RunSpec] = []
     for spec in specs:
+        where = f"scenario {spec.scenario!r}"
         try:
-            reg.validate(spec.params, f"scenario {spec.scenario!r}")
+            reg.validate(spec.params, where)
+            ensemble.validate_tables(spec.tables, f"{where} tables")
             ok.append(spec)
-        except reg.RegistryError as exc:
-            out[spec.run_id] = (None, None, f"RegistryError: {exc}", 0.0)
+        except (reg.RegistryError, ensemble.EnsembleError) as exc:
+            out[spec.run_id] = (None, None, f"{type(exc).__name__}: {exc}", 0.0)
     if not ok:
         return out
-    defaults = reg.effective_defaults()
     started = time.perf_counter()
-    params = {name: np.array([s.params.get(name, default) for s in ok], dtype=float)
-              for name, default in defaults.items()}
-    vm = _vector_model()
     with np.errstate(all="ignore"):
-        data = vm.simulate(params, len(ok), final_time=FINAL_TIME, time_step=TIME_STEP,
-                           saveper=SAVEPER, return_columns=columns)
-    years = np.round(vm.times(final_time=FINAL_TIME, time_step=TIME_STEP,
-                              saveper=SAVEPER)).astype(int)
+        cube, years, _ = ensemble.run_specs(ok, columns)  # (runs, years, columns)
+    years = np.round(np.asarray(years)).astype(int)
     each = (time.perf_counter() - started) / len(ok)
-    cube = np.stack([data[c] for c in columns], axis=-1)  # (runs, years, columns)
     for i, spec in enumerate(ok):
         out[spec.run_id] = (cube[i], years, "", each)
     return out
@@ -534,8 +519,9 @@ def run_chunk(specs: Sequence[RunSpec], columns: Sequence[str] | None = None,
     columns
         Variables to keep (default :func:`default_variables`).
     engine
-        ``"pysd"``, ``"vector"`` (constant-only runs in one vectorised call; runs with
-        year tables on PySD) or ``"auto"`` (vector, PySD if the vector engine fails).
+        ``"pysd"``, ``"vector"`` (all runs through :func:`greenpath.ensemble.run_specs`:
+        one vectorised call per year-table structure) or ``"auto"`` (vector, PySD if
+        the vector engine fails).
     targets
         Targets evaluated for every successful run (their variables must be in
         ``columns``).
@@ -554,12 +540,11 @@ def run_chunk(specs: Sequence[RunSpec], columns: Sequence[str] | None = None,
     targets = list(targets or [])
     outcomes: dict[int, tuple] = {}
     if engine in ("vector", "auto"):
-        constant = [s for s in specs if not s.tables]
         try:
-            outcomes.update(_run_vector(constant, columns))
+            outcomes.update(_run_vector(list(specs), columns))
         except Exception as exc:
             if engine == "vector":
-                for s in constant:
+                for s in specs:
                     outcomes[s.run_id] = (None, None, f"vector engine: {type(exc).__name__}: "
                                           f"{exc}", 0.0)
     for spec in specs:
