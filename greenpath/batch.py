@@ -851,14 +851,7 @@ def _run_pool(workers: int, chunks, todo, args, finished, errors) -> None:
                              initializer=_init_worker, initargs=(list(args[0]),)) as pool:
         futures = {pool.submit(run_chunk, chunks[k], *args): k for k in todo}
         try:
-            for future in as_completed(futures):
-                k = futures[future]
-                try:
-                    result = future.result()
-                except Exception as exc:
-                    errors.append(f"chunk {k}: {type(exc).__name__}: {exc}")
-                    continue
-                finished(k, result)
+            _collect(futures, as_completed, finished, errors)
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -878,16 +871,22 @@ def _run_dask(address: str, chunks, todo, args, spec_hash: str, finished, errors
         futures = {client.submit(run_chunk, chunks[k], *args,
                                  key=f"greenpath-chunk-{spec_hash[:12]}-{k}-{tag}"): k
                    for k in todo}
-        for future in as_completed(futures):
-            k = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:
-                errors.append(f"chunk {k}: {type(exc).__name__}: {exc}")
-                continue
-            finished(k, result)
+        _collect(futures, as_completed, finished, errors)
     finally:
         client.close()
+
+
+def _collect(futures: dict, as_completed, finished, errors: list[str]) -> None:
+    """Hand each chunk result to ``finished`` as it completes (pool or Dask futures);
+    a chunk that raised is recorded in ``errors`` and the others go on."""
+    for future in as_completed(futures):
+        k = futures[future]
+        try:
+            result = future.result()
+        except Exception as exc:
+            errors.append(f"chunk {k}: {type(exc).__name__}: {exc}")
+            continue
+        finished(k, result)
 
 
 def read(out_dir: str | Path) -> dict[str, pd.DataFrame]:
