@@ -80,9 +80,7 @@ specs, year tables included, grouped into vector-engine calls)
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -169,15 +167,9 @@ def _table_variant(names: frozenset[str]) -> Path:
     folder = cache_root() / "vector_tables"
     path = folder / f"{MDL_PATH.stem}_tables_{digest}.mdl"
     if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        from greenpath.io import atomic_write
+
+        atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=True)
     return path
 
 

@@ -65,9 +65,7 @@ Public API (used by the CLI, the batch runner, the wedges and the app; stable)
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -550,17 +548,10 @@ def save(scenario: Scenario, path: str | Path, overwrite: bool = False,
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; choose another name or allow overwriting")
+    from greenpath.io import atomic_write
+
     text = to_toml(scenario, parent, directory)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=True)
 
 
 __all__ = [
