@@ -226,9 +226,8 @@ def parse_mdl(mdl_path: Path = MDL_PATH) -> list[Variable]:
             continue
         parts = chunk.split("~")
         head = parts[0].strip()
-        if head.startswith("*"):
-            group = head.strip("*\n\t ").strip(".")
-            group = group.split("\n")[0].strip().lstrip(".")
+        if head.startswith("*"):  # a ".Group" marker between rows of asterisks
+            group = head.strip("*\n\t ").split("\n")[0].strip().lstrip(".")
             continue
         if len(parts) < 3:
             continue
@@ -250,19 +249,15 @@ def parse_mdl(mdl_path: Path = MDL_PATH) -> list[Variable]:
         unit = unit.split("[")[0].strip()
         out.append(Variable(
             name=re.sub(r"\W+", "_", vname.lower()).strip("_"), vensim_name=vname,
-            unit=unit, comment=comment, equation=" ".join(rhs.split()), kind=kind,
-            group=group if group != "Control" else "Control",
+            unit=unit, comment=comment, equation=" ".join(rhs.split()), kind=kind, group=group,
         ))
     return out
 
 
-def _clean_warnings():
-    """Context silencing PySD's per-call lookup-extrapolation warnings."""
-    ctx = warnings.catch_warnings()
-    ctx.__enter__()
+def _ignore_noise() -> None:
+    """Silence PySD's per-call lookup-extrapolation warnings (use inside catch_warnings)."""
     warnings.filterwarnings("ignore", message="(?s).*extrapolating data", category=UserWarning)
     warnings.filterwarnings("ignore", message="Replacing a constant value with a callable")
-    return ctx
 
 
 class JiaozuoModel:
@@ -285,11 +280,9 @@ class JiaozuoModel:
         self.mdl_path = Path(mdl_path)
         self.fast = fast
         self.py_path = translate(self.mdl_path, cache)
-        ctx = _clean_warnings()
-        try:
+        with warnings.catch_warnings():
+            _ignore_noise()
             self._model = pysd.load(str(self.py_path))
-        finally:
-            ctx.__exit__(None, None, None)
         self.lookups_accelerated = accelerate(self._model) if fast else 0
         self._lock = threading.Lock()
         self._state: dict[str, object] = {}
@@ -304,6 +297,7 @@ class JiaozuoModel:
         self._vars = {v.name: v for v in parse_mdl(self.mdl_path)}
         doc = self._model.doc
         self._py_to_real = dict(zip(doc["Py Name"], doc["Real Name"], strict=True))
+        self._real_to_py = {r: p for p, r in self._py_to_real.items()}
         self.units = {
             py: (u if isinstance(u, str) else "")
             for py, u in zip(doc["Py Name"], doc["Units"], strict=True)
@@ -402,33 +396,34 @@ class JiaozuoModel:
             raise ModelError(f"{where}: saveper {saveper} is not a multiple of time_step {time_step}")
         columns = self.check_names(return_columns) if return_columns else self.outputs
         stamps = np.round(np.arange(INITIAL_TIME, final_time + saveper / 2, saveper), 10)
-        # Only what differs from the state left by the previous run is sent to PySD:
-        # afterwards the model holds exactly `full`, whatever ran before.
-        changed = {
-            k: v for k, v in full.items()
-            if callable(v) or callable(self._state.get(k)) or self._state.get(k, np.nan) != v
-        }
-        self._cache_signature_next = (
-            tuple(sorted(k for k, v in full.items() if callable(v))), tuple(columns),
-        )
         started = time.perf_counter()
         with self._lock:
-            ctx = _clean_warnings()
-            try:
-                raw = self._model.run(
-                    params=changed or None, final_time=final_time, time_step=time_step,
-                    saveper=saveper, return_timestamps=stamps,
-                    return_columns=columns, progress=False,
-                )
-                self._state = dict(full)
-            except BaseException:
-                self._state = {}  # unknown state: the next run resets everything
-                raise
-            finally:
-                ctx.__exit__(None, None, None)
+            # Only what differs from the state left by the previous run is sent to PySD:
+            # afterwards the model holds exactly `full`, whatever ran before.  Both the
+            # difference and the structure signature are read under the lock, so two
+            # threads sharing one model cannot mix their runs.
+            changed = {
+                k: v for k, v in full.items()
+                if callable(v) or callable(self._state.get(k)) or self._state.get(k, np.nan) != v
+            }
+            self._cache_signature_next = (
+                tuple(sorted(k for k, v in full.items() if callable(v))), tuple(columns),
+            )
+            with warnings.catch_warnings():
+                _ignore_noise()
+                try:
+                    raw = self._model.run(
+                        params=changed or None, final_time=final_time, time_step=time_step,
+                        saveper=saveper, return_timestamps=stamps,
+                        return_columns=columns, progress=False,
+                    )
+                    self._state = dict(full)
+                except BaseException:
+                    self._state = {}  # unknown state: the next run resets everything
+                    raise
         elapsed = time.perf_counter() - started
         frame = raw.copy()
-        frame.columns = [c if c in self._py_to_real else self._real_to_py(c) for c in frame.columns]
+        frame.columns = [c if c in self._py_to_real else self._real_to_py[c] for c in frame.columns]
         times = frame.index.to_numpy(dtype=float)
         if np.allclose(times, np.round(times)):
             frame.index = pd.Index(np.round(times).astype(int), name="year")
@@ -480,11 +475,6 @@ class JiaozuoModel:
             computed[signature] = dict(model.cache_type)
 
         model._assign_cache_type = assign
-
-    def _real_to_py(self, real: str) -> str:
-        if not hasattr(self, "_real_map"):
-            self._real_map = {r: p for p, r in self._py_to_real.items()}
-        return self._real_map[real]
 
     def _table_function(self, xs: np.ndarray, ys: np.ndarray):
         data_year = self._model.components.data_year

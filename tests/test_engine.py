@@ -211,3 +211,38 @@ def test_alternating_run_structures_match_fresh_models(model):
         got = model.run(**kwargs).frame
         expected = JiaozuoModel().run(**kwargs).frame
         assert_same(got, expected)
+
+
+def test_one_model_shared_by_threads_serialises_runs():
+    """A model shared between threads (its lock) still gives each run its own levers,
+    tables and columns."""
+    shared = JiaozuoModel()
+    fresh = JiaozuoModel()
+    jobs = [
+        {"params": LEVER_SET_A, "return_columns": ["co2_emissions"]},
+        {"time_varying": {"wind_build_rate": ([2021, 2030], [0.0, 400.0])},
+         "return_columns": ["co2_emissions", "renewable_capacity"]},
+        {"params": LEVER_SET_B, "return_columns": ["total_coal_consumption"]},
+    ]
+    expected = [fresh.run(**job).frame for job in jobs]
+    got: dict[tuple[int, int], pd.DataFrame] = {}
+    errors: list[BaseException] = []
+
+    def worker(t: int) -> None:
+        try:
+            for rep in range(4):
+                for i in range(len(jobs)):
+                    k = (i + t + rep) % len(jobs)
+                    got[(t * 100 + rep, k)] = shared.run(**jobs[k]).frame
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(3)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert len(got) == 36
+    for (_, k), frame in got.items():
+        assert_same(frame, expected[k])
