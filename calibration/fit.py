@@ -676,11 +676,9 @@ class VectorSimulator:
     name = "vector"
 
     def __init__(self, workers: int = 1, final_time: int = FIT_FINAL_TIME):
-        from greenpath.model.engine import cache_root
+        from greenpath.ensemble import vector_model
 
-        from greenpath.vector import VectorModel
-
-        self._model = VectorModel(MDL_PATH, cache_root() / "vector")
+        self._model = vector_model()  # the process's compiled model, shared with ensembles
         self.workers = workers
         self.final_time = final_time
         self.base = _base_params()

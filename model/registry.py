@@ -187,7 +187,6 @@ def calibrated(path: Path | None = None) -> dict[str, float]:
     table = data.get("parameters")
     if not isinstance(table, dict):
         raise RegistryError(f"{path.name}: missing [parameters] table")
-    registry = load_registry()
     out = {}
     for name, value in table.items():
         p = lookup(name, f"{path.name} [parameters]")
@@ -197,7 +196,6 @@ def calibrated(path: Path | None = None) -> dict[str, float]:
                 f"{name!r} is a {p.kind}"
             )
         out[name] = p.check(value, f"{path.name} [parameters]")
-    del registry
     return out
 
 
