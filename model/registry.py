@@ -172,14 +172,32 @@ def calibration_path() -> Path | None:
     return CALIBRATED_PATH if CALIBRATED_PATH.is_file() else None
 
 
+_CALIBRATED_CACHE: dict[Path, tuple[tuple[int, int], dict[str, float]]] = {}
+
+
 def calibrated(path: Path | None = None) -> dict[str, float]:
-    """Fitted values from a calibration file's ``[parameters]`` table (validated)."""
+    """Fitted values from a calibration file's ``[parameters]`` table (validated).
+
+    The file is parsed again only when its size or modification time changes (the
+    app and the ensemble ask for the defaults on every lever change).
+    """
     path = path or calibration_path()
     if path is None:
         return {}
     path = Path(path)
     if not path.is_file():
         raise RegistryError(f"calibration file {path} not found")
+    stat = path.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _CALIBRATED_CACHE.get(path)
+    if cached is not None and cached[0] == stamp:
+        return dict(cached[1])
+    values = _read_calibrated(path)
+    _CALIBRATED_CACHE[path] = (stamp, values)
+    return dict(values)
+
+
+def _read_calibrated(path: Path) -> dict[str, float]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
