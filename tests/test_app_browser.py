@@ -89,6 +89,31 @@ def badge_text(page, label: str) -> str:
     return page.locator('[data-testid="stMarkdownContainer"]', has_text=label).first.inner_text()
 
 
+def wait_idle(page, timeout: float = 60_000) -> None:
+    """Wait until the app's script run has finished (Streamlit marks it on ``stApp``).
+
+    Elements are replaced while a rerun draws, so acting on one mid-run can find it
+    detached from the page.
+    """
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]',
+                           state="attached", timeout=timeout)
+
+
+def scroll_to(page, selector: str, attempts: int = 5) -> None:
+    """Scroll ``selector`` into view once the run is idle, retrying if a redraw detaches it."""
+    from playwright.sync_api import Error
+
+    for attempt in range(attempts):
+        wait_idle(page)
+        try:
+            page.locator(selector).first.scroll_into_view_if_needed(timeout=10_000)
+            return
+        except Error:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+
+
 def chart_svg(page, key: str) -> str:
     """Return the drawn marks of a chart (Vega renders SVG)."""
     return page.locator(f".st-key-{key} svg.marks").first.inner_html()
@@ -131,6 +156,7 @@ def test_lever_move_updates_chart_and_badge_and_csv_downloads(tmp_path):
             page.wait_for_function("() => location.search.includes('distributed_pv_build_rate=600')",
                                    timeout=30_000)
 
+            wait_idle(page)
             page.get_by_role("tab", name="Downloads").click()
             button = page.locator(".st-key-w_dl_csv button")
             expect(button).to_be_visible(timeout=30_000)
@@ -145,14 +171,19 @@ def test_lever_move_updates_chart_and_badge_and_csv_downloads(tmp_path):
             assert pv["Current"] > pv["Baseline"] + 1000
 
             # Uploads go through the XSRF-protected endpoint of the real server.
+            wait_idle(page)
             page.get_by_role("tab", name="Scenario file").click()
             upload = page.locator(".st-key-w_upload input[type=file]")
+            wait_idle(page)
             upload.set_input_files(files=[{"name": "bad.toml", "mimeType": "application/toml",
                                            "buffer": b"[levers]\nwind_build_rate = 9999\n"}])
             alert = page.locator('[data-testid="stAlertContentError"]')
             expect(alert).to_contain_text("bad.toml: [levers] wind_build_rate = 9999",
                                           timeout=60_000)
             assert slider.get_attribute("aria-valuetext") == "600"  # scenario untouched
+            # A file dropped on the uploader while a rerun redraws it can land on the
+            # element being replaced; a person waits for the page to settle, so do we.
+            wait_idle(page)
             good = b'[scenario]\nname = "mine"\nextends = "plan_2021"\n' \
                    b"[levers]\ndistributed_pv_build_rate = 123\n"
             upload.set_input_files(files=[{"name": "mine.toml", "mimeType": "application/toml",
@@ -161,11 +192,18 @@ def test_lever_move_updates_chart_and_badge_and_csv_downloads(tmp_path):
                    ).to_have_attribute("aria-valuetext", "123", timeout=60_000)
             expect(alert).to_have_count(0, timeout=30_000)
 
-            page.locator(".st-key-chart_co2").scroll_into_view_if_needed()
+            scroll_to(page, ".st-key-chart_co2 svg.marks")
             shot = tmp_path / "app.png"
             page.screenshot(path=str(shot), full_page=False)
             assert shot.stat().st_size > 20_000
             errors = page.locator('[data-testid="stException"]')
             assert errors.count() == 0, errors.first.inner_text()
+        except Exception:
+            # Keep what the browser showed, for the CI log reader.
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+                (tmp_path / "failure.txt").write_text(page.locator("body").inner_text())
+                print(f"browser state saved under {tmp_path}")
+            raise
         finally:
             browser.close()
