@@ -25,8 +25,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from greenpath.model.registry import RegistryError
     from greenpath.scenarios import ScenarioError
 
+    # File-system errors name the path (an unwritable or misnamed --out folder).
     return (CommandError, ScenarioError, RegistryError, ModelError, FileNotFoundError,
-            FileExistsError)
+            FileExistsError, PermissionError, NotADirectoryError, IsADirectoryError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,17 @@ import pandas as pd
 from greenpath.model.engine import RunResult
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by their owner only; results are for sharing, so the
+# final file gets the permissions a plain open() would have given it.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 class OutputExistsError(FileExistsError):
     """Refusing to overwrite a file the user already has."""
 
@@ -31,6 +42,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool = Fa
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -53,7 +65,7 @@ def write_result(result: RunResult, out_dir: Path, stem: str | None = None,
     meta_text = json.dumps(result.metadata, indent=2, ensure_ascii=False, default=str)
 
     def csv(tmp: Path) -> None:
-        result.frame.to_csv(tmp, float_format="%.6g")
+        result.frame.to_csv(tmp, float_format="%.12g")  # 12 digits: no loss a reader would see
 
     def xlsx(tmp: Path) -> None:
         with pd.ExcelWriter(tmp, engine="openpyxl") as xw:

@@ -71,9 +71,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from greenpath import shipped_dir
 from greenpath.model import registry as reg
 
-SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIO_DIR = shipped_dir("scenarios")
 TOP_KEYS = ("scenario", "levers", "uncertainties")
 META_KEYS = ("name", "extends", "title_en", "title_zh", "description", "policy_start_year")
 YEAR_MIN, YEAR_MAX = 2005, 2035

@@ -76,9 +76,10 @@ import numpy as np
 import pandas as pd
 
 from greenpath.model import indicators
+from greenpath import shipped_dir
 from greenpath.model import registry as reg
 
-DEFAULT_TARGETS = Path(__file__).resolve().parents[1] / "targets" / "jiaozuo_targets.toml"
+DEFAULT_TARGETS = shipped_dir("targets") / "jiaozuo_targets.toml"
 YEAR_MIN, YEAR_MAX = 2005, 2035
 COMPARISONS = ("<=", ">=", "<", ">")
 REQUIRED_KEYS = ("id", "indicator", "year", "comparison", "value", "unit", "label_en",

@@ -32,6 +32,7 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
@@ -375,6 +376,14 @@ class JiaozuoModel:
                 p = reg.lookup(name, where)
                 for value in values:
                     p.check(value, where)
+        # Only registry parameters may be set, even unvalidated: PySD turns any other
+        # name (a stock, an auxiliary) into a constant that no later run resets.
+        for name in (*overrides, *(time_varying or {})):
+            if name not in self.baseline_values:
+                raise ModelError(
+                    f"{where}: {name!r} is not a model parameter{reg.suggest(name, self.baseline_values)}; "
+                    "`greenpath vars --kind lever` and `--kind uncertainty` list them"
+                )
         full: dict[str, object] = dict(self.baseline_values)
         full.update(overrides)
         tv_meta = {}
@@ -385,17 +394,21 @@ class JiaozuoModel:
             xs, ys = xs[order], ys[order]
             full[name] = self._table_function(xs, ys)
             tv_meta[name] = {"years": xs.tolist(), "values": ys.tolist()}
-        if not (0 < time_step <= 1) or final_time <= INITIAL_TIME or saveper < time_step:
+        if (not (0 < time_step <= 1) or not INITIAL_TIME < final_time <= FINAL_TIME
+                or saveper < time_step):
+            # The projection assumptions (growth periods, lever tables) end in FINAL_TIME;
+            # PySD would run past it silently, holding every table at its last value.
             raise ModelError(
                 f"{where}: bad time settings final_time={final_time}, time_step={time_step}, "
-                f"saveper={saveper} (need {INITIAL_TIME} < final_time, 0 < time_step <= 1, "
-                "saveper >= time_step)"
+                f"saveper={saveper} (need {INITIAL_TIME} < final_time <= {FINAL_TIME}, "
+                "0 < time_step <= 1, saveper >= time_step)"
             )
         k = round(saveper / time_step)
         if abs(k * time_step - saveper) > 1e-9:
             raise ModelError(f"{where}: saveper {saveper} is not a multiple of time_step {time_step}")
         columns = self.check_names(return_columns) if return_columns else self.outputs
         stamps = np.round(np.arange(INITIAL_TIME, final_time + saveper / 2, saveper), 10)
+        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         started = time.perf_counter()
         with self._lock:
             # Only what differs from the state left by the previous run is sent to PySD:
@@ -436,7 +449,11 @@ class JiaozuoModel:
             "model_sha256": self.hash,
             "engine": "pysd+fast-lookups" if self.fast else "pysd",
             "calibration_sha256_12": self.calibration,
+            "run_started_utc": started_at,
             "params": {n: v for n, v in overrides.items()},
+            # Every parameter value the run used (defaults and calibration included),
+            # so a result can be reproduced without knowing which defaults were in force.
+            "effective_params": {n: v for n, v in full.items() if not callable(v)},
             "time_varying": tv_meta,
             "final_time": final_time,
             "time_step": time_step,

@@ -29,6 +29,25 @@ def test_run_writes_csv_xlsx_and_metadata(tmp_path, capsys):
     assert "co2_peak_year" in capsys.readouterr().out
 
 
+def test_outputs_are_readable_by_others_and_keep_full_precision(tmp_path):
+    """Results are shared files (umask permissions, not mkstemp's 0600) with no rounding."""
+    import os
+    import stat
+
+    from greenpath.model.engine import JiaozuoModel
+
+    old = os.umask(0o022)
+    try:
+        assert main(["run", "baseline", "--out", str(tmp_path), "--columns", "co2_emissions"]) == 0
+    finally:
+        os.umask(old)
+    for name in ("baseline.csv", "baseline.xlsx", "baseline.meta.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+    written = pd.read_csv(tmp_path / "baseline.csv", index_col="year")["co2_emissions"]
+    exact = JiaozuoModel().run(return_columns=["co2_emissions"]).frame["co2_emissions"]
+    assert written.to_numpy() == pytest.approx(exact.to_numpy(), rel=1e-11)
+
+
 def test_run_refuses_to_overwrite(tmp_path, capsys):
     assert main(["run", "baseline", "--out", str(tmp_path), "--columns", "gdp"]) == 0
     before = (tmp_path / "baseline.csv").read_bytes()
@@ -42,6 +61,8 @@ def test_run_refuses_to_overwrite(tmp_path, capsys):
     (["run", "basline", "--out", "x"], "did you mean 'baseline'"),
     (["run", "missing/file.toml", "--out", "x"], "not found"),
     (["run", "baseline", "--out", "x", "--columns", "co2_emision"], "unknown variable 'co2_emision'"),
+    (["run", "baseline", "--out", "x", "--final-time", "2050"], "final_time <= 2035"),
+    (["run", "baseline", "--out", "/dev/null/x"], "/dev/null/x"),
 ])
 def test_errors_are_one_line_and_exit_2(argv, message, capsys):
     assert main(argv) == 2

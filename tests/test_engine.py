@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import shutil
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -177,6 +179,20 @@ def test_bad_inputs_name_the_problem(model):
         model.run(return_columns=["co2_emision"])
     with pytest.raises(ModelError, match="time_step"):
         model.run(time_step=0.3)
+    with pytest.raises(ModelError, match="final_time <= 2035"):
+        model.run(final_time=2050)
+
+
+@pytest.mark.parametrize("name", ["policy_active", "wind_capacity", "co2_emissions"])
+def test_only_registry_parameters_can_be_set_even_unvalidated(model, name):
+    """PySD would turn a stock or auxiliary into a constant that later runs keep."""
+    before = model.run(return_columns=["co2_emissions", "wind_capacity"]).frame
+    with pytest.raises(ModelError, match=f"{name!r} is not a model parameter"):
+        model.run({name: 1.0}, validate=False)
+    with pytest.raises(ModelError, match="not a model parameter"):
+        model.run(time_varying={name: ([2021, 2030], [0.0, 1.0])}, validate=False)
+    after = model.run(return_columns=["co2_emissions", "wind_capacity"]).frame
+    assert after.equals(before)
 
 
 def test_result_carries_units_and_metadata(model):
@@ -184,6 +200,11 @@ def test_result_carries_units_and_metadata(model):
     assert r.units["co2_emissions"] == "MtCO2/Year"
     assert r.metadata["model_sha256"] == engine.model_hash()
     assert r.metadata["params"] == LEVER_SET_A
+    effective = r.metadata["effective_params"]
+    assert set(effective) == set(registry.load_registry())
+    assert effective == {**registry.effective_defaults(), **LEVER_SET_A}
+    started = datetime.fromisoformat(r.metadata["run_started_utc"])
+    assert abs((datetime.now(timezone.utc) - started).total_seconds()) < 600
     assert r.metadata["software"]["pysd"] == "3.14.3"
     long = r.long()
     assert set(long.columns) == {"scenario", "variable", "year", "value", "unit"}

@@ -26,6 +26,16 @@ COAL_BAN = {"small_coal_retirement_rate": 0.25, "large_coal_retirement_rate": 0.
 NO_RENEWABLES = {f"{k}_build_rate": 0.0 for k in
                  ("wind", "utility_pv", "distributed_pv", "biomass", "hydro")}
 ZERO_GROWTH = {"gdp_growth_2023_to_2030": 0.0, "gdp_growth_2031_to_2035": 0.0}
+# Beyond the registry (run unvalidated): coal gone at once, a shrinking economy, and
+# every renewable build rate at its maximum.
+TOTAL_COAL_BAN = {"small_coal_retirement_rate": 1.0, "large_coal_retirement_rate": 1.0,
+                  "new_coal_chp_additions": 0.0, "industrial_coal_substitution_rate": 1.0,
+                  "building_coal_substitution_rate": 1.0}
+RECESSION = {"gdp_growth_2023_to_2030": -0.1, "gdp_growth_2031_to_2035": -0.1}
+MAX_RENEWABLES = {f"{k}_build_rate": registry.load_registry()[f"{k}_build_rate"].max for k in
+                  ("wind", "utility_pv", "distributed_pv", "biomass", "hydro")}
+SHARES = [v.name for v in VARIABLES if v.unit == "Dmnl" and "share" in v.name
+          and v.kind in ("stock", "auxiliary")]
 PLAN_LIKE = {"industrial_saving_action_rate": 0.07, "distributed_pv_build_rate": 200.0,
              "wind_build_rate": 200.0, "industrial_coal_substitution_rate": 0.05,
              "rail_freight_share_target": 0.25, "nev_share_target_delivery": 0.95}
@@ -162,29 +172,90 @@ def _euler_integral(model, stock: str, inflows: list[str], outflows: list[str], 
     return r[stock].to_numpy(), integrated
 
 
-@pytest.mark.parametrize(("stock", "inflows", "outflows"), [
-    ("small_coal_capacity", ["small_coal_additions"], ["small_coal_retirements"]),
-    ("large_coal_capacity", ["large_coal_additions"], ["large_coal_retirements"]),
-    ("wind_capacity", ["wind_commissioning"], ["wind_retirement"]),
-    ("wind_pipeline", ["wind_construction_starts"], ["wind_pipeline_completions"]),
-    ("capacity_nonferrous", ["investment_nonferrous"],
-     ["retirement_nonferrous", "eliminated_capacity_nonferrous"]),
-    ("nev_delivery_fleet", [], ["nev_scrappage"]),
-])
-def test_stock_accounting(model, stock, inflows, outflows):
-    """capacity = initial + additions - retirements, integrated independently."""
+def _split_args(text: str) -> list[str]:
+    """Split the top-level comma-separated arguments of a call's inner text."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        depth += (ch == "(") - (ch == ")")
+        cur += ch
+    out.append(cur)
+    return [a.strip() for a in out]
+
+
+def _to_python(expr: str, names: dict[str, str]) -> str:
+    """Rewrite a Vensim expression over model names into numpy code over ``v[...]``."""
+    expr = " ".join(expr.split())
+    while True:  # IF THEN ELSE(c, a, b) -> np.where(c, a, b), innermost first
+        m = re.search(r"IF THEN ELSE\s*\(", expr, re.IGNORECASE)
+        if not m:
+            break
+        depth, i = 1, m.end()
+        while depth:
+            depth += (expr[i] == "(") - (expr[i] == ")")
+            i += 1
+        c, a, b = _split_args(expr[m.end():i - 1])
+        c = re.sub(r"(?<![<>=!])=(?!=)", "==", c)
+        expr = f"{expr[:m.start()]}np.where({c}, {a}, {b}){expr[i:]}"
+    for vensim in sorted(names, key=len, reverse=True):
+        pattern = r"(?<![\w\]])" + r"\s+".join(map(re.escape, vensim.split())) + r"(?![\w\[])"
+        expr = re.sub(pattern, f"v[{names[vensim]!r}]", expr, flags=re.IGNORECASE)
+    return expr.replace("^", "**")
+
+
+def _integ_parts(equation: str) -> tuple[str, str]:
+    inner = equation.strip()
+    inner = inner[inner.index("(") + 1:inner.rindex(")")]
+    rate, initial = _split_args(inner)
+    return rate, initial
+
+
+class _Static(dict):
+    """Values of constants, and of auxiliaries computed from constants only, on demand."""
+
+    def __init__(self, names: dict[str, str], defaults: dict[str, float]) -> None:
+        super().__init__(defaults)
+        self.names = names
+        self.equations = {v.name: v.equation for v in VARIABLES}
+
+    def __missing__(self, key: str) -> float:
+        value = eval(_to_python(self.equations[key], self.names), {"np": np}, {"v": self})  # noqa: S307
+        self[key] = value
+        return value
+
+
+def _static_value(expr_py: str, names: dict[str, str], defaults: dict[str, float]) -> float:
+    return eval(expr_py, {"np": np}, {"v": _Static(names, defaults)})  # noqa: S307
+
+
+@pytest.mark.parametrize("stock", STOCKS)
+def test_stock_accounting(model, stock):
+    """Every stock = initial + integral of its net flow, integrated independently.
+
+    The net flow and the initial value are re-evaluated here from the .mdl text: the
+    flows from the run's saved auxiliaries at every TIME STEP, the initial value from
+    the registry's effective defaults (not from the run), then integrated with Euler.
+    """
     params = {**PLAN_LIKE, **COAL_BAN, "backward_capacity_exit_rate": 0.05}
-    if stock == "nev_delivery_fleet":
-        # inflow is a product of two outputs; integrate it here
-        dt = 0.5
-        r = model.run(params, return_columns=[stock, "new_delivery_vehicles",
-                      "nev_share_of_new_delivery_vehicles", "nev_scrappage"], saveper=dt).frame
-        net = r["new_delivery_vehicles"] * r["nev_share_of_new_delivery_vehicles"] - r["nev_scrappage"]
-        integrated = r[stock].iloc[0] + np.concatenate([[0.0], np.cumsum(net.to_numpy()[:-1] * dt)])
-        np.testing.assert_allclose(r[stock].to_numpy(), integrated, rtol=1e-9, atol=1e-9)
-        return
-    got, integrated = _euler_integral(model, stock, inflows, outflows, params)
-    np.testing.assert_allclose(got, integrated, rtol=1e-9, atol=1e-9)
+    var = next(v for v in VARIABLES if v.name == stock)
+    rate, initial = _integ_parts(var.equation)
+    names = {v.vensim_name: v.name for v in VARIABLES}
+    rate_py, initial_py = _to_python(rate, names), _to_python(initial, names)
+    used = sorted(set(re.findall(r"v\['(\w+)'\]", rate_py)))
+    defaults = registry.effective_defaults()
+    constants = {v.name for v in VARIABLES if v.kind == "constant"}
+    outputs = [n for n in used if n not in constants]
+    dt = 0.5
+    frame = model.run(params, return_columns=sorted({stock, *outputs}), saveper=dt).frame
+    values = {n: frame[n].to_numpy() for n in outputs}
+    values.update({n: {**defaults, **params}[n] for n in used if n in constants})
+    flow = np.broadcast_to(eval(rate_py, {"np": np}, {"v": values}), frame.index.shape)  # noqa: S307
+    start = _static_value(initial_py, names, defaults)
+    integrated = start + np.concatenate([[0.0], np.cumsum(flow[:-1] * dt)])
+    np.testing.assert_allclose(frame[stock].to_numpy(), integrated, rtol=1e-9, atol=1e-9)
 
 
 def test_small_coal_retirement_is_first_order_decay(model):
@@ -223,13 +294,22 @@ def test_gdp_compounds_exactly_at_recorded_growth(model):
 @pytest.mark.parametrize("params", [COAL_BAN, NO_RENEWABLES, ZERO_GROWTH,
                                     {**COAL_BAN, **NO_RENEWABLES, **ZERO_GROWTH},
                                     {"backward_capacity_exit_rate": 0.1,
-                                     "energy_intensive_growth_cap": -0.05}])
+                                     "energy_intensive_growth_cap": -0.05},
+                                    TOTAL_COAL_BAN, RECESSION, MAX_RENEWABLES,
+                                    {**MAX_RENEWABLES, **TOTAL_COAL_BAN, **RECESSION}],
+                         ids=["coal_ban", "no_renewables", "zero_growth", "all_three",
+                              "forced_exit", "total_coal_ban", "recession", "max_renewables",
+                              "renewables_no_coal_recession"])
 def test_extreme_conditions_bounded_and_sign_correct(model, params):
     base = model.run().frame
     run = model.run(params, validate=False).frame  # extreme values lie outside the ranges
     assert not run.isna().any().any()
     assert np.isfinite(run.to_numpy()).all()
-    assert (run[STOCKS] >= -1e-9).all().all()
+    negative = run[STOCKS].columns[(run[STOCKS] < -1e-9).any()].tolist()
+    assert not negative, f"negative stocks: {negative}"
+    shares = run[SHARES]
+    outside = shares.columns[((shares < -1e-9) | (shares > 1 + 1e-9)).any()].tolist()
+    assert not outside, f"shares outside [0, 1]: {outside}"
     for col in ("co2_emissions", "total_energy_consumption", "total_coal_consumption",
                 "electricity_consumption", "coal_generation"):
         assert (run[col] >= -1e-9).all(), col
@@ -243,6 +323,15 @@ def test_extreme_conditions_bounded_and_sign_correct(model, params):
     if params is NO_RENEWABLES:
         assert run.loc[2035, "renewable_capacity"] < run.loc[2020, "renewable_capacity"]
         assert run.loc[2035, "co2_including_imports"] >= base.loc[2035, "co2_including_imports"]
+    if params is TOTAL_COAL_BAN:
+        assert run.loc[2025:, "coal_capacity"].max() == 0.0
+        assert run.loc[2035, "total_coal_consumption"] < 0.3 * base.loc[2035, "total_coal_consumption"]
+    if params is RECESSION:
+        assert run.loc[2035, "gdp"] < 0.5 * run.loc[2022, "gdp"]
+        assert run.loc[2035, "total_energy_consumption"] < base.loc[2035, "total_energy_consumption"]
+    if params is MAX_RENEWABLES:
+        assert run.loc[2035, "non_fossil_share"] > base.loc[2035, "non_fossil_share"]
+        assert run.loc[2035, "co2_emissions"] <= base.loc[2035, "co2_emissions"]
     if params is ZERO_GROWTH:
         assert run.loc[2035, "gdp"] == pytest.approx(run.loc[2022, "gdp"], rel=0.02)
         assert run.loc[2035, "total_energy_consumption"] < base.loc[2035, "total_energy_consumption"]
@@ -321,3 +410,30 @@ def test_sector_sums_equal_totals(model):
         np.testing.assert_allclose(f[sectors].sum(axis=1), total, rtol=1e-12)
         np.testing.assert_allclose(f[fuels].sum(axis=1), total, rtol=1e-12)
         np.testing.assert_allclose(f[coal].sum(axis=1), f["total_coal_consumption"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("start", [2022, 2024, 2025, 2027, 2030])
+def test_a_later_policy_start_alone_keeps_the_trend(model, start):
+    """Moving only the policy start of the baseline leaves its trend in place.
+
+    Between the last recorded plant year and the policy start, renewables keep being
+    built at the trend rate (no years without additions); the only differences from
+    the default start are the recorded additions the later start keeps.
+    """
+    techs = ("wind", "utility_pv", "distributed_pv", "biomass")
+    cols = ["renewable_capacity", "co2_emissions", "total_coal_consumption",
+            *(f"{t}_commissioning" for t in techs)]
+    base = model.run(return_columns=cols).frame
+    run = model.run({"policy_start_year": start}, return_columns=cols).frame
+    for t in techs:
+        assert (run.loc[2026:, f"{t}_commissioning"] > 0).all(), t
+    assert run.loc[2035, "renewable_capacity"] == pytest.approx(base.loc[2035, "renewable_capacity"], rel=0.05)
+    for col in ("co2_emissions", "total_coal_consumption"):
+        assert run.loc[2035, col] == pytest.approx(base.loc[2035, col], rel=0.01), col
+
+
+def test_trend_build_rates_equal_the_levers_baseline_values():
+    """The trend before a late policy start is the build-rate levers' baseline value."""
+    reg = registry.load_registry()
+    for tech in ("wind", "utility_pv", "distributed_pv", "biomass", "hydro"):
+        assert reg[f"trend_{tech}_build_rate"].default == reg[f"{tech}_build_rate"].default, tech
