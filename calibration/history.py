@@ -30,7 +30,11 @@ import pandas as pd
 __all__ = [
     "COLUMNS",
     "DEFAULT_HISTORY_PATH",
+    "GDP_VARIABLE",
+    "GROWTH_MAX_PCT",
+    "GROWTH_MIN_PCT",
     "KNOWN_VARIABLES",
+    "SECTOR_VARIABLES",
     "VARIABLES",
     "YEAR_MAX",
     "YEAR_MIN",
@@ -59,13 +63,35 @@ COLUMNS: tuple[str, ...] = (
 YEAR_MIN: int = 1990
 YEAR_MAX: int = 2100
 
-Kind = Literal["level", "share", "change"]
+#: Plausible range of a real growth rate, % per year (kind ``growth``). Recorded Jiaozuo
+#: rates 2005-22 lie between 1.3 and 17; a -30..+50 window leaves room for a real shock
+#: (a city's output rarely falls by more than a quarter or rises by half in one year) but
+#: catches the usual transcription errors: an index written instead of a rate (104.4 for
+#: 4.4), a misplaced decimal point, a nominal level change read as a rate. It cannot catch
+#: every wrong rate (the CSMAR 2020 field, -20.63, lies inside it; data/README.md says why
+#: that value is left out of the file).
+GROWTH_MIN_PCT: float = -30.0
+GROWTH_MAX_PCT: float = 50.0
+
+Kind = Literal["level", "share", "change", "growth"]
 
 _KIND_RULE: dict[str, str] = {
     "level": "a level, so it must be >= 0",
     "share": "a share in percent, so it must be between 0 and 100",
     "change": "a percent change, so it must be >= -100",
+    "growth": (
+        f"a real growth rate in % per year, so it must be between {GROWTH_MIN_PCT:g} and "
+        f"{GROWTH_MAX_PCT:g} (a plausible annual range; an index such as 104.4 means 4.4)"
+    ),
 }
+
+#: The three sectors whose value added must add up to GDP (same year, preferred rows).
+SECTOR_VARIABLES: tuple[str, ...] = (
+    "primary_va_100m_yuan",
+    "secondary_va_100m_yuan",
+    "tertiary_va_100m_yuan",
+)
+GDP_VARIABLE = "gdp_current_100m_yuan"
 
 
 @dataclass(frozen=True)
@@ -76,14 +102,21 @@ class VariableSpec:
     ----------
     unit : str
         The exact unit string every row of the variable must carry.
-    kind : {"level", "share", "change"}
+    kind : {"level", "share", "change", "growth"}
         ``level``: a stock or flow that cannot be negative (GDP, CO2, capacity, ...);
-        ``share``: a percentage of a whole, 0-100; ``change``: a percent change or growth
-        rate, which cannot fall below -100.
+        ``share``: a percentage of a whole, 0-100; ``change``: a percent change over
+        several years or against a base year (targets), which cannot fall below -100;
+        ``growth``: a real growth rate in % per year, between :data:`GROWTH_MIN_PCT` and
+        :data:`GROWTH_MAX_PCT`.
+    fitted : bool
+        The calibration scores the simulation against this variable (directly or, for
+        GDP, as the denominator of the sector shares); ``greenpath.calibration.fit``
+        refuses a fitted variable it has no fit rule for.
     """
 
     unit: str
     kind: Kind
+    fitted: bool = False
 
 
 _YUAN_CURRENT = "100 million yuan (亿元), current prices"
@@ -92,20 +125,20 @@ _KWH = "100 million kWh (亿千瓦时)"
 #: The one table of allowed variables: name -> unit and bounds kind.
 VARIABLES: dict[str, VariableSpec] = {
     # Economy (current prices; level break 2019 -> 2020, see data/README.md)
-    "gdp_current_100m_yuan": VariableSpec(_YUAN_CURRENT, "level"),
-    "primary_va_100m_yuan": VariableSpec(_YUAN_CURRENT, "level"),
-    "secondary_va_100m_yuan": VariableSpec(_YUAN_CURRENT, "level"),
-    "tertiary_va_100m_yuan": VariableSpec(_YUAN_CURRENT, "level"),
+    "gdp_current_100m_yuan": VariableSpec(_YUAN_CURRENT, "level", fitted=True),
+    "primary_va_100m_yuan": VariableSpec(_YUAN_CURRENT, "level", fitted=True),
+    "secondary_va_100m_yuan": VariableSpec(_YUAN_CURRENT, "level", fitted=True),
+    "tertiary_va_100m_yuan": VariableSpec(_YUAN_CURRENT, "level", fitted=True),
     "gdp_real_2020prices_100m_yuan": VariableSpec(
-        "100 million yuan (亿元), constant 2020 prices", "level"
+        "100 million yuan (亿元), constant 2020 prices", "level", fitted=True
     ),
-    "gdp_real_growth_pct": VariableSpec("% y/y", "change"),
-    "primary_va_growth_pct": VariableSpec("% y/y", "change"),
-    "secondary_va_growth_pct": VariableSpec("% y/y", "change"),
-    "tertiary_va_growth_pct": VariableSpec("% y/y", "change"),
-    "industry_va_growth_pct": VariableSpec("%", "change"),
+    "gdp_real_growth_pct": VariableSpec("% y/y", "growth", fitted=True),
+    "primary_va_growth_pct": VariableSpec("% y/y", "growth", fitted=True),
+    "secondary_va_growth_pct": VariableSpec("% y/y", "growth", fitted=True),
+    "tertiary_va_growth_pct": VariableSpec("% y/y", "growth", fitted=True),
+    "industry_va_growth_pct": VariableSpec("%", "growth"),
     # CO2
-    "co2_emissions_mt": VariableSpec("Mt CO2", "level"),
+    "co2_emissions_mt": VariableSpec("Mt CO2", "level", fitted=True),
     "co2_emissions_mt_chen2020_countysum": VariableSpec("Mt CO2", "level"),
     # Power capacity
     "coal_power_capacity_mw_gem_derived": VariableSpec("MW (year-end, units >=30 MW)", "level"),
@@ -119,11 +152,11 @@ VARIABLES: dict[str, VariableSpec] = {
     "pv_capacity_mw_gem_listed_operating": VariableSpec("MW (status as of Feb 2025)", "level"),
     "bioenergy_capacity_mw_gem_listed_operating": VariableSpec("MW", "level"),
     # Electricity: whole city (2017-2019) and urban districts only (2005-2014)
-    "electricity_consumption_100m_kwh": VariableSpec(_KWH, "level"),
-    "industrial_electricity_100m_kwh": VariableSpec(_KWH, "level"),
+    "electricity_consumption_100m_kwh": VariableSpec(_KWH, "level", fitted=True),
+    "industrial_electricity_100m_kwh": VariableSpec(_KWH, "level", fitted=True),
     "residential_electricity_100m_kwh": VariableSpec(_KWH, "level"),
-    "electricity_consumption_shixiaqu_100m_kwh": VariableSpec(_KWH, "level"),
-    "industrial_electricity_shixiaqu_100m_kwh": VariableSpec(_KWH, "level"),
+    "electricity_consumption_shixiaqu_100m_kwh": VariableSpec(_KWH, "level", fitted=True),
+    "industrial_electricity_shixiaqu_100m_kwh": VariableSpec(_KWH, "level", fitted=True),
     "residential_electricity_shixiaqu_100m_kwh": VariableSpec(_KWH, "level"),
     # Population and gas
     "population_10k": VariableSpec("10,000 persons (万人), resident (常住) population", "level"),
@@ -190,6 +223,7 @@ class _Row:
     note: str
     preferred: int
     line: int
+    value_text: str = ""
 
 
 def _suggest(name: str) -> str:
@@ -240,6 +274,8 @@ def _parse_row(path: Path, line: int, raw: dict[str, str]) -> _Row:
         raise _fail(path, line, f"column 'value' ({where})", raw["value"], _KIND_RULE["share"])
     if spec.kind == "change" and value < -100:
         raise _fail(path, line, f"column 'value' ({where})", raw["value"], _KIND_RULE["change"])
+    if spec.kind == "growth" and not GROWTH_MIN_PCT <= value <= GROWTH_MAX_PCT:
+        raise _fail(path, line, f"column 'value' ({where})", raw["value"], _KIND_RULE["growth"])
 
     for column in ("source", "quote"):
         if not raw[column].strip():
@@ -265,7 +301,77 @@ def _parse_row(path: Path, line: int, raw: dict[str, str]) -> _Row:
         note=raw["note"],
         preferred=int(preferred_text),
         line=line,
+        value_text=raw["value"].strip(),
     )
+
+
+def _decimals(text: str) -> int:
+    """Number of decimals written in a numeric field (``"2123.60"`` -> 2, ``"856"`` -> 0)."""
+    mantissa = text.lower().split("e")[0]
+    return len(mantissa.split(".")[1]) if "." in mantissa else 0
+
+
+def _rounding(row: _Row) -> float:
+    """Largest rounding error of a value as written: half a unit in its last decimal."""
+    return 0.5 * 10.0 ** -_decimals(row.value_text)
+
+
+def _fail_rows(path: Path, rows: list[_Row], where: str, value: str, allowed: str) -> HistoryError:
+    lines = ", ".join(str(r.line) for r in sorted(rows, key=lambda r: r.line))
+    return HistoryError(f"{path}: lines {lines}: {where}: bad value {value}; allowed: {allowed}")
+
+
+def _check_gdp_rows(path: Path, rows: list[_Row]) -> None:
+    """Cross-row checks of GDP and its sectors (preferred rows of the same year).
+
+    * No sector's value added may exceed GDP.
+    * Where GDP and all three sectors are present, their sum must equal GDP within the
+      rounding of the four numbers as written: half a unit in the last written decimal of
+      each (0.02 for four values given to 0.01). Statistical offices publish sectors that
+      add up to GDP before rounding (CSMAR and the bulletins do, to the cent: the shipped
+      file differs by at most 0.01), so a larger gap is a transcription error or a mix
+      of bases or vintages (e.g. a pre-census sector with a post-census GDP).
+
+    Raises
+    ------
+    HistoryError
+        Naming the file, the lines of the rows involved, the values and what is allowed.
+    """
+    wanted = (GDP_VARIABLE, *SECTOR_VARIABLES)
+    by_year: dict[int, dict[str, _Row]] = defaultdict(dict)
+    for row in rows:
+        if row.preferred == 1 and row.variable in wanted:
+            by_year[row.year][row.variable] = row
+    for year in sorted(by_year):
+        group = by_year[year]
+        gdp = group.get(GDP_VARIABLE)
+        if gdp is None:
+            continue
+        for name in SECTOR_VARIABLES:
+            sector = group.get(name)
+            if sector is not None and sector.value > gdp.value:
+                raise _fail_rows(
+                    path,
+                    [sector, gdp],
+                    f"{name} {year} exceeds {GDP_VARIABLE} {year}",
+                    f"{sector.value_text} > {gdp.value_text}",
+                    "a sector's value added at most GDP of the same year",
+                )
+        sectors = [group[name] for name in SECTOR_VARIABLES if name in group]
+        if len(sectors) < len(SECTOR_VARIABLES):
+            continue
+        total = sum(r.value for r in sectors)
+        tolerance = sum(_rounding(r) for r in [*sectors, gdp]) + 1e-9
+        if abs(total - gdp.value) > tolerance:
+            terms = " + ".join(r.value_text for r in sectors)
+            raise _fail_rows(
+                path,
+                [*sectors, gdp],
+                f"sector value added {year} (primary + secondary + tertiary) vs {GDP_VARIABLE}",
+                f"{terms} = {total:.4g} against GDP {gdp.value_text} (difference {total - gdp.value:+.4g})",
+                f"the sum within {tolerance:.3g} of GDP, the rounding of the four values as written "
+                "(half a unit in the last decimal of each)",
+            )
 
 
 def load_history(path: str | Path | None = None) -> pd.DataFrame:
@@ -291,8 +397,11 @@ def load_history(path: str | Path | None = None) -> pd.DataFrame:
         If the header is wrong, a row has the wrong number of fields, a year is not an
         integer in 1990-2100, a variable is not declared in :data:`VARIABLES`, a unit is not
         the declared one, a value is not a finite number or breaks the variable's bounds, a
-        source or quote is empty, ``preferred`` is not 0/1, or a (year, variable) does not
-        have exactly one ``preferred=1`` row. The message names the file, the line, the
+        source or quote is empty, ``preferred`` is not 0/1, a (year, variable) does not
+        have exactly one ``preferred=1`` row, a growth rate lies outside
+        :data:`GROWTH_MIN_PCT`..:data:`GROWTH_MAX_PCT`, a sector's value added exceeds GDP of
+        the same year, or the three sectors do not add up to GDP within the rounding of the
+        values as written (preferred rows). The message names the file, the line(s), the
         column or variable, the bad value and what is allowed.
     FileNotFoundError
         If the file does not exist.
@@ -334,6 +443,7 @@ def load_history(path: str | Path | None = None) -> pd.DataFrame:
                 ",".join(str(flag) for _, flag in group),
                 "exactly one row with preferred=1 for each (year, variable)",
             )
+    _check_gdp_rows(path, rows)
 
     df = pd.DataFrame([asdict(row) for row in rows], columns=[*COLUMNS, "line"])
     df = df.astype({"year": "int64", "value": "float64", "preferred": "int64", "line": "int64"})
