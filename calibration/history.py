@@ -364,11 +364,13 @@ def _check_gdp_rows(path: Path, rows: list[_Row]) -> None:
         tolerance = sum(_rounding(r) for r in [*sectors, gdp]) + 1e-9
         if abs(total - gdp.value) > tolerance:
             terms = " + ".join(r.value_text for r in sectors)
+            digits = max(_decimals(r.value_text) for r in [*sectors, gdp])
             raise _fail_rows(
                 path,
                 [*sectors, gdp],
                 f"sector value added {year} (primary + secondary + tertiary) vs {GDP_VARIABLE}",
-                f"{terms} = {total:.4g} against GDP {gdp.value_text} (difference {total - gdp.value:+.4g})",
+                f"{terms} = {total:.{digits}f} against GDP {gdp.value_text} "
+                f"(difference {total - gdp.value:+.{digits}f})",
                 f"the sum within {tolerance:.3g} of GDP, the rounding of the four values as written "
                 "(half a unit in the last decimal of each)",
             )

@@ -11,6 +11,8 @@ import pytest
 from greenpath.calibration.history import (
     COLUMNS,
     DEFAULT_HISTORY_PATH,
+    GROWTH_MAX_PCT,
+    GROWTH_MIN_PCT,
     KNOWN_VARIABLES,
     VARIABLES,
     HistoryError,
@@ -217,10 +219,22 @@ BAD_LINE = 5
             id="share-below-0",
         ),
         pytest.param(
-            "2021,gdp_real_growth_pct,-120,% y/y,s,q,,1",
+            "2025,target_coal_consumption_change_vs2020_pct,-120,% vs 2020,s,q,,1",
             "'-120'",
             ">= -100",
             id="change-below-minus-100",
+        ),
+        pytest.param(
+            "2021,gdp_real_growth_pct,104.4,% y/y,s,q,,1",
+            "'104.4'",
+            "between -30 and 50",
+            id="growth-index-instead-of-rate",
+        ),
+        pytest.param(
+            "2021,secondary_va_growth_pct,-35,% y/y,s,q,,1",
+            "'-35'",
+            "real growth rate in % per year",
+            id="growth-below-minus-30",
         ),
         pytest.param(
             f'1989,gdp_current_100m_yuan,100,"{GDP_UNIT}",s,q,,1',
@@ -357,3 +371,65 @@ def test_readme_documents_every_variable() -> None:
     readme = (DEFAULT_HISTORY_PATH.parent / "README.md").read_text(encoding="utf-8")
     missing = [name for name in KNOWN_VARIABLES if f"`{name}`" not in readme]
     assert not missing, f"calibration/data/README.md does not describe: {missing}"
+
+
+# --------------------------------------------------------------------------- cross-row checks
+
+
+def _gdp_file(tmp_path: Path, gdp: str, primary: str, secondary: str, tertiary: str) -> Path:
+    """GDP (line 2) and the three sectors (lines 3-5) of one year; values as strings."""
+    rows = [HEADER, f'2019,gdp_current_100m_yuan,{gdp},"{GDP_UNIT}",s,q,,1']
+    for name, value in (("primary", primary), ("secondary", secondary), ("tertiary", tertiary)):
+        rows.append(f'2019,{name}_va_100m_yuan,{value},"{GDP_UNIT}",s,q,,1')
+    path = tmp_path / "sectors.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_sector_above_gdp_names_both_rows(tmp_path: Path) -> None:
+    path = _gdp_file(tmp_path, "2761.11", "150.00", "2800.00", "1130.94")
+    with pytest.raises(HistoryError) as info:
+        load_history(path)
+    message = str(info.value)
+    assert "sectors.csv: lines 2, 4:" in message
+    assert "secondary_va_100m_yuan 2019 exceeds gdp_current_100m_yuan 2019" in message
+    assert "2800.00 > 2761.11" in message
+    assert "at most GDP" in message
+
+
+def test_sectors_not_adding_up_to_gdp_name_the_rows_and_the_tolerance(tmp_path: Path) -> None:
+    # the shipped 2019 row reads 2761.11 = 150.00 + 1480.18 + 1130.94 (sum 2761.12);
+    # here tertiary is mistyped 1103.94: the sum falls 27 short
+    path = _gdp_file(tmp_path, "2761.11", "150.00", "1480.18", "1103.94")
+    with pytest.raises(HistoryError) as info:
+        load_history(path)
+    message = str(info.value)
+    assert "sectors.csv: lines 2, 3, 4, 5:" in message
+    assert "150.00 + 1480.18 + 1103.94 = 2734.12 against GDP 2761.11 (difference -26.99)" in message
+    assert "within 0.02 of GDP" in message
+    assert "rounding of the four values as written" in message
+
+
+def test_sector_sum_tolerance_is_the_rounding_of_the_values_as_written(tmp_path: Path) -> None:
+    # four values to 0.01: at most 4 x 0.005 = 0.02 apart from rounding alone
+    assert len(load_history(_gdp_file(tmp_path, "2761.11", "150.00", "1480.18", "1130.95"))) == 4  # +0.02
+    with pytest.raises(HistoryError, match="within 0.02 of GDP"):
+        load_history(_gdp_file(tmp_path, "2761.11", "150.00", "1480.18", "1130.96"))  # +0.03
+    # values written to one decimal carry ten times the rounding (4 x 0.05 = 0.2)
+    assert len(load_history(_gdp_file(tmp_path, "2761.1", "150.0", "1480.2", "1131.1"))) == 4  # +0.2
+    with pytest.raises(HistoryError, match="within 0.2 of GDP"):
+        load_history(_gdp_file(tmp_path, "2761.1", "150.0", "1480.2", "1131.2"))  # +0.3
+
+
+def test_cross_checks_are_not_summed_with_preferred_rows(tmp_path: Path) -> None:
+    path = _gdp_file(tmp_path, "2761.11", "150.00", "1480.18", "1130.94")
+    with path.open("a", encoding="utf-8") as handle:  # a cross-check GDP that disagrees: fine
+        handle.write(f'2019,gdp_current_100m_yuan,2700.00,"{GDP_UNIT}",other,q,x-check,0\n')
+    assert len(load_history(path)) == 5
+
+
+def test_shipped_growth_rates_lie_in_the_plausible_range(shipped: pd.DataFrame) -> None:
+    growth = [name for name, spec in VARIABLES.items() if spec.kind == "growth"]
+    assert "gdp_real_growth_pct" in growth
+    values = shipped.loc[shipped["variable"].isin(growth), "value"]
+    assert values.between(GROWTH_MIN_PCT, GROWTH_MAX_PCT).all()
