@@ -493,6 +493,15 @@ def headline(result_or_frame, column: str = "co2_emissions") -> dict[str, float]
     if column not in frame.columns:
         raise TargetError(f"the run has no column {column!r}")
     year, value = indicators.peak(frame, column)
+    after = frame.loc[frame.index >= year, column]
+    low_year = int(after.idxmin())
+    last = float(after.iloc[-1])
+    low = float(after.loc[low_year])
+    # A fall after the peak followed by a rise: the peak is only the level before a
+    # drop (e.g. policies switching on), not a turning point of the trend.
+    rebound = (last / low - 1.0) if low > 0 else 0.0
     return {"peak_year": year, "peak_value": value,
             "still_rising": bool(year == int(frame.index.max())),
+            "low_year": low_year, "low_value": low, "last_year": int(frame.index.max()),
+            "last_value": last, "rebound_pct": 100.0 * rebound,
             "cumulative_2021_2035": indicators.cumulative(frame, column, 2021, 2035)}

@@ -273,6 +273,23 @@ def test_plan_ladder(runs):
     assert ind.cumulative(amb) < ind.cumulative(runs["plan_14th_fyp"]) < ind.cumulative(base)
 
 
+@pytest.mark.parametrize(("name", "target_ids"), [
+    ("plan_2021", ["renewable_capacity_2025_seed", "energy_intensity_2025",
+                   "coal_consumption_2025", "nev_delivery_share_2025"]),
+    ("plan_14th_fyp", ["renewable_capacity_2025_seed", "renewable_capacity_2025_fyp14",
+                       "wind_added_2021_2025", "pv_added_2021_2025"]),
+])
+def test_plan_scenarios_meet_the_targets_they_are_named_after(name, target_ids):
+    """A scenario that stands for a plan delivers what that plan's text quantifies."""
+    from greenpath import targets as tg
+    from greenpath.model.engine import JiaozuoModel
+
+    result = JiaozuoModel().run(**S.load(name).run_kwargs())
+    table = tg.evaluate(result).set_index("id")
+    missed = [t for t in target_ids if not bool(table.loc[t, "met"])]
+    assert not missed, table.loc[missed, ["value", "target", "margin"]].to_dict("index")
+
+
 def test_delayed_start_costs_co2(runs):
     assert ind.cumulative(runs["plan_2021_delayed"]) > ind.cumulative(runs["plan_2021"])
 

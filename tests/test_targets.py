@@ -277,3 +277,18 @@ def test_targets_command_csv_never_overwrites(tmp_path, capsys):
     assert main(["targets", "baseline", "--csv", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
     assert out.read_text(encoding="utf-8") == first
+
+
+def test_headline_tells_a_drop_and_rebound_from_a_lasting_decline():
+    years = list(range(2015, 2036))
+    co2 = [30 + y - 2015 for y in years if y <= 2020]  # rising to 35 in 2020
+    co2 += [35 - 2 * (y - 2020) for y in years if 2020 < y <= 2025]  # falls to 25 in 2025
+    co2 += [25 + 0.5 * (y - 2025) for y in years if y > 2025]  # rises to 30 by 2035
+    head = T.headline(pd.DataFrame({"co2_emissions": co2}, index=years))
+    assert (head["peak_year"], head["peak_value"]) == (2020, 35)
+    assert (head["low_year"], head["low_value"]) == (2025, 25)
+    assert head["rebound_pct"] == pytest.approx(20.0)
+    steady = [40 - 0.5 * max(0, y - 2020) for y in years]
+    head = T.headline(pd.DataFrame({"co2_emissions": steady}, index=years))
+    assert head["low_year"] == 2035
+    assert head["rebound_pct"] == 0.0

@@ -28,6 +28,11 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+# A rise after the post-peak minimum larger than this is reported: the "peak" is then
+# a drop followed by renewed growth, not a lasting decline.
+REBOUND_NOTE_PCT = 1.0
+
+
 def _fmt(value: float, unit: str, sign: bool = False) -> str:
     plus = "+" if sign else ""
     if unit == "year":
@@ -73,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     if head["still_rising"]:
         line += " " + t("targets_still_rising", lang, year=head["peak_year"])
     print(line)
+    if head["rebound_pct"] > REBOUND_NOTE_PCT and head["low_year"] < head["last_year"]:
+        print(t("targets_rebound", lang, low_year=head["low_year"], low=head["low_value"],
+                last_year=head["last_year"], last=head["last_value"], pct=head["rebound_pct"]))
     print(t("targets_cumulative", lang, value=head["cumulative_2021_2035"]))
     if args.csv is not None:
         from greenpath.io import atomic_write
