@@ -62,10 +62,14 @@ import pandas as pd
 from greenpath.calibration import history as hist
 from greenpath.calibration import metrics
 from greenpath.model import registry as reg
-from greenpath.model.engine import MDL_PATH, TIME_STEP, model_hash
+from greenpath.model.engine import FINAL_TIME, INITIAL_TIME, MDL_PATH, TIME_STEP, model_hash
 
 __all__ = [
+    "CALIBRATION_FORMAT_VERSION",
+    "CO2_BREAK_YEAR",
     "DEFAULT_CUTOFF",
+    "FIT_RULES",
+    "MODEL_FINAL_TIME",
     "DEFAULT_PARAMETERS",
     "OUTPUT_COLUMNS",
     "CalibrationError",
@@ -78,6 +82,8 @@ __all__ = [
     "VectorSimulator",
     "build_series",
     "calibrate",
+    "check_history",
+    "fit_final_time",
     "fit_statistics",
     "load_calibration",
     "make_simulator",
@@ -87,9 +93,22 @@ __all__ = [
     "write_calibration",
 ]
 
-#: Last simulated year of a calibration run (covers the coal-capacity check to 2024).
-FIT_FINAL_TIME = 2024
-FIRST_YEAR = 2005
+#: First simulated year (the model's INITIAL TIME, state at year-end 2005).
+FIRST_YEAR = INITIAL_TIME
+#: The model's FINAL TIME: no history row the fit compares may lie beyond it. A
+#: calibration run simulates only up to the last year of its data
+#: (:func:`fit_final_time`).
+MODEL_FINAL_TIME = FINAL_TIME
+#: First year on the post-census GDP basis (the 2019 -> 2020 level break).
+CENSUS_BREAK_YEAR = 2020
+#: Year of the CEADs CO2 step (43.3 Mt in 2010, 24.6 in 2012): half-way down, not fitted.
+#: CEADs years before it are fitted for their shape, years after it in level.
+CO2_BREAK_YEAR = 2011
+#: Version of the calibration-file layout written by :func:`write_calibration` (the
+#: top-level ``format_version`` key). 1 = files written before the key existed;
+#: 2 adds the data-only uncertainty (``[uncertainty.data_only]``) and ``meta.final_time``.
+#: ``greenpath.model.registry`` refuses versions it does not know.
+CALIBRATION_FORMAT_VERSION = 2
 #: Model outputs every series is computed from.
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "gdp",
@@ -163,14 +182,14 @@ class FitParameter:
 #: The default fitted set: name -> which data inform it.
 DEFAULT_PARAMETERS: dict[str, str] = {
     # growth drivers
-    "initial_gdp": "real GDP level 2020-22 (through the recorded growth chain)",
-    "gdp_growth_2017": "real GDP level 2020-22 only (product with 2020 growth); prior",
-    "gdp_growth_2020": "real GDP level 2020-22 only (product with 2017 growth); prior",
+    "initial_gdp": "real GDP level from 2020 (through the recorded growth chain)",
+    "gdp_growth_2017": "real GDP level from 2020 only (product with 2020 growth); prior",
+    "gdp_growth_2020": "real GDP level from 2020 only (product with 2017 growth); prior",
     "initial_primary_share": "sector shares",
     "initial_tertiary_share": "sector shares",
-    "primary_growth_differential": "share trends, GDP growth, 2021-22 sector growth",
-    "tertiary_growth_differential": "share trends, GDP growth, 2021-22 sector growth",
-    "industry_growth_differential": "share trends, GDP growth, 2021-22 sector growth",
+    "primary_growth_differential": "share trends, GDP growth, recorded sector growth",
+    "tertiary_growth_differential": "share trends, GDP growth, recorded sector growth",
+    "industry_growth_differential": "share trends, GDP growth, recorded sector growth",
     # industry structure and intensity trends
     "initial_share_nonferrous": "electricity level (aluminium smelting); other manufacturing is the remainder",
     "electricity_share_nonferrous": "electricity level",
@@ -333,6 +352,14 @@ class FitSeries:
         For a profiled series: the largest plausible factor (e.g. 1 for a sub-area of
         the model's boundary, which cannot use more than the whole). A larger factor adds
         one residual ``log(k / max_factor) / sigma``.
+    tag : str
+        A name for the series' place in the method that does not depend on its years
+        (``co2_pre_break``, ``co2_post_break``, ``co2_all``, ``share_pre_census``,
+        ``share_post_census``, ...); keys carry the years, so the report finds series by
+        tag.
+    assumption : str
+        For a shape-only series: the structural assumption that makes the level
+        unusable (why a factor is profiled out); shown in the report's targets table.
     """
 
     key: str
@@ -348,6 +375,13 @@ class FitSeries:
     rationale: str
     group: str = ""
     max_factor: float | None = None
+    tag: str = ""
+    assumption: str = ""
+
+    @property
+    def shape_only(self) -> bool:
+        """True when a constant factor is profiled out: the level is not fitted."""
+        return self.error == "log_profiled"
 
     @property
     def years(self) -> np.ndarray:
@@ -429,114 +463,249 @@ def _window(s: pd.Series, first: int | None = None, last: int | None = None) -> 
     return out
 
 
+def _span(years: Sequence[int] | np.ndarray, sep: str = "-") -> str:
+    """``2005-10`` style label of a year range (``2021`` for one year)."""
+    years = [int(y) for y in years]
+    if not years:
+        return "none"
+    a, b = min(years), max(years)
+    if a == b:
+        return str(a)
+    tail = f"{b % 100:02d}" if a // 100 == b // 100 else str(b)
+    return f"{a}{sep}{tail}"
+
+
+def _key_span(years: Sequence[int] | np.ndarray, short: bool = False) -> str:
+    """``2005_2010`` style key part of a year range (``2021_22`` if ``short``; ``2021`` for one year)."""
+    years = [int(y) for y in years]
+    a, b = min(years), max(years)
+    if a == b:
+        return str(a)
+    return f"{a}_{b % 100:02d}" if short and a // 100 == b // 100 else f"{a}_{b}"
+
+
+#: How the fit uses each history variable it reads (see :func:`build_series`). A variable
+#: marked ``fitted`` in :data:`greenpath.calibration.history.VARIABLES` must have a rule
+#: here; rows of these variables must lie within the model's years.
+FIT_RULES: dict[str, str] = {
+    "gdp_real_2020prices_100m_yuan": "real GDP level, every recorded year (post-census basis)",
+    "gdp_real_growth_pct": f"real GDP growth, every recorded year from {FIRST_YEAR + 1} (needs the year before)",
+    "gdp_current_100m_yuan": "denominator of the sector shares",
+    **{f"{sector}_va_100m_yuan": f"share of GDP: shape only before {CENSUS_BREAK_YEAR} (pre-census basis), "
+       f"level from {CENSUS_BREAK_YEAR}" for sector in ("primary", "secondary", "tertiary")},
+    **{f"{sector}_va_growth_pct": "sector real growth, every recorded year from "
+       f"{FIRST_YEAR + 1}" for sector in ("primary", "secondary", "tertiary")},
+    "co2_emissions_mt": f"CEADs CO2: shape only {FIRST_YEAR}-{CO2_BREAK_YEAR - 1}, level from "
+    f"{CO2_BREAK_YEAR + 1}, {CO2_BREAK_YEAR} (the step) not fitted",
+    "electricity_consumption_100m_kwh": "whole-city electricity, level",
+    "industrial_electricity_100m_kwh": "whole-city industrial electricity, level",
+    "electricity_consumption_shixiaqu_100m_kwh": "urban-district electricity, shape only (ratio profiled out)",
+    "industrial_electricity_shixiaqu_100m_kwh": "urban-district industrial electricity, shape only",
+    "co2_emissions_mt_chen2020_countysum": "cross-check (compared, not scored)",
+    "residential_electricity_100m_kwh": "cross-check (compared, not scored)",
+    "coal_power_capacity_mw_gem_derived": "cross-check of a model input (compared, not scored)",
+}
+
+
+def check_history(history: pd.DataFrame) -> None:
+    """Check up front that the fit can use every row of a history frame.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        As returned by :func:`greenpath.calibration.history.load_history`.
+
+    Raises
+    ------
+    CalibrationError
+        If a variable marked ``fitted`` in the history declarations has rows but no rule
+        in :data:`FIT_RULES`, or a row of a variable the fit compares lies beyond the
+        model's FINAL TIME (:data:`MODEL_FINAL_TIME`). The message names the file, the
+        line, the variable, the year and what is allowed.
+
+    Notes
+    -----
+    Rows before the model's first year (CEADs 2004, the 2005 growth rate, which needs
+    2004) and the CEADs step year :data:`CO2_BREAK_YEAR` are real data the method leaves
+    out on purpose; they are not errors.
+    """
+    origin = history.attrs.get("path", "history data")
+    present = set(history["variable"])
+    for name in sorted(present):
+        spec = hist.VARIABLES.get(name)
+        if spec is not None and spec.fitted and name not in FIT_RULES:
+            line = int(history.loc[history["variable"] == name, "line"].iloc[0])
+            raise CalibrationError(
+                f"{origin}: line {line}: variable {name!r} is marked fitted but the calibration has no fit rule "
+                f"for it; allowed: the variables of greenpath.calibration.fit.FIT_RULES ({len(FIT_RULES)}), or "
+                "declare it not fitted"
+            )
+    used = history[history["variable"].isin(list(FIT_RULES))]
+    late = used[used["year"] > MODEL_FINAL_TIME]
+    if not late.empty:
+        row = late.iloc[0]
+        raise CalibrationError(
+            f"{origin}: line {int(row['line'])}: variable {row['variable']!r}, year {int(row['year'])}: beyond the "
+            f"model's FINAL TIME; allowed: years up to {MODEL_FINAL_TIME} (model/jiaozuo.mdl) for the variables "
+            "the calibration compares"
+        )
+
+
+def fit_final_time(series: Sequence[FitSeries]) -> int:
+    """Last year a calibration must simulate: the latest observed year of any series.
+
+    Raises
+    ------
+    CalibrationError
+        If that year lies beyond the model's FINAL TIME or there are no series.
+    """
+    if not series:
+        raise CalibrationError("no series to compare; allowed: a history file with fitted variables")
+    last = max(int(s.years.max()) for s in series if s.n)
+    if last > MODEL_FINAL_TIME:
+        worst = max(series, key=lambda s: int(s.years.max()) if s.n else 0)
+        raise CalibrationError(
+            f"series {worst.key!r} reaches {last}, beyond the model's FINAL TIME; allowed: years up to "
+            f"{MODEL_FINAL_TIME}"
+        )
+    return max(last, FIRST_YEAR + 1)
+
+
 def build_series(history: pd.DataFrame, co2_mode: Literal["profiled", "levels"] = "profiled") -> list[FitSeries]:
     """Assemble the fitted series and the cross-checks from a loaded history frame.
+
+    Every year window comes from the data: a new year of an existing variable joins its
+    series without a code change (a CEADs row after the step joins the level window, a
+    new growth rate the growth series), and the simulation runs to the last year any
+    series needs (:func:`fit_final_time`).
 
     Parameters
     ----------
     history : pandas.DataFrame
         As returned by :func:`greenpath.calibration.history.load_history`.
     co2_mode : {"profiled", "levels"}
-        ``profiled`` (the method): CEADs 2005-10 fitted for its shape, 2012-15 in level;
-        ``levels`` (the sensitivity shown in the report): both regimes in level, equal
-        weight.
+        ``profiled`` (the method): CEADs before the step fitted for its shape, after it
+        in level; ``levels`` (the sensitivity shown in the report): both regimes in
+        level, equal weight.
 
     Returns
     -------
     list of FitSeries
-        Fitted series first, then cross-checks.
+        Fitted series first, then cross-checks. Keys carry the years of the data
+        (``co2_ceads_2012_2015``); :attr:`FitSeries.tag` does not.
+
+    Raises
+    ------
+    CalibrationError
+        If :func:`check_history` refuses the frame or ``co2_mode`` is unknown.
 
     Notes
     -----
     How the traps of ``calibration/data/README.md`` are handled:
 
     * **Census break (GDP, sectors).** The model's GDP is real, in 2020 prices, on the
-      post-census basis. Its *level* is fitted only to the derived real series 2020-22;
-      its *dynamics* to the recorded real growth rates (the model compounds them, so the
-      residual tests that the sector sum keeps to them); sector structure to
+      post-census basis. Its *level* is fitted only to the derived real series (2020
+      on); its *dynamics* to the recorded real growth rates (the model compounds them,
+      so the residual tests that the sector sum keeps to them); sector structure to
       within-year *shares* (sector VA / GDP of the same year's nominal data), which are
-      basis-consistent within a year: levels 2020-22 on the post-census basis, and before
-      the break the *shape* of each share with a constant basis factor profiled out (the
-      census moved about 11 points of GDP from secondary to tertiary, a jump the model
-      cannot and should not make).
+      basis-consistent within a year: levels from :data:`CENSUS_BREAK_YEAR` on the
+      post-census basis, and before the break the *shape* of each share with a constant
+      basis factor profiled out (the census moved about 11 points of GDP from secondary
+      to tertiary, a jump the model cannot and should not make).
     * **CEADs CO2 step 2010 -> 2012** (43.3 -> 24.6 Mt). The model's only driver of a
       step is the coal-capacity path (an input, 2010-11 retirements), which explains a
       fraction of it. Rather than averaging across the step, the level is fitted after it
-      (2012-15, where CEADs and the independent county sum agree within about 10 %) and
-      only the shape before it (2005-10, a constant level factor profiled out, reported);
-      2011, halfway down the step, is not fitted. The county-sum series is a cross-check.
+      (from 2012, where CEADs and the independent county sum agree within about 10 %) and
+      only the shape before it (a constant level factor profiled out, reported); the
+      step year :data:`CO2_BREAK_YEAR`, halfway down, is not fitted. The county-sum
+      series is a cross-check.
     * **Urban-district electricity 2005-14** (市辖区, a smaller boundary): fitted for its
       shape only, with a constant district/city ratio profiled out (reported; a ratio
       above 1 is penalised, since the districts cannot use more than the whole city);
-      whole-city electricity 2017-19 is fitted in level.
+      whole-city electricity is fitted in level.
     """
+    if co2_mode not in ("profiled", "levels"):
+        raise CalibrationError(f"co2_mode {co2_mode!r} is not known; allowed: profiled, levels")
+    check_history(history)
     s = lambda v: hist.series(history, v)  # noqa: E731 - a local shorthand
     gdp_nom = s("gdp_current_100m_yuan")
     out: list[FitSeries] = []
 
+    level = s("gdp_real_2020prices_100m_yuan")
     out.append(FitSeries(
         key="gdp_real_level", label="Real GDP, 2020 prices (post-census)",
-        variable="gdp_real_2020prices_100m_yuan", observed=s("gdp_real_2020prices_100m_yuan"),
+        variable="gdp_real_2020prices_100m_yuan", observed=level,
         output="gdp", transform="level", error="relative", sigma=0.01, role="fitted",
-        unit="100m yuan (2020 prices)", group="gdp_level",
-        rationale="sigma 1 % (assumption): 2020 is the official level; 2021-22 carry preliminary "
+        unit="100m yuan (2020 prices)", group="gdp_level", tag="gdp_level",
+        rationale="sigma 1 % (assumption): 2020 is the official level; later years carry preliminary "
         "(初步核算) growth rates.",
     ))
     growth = _window(s("gdp_real_growth_pct"), FIRST_YEAR + 1)
     out.append(FitSeries(
         key="gdp_real_growth", label="Real GDP growth", variable="gdp_real_growth_pct",
         observed=growth, output="gdp", transform="growth_pct", error="absolute", sigma=1.0,
-        role="fitted", unit="% per year", group="gdp_growth",
+        role="fitted", unit="% per year", group="gdp_growth", tag="gdp_growth",
         rationale="sigma 1 pp (assumption): the model compounds these rates itself, so the "
         "residual only measures how far the sum of sectors departs from them.",
     ))
+    pre_tag = f"pre{CENSUS_BREAK_YEAR}"
+    post_tag = f"post{CENSUS_BREAK_YEAR}"
     for sector in ("primary", "secondary", "tertiary"):
         share = (s(f"{sector}_va_100m_yuan") / gdp_nom * 100.0).dropna()
+        share = _window(share, FIRST_YEAR)
         share.name = f"{sector}_share_pct"
-        post = _window(share, 2020)
-        pre = _window(share, None, 2019)
+        post = _window(share, CENSUS_BREAK_YEAR)
+        pre = _window(share, None, CENSUS_BREAK_YEAR - 1)
         out.append(FitSeries(
-            key=f"{sector}_share_post2020", label=f"{sector.capitalize()} share of GDP, 2020-22",
+            key=f"{sector}_share_{post_tag}", label=f"{sector.capitalize()} share of GDP, {_span(post.index)}",
             variable=f"{sector}_va_100m_yuan", observed=post, output=f"{sector}_va",
             transform="share_pct", error="absolute", sigma=1.0, role="fitted", unit="% of GDP",
-            group=f"{sector}_share",
+            group=f"{sector}_share", tag="share_post_census",
             rationale="sigma 1 pp (assumption): nominal shares on the post-census basis; the "
             "model's shares are real (2020 prices), equal to nominal in 2020.",
         ))
         out.append(FitSeries(
-            key=f"{sector}_share_pre2020", label=f"{sector.capitalize()} share of GDP, 2005-19 (shape)",
+            key=f"{sector}_share_{pre_tag}", label=f"{sector.capitalize()} share of GDP, {_span(pre.index)} (shape)",
             variable=f"{sector}_va_100m_yuan", observed=pre, output=f"{sector}_va",
             transform="share_pct", error="log_profiled", sigma=0.03, role="fitted", unit="% of GDP",
-            group=f"{sector}_share",
+            group=f"{sector}_share", tag="share_pre_census",
             rationale="sigma 3 % of the share (assumption): pre-census basis, so only the shape "
             "is fitted; a constant basis factor is profiled out.",
+            assumption=f"census basis break {CENSUS_BREAK_YEAR - 1}->{CENSUS_BREAK_YEAR}: pre-census nominal shares "
+            "are not on the model's basis (real 2020 prices, post-census), so only their shape is used",
         ))
     for sector in ("primary", "secondary", "tertiary"):
+        g = _window(s(f"{sector}_va_growth_pct"), FIRST_YEAR + 1)
         out.append(FitSeries(
-            key=f"{sector}_growth_2021_22", label=f"{sector.capitalize()} VA real growth 2021-22",
-            variable=f"{sector}_va_growth_pct", observed=s(f"{sector}_va_growth_pct"),
+            key=f"{sector}_growth_{_key_span(g.index, short=True)}",
+            label=f"{sector.capitalize()} VA real growth {_span(g.index)}",
+            variable=f"{sector}_va_growth_pct", observed=g,
             output=f"{sector}_va", transform="growth_pct", error="absolute", sigma=2.0,
-            role="fitted", unit="% per year", group="sector_growth",
+            role="fitted", unit="% per year", group="sector_growth", tag="sector_growth",
             rationale="sigma 2 pp (assumption): preliminary bulletin rates; the model has one "
-            "growth differential per sector for 2005-22.",
+            "growth differential per sector for the whole run.",
         ))
     co2 = _window(s("co2_emissions_mt"), FIRST_YEAR)
     levels = co2_mode == "levels"
-    if co2_mode not in ("profiled", "levels"):
-        raise CalibrationError(f"co2_mode {co2_mode!r} is not known; allowed: profiled, levels")
+    co2_pre = _window(co2, None, CO2_BREAK_YEAR - 1)
+    co2_post = _window(co2, CO2_BREAK_YEAR + 1)
     out.append(FitSeries(
-        key="co2_ceads_2005_2010", label="CO2, CEADs, 2005-10" + ("" if levels else " (shape)"),
-        variable="co2_emissions_mt", observed=_window(co2, 2005, 2010), output="co2_emissions",
+        key=f"co2_ceads_{_key_span(co2_pre.index)}",
+        label=f"CO2, CEADs, {_span(co2_pre.index)}" + ("" if levels else " (shape)"),
+        variable="co2_emissions_mt", observed=co2_pre, output="co2_emissions",
         transform="level", error="relative" if levels else "log_profiled", sigma=0.10, role="fitted",
-        unit="Mt CO2", group="co2",
-        rationale="sigma 10 % (assumption for a downscaled city inventory); before the 2010-12 step "
+        unit="Mt CO2", group="co2", tag="co2_pre_break",
+        rationale=f"sigma 10 % (assumption for a downscaled city inventory); before the {CO2_BREAK_YEAR} step "
         + ("fitted in level with the same weight as the regime after it (sensitivity)." if levels else
            "only the shape is fitted: a constant level factor is profiled out, as for the census break."),
+        assumption="" if levels else f"no exogenous break for the CEADs step around {CO2_BREAK_YEAR}: energy "
+        "intensities are smooth stocks and coal generation follows capacity x hours, so the model cannot drop "
+        "CO2 as CEADs does and only the shape before the step is used",
     ))
     out.append(FitSeries(
-        key="co2_ceads_2012_2015", label="CO2, CEADs, 2012-15", variable="co2_emissions_mt",
-        observed=_window(co2, 2012, 2015), output="co2_emissions", transform="level", error="relative",
-        sigma=0.10, role="fitted", unit="Mt CO2", group="co2",
+        key=f"co2_ceads_{_key_span(co2_post.index)}", label=f"CO2, CEADs, {_span(co2_post.index)}",
+        variable="co2_emissions_mt", observed=co2_post, output="co2_emissions", transform="level",
+        error="relative", sigma=0.10, role="fitted", unit="Mt CO2", group="co2", tag="co2_post_break",
         rationale="sigma 10 % (assumption for a downscaled city inventory); the level after the step, "
         "with today's power fleet and where the county sum agrees, anchors the CO2 level.",
     ))
@@ -547,8 +716,8 @@ def build_series(history: pd.DataFrame, co2_mode: Literal["profiled", "levels"] 
          "Industrial electricity use, whole city"),
     ):
         out.append(FitSeries(
-            key=key, label=label, variable=var, observed=s(var), output=output, transform="level",
-            error="relative", sigma=0.03, role="fitted", unit="100m kWh", group=key,
+            key=key, label=label, variable=var, observed=_window(s(var), FIRST_YEAR), output=output,
+            transform="level", error="relative", sigma=0.03, role="fitted", unit="100m kWh", group=key, tag=key,
             rationale="sigma 3 % (assumption): yearbook totals on the model's boundary.",
         ))
     for key, var, output, label in (
@@ -558,53 +727,60 @@ def build_series(history: pd.DataFrame, co2_mode: Literal["profiled", "levels"] 
          "industrial_electricity_consumption", "Industrial electricity, urban districts (shape)"),
     ):
         out.append(FitSeries(
-            key=key, label=label, variable=var, observed=s(var), output=output, transform="level",
-            error="log_profiled", sigma=0.05, role="fitted", unit="100m kWh", group=key,
+            key=key, label=label, variable=var, observed=_window(s(var), FIRST_YEAR), output=output,
+            transform="level", error="log_profiled", sigma=0.05, role="fitted", unit="100m kWh", group=key, tag=key,
             rationale="sigma 5 % (assumption): urban districts only, so the district/city ratio "
-            "is profiled out (assumed constant 2005-14) and only the shape is fitted; a ratio above 1 "
+            "is profiled out (assumed constant) and only the shape is fitted; a ratio above 1 "
             "(districts using more than the whole city) is penalised.",
             max_factor=1.0,
+            assumption="boundary: the urban districts are part of the model's whole city (the ratio is a "
+            "boundary factor, not a model error)",
         ))
 
     # cross-checks: compared in the report, never scored
     out.append(FitSeries(
-        key="co2_ceads_2005_2015", label="CO2, CEADs, 2005-15 (both regimes)", variable="co2_emissions_mt",
+        key=f"co2_ceads_{_key_span(co2.index)}",
+        label=f"CO2, CEADs, {_span(co2.index)} (both regimes)", variable="co2_emissions_mt",
         observed=co2, output="co2_emissions", transform="level", error="relative", sigma=0.10,
-        role="cross-check", unit="Mt CO2", group="co2",
-        rationale="the two fitted CO2 regimes taken together (the headline CO2 statistic).",
+        role="cross-check", unit="Mt CO2", group="co2", tag="co2_all",
+        rationale=f"every CEADs year in level: both regimes and the step year {CO2_BREAK_YEAR} (the headline "
+        "CO2 statistic).",
     ))
     out.append(FitSeries(
         key="co2_county_sum", label="CO2, county sum (Chen et al. 2020)",
-        variable="co2_emissions_mt_chen2020_countysum", observed=s("co2_emissions_mt_chen2020_countysum"),
+        variable="co2_emissions_mt_chen2020_countysum",
+        observed=_window(s("co2_emissions_mt_chen2020_countysum"), FIRST_YEAR),
         output="co2_emissions", transform="level", error="relative", sigma=0.10, role="cross-check",
-        unit="Mt CO2", group="co2_county",
+        unit="Mt CO2", group="co2_county", tag="co2_county",
         rationale="night-light downscaling smooths point sources; a lower cross-check only.",
     ))
     for sector in ("primary", "secondary", "tertiary"):
-        share = (s(f"{sector}_va_100m_yuan") / gdp_nom * 100.0).dropna()
+        share = _window((s(f"{sector}_va_100m_yuan") / gdp_nom * 100.0).dropna(), FIRST_YEAR, CENSUS_BREAK_YEAR - 1)
         out.append(FitSeries(
-            key=f"{sector}_share_pre2020_raw", label=f"{sector.capitalize()} share, 2005-19, unadjusted",
-            variable=f"{sector}_va_100m_yuan", observed=_window(share, None, 2019), output=f"{sector}_va",
+            key=f"{sector}_share_{pre_tag}_raw", label=f"{sector.capitalize()} share, {_span(share.index)}, unadjusted",
+            variable=f"{sector}_va_100m_yuan", observed=share, output=f"{sector}_va",
             transform="share_pct", error="absolute", sigma=1.0, role="cross-check", unit="% of GDP",
-            group=f"{sector}_share",
+            group=f"{sector}_share", tag="share_pre_census_raw",
             rationale="pre-census shares taken at face value (no basis factor).",
         ))
     out.append(FitSeries(
         key="electricity_residential", label="Urban-household electricity, whole city",
-        variable="residential_electricity_100m_kwh", observed=s("residential_electricity_100m_kwh"),
+        variable="residential_electricity_100m_kwh",
+        observed=_window(s("residential_electricity_100m_kwh"), FIRST_YEAR),
         output="residential_electricity_consumption", transform="level", error="relative", sigma=0.05,
-        role="cross-check", unit="100m kWh", group="electricity_residential",
+        role="cross-check", unit="100m kWh", group="electricity_residential", tag="electricity_residential",
         rationale="labelled 城镇居民 (urban households only); the model's residential use covers all.",
     ))
     out.append(FitSeries(
         key="coal_capacity", label="Coal power capacity (GEM unit sum)",
         variable="coal_power_capacity_mw_gem_derived",
-        observed=_window(s("coal_power_capacity_mw_gem_derived"), FIRST_YEAR, FIT_FINAL_TIME),
+        observed=_window(s("coal_power_capacity_mw_gem_derived"), FIRST_YEAR),
         output="coal_capacity", transform="level", error="relative", sigma=0.01, role="cross-check",
-        unit="MW", group="coal_capacity",
+        unit="MW", group="coal_capacity", tag="coal_capacity",
         rationale="an input of the model (unit commissioning and retirement tables): must be reproduced exactly.",
     ))
-    return out
+    # a window the data leave empty (or a profiled one with a single point) has nothing to fit
+    return [x for x in out if x.n >= (2 if x.shape_only else 1)]
 
 
 def apply_cutoff(series: Sequence[FitSeries], cutoff: int | None) -> list[FitSeries]:
@@ -652,9 +828,23 @@ class Simulator(Protocol):
     n_runs: int
     years: np.ndarray
 
-    def simulate(self, params: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    def simulate(self, params: Mapping[str, np.ndarray], n: int,
+                 columns: Sequence[str] = OUTPUT_COLUMNS) -> dict[str, np.ndarray]:
         """Return ``{output: array (n, T)}`` for ``n`` parameter sets."""
         ...
+
+
+def _final_time(final_time: int | None) -> int:
+    """A simulator's last year: ``final_time`` checked against the model's years."""
+    if final_time is None:
+        return MODEL_FINAL_TIME
+    final_time = int(final_time)
+    if not FIRST_YEAR < final_time <= MODEL_FINAL_TIME:
+        raise CalibrationError(
+            f"final time {final_time} is not allowed; allowed: a year {FIRST_YEAR + 1}-{MODEL_FINAL_TIME} "
+            "(the model's INITIAL and FINAL TIME)"
+        )
+    return final_time
 
 
 def _base_params() -> dict[str, float]:
@@ -669,28 +859,33 @@ class VectorSimulator:
     ----------
     workers : int
         Processes the engine splits a large batch over (1 = in-process).
-    final_time : int
-        Last simulated year.
+    final_time : int, optional
+        Last simulated year (default: the model's FINAL TIME; a calibration passes
+        :func:`fit_final_time` of its series).
     """
 
     name = "vector"
 
-    def __init__(self, workers: int = 1, final_time: int = FIT_FINAL_TIME):
+    def __init__(self, workers: int = 1, final_time: int | None = None):
         from greenpath.ensemble import vector_model
 
         self._model = vector_model()  # the process's compiled model, shared with ensembles
         self.workers = workers
-        self.final_time = final_time
+        self.final_time = _final_time(final_time)
         self.base = _base_params()
         self.n_runs = 0
-        self.years = np.arange(FIRST_YEAR, final_time + 1)
+        self.years = np.arange(FIRST_YEAR, self.final_time + 1)
 
-    def simulate(self, params: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-        """Run ``n`` parameter sets; other parameters at their registry defaults."""
+    def simulate(self, params: Mapping[str, np.ndarray], n: int,
+                 columns: Sequence[str] = OUTPUT_COLUMNS) -> dict[str, np.ndarray]:
+        """Run ``n`` parameter sets; other parameters at their registry defaults.
+
+        ``columns`` names the model outputs returned (default :data:`OUTPUT_COLUMNS`).
+        """
         full: dict[str, Any] = dict(self.base)
         full.update(params)
         out = self._model.simulate(
-            full, n=n, return_columns=list(OUTPUT_COLUMNS), time_step=TIME_STEP, saveper=1.0,
+            full, n=n, return_columns=list(columns), time_step=TIME_STEP, saveper=1.0,
             final_time=float(self.final_time), initial_time=float(FIRST_YEAR),
             workers=self.workers if n >= 512 else 1,
         )
@@ -708,20 +903,21 @@ def _pysd_worker_init() -> None:
     _WORKER_MODEL = JiaozuoModel()
 
 
-def _pysd_run_many(args: tuple[list[dict[str, float]], int]) -> np.ndarray:
-    batch, final_time = args
-    return _run_pysd_batch(_WORKER_MODEL, batch, final_time)
+def _pysd_run_many(args: tuple[list[dict[str, float]], int, tuple[str, ...]]) -> np.ndarray:
+    batch, final_time, columns = args
+    return _run_pysd_batch(_WORKER_MODEL, batch, final_time, columns)
 
 
-def _run_pysd_batch(model: Any, batch: list[dict[str, float]], final_time: int) -> np.ndarray:
+def _run_pysd_batch(model: Any, batch: list[dict[str, float]], final_time: int,
+                    columns: Sequence[str] = OUTPUT_COLUMNS) -> np.ndarray:
     """(len(batch), n_outputs, T) array from single PySD runs."""
     rows = []
     for params in batch:
         frame = model.run(
-            params=params, return_columns=list(OUTPUT_COLUMNS), final_time=final_time,
+            params=params, return_columns=list(columns), final_time=final_time,
             time_step=TIME_STEP, saveper=1.0, validate=False,
         ).frame
-        rows.append(frame[list(OUTPUT_COLUMNS)].to_numpy().T)
+        rows.append(frame[list(columns)].to_numpy().T)
     return np.stack(rows)
 
 
@@ -733,17 +929,17 @@ class PysdSimulator:
     workers : int
         With more than one, batches are split over that many processes, each loading
         its own model (PySD models cannot be pickled or shared).
-    final_time : int
-        Last simulated year.
+    final_time : int, optional
+        Last simulated year (default: the model's FINAL TIME).
     """
 
     name = "pysd"
 
-    def __init__(self, workers: int = 1, final_time: int = FIT_FINAL_TIME):
+    def __init__(self, workers: int = 1, final_time: int | None = None):
         from greenpath.model.engine import JiaozuoModel
 
-        self.final_time = final_time
-        self.years = np.arange(FIRST_YEAR, final_time + 1)
+        self.final_time = _final_time(final_time)
+        self.years = np.arange(FIRST_YEAR, self.final_time + 1)
         self.base = _base_params()
         self.n_runs = 0
         self.workers = max(1, int(workers))
@@ -767,8 +963,10 @@ class PysdSimulator:
         with contextlib.suppress(Exception):  # best effort at teardown
             self.close()
 
-    def simulate(self, params: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-        """Run ``n`` parameter sets one by one (or in the worker pool)."""
+    def simulate(self, params: Mapping[str, np.ndarray], n: int,
+                 columns: Sequence[str] = OUTPUT_COLUMNS) -> dict[str, np.ndarray]:
+        """Run ``n`` parameter sets one by one (or in the worker pool); ``columns`` as returned."""
+        columns = tuple(columns)
         batch = []
         for i in range(n):
             p = dict(self.base)
@@ -776,17 +974,18 @@ class PysdSimulator:
             batch.append(p)
         if self._pool is not None:
             chunks = [batch[i :: self.workers] for i in range(self.workers)]
-            parts = self._pool.map(_pysd_run_many, [(c, self.final_time) for c in chunks if c])
-            arr = np.empty((n, len(OUTPUT_COLUMNS), len(self.years)))
+            parts = self._pool.map(_pysd_run_many, [(c, self.final_time, columns) for c in chunks if c])
+            arr = np.empty((n, len(columns), len(self.years)))
             for w, part in enumerate(parts):
                 arr[w :: self.workers] = part
         else:
-            arr = _run_pysd_batch(self._model, batch, self.final_time)
+            arr = _run_pysd_batch(self._model, batch, self.final_time, columns)
         self.n_runs += n
-        return {c: arr[:, i, :] for i, c in enumerate(OUTPUT_COLUMNS)}
+        return {c: arr[:, i, :] for i, c in enumerate(columns)}
 
 
-def make_simulator(engine: str = "auto", workers: int = 1) -> VectorSimulator | PysdSimulator:
+def make_simulator(engine: str = "auto", workers: int = 1,
+                   final_time: int | None = None) -> VectorSimulator | PysdSimulator:
     """The vector engine when it loads (``auto``/``vector``), else PySD.
 
     Parameters
@@ -795,16 +994,19 @@ def make_simulator(engine: str = "auto", workers: int = 1) -> VectorSimulator | 
         Which engine to use.
     workers : int
         Worker processes (vector engine: for large batches; PySD: a process pool).
+    final_time : int, optional
+        Last simulated year (default: the model's FINAL TIME).
     """
     if engine not in ("auto", "vector", "pysd"):
         raise CalibrationError(f"engine {engine!r} is not known; allowed: auto, vector, pysd")
+    final_time = _final_time(final_time)
     if engine in ("auto", "vector"):
         try:
-            return VectorSimulator(workers=workers)
+            return VectorSimulator(workers=workers, final_time=final_time)
         except Exception as exc:  # the vector engine refuses some constructs
             if engine == "vector":
                 raise CalibrationError(f"the vector engine cannot run the model: {exc}") from exc
-    return PysdSimulator(workers=workers)
+    return PysdSimulator(workers=workers, final_time=final_time)
 
 
 # --------------------------------------------------------------------------- objective
@@ -994,16 +1196,35 @@ def fit(objective: Objective, seed: int, maxiter: int = 300, popsize: int = 12,
     )
 
 
+#: Data-only pairs with ``|r|`` above this are "not separately identified by the data".
+PAIR_THRESHOLD = 0.8
+#: Data-only sd (in units of the registry range) up to which a parameter counts as
+#: identified: its data-only ~95 % interval (±1.96 sd) is narrower than the range.
+IDENTIFIED_SD_RANGE = 0.25
+#: Data-only sd (range units) beyond which the data say nothing the range does not.
+UNIDENTIFIED_SD_RANGE = 1.0
+#: Eigenvalues of the data-only information ``J_d^T J_d`` below this fraction of the
+#: largest are raised to it (an arbitrarily weak ridge), so that an exact collinearity or
+#: a parameter with no effect shows as ``|r| = 1`` or a huge sd, not a failed inversion.
+EIGEN_FLOOR = 1e-12
+
+
 @dataclass
 class Uncertainty:
     """Approximate parameter uncertainty at the optimum (see :func:`parameter_uncertainty`).
 
+    Two views over the parameters inside their bounds: the *posterior* (data and prior
+    rows: what the calibration's intervals are) and the *data-only* one (data rows alone:
+    what the data by themselves pin down; the prior can hide non-identifiability, e.g.
+    two parameters that enter only as a product).
+
     Attributes
     ----------
     sd : numpy.ndarray
-        Standard deviation in parameter units (NaN for parameters at a bound).
+        Posterior standard deviation in parameter units (NaN for parameters at a bound).
     correlation : numpy.ndarray
-        Correlation matrix (D, D); rows and columns of parameters at a bound are NaN.
+        Posterior correlation matrix (D, D); rows and columns of parameters at a bound
+        are NaN.
     at_bound : numpy.ndarray
         -1 at the lower bound, +1 at the upper bound, 0 inside.
     s2 : float
@@ -1014,6 +1235,19 @@ class Uncertainty:
         The standard deviation the prior rows alone would give (parameter units).
     condition : float
         Condition number of ``J^T J`` over the free parameters.
+    data_sd : numpy.ndarray
+        Data-only standard deviation in parameter units, from ``s^2 (J_d^T J_d)^-1``
+        over the free parameters (NaN at a bound). Far above the range when the data do
+        not identify the parameter.
+    data_correlation : numpy.ndarray
+        Data-only correlation matrix (D, D), NaN at a bound; independent of ``s2``.
+    data_sd_unit : numpy.ndarray
+        ``data_sd`` at ``s^2 = 1`` (the stated sigmas taken at face value), in units of
+        the registry range; the identifiability of a noise-free (synthetic) fit.
+    data_condition : float
+        Condition number of ``J_d^T J_d`` (after the eigenvalue floor).
+    span : numpy.ndarray
+        Registry ranges (max - min) of the parameters.
     """
 
     sd: np.ndarray
@@ -1023,17 +1257,69 @@ class Uncertainty:
     dof: int
     prior_sd: np.ndarray
     condition: float
+    data_sd: np.ndarray = field(default_factory=lambda: np.array([]))
+    data_correlation: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    data_sd_unit: np.ndarray = field(default_factory=lambda: np.array([]))
+    data_condition: float = math.nan
+    span: np.ndarray = field(default_factory=lambda: np.array([]))
 
-    def pairs(self, names: Sequence[str], threshold: float = 0.8) -> list[tuple[str, str, float]]:
-        """Parameter pairs with ``|r| > threshold``, strongest first."""
+    def pairs(self, names: Sequence[str], threshold: float = PAIR_THRESHOLD,
+              data_only: bool = False) -> list[tuple[str, str, float]]:
+        """Parameter pairs with ``|r| > threshold``, strongest first.
+
+        ``data_only`` takes the data-only correlations (all parameters) instead of the
+        posterior ones (free parameters).
+        """
+        corr = self.data_correlation if data_only else self.correlation
         out = []
         d = len(names)
         for i in range(d):
             for j in range(i + 1, d):
-                r = self.correlation[i, j]
+                r = corr[i, j]
                 if np.isfinite(r) and abs(r) > threshold:
                     out.append((names[i], names[j], float(r)))
         return sorted(out, key=lambda t: -abs(t[2]))
+
+    @property
+    def data_sd_range(self) -> np.ndarray:
+        """Data-only sd in units of the registry range (the identifiability measure)."""
+        return self.data_sd / self.span
+
+    @property
+    def sd_ratio(self) -> np.ndarray:
+        """Posterior sd / prior-only sd (near 1: the prior, not the data, sets the width)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.sd / self.prior_sd
+
+    def identification(self, names: Sequence[str], threshold: float = PAIR_THRESHOLD) -> list[str]:
+        """One verdict per parameter on what the data alone pin down.
+
+        ``identified`` (data-only sd at most :data:`IDENTIFIED_SD_RANGE` of the range),
+        ``weakly identified`` (up to :data:`UNIDENTIFIED_SD_RANGE`), ``not identified by
+        the data`` (beyond); a parameter in a data-only pair with ``|r| > threshold`` is
+        additionally ``not separately identified from`` its partners.
+        """
+        partners: dict[str, list[str]] = {n: [] for n in names}
+        for a, b, _ in self.pairs(names, threshold, data_only=True):
+            partners[a].append(b)
+            partners[b].append(a)
+        out = []
+        for name, sdr, bound in zip(names, self.data_sd_range, self.at_bound, strict=True):
+            if bound:
+                out.append(f"at its {'lower' if bound < 0 else 'upper'} bound: held by the range, not the data")
+                continue
+            if not math.isfinite(sdr) or sdr > UNIDENTIFIED_SD_RANGE:
+                verdict = "not identified by the data"
+            elif sdr > IDENTIFIED_SD_RANGE:
+                verdict = "weakly identified"
+            else:
+                verdict = "identified"
+            if partners[name]:
+                shown = ", ".join(f"`{p}`" for p in partners[name][:3])
+                more = f" and {len(partners[name]) - 3} more" if len(partners[name]) > 3 else ""
+                verdict += f"; not separately identified from {shown}{more}"
+            out.append(verdict)
+        return out
 
 
 def at_bounds(u: np.ndarray) -> np.ndarray:
@@ -1042,8 +1328,24 @@ def at_bounds(u: np.ndarray) -> np.ndarray:
     return np.where(u <= BOUND_TOLERANCE_U, -1, np.where(u >= 1.0 - BOUND_TOLERANCE_U, 1, 0))
 
 
+def _floored_inverse(h: np.ndarray) -> tuple[np.ndarray, float]:
+    """Inverse of a symmetric PSD matrix with eigenvalues floored at :data:`EIGEN_FLOOR` x max."""
+    w, v = np.linalg.eigh(h)
+    top = float(w.max()) if w.size and w.max() > 0 else 1.0
+    w = np.maximum(w, top * EIGEN_FLOOR)
+    return (v / w) @ v.T, float(w.max() / w.min())
+
+
+def _correlation(cov: np.ndarray) -> np.ndarray:
+    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = cov / np.outer(sd, sd)
+    np.fill_diagonal(c, 1.0)
+    return c
+
+
 def parameter_uncertainty(objective: Objective, u: np.ndarray, diff_step: float = 1e-4) -> Uncertainty:
-    """``cov = s^2 (J^T J)^-1`` from the Jacobian of the weighted residuals at ``u``.
+    """Posterior and data-only uncertainty from the Jacobian of the weighted residuals at ``u``.
 
     Parameters
     ----------
@@ -1060,13 +1362,22 @@ def parameter_uncertainty(objective: Objective, u: np.ndarray, diff_step: float 
 
     Notes
     -----
-    A local, linearised estimate over the parameters *inside* their bounds (an active
-    bound is a constraint, not an estimate, so those parameters are held fixed and get
-    no interval). It takes the stated sigmas and ``1/sqrt(n)`` weights as if they were
-    inverse standard deviations and ignores the autocorrelation of structural errors,
-    so intervals are indicative and likely too narrow where the structure misfits. The
-    prior rows are part of ``J``: a parameter the data do not inform keeps roughly its
-    prior width (compare ``sd`` with ``prior_sd``) instead of an infinite one.
+    *Posterior*: ``cov = s^2 (J^T J)^-1`` with ``J`` the Jacobian of all rows (data and
+    prior), over the parameters *inside* their bounds (an active bound is a constraint,
+    not an estimate, so those parameters are held fixed and get no interval). The prior
+    rows keep a parameter the data do not inform at roughly its prior width (compare
+    ``sd`` with ``prior_sd``) instead of an infinite one -- which also hides it.
+
+    *Data-only*: ``cov_d = s^2 (J_d^T J_d)^-1`` with ``J_d`` the data rows alone, over
+    the same free parameters (those at a bound held there, as for the posterior);
+    eigenvalues below :data:`EIGEN_FLOOR` times the largest are floored, so a
+    combination the data cannot see shows as ``|r| ~ 1`` and an sd far beyond the range.
+    Correlations do not depend on ``s^2``.
+
+    Both are local, linearised estimates that take the stated sigmas and ``1/sqrt(n)``
+    weights as if they were inverse standard deviations and ignore the autocorrelation of
+    structural errors, so intervals are indicative and likely too narrow where the
+    structure misfits.
     """
     space = objective.space
     u = np.asarray(u, dtype=float)
@@ -1075,7 +1386,8 @@ def parameter_uncertainty(objective: Objective, u: np.ndarray, diff_step: float 
     d = len(space)
     sd = np.full(d, np.nan)
     corr = np.full((d, d), np.nan)
-    j = objective.jacobian(u, diff_step)[:, free]
+    j_all = objective.jacobian(u, diff_step)
+    j = j_all[:, free]
     r = objective.residuals(u)
     p = int(free.sum())
     dof = max(1, objective.n_data - p)
@@ -1084,27 +1396,71 @@ def parameter_uncertainty(objective: Objective, u: np.ndarray, diff_step: float 
     if p:
         jtj = j.T @ j
         cov_u = s2 * np.linalg.pinv(jtj)
-        sd_u = np.sqrt(np.clip(np.diag(cov_u), 0.0, None))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            c = cov_u / np.outer(sd_u, sd_u)
-        np.fill_diagonal(c, 1.0)
-        sd[free] = sd_u * space.span[free]
-        corr[np.ix_(free, free)] = c
+        sd[free] = np.sqrt(np.clip(np.diag(cov_u), 0.0, None)) * space.span[free]
+        corr[np.ix_(free, free)] = _correlation(cov_u)
         cond = float(np.linalg.cond(jtj))
+    data_sd_unit = np.full(d, np.nan)
+    data_corr = np.full((d, d), np.nan)
+    data_cond = math.nan
+    if p:
+        j_data = j[: objective.n_data]
+        cov_unit, data_cond = _floored_inverse(j_data.T @ j_data)
+        data_sd_unit[free] = np.sqrt(np.clip(np.diag(cov_unit), 0.0, None))
+        data_corr[np.ix_(free, free)] = _correlation(cov_unit)
     if objective.n_prior:
         prior_sd_u = PRIOR_SIGMA_U * math.sqrt(len(space) / objective.prior_weight) * math.sqrt(s2)
     else:
         prior_sd_u = math.inf
     return Uncertainty(sd=sd, correlation=corr, at_bound=bound, s2=s2, dof=dof,
-                       prior_sd=np.full(d, prior_sd_u) * space.span, condition=cond)
+                       prior_sd=np.full(d, prior_sd_u) * space.span, condition=cond,
+                       data_sd=data_sd_unit * math.sqrt(s2) * space.span,
+                       data_correlation=data_corr, data_sd_unit=data_sd_unit,
+                       data_condition=data_cond, span=np.array(space.span, dtype=float))
+
+
+def series_pull(objective: Objective, u: np.ndarray, diff_step: float = 1e-4) -> pd.DataFrame:
+    """How hard each fitted series pulls each parameter at ``u``: ``d(cost_k)/du_j``.
+
+    Parameters
+    ----------
+    objective : Objective
+        The residual function used in the fit.
+    u : numpy.ndarray
+        The point (unit coordinates), usually the optimum.
+    diff_step : float
+        Forward-difference step.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: series keys (plus ``prior`` when the prior is on); columns: parameter
+        names. A positive entry means that series' cost falls when the parameter
+        *decreases*: at a lower bound, the series that pull the parameter below it.
+    """
+    j = objective.jacobian(u, diff_step)
+    r = objective.residuals(u)
+    rows, keys, start = [], [], 0
+    for s in objective.series:
+        stop = start + s.n_residuals
+        rows.append(2.0 * r[start:stop] @ j[start:stop])
+        keys.append(s.key)
+        start = stop
+    if objective.n_prior:
+        rows.append(2.0 * r[start:] @ j[start:])
+        keys.append("prior")
+    return pd.DataFrame(rows, index=keys, columns=list(objective.space.names))
 
 
 # --------------------------------------------------------------------------- statistics
 
 
-def simulate_frame(simulator: Simulator, values: Mapping[str, float]) -> pd.DataFrame:
-    """One run as a years x outputs frame (parameters not given stay at their prior)."""
-    out = simulator.simulate({k: np.array([v]) for k, v in values.items()}, 1)
+def simulate_frame(simulator: Simulator, values: Mapping[str, float],
+                   columns: Sequence[str] = OUTPUT_COLUMNS) -> pd.DataFrame:
+    """One run as a years x outputs frame (parameters not given stay at their prior).
+
+    ``columns`` names the model outputs (default :data:`OUTPUT_COLUMNS`).
+    """
+    out = simulator.simulate({k: np.array([v]) for k, v in values.items()}, 1, columns)
     return pd.DataFrame({k: v[0] for k, v in out.items()}, index=pd.Index(simulator.years, name="year"))
 
 
@@ -1250,14 +1606,19 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
     history_path = Path(history_path) if history_path is not None else hist.DEFAULT_HISTORY_PATH
     history = hist.load_history(history_path)
     all_series = build_series(history)
+    final_time = fit_final_time(all_series)
     space = ParameterSpace(names)
-    if cutoff is not None and not FIRST_YEAR + 2 <= cutoff <= 2021:
-        raise CalibrationError(f"cutoff {cutoff} is not allowed; allowed: a year {FIRST_YEAR + 2}-2021")
+    last_fitted = max(int(s.years.max()) for s in all_series if s.role == "fitted")
+    if cutoff is not None and not FIRST_YEAR + 2 <= cutoff <= last_fitted - 1:
+        raise CalibrationError(
+            f"cutoff {cutoff} is not allowed; allowed: a year {FIRST_YEAR + 2}-{last_fitted - 1} (at least one "
+            f"fitted year, the data's last {last_fitted}, must lie after it)"
+        )
     if maxiter < 0 or popsize < 1:
         raise CalibrationError(
             f"maxiter {maxiter} / popsize {popsize} not allowed; allowed: maxiter >= 0, popsize >= 1"
         )
-    simulator = make_simulator(engine, workers)
+    simulator = make_simulator(engine, workers, final_time)
     try:
         fitted = apply_cutoff(all_series, None)
         objective = Objective(simulator, fitted, space, prior_weight)
@@ -1278,8 +1639,9 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
         sens = None
         if sensitivity:
             alt = build_series(history, co2_mode="levels")
+            regimes = ", ".join(_span(s.years) for s in alt if s.tag in ("co2_pre_break", "co2_post_break"))
             sens = refit(simulator, apply_cutoff(alt, None), space, seed, maxiter, popsize, prior_weight,
-                         name="co2_levels", description="both CEADs regimes (2005-10, 2012-15) fitted in level",
+                         name="co2_levels", description=f"both CEADs regimes ({regimes}) fitted in level",
                          score=alt, progress=progress)
         n_runs = simulator.n_runs
     finally:
@@ -1305,6 +1667,7 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
         "prior_weight": prior_weight,
         "prior_sigma_range_units": PRIOR_SIGMA_U,
         "time_step": TIME_STEP,
+        "final_time": final_time,
         "fitted": list(space.names),
         "derived": [REMAINDER_SHARE] if space.derives_remainder else [],
         "objective_cost": outcome.cost,
@@ -1390,14 +1753,24 @@ def _refit_table(r: RefitResult) -> dict[str, Any]:
 def calibration_document(result: CalibrationResult) -> dict[str, Any]:
     """The TOML document (a dict) for a calibration result."""
     space, unc = result.space, result.uncertainty
-    doc: dict[str, Any] = {"meta": dict(result.meta)}
+    doc: dict[str, Any] = {"format_version": CALIBRATION_FORMAT_VERSION, "meta": dict(result.meta)}
     doc["parameters"] = {k: float(v) for k, v in result.values.items()}
     doc["prior"] = {p.name: p.prior for p in space.parameters}
+    names = list(space.names)
     doc["uncertainty"] = {
-        "note": "sd from s2 (J^T J)^-1 of the weighted residuals; parameters at a bound have none",
+        "note": "sd from s2 (J^T J)^-1 of the weighted residuals (data and prior rows); parameters at a bound "
+        "have none. [uncertainty.data_only]: the data rows alone, over all fitted parameters",
         "s2": unc.s2, "dof": unc.dof,
-        "sd": {n: float(v) for n, v in zip(space.names, unc.sd, strict=True) if math.isfinite(v)},
-        "at_bound": {n: int(b) for n, b in zip(space.names, unc.at_bound, strict=True) if b},
+        "sd": {n: float(v) for n, v in zip(names, unc.sd, strict=True) if math.isfinite(v)},
+        "sd_over_prior_sd": {n: float(v) for n, v in zip(names, unc.sd_ratio, strict=True) if math.isfinite(v)},
+        "at_bound": {n: int(b) for n, b in zip(names, unc.at_bound, strict=True) if b},
+        "data_only": {
+            "sd_over_range": {n: float(v) for n, v in zip(names, unc.data_sd_range, strict=True)
+                              if math.isfinite(v)},
+            "identification": dict(zip(names, unc.identification(names), strict=True)),
+            "pairs": [{"a": a, "b": b, "r": r} for a, b, r in unc.pairs(names, data_only=True)],
+            "condition": unc.data_condition,
+        },
     }
     doc["fit"] = _stats_table(result.statistics)
     if result.out_of_sample is not None:

@@ -202,6 +202,14 @@ def _read_calibrated(path: Path) -> dict[str, float]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise RegistryError(f"{path.name}: not valid TOML: {exc}") from None
+    # format_version of greenpath.calibration.fit.CALIBRATION_FORMAT_VERSION; files written
+    # before the key existed are version 1 (same [parameters] table)
+    version = data.get("format_version", 1)
+    if type(version) is not int or version not in (1, 2):
+        raise RegistryError(
+            f"{path.name}: format_version {version!r} is not supported; allowed: 1 (no key) or 2, "
+            "written by `greenpath calibrate` (a newer greenpath wrote this file: update, or recalibrate)"
+        )
     table = data.get("parameters")
     if not isinstance(table, dict):
         raise RegistryError(f"{path.name}: missing [parameters] table")

@@ -272,8 +272,9 @@ def test_shipped_calibration_reproduces_its_fit_statistics(shipped_doc: dict, mo
     assert model.calibration == reg.calibration_id(SHIPPED)
     for name, value in shipped_doc["parameters"].items():
         assert model.baseline_values[name] == value
-    frame = model.run(return_columns=list(F.OUTPUT_COLUMNS), final_time=F.FIT_FINAL_TIME).frame
-    stats = F.fit_statistics(frame, F.build_series(load_history()))
+    series = F.build_series(load_history())
+    frame = model.run(return_columns=list(F.OUTPUT_COLUMNS), final_time=F.fit_final_time(series)).frame
+    stats = F.fit_statistics(frame, series)
     recorded = shipped_doc["fit"]
     assert set(recorded) == set(stats.index)
     for key, entry in recorded.items():
