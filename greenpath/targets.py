@@ -75,8 +75,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from greenpath.model import indicators
 from greenpath import shipped_dir
+from greenpath.model import indicators
 from greenpath.model import registry as reg
 
 DEFAULT_TARGETS = shipped_dir("targets") / "jiaozuo_targets.toml"

@@ -22,6 +22,7 @@ holds its own translated module and a lock; use one instance per process or thre
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -30,9 +31,10 @@ import tempfile
 import threading
 import time
 import warnings
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -123,6 +125,29 @@ def translate(mdl_path: Path = MDL_PATH, cache: Path | None = None, force: bool 
     return py_file
 
 
+def _interp(x: float, xs: list[float], ys: list[float]) -> float:
+    """``numpy.interp(x, xs, ys)`` for one float, in plain Python (about 5x faster).
+
+    The same arithmetic as NumPy's C loop: clamping at both ends, a point on the grid
+    returned as is, ``slope * (x - x_j) + y_j`` in between, and the right-hand form when
+    that gives NaN; ``tests/test_engine.py`` checks equality bit for bit.
+    """
+    if not x > xs[0]:  # at or left of the first point, or NaN
+        return x if x != x else ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    j = bisect_right(xs, x) - 1
+    if x == xs[j]:
+        return ys[j]
+    slope = (ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j])
+    value = slope * (x - xs[j]) + ys[j]
+    if value != value:
+        value = slope * (x - xs[j + 1]) + ys[j + 1]
+        if value != value and ys[j] == ys[j + 1]:
+            value = ys[j]
+    return value
+
+
 def _fast_lookups_class():
     from pysd.py_backend.lookups import HardcodedLookups
 
@@ -147,9 +172,9 @@ def _fast_lookups_class():
                 ):
                     xs = np.asarray(data["lookup_dim"].values, dtype=float)
                     ys = np.asarray(data.values, dtype=float)
-                    cached = (data, xs, ys)
+                    cached = (data, xs, ys, xs.tolist(), ys.tolist())
                 else:
-                    cached = (data, None, None)
+                    cached = (data, None, None, None, None)
                 self._fast_cache = cached
             return cached[1], cached[2]
 
@@ -157,10 +182,129 @@ def _fast_lookups_class():
             if final_subs is None and isinstance(x, (float, int, np.floating, np.integer)):
                 xs, ys = self._arrays()
                 if xs is not None:
-                    return float(np.interp(x, xs, ys))
+                    return _interp(float(x), self._fast_cache[3], self._fast_cache[4])
             return super().__call__(x, final_subs)
 
     return FastLookups
+
+
+def _fast_cache_class():
+    from pysd.py_backend.cache import Cache
+
+    class FastCache(Cache):
+        """PySD's per-step cache with the key and the dictionary bound once per function.
+
+        PySD looks up ``self.data`` and ``func.__name__`` on every call of every cached
+        variable (about 25,000 calls a run here); the closure binds both.  ``clean``
+        empties the dictionary in place so every wrapper keeps seeing the live one.
+        """
+
+        def __call__(self, func, *args):
+            data = self.data
+            name = func.__name__
+
+            def cached_func(*args):
+                try:
+                    return data[name]
+                except KeyError:
+                    value = data[name] = func(*args)
+                    return value
+
+            return functools.update_wrapper(cached_func, func)
+
+        def clean(self):
+            self.data.clear()
+
+    return FastCache
+
+
+def _add_constant_cache(model) -> None:
+    """PySD's ``_add_constant_cache`` with the value bound in the wrapper's closure.
+
+    Leaves ``function.function`` and ``function.value`` where PySD's
+    ``_remove_constant_cache`` expects them.
+    """
+    for element, cache_type in model.cache_type.items():
+        if cache_type == "run":
+            function = getattr(model.components, element)
+            value = function()
+            function.function = function
+            function.value = value
+
+            def wrapper(*args, _value=value):
+                return _value
+
+            model.components._set_component(element, functools.update_wrapper(wrapper, function))
+            model._constant_funcs.add(element)
+
+
+def accelerate_caches(pysd_model) -> int:
+    """Give a loaded PySD model the faster step and constant caches.
+
+    The functions PySD already wrapped at load are re-wrapped with the new cache;
+    returns how many.
+    """
+    cache = pysd_model.cache
+    cache.__class__ = _fast_cache_class()
+    count = 0
+    for name in list(cache.cached_funcs):
+        function = getattr(pysd_model.components, name)
+        pysd_model.components._set_component(name, cache(function.__wrapped__))
+        count += 1
+    pysd_model._add_constant_cache = functools.partial(_add_constant_cache, pysd_model)
+    return count
+
+
+def integrate(pysd_model, params, columns, stamps, final_time, time_step, saveper) -> pd.DataFrame:
+    """Run a loaded PySD model like ``Model.run`` does, with less bookkeeping per step.
+
+    The same configuration (``_config_simulation``), the same Euler update of every
+    dynamic stateful element (all derivatives first, then all states), the same time
+    stepping, end test and saving tolerance as PySD 3.14's ``_integrate``; the output
+    is collected straight into a list of rows instead of PySD's output handler.
+    Returns a frame indexed by the saved times with ``columns`` in the asked order.
+    """
+    m = pysd_model
+    m._config_simulation(params, list(columns), stamps, "original", final_time, time_step,
+                         saveper, True, progress=False)
+    components = m.components
+    step_names = list(m.capture_elements["step"])
+    run_names = list(m.capture_elements["run"])
+    getters = [getattr(components, n) for n in step_names]
+    dynamic = list(m._dynamicstateful_elements)
+    clock = m.time
+    dt = clock.time_step()
+    prec = dt * clock.rprec
+    final = clock.final_time()
+    save = [float(x) for x in stamps]
+    rows: list[list[float]] = []
+    saved: list[float] = []
+    k = 0
+    clean = m.clean_caches
+    try:
+        while True:
+            now = clock._time
+            # PySD's in_return: numpy.isclose(time, next, rtol=prec) (atol 1e-8)
+            if k < len(save) and abs(now - save[k]) <= 1e-8 + prec * abs(save[k]):
+                rows.append([get() for get in getters])
+                saved.append(save[k])
+                k += 1
+            if not now + prec < final:  # PySD's in_bounds
+                break
+            rates = [element.ddt() for element in dynamic]
+            for element, rate in zip(dynamic, rates, strict=True):
+                element.update(element.state + rate * dt)
+            clock.update(now + dt)
+            clean()
+        constants = [getattr(components, n)() for n in run_names]
+    finally:
+        m._dependencies.pop("OUTPUTS", None)
+        m._remove_constant_cache()
+    frame = pd.DataFrame(np.array(rows, dtype=float).reshape(len(rows), len(step_names)),
+                         index=pd.Index(saved, name="time"), columns=step_names)
+    for name, value in zip(run_names, constants, strict=True):
+        frame[name] = float(value)
+    return frame[list(dict.fromkeys(columns))]  # asked order, each once (as PySD)
 
 
 def accelerate(pysd_model) -> int:
@@ -285,6 +429,8 @@ class JiaozuoModel:
             _ignore_noise()
             self._model = pysd.load(str(self.py_path))
         self.lookups_accelerated = accelerate(self._model) if fast else 0
+        if fast:
+            accelerate_caches(self._model)
         self._lock = threading.Lock()
         self._state: dict[str, object] = {}
         self._cache_signature = None
@@ -408,7 +554,7 @@ class JiaozuoModel:
             raise ModelError(f"{where}: saveper {saveper} is not a multiple of time_step {time_step}")
         columns = self.check_names(return_columns) if return_columns else self.outputs
         stamps = np.round(np.arange(INITIAL_TIME, final_time + saveper / 2, saveper), 10)
-        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started_at = datetime.now(UTC).isoformat(timespec="seconds")
         started = time.perf_counter()
         with self._lock:
             # Only what differs from the state left by the previous run is sent to PySD:
@@ -425,11 +571,15 @@ class JiaozuoModel:
             with warnings.catch_warnings():
                 _ignore_noise()
                 try:
-                    raw = self._model.run(
-                        params=changed or None, final_time=final_time, time_step=time_step,
-                        saveper=saveper, return_timestamps=stamps,
-                        return_columns=columns, progress=False,
-                    )
+                    if self.fast:
+                        raw = integrate(self._model, changed or None, columns, stamps,
+                                        final_time, time_step, saveper)
+                    else:
+                        raw = self._model.run(
+                            params=changed or None, final_time=final_time, time_step=time_step,
+                            saveper=saveper, return_timestamps=stamps,
+                            return_columns=columns, progress=False,
+                        )
                     self._state = dict(full)
                 except BaseException:
                     self._state = {}  # unknown state: the next run resets everything

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import shutil
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
 from greenpath.model import engine, registry
 from greenpath.model.engine import JiaozuoModel, ModelError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 LEVER_SET_A = {"industrial_coal_substitution_rate": 0.1, "wind_build_rate": 300.0,
                "small_coal_retirement_rate": 0.2}
@@ -204,7 +205,7 @@ def test_result_carries_units_and_metadata(model):
     assert set(effective) == set(registry.load_registry())
     assert effective == {**registry.effective_defaults(), **LEVER_SET_A}
     started = datetime.fromisoformat(r.metadata["run_started_utc"])
-    assert abs((datetime.now(timezone.utc) - started).total_seconds()) < 600
+    assert abs((datetime.now(UTC) - started).total_seconds()) < 600
     assert r.metadata["software"]["pysd"] == "3.14.3"
     long = r.long()
     assert set(long.columns) == {"scenario", "variable", "year", "value", "unit"}
@@ -267,3 +268,27 @@ def test_one_model_shared_by_threads_serialises_runs():
     assert len(got) == 36
     for (_, k), frame in got.items():
         assert_same(frame, expected[k])
+
+
+@given(xs=st.lists(st.floats(-1e4, 1e4, allow_nan=False), min_size=2, max_size=12, unique=True),
+       ys=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=12, max_size=12),
+       x=st.floats(-2e4, 2e4, allow_nan=False), on_grid=st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_scalar_interpolation_equals_numpy_bit_for_bit(xs, ys, x, on_grid):
+    xs = sorted(xs)
+    ys = ys[:len(xs)]
+    if on_grid:
+        x = xs[len(xs) // 2]
+    expected = float(np.interp(x, xs, ys))
+    assert engine._interp(float(x), xs, ys) == expected
+
+
+def test_fast_caches_are_installed_and_outputs_equal_stock_pysd(model, stock_model):
+    """The re-wrapped step cache and the own integration loop change no number."""
+    assert type(model._model.cache).__name__ == "FastCache"
+    assert model._model.cache.cached_funcs
+    columns = ["co2_emissions", "total_coal_consumption", "renewable_capacity", "gdp"]
+    for params in ({}, LEVER_SET_A, {"policy_start_year": 2027, "wind_build_rate": 400.0}):
+        fast = model.run(params, return_columns=columns, saveper=0.5).frame
+        stock = stock_model.run(params, return_columns=columns, saveper=0.5).frame
+        pd.testing.assert_frame_equal(fast, stock, check_exact=True)

@@ -163,7 +163,7 @@ def test_to_toml_writes_only_differences_from_parent():
     data = tomllib.loads(S.to_toml(fyp))
     assert data["scenario"]["extends"] == "plan_2021"
     assert data["levers"] == {"wind_build_rate": 277.0, "distributed_pv_build_rate": 150.0,
-                              "utility_pv_build_rate": 147.0}
+                              "utility_pv_build_rate": 150.0}
     assert "uncertainties" not in data
 
 
