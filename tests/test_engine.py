@@ -164,11 +164,19 @@ def test_translation_fails_on_not_implemented_warning(tmp_path):
 
 
 def test_the_shipped_model_translates_without_warnings(tmp_path):
+    """PySD says nothing at all about the shipped model: no warning of any kind."""
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        engine.translate(engine.MDL_PATH, cache=tmp_path / "cache")
+    import pysd
+
+    shutil.copy2(engine.MDL_PATH, tmp_path / engine.MDL_PATH.name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pysd.read_vensim(str(tmp_path / engine.MDL_PATH.name), initialize=False)
+    messages = [f"{w.category.__name__}: {w.message}" for w in caught
+                if "chardet" not in str(w.message)]  # chardet's own deprecation, on import
+    assert not messages, messages
+    engine.translate(engine.MDL_PATH, cache=tmp_path / "cache")
 
 
 def test_bad_inputs_name_the_problem(model):
