@@ -10,8 +10,14 @@ arithmetic of every construct copies PySD 3.14's operation for operation
 (Euler step ``state + ddt*dt``, stateful initialisation in dependency order,
 the SMOOTH/DELAY update formulas and DELAY order reduction, ``np.interp``
 lookups, IF THEN ELSE, STEP, RAMP, PULSE, ...), so results equal
-``pysd.read_vensim(...).run()`` to rounding (bit for bit on the test models
-and on model/jiaozuo.mdl).  Python names come from PySD's NamespaceManager.
+``pysd.read_vensim(...).run()`` to rounding: bit for bit for most values, but
+not all -- NumPy evaluates ``array ** 0.5`` (``x ^ TIME STEP``) as ``sqrt``
+and Python's float power as ``pow``, which differ by one ulp for a small
+fraction of arguments, and that ulp propagates (relative differences of
+order 1e-14; larger relative, tiny absolute, where ``(1 + x) ^ TIME STEP -
+1`` cancels for ``x`` near zero).  ``tests/test_ensemble.py`` requires
+1e-9 relative agreement on every saved variable and year of the real model.
+Python names come from PySD's NamespaceManager.
 
 Public API
 ----------

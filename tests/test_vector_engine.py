@@ -119,6 +119,52 @@ def test_smooth_step_response_closed_form(workdir):
     np.testing.assert_allclose(out["step input"], heights[:, None] * (YEARS >= 2010)[None, :], rtol=0, atol=0)
 
 
+def _delay_chain_order(order: int, delay: float) -> int:
+    """PySD's order cut: the largest order <= ``order`` with ``order * dt <= delay``."""
+    while order * DT > delay:
+        order -= 1
+    return order
+
+
+def _delay3_closed_forms(delay: float, start: float, mass: float, height: float, step: float):
+    """Exact Euler impulse and step responses of a DELAY3 chain at the saved years.
+
+    PySD's DELAY of order ``n`` is ``n`` first-order stages of time constant
+    ``delay / n`` integrated together by Euler: with ``a = n dt / delay`` each
+    stage moves ``s <- (1 - a) s + a * inflow`` per step (all stages from the
+    values before the step).  An impulse of ``mass`` delivered in one step
+    (input ``mass / dt`` at step ``j0``) reaches the last stage after ``m = j -
+    j0`` steps as the negative-binomial sequence
+
+        y_m = (mass / dt) * C(m - 1, n - 1) * a**n * (1 - a)**(m - n)   (m >= n, else 0),
+
+    and a step of ``height`` at step ``js`` as ``height * P(Binomial(m, a) >= n)``
+    with ``m = j - js`` (the sum of the impulse responses).
+    """
+    from math import comb
+
+    n = _delay_chain_order(3, delay)
+    a = n * DT / delay
+    steps = np.round((YEARS - YEARS[0]) / DT).astype(int)
+    j0 = round((start - YEARS[0]) / DT)
+    js = round((step - YEARS[0]) / DT)
+    impulse = np.array([
+        mass / DT * comb(m - 1, n - 1) * a**n * (1 - a) ** (m - n) if m >= n else 0.0
+        for m in steps - j0
+    ])
+    step_response = np.array([
+        height * (1.0 - sum(comb(m, k) * a**k * (1 - a) ** (m - k) for k in range(n))) if m >= n else 0.0
+        for m in steps - js
+    ])
+    # the stock INTEG(output, 0) holds the sum of dt * output over the steps before
+    all_steps = np.arange(steps[-1] + 1) - j0
+    per_step = np.array([
+        mass / DT * comb(m - 1, n - 1) * a**n * (1 - a) ** (m - n) if m >= n else 0.0 for m in all_steps
+    ])
+    delivered = np.concatenate([[0.0], np.cumsum(per_step * DT)])[steps]
+    return impulse, step_response, delivered
+
+
 def test_delay3_step_and_impulse_responses(workdir):
     path = workdir / "smooth_delay.mdl"
     model = _vector(workdir, "smooth_delay")
@@ -130,10 +176,16 @@ def test_delay3_step_and_impulse_responses(workdir):
     for i, delay in enumerate(delay_times):
         frame = _pysd_run(path, {"delay time": delay})
         _assert_matches(out, frame, i)
-    # step response settles on the step height; the impulse is delivered whole
-    assert np.allclose(out["delayed step 3"][3:, -1], 10.0, rtol=1e-3)
-    impulse = out["delayed impulse 3"]
-    assert np.all(impulse[:, YEARS < 2008] == 0)
+    assert [_delay_chain_order(3, d) for d in delay_times] == [1, 2, 3, 3, 3]
+    # closed forms of the fixture: impulse of 50 at 2008, step of 10 at 2010
+    for i, delay in enumerate(delay_times):
+        impulse, step, delivered = _delay3_closed_forms(delay, 2008.0, 50.0, 10.0, 2010.0)
+        np.testing.assert_allclose(out["delayed impulse 3"][i], impulse, rtol=1e-12, atol=1e-12, err_msg=str(delay))
+        np.testing.assert_allclose(out["delayed step 3"][i], step, rtol=1e-12, atol=1e-12, err_msg=str(delay))
+        np.testing.assert_allclose(out["delivered"][i], delivered, rtol=1e-12, atol=1e-12, err_msg=str(delay))
+    # the impulse response is not trivially zero or constant
+    assert np.all(out["delayed impulse 3"][:, YEARS < 2009] == 0)
+    assert np.all(out["delayed impulse 3"].max(axis=1) > 0.5)
     np.testing.assert_allclose(out["delivered"][:, -1], 50.0, rtol=1e-3)
 
 
