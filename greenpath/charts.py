@@ -328,7 +328,9 @@ class Reference:
 
     id: str
     variable: str
-    kind: str  # "change" (value is a fraction vs 2020) or "level" (value in MW)
+    #: "change" (value is a fraction vs 2020), "level" (value in MW) or "peak_year"
+    #: (value is the latest year of the peak)
+    kind: str
     value: float
     year: int
     label_en: str
@@ -359,7 +361,8 @@ def plan_references(targets: TargetsArg = None,
     -------
     list of Reference
         Changes vs 2020 of coal consumption, energy intensity and CO2 intensity (as
-        fractions) and renewable capacity levels (MW); other targets are not drawn.
+        fractions), renewable capacity levels (MW) and the CO2 peak year; other
+        targets are not drawn.
     """
     from greenpath import targets as tg
 
@@ -376,6 +379,8 @@ def plan_references(targets: TargetsArg = None,
         elif tgt.indicator == "renewable_capacity" and tgt.unit in _MW_PER_UNIT:
             value = tgt.value * _MW_PER_UNIT[tgt.unit]
             kind, variable = "level", "renewable_capacity"
+        elif tgt.indicator == "peak_year:co2_emissions" and tgt.unit == "year":
+            value, kind, variable = tgt.value, "peak_year", "co2_emissions"
         else:
             continue
         out.append(Reference(tgt.id, variable, kind, float(value), int(tgt.year),
@@ -760,10 +765,10 @@ def _line_kwargs(run: Run, color: str, st: Style, start: int, years: np.ndarray)
 
 def _draw_bands(ax: Axes, bands: pd.DataFrame | None, run: Run, variable: str,
                 color: str, n_runs: int, start_year: int | None,
-                transform: Callable[[pd.Series], pd.Series] | None = None) -> bool:
-    """Shade the P10-P90 band of ``variable`` for ``run``; True when one was drawn."""
+                transform: Callable[[pd.Series], pd.Series] | None = None) -> str | None:
+    """Shade the P10-P90 band of ``variable`` for ``run``; return its colour (None: none drawn)."""
     if bands is None:
-        return False
+        return None
     missing = {"year", "p10", "p90"} - set(bands.columns)
     if missing:
         raise ValueError(f"bands lack columns {sorted(missing)} (need year, p10, p90 and "
@@ -776,7 +781,7 @@ def _draw_bands(ax: Axes, bands: pd.DataFrame | None, run: Run, variable: str,
     elif n_runs > 1:
         raise ValueError("bands for several scenarios need a 'scenario' column")
     if sel.empty:
-        return False
+        return None
     sel = sel.sort_values("year")
     if start_year is not None:
         sel = sel[sel["year"] >= start_year]
@@ -784,8 +789,20 @@ def _draw_bands(ax: Axes, bands: pd.DataFrame | None, run: Run, variable: str,
     if transform is not None:
         lo, hi = transform(lo), transform(hi)
     ax.fill_between(sel["year"].to_numpy(dtype=float), lo.to_numpy(), hi.to_numpy(),
-                    color=color, alpha=0.18, linewidth=0, gid=f"band:{run.name}")
-    return True
+                    color=color, alpha=BAND_ALPHA, linewidth=0, gid=f"band:{run.name}")
+    return color
+
+
+BAND_ALPHA = 0.18
+
+
+def _band_handle(colors: Sequence[str | None], lang: str) -> tuple[Patch, str] | None:
+    """Legend entry of the bands drawn: their own colour (grey when scenarios differ)."""
+    drawn = list(dict.fromkeys(c for c in colors if c))
+    if not drawn:
+        return None
+    color = drawn[0] if len(drawn) == 1 else "#888888"
+    return Patch(facecolor=color, alpha=BAND_ALPHA * 1.6, edgecolor="none"), t("chart_band", lang)
 
 
 def _stack(ax: Axes, years: np.ndarray, keys: list[str], values: dict[str, np.ndarray],
@@ -941,10 +958,8 @@ def coal_use(results: Results, lang: str = "en", *, presentation: bool = False,
     data = coal_use_data(runs, start_year, targets)
     fig, (ax,) = _new_figure(st)
     colors = scenario_colors([r.name for r in runs])
-    band_drawn = False
-    for run in runs:
-        band_drawn |= _draw_bands(ax, bands, run, "total_coal_consumption", colors[run.name],
-                                  len(runs), start_year)
+    band_colors = [_draw_bands(ax, bands, run, "total_coal_consumption", colors[run.name],
+                               len(runs), start_year) for run in runs]
     handles = _scenario_lines(ax, data, runs, "coal", st, lang, labels)
     years = data.loc[data["series"] == "coal", "year"]
     base = _value_at(runs[0], "total_coal_consumption", 2020)
@@ -956,8 +971,8 @@ def coal_use(results: Results, lang: str = "en", *, presentation: bool = False,
     _format_axes(ax, st, t("chart_axis_coal", lang), lang)
     ax.set_xlim(float(years.min()), float(years.max()))
     _mark_policy_start(ax, [policy_start(r) for r in runs], st, lang)
-    if band_drawn:
-        handles.append((Patch(facecolor="#888888", alpha=0.3), t("chart_band", lang)))
+    if (band := _band_handle(band_colors, lang)) is not None:
+        handles.append(band)
     return _finish(fig, runs, st, lang, t("chart_title_coal_use", lang),
                    [h for h, _ in handles], [lab for _, lab in handles])
 
@@ -965,15 +980,16 @@ def coal_use(results: Results, lang: str = "en", *, presentation: bool = False,
 def renewable_capacity(results: Results, lang: str = "en", *, presentation: bool = False,
                        labels: Mapping[str, str] | None = None, start_year: int | None = 2010,
                        targets: TargetsArg = None, sets: Sequence[str] | None = None,
-                       show_history: bool = True) -> Figure:
+                       show_history: bool = True, bands: pd.DataFrame | None = None) -> Figure:
     """Renewable capacity stacked by technology (MW) against the 2025 targets.
 
     Dashed lines: every ``renewable_capacity`` target of the targets file, i.e.
     1,000 MW (seed plan 五(一), set ``seed_2021``) and 2,500 MW (14th FYP energy plan,
     set ``fyp14_energy``); ``sets`` chooses among them as in
     :func:`greenpath.targets.evaluate`.  With ``show_history`` the recorded end-2020
-    capacity is marked.  One panel per scenario; other parameters as
-    :func:`industry_output`.
+    capacity is marked.  ``bands``: P10-P90 of ``renewable_capacity`` (total) as in
+    :func:`coal_use`, shaded over the stack of each scenario that has one.  One panel per
+    scenario; other parameters as :func:`industry_output`.
     """
     runs = _check(lang, results)
     st = style(presentation)
@@ -984,6 +1000,9 @@ def renewable_capacity(results: Results, lang: str = "en", *, presentation: bool
                                        ylabel=t("chart_axis_capacity", lang))
     observed = _observed_renewables() if show_history else None
     x1 = float(data["year"].max())
+    colors = scenario_colors([r.name for r in runs])
+    band_colors = [_draw_bands(ax, bands, run, "renewable_capacity", colors[run.name], len(runs),
+                               start_year) for ax, run in zip(axes, runs, strict=False)]
     for ax in axes[: len(runs)]:
         for ref in refs:
             label = t("chart_target_capacity", lang, value=_capacity_text(ref.value, lang),
@@ -1003,6 +1022,8 @@ def renewable_capacity(results: Results, lang: str = "en", *, presentation: bool
                                markerfacecolor="white", markeredgewidth=2,
                                markersize=st.markersize * 1.2),
                         t("chart_history_renewables_2020", lang)))
+    if (band := _band_handle(band_colors, lang)) is not None:
+        handles.append(band)
     return _finish(fig, runs, st, lang, t("chart_title_renewable_capacity", lang),
                    [h for h, _ in handles], [lab for _, lab in handles])
 
@@ -1022,16 +1043,30 @@ def _observed_co2() -> pd.Series:
     return series(load_history(), "co2_emissions_mt")
 
 
+def _peak_target_line(ax: Axes, ref: Reference, st: Style, lang: str) -> None:
+    """Dashed vertical line at a peak-year target, labelled left of it at the top."""
+    ax.axvline(ref.value, linestyle="--", color=COLORS["target"], linewidth=st.linewidth * 0.8,
+               gid=f"target:{ref.id}", zorder=4)
+    ax.annotate(ref.label_zh if lang == "zh" else ref.label_en, xy=(ref.value, 1.0),
+                xycoords=("data", "axes fraction"), xytext=(-4, -4),
+                textcoords="offset points", ha="right", va="top", fontsize=st.small,
+                color=COLORS["target"],
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 1})
+
+
 def co2_emissions(results: Results, lang: str = "en", *, presentation: bool = False,
                   labels: Mapping[str, str] | None = None, start_year: int | None = None,
                   variable: str = "co2_emissions", bands: pd.DataFrame | None = None,
-                  show_history: bool = True) -> Figure:
+                  show_history: bool = True, targets: TargetsArg = None,
+                  sets: Sequence[str] | None = None) -> Figure:
     """CO2 emissions per scenario with each peak marked and CEADs history as markers.
 
     ``variable``: ``co2_emissions`` (territorial, the CEADs boundary) or
     ``co2_including_imports``.  A series still rising in 2035 is labelled "still
-    rising".  ``bands`` as in :func:`coal_use`.  Other parameters as
-    :func:`industry_output`.
+    rising".  The peak-year target of the targets file ("peak by 2030") is a dashed
+    vertical line labelled at the top, as in the app's live chart.  ``bands`` as in
+    :func:`coal_use`; ``targets`` and ``sets`` as in :func:`renewable_capacity`.  Other
+    parameters as :func:`industry_output`.
     """
     if variable not in ("co2_emissions", "co2_including_imports"):
         raise ValueError(f"variable {variable!r} not one of co2_emissions, "
@@ -1041,10 +1076,8 @@ def co2_emissions(results: Results, lang: str = "en", *, presentation: bool = Fa
     data = co2_emissions_data(runs, variable, start_year)
     fig, (ax,) = _new_figure(st)
     colors = scenario_colors([r.name for r in runs])
-    band_drawn = False
-    for run in runs:
-        band_drawn |= _draw_bands(ax, bands, run, variable, colors[run.name], len(runs),
-                                  start_year)
+    band_colors = [_draw_bands(ax, bands, run, variable, colors[run.name], len(runs),
+                               start_year) for run in runs]
     handles = _scenario_lines(ax, data, runs, variable, st, lang, labels)
     series_years = data.loc[data["series"] == variable, "year"]
     last = int(series_years.max())
@@ -1075,12 +1108,14 @@ def co2_emissions(results: Results, lang: str = "en", *, presentation: bool = Fa
                        markerfacecolor="white", markeredgewidth=1.8, zorder=5,
                        gid="observed:ceads")
         handles.append((h, t("chart_history_ceads", lang)))
-    if band_drawn:
-        handles.append((Patch(facecolor="#888888", alpha=0.3), t("chart_band", lang)))
+    if (band := _band_handle(band_colors, lang)) is not None:
+        handles.append(band)
     _format_axes(ax, st, t("chart_axis_co2", lang), lang)
     ax.set_xlim(float(series_years.min()), float(last))
     ax.set_ylim(top=ax.get_ylim()[1] * 1.12)  # room for the peak labels
     _mark_policy_start(ax, [policy_start(r) for r in runs], st, lang)
+    for ref in _refs(plan_references(targets, sets), "co2_emissions"):
+        _peak_target_line(ax, ref, st, lang)
     return _finish(fig, runs, st, lang, t(f"chart_title_{variable}", lang),
                    [h for h, _ in handles], [lab for _, lab in handles])
 
@@ -1104,15 +1139,15 @@ def intensity_change(results: Results, lang: str = "en", *, presentation: bool =
     fig, axes = _new_figure(st, 1, 2, sharey=True)
     colors = scenario_colors([r.name for r in runs])
     handles: list[tuple[Any, str]] = []
-    band_drawn = False
+    band_colors: list[str | None] = []
     panels = (("energy_intensity", "chart_panel_energy_intensity"),
               ("co2_intensity", "chart_panel_co2_intensity"))
     years = data["year"]
     for i, (ax, (col, title_key)) in enumerate(zip(axes, panels, strict=True)):
         for run in runs:
             base = _value_at(run, col, 2020)
-            band_drawn |= _draw_bands(ax, bands, run, col, colors[run.name], len(runs),
-                                      start_year, transform=lambda s, b=base: s / b - 1)
+            band_colors.append(_draw_bands(ax, bands, run, col, colors[run.name], len(runs),
+                                           start_year, transform=lambda s, b=base: s / b - 1))
         h = _scenario_lines(ax, data, runs, col, st, lang, labels)
         if i == 0:
             handles = h
@@ -1127,8 +1162,8 @@ def intensity_change(results: Results, lang: str = "en", *, presentation: bool =
                      percent=True, zero_floor=False)
         ax.set_xlim(float(years.min()), float(years.max()))
         _mark_policy_start(ax, [policy_start(r) for r in runs], st, lang)
-    if band_drawn:
-        handles.append((Patch(facecolor="#888888", alpha=0.3), t("chart_band", lang)))
+    if (band := _band_handle(band_colors, lang)) is not None:
+        handles.append(band)
     return _finish(fig, runs, st, lang, t("chart_title_intensity_change", lang),
                    [h for h, _ in handles], [lab for _, lab in handles])
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from greenpath import charts
+from greenpath import charts, i18n
 from greenpath.i18n import LANGS, t
 from greenpath.io import OutputExistsError, atomic_write
 
@@ -122,11 +122,7 @@ def _format_value(value: float, unit: str = "") -> str:
 
 def unit_text(unit: str, lang: str) -> str:
     """Put a registry or target unit in words (``Dmnl`` -> share 0-1, ``1/Year`` -> per year)."""
-    key = "chart_unit_" + re.sub(r"\W+", "_", unit.lower()).strip("_")
-    try:
-        return t(key, lang)
-    except KeyError:
-        return unit
+    return i18n.unit_text(unit, lang)
 
 
 def _setting(scenario, name: str, defaults: dict[str, float]) -> str:

@@ -192,6 +192,23 @@ def test_upload_good_scenario_sets_levers():
     assert lever(at, "utility_pv_build_rate").value == pytest.approx(
         sc.load("plan_14th_fyp").params["utility_pv_build_rate"])
     assert at.selectbox(key="w_preset").value == "__uploaded__"
+    assert t("app_upload_loaded", "en", file="my_variant.toml") in at.success[0].value
+
+
+def test_upload_message_sits_under_the_uploader_and_is_cleared_with_the_file():
+    """The error is shown in the scenario-file tab, after the uploader, not at the top."""
+    at = new_app()
+    _upload(at, "bad.toml", b'[levers]\nwind_build_rate = 9999\n')
+    tab = next(tb for tb in at.tabs if tb.label == t("app_tab_file", "en"))
+    assert "bad.toml: [levers] wind_build_rate = 9999" in " ".join(e.value for e in tab.error)
+    assert len(at.error) == len(tab.error), errors(at)  # not repeated at the top of the page
+    at.file_uploader(key="w_upload").set_value(None).run()
+    assert not at.exception
+    assert not at.error  # a removed file leaves no stale message behind
+    _upload(at, "good.toml", b'[levers]\nwind_build_rate = 200\n')
+    assert not at.error, errors(at)  # a file extending no preset can be saved again
+    assert lever(at, "wind_build_rate").value == pytest.approx(200.0)
+    assert "extends" not in next(c.value for c in at.code if "[scenario]" in c.value)
 
 
 @pytest.mark.parametrize(("name", "data", "expected"), [
@@ -208,10 +225,10 @@ def test_upload_bad_scenario_shows_error_and_changes_nothing(name, data, expecte
     co2, values = co2_2030(at), {s.key: s.value for s in at.slider}
     _upload(at, name, data)
     assert expected in errors(at), errors(at)
-    assert t("app_error_upload", "en") in errors(at)
+    assert t("app_error_upload", "en", file=name) in errors(at)
     assert {s.key: s.value for s in at.slider} == values
     assert co2_2030(at) == co2
-    at.button(key="w_dismiss").click().run()
+    at.button(key="w_dismiss_upload").click().run()
     assert not at.error
 
 

@@ -34,7 +34,12 @@ POLICY_COLOUR = COLOURS["policy_start"]
 #: Saved scenarios drawn at most (current + baseline + these stay within 5-6 series).
 MAX_SAVED = 3
 
-FONT = "'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', 'PingFang SC', sans-serif"
+#: Family of the bundled CJK font as the app serves it to the browser (``[[theme.fontFaces]]``
+#: in ``.streamlit/config.toml``): the charts fall back to it where no system CJK font exists.
+WEB_CJK_FONT = "Greenpath Noto Sans SC"
+#: The interface's Latin font first, then system CJK fonts, then the bundled one.
+FONT = ("'Source Sans', 'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', "
+        f"'PingFang SC', '{WEB_CJK_FONT}', sans-serif")
 
 #: chart id -> title key (strings shared with the meeting charts)
 CHARTS = {
@@ -142,6 +147,9 @@ def target_marks(frame: pd.DataFrame, lang: str, sets: Sequence[str] | None = No
                  ) -> dict[str, list[TargetMark]]:
     """Targets drawn on each chart, from the targets file (data, not code).
 
+    The same targets as the meeting charts draw (:func:`greenpath.charts.plan_references`).
+    Labels break at ``\\n`` (two short lines fit a narrow panel).
+
     Parameters
     ----------
     frame
@@ -152,11 +160,13 @@ def target_marks(frame: pd.DataFrame, lang: str, sets: Sequence[str] | None = No
     sets
         Target sets to draw (as :func:`greenpath.targets.evaluate`; default all).
     """
-    from greenpath import targets as tg
-
     out: dict[str, list[TargetMark]] = {}
     for ref in mpl.plan_references(sets=sets):
-        if ref.kind == "change":
+        if ref.kind == "peak_year":
+            label = ref.label_zh if lang == "zh" else ref.label_en
+            out.setdefault("co2", []).append(
+                TargetMark(ref.year, float(ref.value), label, kind="year"))
+        elif ref.kind == "change":
             label = t("chart_target_change", lang, pct=percent_text(ref.value),
                       source=ref.source(lang))
             if ref.variable == "total_coal_consumption":
@@ -166,14 +176,9 @@ def target_marks(frame: pd.DataFrame, lang: str, sets: Sequence[str] | None = No
                 out.setdefault(ref.variable, []).append(
                     TargetMark(ref.year, 100.0 * ref.value, label))
         else:
-            label = t("chart_target_capacity", lang, value=capacity_text(ref.value, lang),
+            label = t("app_target_capacity", lang, value=capacity_text(ref.value, lang),
                       source=ref.source(lang))
             out.setdefault("renewables", []).append(TargetMark(ref.year, ref.value, label))
-    for tgt in tg.select(tg.load(), list(sets) if sets is not None else None):
-        if tgt.indicator == "peak_year:co2_emissions" and tgt.unit == "year":
-            label = tgt.label_zh if lang == "zh" else tgt.label_en
-            out.setdefault("co2", []).append(
-                TargetMark(int(tgt.year), float(tgt.value), label, kind="year"))
     return out
 
 
@@ -206,24 +211,46 @@ def _n(field: str, **kw) -> dict:
     return {"field": field, "type": "nominal", **kw}
 
 
+def _scenario_legend_columns(labels: Sequence[str], ctx: ChartContext) -> int:
+    """Legend entries in one row (0) when they fit a half-width chart, else in columns."""
+    size = 22 if ctx.present else 12
+    room = 1500 if ctx.present else 360  # pixels of legend a chart can count on
+    widths = [mpl._display_width(x) * size * 0.55 + 2.5 * size for x in labels]
+    if sum(widths) <= room:
+        return 0
+    return max(1, min(len(labels), int(room // max(widths))))
+
+
 def _scenario_colour(runs: Sequence[Run], ctx: ChartContext,
-                     history: str | None = None) -> dict:
-    """Colour by scenario; ``history`` adds the recorded series (black) to the legend."""
+                     history: str | None = None, notes: dict[str, str] | None = None) -> dict:
+    """Colour by scenario; ``history`` adds the recorded series (black) to the legend.
+
+    ``notes``: text appended to a scenario's legend entry (e.g. "still rising in 2035").
+    """
     domain, rng = scenario_colours(runs)
     if history:
         domain, rng = [*domain, history], [*rng, HISTORY_COLOUR]
+    labels = [f"{d} · {notes[d]}" if notes and d in notes else d for d in domain]
+    legend: dict = {"orient": "top", "columns": _scenario_legend_columns(labels, ctx)}
+    if notes:
+        expr = "datum.label"
+        for label, note in notes.items():
+            expr = (f"datum.label === {json.dumps(label, ensure_ascii=False)} ? "
+                    f"{json.dumps(f'{label} · {note}', ensure_ascii=False)} : ({expr})")
+        legend["labelExpr"] = expr
     return _n("scenario", title=t("app_legend_scenario", ctx.lang),
-              scale={"domain": domain, "range": rng}, legend={"orient": "top", "columns": 0})
+              scale={"domain": domain, "range": rng}, legend=legend)
 
 
 def _lines(data: pd.DataFrame, runs: Sequence[Run], ctx: ChartContext, y_title: str,
-           fmt: str = ",.0f", history: str | None = None) -> Spec:
+           fmt: str = ",.0f", history: str | None = None,
+           notes: dict[str, str] | None = None) -> Spec:
     return {
         "data": _values(data[["scenario", "year", "value"]]),
         "mark": {"type": "line", "strokeWidth": 4 if ctx.present else 2.5},
         "encoding": {
             "x": _x(ctx), "y": _q("value", title=y_title, axis={"format": fmt}),
-            "color": _scenario_colour(runs, ctx, history),
+            "color": _scenario_colour(runs, ctx, history, notes),
             "tooltip": [_n("scenario", title=t("app_legend_scenario", ctx.lang)),
                         _q("year", format="d", title=t("chart_axis_year", ctx.lang)),
                         _q("value", format=",.2f", title=y_title)],
@@ -256,21 +283,37 @@ def _haloed_text(data: dict, ctx: ChartContext, mark: dict, encoding: dict) -> l
     ]
 
 
-def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext) -> list[Spec]:
+def _label_below(mark: TargetMark, ends: Sequence[float]) -> bool:
+    """Whether a level target's label goes under its line: when more lines end above it."""
+    above = sum(e > mark.value for e in ends)
+    return above > len(ends) - above
+
+
+def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext,
+                  ends: Sequence[float] = ()) -> list[Spec]:
     """Dashed target marks labelled with their clause, drawn as the meeting charts do.
 
     A level target is a dashed line from 2020 to the last year with a diamond in the
-    target year, labelled above its start; a year target is a dashed vertical line
-    labelled at the top (the policy start is labelled at the bottom).
+    target year, labelled inside the plot at its right end: above the line, or under it
+    when most of the chart's lines end above it (``ends``: each line's last value, in
+    the chart's unit).  A year target is a dashed vertical line labelled at the top,
+    left of the line (the policy start is labelled at the bottom).  Labels break into
+    lines at ``\\n``, so none runs past the plot's edge.
     """
     size = 20 if ctx.present else 11
+    line_height = size + 2
     width = 3 if ctx.present else 2
     tip = [_n("label")]
     layers: list[Spec] = []
     levels = [m for m in marks if m.kind == "level"]
-    if levels:
+    # Vega puts a label's first line at the baseline and the others under it: a label
+    # above its line is raised by its extra lines.
+    groups: dict[tuple[bool, int], list[TargetMark]] = {}
+    for m in levels:
+        groups.setdefault((_label_below(m, ends), m.label.count("\n")), []).append(m)
+    for (below, extra), group in sorted(groups.items()):
         data = {"values": [{"x0": max(ctx.x_start, 2020), "x1": 2035, "year": m.year,
-                            "value": float(m.value), "label": m.label} for m in levels]}
+                            "value": float(m.value), "label": m.label} for m in group]}
         layers += [
             {"data": data, "mark": {"type": "rule", "strokeDash": [8, 5], "color": TARGET_COLOUR,
                                     "strokeWidth": width},
@@ -279,9 +322,11 @@ def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext) -> list[Spec]:
             {"data": data, "mark": {"type": "point", "shape": "diamond", "filled": True,
                                     "color": TARGET_COLOUR, "size": 220 if ctx.present else 90},
              "encoding": {"x": _x(ctx), "y": _q("value"), "tooltip": tip}},
-            *_haloed_text(data, ctx, {"align": "left", "baseline": "bottom", "dx": 4, "dy": -4,
-                                      "fontSize": size},
-                          {"x": _x(ctx, "x0"), "y": _q("value")}),
+            *_haloed_text(data, ctx, {"align": "right", "baseline": "top" if below else "bottom",
+                                      "dx": -2, "dy": 4 if below else -4 - extra * line_height,
+                                      "fontSize": size, "lineBreak": "\n",
+                                      "lineHeight": line_height},
+                          {"x": _x(ctx, "x1"), "y": _q("value")}),
         ]
     years = [m for m in marks if m.kind == "year"]
     if years:
@@ -291,20 +336,27 @@ def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext) -> list[Spec]:
                                     "strokeWidth": width},
              "encoding": {"x": _x(ctx, "x"), "tooltip": tip}},
             *_haloed_text(data, ctx, {"align": "right", "baseline": "top", "dx": -4, "dy": 4,
-                                      "fontSize": size},
+                                      "fontSize": size, "lineBreak": "\n",
+                                      "lineHeight": line_height},
                           {"x": _x(ctx, "x"), "y": {"value": 0}}),
         ]
     return layers
 
 
+def _ends(data: pd.DataFrame, column: str = "value") -> list[float]:
+    """Return the last value of every scenario's line (long table ``scenario, year, value``)."""
+    last = data[data["year"] == data["year"].max()]
+    return [float(v) for v in last[column]]
+
+
 def _history_layer(series: pd.Series | None, label: str, ctx: ChartContext,
-                   runs: Sequence[Run]) -> list[Spec]:
+                   runs: Sequence[Run], notes: dict[str, str] | None = None) -> list[Spec]:
     """Draw recorded values as black diamonds, named in the scenario legend."""
     if series is None or series.empty:
         return []
     data = _values(pd.DataFrame({"year": series.index.astype(int),
                                  "value": series.to_numpy(dtype=float), "scenario": label}))
-    enc = {"x": _x(ctx), "y": _q("value"), "color": _scenario_colour(runs, ctx, label),
+    enc = {"x": _x(ctx), "y": _q("value"), "color": _scenario_colour(runs, ctx, label, notes),
            "tooltip": [_n("scenario"), _q("year", format="d"), _q("value", format=",.2f")]}
     points = {"data": data, "mark": {"type": "point", "filled": False,
                                      "shape": "diamond", "strokeWidth": 2,
@@ -317,14 +369,19 @@ def _history_layer(series: pd.Series | None, label: str, ctx: ChartContext,
     return [line, points]
 
 
-def _band_layer(ctx: ChartContext, variable: str, colour: str) -> list[Spec]:
+def _band_layer(ctx: ChartContext, variable: str, colour: str,
+                base: float | None = None) -> list[Spec]:
+    """Shade the P10-P90 band of ``variable``; ``base``: draw it as % change vs ``base``."""
     bands = ctx.bands
     if bands is None or bands.empty:
         return []
     data = bands[bands["variable"] == variable] if "variable" in bands else bands
+    data = data[data["year"] >= ctx.x_start]
     if data.empty:
         return []
     data = data[["year", "p10", "p90"]].assign(band=t("chart_band", ctx.lang))
+    if base is not None:
+        data[["p10", "p90"]] = 100.0 * (data[["p10", "p90"]] / base - 1.0)
     return [{"data": _values(data), "mark": {"type": "area", "opacity": 0.2, "color": colour},
              "encoding": {"x": _x(ctx), "y": _q("p10"), "y2": {"field": "p90"},
                           "tooltip": [_n("band"), _q("year", format="d"),
@@ -346,6 +403,8 @@ def _finish(layers: list[Spec], ctx: ChartContext, title: str | None = None,
             "legend": {"labelFontSize": 22 if big else 12, "titleFontSize": 22 if big else 12,
                        "labelFont": FONT, "titleFont": FONT, "symbolSize": 300 if big else 100,
                        "orient": "bottom", "labelLimit": 600},
+            # The same width for every y axis, so side-by-side panels get equal plots.
+            "axisY": {"minExtent": 70 if big else 44},
             "view": {"strokeWidth": 0},
         },
     }
@@ -367,7 +426,12 @@ def _current(runs: Sequence[Run]) -> Run:
 
 # ------------------------------------------------------------------ the charts
 def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
-    """CO2 emissions by scenario, with each scenario's peak, history and bands."""
+    """CO2 emissions by scenario, with each scenario's peak, history and bands.
+
+    Every peak is a triangle; the current scenario's is labelled next to it, or, while
+    it is still rising in the last year, named in the legend (a label at the plot's
+    right end would sit on the 2030 target line and the band).
+    """
     y_title = t("chart_axis_co2", ctx.lang)
     tidy = mpl.co2_emissions_data(_frames(runs))
     lines = tidy[tidy["series"] == "co2_emissions"]
@@ -378,28 +442,35 @@ def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
         else t("chart_peak", ctx.lang, year=int(y), value=f"{v:.1f}")
         for y, v in zip(peaks["year"], peaks["value"], strict=True)]
     current = _current(runs)
+    mine = peaks[peaks["scenario"] == current.label]
+    rising = bool((mine["year"] == last).any())
+    notes = {current.label: t("chart_no_peak", ctx.lang, year=last)} if rising else None
     history = ctx.history.get("co2_emissions")
     recorded = t("chart_history_ceads", ctx.lang) if history is not None else None
-    colour = _scenario_colour(runs, ctx, recorded)
+    colour = _scenario_colour(runs, ctx, recorded, notes)
     _, colours = scenario_colours(runs)
     peak_points = {"data": _values(peaks),
                    "mark": {"type": "point", "shape": "triangle-up", "filled": True,
                             "size": 320 if ctx.present else 120},
                    "encoding": {"x": _x(ctx), "y": _q("value"), "color": colour,
                                 "tooltip": [_n("scenario"), _n("label")]}}
-    peak_text = {"data": _values(peaks[peaks["scenario"] == current.label]),
-                 "mark": {"type": "text", "dy": -16, "fontSize": 22 if ctx.present else 12,
-                          "fontWeight": "bold"},
-                 "encoding": {"x": _x(ctx), "y": _q("value"), "text": _n("label"),
-                              "color": colour}}
     layers = [
         *_band_layer(ctx, "co2_emissions", colours[list(runs).index(current)]),
         *_policy_rule(ctx),
-        _lines(lines, runs, ctx, y_title, ",.0f", recorded),
-        *_history_layer(history, recorded or "", ctx, runs),
+        _lines(lines, runs, ctx, y_title, ",.0f", recorded, notes),
+        *_history_layer(history, recorded or "", ctx, runs, notes),
         *_target_layer(ctx.targets.get("co2", []), ctx),
-        peak_points, peak_text,
+        peak_points,
     ]
+    if not rising and not mine.empty:
+        # Left of a late peak, right of an early one: the label stays inside the plot.
+        late = int(mine["year"].iloc[0]) > (ctx.x_start + last) / 2
+        layers += _haloed_text(
+            _values(mine), ctx,
+            {"align": "right" if late else "left", "dx": -8 if late else 8, "dy": -14,
+             "fontSize": 22 if ctx.present else 12, "fontWeight": "bold"},
+            {"x": _x(ctx), "y": _q("value")})
+        layers[-1]["mark"]["color"] = colours[list(runs).index(current)]
     return _finish(layers, ctx)
 
 
@@ -450,9 +521,12 @@ def stacked_chart(chart_id: str, runs: Sequence[Run], ctx: ChartContext) -> Spec
     recorded = t("chart_history_renewables_2020", ctx.lang) if history is not None else None
     # The stack has its own colour legend; lines, history and targets share the scenario
     # legend (a nested layer shares its scales, the top level resolves them apart).
-    rest = [*_policy_rule(ctx), _lines(totals, runs, ctx, y_title, history=recorded),
+    _, colours = scenario_colours(runs)
+    band = _band_layer(ctx, total, colours[list(runs).index(current)]) if chart_id == \
+        "renewables" else []
+    rest = [*band, *_policy_rule(ctx), _lines(totals, runs, ctx, y_title, history=recorded),
             *_history_layer(history, recorded or "", ctx, runs),
-            *_target_layer(ctx.targets.get(chart_id, []), ctx)]
+            *_target_layer(ctx.targets.get(chart_id, []), ctx, _ends(totals))]
     return _finish([area, {"layer": rest}], ctx, independent_colours=True)
 
 
@@ -465,23 +539,32 @@ def coal_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
     current = _current(runs)
     layers = [*_band_layer(ctx, "total_coal_consumption", colours[list(runs).index(current)]),
               *_policy_rule(ctx), _lines(data, runs, ctx, y_title),
-              *_target_layer(ctx.targets.get("coal", []), ctx)]
+              *_target_layer(ctx.targets.get("coal", []), ctx, _ends(data))]
     return _finish(layers, ctx)
 
 
 def intensity_charts(runs: Sequence[Run], ctx: ChartContext) -> list[Spec]:
-    """Energy and CO2 intensity, change vs 2020 (%), against the 2025 targets (two panels)."""
+    """Energy and CO2 intensity, change vs 2020 (%), against the 2025 targets (two panels).
+
+    Bands are given as levels and drawn as change vs the current scenario's 2020 value
+    (as the meeting chart does).
+    """
     ctx = replace(ctx, x_start=2010)
     tidy = mpl.intensity_change_data(_frames(runs), start_year=ctx.x_start)
     y_title = t("chart_axis_change_vs_2020", ctx.lang)
+    current = _current(runs)
+    _, colours = scenario_colours(runs)
     panels = []
     for column, key in (("energy_intensity", "chart_panel_energy_intensity"),
                         ("co2_intensity", "chart_panel_co2_intensity")):
         data = tidy[tidy["series"] == column].assign(value=lambda d: 100.0 * d["value"])
         zero = {"data": {"values": [{"value": 0.0}]},
                 "mark": {"type": "rule", "color": "#bbbbbb"}, "encoding": {"y": _q("value")}}
-        layers = [zero, *_policy_rule(ctx), _lines(data, runs, ctx, y_title, ".0f"),
-                  *_target_layer(ctx.targets.get(column, []), ctx)]
+        base = float(current.frame.loc[2020, column]) if 2020 in current.frame.index else None
+        band = (_band_layer(ctx, column, colours[list(runs).index(current)], base=base)
+                if base else [])
+        layers = [*band, zero, *_policy_rule(ctx), _lines(data, runs, ctx, y_title, ".0f"),
+                  *_target_layer(ctx.targets.get(column, []), ctx, _ends(data))]
         panels.append(_finish(layers, ctx, title=t(key, ctx.lang)))
     return panels
 

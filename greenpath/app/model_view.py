@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import pandas as pd
 
@@ -106,7 +106,8 @@ def _quote(text: str) -> str:
 
 
 def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
-               net_change_label: str = "net change", include_external: bool = True) -> str:
+               net_change_label: str = "net change", include_external: bool = True,
+               only: Collection[str] | None = None) -> str:
     """DOT text of the stock-and-flow diagram of one sector.
 
     Parameters
@@ -121,15 +122,21 @@ def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
         Label of the valve drawn for a stock whose rate is an expression.
     include_external
         Draw variables of other sectors that this sector reads.
+    only
+        Draw only these members of the sector (a part, see :func:`sector_parts`); the
+        other members they read are drawn like variables of other sectors.
     """
     table = variables.set_index("name")
     members = [n for n in table.index[table["group"] == group] if n not in CONTROL]
+    if only is not None:
+        keep = set(only)
+        members = [n for n in members if n in keep]
     member_set = set(members)
     lines = [
         "digraph sector {",
         '  graph [rankdir=LR, bgcolor="transparent", nodesep=0.25, ranksep=0.5, '
-        'fontname="Noto Sans CJK SC,Helvetica"];',
-        '  node [fontname="Noto Sans CJK SC,Helvetica", fontsize=10];',
+        'fontname="Noto Sans CJK SC,Greenpath Noto Sans SC,Helvetica"];',
+        '  node [fontname="Noto Sans CJK SC,Greenpath Noto Sans SC,Helvetica", fontsize=10];',
         '  edge [color="#8a8a8a", arrowsize=0.6];',
     ]
     external: set[str] = set()
@@ -200,6 +207,47 @@ def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
     lines.extend(dict.fromkeys(edges))
     lines.append("}")
     return "\n".join(lines)
+
+
+#: A sector whose diagram has more links than this is offered in parts.
+SPLIT_LINKS = 60
+
+
+def sector_parts(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
+                 depth: int = 2) -> dict[str, list[str]]:
+    """Split a sector into parts small enough to read: one around each stock, and the rest.
+
+    A stock's part holds the stock, its flows, what the flows read within the sector
+    up to ``depth`` links back, and the sector's variables that read the stock.  The
+    variables in no stock's part form the last part, ``""``.  Parts overlap where
+    stocks share inputs.
+
+    Returns
+    -------
+    dict
+        Stock name (``""`` for the rest) -> member names, in the sector's order.
+    """
+    table = variables.set_index("name")
+    members = [n for n in table.index[table["group"] == group] if n not in CONTROL]
+    member_set = set(members)
+    reads = {n: direct_dependencies(n, deps) & member_set for n in members}
+    parts: dict[str, list[str]] = {}
+    covered: set[str] = set()
+    for stock in (n for n in members if table.loc[n, "kind"] == "stock"):
+        flows = integ_flows(str(table.loc[stock, "equation"]))
+        start = ({f for f, _ in flows} & member_set if flows is not None
+                 else direct_dependencies(f"_integ_{stock}", deps) & member_set)
+        part, frontier = {stock} | start, set(start)
+        for _ in range(depth):
+            frontier = {d for n in frontier for d in reads.get(n, ())} - part
+            part |= frontier
+        part |= {n for n in members if stock in reads[n] and table.loc[n, "kind"] != "stock"}
+        parts[stock] = [n for n in members if n in part]
+        covered |= part
+    rest = [n for n in members if n not in covered]
+    if rest:
+        parts[""] = rest
+    return parts
 
 
 def variable_table(variables: pd.DataFrame) -> pd.DataFrame:

@@ -178,9 +178,9 @@ def meeting_figure(chart: str, results: Mapping[str, object], labels: Mapping[st
                           baseline=results.get(mpl.BASELINE))
     draw = mpl.CHARTS[chart][0]
     extra: dict = {}
-    if chart == "renewable_capacity":
+    if chart in ("renewable_capacity", "co2_emissions"):
         extra["sets"] = list(sets) if sets is not None else None
-    if chart in ("coal_use", "co2_emissions", "intensity_change") and bands is not None:
+    if chart in BANDED_CHARTS and bands is not None:
         extra["bands"] = bands
     return draw(dict(results), lang, presentation=presentation, labels=dict(labels), **extra)
 
@@ -201,7 +201,14 @@ def compute_wedges(key: state.RunKey, name: str,
 #: module is missing no band is drawn.
 BANDS_HOOK = "greenpath.ensemble:bands"
 BAND_SAMPLES = 500
-BAND_VARIABLES = ("co2_emissions", "total_coal_consumption")
+#: Every variable a headline chart draws a band for: the CO2, coal and renewable totals,
+#: and the two intensities (levels; the charts draw them as change vs 2020, which is
+#: exact because no sampled uncertainty moves the 2020 value: see
+#: :func:`greenpath.ensemble.projection_uncertainties`).
+BAND_VARIABLES = ("co2_emissions", "total_coal_consumption", "renewable_capacity",
+                  "energy_intensity", "co2_intensity")
+#: Meeting charts that take ``bands`` (:mod:`greenpath.charts`).
+BANDED_CHARTS = ("coal_use", "co2_emissions", "intensity_change", "renewable_capacity")
 
 
 def bands_provider() -> Callable[..., pd.DataFrame] | None:

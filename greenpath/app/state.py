@@ -175,9 +175,15 @@ def changed_levers(base: Base, levers: Mapping[str, Setting]) -> list[str]:
 
 
 def scenario_toml(current: sc.Scenario, base: Base) -> str:
-    """TOML text of ``current``, written relative to the base's shipped preset."""
-    parent = sc.load(base.preset) if base.preset else None
-    return sc.to_toml(current, parent=parent)
+    """TOML text of ``current``, written relative to the base's shipped preset.
+
+    Without a shipped preset (an upload extending none) every setting that differs from
+    the model defaults is written and the file extends nothing: the uploaded file's own
+    name is not a scenario another user can load.
+    """
+    if base.preset:
+        return sc.to_toml(current, parent=sc.load(base.preset))
+    return sc.to_toml(sc.Scenario(**{**current.__dict__, "extends": None}), parent=None)
 
 
 def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES) -> Base:
@@ -270,9 +276,16 @@ class LinkRequest:
         return self.preset is not None or bool(self.settings)
 
 
-def decode_link(query: Mapping[str, str], langs: Sequence[str], pages: Sequence[str],
-                ) -> tuple[LinkRequest, list[str]]:
+def decode_link(query: Mapping[str, str | Sequence[str]], langs: Sequence[str],
+                pages: Sequence[str]) -> tuple[LinkRequest, list[str]]:
     """Read share-link query parameters.
+
+    Parameters
+    ----------
+    query
+        Parameter -> value, or -> every value it was given
+        (``{k: st.query_params.get_all(k)}``): a parameter given more than once is an
+        error, never "the last one wins".
 
     Returns
     -------
@@ -282,6 +295,19 @@ def decode_link(query: Mapping[str, str], langs: Sequence[str], pages: Sequence[
         a bad ``lang`` or ``page`` is dropped on its own.
     """
     errors: list[str] = []
+    scenario_errors: list[str] = []
+    single: dict[str, str] = {}
+    for key, value in query.items():
+        values = [value] if isinstance(value, str) else list(value)
+        if len(values) == 1:
+            single[key] = values[0]
+            continue
+        if not values:
+            continue
+        message = (f"{LINK_SOURCE}: {key} is given {len(values)} times "
+                   f"({', '.join(repr(v) for v in values)}); give it once")
+        (errors if key in ("lang", "page") else scenario_errors).append(message)
+    query = single
     request = LinkRequest()
     lang = query.get("lang")
     if lang is not None:
@@ -295,7 +321,6 @@ def decode_link(query: Mapping[str, str], langs: Sequence[str], pages: Sequence[
             request.page = page
         else:
             errors.append(f"{LINK_SOURCE}: page = {page!r}: allowed {', '.join(pages)}")
-    scenario_errors: list[str] = []
     preset = query.get("scenario")
     presets = sc.available()
     if preset is not None and preset not in presets:

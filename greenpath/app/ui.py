@@ -9,9 +9,11 @@ Session state (all keys start ``gp_``; widget keys start ``w_``):
 
 ``gp_base``      :class:`~greenpath.app.state.Base`, the preset or uploaded scenario
 ``gp_values``    lever -> value (float, or a year table kept from the base)
-``gp_saved``     name -> saved settings, drawn on every chart for comparison
-``gp_lang``, ``gp_page``, ``gp_present``, ``gp_chart``
-``gp_errors``    messages of the last bad link / upload, shown until dismissed
+``gp_saved``     name -> saved settings
+``gp_compare``   names of the saved scenarios drawn on the charts (a new save is added)
+``gp_lang``, ``gp_page``, ``gp_present``, ``gp_chart``, ``gp_tab`` (scenario-panel tab)
+``gp_errors``    messages of the last bad share link, shown at the top until dismissed
+``gp_upload``    ``(kind, file name, message)`` of the last upload, shown under the uploader
 
 Widget values are copied into ``gp_*`` by callbacks because Streamlit forgets the
 state of widgets that are not drawn (e.g. the levers while the model page is shown).
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from urllib.parse import urlencode, urlsplit
 
 import pandas as pd
@@ -30,7 +32,7 @@ import streamlit as st
 from greenpath import scenarios as sc
 from greenpath.app import calibration_view, exports, model_view, runner, sections, state
 from greenpath.app import charts as live
-from greenpath.i18n import LANGS, t
+from greenpath.i18n import LANGS, t, t_or, unit_text
 from greenpath.model import indicators
 from greenpath.model import registry as reg
 from greenpath.model.engine import RunResult
@@ -39,6 +41,10 @@ PAGES = ("simulator", "model", "calibration")
 DEFAULT_SECTOR = "Renewable power"
 UPLOAD_LIMIT_BYTES = sc.MAX_FILE_BYTES
 CHART_ORDER = tuple(live.CHARTS)
+#: What presentation mode steps through: every chart, then the target panel.
+SLIDES = (*CHART_ORDER, "targets")
+#: Tabs of the scenario panel (labels ``app_tab_<id>``).
+TABS = ("compare", "file", "share", "downloads")
 #: Rows of the chart grid (the two-panel intensity chart gets a row of its own).
 #: The wedges come last: they need 2^n runs, and everything above is already on screen
 #: while they are computed.
@@ -98,11 +104,19 @@ def cached_variables() -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
-def cached_dot(group: str, label: str) -> str:
-    """DOT text of one sector's stock-and-flow diagram."""
+def cached_dot(group: str, label: str, only: tuple[str, ...] | None = None) -> str:
+    """DOT text of one sector's stock-and-flow diagram (``only``: one part of it)."""
     with model_pool().model() as m:
         deps = m._model._dependencies
-        return model_view.sector_dot(group, m.variables(), deps, net_change_label=label)
+        return model_view.sector_dot(group, m.variables(), deps, net_change_label=label,
+                                     only=only)
+
+
+@st.cache_data(show_spinner=False)
+def cached_parts(group: str) -> dict[str, list[str]]:
+    """Parts of a large sector's diagram (:func:`greenpath.app.model_view.sector_parts`)."""
+    with model_pool().model() as m:
+        return model_view.sector_parts(group, m.variables(), m._model._dependencies)
 
 
 @st.cache_data(show_spinner=False)
@@ -127,9 +141,14 @@ def _init() -> None:
     ss.gp_present = False
     ss.gp_chart = CHART_ORDER[0]
     ss.gp_saved = {}
+    ss.gp_compare = []
     ss.gp_errors = []
+    ss.gp_upload = None
+    ss.gp_tab = TABS[0]
     _set_base(state.load_preset(state.default_preset()))
-    request, errors = state.decode_link(st.query_params.to_dict(), LANGS, PAGES)
+    # Every value of a repeated parameter, so a link giving one twice is an error.
+    query = {k: st.query_params.get_all(k) for k in st.query_params}
+    request, errors = state.decode_link(query, LANGS, PAGES)
     if request.lang:
         ss.gp_lang = request.lang
     if request.page:
@@ -168,12 +187,36 @@ def _apply_link(request: state.LinkRequest) -> None:
     ss.gp_values = values
 
 
+def _base_changes(base: state.Base) -> list[str]:
+    """Settings in which a base that is not an upload differs from its preset (a link's)."""
+    if base.uploaded or base.preset is None:
+        return []
+    return sorted(state.diff(base.scenario.settings(), state.preset_settings(base.preset)))
+
+
+def _titles(base: state.Base, settings: Mapping[str, object]) -> tuple[str, str]:
+    """Return the English and Chinese titles of the scenario on screen.
+
+    A saved scenario's name when the settings are one; the base's title with
+    "+ changes" once levers (or a link's settings) depart from it; else the base's.
+    """
+    key = state.run_key(settings)
+    for name, saved in ss.gp_saved.items():
+        if state.run_key(saved) == key:
+            return name, name
+    s = base.scenario
+    if state.changed_levers(base, ss.gp_values) or _base_changes(base):
+        en, zh = s.title_en or s.name, s.title_zh or s.title_en or s.name
+        return t("app_title_changed", "en", title=en), t("app_title_changed", "zh", title=zh)
+    return s.title_en, s.title_zh
+
+
 def current_scenario() -> sc.Scenario:
-    """Return the scenario the levers describe, validated."""
+    """Return the scenario the levers describe, validated, titled as :func:`_titles` says."""
     base: state.Base = ss.gp_base
-    return state.compose(base, ss.gp_values, name=base.scenario.name,
-                         title_en=base.scenario.title_en, title_zh=base.scenario.title_zh,
-                         description=base.scenario.description)
+    title_en, title_zh = _titles(base, {**base.scenario.settings(), **ss.gp_values})
+    return state.compose(base, ss.gp_values, name=base.scenario.name, title_en=title_en,
+                         title_zh=title_zh, description=base.scenario.description)
 
 
 # ====================================================================== callbacks
@@ -217,16 +260,30 @@ def _on_revert() -> None:
 
 
 def _on_upload() -> None:
+    """Load an uploaded file; its outcome is shown under the uploader until the next one.
+
+    Removing the file from the uploader clears the message.
+    """
     uploaded = ss.get("w_upload")
     if uploaded is None:
+        ss.gp_upload = None
         return
     try:
         base = state.from_upload(uploaded.getvalue(), uploaded.name, UPLOAD_LIMIT_BYTES)
     except (sc.ScenarioError, reg.RegistryError) as exc:
-        ss.gp_errors = [t("app_error_upload", ss.gp_lang), str(exc)]
+        ss.gp_upload = ("error", uploaded.name, str(exc))
         return
-    ss.gp_errors = []
+    ss.gp_upload = ("success", uploaded.name, "")
     _set_base(base)
+
+
+def _on_tab() -> None:
+    lang = ss.gp_lang
+    ss.gp_tab = next((x for x in TABS if t(f"app_tab_{x}", lang) == ss.w_tabs), TABS[0])
+
+
+def _on_compare() -> None:
+    ss.gp_compare = list(ss.w_compare)
 
 
 def _on_sets() -> None:
@@ -243,6 +300,10 @@ def _on_dismiss() -> None:
     ss.gp_errors = []
 
 
+def _on_dismiss_upload() -> None:
+    ss.gp_upload = None
+
+
 def _on_save() -> None:
     name = (ss.get("w_save_name") or "").strip()
     if not name:
@@ -254,6 +315,9 @@ def _on_save() -> None:
     ss.gp_saved[name] = dict(current_scenario().settings())
     ss.gp_save_msg = ("success", t("app_saved", ss.gp_lang, name=name))
     ss.w_save_replace = False
+    # A new save is drawn at once; beyond the limit the longest-shown one makes room.
+    compare = [n for n in ss.gp_compare if n != name and n in ss.gp_saved]
+    ss.gp_compare = [*compare, name][-live.MAX_SAVED:]
 
 
 def _on_load_saved(name: str) -> None:
@@ -274,11 +338,16 @@ def _on_load_saved(name: str) -> None:
 
 def _on_remove_saved(name: str) -> None:
     ss.gp_saved.pop(name, None)
+    ss.gp_compare = [n for n in ss.gp_compare if n != name]
 
 
 def _on_chart_step(step: int) -> None:
-    i = CHART_ORDER.index(ss.gp_chart)
-    ss.gp_chart = CHART_ORDER[(i + step) % len(CHART_ORDER)]
+    i = SLIDES.index(ss.gp_chart)
+    ss.gp_chart = SLIDES[(i + step) % len(SLIDES)]
+
+
+def _on_present_exit() -> None:
+    ss.gp_present = False
 
 
 def _on_chart_pick() -> None:
@@ -320,15 +389,22 @@ def lever_label(p: reg.Parameter, lang: str) -> str:
     return p.label_en or p.name
 
 
+def lever_help(p: reg.Parameter, lang: str) -> str:
+    """Return a lever's tooltip: the registry's description, in Chinese from the table."""
+    if lang == "zh":
+        return t_or(f"app_lever_help_{p.name}", "zh", p.description)
+    return p.description
+
+
 def _lever_widget(p: reg.Parameter, lang: str, start: state.Setting) -> None:
     value = ss.gp_values[p.name]
     key = f"w_lever_{p.name}"
     changed = not state.same(state.normalise(value), start)
     label = lever_label(p, lang) + (" ●" if changed else "")
-    unit = "" if p.unit == "Dmnl" else p.unit
     start_text = _table_text(start) if isinstance(start, tuple) else _fmt(start, p)
-    info = t("app_lever_info", lang, unit=unit or t("app_unit_share", lang),
+    info = t("app_lever_info", lang, unit=unit_text(p.unit, lang),
              lo=_fmt(p.min, p), hi=_fmt(p.max, p), preset=start_text)
+    tip = lever_help(p, lang)
     if isinstance(value, tuple):
         st.markdown(f"**{label}**")
         st.caption(t("app_lever_table", lang, table=_table_text(value)))
@@ -341,7 +417,7 @@ def _lever_widget(p: reg.Parameter, lang: str, start: state.Setting) -> None:
         if is_year:
             ss[key] = int(round(value))
             st.slider(label, min_value=int(p.min), max_value=int(p.max), step=1, key=key,
-                      on_change=_on_lever, args=(p.name,), help=p.description)
+                      on_change=_on_lever, args=(p.name,), help=tip)
         else:
             ss[key] = float(value)
             shown = decimals
@@ -349,7 +425,7 @@ def _lever_widget(p: reg.Parameter, lang: str, start: state.Setting) -> None:
                 shown += 1
             st.slider(label, min_value=float(p.min), max_value=float(p.max), step=step,
                       key=key, format=f"%.{shown}f", on_change=_on_lever, args=(p.name,),
-                      help=p.description)
+                      help=tip)
     st.caption(f"{info}  \n{_clause(p, lang)}")
 
 
@@ -408,7 +484,7 @@ def _runs(current_key: state.RunKey, lang: str) -> list[live.Run]:
     res = cached_run(base_key)
     runs.append(live.Run(baseline, "baseline", res.frame, res, base_key))
     taken = {current, baseline, live.mpl.BASELINE}
-    for name in ss.get("w_compare", list(ss.gp_saved))[: live.MAX_SAVED]:
+    for name in ss.gp_compare[: live.MAX_SAVED]:
         if name not in ss.gp_saved:
             continue
         label = name
@@ -430,13 +506,16 @@ def _delta(x: float, fmt: str) -> str | None:
 def _metric(label: str, value: str, delta: str | None = None, help_text: str | None = None,
             inverse: bool = False) -> None:
     st.metric(label, value, delta, delta_color="inverse" if inverse else "normal",
-              help=help_text, border=True)
+              help=help_text, border=True, width="content")
 
 
 def kpis(runs: list[live.Run], lang: str) -> None:
     """Headline numbers of the current scenario, with the change vs the baseline."""
     cur, base = runs[0].frame, runs[1].frame
-    cols = st.columns(5)
+    # Each number as wide as its label, wrapping to a second row on a narrow screen:
+    # five equal columns cut the labels short at 1440 px.
+    row = st.container(horizontal=True, wrap=True, key="kpis")
+    cols = [row] * 5
     co2, co2_b = cur.loc[2030, "co2_emissions"], base.loc[2030, "co2_emissions"]
     with cols[0]:
         _metric(t("app_kpi_co2_2030", lang), f"{co2:,.1f}", _delta(co2 - co2_b, "+,.1f"),
@@ -458,6 +537,11 @@ def kpis(runs: list[live.Run], lang: str) -> None:
         with col:
             _metric(t(key, lang), f"{change:+.1f}%", _delta(change - change_b, "+.1f"),
                     t("app_kpi_vs_baseline_pp", lang), inverse=True)
+
+
+def target_set_label(name: str, lang: str) -> str:
+    """Return the name of a target set of the targets file (``app_target_set_<id>``)."""
+    return t_or(f"app_target_set_{name}", lang, name)
 
 
 def _target_label(row: pd.Series, lang: str) -> str:
@@ -490,7 +574,8 @@ def target_panel(targets: pd.DataFrame | None, lang: str, compact: bool = False)
     if all_sets and not compact:
         ss.w_sets = list(all_sets if ss.get("gp_sets") is None else ss.gp_sets)
         st.multiselect(t("app_target_sets", lang), all_sets, key="w_sets", on_change=_on_sets,
-                       help=t("app_target_sets_help", lang))
+                       help=t("app_target_sets_help", lang),
+                       format_func=lambda x: target_set_label(x, lang))
     met = int(targets["met"].astype(bool).sum())
     st.caption(t("app_targets_summary", lang, met=met, total=len(targets)))
     cols = st.columns(3 if compact else 2)
@@ -504,13 +589,30 @@ def target_panel(targets: pd.DataFrame | None, lang: str, compact: bool = False)
                    value=_target_number(value, unit),
                    comparison=_COMPARISON.get(str(row.get("comparison")), row.get("comparison")),
                    target=_target_number(target, unit),
-                   unit="" if unit.lower() == "year" else unit,
+                   unit="" if unit.lower() == "year" else unit_text(unit, lang),
                    margin=_target_number(margin, unit, signed=True))
         if row.get("set"):
-            detail += f" · {row['set']}"
+            detail += f" · {target_set_label(str(row['set']), lang)}"
         with cols[i % len(cols)]:
             st.markdown(f"{badge} **{_target_label(row, lang)}**  \n{detail}",
                         help=str(row.get("source") or ""))
+
+
+def co2_history_note(frame: pd.DataFrame, recorded: pd.Series | None, lang: str) -> str | None:
+    """Explain why the model's CO2 lies far below the CEADs inventory before 2012.
+
+    The figures are read from the data (recorded 2005-2011, the model's history, the
+    2010-12 fall), so a recalibration never leaves the caption stale.
+    """
+    if recorded is None or recorded.empty or "co2_emissions" not in frame:
+        return None
+    early = recorded[(recorded.index >= 2005) & (recorded.index <= 2011)]
+    model = frame.loc[(frame.index >= 2005) & (frame.index <= 2011), "co2_emissions"]
+    if early.empty or model.empty or not {2010, 2012} <= set(recorded.index):
+        return None
+    drop = 100.0 * (1.0 - recorded.loc[2012] / recorded.loc[2010])
+    return t("app_co2_history_note", lang, ceads=f"{early.min():.0f}–{early.max():.0f}",
+             model=f"{model.min():.0f}–{model.max():.0f}", drop=f"{drop:.0f}")
 
 
 def _chart_downloads(chart_id: str, lang: str, runs: list[live.Run],
@@ -596,6 +698,10 @@ def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
         for i, (col, chart) in enumerate(zip(cols, panels, strict=True)):
             with col:
                 st.vega_lite_chart(chart, width="stretch", key=f"vl_{chart_id}_{i}")
+        if chart_id == "co2" and not ctx.present:
+            note = co2_history_note(runs[0].frame, ctx.history.get("co2_emissions"), lang)
+            if note:
+                st.caption(note)
         if downloads:
             _chart_downloads(chart_id, lang, runs, wedges, ctx)
 
@@ -609,7 +715,7 @@ def _shown(runs: list[live.Run], current: sc.Scenario) -> list[exports.Shown]:
         elif r.role == "baseline":
             scenario = cached_preset(state.default_preset())
         else:
-            scenario = state.key_scenario(r.key, r.label)
+            scenario = state.key_scenario(r.key, r.label, title_en=r.label, title_zh=r.label)
         out.append(exports.Shown(live.meeting_name(r), r.label, scenario, r.result,
                                  cached_targets(r.key, _sets())))
     return out
@@ -629,13 +735,28 @@ def _wedge_tables(runs: list[live.Run], wedges: pd.DataFrame | None) -> dict[str
     return {live.meeting_name(current): wedges}
 
 
+def upload_message(lang: str) -> None:
+    """The outcome of the last upload, under the uploader: what failed, or what was loaded."""
+    msg = ss.gp_upload
+    if not msg:
+        return
+    kind, name, detail = msg
+    if kind == "error":
+        st.error(f"{t('app_error_upload', lang, file=name)}\n\n{detail}")
+        st.button(t("app_dismiss", lang), key="w_dismiss_upload", on_click=_on_dismiss_upload)
+    else:
+        st.success(t("app_upload_loaded", lang, file=name))
+
+
 def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
                    lazy_wedges: _LazyWedges) -> None:
     """Save / load / share the scenario, and download data and decks."""
     base: state.Base = ss.gp_base
-    tab_save, tab_file, tab_share, tab_data = st.tabs([
-        t("app_tab_compare", lang), t("app_tab_file", lang), t("app_tab_share", lang),
-        t("app_tab_downloads", lang)])
+    # A keyed tab bar that tracks its state keeps the chosen tab across reruns (an
+    # upload, a save); the choice is kept by id, so it survives a language switch.
+    ss.w_tabs = t(f"app_tab_{ss.gp_tab}", lang)
+    tab_save, tab_file, tab_share, tab_data = st.tabs(
+        [t(f"app_tab_{x}", lang) for x in TABS], key="w_tabs", on_change=_on_tab)
     with tab_save:
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         with c1:
@@ -650,9 +771,9 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
         if msg:
             getattr(st, msg[0])(msg[1])
         if ss.gp_saved:
-            st.multiselect(t("app_compare_with", lang), list(ss.gp_saved),
-                           default=list(ss.gp_saved)[: live.MAX_SAVED], key="w_compare",
-                           max_selections=live.MAX_SAVED)
+            ss.w_compare = [n for n in ss.gp_compare if n in ss.gp_saved]
+            st.multiselect(t("app_compare_with", lang), list(ss.gp_saved), key="w_compare",
+                           max_selections=live.MAX_SAVED, on_change=_on_compare)
             for name in list(ss.gp_saved):
                 c1, c2, c3 = st.columns([4, 1, 1], vertical_alignment="center")
                 c1.markdown(f"• {name}")
@@ -664,24 +785,27 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
         else:
             st.caption(t("app_no_saved", lang))
     with tab_file:
-        title = current.title_zh if lang == "zh" else current.title_en
+        save_name = (ss.get("w_save_name") or "").strip()
+        titles = {"title_en": save_name, "title_zh": save_name} if save_name else {}
         try:
-            named = sc.Scenario(**{**current.__dict__, "name": state.safe_name(
-                ss.get("w_save_name") or f"{current.name}_custom")})
+            named = sc.Scenario(**{**current.__dict__, **titles, "name": state.safe_name(
+                save_name or f"{current.name}_custom")})
             text = state.scenario_toml(named, base)
         except sc.ScenarioError as exc:
-            st.error(str(exc))
+            st.error(f"{t('app_error_scenario', lang)}\n\n{exc}")
         else:
             st.download_button(t("app_download_toml", lang), data=text.encode("utf-8"),
                                file_name=f"{named.name}.toml", mime="application/toml",
                                key="w_dl_toml", on_click="ignore",
                                icon=":material/download:")
-            with st.expander(t("app_toml_preview", lang, title=title or current.name)):
+            title = named.title_zh if lang == "zh" else named.title_en
+            with st.expander(t("app_toml_preview", lang, title=title or named.name)):
                 st.code(text, language="toml")
         st.file_uploader(t("app_upload", lang), type=["toml"], key="w_upload",
                          on_change=_on_upload, help=t("app_upload_help", lang,
                                                       limit=f"{UPLOAD_LIMIT_BYTES:,}"),
                          max_upload_size=1)
+        upload_message(lang)
     with tab_share:
         query = state.encode_link(base.preset, current.settings(), lang, ss.gp_page)
         url = ""
@@ -727,7 +851,7 @@ def simulator_page(lang: str) -> None:
     try:
         current = current_scenario()
     except sc.ScenarioError as exc:  # lever values are validated before they are kept
-        st.error(str(exc))
+        st.error(f"{t('app_error_scenario', lang)}\n\n{exc}")
         return
     key = state.run_key(current.settings())
     runs = _runs(key, lang)
@@ -735,17 +859,22 @@ def simulator_page(lang: str) -> None:
     base: state.Base = ss.gp_base
     changed = state.changed_levers(base, ss.gp_values)
     title = (current.title_zh if lang == "zh" else current.title_en) or current.name
+    base_title = ((base.scenario.title_zh if lang == "zh" else base.scenario.title_en)
+                  or base.scenario.name)
     present = ss.gp_present
+    if present:
+        _presentation_style()
     head, side = st.columns([5, 2], vertical_alignment="bottom")
-    with head:
+    with head, st.container(key="scenario_line"):
         if not present:  # the projector keeps its height for the chart
             st.title(t("app_title", lang), anchor=False)
-        status = (t("app_unsaved", lang, n=len(changed)) if changed
-                  else t("app_as_preset", lang))
-        st.markdown(f"**{t('app_scenario', lang)}:** {title} · *{status}*")
-    with side:
+        st.markdown(f"**{t('app_scenario', lang)}:** {title} · *{_status(base, changed, lang)}*")
+    with side, st.container(horizontal=True, horizontal_alignment="right"):
         st.button(t("app_revert", lang), key="w_revert", on_click=_on_revert,
-                  disabled=not changed, help=t("app_revert_help", lang, title=title))
+                  disabled=not changed, help=t("app_revert_help", lang, title=base_title))
+        if present:  # the sidebar and its toggle are hidden on the projector
+            st.button(t("app_present_exit", lang), key="w_present_exit",
+                      on_click=_on_present_exit, icon=":material/close_fullscreen:")
     if ss.gp_errors:
         st.error("\n\n".join(ss.gp_errors))
         st.button(t("app_dismiss", lang), key="w_dismiss", on_click=_on_dismiss)
@@ -777,20 +906,109 @@ def simulator_page(lang: str) -> None:
     scenario_panel(current, lang, runs, wedges)
 
 
+def _status(base: state.Base, changed: list[str], lang: str) -> str:
+    """Say how the scenario on screen departs from where it started (levers, a link)."""
+    parts = []
+    if changed:
+        parts.append(t("app_unsaved", lang, n=len(changed)))
+    others = [k for k in _base_changes(base) if k not in reg.levers()]
+    if others:
+        parts.append(t("app_link_settings", lang, n=len(others)))
+    if parts:
+        return "; ".join(parts)
+    return t("app_as_uploaded" if base.uploaded else "app_as_preset", lang)
+
+
+#: Presentation mode on a projector: no sidebar or header, large navigation.
+_PRESENT_CSS = """<style>
+[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
+[data-testid="stHeader"], [data-testid="stExpandSidebarButton"] { display: none !important; }
+[data-testid="stMainBlockContainer"] { padding-top: 1.5rem; max-width: 100%; }
+.st-key-scenario_line p { font-size: 1.7rem; line-height: 1.35; }
+.st-key-w_prev button, .st-key-w_next button { min-height: 4.2rem; }
+.st-key-w_prev button p, .st-key-w_next button p { font-size: 2.4rem; line-height: 1; }
+.st-key-w_chart [data-baseweb="select"] > div { min-height: 4.2rem; font-size: 1.8rem; }
+.st-key-w_present_exit button p, .st-key-w_revert button p { font-size: 1.3rem; }
+.st-key-present_targets p, .st-key-present_targets li { font-size: 1.45rem; }
+</style>"""
+
+
+def _presentation_style() -> None:
+    st.html(_PRESENT_CSS)
+
+
+def _slide_name(slide: str, lang: str) -> str:
+    return t("app_targets", lang) if slide == "targets" else t(live.CHARTS[slide], lang)
+
+
 def _presentation(runs, ctx, wedges, targets, lang) -> None:
-    """One chart at a time, large fonts, for the projector."""
+    """One chart (or the target panel) at a time, large fonts, for the projector."""
+    if ss.gp_chart not in SLIDES:
+        ss.gp_chart = SLIDES[0]
     ss.w_chart = ss.gp_chart
     c1, c2, c3 = st.columns([1, 6, 1], vertical_alignment="bottom")
-    c1.button("◀", key="w_prev", on_click=_on_chart_step, args=(-1,), width="stretch")
-    c2.selectbox(t("app_chart_pick", lang), CHART_ORDER, key="w_chart",
-                 format_func=lambda c: t(live.CHARTS[c], lang), on_change=_on_chart_pick,
+    c1.button("◀", key="w_prev", on_click=_on_chart_step, args=(-1,), width="stretch",
+              help=t("app_slide_prev", lang))
+    c2.selectbox(t("app_chart_pick", lang), SLIDES, key="w_chart",
+                 format_func=lambda c: _slide_name(c, lang), on_change=_on_chart_pick,
                  label_visibility="collapsed")
-    c3.button("▶", key="w_next", on_click=_on_chart_step, args=(1,), width="stretch")
+    c3.button("▶", key="w_next", on_click=_on_chart_step, args=(1,), width="stretch",
+              help=t("app_slide_next", lang))
+    if ss.gp_chart == "targets":
+        with st.container(key="present_targets"):
+            target_panel(targets, lang, compact=True)
+        return
     draw_chart(ss.gp_chart, runs, ctx, wedges, lang, downloads=False)
-    target_panel(targets, lang, compact=True)
+    with st.container(key="present_targets"):
+        target_panel(targets, lang, compact=True)
 
 
 # ====================================================================== model page
+def sector_label(group: str, lang: str) -> str:
+    """Return a model sector's name in ``lang`` (``app_sector_<name>``; else as the model has it)."""
+    return t_or("app_sector_" + model_view.py_name(group), lang, group)
+
+
+_WHOLE = "__whole__"
+#: Links beyond which a sector's diagram opens on its first part, not the whole.
+_OPEN_ON_PART = 120
+
+
+def _diagram(group: str, variables: pd.DataFrame, lang: str) -> None:
+    """Draw a sector's diagram; a large one can be read part by part or at full size."""
+    whole = cached_dot(group, t("app_net_change", lang))
+    links = whole.count("->")
+    parts = cached_parts(group) if links > model_view.SPLIT_LINKS else {}
+    names = variables.set_index("name")["vensim_name"]
+    choice = _WHOLE
+    if len(parts) > 1:
+        options = [_WHOLE, *parts]
+        label = {_WHOLE: t("app_diagram_whole", lang), "": t("app_diagram_rest", lang)}
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        choice = c1.selectbox(
+            t("app_diagram_part", lang), options, key=f"w_part_{model_view.py_name(group)}",
+            index=1 if links > _OPEN_ON_PART else 0, help=t("app_diagram_part_help", lang),
+            format_func=lambda x: label.get(x) or t("app_diagram_stock", lang,
+                                                    stock=names.get(x, x)))
+        full = c2.toggle(t("app_diagram_full", lang), key="w_diagram_full",
+                         help=t("app_diagram_full_help", lang))
+    else:
+        full = False
+    dot = whole if choice == _WHOLE else cached_dot(group, t("app_net_change", lang),
+                                                    tuple(parts[choice]))
+    if full:
+        # Natural size in a box that scrolls both ways: every label at its font size.
+        with st.container(height=720, key="diagram_full"):
+            st.html("<style>.st-key-diagram_full [data-testid='stGraphVizChart'] svg "
+                    "{ max-width: none !important; width: auto !important; "
+                    "height: auto !important; }"
+                    ".st-key-diagram_full { overflow: auto !important; }</style>")
+            st.graphviz_chart(dot, width="content")
+        return
+    # A small diagram drawn at its natural size; stretching it would blow the text up.
+    st.graphviz_chart(dot, width="stretch" if dot.count("->") > 12 else "content")
+
+
 def model_page(lang: str) -> None:
     """Variable table with equations, and a stock-and-flow diagram per sector."""
     st.title(t("app_model_title", lang), anchor=False)
@@ -798,13 +1016,11 @@ def model_page(lang: str) -> None:
     variables = cached_variables()
     groups = [g for g in dict.fromkeys(variables["group"]) if g != "Control"]
     default = groups.index(DEFAULT_SECTOR) if DEFAULT_SECTOR in groups else 0
-    group = st.selectbox(t("app_sector", lang), groups, key="w_sector", index=default)
-    st.subheader(t("app_diagram", lang, sector=group))
+    group = st.selectbox(t("app_sector", lang), groups, key="w_sector", index=default,
+                         format_func=lambda g: sector_label(g, lang))
+    st.subheader(t("app_diagram", lang, sector=sector_label(group, lang)))
     st.caption(t("app_diagram_legend", lang))
-    dot = cached_dot(group, t("app_net_change", lang))
-    # A small sector drawn at its natural size; stretching it would blow the text up.
-    big = dot.count("->") > 12
-    st.graphviz_chart(dot, width="stretch" if big else "content")
+    _diagram(group, variables, lang)
     st.subheader(t("app_variables", lang))
     c1, c2 = st.columns([2, 1])
     query = c1.text_input(t("app_search", lang), key="w_var_search")
@@ -817,8 +1033,12 @@ def model_page(lang: str) -> None:
         for col in ("vensim_name", "name", "equation", "comment", "unit"):
             mask |= table[col].astype(str).str.contains(query, case=False, regex=False)
         table = table[mask]
+    table = table.assign(group=table["group"].map(lambda g: sector_label(g, lang)),
+                         kind=table["kind"].map(lambda k: t_or(f"app_kind_{k}", lang, k)))
     st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "vensim_name": t("app_col_name", lang), "name": t("app_col_python", lang),
+        # The name stays in view while the wide table scrolls sideways.
+        "vensim_name": st.column_config.TextColumn(t("app_col_name", lang), pinned=True),
+        "name": t("app_col_python", lang),
         "group": t("app_col_sector", lang), "kind": t("app_col_kind", lang),
         "unit": t("app_col_unit", lang), "equation": t("app_col_equation", lang),
         "comment": t("app_col_comment", lang), "min": t("app_col_min", lang),
@@ -826,6 +1046,30 @@ def model_page(lang: str) -> None:
 
 
 # ====================================================================== calibration page
+#: Columns of the calibration tables whose values are words to translate.
+_CAL_VALUES = ("role", "lewis_grade")
+
+
+def _calibration_table(frame: pd.DataFrame, lang: str) -> None:
+    """Draw a table of ``calibrated.toml`` with its headers (and grades) in ``lang``.
+
+    Headers are ``app_cal_col_<column>``, values of :data:`_CAL_VALUES` columns
+    ``app_cal_<value>``; a column the file adds later shows under its own name.
+    """
+    shown = frame.copy()
+    for col in _CAL_VALUES:
+        if col in shown:
+            shown[col] = shown[col].map(
+                lambda v: t_or(f"app_cal_{model_view.py_name(str(v))}", lang, str(v)))
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        c: t_or(f"app_cal_col_{c}", lang, c) for c in shown.columns})
+
+
+def variable_label(name: str, lang: str) -> str:
+    """Return the name of a model output in ``lang`` (``app_var_<name>``; else the name)."""
+    return t_or(f"app_var_{name}", lang, name)
+
+
 def calibration_page(lang: str) -> None:
     """Fit charts and statistics of the calibration, and recorded vs simulated."""
     st.title(t("app_calibration_title", lang), anchor=False)
@@ -841,13 +1085,13 @@ def calibration_page(lang: str) -> None:
                 st.json(cal.meta)
         if cal.fit is not None:
             st.subheader(t("app_fit_statistics", lang))
-            st.dataframe(cal.fit, hide_index=True, width="stretch")
+            _calibration_table(cal.fit, lang)
         if cal.parameters is not None:
             st.subheader(t("app_fitted_parameters", lang))
-            st.dataframe(cal.parameters, hide_index=True, width="stretch")
+            _calibration_table(cal.parameters, lang)
     st.subheader(t("app_recorded_vs_simulated", lang))
     variable = st.selectbox(t("app_variable", lang), list(calibration_view.COMPARABLE),
-                            key="w_cal_var")
+                            key="w_cal_var", format_func=lambda v: variable_label(v, lang))
     base_key = state.run_key(state.preset_settings(state.default_preset()))
     result = cached_run(base_key)
     data = calibration_view.recorded_vs_simulated(result.frame, variable)
@@ -862,7 +1106,8 @@ def calibration_page(lang: str) -> None:
                 "x": {"field": "year", "type": "quantitative", "axis": {"format": "d"},
                       "title": t("chart_axis_year", lang),
                       "scale": {"zero": False, "nice": False}},
-                "y": {"field": "value", "type": "quantitative", "title": f"{variable} ({unit})"},
+                "y": {"field": "value", "type": "quantitative",
+                      "title": f"{variable_label(variable, lang)} ({unit_text(unit, lang)})"},
                 "color": {"field": "series", "type": "nominal", "title": None,
                           "scale": {"range": [live.HISTORY_COLOUR,
                                               live.mpl.SCENARIO_PALETTE[1]]}},

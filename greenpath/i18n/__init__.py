@@ -14,6 +14,7 @@ disagree about a label.  Lever and parameter labels come from the registry
 
 from __future__ import annotations
 
+import re
 import tomllib
 from functools import lru_cache
 from pathlib import Path
@@ -53,3 +54,31 @@ def t(key: str, lang: str = "en", **fmt) -> str:
     except KeyError:
         raise TranslationError(f"no translation for {key!r}") from None
     return text.format(**fmt) if fmt else text
+
+
+def has(key: str) -> bool:
+    """Return whether the table holds ``key``."""
+    return key in table()
+
+
+def t_or(key: str, lang: str, default: str, **fmt) -> str:
+    """Return the string ``key`` in ``lang``, or ``default`` when the table lacks ``key``.
+
+    For labels of data the app shows but does not own (target sets, model sectors,
+    calibration columns): a name added to the data later shows as it is until the
+    table gets an entry (the tests list the names that have none).
+    """
+    return t(key, lang, **fmt) if has(key) else default
+
+
+def unit_key(unit: str) -> str:
+    """Return the key of a unit's words: ``chart_unit_`` plus the unit in lower snake case."""
+    return "chart_unit_" + re.sub(r"\W+", "_", unit.lower()).strip("_")
+
+
+def unit_text(unit: str, lang: str) -> str:
+    """Put a registry or target unit in words (``Dmnl`` -> share 0-1, ``1/Year`` -> per year).
+
+    A unit without an entry (``%``) is returned as it is.
+    """
+    return t_or(unit_key(unit), lang, unit)
