@@ -155,6 +155,127 @@ def test_polish_alone_recovers_from_a_nearby_start(vector: F.VectorSimulator, se
     assert np.all(unc.sd < 1e-3 * space.span)  # a perfect fit: s2 ~ 0, tight intervals
 
 
+# Ten parameters the data identify, chosen with the data-only identifiability of
+# F.parameter_uncertainty (synthetic data at the truth below, the stated sigmas at face
+# value): each has a data-only sd of at most half its registry range and no pair is
+# collinear beyond |r| = 0.95. The strict criterion of the report (every pair within
+# |r| <= 0.8) admits at most about seven of the 23 fitted parameters together: the data
+# see GDP growth, intensities, fuel split and plant hours largely through the same few
+# aggregates. The truth lies at 0.35 or 0.65 of each range, away from the prior (the
+# start) and from the bounds.
+TRUTH_10 = {
+    "initial_gdp": 488.5,
+    "initial_primary_share": 0.132,
+    "initial_tertiary_share": 0.3095,
+    "primary_growth_differential": -0.0315,
+    "tertiary_growth_differential": 0.0245,
+    "industry_growth_differential": -0.008,
+    "electricity_share_nonferrous": 0.5275,
+    "initial_residential_energy_per_capita": 0.218,
+    "industrial_autonomous_intensity_decline": 0.0455,
+    "autonomous_coal_switching": 0.014,
+}
+#: Recovery tolerance, in units of each parameter's registry range (0.01 % of the range).
+RECOVERY_TOL_U = 1e-4
+
+
+def test_fit_recovers_ten_identified_parameters_from_the_prior(vector: F.VectorSimulator,
+                                                               series: list[F.FitSeries]) -> None:
+    """Synthetic truth on ten parameters the data identify, started from the registry prior.
+
+    Noise-free synthetic series on the real years and weights; a small DE budget then the
+    polish. Tolerance: every parameter within RECOVERY_TOL_U of its range of the truth.
+    """
+    synthetic = F.synthetic_series(F.apply_cutoff(series, None), F.simulate_frame(vector, TRUTH_10))
+    space = F.ParameterSpace(list(TRUTH_10))
+    objective = F.Objective(vector, synthetic, space, prior_weight=0.0)
+    truth_u = space.to_u(np.array(list(TRUTH_10.values())))
+    assert np.sum(objective.residuals(truth_u) ** 2) < 1e-20
+    # chosen by identifiability: the data alone pin each one down (no prior rows here)
+    unc = F.parameter_uncertainty(objective, truth_u)
+    assert np.all(unc.at_bound == 0)
+    assert np.all(unc.data_sd_unit <= 0.5), dict(zip(space.names, unc.data_sd_unit.round(3), strict=True))
+    off_diagonal = np.abs(unc.data_correlation - np.eye(len(space)))
+    assert off_diagonal.max() <= 0.95
+    # the start (the prior) is not the truth
+    assert np.min(np.abs(space.prior_u - truth_u)) > 0.05
+    assert np.sum(objective.residuals(space.prior_u) ** 2) > 10.0
+    outcome = F.fit(objective, seed=5, maxiter=10, popsize=5)
+    assert outcome.cost < 1e-12
+    np.testing.assert_allclose(outcome.u, truth_u, rtol=0, atol=RECOVERY_TOL_U)
+
+
+class _LinearObjective(F.Objective):
+    """Residuals linear in u: the data see u0 and u1 through ``u0 + u1`` (plus, if ``eps``
+    > 0, a weak separate view of u1: a near-collinear pair), and u2 on its own; prior
+    rows as in the fit."""
+
+    def __init__(self, space: F.ParameterSpace, prior_weight: float, eps: float = 0.0):
+        self.space = space
+        self.prior_weight = prior_weight
+        self.series = []
+        self.n_data = 8
+        self.n_points = 8
+        self.n_prior = len(space) if prior_weight > 0 else 0
+        self.n_evaluations = 0
+        self.eps = eps
+        rng = np.random.default_rng(1)
+        # the sum is seen about as strongly as the prior pulls; u2 far more strongly
+        self.a, self.b, self.c = rng.normal(size=8), 5 * rng.normal(size=8), rng.normal(size=8)
+        self.noise = 0.05 * rng.normal(size=8)  # a misfit, so s2 > 0
+
+    def residuals_batch(self, u: np.ndarray) -> np.ndarray:
+        u = np.atleast_2d(u)
+        self.n_evaluations += u.shape[0]
+        data = (np.outer(u[:, 0] + u[:, 1] - 1.0, self.a) + np.outer(self.eps * (u[:, 1] - 0.5), self.c)
+                + np.outer(u[:, 2] - 0.5, self.b) + self.noise)
+        if not self.n_prior:
+            return data
+        scale = math.sqrt(self.prior_weight / len(self.space)) / F.PRIOR_SIGMA_U
+        return np.concatenate([data, (u - self.space.prior_u) * scale], axis=1)
+
+
+def test_data_only_uncertainty_exposes_a_collinear_pair_the_prior_hides() -> None:
+    space = F.ParameterSpace(["initial_gdp", "emission_factor_scale", "coal_maximum_hours"])
+    names = list(space.names)
+    u = np.array([0.4, 0.6, 0.5])
+    unc = F.parameter_uncertainty(_LinearObjective(space, prior_weight=1.0), u)
+    # with the prior the pair looks separately estimated ...
+    assert abs(unc.correlation[0, 1]) < F.PAIR_THRESHOLD
+    assert unc.pairs(names) == []
+    # ... but the data alone fix only the sum: |r| = 1, sd far beyond the range
+    pairs = unc.pairs(names, data_only=True)
+    assert [(a, b) for a, b, _ in pairs] == [("initial_gdp", "emission_factor_scale")]
+    assert pairs[0][2] == pytest.approx(-1.0, abs=1e-6)
+    assert np.all(unc.data_sd_range[:2] > 100)
+    assert unc.data_sd_range[2] < F.IDENTIFIED_SD_RANGE
+    # the prior, not the data, sets the posterior width of the pair; the data set the third one
+    assert np.all(unc.sd_ratio[:2] > 0.7)  # the data fix the sum: each keeps ~1/sqrt(2) of its prior width
+    assert unc.sd_ratio[2] < 0.5
+    verdicts = unc.identification(names)
+    assert verdicts[0].startswith("not identified by the data; not separately identified from `emission_factor_scale`")
+    assert verdicts[1].startswith("not identified by the data; not separately identified from `initial_gdp`")
+    assert verdicts[2] == "identified"
+    # a near-collinear pair: finite data-only sd, still flagged
+    near = F.parameter_uncertainty(_LinearObjective(space, prior_weight=1.0, eps=0.1), u)
+    r = near.data_correlation[0, 1]
+    assert -1.0 < r < -0.99
+    assert [(a, b) for a, b, _ in near.pairs(names, data_only=True)] == [("initial_gdp", "emission_factor_scale")]
+    assert np.all(np.isfinite(near.data_sd_range))
+    # without the prior the posterior is the data-only view
+    bare = F.parameter_uncertainty(_LinearObjective(space, prior_weight=0.0, eps=0.1), u)
+    np.testing.assert_allclose(bare.sd, bare.data_sd, rtol=1e-6)
+    assert np.all(np.isinf(bare.prior_sd))
+
+
+def test_parameters_at_a_bound_get_no_data_only_verdict_from_the_data() -> None:
+    space = F.ParameterSpace(["initial_gdp", "emission_factor_scale", "coal_maximum_hours"])
+    unc = F.parameter_uncertainty(_LinearObjective(space, prior_weight=1.0), np.array([0.4, 0.6, 0.0]))
+    assert unc.at_bound.tolist() == [0, 0, -1]
+    assert math.isnan(unc.data_sd[2])
+    assert unc.identification(list(space.names))[2] == "at its lower bound: held by the range, not the data"
+
+
 # --------------------------------------------------------------------------- determinism
 
 
