@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from greenpath import scenarios as sc
 from greenpath.app import model_view, runner, sections, state
-from greenpath.i18n import t, table
+from greenpath.i18n import t, table, unit_text
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -323,6 +323,213 @@ def test_save_draws_comparison_and_never_overwrites_without_asking():
     assert at.session_state["gp_saved"]["fast wind"]["wind_build_rate"] == pytest.approx(50.0)
 
 
+def _save(at: AppTest, name: str) -> AppTest:
+    at.text_input(key="w_save_name").input(name).run()
+    at.button(key="w_save").click().run()
+    assert not at.exception
+    return at
+
+
+def test_every_new_save_joins_the_charts_and_the_oldest_makes_room():
+    at = new_app()
+    lever(at, "wind_build_rate").set_value(400.0).run()
+    _save(at, "fast wind")
+    lever(at, "wind_build_rate").set_value(450.0).run()
+    _save(at, "faster wind")  # the second save reaches the charts too
+    assert at.multiselect(key="w_compare").value == ["fast wind", "faster wind"]
+    specs = "".join(charts(at))
+    assert "fast wind" in specs
+    assert "faster wind" in specs
+    for i, name in enumerate(("third", "fourth")):
+        lever(at, "wind_build_rate").set_value(300.0 + i).run()
+        _save(at, name)
+    assert at.multiselect(key="w_compare").value == ["faster wind", "third", "fourth"]
+    at.multiselect(key="w_compare").unselect("third").run()
+    assert "third" not in "".join(charts(at))
+    at.button(key="w_rm_fourth").click().run()
+    assert at.multiselect(key="w_compare").value == ["faster wind"]
+
+
+def test_changed_scenario_is_titled_preset_plus_changes_in_file_and_line():
+    at = new_app()
+    preset = sc.load("baseline")
+    assert t("app_as_preset", "en") in " ".join(m.value for m in at.markdown)
+    lever(at, "wind_build_rate").set_value(321.0).run()
+    changed_en = t("app_title_changed", "en", title=preset.title_en)
+    changed_zh = t("app_title_changed", "zh", title=preset.title_zh)
+    assert any(changed_en in m.value for m in at.markdown)
+    toml = tomllib.loads(next(c.value for c in at.code if "[scenario]" in c.value))
+    assert toml["scenario"]["title_en"] == changed_en
+    assert toml["scenario"]["title_zh"] == changed_zh
+    assert toml["levers"]["wind_build_rate"] == pytest.approx(321.0)
+    # the name the settings are saved under titles them from then on
+    _save(at, "my wind")
+    toml = tomllib.loads(next(c.value for c in at.code if "[scenario]" in c.value))
+    assert toml["scenario"]["title_en"] == toml["scenario"]["title_zh"] == "my wind"
+
+
+def test_deck_title_slide_names_the_changed_scenario(model):
+    import io
+
+    from pptx import Presentation
+
+    from greenpath.app import exports
+
+    base = sc.load("baseline")
+    title = t("app_title_changed", "en", title=base.title_en)
+    current = base.derive("baseline", params={"wind_build_rate": 321.0}, title_en=title,
+                          title_zh=t("app_title_changed", "zh", title=base.title_zh))
+    rc, rb = model.run(**current.run_kwargs()), model.run(**base.run_kwargs())
+    shown = [exports.Shown("Current", "Current", current, rc),
+             exports.Shown("baseline", "Baseline", base, rb)]
+    deck = Presentation(io.BytesIO(exports.deck(shown, "en", presentation=False)))
+    first = " ".join(sh.text_frame.text for sh in deck.slides[0].shapes if sh.has_text_frame)
+    assert f"{title}; {base.title_en}" in first
+
+
+def test_chinese_main_page_shows_no_english_units_set_ids_or_raw_names():
+    """Units, target-set ids and lever tooltips of the simulator page in Chinese."""
+    at = new_app({"lang": "zh"})
+    shown = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    shown += [f"{m.label} {m.value} {m.proto.help}" for m in at.metric]
+    for widget in (*at.slider, *at.multiselect, *at.selectbox, *at.toggle):
+        shown.append(f"{widget.label} {widget.proto.help}")
+    shown += [" ".join(map(str, m.options)) for m in at.multiselect]
+    text = "\n".join(shown)
+    english = ["MW/Year", "1/Year", "10k tce", "Dmnl", "CNY/tCO2", "MtCO2/Year",
+               "per year", "share (0–1)", "fyp14_energy", "seed_2021"]
+    found = [w for w in english if w in text]
+    assert not found, found
+    assert not re.search(r"\bMW\b", text), re.findall(r".{30}\bMW\b.{10}", text)
+    assert t("app_target_set_seed_2021", "zh") in text
+    for name, p in reg.levers().items():  # every lever's tooltip is Chinese
+        help_text = next(s.proto.help for s in at.slider if s.key == f"w_lever_{name}")
+        assert re.search(r"[\u4e00-\u9fff]", help_text), (name, help_text)
+        assert help_text != p.description
+
+
+def test_every_lever_target_set_and_sector_has_chinese_words(model):
+    """The data the app labels from the string table: a new name shows up here."""
+    from greenpath import targets as tg
+    from greenpath.i18n import has
+
+    assert not [n for n in reg.levers() if not has(f"app_lever_help_{n}")]
+    sets = {x.set for x in tg.load() if x.set}
+    assert not [x for x in sets if not has(f"app_target_set_{x}")]
+    groups = set(model.variables()["group"])
+    assert not [g for g in groups if not has("app_sector_" + model_view.py_name(g))]
+    kinds = set(model.variables()["kind"])
+    assert not [k for k in kinds if not has(f"app_kind_{k}")]
+
+
+def test_chinese_model_page_names_sectors_in_chinese():
+    at = new_app({"page": "model", "lang": "zh"})
+    sector = at.selectbox(key="w_sector")
+    assert "Renewable power" not in sector.options
+    assert t("app_sector_renewable_power", "zh") in sector.options
+    assert t("app_sector_renewable_power", "zh") in at.subheader[0].value
+    frame = at.dataframe[0].value
+    assert set(frame["group"]) == {t("app_sector_renewable_power", "zh")}
+    assert not set(frame["kind"]) & {"auxiliary", "stock", "constant", "lever"}
+    columns = json.loads(at.dataframe[0].proto.columns)
+    assert columns["vensim_name"]["pinned"] is True  # the name stays in view
+
+
+def test_large_sector_opens_on_a_readable_part_and_offers_the_whole():
+    at = new_app({"page": "model"})
+    at.selectbox(key="w_sector").set_value("Industry").run()
+    part = at.selectbox(key="w_part_industry")
+    assert part.value != "__whole__"
+    dot = at.get("graphviz_chart")[0].proto.spec
+    assert dot.count("->") < 60  # a part, not the 285 links of the whole sector
+    part.set_value("__whole__").run()
+    assert at.get("graphviz_chart")[0].proto.spec.count("->") > 200
+    at.toggle(key="w_diagram_full").set_value(True).run()
+    assert not at.exception
+    assert at.get("graphviz_chart")
+
+
+def test_chinese_calibration_page_translates_columns_and_axis():
+    at = new_app({"page": "calibration", "lang": "zh"})
+    headers = " ".join(json.dumps(json.loads(df.proto.columns), ensure_ascii=False)
+                       for df in at.dataframe)
+    assert "mape_pct" not in headers.replace('"mape_pct": {', "")
+    assert t("app_cal_col_mape_pct", "zh") in headers
+    assert t("app_cal_col_lewis_grade", "zh") in headers
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    title = spec["encoding"]["y"]["title"]
+    assert title == f"{t('app_var_co2_emissions', 'zh')} ({unit_text('MtCO2/Year', 'zh')})"
+
+
+def test_calibration_axis_title_is_the_variable_label_and_unit():
+    at = new_app({"page": "calibration"})
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["encoding"]["y"]["title"] == "CO₂ emissions (Mt CO₂ per year)"
+
+
+def test_co2_chart_explains_the_early_history():
+    at = new_app()
+    note = next((c.value for c in at.caption if "CEADs" in c.value), "")
+    assert re.search(r"\d+–\d+ Mt a year in 2005–2011", note), note
+    assert "shape of 2005–2010" in note
+    at.radio(key="w_lang").set_value("zh").run()
+    assert any("CEADs清单" in c.value for c in at.caption)
+
+
+def test_bands_on_every_headline_chart():
+    """CO2, coal, renewables and both intensity panels draw a P10-P90 band."""
+    at = new_app()
+    banded = [el for el in at.get("vega_lite_chart") if '"p90"' in el.proto.spec]
+    assert len(banded) == 5, len(banded)
+    bands = runner.compute_bands(state.run_key({}))
+    assert set(bands["variable"]) == set(runner.BAND_VARIABLES)
+
+
+def test_presentation_hides_the_sidebar_and_reaches_the_targets():
+    at = new_app()
+    at.toggle(key="w_present").set_value(True).run()
+    assert any("stSidebar" in h.proto.body for h in at.get("html"))
+    for _ in range(len(runner_slides())):
+        if at.session_state["gp_chart"] == "targets":
+            break
+        at.button(key="w_next").click().run()
+    assert at.session_state["gp_chart"] == "targets"
+    assert not at.get("vega_lite_chart")
+    assert any(":red-badge[" in m.value or ":green-badge[" in m.value for m in at.markdown)
+    at.button(key="w_present_exit").click().run()
+    assert not at.session_state["gp_present"]
+    assert len(at.get("vega_lite_chart")) >= 6
+
+
+def runner_slides() -> tuple[str, ...]:
+    from greenpath.app import ui
+
+    return ui.SLIDES
+
+
+def test_link_setting_only_an_uncertainty_says_so():
+    name, p = next((n, p) for n, p in reg.uncertainties().items() if p.unit.lower() != "year")
+    value = p.min + 0.37 * (p.max - p.min)
+    at = new_app({name: repr(value)})
+    line = " ".join(m.value for m in at.markdown)
+    assert t("app_as_preset", "en") not in line
+    assert t("app_link_settings", "en", n=1) in line
+    base = sc.load("baseline")
+    assert t("app_title_changed", "en", title=base.title_en) in line
+
+
+def test_repeated_link_parameter_is_an_error_and_changes_nothing():
+    at = new_app({"wind_build_rate": ["100", "200"]})
+    assert "wind_build_rate is given 2 times" in errors(at), errors(at)
+    base = state.lever_values(state.load_preset("baseline"))
+    assert lever(at, "wind_build_rate").value == pytest.approx(base["wind_build_rate"])
+    request, errs = state.decode_link({"lang": ["zh", "en"], "wind_build_rate": "120"},
+                                      ("en", "zh"), ("simulator",))
+    assert request.lang is None
+    assert request.settings == {"wind_build_rate": 120.0}
+    assert "lang is given 2 times" in " ".join(errs)
+
+
 def test_downloads_offer_toml_csv_and_chart_files():
     at = new_app()
     keys = {el.proto.id.split("-")[-1] if False else getattr(el, "key", None)
@@ -343,35 +550,56 @@ def test_presentation_mode_shows_one_chart():
 
 
 # ------------------------------------------------------------------ sessions
-def test_two_sessions_moving_levers_concurrently_stay_isolated():
-    """Each session sees the CO2 of its own lever value, whatever the other does."""
-    reference = {}
-    for value in (0.0, 0.08):
-        at = new_app()
-        lever(at, "industrial_saving_action_rate").set_value(value).run()
-        reference[value] = co2_2030(at)
-    assert reference[0.0] != reference[0.08]
+def test_two_sessions_moving_levers_concurrently_stay_isolated(monkeypatch):
+    """Each session sees the CO2 of its own lever value, whatever the other does.
+
+    The lever values are used by no other test, the references come from a model of
+    the test's own and every cache is cleared first: the two sessions' first moves
+    really run the model at the same time instead of reading the result cache.
+    """
+    import streamlit as st
+
+    lever_name, values = "industrial_saving_action_rate", (0.013, 0.071)
+    keys = {v: state.run_key({**sc.load("baseline").settings(), lever_name: v})
+            for v in values}
+    own = runner.ModelPool(size=1)
+    reference = {v: f"{own.run(k).frame.loc[2030, 'co2_emissions']:,.1f}"
+                 for v, k in keys.items()}
+    assert reference[values[0]] != reference[values[1]]
+    runs: list[tuple] = []
+    original = runner.ModelPool.run
+
+    def recorded(self, key, *args, **kwargs):
+        runs.append(key)
+        return original(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(runner.ModelPool, "run", recorded)
+    st.cache_data.clear()
     results: dict[str, list] = {"a": [], "b": []}
     failures: list[BaseException] = []
+    start = threading.Barrier(2)
 
-    def session(name: str, values: list[float]) -> None:
+    def session(name: str, order: list[float]) -> None:
         try:
             at = new_app()
-            for v in values:
-                lever(at, "industrial_saving_action_rate").set_value(v).run()
+            start.wait(timeout=TIMEOUT)
+            for v in order:
+                lever(at, lever_name).set_value(v).run()
                 assert not at.exception
-                results[name].append((v, co2_2030(at),
-                                      lever(at, "industrial_saving_action_rate").value))
+                results[name].append((v, metric(at, "app_kpi_co2_2030"),
+                                      lever(at, lever_name).value))
         except BaseException as exc:  # noqa: BLE001 - reported below
             failures.append(exc)
 
-    a = threading.Thread(target=session, args=("a", [0.0, 0.08, 0.0, 0.08]))
-    b = threading.Thread(target=session, args=("b", [0.08, 0.0, 0.08, 0.0]))
+    a = threading.Thread(target=session, args=("a", [values[0], values[1]] * 2))
+    b = threading.Thread(target=session, args=("b", [values[1], values[0]] * 2))
     a.start()
     b.start()
     a.join()
     b.join()
     assert not failures, failures
+    for v, k in keys.items():
+        assert k in runs, f"the app never ran {lever_name} = {v}: only the cache was read"
     for name in ("a", "b"):
         assert len(results[name]) == 4
         for value, co2, shown in results[name]:

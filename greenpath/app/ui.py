@@ -805,6 +805,7 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
                          on_change=_on_upload, help=t("app_upload_help", lang,
                                                       limit=f"{UPLOAD_LIMIT_BYTES:,}"),
                          max_upload_size=1)
+        st.caption(t("app_upload_limit_note", lang))
         upload_message(lang)
     with tab_share:
         query = state.encode_link(base.preset, current.settings(), lang, ss.gp_page)
@@ -927,7 +928,9 @@ _PRESENT_CSS = """<style>
 .st-key-scenario_line p { font-size: 1.7rem; line-height: 1.35; }
 .st-key-w_prev button, .st-key-w_next button { min-height: 4.2rem; }
 .st-key-w_prev button p, .st-key-w_next button p { font-size: 2.4rem; line-height: 1; }
-.st-key-w_chart [data-baseweb="select"] > div { min-height: 4.2rem; font-size: 1.8rem; }
+.st-key-w_chart [role="group"] { min-height: 4.2rem; }
+.st-key-w_chart input { font-size: 1.8rem !important; }
+[role="listbox"] [role="option"] { font-size: 1.5rem; }
 .st-key-w_present_exit button p, .st-key-w_revert button p { font-size: 1.3rem; }
 .st-key-present_targets p, .st-key-present_targets li { font-size: 1.45rem; }
 </style>"""
