@@ -342,6 +342,8 @@ def test_cli_small_end_to_end_writes_a_loadable_calibration_and_report(tmp_path,
     assert len(doc["meta"]["fitted"]) >= 10
     assert set(reg.calibrated(out)) == set(doc["parameters"])  # the registry accepts it
     assert {"out_of_sample", "sensitivity", "fit", "uncertainty"} <= set(doc)
+    assert doc["format_version"] == F.CALIBRATION_FORMAT_VERSION
+    assert {"sd_over_range", "identification", "pairs"} <= set(doc["uncertainty"]["data_only"])
     for name in ("README.md", "fit_co2.png", "fit_gdp.png", "fit_shares.png", "fit_electricity.png",
                  "parameters.png", "out_of_sample.png"):
         assert (rep / name).stat().st_size > 0, name
@@ -422,3 +424,284 @@ def test_report_only_rebuilds_the_shipped_report_identically(tmp_path, shipped_d
     R.write_report(tmp_path / "calibrated.toml", tmp_path / "report")
     assert (tmp_path / "report" / "README.md").read_text(encoding="utf-8") == SHIPPED_REPORT.read_text(
         encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- report text agrees with the numbers
+
+
+def _unc(space: F.ParameterSpace, bounds: dict[str, int]) -> F.Uncertainty:
+    """An Uncertainty with chosen bound states (the other fields do not enter the text tested)."""
+    d = len(space)
+    return F.Uncertainty(sd=np.full(d, np.nan), correlation=np.eye(d),
+                         at_bound=np.array([bounds.get(n, 0) for n in space.names]), s2=1.0, dof=1,
+                         prior_sd=np.ones(d), condition=1.0, data_sd=np.ones(d), data_correlation=np.eye(d),
+                         data_sd_unit=np.ones(d), data_condition=1.0, span=np.array(space.span))
+
+
+@pytest.fixture(scope="module")
+def base_frame(vector: F.VectorSimulator) -> pd.DataFrame:
+    return F.simulate_frame(vector, {}, F.OUTPUT_COLUMNS + R.REPORT_COLUMNS)
+
+
+ELECTRICITY_PARAMS = ["initial_intensity_services", "services_electricity_share",
+                      "initial_residential_energy_per_capita"]
+
+
+def _electricity_view(frame: pd.DataFrame, series, non_industrial: float, residential: float,
+                      bound: int) -> tuple[R.FitView, pd.DataFrame]:
+    """A view whose 2017-19 non-industrial / residential electricity is a multiple of the record."""
+    history = load_history()
+    tot = hist_series(history, "electricity_consumption_100m_kwh")
+    ind = hist_series(history, "industrial_electricity_100m_kwh")
+    res = hist_series(history, "residential_electricity_100m_kwh")
+    fr = frame.copy()
+    for y in tot.index:
+        fr.at[y, "electricity_consumption"] = fr.at[y, "industrial_electricity_consumption"] + (
+            tot[y] - ind[y]) * non_industrial
+        fr.at[y, "residential_electricity_consumption"] = res[y] * residential
+    space = F.ParameterSpace(ELECTRICITY_PARAMS)
+    bounds = {"initial_intensity_services": bound, "initial_residential_energy_per_capita": bound}
+    return R.FitView(fr, history, series, space, _unc(space, bounds), {}), fr
+
+
+def hist_series(history: pd.DataFrame, name: str) -> pd.Series:
+    from greenpath.calibration.history import series as s
+
+    return s(history, name)
+
+
+def test_electricity_note_flips_with_the_bias_and_names_the_right_bound(base_frame, series) -> None:
+    over, fr_over = _electricity_view(base_frame, series, 1.06, 1.7, bound=-1)
+    under, fr_under = _electricity_view(base_frame, series, 0.9, 0.6, bound=+1)
+    note = next(n for n in R.structural_notes(over) if "Non-industrial electricity" in n)
+    history = load_history()
+    rec = (hist_series(history, "electricity_consumption_100m_kwh")
+           - hist_series(history, "industrial_electricity_100m_kwh"))[2017]
+    model = fr_over.at[2017, "electricity_consumption"] - fr_over.at[2017, "industrial_electricity_consumption"]
+    assert model > rec
+    assert "**Non-industrial electricity is over-represented** (the model lies above the record)" in note
+    assert f"is {rec:.1f} 100m kWh in 2017; the calibrated model gives {model:.1f} (+6.0 % on average" in note
+    assert "`initial_intensity_services` at its lower bound" in note
+    assert "`services_electricity_share` inside its range" in note
+    assert "upper bound" not in note
+    assert "under-represented" not in note
+    assert "Even the lowest values the registry allows" in note
+    assert f"households, {fr_over.at[2017, 'residential_electricity_consumption']:.1f}) is above the recorded" in note
+
+    flipped = next(n for n in R.structural_notes(under) if "Non-industrial electricity" in n)
+    assert "**Non-industrial electricity is under-represented** (the model lies below the record)" in flipped
+    assert "(-10.0 % on average" in flipped
+    assert "`initial_residential_energy_per_capita` at its upper bound" in flipped
+    assert "lower bound" not in flipped
+    assert "over-represented" not in flipped
+    assert "Even the highest values the registry allows" in flipped
+    residential = fr_under.at[2017, "residential_electricity_consumption"]
+    assert f"households, {residential:.1f}) is below the recorded" in flipped
+
+
+def test_bias_phrase_follows_the_sign_of_the_misfit(base_frame, series) -> None:
+    post = next(s for s in series if s.tag == "co2_post_break")
+    for factor, side in ((1.1, "above"), (0.9, "below")):
+        fr = base_frame.copy()
+        fr.loc[post.years, "co2_emissions"] = post.observed.to_numpy() * factor
+        b = R.bias(post, fr)
+        assert b.sign == (1 if side == "above" else -1)
+        assert b.phrase().startswith(f"the model lies {side} the record by 10.0 % on average (2012-15)")
+    shape = next(s for s in series if s.tag == "co2_pre_break")
+    fr = base_frame.copy()
+    fr.loc[shape.years, "co2_emissions"] = shape.observed.to_numpy() / 2
+    assert R.bias(shape, fr).phrase().startswith("shape only (2005-10): the model changes")
+    assert "the record is 2.00 times the model" in R.bias(shape, fr).phrase()
+
+
+def test_bound_reason_names_the_bound_and_the_series_pushing_past_it(base_frame, series) -> None:
+    space = F.ParameterSpace(["coal_maximum_hours", "emission_factor_scale"])
+    post = next(s for s in series if s.tag == "co2_post_break")
+    fr = base_frame.copy()
+    fr.loc[post.years, "co2_emissions"] = post.observed.to_numpy() * 1.08
+    # d(cost)/du > 0: CO2 after the step wants the hours lower; electricity a little the other way
+    pull = pd.DataFrame({"coal_maximum_hours": [3.0, 1.0, -0.5], "emission_factor_scale": [0.0, 0.0, 0.0]},
+                        index=[post.key, "electricity_total", "prior"])
+    low = R.FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": -1}), {}, pull)
+    reason = R.bound_reasons(low)["coal_maximum_hours"]
+    assert reason.startswith(f"the data would take it lower still, pushed mainly by `{post.key}` (75 % of the push: "
+                             "the model lies above the record by 8.0 % on average (2012-15)")
+    assert "`electricity_total` (25 % of the push" in reason
+    assert set(R.bound_reasons(low)) == {"coal_maximum_hours"}  # only parameters at a bound
+    high = R.FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": +1}), {}, -pull)
+    assert R.bound_reasons(high)["coal_maximum_hours"].startswith("the data would take it higher still")
+    none = R.FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": +1}), {}, pull)
+    assert R.bound_reasons(none)["coal_maximum_hours"].startswith("no series pushes it past the bound")
+
+
+def test_co2_explanation_follows_the_direction_of_the_model_after_the_step(base_frame, series) -> None:
+    post = next(s for s in series if s.tag == "co2_post_break")
+    space = F.ParameterSpace(["coal_maximum_hours"])
+    first, last = int(post.years.min()), int(post.years.max())
+    texts = {}
+    for label, rise in (("fast", 2.0), ("slow", 0.0)):
+        fr = base_frame.copy()
+        fr.loc[first:last, "co2_emissions"] = np.linspace(post.observed[first],
+                                                         post.observed[first] + rise * (post.observed[last]
+                                                                                        - post.observed[first]),
+                                                         last - first + 1)
+        texts[label] = R.co2_explanation(R.FitView(fr, load_history(), series, space, _unc(space, {}), {}))
+    assert "the model rises faster than CEADs" in texts["fast"]
+    assert "the model rises more slowly than CEADs" in texts["slow"]
+    assert "faster" not in texts["slow"]
+
+
+def test_targets_score_the_level_and_shape_only_series_are_never_met(base_frame, series) -> None:
+    fr = base_frame.copy()
+    pre = next(s for s in series if s.tag == "co2_pre_break")
+    post = next(s for s in series if s.tag == "co2_post_break")
+    fr.loc[pre.years, "co2_emissions"] = pre.observed.to_numpy() / 2.06  # perfect shape, half the level
+    fr.loc[post.years, "co2_emissions"] = post.observed.to_numpy() * 1.03
+    rows = {r.key: r for r in R.target_rows(series, fr)}
+    r_pre = rows[pre.key]
+    assert r_pre.shape_only
+    assert not r_pre.met
+    assert r_pre.mape_fitted == pytest.approx(0.0, abs=1e-9)
+    assert r_pre.mape_level == pytest.approx((1 - 1 / 2.06) * 100)
+    assert r_pre.factor == pytest.approx(2.06)
+    assert r_pre.status == "**not met: shape only**"
+    assert "CEADs step" in r_pre.assumption
+    assert rows[post.key].met
+    assert rows[post.key].mape_level == pytest.approx(3.0)
+    assert not rows[next(s.key for s in series if s.tag == "co2_all")].met  # the level before the step counts
+    shares = [r for r in rows.values() if r.tag == "share_pre_census"]
+    assert len(shares) == 3
+    assert all(r.shape_only and not r.met and "census basis break" in r.assumption for r in shares)
+    table = R._target_table(list(rows.values()))
+    line = next(x for x in table.splitlines() if x.startswith(f"| `{pre.key}`"))
+    assert "| < 10 % | 51.5 % |" in line
+    assert "(after the factor) | **not met: shape only** | fitted after a factor of 2.06: no exogenous break" in line
+
+
+# --------------------------------------------------------------------------- data beyond the built-in years
+
+
+def _append(path, rows: list[list]) -> None:
+    import csv
+
+    with path.open("a", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        for row in rows:
+            writer.writerow(row)
+
+
+def _test_row(year: int, variable: str, value: str) -> list:
+    """A row written by the test suite only (never in the project's data file)."""
+    from greenpath.calibration.history import KNOWN_VARIABLES
+
+    return [year, variable, value, KNOWN_VARIABLES[variable], "test suite: a stand-in for next year's source",
+            "test suite: stand-in quote", "synthetic row, test only", 1]
+
+
+TINY = dict(names=["initial_gdp", "tertiary_growth_differential", "emission_factor_scale", "coal_maximum_hours"],
+            maxiter=1, popsize=2, seed=3)
+
+
+def test_next_year_rows_join_their_windows_and_calibrate_without_code_change(tmp_path) -> None:
+    copy = tmp_path / "history.csv"
+    shutil.copyfile(DEFAULT_HISTORY_PATH, copy)
+    _append(copy, [_test_row(2016, "co2_emissions_mt", "31.000"),
+                   _test_row(2025, "gdp_current_100m_yuan", "2400.00"),
+                   _test_row(2025, "gdp_real_growth_pct", "4.0")])
+    series = F.build_series(load_history(copy))
+    post = next(s for s in series if s.tag == "co2_post_break")
+    pre = next(s for s in series if s.tag == "co2_pre_break")
+    assert post.key == "co2_ceads_2012_2016"
+    assert post.years.tolist() == [2012, 2013, 2014, 2015, 2016]
+    assert not post.shape_only
+    assert pre.key == "co2_ceads_2005_2010"
+    assert pre.shape_only
+    co2_fitted = [s for s in series if s.role == "fitted" and s.variable == "co2_emissions_mt"]
+    assert all(F.CO2_BREAK_YEAR not in s.years for s in co2_fitted)  # 2011 not fitted
+    assert next(s for s in series if s.tag == "gdp_growth").years.max() == 2025
+    assert F.fit_final_time(series) == 2025
+
+    result = F.calibrate(copy, cutoff=2012, sensitivity=True, **TINY)
+    assert result.meta["final_time"] == 2025
+    assert result.statistics.at["co2_ceads_2012_2016", "n"] == 5
+    assert result.statistics.at["gdp_real_growth", "last_year"] == 2025
+    out = F.write_calibration(result, tmp_path / "c.toml")
+    R.write_report(out, tmp_path / "report", history_path=copy)
+    text = (tmp_path / "report" / "README.md").read_text(encoding="utf-8")
+    assert "Simulated 2005-2025" in text
+    assert "| `co2_ceads_2012_2016` | fitted | 2012-2016 | 5 |" in text
+
+
+def test_a_row_beyond_the_model_final_time_is_a_named_error(tmp_path, capsys) -> None:
+    copy = tmp_path / "history.csv"
+    shutil.copyfile(DEFAULT_HISTORY_PATH, copy)
+    n_lines = len(copy.read_text(encoding="utf-8").splitlines())
+    _append(copy, [_test_row(2036, "co2_emissions_mt", "30.000")])
+    with pytest.raises(F.CalibrationError) as info:
+        F.build_series(load_history(copy))
+    message = str(info.value)
+    assert f"history.csv: line {n_lines + 1}: variable 'co2_emissions_mt', year 2036" in message
+    assert "beyond the model's FINAL TIME; allowed: years up to 2035" in message
+    out = tmp_path / "c.toml"
+    assert main(["calibrate", "--history", str(copy), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "FINAL TIME" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_a_fitted_variable_without_a_fit_rule_is_a_named_error(tmp_path, monkeypatch) -> None:
+    from greenpath.calibration import history as H
+
+    monkeypatch.setitem(H.VARIABLES, "heat_supply_pj", H.VariableSpec("PJ", "level", fitted=True))
+    copy = tmp_path / "history.csv"
+    shutil.copyfile(DEFAULT_HISTORY_PATH, copy)
+    _append(copy, [[2020, "heat_supply_pj", "12.0", "PJ", "test source", "test quote", "test only", 1]])
+    with pytest.raises(F.CalibrationError, match=r"variable 'heat_supply_pj' is marked fitted but the calibration "
+                                                 r"has no fit rule"):
+        F.build_series(load_history(copy))
+
+
+def test_fit_rules_cover_exactly_the_fitted_variables() -> None:
+    from greenpath.calibration import history as H
+
+    fitted = {n for n, spec in H.VARIABLES.items() if spec.fitted}
+    assert fitted <= set(F.FIT_RULES)
+    used = {s.variable for s in F.build_series(load_history())} | {"gdp_current_100m_yuan"}
+    assert used == set(F.FIT_RULES)
+
+
+def test_cutoff_is_checked_against_the_data(tmp_path) -> None:
+    with pytest.raises(F.CalibrationError, match=r"cutoff 2022 is not allowed; allowed: a year 2007-2021"):
+        F.calibrate(cutoff=2022, **TINY)
+
+
+# --------------------------------------------------------------------------- calibration file format
+
+
+def _toml(path, head: str = "") -> None:
+    path.write_text(head + '[meta]\nseed = 1\n[parameters]\ninitial_gdp = 500.0\n[fit]\n', encoding="utf-8")
+
+
+@pytest.mark.parametrize("head", ["", "format_version = 1\n", f"format_version = {F.CALIBRATION_FORMAT_VERSION}\n"])
+def test_known_format_versions_are_read(tmp_path, head: str) -> None:
+    path = tmp_path / "ok.toml"
+    _toml(path, head)
+    assert reg.calibrated(path) == {"initial_gdp": 500.0}
+    assert F.load_calibration(path)["parameters"] == {"initial_gdp": 500.0}
+
+
+@pytest.mark.parametrize(("head", "shown"), [("format_version = 3\n", "3"), ('format_version = "2"\n', "'2'"),
+                                         ("format_version = true\n", "True")])
+def test_unknown_format_version_is_refused_with_a_clear_error(tmp_path, capsys, head: str, shown: str) -> None:
+    path = tmp_path / "future.toml"
+    _toml(path, head)
+    with pytest.raises(reg.RegistryError, match=rf"future.toml: format_version {shown} is not supported; "
+                                                r"allowed: 1 \(no key\) or 2"):
+        reg.calibrated(path)
+    with pytest.raises(F.CalibrationError, match="format_version"):
+        F.load_calibration(path)
+    assert main(["calibrate", "--report-only", "--out", str(path), "--report", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "format_version" in err
+    assert len(err.strip().splitlines()) == 1
