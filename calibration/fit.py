@@ -29,8 +29,14 @@ Method
    (``trf``, bounds ``[0, 1]``, explicit ``x_scale`` and ``diff_step``) from the best
    member.
 5. **Uncertainty.** At the optimum, ``cov = s^2 (J^T J)^-1`` from the Jacobian of the
-   stacked weighted residuals (data and prior rows), ``s^2 = SSR / (N - p)``; see
+   stacked weighted residuals (data and prior rows), ``s^2 = SSR / (N - p)``, and the
+   same from the data rows alone, which the prior cannot mask: data-only correlations
+   (pairs above :data:`PAIR_THRESHOLD` are not separately identified by the data) and
+   data-only sd relative to the range (the identifiability); see
    :func:`parameter_uncertainty`.
+
+The year windows and the simulated end year come from the data (:func:`build_series`,
+:func:`fit_final_time`); :func:`check_history` refuses rows the method cannot use.
 
 Everything is deterministic for a given seed (seeded DE, deterministic engines, a
 deterministic polish).
@@ -66,12 +72,17 @@ from greenpath.model.engine import FINAL_TIME, INITIAL_TIME, MDL_PATH, TIME_STEP
 
 __all__ = [
     "CALIBRATION_FORMAT_VERSION",
+    "CENSUS_BREAK_YEAR",
     "CO2_BREAK_YEAR",
     "DEFAULT_CUTOFF",
-    "FIT_RULES",
-    "MODEL_FINAL_TIME",
     "DEFAULT_PARAMETERS",
+    "EIGEN_FLOOR",
+    "FIT_RULES",
+    "IDENTIFIED_SD_RANGE",
+    "MODEL_FINAL_TIME",
     "OUTPUT_COLUMNS",
+    "PAIR_THRESHOLD",
+    "UNIDENTIFIED_SD_RANGE",
     "CalibrationError",
     "CalibrationResult",
     "FitParameter",
@@ -79,6 +90,7 @@ __all__ = [
     "Objective",
     "ParameterSpace",
     "PysdSimulator",
+    "Uncertainty",
     "VectorSimulator",
     "build_series",
     "calibrate",
@@ -88,6 +100,7 @@ __all__ = [
     "load_calibration",
     "make_simulator",
     "parameter_uncertainty",
+    "series_pull",
     "simulate_frame",
     "synthetic_series",
     "write_calibration",
@@ -1785,6 +1798,7 @@ HEADER = """\
 # Calibrated parameter set of the Jiaozuo model, written by `greenpath calibrate`.
 # [parameters] replaces the registry defaults of these uncertainties (model/parameters.csv)
 # whenever this file exists; GREENPATH_CALIBRATION=none runs on the registry priors.
+# format_version is the layout of this file (greenpath refuses versions it does not know);
 # [meta] says what produced it, [fit] holds the in-sample statistics per series (the
 # regression test reruns the model and compares), [out_of_sample] the refit up to the
 # cut-off year, [sensitivity] the refit with another CO2 weighting. Regenerate on purpose:
@@ -1820,8 +1834,10 @@ def load_calibration(path: Path) -> dict[str, Any]:
     Raises
     ------
     CalibrationError
-        If the file is missing, not TOML, lacks the ``[meta]``, ``[parameters]`` or
-        ``[fit]`` tables, or a parameter is not a registry uncertainty within range.
+        If the file is missing, not TOML, has a ``format_version`` the registry does not
+        know (see :data:`CALIBRATION_FORMAT_VERSION`), lacks the ``[meta]``,
+        ``[parameters]`` or ``[fit]`` tables, or a parameter is not a registry
+        uncertainty within range.
     """
     path = Path(path)
     if not path.is_file():
@@ -1830,11 +1846,11 @@ def load_calibration(path: Path) -> dict[str, Any]:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise CalibrationError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        reg.calibrated(path)  # the registry's own checks: format version, names, kinds, ranges
+    except reg.RegistryError as exc:
+        raise CalibrationError(str(exc)) from None
     for table in ("meta", "parameters", "fit"):
         if not isinstance(doc.get(table), dict):
             raise CalibrationError(f"{path}: missing [{table}] table; allowed: a file written by greenpath calibrate")
-    try:
-        reg.calibrated(path)  # the registry's own checks: names, kinds, ranges
-    except reg.RegistryError as exc:
-        raise CalibrationError(str(exc)) from None
     return doc
