@@ -687,6 +687,74 @@ def test_streamlit_config_is_local_and_strict():
     assert server["maxUploadSize"] <= 1
 
 
+# ------------------------------------------------------------------ live charts
+def _live_runs(model, **params):
+    from greenpath.app import charts as live
+
+    current, base = model.run(params=params), model.run()
+    return [live.Run("Current", "current", current.frame, current),
+            live.Run("Baseline", "baseline", base.frame, base)]
+
+
+def _text_layers(spec: dict) -> list[dict]:
+    out = []
+    for layer in spec.get("layer", []):
+        out += _text_layers(layer) if "layer" in layer else (
+            [layer] if layer.get("mark", {}).get("type") == "text" else [])
+    return out
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_live_target_labels_stay_inside_the_plot(model, lang):
+    """Level targets are labelled right-aligned at the plot's right end, in short lines."""
+    from greenpath.app import charts as live
+
+    runs = _live_runs(model)
+    ctx = live.ChartContext(lang=lang, targets=live.target_marks(runs[0].frame, lang))
+    labelled = 0
+    for chart_id in ("coal", "renewables", "intensity"):
+        for spec in live.build(chart_id, runs, ctx):
+            for layer in _text_layers(spec):
+                label = layer["data"]["values"][0].get("label", "")
+                if layer["encoding"]["x"]["field"] != "x1":
+                    continue  # the policy-start label
+                labelled += 1
+                x1 = layer["data"]["values"][0]["x1"]
+                assert x1 == layer["encoding"]["x"]["scale"]["domain"][1]
+                assert layer["mark"]["align"] == "right"
+                assert layer["mark"]["lineBreak"] == "\n"
+                assert max(len(part) for part in label.split("\n")) <= 30, label
+                if layer["mark"]["baseline"] == "bottom":  # raised by its extra lines
+                    extra = label.count("\n")
+                    assert layer["mark"]["dy"] == -4 - extra * layer["mark"]["lineHeight"]
+    assert labelled >= 2 * 5  # halo and text of each of the five level targets
+
+
+def test_live_co2_names_a_missing_peak_in_the_legend_not_on_the_plot(model):
+    from greenpath.app import charts as live
+
+    runs = _live_runs(model)
+    ctx = live.ChartContext(lang="en", targets=live.target_marks(runs[0].frame, "en"))
+    spec = live.co2_chart(runs, ctx)
+    text = json.dumps(spec, ensure_ascii=False)
+    last = int(runs[0].frame.index.max())
+    if live.mpl.co2_emissions_data(live._frames(runs)).query(
+            "series == 'peak' and scenario == 'Current'")["year"].iloc[0] == last:
+        assert "labelExpr" in text
+        assert t("chart_no_peak", "en", year=last) in text
+        assert not [la for la in _text_layers(spec)
+                    if t("chart_no_peak", "en", year=last) in json.dumps(la["data"])]
+    runs = _live_runs(model, industrial_saving_action_rate=0.1,
+                      industrial_coal_substitution_rate=0.25, wind_build_rate=500.0,
+                      utility_pv_build_rate=500.0, distributed_pv_build_rate=600.0)
+    spec = live.co2_chart(runs, ctx)
+    peak = live.mpl.co2_emissions_data(live._frames(runs)).query(
+        "series == 'peak' and scenario == 'Current'")["year"].iloc[0]
+    if peak < last:  # a peak is labelled next to its marker, with a halo
+        labels = [json.dumps(la["data"], ensure_ascii=False) for la in _text_layers(spec)]
+        assert sum(f"Peak {peak}" in x for x in labels) == 2
+
+
 # ------------------------------------------------------------------ model diagram
 def test_integ_flows_reads_signed_flows():
     assert model_view.integ_flows("INTEG ( wind commissioning - wind retirement, 0)") == [

@@ -2,8 +2,11 @@
 
 Loads the page, moves a lever, checks that a chart and a target badge change, downloads
 the results CSV, uploads a bad and a good scenario file (through the XSRF-protected
-upload endpoint) and saves a screenshot under the test's ``tmp_path``.  Skipped only
-when ``/usr/bin/chromium`` is missing (CI installs it: ``apt-get install chromium``).
+upload endpoint: the error shows under the uploader and the tab stays selected),
+switches to Chinese and checks that the bundled CJK font the app serves was loaded
+(CI's Chromium has no system CJK font: without it Chinese is drawn as empty boxes), and
+saves screenshots under the test's ``tmp_path``.  Skipped only when ``/usr/bin/chromium``
+is missing (CI installs it: ``apt-get install chromium``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+#: The font face ``.streamlit/config.toml`` declares for the bundled CJK font.
+CJK_FAMILY = "Greenpath Noto Sans SC"
+FONT_LOADED = """family => [...document.fonts].some(
+    f => f.family.replace(/["']/g, '') === family && f.status === 'loaded')"""
+
+
 def _target_label(target_id: str) -> str:
     from greenpath import targets as tg
 
@@ -181,6 +190,13 @@ def test_lever_move_updates_chart_and_badge_and_csv_downloads(tmp_path):
             expect(alert).to_contain_text("bad.toml: [levers] wind_build_rate = 9999",
                                           timeout=60_000)
             assert slider.get_attribute("aria-valuetext") == "600"  # scenario untouched
+            # The rerun keeps the tab the file was dropped in, and the error is under it.
+            wait_idle(page)
+            expect(page.get_by_role("tab", name="Scenario file")).to_have_attribute(
+                "aria-selected", "true")
+            uploader = page.locator(".st-key-w_upload").bounding_box()
+            assert alert.first.bounding_box()["y"] > uploader["y"] + uploader["height"], \
+                "the upload error is not under the uploader"
             # A file dropped on the uploader while a rerun redraws it can land on the
             # element being replaced; a person waits for the page to settle, so do we.
             wait_idle(page)
@@ -196,6 +212,18 @@ def test_lever_move_updates_chart_and_badge_and_csv_downloads(tmp_path):
             shot = tmp_path / "app.png"
             page.screenshot(path=str(shot), full_page=False)
             assert shot.stat().st_size > 20_000
+
+            # Chinese: the bundled font is served (static files) and used by the page.
+            wait_idle(page)
+            page.locator(".st-key-w_lang label", has_text="中文").click()
+            expect(page.locator("h1")).to_contain_text("焦作", timeout=60_000)
+            page.wait_for_function(FONT_LOADED, arg=CJK_FAMILY, timeout=60_000)
+            assert page.evaluate(f"() => document.fonts.check('16px \"{CJK_FAMILY}\"', '焦作')")
+            font = page.locator("h1").evaluate("e => getComputedStyle(e).fontFamily")
+            assert CJK_FAMILY in font, font
+            wait_idle(page)
+            scroll_to(page, ".st-key-chart_co2 svg.marks")
+            page.screenshot(path=str(tmp_path / "app_zh.png"), full_page=False)
             errors = page.locator('[data-testid="stException"]')
             assert errors.count() == 0, errors.first.inner_text()
         except Exception:

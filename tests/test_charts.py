@@ -284,6 +284,50 @@ def test_bands_drawn_per_scenario(runs):
     assert ys.max() < 1
 
 
+def _legend_patch(fig: Figure, label: str):
+    (legend,) = fig.legends
+    texts = [x.get_text() for x in legend.get_texts()]
+    return legend.legend_handles[texts.index(label)]
+
+
+def test_band_legend_swatch_has_the_band_colour(runs):
+    """The legend's P10-P90 swatch is the band's own colour, not grey."""
+    from matplotlib.colors import to_rgb
+
+    years = np.arange(2021, 2036)
+    frame = runs["policy"].frame
+    for variable, draw in (("co2_emissions", charts.co2_emissions),
+                           ("total_coal_consumption", charts.coal_use),
+                           ("renewable_capacity", charts.renewable_capacity)):
+        bands = pd.DataFrame({"scenario": "policy", "variable": variable, "year": years,
+                              "p10": frame.loc[years, variable].to_numpy() * 0.9,
+                              "p90": frame.loc[years, variable].to_numpy() * 1.1})
+        fig = draw(runs, "en", bands=bands)
+        (poly,) = [c for ax in fig.axes for c in ax.collections if c.get_gid() == "band:policy"]
+        swatch = _legend_patch(fig, t("chart_band", "en"))
+        band_colour = to_rgb(poly.get_facecolor()[0][:3])
+        assert to_rgb(swatch.get_facecolor()[:3]) == pytest.approx(band_colour), variable
+        assert band_colour == pytest.approx(to_rgb(charts.scenario_colors(list(runs))["policy"]))
+
+
+def test_co2_chart_draws_the_peak_year_target_like_the_live_chart(runs):
+    from greenpath import targets as tg
+
+    (target,) = [x for x in tg.load() if x.indicator == "peak_year:co2_emissions"]
+    fig = charts.co2_emissions(runs, "zh")
+    (line,) = _lines(fig, f"target:{target.id}")
+    assert set(line.get_xdata()) == {target.value}
+    assert target.label_zh in _texts(fig)
+    # the app's live chart draws the same target from the same references
+    from greenpath.app import charts as live
+
+    marks = live.target_marks(runs["baseline"].frame, "zh")["co2"]
+    assert [(m.kind, m.value, m.label) for m in marks] == [("year", target.value,
+                                                             target.label_zh)]
+    # a target set that leaves it out removes it from both
+    assert not _lines(charts.co2_emissions(runs, "en", targets=[]), "target:")
+
+
 # ---------------------------------------------------------------------------- data
 def test_energy_mix_stack_sums_to_total(runs):
     data = charts.energy_mix_data(runs)
