@@ -40,8 +40,14 @@ def main() -> None:
             f"full calibration {wall:.1f} s wall, {meta['n_model_runs']:,} model runs "
             f"({meta['n_model_runs'] / wall:,.0f} runs/s); main fit {meta['wall_time_main_fit_s']} s, "
             f"{meta['n_model_runs_main_fit']:,} runs, {meta['de_generations']} DE generations; "
-            f"cost {meta['objective_cost']:.6g} (after DE {meta['objective_cost_de']:.6g})"
+            f"cost {meta['objective_cost']:.6g} (after DE {meta['objective_cost_de']:.6g}); "
+            f"simulated to {meta['final_time']}"
         )
+        verdicts = result.uncertainty.identification(list(result.space.names))
+        identified = sum(v == "identified" for v in verdicts)
+        pairs = len(result.uncertainty.pairs(list(result.space.names), data_only=True))
+        print(f"    data alone identify {identified} of {len(verdicts)} parameters; {pairs} pairs not separately "
+              "identified (|r| > 0.8)")
         first = ", ".join(f"{k}={v:.4g}" for k, v in list(result.values.items())[:4])
         print(f"    {first}, ...")
 

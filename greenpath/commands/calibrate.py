@@ -87,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
         meta = result.meta
         say(f"{len(result.space)} parameters, cost {meta['objective_cost']:.4g}, {meta['n_model_runs']:,} model "
             f"runs, {meta['wall_time_s']} s")
+        say(f"  simulated {F.FIRST_YEAR}-{meta['final_time']} (the data's last year)")
         for key, row in result.statistics.iterrows():
             if row["role"] == "fitted":
-                say(f"  {key:32s} MAPE {row['mape_pct']:7.2f} %  R2 {row['r_squared']:7.3f}")
+                shape = f"  shape only (factor {row['factor']:.3g})" if row["factor"] == row["factor"] else ""
+                say(f"  {key:32s} MAPE {row['mape_pct']:7.2f} %  R2 {row['r_squared']:7.3f}{shape}")
         if args.report is not None:
             for p in R.write_report(path, args.report, history_path=args.history, force=True, engine=args.engine):
                 print(p)
