@@ -28,7 +28,20 @@ the variant against PySD run by run.
 
 Engine choice (``engine="auto"``): the vector engine, except for a handful of
 runs (at most :data:`AUTO_PYSD_MAX_RUNS`) with year tables, where PySD is
-cheaper than compiling a table variant the first time.
+cheaper than compiling a table variant the first time.  When the vector engine
+refuses the model (:class:`~greenpath.vector.UnsupportedConstructError`: a
+construct it does not implement, or a tabled lever that is no longer a plain
+constant) or fails while running, ``auto`` warns (``RuntimeWarning`` with the
+reason) and runs PySD; the result's ``engine`` and ``engine_fallback`` say so.
+:func:`bands`, :func:`projection_uncertainties`, the sensitivity analysis, the
+scenario discovery, the wedges and ``greenpath batch`` all use ``auto``.
+
+Model version
+-------------
+Results carry the SHA-256 of the ``.mdl`` their engine was built from
+(``model_sha256``), not the hash of the file on disk at the time of the call.
+:func:`vector_model` compares the two on every call and recompiles when the
+``.mdl`` has changed, so a long-lived process never serves an old model.
 
 Uncertainty sampling and bands
 ------------------------------
@@ -51,8 +64,9 @@ them anyway.
 Threads and processes
 ---------------------
 One :class:`~greenpath.vector.VectorModel` per process and per set of tabled
-names (:func:`vector_model`), created on first use under a lock.  The
-generated module keeps no mutable state between calls: its module-level
+names (:func:`vector_model`), created on first use under a lock and rebuilt
+when the .mdl changes.  The generated module keeps no mutable state between
+calls: its module-level
 tables (``CONSTANTS``, ``LOOKUPS``, ``VARIABLES``) are only read, every call
 builds its own arrays, and NumPy's error state set around the integration is
 a context variable (thread-local) in NumPy 2, so calls from several threads
@@ -71,8 +85,9 @@ Public API
 ``bands(base_params, n=500, seed=DEFAULT_SEED, columns=None, percentiles=(10, 50, 90),
 time_varying=None, uncertainties=None) -> DataFrame``
 ``vector_model(table_names=()) -> VectorModel``
-``run_specs(specs, return_columns=None) -> (cube, years, columns)`` (batch run
-specs, year tables included, grouped into vector-engine calls)
+``run_specs(specs, return_columns=None, workers=1, info=None) -> (cube, years,
+columns)`` (batch run specs, year tables included, grouped into vector-engine
+calls)
 ``run_chunk_vector(specs) -> DataFrame`` (long rows for the batch runner)
 ``validate_param_sets(param_sets) -> DataFrame``
 """
@@ -82,6 +97,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,13 +151,24 @@ class EnsembleError(ValueError):
 # ---------------------------------------------------------------------------
 
 _LOCK = threading.Lock()
-_MODELS: dict[frozenset[str], Any] = {}
+_MODELS: dict[frozenset[str], Any] = {}  # tabled names -> VectorModel
 _TABLE_SUFFIX = " year table"
 
 
-def _table_variant(names: frozenset[str]) -> Path:
-    """Write (once) the .mdl variant in which the levers ``names`` follow year tables."""
-    text = MDL_PATH.read_text(encoding="utf-8")
+def _table_variant(names: frozenset[str]) -> tuple[Path, str]:
+    """Write (once) the .mdl variant in which the levers ``names`` follow year tables.
+
+    Returns the variant's path and the SHA-256 of the ``model/jiaozuo.mdl`` bytes it
+    was derived from.  A lever whose equation is not ``name = <number>`` (e.g. a
+    guarded ``MAX(0, ...)``) cannot be tabled this way:
+    :class:`~greenpath.vector.UnsupportedConstructError` (``engine="auto"`` then
+    falls back to PySD, which replaces the component with the table).
+    """
+    from greenpath.vector import UnsupportedConstructError
+
+    raw = MDL_PATH.read_bytes()
+    source = hashlib.sha256(raw).hexdigest()
+    text = raw.decode("utf-8")
     for name in sorted(names):
         p = reg.lookup(name, "time_varying")
         words = [re.escape(w) for w in p.vensim_name.split()]
@@ -150,9 +177,10 @@ def _table_variant(names: frozenset[str]) -> Path:
         )
         found = list(pattern.finditer(text))
         if len(found) != 1:
-            raise EnsembleError(
-                f"time_varying {name!r}: expected one constant equation "
-                f"'{p.vensim_name} = <number>' in {MDL_PATH.name}, found {len(found)}"
+            raise UnsupportedConstructError(
+                p.vensim_name, "a year table",
+                f"time_varying {name!r} needs one constant equation '{p.vensim_name} = <number>' in "
+                f"{MDL_PATH.name}, found {len(found)}",
             )
         match = found[0]
         vname, value = match.group(1), float(match.group(2))
@@ -170,11 +198,30 @@ def _table_variant(names: frozenset[str]) -> Path:
         from greenpath.io import atomic_write
 
         atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=True)
-    return path
+    return path, source
+
+
+def _compile(key: frozenset[str]) -> Any:
+    from greenpath.vector import VectorModel
+
+    if not key:
+        model = VectorModel(MDL_PATH, cache_root() / "vector")
+        model.source_sha256 = model.mdl_sha256
+        return model
+    path, source = _table_variant(key)
+    model = VectorModel(path, cache_root() / "vector")
+    model.source_sha256 = source
+    return model
 
 
 def vector_model(table_names: Iterable[str] = ()) -> Any:
-    """Return the process's :class:`~greenpath.vector.VectorModel` (created once, under a lock).
+    """Return the process's :class:`~greenpath.vector.VectorModel` (created under a lock).
+
+    One compiled model per process and set of tabled names, rebuilt when
+    ``model/jiaozuo.mdl`` changes: every call compares the file's SHA-256 with
+    the one the cached model was compiled from (``model.source_sha256``) and
+    recompiles under the lock when they differ (a long-lived process -- the app,
+    a Dask worker -- never labels results of an old model with the new hash).
 
     Parameters
     ----------
@@ -186,18 +233,26 @@ def vector_model(table_names: Iterable[str] = ()) -> Any:
     -------
     greenpath.vector.VectorModel
         The compiled model; it is shared, so never call its ``refresh()``.
+        ``source_sha256`` is the SHA-256 of the ``model/jiaozuo.mdl`` it was
+        compiled from (the ``model_sha256`` of the results it gives).
+
+    Raises
+    ------
+    greenpath.vector.UnsupportedConstructError
+        The vector engine refuses the model (a construct it does not implement,
+        or a tabled lever that is not a plain constant).
     """
+    from greenpath.model.engine import model_hash
+
     key = frozenset(table_names)
+    current = model_hash(MDL_PATH)
     model = _MODELS.get(key)
-    if model is not None:
+    if model is not None and model.source_sha256 == current:
         return model
     with _LOCK:
         model = _MODELS.get(key)
-        if model is None:
-            from greenpath.vector import VectorModel
-
-            path = _table_variant(key) if key else MDL_PATH
-            model = VectorModel(path, cache_root() / "vector")
+        if model is None or model.source_sha256 != model_hash(MDL_PATH):
+            model = _compile(key)
             _MODELS[key] = model
     return model
 
@@ -380,9 +435,15 @@ class EnsembleArrays:
     runs
         The run labels (the index of the input DataFrame).
     engine
-        ``"vector"`` or ``"pysd"``.
+        ``"vector"`` or ``"pysd"`` (the engine that ran them).
     units
         ``variable -> unit`` as written in the .mdl.
+    model_sha256
+        SHA-256 of the ``.mdl`` the engine was compiled (vector) or translated
+        (PySD) from -- not of the file on disk now, which may have changed since.
+    fallback
+        Why ``engine="auto"`` ran PySD instead of the vector engine ("" if it
+        did not fall back).
     """
 
     values: dict[str, np.ndarray]
@@ -390,6 +451,8 @@ class EnsembleArrays:
     runs: pd.Index
     engine: str
     units: dict[str, str] = field(default_factory=dict)
+    model_sha256: str = ""
+    fallback: str = ""
 
     def to_dataset(self) -> Any:
         """Return the same results as an ``xarray.Dataset`` with dims ``(run, year)``."""
@@ -403,10 +466,12 @@ class EnsembleArrays:
         ds.attrs.update({
             "engine": self.engine,
             "model": MDL_PATH.name,
-            "model_sha256": model_hash(),
+            "model_sha256": self.model_sha256 or model_hash(MDL_PATH),
             "calibration_sha256_12": reg.calibration_id(),
             "n_runs": len(self.runs),
         })
+        if self.fallback:
+            ds.attrs["engine_fallback"] = self.fallback
         return ds
 
     def frame(self, run: int = 0) -> pd.DataFrame:
@@ -436,7 +501,9 @@ def run_many(
         Python names of model variables to return (default
         :data:`greenpath.model.indicators.HEADLINE`).
     engine
-        ``"auto"`` (see :func:`choose_engine`), ``"vector"`` or ``"pysd"``.
+        ``"auto"`` (see :func:`choose_engine`; when the vector engine refuses
+        the model or fails, a ``RuntimeWarning`` says why and the runs go to
+        PySD), ``"vector"`` (its errors are raised) or ``"pysd"``.
     time_varying
         Year tables ``{name: (years, values)}`` shared by every run (a lever
         follows the table instead of a constant).  A name may not also be a
@@ -469,7 +536,20 @@ def run_many(
         )
     chosen = choose_engine(engine, len(frame), bool(tables))
     if chosen == "vector":
-        result = _run_vector(frame, return_columns, tables, workers)
+        try:
+            result = _run_vector(frame, return_columns, tables, workers)
+        except EnsembleError:
+            raise  # a bad input, not an engine failure: PySD would refuse it too
+        except Exception as exc:
+            if engine != "auto":
+                raise
+            reason = f"{type(exc).__name__}: {exc}"
+            warnings.warn(
+                f"vector engine unavailable ({reason}); running the {len(frame)} runs on PySD instead",
+                RuntimeWarning, stacklevel=2,
+            )
+            result = _run_pysd(frame, return_columns, tables)
+            result.fallback = reason
     else:
         result = _run_pysd(frame, return_columns, tables)
     return result.to_dataset() if output == "dataset" else result
@@ -499,7 +579,7 @@ def _run_vector(frame: pd.DataFrame, return_columns, tables, workers: int) -> En
     units = {m["py_name"]: m["units"] or "" for m in vm.variables}
     return EnsembleArrays(
         values={c: np.ascontiguousarray(raw[c]) for c in columns}, years=years, runs=frame.index,
-        engine="vector", units={c: units.get(c, "") for c in columns},
+        engine="vector", units={c: units.get(c, "") for c in columns}, model_sha256=vm.source_sha256,
     )
 
 
@@ -530,7 +610,7 @@ def _run_pysd(frame: pd.DataFrame, return_columns, tables) -> EnsembleArrays:
     values = {c: np.vstack(out[c]) for c in columns}
     return EnsembleArrays(
         values=values, years=np.asarray(years, dtype=int), runs=frame.index, engine="pysd",
-        units={c: model.units.get(c, "") for c in columns},
+        units={c: model.units.get(c, "") for c in columns}, model_sha256=model.hash,
     )
 
 
@@ -653,7 +733,7 @@ def _uncertainty_names(names: Sequence[str] | str | None) -> list[str]:
     return chosen
 
 
-_PROJECTION: dict[str, list[str]] = {}
+_PROJECTION: dict[tuple[str, str], list[str]] = {}
 
 
 def projection_uncertainties() -> list[str]:
@@ -662,28 +742,30 @@ def projection_uncertainties() -> list[str]:
     Each uncertainty is set to its registry minimum and maximum (all others at
     their effective defaults) and kept when every headline indicator
     (:data:`greenpath.model.indicators.HEADLINE`) of every saved year up to
-    2020 equals the default run exactly.  Computed once per process and
-    calibration (one vector-engine call of about 260 runs).
+    2020 equals the default run exactly.  Computed once per process, model
+    and calibration (one ``run_many(engine="auto")`` call of about 2 runs per
+    uncertainty on the vector engine, or on PySD if it falls back).
     """
-    key = reg.calibration_id()
+    from greenpath.model.engine import model_hash
+
+    key = (model_hash(MDL_PATH), reg.calibration_id())
     if key in _PROJECTION:
         return list(_PROJECTION[key])
     uncertainties = [k for k, p in reg.uncertainties().items() if p.max > p.min]
-    defaults = reg.effective_defaults()
     n = 2 * len(uncertainties) + 1
-    params = {k: np.full(n, v) for k, v in defaults.items()}
+    defaults = reg.effective_defaults()
+    params = {k: np.full(n, defaults[k]) for k in uncertainties}
     for i, name in enumerate(uncertainties):
         p = reg.lookup(name)
         params[name][2 * i + 1] = p.min
         params[name][2 * i + 2] = p.max
-    vm = vector_model()
-    raw = vm.simulate(params, n, return_columns=list(indicators.HEADLINE))
-    history = _years(vm.times()) <= indicators.BASE_YEAR
+    result = run_many(params, list(indicators.HEADLINE), engine="auto", output="arrays")
+    history = result.years <= indicators.BASE_YEAR
     kept = []
     for i, name in enumerate(uncertainties):
         rows = [2 * i + 1, 2 * i + 2]
         same = all(np.array_equal(arr[rows][:, history], np.broadcast_to(arr[0, history], (2, history.sum())))
-                   for arr in raw.values())
+                   for arr in result.values.values())
         if same:
             kept.append(name)
     _PROJECTION[key] = kept
@@ -723,7 +805,8 @@ def bands(
         Percentiles in [0, 100], increasing (default P10, P50, P90).
     time_varying
         Year tables ``{name: (years, values)}`` of the scenario (vector engine
-        with a table variant, see the module docstring).
+        with a table variant, see the module docstring).  The runs go through
+        ``run_many(engine="auto")``: PySD if the vector engine is unavailable.
     uncertainties
         What to sample: ``None`` or ``"projection"`` (default,
         :func:`projection_uncertainties`), ``"all"``, or a list of names.
@@ -750,7 +833,7 @@ def bands(
     if base is not None:
         for column in base.columns:
             sample[column] = base[column].iloc[0]
-    result = run_many(sample, columns, engine="vector", time_varying=time_varying, output="arrays")
+    result = run_many(sample, columns, engine="auto", time_varying=time_varying, output="arrays")
     blocks = {}
     for name, arr in result.values.items():
         q = np.percentile(arr, pct, axis=0)  # (len(pct), years)
@@ -786,6 +869,7 @@ def run_specs(
     specs: Sequence[Any],
     return_columns: Sequence[str] | None = None,
     workers: int = 1,
+    info: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Run batch run specs on the vector engine, year tables included.
 
@@ -799,6 +883,9 @@ def run_specs(
         Variables (default :data:`greenpath.model.indicators.HEADLINE`).
     workers
         Processes of the vector engine.
+    info
+        If given, filled with ``model_sha256``: the SHA-256 of the ``.mdl`` the
+        engine that ran the specs was compiled from.
 
     Returns
     -------
@@ -831,6 +918,7 @@ def run_specs(
     cube: np.ndarray | None = None
     years = np.empty(0, dtype=int)
     columns: list[str] = []
+    hashes: set[str] = set()
     for key, members in groups.items():
         rows = [dict(_spec_value(specs[i], "params", i)) for i in members]
         frame = pd.DataFrame(rows, index=pd.Index(members))
@@ -844,6 +932,7 @@ def run_specs(
         if both:
             raise EnsembleError(f"run specs {members[:3]}...: {both} given both as params and as tables")
         vm = vector_model(names)
+        hashes.add(vm.source_sha256)
         cols = _check_columns(return_columns, _output_names(vm))
         params = _vector_params(frame, names)
         lookups = {}
@@ -857,6 +946,10 @@ def run_specs(
             columns = cols
             cube = np.empty((len(specs), len(years), len(cols)))
         cube[members] = np.stack([raw[c] for c in cols], axis=-1)
+    if len(hashes) > 1:
+        raise RuntimeError("model/jiaozuo.mdl changed while these runs were compiled; run them again")
+    if info is not None:
+        info["model_sha256"] = hashes.pop()
     return cube, years, columns  # type: ignore[return-value]
 
 

@@ -1174,10 +1174,14 @@ def _generator_hash() -> str:
 
 def cache_key(mdl_path: str | os.PathLike) -> str:
     """Hash of the .mdl text, the PySD version and the generator's own source."""
+    return _cache_key(Path(mdl_path).read_bytes())
+
+
+def _cache_key(mdl_bytes: bytes) -> str:
     import pysd
 
     digest = hashlib.sha256()
-    digest.update(Path(mdl_path).read_bytes())
+    digest.update(mdl_bytes)
     digest.update(b"\0pysd=" + pysd.__version__.encode())
     digest.update(b"\0generator=" + _generator_hash().encode())
     return digest.hexdigest()
@@ -1204,6 +1208,13 @@ class VectorModel:
         Path of the generated .py file.
     regenerated:
         True when this load had to generate the module (cache miss).
+    mdl_sha256:
+        SHA-256 of the .mdl bytes the loaded module was generated from.
+    source_sha256:
+        SHA-256 of the model the results belong to: ``mdl_sha256`` unless the
+        owner compiled a derived .mdl and says otherwise
+        (:func:`greenpath.ensemble.vector_model` sets the hash of
+        ``model/jiaozuo.mdl`` on its year-table variants).
     """
 
     def __init__(self, mdl_path: str | os.PathLike, cache_dir: str | os.PathLike | None = None):
@@ -1215,27 +1226,41 @@ class VectorModel:
         self.key = ""
         self.generated_path = Path()
         self.regenerated = False
+        self.mdl_sha256 = ""
+        self.source_sha256 = ""
         self.refresh()
 
     def refresh(self) -> bool:
-        """Reload if the .mdl (or PySD, or the generator) changed; True if it did."""
-        key = cache_key(self.mdl_path)
-        if key == self.key and self.module is not None:
-            return False
-        stem = re.sub(r"[^0-9A-Za-z_]", "_", self.mdl_path.stem)
-        path = self.cache_dir / f"{stem}_{key[:24]}.py"
-        self.regenerated = not path.exists()
-        if self.regenerated:
-            source = generate(self.mdl_path)
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    handle.write(source)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+        """Reload if the .mdl (or PySD, or the generator) changed; True if it did.
+
+        The .mdl is read once for the key; if it changes while it is being
+        translated, the generation starts again, so the cached module always
+        belongs to the key (and ``mdl_sha256``) it is stored under.
+        """
+        for _ in range(5):
+            raw = self.mdl_path.read_bytes()
+            key = _cache_key(raw)
+            if key == self.key and self.module is not None:
+                return False
+            stem = re.sub(r"[^0-9A-Za-z_]", "_", self.mdl_path.stem)
+            path = self.cache_dir / f"{stem}_{key[:24]}.py"
+            self.regenerated = not path.exists()
+            if self.regenerated:
+                source = generate(self.mdl_path)
+                if self.mdl_path.read_bytes() != raw:
+                    continue  # edited while it was translated: translate the new text
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
+                try:
+                    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                        handle.write(source)
+                    os.replace(tmp, path)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+            break
+        else:
+            raise RuntimeError(f"{self.mdl_path.name} kept changing while it was translated; try again")
         module_name = f"_greenpath_vector_{stem}_{key[:24]}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         if spec is None or spec.loader is None:  # pragma: no cover
@@ -1243,9 +1268,13 @@ class VectorModel:
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         spec.loader.exec_module(module)
+        previous = self.mdl_sha256
         self.module = module
         self.key = key
         self.generated_path = path
+        self.mdl_sha256 = hashlib.sha256(raw).hexdigest()
+        if not self.source_sha256 or self.source_sha256 == previous:
+            self.source_sha256 = self.mdl_sha256
         return True
 
     # -- metadata -------------------------------------------------------------
