@@ -7,8 +7,13 @@ folder::
     OUT/chunks/c000000/ ...           one folder per finished chunk of runs
     OUT/results.parquet, results.csv  scenario, run_id, variable, year, value, unit
     OUT/runs.parquet, runs.csv        run_id, scenario, status, error, parameters (JSON),
-                                      run_seconds, one column per varied parameter
+                                      run_seconds, engine, model_sha256, one column per
+                                      varied parameter
     OUT/targets.parquet, targets.csv  run_id, scenario, target id, value, met, margin, ...
+    OUT/scenarios.parquet, .csv       one row per scenario: titles (en, zh), extends chain,
+                                      source file and SHA-256 (of it and of each parent),
+                                      mode, base scenario, seed and sampled names (Monte
+                                      Carlo), run-id range, model SHA-256, calibration id
 
 How it loses nothing
 --------------------
@@ -29,32 +34,43 @@ Where runs go
 Every chunk goes through :func:`run_chunk`, in this process (``workers=1``), in a pool
 of processes (``concurrent.futures.ProcessPoolExecutor``, each worker loading its own
 model once), or on a Dask distributed cluster (``scheduler="tcp://host:port"``).
-:func:`run_chunk` runs on the PySD engine (``engine="pysd"``, the reference) or on the
-NumPy vector engine generated from the same ``.mdl`` (``engine="vector"``: the
-chunk's runs in one call per year-table structure through
-:func:`greenpath.ensemble.run_specs`; ``engine="auto"``: vector, falling back to PySD
-if the vector engine fails).
+:func:`run_chunk` runs on the NumPy vector engine generated from the same ``.mdl``
+(``engine="auto"``, the default: the chunk's runs, year tables included, in one call
+per year-table structure through :func:`greenpath.ensemble.run_specs`; if the vector
+engine refuses the model or fails, a warning says why and the chunk runs on PySD),
+only on it (``engine="vector"``: its failure fails the chunk's runs) or on PySD
+(``engine="pysd"``, the reference, one run after the other).  The runs table records
+the engine of each run and the SHA-256 of the model that engine was built from.
 
 Monte Carlo
 -----------
-A Latin hypercube (``scipy.stats.qmc.LatinHypercube``, seeded) over the registry's
-``[min, max]`` of every uncertainty (or a chosen subset), uniform in each range (an
-assumption: the registry gives ranges, not distributions), on top of a base scenario's
-settings; a sampled uncertainty overrides the base scenario's value.
+A Latin hypercube (``scipy.stats.qmc.LatinHypercube``, seeded), uniform in each
+registry ``[min, max]`` (an assumption: the registry gives ranges, not distributions),
+on top of a base scenario's settings; a sampled uncertainty overrides the base
+scenario's value.  By default it samples the *projection uncertainties*
+(:func:`greenpath.ensemble.projection_uncertainties`: those whose whole range leaves
+the calibrated history 2005-2020 unchanged), so every run starts from the same
+recorded 2020 (CO2, coal, GDP, ...) and differs only from the policy start on.  The
+uncertainties the calibration pins to the history (initial GDP, 2017 growth, initial
+shares, ...) are sampled only when asked for (``uncertainties="all"`` or a list of
+names; ``--uncertainty all`` on the command line): sampling them across their prior
+ranges moves 2020 CO2 far from the calibrated 39 Mt.
 
 Public API (stable)
 -------------------
 ``BatchSpec``, ``RunSpec``, ``BatchError``
 ``scenario_batch(names, ...)``, ``grid_batch(grid, base="baseline", ...)``,
-``monte_carlo_batch(n, seed, base="baseline", uncertainties=None, ...)``,
+``monte_carlo_batch(n, seed, base="baseline", uncertainties="projection", ...)``,
 ``runs_batch(specs, ...)``
     Build a spec.
-``run_chunk(specs, columns=None, engine="pysd", targets=None) -> ChunkResult``
+``run_chunk(specs, columns=None, engine="auto", targets=None) -> ChunkResult``
     Run one chunk (the single place where runs happen).
 ``run_batch(spec, out_dir, workers=None, scheduler=None, force=False, progress=True)``
     Run or resume a batch; returns a :class:`BatchSummary`.
 ``read(out_dir) -> dict[str, DataFrame]``
-    The ``results``, ``runs`` and ``targets`` tables of a finished batch.
+    The ``results``, ``runs``, ``targets`` and ``scenarios`` tables of a finished batch.
+``scenarios_table(spec) -> DataFrame``, ``scenario_provenance(scenario) -> dict``
+    The scenario-metadata table of a batch; one scenario's titles, chain and files.
 """
 
 from __future__ import annotations
@@ -80,19 +96,29 @@ from greenpath import targets as tg
 from greenpath.model import indicators
 from greenpath.model import registry as reg
 
-FORMAT_VERSION = 1
+# 2: the scenarios table; engine and model_sha256 columns in runs
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 CHUNK_DIR = "chunks"
+# Tables every chunk writes (combined at the end) ...
 OUTPUTS = ("results", "runs", "targets")
+# ... and tables of the whole batch, written once from the spec.
+BATCH_OUTPUTS = ("scenarios",)
+TABLES = OUTPUTS + BATCH_OUTPUTS
 DEFAULT_CHUNK_SIZE = 25
 # The vector engine runs a whole chunk in one call: larger chunks amortise that call.
 DEFAULT_VECTOR_CHUNK_SIZE = 250
-ENGINES = ("pysd", "vector", "auto")
+ENGINES = ("auto", "vector", "pysd")
 MODES = ("scenarios", "grid", "monte_carlo", "runs")
 RESULT_COLUMNS = ["scenario", "run_id", "variable", "year", "value", "unit"]
 TARGET_COLUMNS = ["run_id", "scenario", "id", "label_en", "year", "comparison", "target",
                   "value", "met", "margin", "unit", "set"]
-RUN_COLUMNS = ["run_id", "scenario", "status", "error", "parameters", "run_seconds"]
+RUN_COLUMNS = ["run_id", "scenario", "status", "error", "parameters", "run_seconds", "engine",
+               "model_sha256"]
+SCENARIO_COLUMNS = ["scenario", "title_en", "title_zh", "extends", "extends_chain", "source_file",
+                    "source_sha256", "chain_sha256", "mode", "base_scenario", "seed", "sampled",
+                    "uncertainty_set", "n_runs", "first_run_id", "last_run_id", "model_sha256",
+                    "calibration_sha256_12", "spec_sha256"]
 
 Table = tuple[list[float], list[float]]
 
@@ -161,7 +187,7 @@ class BatchSpec:
     definition: dict
     variables: list[str]
     chunk_size: int = DEFAULT_CHUNK_SIZE
-    engine: str = "pysd"
+    engine: str = "auto"
     targets: list[tg.Target] = field(default_factory=list)
     targets_source: dict = field(default_factory=dict)
 
@@ -275,11 +301,67 @@ def _finish(mode: str, definition: dict, variables, chunk_size: int | None, engi
 
 def _settings(s: scenarios.Scenario) -> dict:
     return {"name": s.name, "params": dict(s.params),
-            "tables": {k: [list(v[0]), list(v[1])] for k, v in s.tables.items()}}
+            "tables": {k: [list(v[0]), list(v[1])] for k, v in s.tables.items()},
+            "meta": scenario_provenance(s)}
+
+
+def _display_path(path: Path) -> str:
+    """``scenarios/NAME.toml`` for a shipped scenario, the resolved path otherwise."""
+    path = Path(path).resolve()
+    root = scenarios.SCENARIO_DIR.resolve().parent
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _parent_path(child: Path, parent: str) -> Path | None:
+    """The file ``extends = parent`` names: the child's folder first, then ``scenarios/``."""
+    for folder in dict.fromkeys([Path(child).resolve().parent, scenarios.SCENARIO_DIR.resolve()]):
+        candidate = folder / f"{parent}.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def scenario_provenance(s: scenarios.Scenario) -> dict:
+    """Titles, ``extends`` chain, source file and SHA-256 of every file of a scenario.
+
+    Returns
+    -------
+    dict
+        ``title_en``, ``title_zh``, ``extends`` (the direct parent or ""),
+        ``chain`` (names from the root parent down to ``s``), ``source_file``
+        (``scenarios/NAME.toml`` for a shipped scenario, else the resolved
+        path; "" for a scenario that has no file), ``source_sha256`` and
+        ``chain_sha256`` (``name -> SHA-256`` of each file of the chain, the
+        files the settings come from).
+    """
+    chain_sha: dict[str, str] = {}
+    path = s.path
+    if path is not None:
+        current: Path | None = Path(path)
+        parents = list(reversed(s.chain))
+        for name in parents:
+            if current is None:
+                break
+            chain_sha[name] = _sha256(current)
+            parent = scenarios.load(current).extends
+            current = _parent_path(current, parent) if parent else None
+    return {
+        "title_en": s.title_en, "title_zh": s.title_zh, "extends": s.extends or "",
+        "chain": list(s.chain), "source_file": _display_path(path) if path is not None else "",
+        "source_sha256": _sha256(path) if path is not None else "",
+        "chain_sha256": dict(reversed(list(chain_sha.items()))),
+    }
 
 
 def scenario_batch(names: Sequence[str | Path], *, variables: Sequence[str] | None = None,
-                   chunk_size: int | None = None, engine: str = "pysd",
+                   chunk_size: int | None = None, engine: str = "auto",
                    targets: Sequence[tg.Target] | str | Path | None = None,
                    sets: list[str] | None = None, use_targets: bool = True) -> BatchSpec:
     """Build a batch running each scenario (a name in ``scenarios/`` or a file) once."""
@@ -336,7 +418,7 @@ def parse_grid(items: Sequence[str]) -> list[tuple[str, list[float]]]:
 
 def grid_batch(grid: Mapping[str, Sequence[float]] | Sequence[tuple[str, Sequence[float]]],
                base: str | Path = "baseline", *, variables: Sequence[str] | None = None,
-               chunk_size: int | None = None, engine: str = "pysd",
+               chunk_size: int | None = None, engine: str = "auto",
                targets: Sequence[tg.Target] | str | Path | None = None,
                sets: list[str] | None = None, use_targets: bool = True) -> BatchSpec:
     """Every combination of the given values (first name varies slowest) on ``base``."""
@@ -354,12 +436,30 @@ def grid_batch(grid: Mapping[str, Sequence[float]] | Sequence[tuple[str, Sequenc
 
 
 def monte_carlo_batch(n: int, seed: int, base: str | Path = "baseline", *,
-                      uncertainties: Sequence[str] | None = None,
+                      uncertainties: Sequence[str] | str | None = None,
                       variables: Sequence[str] | None = None,
-                      chunk_size: int | None = None, engine: str = "pysd",
+                      chunk_size: int | None = None, engine: str = "auto",
                       targets: Sequence[tg.Target] | str | Path | None = None,
                       sets: list[str] | None = None, use_targets: bool = True) -> BatchSpec:
-    """``n`` Latin-hypercube samples of the uncertainties (seeded) on ``base``."""
+    """``n`` Latin-hypercube samples of the uncertainties (seeded) on ``base``.
+
+    Parameters
+    ----------
+    n, seed
+        Number of runs and the seed of the sample.
+    base
+        Scenario the sample starts from (its levers and year tables hold).
+    uncertainties
+        What to sample: ``None`` or ``"projection"`` (default,
+        :func:`greenpath.ensemble.projection_uncertainties`: the uncertainties
+        whose whole range leaves the calibrated history 2005-2020 unchanged, so
+        every run reproduces the same 2020 base), ``"all"`` (every uncertainty
+        with a range, including those the calibration pins to the recorded
+        history: initial GDP, 2017 growth, initial shares, ...), or a list of
+        names (``["all"]`` and ``["projection"]`` as the CLI passes them).
+    variables, chunk_size, engine, targets, sets, use_targets
+        As :func:`scenario_batch`.
+    """
     import scipy
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -367,29 +467,61 @@ def monte_carlo_batch(n: int, seed: int, base: str | Path = "baseline", *,
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise BatchError(f"--seed {seed!r}: must be a whole number >= 0")
     pool = reg.uncertainties()
-    names = list(uncertainties) if uncertainties else [k for k, p in pool.items() if p.max > p.min]
-    for name in names:
-        if name not in pool:
-            raise BatchError(f"--uncertainty {name!r} is not an uncertainty of the registry"
-                             f"{reg.suggest(name, pool)}; `greenpath vars --kind uncertainty` "
-                             "lists them")
-        if pool[name].max <= pool[name].min:
-            raise BatchError(f"--uncertainty {name}: its range {pool[name].min:g} to "
-                             f"{pool[name].max:g} is a single value; nothing to sample")
-    if len(set(names)) != len(names):
-        raise BatchError("an uncertainty is given twice")
+    chosen, which = _uncertainty_selection(uncertainties, pool)
     definition = {
         "base": _settings(scenarios.load(base)), "n": n, "seed": seed,
         "sampler": "scipy.stats.qmc.LatinHypercube (uniform in each registry range)",
         "scipy": scipy.__version__,
-        "uncertainties": [[k, pool[k].min, pool[k].max] for k in names],
+        "uncertainty_set": which,
+        "uncertainties": [[k, pool[k].min, pool[k].max] for k in chosen],
     }
     return _finish("monte_carlo", definition, variables, chunk_size, engine, targets, sets,
                    use_targets)
 
 
+UNCERTAINTY_SETS = ("projection", "all")
+
+
+def _uncertainty_selection(uncertainties: Sequence[str] | str | None,
+                           pool: Mapping[str, reg.Parameter]) -> tuple[list[str], str]:
+    """The sampled names and how they were chosen (``projection``, ``all`` or ``given``)."""
+    if uncertainties is None:
+        uncertainties = "projection"
+    if isinstance(uncertainties, str):
+        uncertainties = [uncertainties]
+    names = list(uncertainties)
+    if not names:
+        raise BatchError("--uncertainty: no names given")
+    keywords = [k for k in names if k in UNCERTAINTY_SETS]
+    if keywords:
+        if len(names) > 1:
+            raise BatchError(f"--uncertainty {keywords[0]} stands alone; give it without other "
+                             "names (or list the names instead)")
+        if keywords[0] == "all":
+            return [k for k, p in pool.items() if p.max > p.min], "all"
+        from greenpath import ensemble
+
+        chosen = ensemble.projection_uncertainties()
+        if not chosen:
+            raise BatchError("no uncertainty of the registry leaves the calibrated history "
+                             "unchanged; give --uncertainty all or a list of names")
+        return chosen, "projection"
+    for name in names:
+        if name not in pool:
+            raise BatchError(f"--uncertainty {name!r} is not an uncertainty of the registry"
+                             f"{reg.suggest(name, [*pool, *UNCERTAINTY_SETS])}; "
+                             "`greenpath vars --kind uncertainty` lists them (or give 'all' "
+                             "or 'projection')")
+        if pool[name].max <= pool[name].min:
+            raise BatchError(f"--uncertainty {name}: its range {pool[name].min:g} to "
+                             f"{pool[name].max:g} is a single value; nothing to sample")
+    if len(set(names)) != len(names):
+        raise BatchError("an uncertainty is given twice")
+    return names, "given"
+
+
 def runs_batch(specs: Sequence[RunSpec], *, variables: Sequence[str] | None = None,
-               chunk_size: int | None = None, engine: str = "pysd",
+               chunk_size: int | None = None, engine: str = "auto",
                targets: Sequence[tg.Target] | str | Path | None = None,
                sets: list[str] | None = None, use_targets: bool = True) -> BatchSpec:
     """Build a batch of explicitly given runs (run ids must be 0, 1, 2, ...).
@@ -470,15 +602,19 @@ def model_for(tables: Iterable[str], columns: Sequence[str]):
 
 
 def _run_pysd(spec: RunSpec, columns: list[str]):
+    """One run on PySD: ``(values, years, error, seconds, engine, model_sha256)``."""
     started = time.perf_counter()
+    model = None
     try:
-        frame = model_for(spec.tables, columns).run(
-            spec.params, time_varying=spec.tables, return_columns=columns,
-            scenario=spec.scenario).frame
+        model = model_for(spec.tables, columns)
+        frame = model.run(spec.params, time_varying=spec.tables, return_columns=columns,
+                          scenario=spec.scenario).frame
     except Exception as exc:  # a run's failure is data, not a batch failure
-        return None, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - started
+        return (None, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - started,
+                "pysd", getattr(model, "hash", ""))
     years = frame.index.to_numpy()
-    return frame[columns].to_numpy(dtype=float), years, "", time.perf_counter() - started
+    return (frame[columns].to_numpy(dtype=float), years, "", time.perf_counter() - started,
+            "pysd", getattr(model, "hash", ""))
 
 
 def _run_vector(specs: list[RunSpec], columns: list[str]) -> dict[int, tuple]:
@@ -495,21 +631,22 @@ def _run_vector(specs: list[RunSpec], columns: list[str]) -> dict[int, tuple]:
             ensemble.validate_tables(spec.tables, f"{where} tables")
             ok.append(spec)
         except (reg.RegistryError, ensemble.EnsembleError) as exc:
-            out[spec.run_id] = (None, None, f"{type(exc).__name__}: {exc}", 0.0)
+            out[spec.run_id] = (None, None, f"{type(exc).__name__}: {exc}", 0.0, "vector", "")
     if not ok:
         return out
     started = time.perf_counter()
+    info: dict = {}
     with np.errstate(all="ignore"):
-        cube, years, _ = ensemble.run_specs(ok, columns)  # (runs, years, columns)
+        cube, years, _ = ensemble.run_specs(ok, columns, info=info)  # (runs, years, columns)
     years = np.round(np.asarray(years)).astype(int)
     each = (time.perf_counter() - started) / len(ok)
     for i, spec in enumerate(ok):
-        out[spec.run_id] = (cube[i], years, "", each)
+        out[spec.run_id] = (cube[i], years, "", each, "vector", info.get("model_sha256", ""))
     return out
 
 
 def run_chunk(specs: Sequence[RunSpec], columns: Sequence[str] | None = None,
-              engine: str = "pysd", targets: Sequence[tg.Target] | None = None) -> ChunkResult:
+              engine: str = "auto", targets: Sequence[tg.Target] | None = None) -> ChunkResult:
     """Run one chunk of a batch: the single place where batch runs happen.
 
     Parameters
@@ -519,9 +656,11 @@ def run_chunk(specs: Sequence[RunSpec], columns: Sequence[str] | None = None,
     columns
         Variables to keep (default :func:`default_variables`).
     engine
-        ``"pysd"``, ``"vector"`` (all runs through :func:`greenpath.ensemble.run_specs`:
-        one vectorised call per year-table structure) or ``"auto"`` (vector, PySD if
-        the vector engine fails).
+        ``"auto"`` (default: the vector engine; if it refuses the model or fails, a
+        ``RuntimeWarning`` says why and the chunk runs on PySD), ``"vector"`` (all
+        runs through :func:`greenpath.ensemble.run_specs`: one vectorised call per
+        year-table structure; if the engine fails every run is recorded as failed
+        with its error) or ``"pysd"`` (the reference, one run after the other).
     targets
         Targets evaluated for every successful run (their variables must be in
         ``columns``).
@@ -529,10 +668,11 @@ def run_chunk(specs: Sequence[RunSpec], columns: Sequence[str] | None = None,
     Returns
     -------
     ChunkResult
-        ``runs`` (run_id, scenario, status, error, parameters, run_seconds and the varied
-        values), ``results`` (long: scenario, run_id, variable, year, value) and
-        ``targets`` (one row per run and target).  A failing run is a row with status
-        ``"failed"`` and its error; it never stops the chunk.
+        ``runs`` (run_id, scenario, status, error, parameters, run_seconds, engine,
+        model_sha256 of the engine's model, and the varied values), ``results``
+        (long: scenario, run_id, variable, year, value) and ``targets`` (one row per
+        run and target).  A failing run is a row with status ``"failed"`` and its
+        error; it never stops the chunk.
     """
     if engine not in ENGINES:
         raise BatchError(f"engine {engine!r} not one of {', '.join(ENGINES)}")
@@ -543,16 +683,21 @@ def run_chunk(specs: Sequence[RunSpec], columns: Sequence[str] | None = None,
         try:
             outcomes.update(_run_vector(list(specs), columns))
         except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
             if engine == "vector":
                 for s in specs:
-                    outcomes[s.run_id] = (None, None, f"vector engine: {type(exc).__name__}: "
-                                          f"{exc}", 0.0)
+                    outcomes[s.run_id] = (None, None, f"vector engine: {reason}", 0.0, "vector", "")
+            else:
+                import warnings
+
+                warnings.warn(f"vector engine unavailable ({reason}); running the chunk's "
+                              f"{len(specs)} runs on PySD instead", RuntimeWarning, stacklevel=2)
     for spec in specs:
         if spec.run_id not in outcomes:
             outcomes[spec.run_id] = _run_pysd(spec, columns)
     run_rows, good = [], []
     for spec in specs:
-        values, years, error, seconds = outcomes[spec.run_id]
+        values, years, error, seconds, used, model_sha = outcomes[spec.run_id]
         if not error:
             error = _non_finite(values, columns, years)
         if not error:
@@ -563,7 +708,8 @@ def run_chunk(specs: Sequence[RunSpec], columns: Sequence[str] | None = None,
             "parameters": json.dumps({"params": spec.params, "tables": {
                 k: [list(v[0]), list(v[1])] for k, v in spec.tables.items()}}
                 if not spec.varied else spec.varied, sort_keys=True),
-            "run_seconds": float(seconds), **spec.varied,
+            "run_seconds": float(seconds), "engine": used, "model_sha256": model_sha,
+            **spec.varied,
         })
     runs = pd.DataFrame(run_rows)
     target_table = _targets_table(good, columns, targets, runs)
@@ -635,7 +781,7 @@ def _atomic_json(path: Path, data: dict) -> None:
 
 
 def _output_paths(out: Path) -> list[Path]:
-    return [out / f"{name}.{ext}" for name in OUTPUTS for ext in ("parquet", "csv")]
+    return [out / f"{name}.{ext}" for name in TABLES for ext in ("parquet", "csv")]
 
 
 def _chunk_path(out: Path, k: int) -> Path:
@@ -710,7 +856,8 @@ def _write_manifest(out: Path, spec_dict: dict, spec_hash: str, n_runs: int, n_c
     _atomic_json(out / MANIFEST, data)
 
 
-def _combine(out: Path, n_chunks: int) -> tuple[dict[str, pd.DataFrame], list[Path]]:
+def _combine(out: Path, n_chunks: int, spec: BatchSpec,
+             spec_hash: str) -> tuple[dict[str, pd.DataFrame], list[Path]]:
     tables: dict[str, pd.DataFrame] = {}
     for name in OUTPUTS:
         parts = [pd.read_parquet(_chunk_path(out, k) / f"{name}.parquet")
@@ -723,6 +870,7 @@ def _combine(out: Path, n_chunks: int) -> tuple[dict[str, pd.DataFrame], list[Pa
     tables["results"] = res[RESULT_COLUMNS]
     runs = tables["runs"]
     tables["runs"] = runs[RUN_COLUMNS + [c for c in runs.columns if c not in RUN_COLUMNS]]
+    tables["scenarios"] = scenarios_table(spec, tables["runs"], spec_hash)
     paths = []
     for name, table in tables.items():
         for ext in ("parquet", "csv"):
@@ -750,8 +898,91 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
     csv.write_csv(pa.Table.from_pandas(table, preserve_index=False), path)
 
 
-def _init_worker(columns: list[str]) -> None:
-    model_for((), columns)  # load the model before the first chunk arrives
+def _init_worker(columns: list[str], engine: str = "pysd") -> None:
+    """Load the engine's model before the first chunk arrives."""
+    if engine != "pysd":
+        try:
+            from greenpath import ensemble
+
+            ensemble.vector_model()
+            return
+        except Exception:  # noqa: BLE001 - run_chunk reports it (or falls back) per chunk
+            if engine == "vector":
+                return
+    model_for((), columns)
+
+
+def scenarios_table(spec: BatchSpec, runs: pd.DataFrame | None = None,
+                    spec_hash: str | None = None) -> pd.DataFrame:
+    """One row per scenario of the batch: what it is, where it comes from, how it ran.
+
+    Parameters
+    ----------
+    spec
+        The batch.
+    runs
+        The batch's runs table (for ``n_runs`` and the run-id range; default: the
+        runs of the spec).
+    spec_hash
+        :meth:`BatchSpec.hash` (computed if not given).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`SCENARIO_COLUMNS`: the scenario name (as in the results),
+        ``title_en``/``title_zh``, ``extends`` (direct parent), ``extends_chain``
+        (root parent first, joined by `` > ``), ``source_file`` and
+        ``source_sha256`` of its TOML, ``chain_sha256`` (JSON: SHA-256 of each file
+        of the chain), ``mode``, ``base_scenario`` (grid and Monte Carlo), ``seed``
+        (Monte Carlo), ``sampled`` (JSON list of the sampled or grid names),
+        ``uncertainty_set`` (``projection``, ``all`` or ``given``), ``n_runs``,
+        ``first_run_id``, ``last_run_id``, ``model_sha256``,
+        ``calibration_sha256_12`` and ``spec_sha256``.  Scenarios of a ``runs``
+        batch (explicit run specs) have no file: their provenance fields are empty.
+    """
+    d = spec.definition
+    spec_dict = spec.to_dict()
+    spec_hash = spec_hash or spec.hash()
+    if runs is None:
+        runs = pd.DataFrame([{"run_id": r.run_id, "scenario": r.scenario} for r in spec.runs()])
+    rows = []
+    if spec.mode == "scenarios":
+        entries = [(s_["name"], s_.get("meta", {}), "", None, [], "") for s_ in d["scenarios"]]
+    elif spec.mode in ("grid", "monte_carlo"):
+        base = d["base"]
+        if spec.mode == "grid":
+            sampled, seed, which = [n for n, _ in d["grid"]], None, ""
+        else:
+            sampled = [u[0] for u in d["uncertainties"]]
+            seed, which = d["seed"], d.get("uncertainty_set", "given")
+        entries = [(base["name"], base.get("meta", {}), base["name"], seed, sampled, which)]
+    else:
+        names = list(dict.fromkeys(r["scenario"] for r in d["runs"]))
+        entries = [(n, {}, "", None, [], "") for n in names]
+    for name, meta, base_name, seed, sampled, which in entries:
+        mine = runs.loc[runs["scenario"] == name, "run_id"]
+        rows.append({
+            "scenario": name, "title_en": meta.get("title_en", ""),
+            "title_zh": meta.get("title_zh", ""), "extends": meta.get("extends", ""),
+            "extends_chain": " > ".join(meta.get("chain", [])),
+            "source_file": meta.get("source_file", ""),
+            "source_sha256": meta.get("source_sha256", ""),
+            "chain_sha256": json.dumps(meta.get("chain_sha256", {}), ensure_ascii=False),
+            "mode": spec.mode, "base_scenario": base_name,
+            "seed": pd.NA if seed is None else int(seed),
+            "sampled": json.dumps(sampled), "uncertainty_set": which,
+            "n_runs": int(len(mine)),
+            "first_run_id": int(mine.min()) if len(mine) else pd.NA,
+            "last_run_id": int(mine.max()) if len(mine) else pd.NA,
+            "model_sha256": spec_dict["model_sha256"],
+            "calibration_sha256_12": spec_dict["calibration_sha256_12"],
+            "spec_sha256": spec_hash,
+        })
+    table = pd.DataFrame(rows, columns=SCENARIO_COLUMNS)
+    for column in ("seed", "first_run_id", "last_run_id"):
+        table[column] = table[column].astype("Int64")
+    table["n_runs"] = table["n_runs"].astype("int64")
+    return table
 
 
 def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = None,
@@ -831,7 +1062,8 @@ def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = Non
             f"{len(errors)} chunk(s) did not finish ({errors[0]}); the {len(done)} finished "
             f"chunks are saved in {out}: run the same command again to resume"
         )
-    tables, paths = _combine(out, len(chunks))
+    tables, paths = _combine(out, len(chunks), spec, spec_hash)
+    _warn_model_mismatch(tables["runs"], spec_dict["model_sha256"])
     n_failed = int((tables["runs"]["status"] != "ok").sum())
     _write_manifest(out, spec_dict, spec_hash, len(runs), len(chunks), len(done), "complete",
                     n_failed, software=software)
@@ -841,6 +1073,20 @@ def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = Non
                         seconds=time.perf_counter() - started, paths=paths)
 
 
+def _warn_model_mismatch(runs: pd.DataFrame, expected: str) -> None:
+    """Warn when runs ran on a model other than the one the batch was defined for
+    (e.g. a long-lived Dask worker still holding a PySD translation of an older .mdl)."""
+    ran = runs.loc[(runs["status"] == "ok") & (runs["model_sha256"] != ""), "model_sha256"]
+    other = ran[ran != expected]
+    if len(other):
+        import warnings
+
+        warnings.warn(f"{len(other)} run(s) ran on model {other.iat[0][:12]}, not on the "
+                      f"batch's model {expected[:12]} (the .mdl changed while workers kept "
+                      "an older model); see the runs table's model_sha256", RuntimeWarning,
+                      stacklevel=3)
+
+
 def _run_pool(workers: int, chunks, todo, args, finished, errors) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -848,7 +1094,7 @@ def _run_pool(workers: int, chunks, todo, args, finished, errors) -> None:
     # "spawn": workers start from a clean interpreter (no inherited threads or model).
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_init_worker, initargs=(list(args[0]),)) as pool:
+                             initializer=_init_worker, initargs=(list(args[0]), args[1])) as pool:
         futures = {pool.submit(run_chunk, chunks[k], *args): k for k in todo}
         try:
             _collect(futures, as_completed, finished, errors)
@@ -890,7 +1136,7 @@ def _collect(futures: dict, as_completed, finished, errors: list[str]) -> None:
 
 
 def read(out_dir: str | Path) -> dict[str, pd.DataFrame]:
-    """Read the ``results``, ``runs`` and ``targets`` tables of a finished batch."""
+    """Read the ``results``, ``runs``, ``targets`` and ``scenarios`` tables of a finished batch."""
     out = Path(out_dir)
     manifest = out / MANIFEST
     if not manifest.is_file():
@@ -899,4 +1145,4 @@ def read(out_dir: str | Path) -> dict[str, pd.DataFrame]:
     if status != "complete":
         raise BatchError(f"the batch in {out} is not complete (status {status!r}); run it "
                          "again to finish")
-    return {name: pd.read_parquet(out / f"{name}.parquet") for name in OUTPUTS}
+    return {name: pd.read_parquet(out / f"{name}.parquet") for name in TABLES}

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from greenpath.model import registry as reg
-from greenpath.model.engine import JiaozuoModel
+from greenpath.model.engine import JiaozuoModel, model_hash
 
 from greenpath import batch as B
 from greenpath import scenarios
@@ -95,21 +95,75 @@ def test_monte_carlo_is_a_seeded_latin_hypercube():
     assert set(a[0].varied) == set(names)
 
 
-def test_monte_carlo_samples_every_uncertainty_by_default():
-    runs = B.monte_carlo_batch(3, 1, use_targets=False).runs()
-    assert set(runs[0].varied) == {n for n, p in reg.uncertainties().items() if p.max > p.min}
+def test_monte_carlo_samples_projection_uncertainties_by_default():
+    """By default only the uncertainties that leave the calibrated history alone; 'all' opts in."""
+    from greenpath import ensemble
+
+    spec = B.monte_carlo_batch(3, 1, use_targets=False)
+    projection = ensemble.projection_uncertainties()
+    assert list(spec.runs()[0].varied) == projection
+    assert spec.definition["uncertainty_set"] == "projection"
+    assert "initial_gdp" not in projection
+    assert "gdp_growth_2017" not in projection
+    every = {n for n, p in reg.uncertainties().items() if p.max > p.min}
+    assert set(projection) < every
+    for given in ("all", ["all"]):
+        spec = B.monte_carlo_batch(3, 1, uncertainties=given, use_targets=False)
+        assert set(spec.runs()[0].varied) == every
+        assert spec.definition["uncertainty_set"] == "all"
+    named = B.monte_carlo_batch(3, 1, uncertainties=["initial_gdp"], use_targets=False)
+    assert list(named.runs()[0].varied) == ["initial_gdp"]
+    assert named.definition["uncertainty_set"] == "given"
+    with pytest.raises(B.BatchError, match="--uncertainty all stands alone"):
+        B.monte_carlo_batch(3, 1, uncertainties=["all", "initial_gdp"])
+
+
+def test_every_monte_carlo_run_reproduces_the_calibrated_history(tmp_path):
+    """Default sample on the plan (policy start 2021): 2005-2020 identical in every run and
+    equal to the default run; the sample spreads the projection; 'all' would not."""
+    from greenpath import ensemble
+
+    plan = scenarios.load("plan_2021")
+    assert plan.params.get("policy_start_year", reg.lookup("policy_start_year").default) == 2021
+    columns = list(dict.fromkeys([*FEW, "gdp", "total_energy_consumption", "energy_intensity"]))
+    spec = B.monte_carlo_batch(40, 4, "plan_2021", variables=columns, use_targets=False)
+    B.run_batch(spec, tmp_path, workers=1, progress=False)
+    res = tables(tmp_path)["results"]
+    assert res["run_id"].nunique() == 40
+    default = ensemble.run_many({}, columns, engine="pysd", output="arrays")
+    history = res[res["year"] <= 2020]
+    for variable in columns:
+        cube = history[history.variable == variable].pivot(index="run_id", columns="year", values="value")
+        np.testing.assert_allclose(cube.to_numpy(), np.broadcast_to(
+            default.values[variable][0][default.years <= 2020], cube.shape), rtol=1e-9, atol=1e-12,
+            err_msg=variable)
+    co2 = res[res.variable == "co2_emissions"].pivot(index="run_id", columns="year", values="value")
+    assert co2[2035].max() - co2[2035].min() > 1.0  # the projection does spread
+    # Sampling every uncertainty moves the recorded history (what the default avoids).
+    every = B.monte_carlo_batch(20, 4, "plan_2021", uncertainties="all").runs()
+    moved = ensemble.run_many(pd.DataFrame([r.varied for r in every]), ["co2_emissions"],
+                              engine="vector", output="arrays")
+    assert np.ptp(moved.values["co2_emissions"][:, moved.years == 2020]) > 1.0
 
 
 # ---------------------------------------------------------------- running
-def test_scenario_batch_equals_direct_runs(tmp_path):
-    spec = B.scenario_batch(["baseline", "plan_2021"], variables=FEW, chunk_size=1)
+@pytest.mark.parametrize("engine", ["pysd", "auto"])
+def test_scenario_batch_equals_direct_runs(tmp_path, engine):
+    spec = B.scenario_batch(["baseline", "plan_2021"], variables=FEW, chunk_size=1, engine=engine)
     summary = B.run_batch(spec, tmp_path / "out", workers=1, progress=False)
     assert (summary.n_runs, summary.n_ok, summary.n_failed, summary.n_chunks) == (2, 2, 0, 2)
     res = tables(tmp_path / "out")["results"]
     assert list(res.columns) == B.RESULT_COLUMNS
+    runs = tables(tmp_path / "out")["runs"]
+    assert set(runs["engine"]) == {"pysd" if engine == "pysd" else "vector"}
     direct = JiaozuoModel().run(**scenarios.load("plan_2021").run_kwargs()).frame
+    assert set(runs["model_sha256"]) == {model_hash()}
     got = res[(res.scenario == "plan_2021") & (res.variable == "co2_emissions")]
-    np.testing.assert_array_equal(got["value"].to_numpy(), direct["co2_emissions"].to_numpy())
+    if engine == "pysd":
+        np.testing.assert_array_equal(got["value"].to_numpy(), direct["co2_emissions"].to_numpy())
+    else:  # the vector engine equals PySD to rounding
+        np.testing.assert_allclose(got["value"].to_numpy(), direct["co2_emissions"].to_numpy(),
+                                   rtol=1e-9, atol=1e-12)
     assert list(got["year"]) == list(range(2005, 2036))
     assert set(res.loc[res.variable == "co2_emissions", "unit"]) == {"MtCO2/Year"}
     # The target variables are always kept, and targets are evaluated for every run.
@@ -121,7 +175,7 @@ def test_scenario_batch_equals_direct_runs(tmp_path):
 def test_csv_and_parquet_hold_the_same_table(tmp_path):
     spec = B.scenario_batch(["baseline"], variables=FEW, use_targets=False)
     B.run_batch(spec, tmp_path, workers=1, progress=False)
-    for name in B.OUTPUTS:
+    for name in B.TABLES:
         pq = pd.read_parquet(tmp_path / f"{name}.parquet")
         csv = pd.read_csv(tmp_path / f"{name}.csv", keep_default_na=False)
         assert list(csv.columns) == list(pq.columns)
@@ -163,7 +217,11 @@ def test_nan_run_is_recorded_as_failed(tmp_path, monkeypatch):
     monkeypatch.setattr(B, "model_for", lambda tables, columns: NanOnRequest())
     specs = [B.RunSpec(0, "a", {}), B.RunSpec(1, "nan", {"ccus_capacity": 2.5}),
              B.RunSpec(2, "b", {"ccus_capacity": 1.0})]
-    B.run_batch(B.runs_batch(specs, variables=FEW), tmp_path, workers=1, progress=False)
+    # Mocked: no lever or uncertainty setting within (or at the edges of) the registry
+    # ranges makes the model produce NaN (30,000 corner and random draws checked); the
+    # real failing inputs are tested below.
+    B.run_batch(B.runs_batch(specs, variables=FEW, engine="pysd"), tmp_path, workers=1,
+                progress=False)
     runs = tables(tmp_path)["runs"].set_index("run_id")
     assert list(runs["status"]) == ["ok", "failed", "ok"]
     assert runs.loc[1, "error"] == "non-finite values (NaN or inf) from 2030 in co2_emissions"
@@ -176,7 +234,7 @@ def test_alternating_run_structures_give_fresh_model_results(tmp_path):
     for i, name in enumerate(names):
         s = scenarios.load(name)
         specs.append(B.RunSpec(i, f"{name}-{i}", s.params, s.tables))
-    chunk = B.run_chunk(specs, FEW)
+    chunk = B.run_chunk(specs, FEW, engine="pysd")
     for i, name in enumerate(names):
         fresh = JiaozuoModel().run(**scenarios.load(name).run_kwargs(), return_columns=FEW)
         got = chunk.results[(chunk.results.run_id == i) & (chunk.results.variable == "co2_emissions")]
@@ -184,16 +242,17 @@ def test_alternating_run_structures_give_fresh_model_results(tmp_path):
                                       fresh.frame["co2_emissions"].to_numpy(), err_msg=name)
 
 
-def test_vector_engine_equals_pysd_and_tables_stay_on_pysd(tmp_path):
+def test_vector_engine_equals_pysd_with_and_without_year_tables(tmp_path):
     names = ["gdp_growth_2023_to_2030", "coal_maximum_hours", "industrial_capacity_lifetime"]
     common = {"uncertainties": names, "variables": FEW, "chunk_size": 10}
     pysd = B.monte_carlo_batch(20, 5, "plan_2021", engine="pysd", **common)
     vec = B.monte_carlo_batch(20, 5, "plan_2021", engine="vector", **common)
-    # plan_2021 has year tables: on the vector engine those runs must still succeed on PySD.
+    # plan_2021 has year tables: the vector engine runs them through its table variant.
     B.run_batch(pysd, tmp_path / "p", workers=1, progress=False)
     B.run_batch(vec, tmp_path / "v", workers=1, progress=False)
-    a, b = tables(tmp_path / "p")["results"], tables(tmp_path / "v")["results"]
-    np.testing.assert_array_equal(a["value"], b["value"])
+    a, b = tables(tmp_path / "p"), tables(tmp_path / "v")
+    assert set(b["runs"]["engine"]) == {"vector"}
+    np.testing.assert_allclose(b["results"]["value"], a["results"]["value"], rtol=1e-9, atol=1e-12)
     flat = B.monte_carlo_batch(20, 5, "only_energy", engine="pysd", **common)
     flat_v = B.monte_carlo_batch(20, 5, "only_energy", engine="vector", **common)
     B.run_batch(flat, tmp_path / "fp", workers=1, progress=False)
@@ -206,8 +265,9 @@ def test_vector_engine_equals_pysd_and_tables_stay_on_pysd(tmp_path):
                                   b["targets"].drop(columns=["value", "margin"]))
 
 
-def test_process_pool_equals_in_process(tmp_path):
-    spec = B.monte_carlo_batch(12, 11, variables=FEW, chunk_size=3)
+@pytest.mark.parametrize("engine", ["pysd", "auto"])
+def test_process_pool_equals_in_process(tmp_path, engine):
+    spec = B.monte_carlo_batch(12, 11, variables=FEW, chunk_size=3, engine=engine)
     B.run_batch(spec, tmp_path / "one", workers=1, progress=False)
     B.run_batch(spec, tmp_path / "two", workers=2, progress=False)
     assert_same_batch(tmp_path / "one", tmp_path / "two")
@@ -273,9 +333,10 @@ def test_read_refuses_an_unfinished_batch(tmp_path):
 
 def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path):
     out = tmp_path / "killed"
+    # On PySD: the vector engine would finish 120 runs before the batch could be killed.
     cmd = [sys.executable, "-m", "greenpath.cli", "batch", "--monte-carlo", "120", "--seed",
-           "3", "--chunk-size", "4", "--workers", "2", "--quiet", "--variables",
-           *FEW, "--out", str(out)]
+           "3", "--chunk-size", "4", "--workers", "2", "--quiet", "--engine", "pysd",
+           "--variables", *FEW, "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     chunks = out / B.CHUNK_DIR
@@ -299,7 +360,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed:" in resumed.stdout
 
-    spec = B.monte_carlo_batch(120, 3, variables=FEW, chunk_size=4)
+    spec = B.monte_carlo_batch(120, 3, variables=FEW, chunk_size=4, engine="pysd")
     B.run_batch(spec, tmp_path / "clean", workers=1, progress=False)
     assert_same_batch(out, tmp_path / "clean")
     assert (out / "results.csv").read_bytes() == (tmp_path / "clean" / "results.csv").read_bytes()
@@ -329,3 +390,138 @@ def test_batch_command(tmp_path, capsys):
 def test_batch_command_errors(tmp_path, capsys, argv, message):
     assert main(["batch", *argv, "--out", str(tmp_path / "x")]) == 2
     assert message in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- engines
+def test_batch_defaults_to_auto_and_its_help_says_so(capsys):
+    assert B.scenario_batch(["baseline"], use_targets=False).engine == "auto"
+    assert B.monte_carlo_batch(2, 1, use_targets=False).chunk_size == B.DEFAULT_VECTOR_CHUNK_SIZE
+    assert B.scenario_batch(["baseline"], engine="pysd", use_targets=False).chunk_size == \
+        B.DEFAULT_CHUNK_SIZE
+    with pytest.raises(SystemExit):
+        main(["batch", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "auto (default)" in text
+    assert "year tables included" in text
+    assert "runs without year tables" not in text  # the old, wrong limitation
+    assert "'all' for every uncertainty" in text
+
+
+def test_auto_falls_back_to_pysd_when_the_vector_engine_refuses(monkeypatch):
+    """A refusal of the model (as vector.generate raises it) -> warning, PySD results."""
+    from greenpath import ensemble
+    from greenpath.vector import UnsupportedConstructError
+
+    plan = scenarios.load("plan_2021")
+    specs = [B.RunSpec(0, "plan", plan.params, plan.tables),
+             B.RunSpec(1, "flat", {"carbon_price": 50.0})]
+    reference = B.run_chunk(specs, FEW, engine="pysd", targets=[])
+
+    def refuse(*args, **kwargs):
+        raise UnsupportedConstructError("some variable", "the function FANCY")
+
+    monkeypatch.setattr(ensemble, "vector_model", refuse)
+    with pytest.warns(RuntimeWarning, match=r"vector engine unavailable \(UnsupportedConstructError: "
+                      r"variable 'some variable' uses the function FANCY"):
+        chunk = B.run_chunk(specs, FEW, engine="auto", targets=[])
+    pd.testing.assert_frame_equal(chunk.results, reference.results)
+    assert list(chunk.runs["engine"]) == ["pysd", "pysd"]
+    assert (chunk.runs["status"] == "ok").all()
+    # engine="vector" does not fall back: every run fails with the reason
+    failed = B.run_chunk(specs, FEW, engine="vector", targets=[])
+    assert list(failed.runs["status"]) == ["failed", "failed"]
+    assert failed.runs["error"].str.contains("vector engine: UnsupportedConstructError").all()
+
+
+# ---------------------------------------------------------------- failing runs, real inputs
+def test_bad_year_tables_fail_their_runs_on_both_engines(tmp_path):
+    """Real inputs the engines reject at run time (runs_batch does not pre-validate)."""
+    specs = [B.RunSpec(0, "ok", {"wind_build_rate": 200.0}),
+             B.RunSpec(1, "ragged", {}, {"wind_build_rate": ([2021.0, 2025.0], [100.0])}),
+             B.RunSpec(2, "empty", {}, {"carbon_price": ([], [])}),
+             B.RunSpec(3, "too high", {}, {"carbon_price": ([2021.0], [1e9])}),
+             B.RunSpec(4, "ok too", {"ccus_capacity": 1.0})]
+    for engine in ("pysd", "auto"):
+        out = tmp_path / engine
+        summary = B.run_batch(B.runs_batch(specs, variables=FEW, engine=engine), out, workers=1,
+                              progress=False)
+        assert (summary.n_ok, summary.n_failed) == (2, 3), engine
+        runs = tables(out)["runs"].set_index("run_id")
+        assert list(runs["status"]) == ["ok", "failed", "failed", "failed", "ok"], engine
+        assert runs.loc[[1, 2, 3], "error"].str.len().gt(0).all()
+        assert "outside the allowed range" in runs.loc[3, "error"]
+        assert set(tables(out)["results"]["run_id"]) == {0, 4}
+
+
+# ---------------------------------------------------------------- scenario metadata
+def _sha(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_scenarios_table_of_a_scenario_batch(tmp_path):
+    user = tmp_path / "mine.toml"
+    user.write_text('[scenario]\nname = "mine"\nextends = "plan_2021"\ntitle_en = "Mine"\n'
+                    'title_zh = "我的"\n\n[levers]\ncarbon_price = 60\n', encoding="utf-8")
+    spec = B.scenario_batch(["baseline", "plan_2021_delayed", user], variables=FEW,
+                            use_targets=False)
+    B.run_batch(spec, tmp_path / "out", workers=1, progress=False)
+    table = tables(tmp_path / "out")["scenarios"]
+    assert list(table.columns) == B.SCENARIO_COLUMNS
+    rows = table.set_index("scenario")
+    assert list(rows.index) == ["baseline", "plan_2021_delayed", "mine"]
+    shipped = scenarios.SCENARIO_DIR
+    delayed = rows.loc["plan_2021_delayed"]
+    loaded = scenarios.load("plan_2021_delayed")
+    assert (delayed["title_en"], delayed["title_zh"]) == (loaded.title_en, loaded.title_zh)
+    assert delayed["title_zh"]  # bilingual titles come through
+    assert delayed["extends"] == "plan_2021"
+    assert delayed["extends_chain"] == "baseline > plan_2021 > plan_2021_delayed"
+    assert delayed["source_file"] == "scenarios/plan_2021_delayed.toml"
+    assert delayed["source_sha256"] == _sha(shipped / "plan_2021_delayed.toml")
+    assert json.loads(delayed["chain_sha256"]) == {
+        n: _sha(shipped / f"{n}.toml") for n in ("baseline", "plan_2021", "plan_2021_delayed")}
+    mine = rows.loc["mine"]
+    assert mine["source_file"] == str(user.resolve())
+    assert mine["source_sha256"] == _sha(user)
+    assert mine["extends_chain"] == "baseline > plan_2021 > mine"
+    assert (mine["title_en"], mine["title_zh"]) == ("Mine", "我的")
+    assert rows.loc["baseline", "extends"] == ""
+    assert set(table["mode"]) == {"scenarios"}
+    assert table["seed"].isna().all()
+    assert list(table["n_runs"]) == [1, 1, 1]
+    assert list(table["first_run_id"]) == [0, 1, 2]
+    manifest = json.loads((tmp_path / "out" / B.MANIFEST).read_text(encoding="utf-8"))
+    assert set(table["model_sha256"]) == {model_hash()} == {manifest["spec"]["model_sha256"]}
+    assert set(table["calibration_sha256_12"]) == {reg.calibration_id()}
+    assert set(table["spec_sha256"]) == {manifest["spec_hash"]}
+    csv = pd.read_csv(tmp_path / "out" / "scenarios.csv", keep_default_na=False)
+    assert list(csv["scenario"]) == list(table["scenario"])
+    assert list(csv["title_zh"]) == list(table["title_zh"])
+
+
+def test_scenarios_table_of_monte_carlo_grid_and_runs_batches(tmp_path):
+    from greenpath import ensemble
+
+    mc = B.monte_carlo_batch(6, 42, "plan_2021", variables=FEW, use_targets=False)
+    B.run_batch(mc, tmp_path / "mc", workers=1, progress=False)
+    row = tables(tmp_path / "mc")["scenarios"].iloc[0]
+    assert (row["scenario"], row["mode"], row["base_scenario"]) == ("plan_2021", "monte_carlo",
+                                                                     "plan_2021")
+    assert row["seed"] == 42
+    assert json.loads(row["sampled"]) == ensemble.projection_uncertainties()
+    assert row["uncertainty_set"] == "projection"
+    assert (row["n_runs"], row["first_run_id"], row["last_run_id"]) == (6, 0, 5)
+    assert row["extends_chain"] == "baseline > plan_2021"
+    assert row["source_sha256"] == _sha(scenarios.SCENARIO_DIR / "plan_2021.toml")
+    grid = B.grid_batch({"wind_build_rate": [100, 200]}, "baseline", variables=FEW,
+                        use_targets=False)
+    assert B.scenarios_table(grid).iloc[0]["sampled"] == '["wind_build_rate"]'
+    assert pd.isna(B.scenarios_table(grid).iloc[0]["seed"])
+    runs = B.runs_batch([B.RunSpec(0, "x", {}), B.RunSpec(1, "y", {}), B.RunSpec(2, "x", {})],
+                        variables=FEW, use_targets=False)
+    table = B.scenarios_table(runs)
+    assert list(table["scenario"]) == ["x", "y"]
+    assert list(table["n_runs"]) == [2, 1]
+    assert (table["source_file"] == "").all()

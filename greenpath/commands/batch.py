@@ -6,6 +6,7 @@ Examples::
     greenpath batch --grid wind_build_rate=100,200,300 --grid ccus_capacity=0,1 \
         --base plan_2021 --out out/grid
     greenpath batch --monte-carlo 1000 --seed 42 --base plan_2021 --out out/mc
+    greenpath batch --monte-carlo 1000 --seed 42 --uncertainty all --out out/mc-all
     greenpath batch --monte-carlo 1000 --seed 42 --scheduler tcp://10.0.0.5:8786 --out out/mc
 
 Run the same command again to resume an interrupted batch.
@@ -22,9 +23,10 @@ def register(sub) -> None:
     p = sub.add_parser(
         "batch", help="run a list of scenarios, a lever grid or a Monte Carlo ensemble",
         description="Run many scenarios into one output folder: results (long format), runs "
-        "(status and errors) and targets, as Parquet and CSV. Give scenario names, or "
-        "--grid, or --monte-carlo. Chunks are written as they finish; running the same "
-        "command again resumes an interrupted batch.",
+        "(status, errors, engine), targets and scenarios (titles, extends chain, source files "
+        "and their SHA-256, seed, model and calibration), as Parquet and CSV. Give scenario "
+        "names, or --grid, or --monte-carlo. Chunks are written as they finish; running the "
+        "same command again resumes an interrupted batch.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("Examples::", 1)[1].split("Run the same", 1)[0])
     p.add_argument("scenarios", nargs="*", metavar="SCENARIO",
@@ -33,10 +35,15 @@ def register(sub) -> None:
     p.add_argument("--grid", action="append", metavar="NAME=V1,V2,...", default=[],
                    help="a lever (or uncertainty) and its values; repeat for a full grid")
     p.add_argument("--monte-carlo", type=int, metavar="N",
-                   help="N Latin-hypercube samples of the registry's uncertainty ranges")
+                   help="N Latin-hypercube samples of the registry's uncertainty ranges "
+                   "(see --uncertainty)")
     p.add_argument("--seed", type=int, help="random seed of the Monte Carlo sample (required)")
     p.add_argument("--uncertainty", action="append", metavar="NAME",
-                   help="sample only these uncertainties (repeatable; default all)")
+                   help="what --monte-carlo samples: by default the projection uncertainties "
+                   "(those that leave the calibrated 2005-2020 history unchanged, so every run "
+                   "shares the recorded 2020 base); 'all' for every uncertainty including the "
+                   "calibrated-history ones (initial GDP, 2017 growth, initial shares, ...); or "
+                   "one or more names (repeatable)")
     p.add_argument("--base", default=None,
                    help="scenario the grid or sample starts from (default baseline)")
     p.add_argument("--variables", nargs="+", metavar="VAR",
@@ -51,10 +58,12 @@ def register(sub) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
     p.add_argument("--chunk-size", type=int, default=None,
-                   help="runs per saved chunk (default 25 on PySD, 250 on the vector engine)")
-    p.add_argument("--engine", choices=["pysd", "vector", "auto"], default="pysd",
-                   help="pysd (reference, default), vector (NumPy engine for runs without "
-                   "year tables) or auto (vector, falling back to PySD)")
+                   help="runs per saved chunk (default 250 with auto or vector, 25 with pysd)")
+    p.add_argument("--engine", choices=["auto", "vector", "pysd"], default="auto",
+                   help="auto (default): the NumPy vector engine compiled from the same .mdl, "
+                   "year tables included, falling back to PySD with a warning if it refuses "
+                   "the model or fails; vector: the vector engine only (its failure fails the "
+                   "runs); pysd: the reference, one run at a time")
     p.add_argument("--force", action="store_true",
                    help="discard a different batch in --out (its own files only)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
