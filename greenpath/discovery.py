@@ -8,7 +8,8 @@ Design (EMA Workbench's scenario discovery, Bryant & Lempert 2010)
    :func:`greenpath.ensemble.projection_uncertainties`; ``"all"`` or ``"none"``
    possible), each uniform over its registry range; settings not sampled come
    from ``scenario`` (default the effective defaults).  Runs go through the
-   vector engine.
+   vector engine (``run_many(engine="auto")``: PySD if the vector engine
+   refuses the model).
 2. **Cases of interest.** Runs whose CO2 (``co2_emissions``) peaks in or before
    ``peak_by`` (default 2030; the peak is the first maximum over 2020-2035, as
    :func:`greenpath.model.indicators.peak` and the ``co2_peak_by_2030`` target,
@@ -375,7 +376,7 @@ def discover(
         if k not in frame:
             frame[k] = v
     kept = {k: v for k, v in tables.items() if k not in frame.columns}
-    result = ensemble.run_many(frame, ["co2_emissions"], engine="vector", time_varying=kept or None,
+    result = ensemble.run_many(frame, ["co2_emissions"], engine="auto", time_varying=kept or None,
                                output="arrays")
     peaks = peak_years(result.values["co2_emissions"], result.years)
     interesting = peaks <= peak_by

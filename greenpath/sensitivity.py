@@ -220,7 +220,7 @@ def model_evaluator(
     tables: Mapping[str, tuple] | None = None,
     chunk: int = CHUNK,
 ) -> Callable[[pd.DataFrame], pd.DataFrame]:
-    """``evaluate(X) -> outcomes`` running the model on the vector engine.
+    """``evaluate(X) -> outcomes`` running the model on the vector engine (``engine="auto"``: PySD if it fails).
 
     Columns of ``X`` override ``base_params``; a varied lever's year table in
     ``tables`` is dropped (the sampled constant replaces it).
@@ -236,7 +236,7 @@ def model_evaluator(
             frame = pd.DataFrame({k: v for k, v in base.items() if k not in part.columns and k not in kept},
                                  index=part.index)
             frame = pd.concat([frame, part], axis=1)
-            result = ensemble.run_many(frame, OUTCOME_COLUMNS, engine="vector", time_varying=kept or None,
+            result = ensemble.run_many(frame, OUTCOME_COLUMNS, engine="auto", time_varying=kept or None,
                                        output="arrays")
             parts.append(outcome_values(result.values, result.years))
         return pd.concat(parts, ignore_index=True)

@@ -33,7 +33,7 @@ timing itself brings.
 Public API (stable; the app and the report call it)
 ---------------------------------------------------
 ``compute(scenario, variable="co2_emissions", *, baseline="baseline", method="shapley",
-order=None, engine="pysd") -> DataFrame``
+order=None, engine="auto") -> DataFrame``
     Columns ``year, group, contribution`` (variable's unit per year; positive = reduces
     the variable against the baseline); one row per year and lever group (groups the
     scenario does not change get 0), plus ``uncertainties`` when it is a player.
@@ -141,7 +141,7 @@ def _run_all(settings: list[tuple[dict, dict]], columns: list[str],
 def compute_many(scenario: str | Path | scenarios.Scenario, variables: Sequence[str], *,
                  baseline: str | Path | scenarios.Scenario = "baseline",
                  method: str = "shapley", order: Sequence[str] | None = None,
-                 engine: str = "pysd") -> pd.DataFrame:
+                 engine: str = "auto") -> pd.DataFrame:
     """Contributions of each lever group for several variables (one set of runs).
 
     Parameters
@@ -156,8 +156,9 @@ def compute_many(scenario: str | Path | scenarios.Scenario, variables: Sequence[
         Group order for ``"sequential"`` (groups the scenario does not change may be left
         out; the changed ones must all be there).  Default: registry order.
     engine
-        ``"pysd"``, ``"vector"`` or ``"auto"`` (as in :func:`greenpath.batch.run_chunk`,
-        which runs the coalitions on one model per thread).
+        ``"auto"`` (default: the vector engine, all coalitions in one call, PySD if
+        the vector engine fails), ``"vector"`` or ``"pysd"`` (the reference, one
+        model per thread), as in :func:`greenpath.batch.run_chunk`.
 
     Returns
     -------
@@ -241,7 +242,7 @@ def compute_many(scenario: str | Path | scenarios.Scenario, variables: Sequence[
 
 def compute(scenario: str | Path | scenarios.Scenario, variable: str = "co2_emissions", *,
             baseline: str | Path | scenarios.Scenario = "baseline", method: str = "shapley",
-            order: Sequence[str] | None = None, engine: str = "pysd") -> pd.DataFrame:
+            order: Sequence[str] | None = None, engine: str = "auto") -> pd.DataFrame:
     """Contribution of each lever group to the reduction of ``variable`` vs the baseline.
 
     Returns

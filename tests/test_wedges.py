@@ -98,10 +98,27 @@ def test_changed_uncertainty_is_its_own_player():
     assert wide(table)[W.UNCERTAINTY_GROUP].loc[2030] > 0  # slower growth, less CO2
 
 
-def test_vector_engine_gives_the_same_wedges():
-    a = W.compute("only_energy_supply")
-    b = W.compute("only_energy_supply", engine="vector")
+@pytest.mark.parametrize("engine", ["vector", "auto"])
+def test_vector_engine_gives_the_same_wedges(engine):
+    a = W.compute("only_energy_supply", engine="pysd")
+    b = W.compute("only_energy_supply", engine=engine)
     np.testing.assert_allclose(a["contribution"], b["contribution"], atol=1e-9)
+
+
+def test_wedges_default_to_the_auto_engine(monkeypatch):
+    """The default runs the coalitions through batch.run_chunk with engine="auto"."""
+    from greenpath import batch
+
+    seen = []
+    real = batch.run_chunk
+
+    def spy(specs, columns=None, engine="?", targets=None):
+        seen.append(engine)
+        return real(specs, columns, engine=engine, targets=targets)
+
+    monkeypatch.setattr(batch, "run_chunk", spy)
+    W.compute("only_energy_supply")
+    assert seen == ["auto"]
 
 
 @pytest.mark.parametrize(("kw", "message"), [

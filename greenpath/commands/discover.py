@@ -31,7 +31,7 @@ def register(sub) -> None:
         "discover", help="scenario discovery (PRIM): lever ranges that keep CO2 peaking by 2030",
         description="Latin-hypercube sample of the levers (and uncertainties), then PRIM (Friedman & Fisher "
         "peeling, alpha 0.05; the densest box with coverage >= 0.8; pasting) on the levers for the runs whose "
-        "CO2 peaks by --peak-by. Runs on the vector engine.")
+        "CO2 peaks by --peak-by. Runs on the vector engine (PySD if the vector engine refuses the model).")
     p.add_argument("--scenario", default=None, help="scenario holding what is not sampled (default: model "
                    "defaults)")
     p.add_argument("--n", type=int, default=4000, help="number of runs (default 4000)")

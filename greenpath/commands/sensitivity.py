@@ -24,7 +24,7 @@ def register(sub) -> None:
         description="Morris screening of every lever and uncertainty (registry ranges), then first- and "
         "total-order Sobol indices with 95% confidence intervals on the most influential factors, for four "
         "outcomes: coal use 2025 vs 2020, energy intensity 2025 vs 2020, CO2 peak year, cumulative CO2 "
-        "2021-2035. Runs on the vector engine.")
+        "2021-2035. Runs on the vector engine (PySD if the vector engine refuses the model).")
     p.add_argument("--scenario", default=None,
                    help="scenario holding the factors that are not varied (default: model defaults)")
     p.add_argument("--method", choices=["morris", "sobol", "both"], default="both",

@@ -28,7 +28,9 @@ def register(sub) -> None:
     p.add_argument("--order", help="comma-separated group order for --method sequential")
     p.add_argument("--years", nargs="+", type=int, default=[2025, 2030, 2035],
                    help="years to show (default 2025 2030 2035)")
-    p.add_argument("--engine", choices=["pysd", "vector", "auto"], default="pysd")
+    p.add_argument("--engine", choices=["auto", "vector", "pysd"], default="auto",
+                   help="auto (default: the vector engine, PySD if it fails), vector, or pysd "
+                   "(the reference, one run at a time)")
     p.add_argument("--lang", choices=["en", "zh"], default="en")
     p.add_argument("--csv", type=Path, default=None,
                    help="write variable, year, group, contribution to this CSV (refuses to "
