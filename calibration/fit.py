@@ -1217,8 +1217,13 @@ IDENTIFIED_SD_RANGE = 0.25
 #: Data-only sd (range units) beyond which the data say nothing the range does not.
 UNIDENTIFIED_SD_RANGE = 1.0
 #: Eigenvalues of the data-only information ``J_d^T J_d`` below this fraction of the
-#: largest are raised to it (an arbitrarily weak ridge), so that an exact collinearity or
-#: a parameter with no effect shows as ``|r| = 1`` or a huge sd, not a failed inversion.
+#: largest are raised to it (a very weak ridge), so that an exact collinearity or a
+#: parameter with no effect shows as ``|r| ~ 1`` and an sd far beyond the range, not a
+#: failed inversion. The forward-difference Jacobian (step 1e-4) is accurate to about
+#: 1e-4, so eigenvalues below ~1e-8 of the largest are noise; noise lifts a null
+#: eigenvalue rather than hiding it, so a floor well below that level is the
+#: conservative choice (it never makes a parameter look better identified than the
+#: Jacobian says; a larger floor would act as a prior).
 EIGEN_FLOOR = 1e-12
 
 
