@@ -96,5 +96,5 @@ def run(args: argparse.Namespace) -> int:
             for p in R.write_report(path, args.report, history_path=args.history, force=True, engine=args.engine):
                 print(p)
         return 0
-    except (HistoryError, F.CalibrationError) as exc:
+    except (HistoryError, F.CalibrationError, R.ReportError) as exc:
         raise CommandError(str(exc)) from None
