@@ -360,15 +360,39 @@ def test_coal_capacity_reproduces_the_plant_list(model):
             assert frame.loc[year] == pytest.approx(value), year
 
 
-def test_baseline_roughly_follows_recorded_history(model):
-    """GDP level on the post-census basis and CO2 order of magnitude (full fit: calibration/)."""
-    frame = model.run(return_columns=["gdp", "co2_emissions"]).frame
-    real = _history("gdp_real_2020prices_100m_yuan")
-    for year, value in real.items():
-        assert frame.loc[year, "gdp"] == pytest.approx(value, rel=0.1), year
+def test_baseline_reproduces_recorded_history(model):
+    """Behaviour reproduction against the series the model can be held to in level.
+
+    Tolerances are the calibration's own scale (calibration/report/README.md): real GDP
+    2020-22 within 2 %, post-census sector shares within 1.5 points, whole-city
+    electricity 2017-19 within 5 %, CEADs CO2 after its 2011 step (2012-15) within 15 %.
+    Before the step CEADs is about twice the model's level, which the model's structure
+    cannot reproduce (see the report's CO2 section); there only the shape is held: the
+    recorded series matches the model's within 10 % MAPE over 2005-10 once one
+    level factor is taken out, as the calibration fits it.
+    """
+    cols = ["gdp", "primary_va", "secondary_va", "tertiary_va", "co2_emissions",
+            "electricity_consumption"]
+    frame = model.run(return_columns=cols).frame
+    for year, value in _history("gdp_real_2020prices_100m_yuan").items():
+        assert frame.loc[year, "gdp"] == pytest.approx(value, rel=0.02), year
+    gdp_nominal = _history("gdp_current_100m_yuan")
+    for sector in ("primary", "secondary", "tertiary"):
+        recorded = _history(f"{sector}_va_100m_yuan")
+        for year in (2020, 2021, 2022):
+            share = 100 * recorded[year] / gdp_nominal[year]
+            model_share = 100 * frame.loc[year, f"{sector}_va"] / frame.loc[year, "gdp"]
+            assert model_share == pytest.approx(share, abs=1.5), (sector, year)
+    for year, value in _history("electricity_consumption_100m_kwh").items():
+        assert frame.loc[year, "electricity_consumption"] == pytest.approx(value, rel=0.05), year
     co2 = _history("co2_emissions_mt")
-    for year in (2005, 2010, 2015):
-        assert 0.4 < frame.loc[year, "co2_emissions"] / co2[year] < 2.5, year
+    for year in range(2012, 2016):
+        assert frame.loc[year, "co2_emissions"] == pytest.approx(co2[year], rel=0.15), year
+    years = range(2005, 2011)
+    ratios = np.array([co2[y] / frame.loc[y, "co2_emissions"] for y in years])
+    factor = np.exp(np.log(ratios).mean())
+    shape_mape = 100 * np.mean(np.abs(ratios / factor - 1))
+    assert shape_mape < 10.0, (factor, ratios)
 
 
 def test_levers_leave_history_untouched(model):
