@@ -227,6 +227,29 @@ def test_nan_run_is_recorded_as_failed(tmp_path, monkeypatch):
     assert runs.loc[1, "error"] == "non-finite values (NaN or inf) from 2030 in co2_emissions"
 
 
+def test_nan_run_on_the_vector_engine_is_recorded_as_failed(tmp_path, monkeypatch):
+    """The default engine's path: a NaN from run_specs fails that run only (mocked, as above)."""
+    from greenpath import ensemble
+
+    real = ensemble.run_specs
+
+    def nan_on_request(specs, columns, **kw):
+        cube, years, cols = real(specs, columns, **kw)
+        for i, spec in enumerate(specs):
+            if spec.params.get("ccus_capacity") == 2.5:
+                cube[i, years >= 2030, cols.index("co2_emissions")] = np.nan
+        return cube, years, cols
+
+    monkeypatch.setattr(ensemble, "run_specs", nan_on_request)
+    specs = [B.RunSpec(0, "a", {}), B.RunSpec(1, "nan", {"ccus_capacity": 2.5}),
+             B.RunSpec(2, "b", {"ccus_capacity": 1.0})]
+    B.run_batch(B.runs_batch(specs, variables=FEW), tmp_path, workers=1, progress=False)
+    runs = tables(tmp_path)["runs"].set_index("run_id")
+    assert list(runs["status"]) == ["ok", "failed", "ok"]
+    assert list(runs["engine"]) == ["vector"] * 3
+    assert runs.loc[1, "error"] == "non-finite values (NaN or inf) from 2030 in co2_emissions"
+
+
 def test_alternating_run_structures_give_fresh_model_results(tmp_path):
     """Runs with and without year tables, interleaved, equal runs on fresh models."""
     names = ["plan_2021", "only_energy", "plan_2021_delayed", "baseline", "plan_2021"]
