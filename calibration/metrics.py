@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ __all__ = [
     "theil",
 ]
 
-ArrayLike = pd.Series | np.ndarray | Sequence[float]
+ArrayLike: TypeAlias = pd.Series | np.ndarray | Sequence[float]
 
 
 def _label(obs: ArrayLike, sim: ArrayLike, name: str | None) -> str:
@@ -52,7 +53,7 @@ def _paired_indexed(
     label = _label(obs, sim, name)
     if isinstance(obs, pd.Series) and isinstance(sim, pd.Series):
         obs, sim = obs.align(sim, join="inner")
-        index = obs.index
+        index: pd.Index = obs.index
     else:
         index = pd.RangeIndex(len(obs))
     o = np.asarray(obs, dtype=float)

@@ -944,13 +944,13 @@ def structural_notes(view: FitView) -> list[str]:
         notes.append(electricity)
     g = view.tagged("gdp_growth")
     if g is not None:
-        b = bias(g, fr)
+        growth_bias = bias(g, fr)
         years = fr.index.to_numpy(dtype=int)
         sim = pd.Series(g.simulated({c: fr[c].to_numpy()[None, :] for c in fr.columns}, years)[0], index=g.years)
         gap = (sim - g.observed).abs()
         worst = int(gap.idxmax())
         notes.append("**Real GDP is the sum of sectors, each growing at GDP growth × (1 + differential)**, so the "
-                     f"model's GDP departs from the recorded growth rates it is driven by ({b.phrase()}; largest gap "
+                     f"model's GDP departs from the recorded growth rates it is driven by ({growth_bias.phrase()}; largest gap "
                      f"{worst}: recorded {g.observed.loc[worst]:.2f} %, model {sim.loc[worst]:.2f} %). Making GDP "
                      "follow the recorded rates exactly and letting one sector (e.g. tertiary) be the residual would "
                      "remove that inconsistency.")
@@ -1265,6 +1265,8 @@ def _pair_r(ctx: _Context, a: str, b: str) -> str:
 
 
 def _sensitivity_section(ctx: _Context) -> list[str]:
+    sens_stats = ctx.sens_stats
+    assert sens_stats is not None, "called only when the sensitivity refit ran"
     sens = ctx.doc["sensitivity"]["co2_levels"]
     cal, alt = ctx.frames["calibrated"], ctx.frames["co2_levels"]
     pre, post, full = _obs(ctx, "co2_pre_break"), _obs(ctx, "co2_post_break"), _obs(ctx, "co2_all")
@@ -1277,13 +1279,13 @@ def _sensitivity_section(ctx: _Context) -> list[str]:
     rows = []
     level_of = {}
     for k in keys:
-        if k not in ctx.stats.index or k not in ctx.sens_stats.index:
+        if k not in ctx.stats.index or k not in sens_stats.index:
             continue
         if k == pre.key:  # compare levels in both columns
             a = float(F.fit_statistics(cal, [replace_error(pre)]).at[k, "mape_pct"])
         else:
             a = float(ctx.stats.at[k, "mape_pct"])
-        b = float(ctx.sens_stats.at[k, "mape_pct"])
+        b = float(sens_stats.at[k, "mape_pct"])
         level_of[k] = (a, b)
         rows.append([f"`{k}`", _fmt(a), _fmt(b)])
     rows.append([f"{y_gdp} CO2 (Mt)", _fmt(cal.at[y_gdp, "co2_emissions"]), _fmt(alt.at[y_gdp, "co2_emissions"])])
