@@ -11,7 +11,7 @@ Session state (all keys start ``gp_``; widget keys start ``w_``):
 ``gp_values``    lever -> value (float, or a year table kept from the base)
 ``gp_saved``     name -> saved settings
 ``gp_compare``   names of the saved scenarios drawn on the charts (a new save is added)
-``gp_lang``, ``gp_page``, ``gp_present``, ``gp_chart``, ``gp_tab`` (scenario-panel tab)
+``gp_lang``, ``gp_page``, ``gp_present``, ``gp_chart``
 ``gp_errors``    messages of the last bad share link, shown at the top until dismissed
 ``gp_upload``    ``(kind, file name, message)`` of the last upload, shown under the uploader
 
@@ -144,7 +144,6 @@ def _init() -> None:
     ss.gp_compare = []
     ss.gp_errors = []
     ss.gp_upload = None
-    ss.gp_tab = TABS[0]
     _set_base(state.load_preset(state.default_preset()))
     # Every value of a repeated parameter, so a link giving one twice is an error.
     query = {k: st.query_params.get_all(k) for k in st.query_params}
@@ -275,11 +274,6 @@ def _on_upload() -> None:
         return
     ss.gp_upload = ("success", uploaded.name, "")
     _set_base(base)
-
-
-def _on_tab() -> None:
-    lang = ss.gp_lang
-    ss.gp_tab = next((x for x in TABS if t(f"app_tab_{x}", lang) == ss.w_tabs), TABS[0])
 
 
 def _on_compare() -> None:
@@ -752,11 +746,12 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
                    lazy_wedges: _LazyWedges) -> None:
     """Save / load / share the scenario, and download data and decks."""
     base: state.Base = ss.gp_base
-    # A keyed tab bar that tracks its state keeps the chosen tab across reruns (an
-    # upload, a save); the choice is kept by id, so it survives a language switch.
-    ss.w_tabs = t(f"app_tab_{ss.gp_tab}", lang)
+    # A keyed tab bar keeps the chosen tab across reruns (an upload, a lever, a message
+    # appearing above it).  It does not track its state (on_change): that would rerun
+    # the page on every tab click, and a download clicked during that rerun would find
+    # its deferred file gone.  A language switch renames the tabs and so selects the first.
     tab_save, tab_file, tab_share, tab_data = st.tabs(
-        [t(f"app_tab_{x}", lang) for x in TABS], key="w_tabs", on_change=_on_tab)
+        [t(f"app_tab_{x}", lang) for x in TABS], key="w_tabs")
     with tab_save:
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         with c1:
