@@ -47,6 +47,7 @@ def median_ms(fn, n: int) -> tuple[float, float]:
 
 
 def main() -> None:
+    """Run the benchmark described above and print its figures (``--runs``: N)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()

@@ -78,10 +78,12 @@ TIME STEP  = 0.25
 
 
 def synthetic_mdl(sectors: int = 12) -> str:
-    """A Vensim model of ``16 * sectors + 10`` variables: per sector a capacity
-    stock with investment/retirement, an intensity stock, a lookup, a SMOOTH, a
-    DELAY3, IF THEN ELSE / MIN / MAX logic and emissions; plus economy-wide
-    aggregates."""
+    """Return the text of a Vensim model of ``16 * sectors + 10`` variables.
+
+    Per sector a capacity stock with investment/retirement, an intensity stock, a
+    lookup, a SMOOTH, a DELAY3, IF THEN ELSE / MIN / MAX logic and emissions; plus
+    economy-wide aggregates.
+    """
     eq = []
 
     def add(name, expr, units="Dmnl", doc=""):
@@ -163,6 +165,13 @@ def _random_params(constants: dict[str, float], n: int, rng) -> dict[str, np.nda
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark described above and print its figures.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default: ``sys.argv[1:]``).
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--synthetic", action="store_true", help="use the generated model")
     parser.add_argument("--time-step", type=float, default=0.25)

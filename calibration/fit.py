@@ -279,6 +279,7 @@ class ParameterSpace:
         self.derives_remainder = any(n in BRANCH_SHARES for n in self.names)
 
     def __len__(self) -> int:
+        """Return the number of parameters."""
         return len(self.parameters)
 
     def to_x(self, u: np.ndarray) -> np.ndarray:
@@ -412,7 +413,7 @@ class FitSeries:
         return self.n + (1 if self.error == "log_profiled" and self.max_factor is not None else 0)
 
     def simulated(self, outputs: Mapping[str, np.ndarray], years: np.ndarray) -> np.ndarray:
-        """Simulated counterpart of the observations, shape (S, n).
+        """Return the simulated counterpart of the observations, shape (S, n).
 
         Parameters
         ----------
@@ -463,7 +464,7 @@ class FitSeries:
         return r / math.sqrt(self.n)
 
     def compared(self, sim: np.ndarray) -> np.ndarray:
-        """Simulated values as compared (profiled series scaled by their factor), (S, n)."""
+        """Return the simulated values as compared (profiled series scaled by their factor), (S, n)."""
         return sim * self.profile_factor(sim)[:, None]
 
 
@@ -815,7 +816,7 @@ def apply_cutoff(series: Sequence[FitSeries], cutoff: int | None) -> list[FitSer
 
 
 def after_cutoff(series: Sequence[FitSeries], cutoff: int) -> list[FitSeries]:
-    """The fitted series restricted to years > ``cutoff`` (the out-of-sample data).
+    """Return the fitted series restricted to years > ``cutoff`` (the out-of-sample data).
 
     Profiled series keep their in-sample years too, so that the factor comes from the
     in-sample data; :func:`fit_statistics` is then applied to the later years only.
@@ -848,7 +849,7 @@ class Simulator(Protocol):
 
 
 def _final_time(final_time: int | None) -> int:
-    """A simulator's last year: ``final_time`` checked against the model's years."""
+    """Return a simulator's last year: ``final_time`` checked against the model's years."""
     if final_time is None:
         return MODEL_FINAL_TIME
     final_time = int(final_time)
@@ -973,6 +974,7 @@ class PysdSimulator:
             self._pool = None
 
     def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
+        """Stop the worker processes (if any), ignoring errors at teardown."""
         with contextlib.suppress(Exception):  # best effort at teardown
             self.close()
 
@@ -999,7 +1001,7 @@ class PysdSimulator:
 
 def make_simulator(engine: str = "auto", workers: int = 1,
                    final_time: int | None = None) -> VectorSimulator | PysdSimulator:
-    """The vector engine when it loads (``auto``/``vector``), else PySD.
+    """Return the vector engine when it loads (``auto``/``vector``), else PySD.
 
     Parameters
     ----------
@@ -1532,7 +1534,7 @@ def fit_statistics(frame: pd.DataFrame, series: Sequence[FitSeries],
 
 
 def synthetic_series(series: Sequence[FitSeries], frame: pd.DataFrame) -> list[FitSeries]:
-    """The same series with observations replaced by one simulation (a known truth).
+    """Return the same series with observations replaced by one simulation (a known truth).
 
     Used to test that the fit recovers parameters it generated the data with.
     """
@@ -1721,7 +1723,7 @@ def refit(simulator: Simulator, fitted: Sequence[FitSeries], space: ParameterSpa
 
 
 def _display_path(path: Path) -> str:
-    """A repository-relative path where possible (never an absolute path of this machine)."""
+    """Return a repository-relative path where possible (never an absolute path of this machine)."""
     path = Path(path).resolve()
     root = MDL_PATH.resolve().parents[1]
     try:
@@ -1769,7 +1771,7 @@ def _refit_table(r: RefitResult) -> dict[str, Any]:
 
 
 def calibration_document(result: CalibrationResult) -> dict[str, Any]:
-    """The TOML document (a dict) for a calibration result."""
+    """Return the TOML document (a dict) for a calibration result."""
     space, unc = result.space, result.uncertainty
     doc: dict[str, Any] = {"format_version": CALIBRATION_FORMAT_VERSION, "meta": dict(result.meta)}
     doc["parameters"] = {k: float(v) for k, v in result.values.items()}

@@ -306,7 +306,7 @@ def _parse_row(path: Path, line: int, raw: dict[str, str]) -> _Row:
 
 
 def _decimals(text: str) -> int:
-    """Number of decimals written in a numeric field (``"2123.60"`` -> 2, ``"856"`` -> 0)."""
+    """Return the number of decimals written in a numeric field (``"2123.60"`` -> 2, ``"856"`` -> 0)."""
     mantissa = text.lower().split("e")[0]
     return len(mantissa.split(".")[1]) if "." in mantissa else 0
 

@@ -110,7 +110,7 @@ class FitView:
     pull: pd.DataFrame | None = None
 
     def tagged(self, tag: str, group: str | None = None) -> F.FitSeries | None:
-        """The first series with this tag (and group), or None."""
+        """Return the first series with this tag (and group), or None."""
         return next((s for s in self.series if s.tag == tag and (group is None or s.group == group)), None)
 
     def bound_of(self, name: str) -> int:
@@ -150,7 +150,7 @@ class _Context:
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
-    """A number with ``digits`` significant digits, no exponent for ordinary sizes; '-' if undefined."""
+    """Format a number with ``digits`` significant digits, no exponent for ordinary sizes; '-' if undefined."""
     if v is None or isinstance(v, str):
         return "-" if v is None else v
     try:
@@ -243,7 +243,7 @@ class Bias:
         return 0 if abs(self.mean_rel) < MATCH_REL else int(np.sign(self.mean_rel))
 
     def phrase(self) -> str:
-        """The bias in words, e.g. ``the model lies above the record by 6.2 % on average (2017-19)``."""
+        """Describe the bias in words, e.g. ``the model lies above the record by 6.2 % on average (2017-19)``."""
         span = F._span(self.years)
         if self.growth:
             if self.sign == 0:
@@ -266,7 +266,7 @@ class Bias:
 
 
 def bias(series: F.FitSeries, frame: pd.DataFrame) -> Bias:
-    """The :class:`Bias` of one series in one run (``frame``: years x outputs)."""
+    """Return the :class:`Bias` of one series in one run (``frame``: years x outputs)."""
     years = frame.index.to_numpy(dtype=int)
     outputs = {c: frame[c].to_numpy(dtype=float)[None, :] for c in frame.columns}
     sim = series.simulated(outputs, years)[0]
@@ -399,7 +399,7 @@ def _last_fitted_year(ctx: _Context) -> int:
 
 
 def _sim_series(ctx: _Context, s: F.FitSeries, frame: str, years: Sequence[int] | None = None) -> pd.Series:
-    """The simulated counterpart of a series over all years of the frame (or ``years``)."""
+    """Return the simulated counterpart of a series over all years of the frame (or ``years``)."""
     fr = ctx.frames[frame]
     years_arr = fr.index.to_numpy(dtype=int)
     wanted = np.array(years if years is not None else years_arr[1:], dtype=int)
@@ -644,7 +644,7 @@ class TargetRow:
 
 
 def target_rows(series: Sequence[F.FitSeries], frame: pd.DataFrame) -> list[TargetRow]:
-    """The targets table: every series with a :data:`TARGETS` tag, scored on its level.
+    """Return the targets table: every series with a :data:`TARGETS` tag, scored on its level.
 
     A shape-only series (a factor profiled out: CEADs before the step, pre-census shares)
     is reported with both MAPEs and never counts as met; the row names the structural
@@ -824,7 +824,7 @@ def bound_reasons(view: FitView) -> dict[str, str]:
 
 
 def _share_range_context(view: FitView, p: F.FitParameter, bound: int) -> str:
-    """For an initial sector share at a bound: does its range bracket the recorded shares?"""
+    """Describe, for an initial sector share at a bound, whether its range brackets the recorded shares."""
     sector = {"initial_primary_share": "primary", "initial_tertiary_share": "tertiary"}.get(p.name)
     if sector is None:
         return ""
@@ -950,7 +950,8 @@ def structural_notes(view: FitView) -> list[str]:
         gap = (sim - g.observed).abs()
         worst = int(gap.idxmax())
         notes.append("**Real GDP is the sum of sectors, each growing at GDP growth × (1 + differential)**, so the "
-                     f"model's GDP departs from the recorded growth rates it is driven by ({growth_bias.phrase()}; largest gap "
+                     "model's GDP departs from the recorded growth rates it is driven by "
+                     f"({growth_bias.phrase()}; largest gap "
                      f"{worst}: recorded {g.observed.loc[worst]:.2f} %, model {sim.loc[worst]:.2f} %). Making GDP "
                      "follow the recorded rates exactly and letting one sector (e.g. tertiary) be the residual would "
                      "remove that inconsistency.")
@@ -1310,7 +1311,7 @@ def _sensitivity_section(ctx: _Context) -> list[str]:
 
 
 def replace_error(s: F.FitSeries) -> F.FitSeries:
-    """The same series compared in level (relative error) instead of shape."""
+    """Return the same series compared in level (relative error) instead of shape."""
     return replace(s, error="relative")
 
 

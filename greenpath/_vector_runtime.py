@@ -54,12 +54,12 @@ def _schedule(initial_time, final_time, time_step, saveper):
 
 
 def _round_times(times, time_step):
-    """The time index PySD gives its output (``Time.round``)."""
+    """Return the time index PySD gives its output (``Time.round``)."""
     return _np.round(_np.asarray(times, dtype=float), -int(_np.log10(time_step * _RPREC)))
 
 
 def _full(value, n):
-    """A fresh float array of shape (n,) holding ``value`` (scalar or (n,))."""
+    """Return a fresh float array of shape (n,) holding ``value`` (scalar or (n,))."""
     out = _np.empty(n)
     out[...] = value
     return out
@@ -182,7 +182,7 @@ def _order_setup(name, order, n, time_step=None, delay_time=None):
 
 
 def _stages(value, stages, n):
-    """A (stages, n) float array with every stage equal to ``value``."""
+    """Return a (stages, n) float array with every stage equal to ``value``."""
     out = _np.empty((stages, n))
     out[...] = value
     return out

@@ -320,7 +320,7 @@ def _sha256(path: Path) -> str:
 
 
 def _parent_path(child: Path, parent: str) -> Path | None:
-    """The file ``extends = parent`` names: the child's folder first, then ``scenarios/``."""
+    """Find the file ``extends = parent`` names: the child's folder first, then ``scenarios/``."""
     for folder in dict.fromkeys([Path(child).resolve().parent, scenarios.SCENARIO_DIR.resolve()]):
         candidate = folder / f"{parent}.toml"
         if candidate.is_file():
@@ -484,7 +484,7 @@ UNCERTAINTY_SETS = ("projection", "all")
 
 def _uncertainty_selection(uncertainties: Sequence[str] | str | None,
                            pool: Mapping[str, reg.Parameter]) -> tuple[list[str], str]:
-    """The sampled names and how they were chosen (``projection``, ``all`` or ``given``)."""
+    """Return the sampled names and how they were chosen (``projection``, ``all`` or ``given``)."""
     if uncertainties is None:
         uncertainties = "projection"
     if isinstance(uncertainties, str):
@@ -618,8 +618,10 @@ def _run_pysd(spec: RunSpec, columns: list[str]):
 
 
 def _run_vector(specs: list[RunSpec], columns: list[str]) -> dict[int, tuple]:
-    """Run ``specs`` (year tables included) through the vector engine in one call per
-    table structure; a run with a bad setting is recorded as failed, not raised."""
+    """Run ``specs`` (year tables included) through the vector engine.
+
+    One call per table structure; a run with a bad setting is recorded as failed, not raised.
+    """
     from greenpath import ensemble
 
     out: dict[int, tuple] = {}
@@ -1074,8 +1076,10 @@ def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = Non
 
 
 def _warn_model_mismatch(runs: pd.DataFrame, expected: str) -> None:
-    """Warn when runs ran on a model other than the one the batch was defined for
-    (e.g. a long-lived Dask worker still holding a PySD translation of an older .mdl)."""
+    """Warn when runs ran on a model other than the one the batch was defined for.
+
+    For example a long-lived Dask worker still holding a PySD translation of an older .mdl.
+    """
     ran = runs.loc[(runs["status"] == "ok") & (runs["model_sha256"] != ""), "model_sha256"]
     other = ran[ran != expected]
     if len(other):
@@ -1123,8 +1127,10 @@ def _run_dask(address: str, chunks, todo, args, spec_hash: str, finished, errors
 
 
 def _collect(futures: dict, as_completed, finished, errors: list[str]) -> None:
-    """Hand each chunk result to ``finished`` as it completes (pool or Dask futures);
-    a chunk that raised is recorded in ``errors`` and the others go on."""
+    """Hand each chunk result to ``finished`` as it completes (pool or Dask futures).
+
+    A chunk that raised is recorded in ``errors`` and the others go on.
+    """
     for future in as_completed(futures):
         k = futures[future]
         try:

@@ -31,7 +31,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every discovered subcommand."""
+    """Build the top-level parser with every discovered subcommand."""
     parser = argparse.ArgumentParser(
         prog="greenpath",
         description="Jiaozuo green low-carbon transition simulator (焦作市绿色低碳转型情景模拟)",

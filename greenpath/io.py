@@ -52,8 +52,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool = Fa
 
 def write_result(result: RunResult, out_dir: Path, stem: str | None = None,
                  overwrite: bool = False) -> list[Path]:
-    """Write ``stem``.csv (years x variables), .xlsx (data, units, metadata) and
-    .meta.json; return the paths."""
+    """Write ``stem``.csv (years x variables), .xlsx (data, units, metadata) and .meta.json; return the paths."""
     stem = stem or result.metadata.get("scenario", "run")
     out_dir = Path(out_dir)
     targets = [out_dir / f"{stem}.csv", out_dir / f"{stem}.xlsx", out_dir / f"{stem}.meta.json"]

@@ -1281,8 +1281,11 @@ class VectorModel:
 
     @property
     def variables(self) -> tuple[dict[str, Any], ...]:
-        """Metadata of every variable: py_name, name, units, documentation,
-        kind (constant/auxiliary/stock/lookup/control/time), default, dynamic."""
+        """Metadata of every variable.
+
+        Each entry: py_name, name, units, documentation, kind
+        (constant/auxiliary/stock/lookup/control/time), default, dynamic.
+        """
         return self.module.VARIABLES
 
     @property
@@ -1296,7 +1299,7 @@ class VectorModel:
         return dict(self.module.LOOKUPS)
 
     def times(self, **control: float | None) -> np.ndarray:
-        """The saved times for the given control values (defaults: the .mdl's)."""
+        """Return the saved times for the given control values (defaults: the .mdl's)."""
         return self.module.saved_times(**control)
 
     # -- running -----------------------------------------------------------------

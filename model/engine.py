@@ -330,6 +330,7 @@ class RunResult:
     metadata: dict = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> pd.Series:
+        """Return the yearly series of variable ``name``."""
         return self.frame[name]
 
     def long(self, scenario: str | None = None) -> pd.DataFrame:
@@ -459,8 +460,10 @@ class JiaozuoModel:
 
     # ------------------------------------------------------------------ metadata
     def variables(self) -> pd.DataFrame:
-        """Every model variable with kind, unit, comment, equation and (for constants)
-        the registry's range and source."""
+        """Return every model variable with kind, unit, comment and equation.
+
+        For constants, also the registry's range and source.
+        """
         rows = []
         for v in self._vars.values():
             p = self.registry.get(v.name)

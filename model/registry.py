@@ -132,23 +132,23 @@ def defaults(path: Path = REGISTRY_PATH) -> dict[str, float]:
 
 
 def levers(path: Path = REGISTRY_PATH) -> dict[str, Parameter]:
-    """The policy levers, in registry order."""
+    """Return the policy levers, in registry order."""
     return {n: p for n, p in load_registry(path).items() if p.kind == "lever"}
 
 
 def uncertainties(path: Path = REGISTRY_PATH) -> dict[str, Parameter]:
-    """The uncertain parameters, in registry order."""
+    """Return the uncertain parameters, in registry order."""
     return {n: p for n, p in load_registry(path).items() if p.kind == "uncertainty"}
 
 
 def suggest(name: str, candidates) -> str:
-    """A ' (did you mean ...?)' hint for a misspelt name, or ''."""
+    """Return a ' (did you mean ...?)' hint for a misspelt name, or ''."""
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def lookup(name: str, where: str = "") -> Parameter:
-    """The registry entry ``name``; an unknown name raises with the nearest valid one."""
+    """Return the registry entry ``name``; an unknown name raises with the nearest valid one."""
     registry = load_registry()
     if name not in registry:
         prefix = f"{where}: " if where else ""
@@ -165,7 +165,7 @@ def validate(params: dict[str, float], where: str = "") -> dict[str, float]:
 
 
 def calibration_path() -> Path | None:
-    """The calibrated parameter file in force, or None."""
+    """Return the calibrated parameter file in force, or None."""
     env = os.environ.get("GREENPATH_CALIBRATION")
     if env is not None:
         return None if env.lower() in ("", "none") else Path(env)

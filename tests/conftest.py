@@ -8,7 +8,7 @@ from greenpath.model.engine import JiaozuoModel
 
 @pytest.fixture(scope="session")
 def model() -> JiaozuoModel:
-    """The fast engine (numpy lookups), shared by read-only tests."""
+    """Provide the fast engine (numpy lookups), shared by read-only tests."""
     return JiaozuoModel()
 
 

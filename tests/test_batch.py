@@ -1,5 +1,8 @@
-"""Batch runs: spec checks, sampling, failures recorded, output format, refusal of mixed
-specs, resume after SIGKILL, process pool / Dask / vector engine equal to in-process."""
+"""Batch runs.
+
+Spec checks, sampling, failures recorded, output format, refusal of mixed specs,
+resume after SIGKILL, process pool / Dask / vector engine equal to in-process.
+"""
 
 from __future__ import annotations
 
@@ -119,8 +122,11 @@ def test_monte_carlo_samples_projection_uncertainties_by_default():
 
 
 def test_every_monte_carlo_run_reproduces_the_calibrated_history(tmp_path):
-    """Default sample on the plan (policy start 2021): 2005-2020 identical in every run and
-    equal to the default run; the sample spreads the projection; 'all' would not."""
+    """Default sample on the plan (policy start 2021).
+
+    2005-2020 identical in every run and equal to the default run; the sample spreads
+    the projection; 'all' would not.
+    """
     from greenpath import ensemble
 
     plan = scenarios.load("plan_2021")

@@ -206,9 +206,11 @@ def test_fit_recovers_ten_identified_parameters_from_the_prior(vector: F.VectorS
 
 
 class _LinearObjective(F.Objective):
-    """Residuals linear in u: the data see u0 and u1 through ``u0 + u1`` (plus, if ``eps``
-    > 0, a weak separate view of u1: a near-collinear pair), and u2 on its own; prior
-    rows as in the fit."""
+    """Residuals linear in u.
+
+    The data see u0 and u1 through ``u0 + u1`` (plus, if ``eps`` > 0, a weak separate
+    view of u1: a near-collinear pair), and u2 on its own; prior rows as in the fit.
+    """
 
     def __init__(self, space: F.ParameterSpace, prior_weight: float, eps: float = 0.0):
         self.space = space
@@ -430,7 +432,7 @@ def test_report_only_rebuilds_the_shipped_report_identically(tmp_path, shipped_d
 
 
 def _unc(space: F.ParameterSpace, bounds: dict[str, int]) -> F.Uncertainty:
-    """An Uncertainty with chosen bound states (the other fields do not enter the text tested)."""
+    """Build an Uncertainty with chosen bound states (the other fields do not enter the text tested)."""
     d = len(space)
     return F.Uncertainty(sd=np.full(d, np.nan), correlation=np.eye(d),
                          at_bound=np.array([bounds.get(n, 0) for n in space.names]), s2=1.0, dof=1,
@@ -449,7 +451,7 @@ ELECTRICITY_PARAMS = ["initial_intensity_services", "services_electricity_share"
 
 def _electricity_view(frame: pd.DataFrame, series, non_industrial: float, residential: float,
                       bound: int) -> tuple[R.FitView, pd.DataFrame]:
-    """A view whose 2017-19 non-industrial / residential electricity is a multiple of the record."""
+    """Build a view whose 2017-19 non-industrial / residential electricity is a multiple of the record."""
     history = load_history()
     tot = hist_series(history, "electricity_consumption_100m_kwh")
     ind = hist_series(history, "industrial_electricity_100m_kwh")
@@ -591,7 +593,7 @@ def _append(path, rows: list[list]) -> None:
 
 
 def _test_row(year: int, variable: str, value: str) -> list:
-    """A row written by the test suite only (never in the project's data file)."""
+    """Return a row written by the test suite only (never in the project's data file)."""
     from greenpath.calibration.history import KNOWN_VARIABLES
 
     return [year, variable, value, KNOWN_VARIABLES[variable], "test suite: a stand-in for next year's source",

@@ -1,5 +1,8 @@
-"""Meeting charts: every chart in both languages for one and several scenarios, target
-lines at the plan's values, Chinese glyphs present, house style, bad input refused."""
+"""Meeting charts.
+
+Every chart in both languages for one and several scenarios, target lines at the
+plan's values, Chinese glyphs present, house style, bad input refused.
+"""
 
 from __future__ import annotations
 

@@ -244,8 +244,7 @@ def test_alternating_run_structures_match_fresh_models(model):
 
 
 def test_one_model_shared_by_threads_serialises_runs():
-    """A model shared between threads (its lock) still gives each run its own levers,
-    tables and columns."""
+    """A model shared between threads (its lock) still gives each run its own levers, tables and columns."""
     shared = JiaozuoModel()
     fresh = JiaozuoModel()
     jobs = [

@@ -157,7 +157,7 @@ class _PysdReference:
 
 
 def _vector_batch(batch, columns: list[str], default_lookups: dict, model_sha256: str) -> np.ndarray:
-    """The batch on the vector engine: one call per table structure; (runs, years, columns).
+    """Run the batch on the vector engine: one call per table structure; (runs, years, columns).
 
     ``model_sha256`` is the hash of the model PySD runs: an engine compiled from
     another version of the .mdl (edited during the test) is an error, not a mismatch.

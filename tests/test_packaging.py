@@ -1,5 +1,8 @@
-"""The wheel is complete: installed outside the checkout, the CLI finds its model,
-calibration, scenarios and targets, and the app's modules import."""
+"""The wheel is complete.
+
+Installed outside the checkout, the CLI finds its model, calibration, scenarios and
+targets, and the app's modules import.
+"""
 
 from __future__ import annotations
 

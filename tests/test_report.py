@@ -1,5 +1,8 @@
-"""`greenpath report`: every file written, the deck opens with the expected slides and
-images, the workbook has the data with units, nothing is overwritten without --force."""
+"""`greenpath report`.
+
+Every file written, the deck opens with the expected slides and images, the workbook
+has the data with units, nothing is overwritten without --force.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +51,7 @@ def no_wedges(monkeypatch):
 
 @pytest.fixture
 def fake_wedges(monkeypatch):
-    """A stand-in greenpath.wedges with the agreed compute() signature."""
+    """Install a stand-in greenpath.wedges with the agreed compute() signature."""
     calls = []
 
     def compute(scenario, variable="co2_emissions", **kwargs):

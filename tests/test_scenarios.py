@@ -21,7 +21,7 @@ GROUP_VARIANTS = {
 
 
 def effective(s: S.Scenario) -> dict:
-    """What a run of ``s`` uses: defaults overlaid with the scenario's settings."""
+    """Return what a run of ``s`` uses: defaults overlaid with the scenario's settings."""
     out: dict = dict(reg.effective_defaults())
     for k in s.tables:
         out.pop(k)
@@ -281,8 +281,9 @@ def test_plan_ladder(runs):
 ])
 def test_plan_scenarios_meet_the_targets_they_are_named_after(name, target_ids):
     """A scenario that stands for a plan delivers what that plan's text quantifies."""
-    from greenpath import targets as tg
     from greenpath.model.engine import JiaozuoModel
+
+    from greenpath import targets as tg
 
     result = JiaozuoModel().run(**S.load(name).run_kwargs())
     table = tg.evaluate(result).set_index("id")

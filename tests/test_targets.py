@@ -1,5 +1,8 @@
-"""Targets: strict loader, evaluation against hand-computed values, the shipped file, the
-`greenpath targets` command."""
+"""Targets.
+
+Strict loader, evaluation against hand-computed values, the shipped file, the
+`greenpath targets` command.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ YEARS = list(range(2018, 2036))
 
 @pytest.fixture
 def frame() -> pd.DataFrame:
-    """A small synthetic run with round numbers."""
+    """Build a small synthetic run with round numbers."""
     f = pd.DataFrame(index=pd.Index(YEARS, name="year"), dtype=float)
     f["energy_intensity"] = np.linspace(1.1, 0.25, len(YEARS))
     f.loc[2020, "energy_intensity"] = 1.0

@@ -1,5 +1,8 @@
-"""SD validation as tests: units, accounting, closed forms, extreme conditions,
-integration error, behaviour reproduction (Sterman's battery, the parts we can automate)."""
+"""SD validation as tests.
+
+Units, accounting, closed forms, extreme conditions, integration error, behaviour
+reproduction (Sterman's battery, the parts we can automate).
+"""
 
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ def test_every_variable_has_unit_and_comment():
 
 
 def _combine(a: Counter, b: Counter, sign: int) -> Counter:
-    """a * b (sign 1) or a / b (sign -1) on exponent maps (Counter's '-' drops negatives)."""
+    """Return a * b (sign 1) or a / b (sign -1) on exponent maps (Counter's '-' drops negatives)."""
     out = Counter(a)
     for k, v in b.items():
         out[k] += sign * v
@@ -111,8 +114,11 @@ def _term_dims(term: str, by_name: dict) -> Counter | None:
 
 
 def test_units_of_flows_match_their_stocks():
-    """Dimensional consistency of every INTEG: each +/- term of the net flow has the
-    stock's unit per Year (terms that are products of references are inferred)."""
+    """Dimensional consistency of every INTEG.
+
+    Each +/- term of the net flow has the stock's unit per Year (terms that are
+    products of references are inferred).
+    """
     by_name = {v.vensim_name.lower(): v for v in VARIABLES}
     checked = 0
     for v in VARIABLES:
@@ -259,9 +265,12 @@ def test_stock_accounting(model, stock):
 
 
 def test_small_coal_retirement_is_first_order_decay(model):
-    """Closed form: with a yearly retirement fraction r from the policy start and no
-    additions, S(2020 + t) = S(2020) * (1 - r)^t = S(2020) * exp(-k t), k = -ln(1 - r),
-    at every TIME STEP (the per-step rate is built to compound exactly)."""
+    """Closed form.
+
+    With a yearly retirement fraction r from the policy start and no additions,
+    S(2020 + t) = S(2020) * (1 - r)^t = S(2020) * exp(-k t), k = -ln(1 - r), at every
+    TIME STEP (the per-step rate is built to compound exactly).
+    """
     r_ = 0.1
     k = -math.log(1 - r_)
     for dt in (0.5, 0.25):

@@ -398,8 +398,11 @@ def test_cache_regenerates_when_the_mdl_changes(tmp_path):
 
 
 def test_pysd_integer_quirk_follows_parameter_types(workdir):
-    """PySD truncates where a SMOOTH/DELAY N array starts as int64; passing the
-    same values as floats (as per-scenario arrays are) avoids it, in both engines."""
+    """PySD truncates where a SMOOTH/DELAY N array starts as int64.
+
+    Passing the same values as floats (as per-scenario arrays are) avoids it, in both
+    engines.
+    """
     path = workdir / "functions.mdl"
     model = _vector(workdir, "functions")
     columns = ["perceived output", "perceived emissions"]

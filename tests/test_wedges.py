@@ -1,5 +1,8 @@
-"""Wedges: contributions add up to the total, zero for the baseline, Shapley values match
-the two-player closed form, sequential attribution, errors, command."""
+"""Wedges.
+
+Contributions add up to the total, zero for the baseline, Shapley values match the
+two-player closed form, sequential attribution, errors, command.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ def wide(table: pd.DataFrame, variable: str = "co2_emissions") -> pd.DataFrame:
 
 
 def run(scenario: S.Scenario) -> pd.DataFrame:
-    """A reference run on a fresh model (no earlier run can affect it)."""
+    """Return a reference run on a fresh model (no earlier run can affect it)."""
     return JiaozuoModel().run(**scenario.run_kwargs(), return_columns=VARS).frame
 
 

@@ -145,10 +145,10 @@ def capacity_text(mw: float, lang: str) -> str:
 
 def target_marks(frame: pd.DataFrame, lang: str, sets: Sequence[str] | None = None,
                  ) -> dict[str, list[TargetMark]]:
-    """Targets drawn on each chart, from the targets file (data, not code).
+    r"""Targets drawn on each chart, from the targets file (data, not code).
 
     The same targets as the meeting charts draw (:func:`greenpath.charts.plan_references`).
-    Labels break at ``\\n`` (two short lines fit a narrow panel).
+    Labels break at ``\n`` (two short lines fit a narrow panel).
 
     Parameters
     ----------
@@ -291,14 +291,14 @@ def _label_below(mark: TargetMark, ends: Sequence[float]) -> bool:
 
 def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext,
                   ends: Sequence[float] = ()) -> list[Spec]:
-    """Dashed target marks labelled with their clause, drawn as the meeting charts do.
+    r"""Dashed target marks labelled with their clause, drawn as the meeting charts do.
 
     A level target is a dashed line from 2020 to the last year with a diamond in the
     target year, labelled inside the plot at its right end: above the line, or under it
     when most of the chart's lines end above it (``ends``: each line's last value, in
     the chart's unit).  A year target is a dashed vertical line labelled at the top,
     left of the line (the policy start is labelled at the bottom).  Labels break into
-    lines at ``\\n``, so none runs past the plot's edge.
+    lines at ``\n``, so none runs past the plot's edge.
     """
     size = 20 if ctx.present else 11
     line_height = size + 2

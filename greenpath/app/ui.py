@@ -187,7 +187,7 @@ def _apply_link(request: state.LinkRequest) -> None:
 
 
 def _base_changes(base: state.Base) -> list[str]:
-    """Settings in which a base that is not an upload differs from its preset (a link's)."""
+    """Return the settings in which a base that is not an upload differs from its preset (a link's)."""
     if base.uploaded or base.preset is None:
         return []
     return sorted(state.diff(base.scenario.settings(), state.preset_settings(base.preset)))
@@ -730,7 +730,7 @@ def _wedge_tables(runs: list[live.Run], wedges: pd.DataFrame | None) -> dict[str
 
 
 def upload_message(lang: str) -> None:
-    """The outcome of the last upload, under the uploader: what failed, or what was loaded."""
+    """Show the outcome of the last upload, under the uploader: what failed, or what was loaded."""
     msg = ss.gp_upload
     if not msg:
         return

@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def register(sub) -> None:
+    """Add the ``run`` subcommand to ``sub`` (the top-level parser's subparsers)."""
     p = sub.add_parser("run", help="run one scenario and write yearly results",
                        description="Run a scenario (a name in scenarios/ or a .toml path) "
                        "and write DIR/NAME.csv, .xlsx and .meta.json.")
@@ -19,6 +20,18 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run one scenario, write its results and print their paths (and the summary).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``run`` arguments.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     from greenpath import io, scenarios
     from greenpath.model import indicators
     from greenpath.model.engine import FINAL_TIME, JiaozuoModel

@@ -6,6 +6,7 @@ import argparse
 
 
 def register(sub) -> None:
+    """Add the ``vars`` subcommand to ``sub`` (the top-level parser's subparsers)."""
     p = sub.add_parser("vars", help="list model variables with units")
     p.add_argument("--kind", choices=["stock", "auxiliary", "lookup", "lever", "uncertainty",
                                       "constant"], help="only this kind")
@@ -15,6 +16,21 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the model variables the filters in ``args`` select, one per line.
+
+    Each line: name, kind, unit (with the registry's range, if any) and comment,
+    tab-separated; with ``--equations`` the equation follows.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``vars`` arguments.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+    """
     from greenpath.model.engine import parse_mdl
     from greenpath.model.registry import load_registry
 

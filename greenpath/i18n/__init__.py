@@ -46,7 +46,7 @@ def table() -> dict[str, dict[str, str]]:
 
 
 def t(key: str, lang: str = "en", **fmt) -> str:
-    """The string ``key`` in ``lang``, formatted with ``fmt``."""
+    """Return the string ``key`` in ``lang``, formatted with ``fmt``."""
     if lang not in LANGS:
         raise TranslationError(f"language {lang!r} not one of {LANGS}")
     try:
