@@ -252,6 +252,17 @@ def accelerate_caches(pysd_model) -> int:
         pysd_model.components._set_component(name, cache(function.__wrapped__))
         count += 1
     pysd_model._add_constant_cache = functools.partial(_add_constant_cache, pysd_model)
+    from pysd.py_backend.statefuls import Integ
+
+    class FastInteg(Integ):
+        """An INTEG whose value is read without the ``state`` property's check."""
+
+        def __call__(self, *args, **kwargs):
+            return self._state
+
+    for element in pysd_model._stateful_elements.values():
+        if type(element) is Integ:
+            element.__class__ = FastInteg
     return count
 
 
@@ -272,6 +283,7 @@ def integrate(pysd_model, params, columns, stamps, final_time, time_step, savepe
     run_names = list(m.capture_elements["run"])
     getters = [getattr(components, n) for n in step_names]
     dynamic = list(m._dynamicstateful_elements)
+    scalar = all(getattr(e, "shape_info", None) is None for e in dynamic)
     clock = m.time
     dt = clock.time_step()
     prec = dt * clock.rprec
@@ -292,8 +304,12 @@ def integrate(pysd_model, params, columns, stamps, final_time, time_step, savepe
             if not now + prec < final:  # PySD's in_bounds
                 break
             rates = [element.ddt() for element in dynamic]
-            for element, rate in zip(dynamic, rates, strict=True):
-                element.update(element.state + rate * dt)
+            if scalar:  # what Stateful.update does for a state without shape
+                for element, rate in zip(dynamic, rates, strict=True):
+                    element._state = element._state + rate * dt
+            else:
+                for element, rate in zip(dynamic, rates, strict=True):
+                    element.update(element.state + rate * dt)
             clock.update(now + dt)
             clean()
         constants = [getattr(components, n)() for n in run_names]
