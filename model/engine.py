@@ -234,7 +234,11 @@ def _add_constant_cache(model) -> None:
             def wrapper(*args, _value=value):
                 return _value
 
-            model.components._set_component(element, functools.update_wrapper(wrapper, function))
+            # Only what PySD reads back (``_remove_constant_cache``); a full
+            # functools.update_wrapper costs more than the rest of this loop.
+            wrapper.function = function
+            wrapper.__wrapped__ = function
+            model.components._set_component(element, wrapper)
             model._constant_funcs.add(element)
 
 
