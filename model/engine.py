@@ -236,8 +236,8 @@ def _add_constant_cache(model) -> None:
 
             # Only what PySD reads back (``_remove_constant_cache``); a full
             # functools.update_wrapper costs more than the rest of this loop.
-            wrapper.function = function
-            wrapper.__wrapped__ = function
+            wrapper.function = function  # type: ignore[attr-defined]
+            wrapper.__wrapped__ = function  # type: ignore[attr-defined]
             model.components._set_component(element, wrapper)
             model._constant_funcs.add(element)
 
