@@ -1040,7 +1040,10 @@ def _observed_renewables() -> pd.Series:
 def _observed_co2() -> pd.Series:
     from greenpath.calibration.history import load_history, series
 
-    return series(load_history(), "co2_emissions_mt")
+    from greenpath.model.engine import INITIAL_TIME
+
+    observed = series(load_history(), "co2_emissions_mt")
+    return observed[observed.index >= INITIAL_TIME]  # CEADs starts in 2004, the model in 2005
 
 
 def _peak_target_line(ax: Axes, ref: Reference, st: Style, lang: str) -> None:

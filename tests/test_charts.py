@@ -437,3 +437,12 @@ def test_missing_font_error_names_font_and_install(monkeypatch, tmp_path):
     message = str(info.value)
     assert "Noto Sans CJK SC" in message
     assert "fonts-noto-cjk" in message
+
+
+def test_recorded_co2_starts_in_the_models_first_year():
+    """CEADs begins in 2004; drawn at the axis edge it would stack on 2005."""
+    from greenpath import charts
+    from greenpath.app import runner
+
+    assert charts._observed_co2().index.min() == 2005
+    assert runner.history_series("co2_emissions").index.min() == 2005

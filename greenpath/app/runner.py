@@ -260,6 +260,9 @@ def history_series(variable: str) -> pd.Series | None:
         return None
     from greenpath.calibration.history import load_history, series
 
+    from greenpath.model.engine import INITIAL_TIME
+
     name, factor = HISTORY[variable]
     s = series(load_history(), name)
+    s = s[s.index >= INITIAL_TIME]  # CEADs starts in 2004, before the charts' first year
     return (s * factor).rename(variable)
