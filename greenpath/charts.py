@@ -1039,7 +1039,6 @@ def _observed_renewables() -> pd.Series:
 @lru_cache(maxsize=1)
 def _observed_co2() -> pd.Series:
     from greenpath.calibration.history import load_history, series
-
     from greenpath.model.engine import INITIAL_TIME
 
     observed = series(load_history(), "co2_emissions_mt")

@@ -259,7 +259,6 @@ def history_series(variable: str) -> pd.Series | None:
     if variable not in HISTORY:
         return None
     from greenpath.calibration.history import load_history, series
-
     from greenpath.model.engine import INITIAL_TIME
 
     name, factor = HISTORY[variable]
