@@ -121,7 +121,7 @@ CO2_BREAK_YEAR = 2011
 #: top-level ``format_version`` key). 1 = files written before the key existed;
 #: 2 adds the data-only uncertainty (``[uncertainty.data_only]``) and ``meta.final_time``.
 #: ``greenpath.model.registry`` refuses versions it does not know.
-CALIBRATION_FORMAT_VERSION = 2
+CALIBRATION_FORMAT_VERSION = reg.CALIBRATION_FORMAT_VERSIONS[-1]
 #: Model outputs every series is computed from.
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "gdp",

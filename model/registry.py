@@ -34,6 +34,9 @@ REGISTRY_PATH = Path(__file__).with_name("parameters.csv")
 # points elsewhere, or "none" to run on the registry's prior defaults.
 CALIBRATED_PATH = Path(__file__).resolve().parents[1] / "calibration" / "calibrated.toml"
 KINDS = ("lever", "uncertainty", "constant")
+# Layouts of the calibration file this reader knows (its ``format_version`` key); 1 is a
+# file written before the key existed.  ``greenpath calibrate`` writes the last one.
+CALIBRATION_FORMAT_VERSIONS = (1, 2)
 COLUMNS = (
     "name", "vensim_name", "kind", "group", "unit", "default", "min", "max",
     "description", "source", "clause", "label_en", "label_zh",
@@ -202,12 +205,11 @@ def _read_calibrated(path: Path) -> dict[str, float]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise RegistryError(f"{path.name}: not valid TOML: {exc}") from None
-    # format_version of greenpath.calibration.fit.CALIBRATION_FORMAT_VERSION; files written
-    # before the key existed are version 1 (same [parameters] table)
     version = data.get("format_version", 1)
-    if type(version) is not int or version not in (1, 2):
+    if type(version) is not int or version not in CALIBRATION_FORMAT_VERSIONS:
+        allowed = " or ".join(["1 (no key)", *(str(v) for v in CALIBRATION_FORMAT_VERSIONS[1:])])
         raise RegistryError(
-            f"{path.name}: format_version {version!r} is not supported; allowed: 1 (no key) or 2, "
+            f"{path.name}: format_version {version!r} is not supported; allowed: {allowed}, "
             "written by `greenpath calibrate` (a newer greenpath wrote this file: update, or recalibrate)"
         )
     table = data.get("parameters")

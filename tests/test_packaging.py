@@ -7,6 +7,7 @@ targets, and the app's modules import.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -26,9 +27,13 @@ print(json.dumps({"package": greenpath.__file__, "scenarios": str(scenarios.SCEN
 
 
 def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
+    # Built from a copy: setuptools writes build/ and *.egg-info into the source folder.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache"))
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels),
-                    str(ROOT)], check=True, capture_output=True, text=True, cwd=tmp_path)
+                    str(source)], check=True, capture_output=True, text=True, cwd=tmp_path)
     (wheel,) = wheels.glob("greenpath-*.whl")
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as zf:
