@@ -319,15 +319,6 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _parent_path(child: Path, parent: str) -> Path | None:
-    """Find the file ``extends = parent`` names: the child's folder first, then ``scenarios/``."""
-    for folder in dict.fromkeys([Path(child).resolve().parent, scenarios.SCENARIO_DIR.resolve()]):
-        candidate = folder / f"{parent}.toml"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def scenario_provenance(s: scenarios.Scenario) -> dict:
     """Titles, ``extends`` chain, source file and SHA-256 of every file of a scenario.
 
@@ -341,22 +332,15 @@ def scenario_provenance(s: scenarios.Scenario) -> dict:
         ``chain_sha256`` (``name -> SHA-256`` of each file of the chain, the
         files the settings come from).
     """
-    chain_sha: dict[str, str] = {}
     path = s.path
-    if path is not None:
-        current: Path | None = Path(path)
-        parents = list(reversed(s.chain))
-        for name in parents:
-            if current is None:
-                break
-            chain_sha[name] = _sha256(current)
-            parent = scenarios.load(current).extends
-            current = _parent_path(current, parent) if parent else None
+    chain_sha = {} if path is None else {
+        name: _sha256(file) for name, file in zip(s.chain, s.chain_paths, strict=True)
+        if file is not None}
     return {
         "title_en": s.title_en, "title_zh": s.title_zh, "extends": s.extends or "",
         "chain": list(s.chain), "source_file": _display_path(path) if path is not None else "",
         "source_sha256": _sha256(path) if path is not None else "",
-        "chain_sha256": dict(reversed(list(chain_sha.items()))),
+        "chain_sha256": chain_sha,
     }
 
 

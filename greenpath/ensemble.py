@@ -201,13 +201,30 @@ def _table_variant(names: frozenset[str]) -> tuple[Path, str]:
     return path, source
 
 
+def _mdl_sha256() -> str:
+    """Return the SHA-256 of ``model/jiaozuo.mdl``, hashed again only when its stat changes.
+
+    Called on every :func:`vector_model` call (each lever move's bands in the app):
+    a ``stat`` instead of reading and hashing the file each time.
+    """
+    from greenpath.model.engine import model_hash
+
+    global _MDL_HASH
+    st = MDL_PATH.stat()
+    signature = (str(MDL_PATH), st.st_mtime_ns, st.st_size)
+    if _MDL_HASH[0] != signature:
+        _MDL_HASH = (signature, model_hash(MDL_PATH))
+    return _MDL_HASH[1]
+
+
+_MDL_HASH: tuple[tuple[str, int, int] | None, str] = (None, "")
+
+
 def _compile(key: frozenset[str]) -> Any:
     from greenpath.vector import VectorModel
 
     if not key:
-        model = VectorModel(MDL_PATH, cache_root() / "vector")
-        model.source_sha256 = model.mdl_sha256
-        return model
+        return VectorModel(MDL_PATH, cache_root() / "vector")  # source_sha256 = its own hash
     path, source = _table_variant(key)
     model = VectorModel(path, cache_root() / "vector")
     model.source_sha256 = source
@@ -242,16 +259,14 @@ def vector_model(table_names: Iterable[str] = ()) -> Any:
         The vector engine refuses the model (a construct it does not implement,
         or a tabled lever that is not a plain constant).
     """
-    from greenpath.model.engine import model_hash
-
     key = frozenset(table_names)
-    current = model_hash(MDL_PATH)
+    current = _mdl_sha256()
     model = _MODELS.get(key)
     if model is not None and model.source_sha256 == current:
         return model
     with _LOCK:
         model = _MODELS.get(key)
-        if model is None or model.source_sha256 != model_hash(MDL_PATH):
+        if model is None or model.source_sha256 != _mdl_sha256():
             model = _compile(key)
             _MODELS[key] = model
     return model
@@ -746,9 +761,7 @@ def projection_uncertainties() -> list[str]:
     and calibration (one ``run_many(engine="auto")`` call of about 2 runs per
     uncertainty on the vector engine, or on PySD if it falls back).
     """
-    from greenpath.model.engine import model_hash
-
-    key = (model_hash(MDL_PATH), reg.calibration_id())
+    key = (_mdl_sha256(), reg.calibration_id())
     if key in _PROJECTION:
         return list(_PROJECTION[key])
     uncertainties = [k for k, p in reg.uncertainties().items() if p.max > p.min]

@@ -104,6 +104,8 @@ class Scenario:
         Year-table settings of the whole chain, ``name -> (years, values)``.
     chain
         Names from the root parent down to this scenario.
+    chain_paths
+        The file of each name of ``chain`` (None for one that has no file).
     extends
         Name of the direct parent, or None.
     own_params, own_tables
@@ -118,6 +120,7 @@ class Scenario:
     params: dict[str, float] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     chain: list[str] = field(default_factory=list)
+    chain_paths: list[Path | None] = field(default_factory=list)
     extends: str | None = None
     own_params: dict[str, float] = field(default_factory=dict)
     own_tables: dict[str, Table] = field(default_factory=dict)
@@ -167,7 +170,8 @@ class Scenario:
         return Scenario(
             name=name, path=None, title_en=meta.get("title_en", ""),
             title_zh=meta.get("title_zh", ""), description=meta.get("description", ""),
-            params=merged_p, tables=merged_t, chain=[*self.chain, name], extends=self.name,
+            params=merged_p, tables=merged_t, chain=[*self.chain, name],
+            chain_paths=[*self.chain_paths, None], extends=self.name,
             own_params=own_p, own_tables=own_t,
         )
 
@@ -403,6 +407,7 @@ def _build(meta: dict, default_name: str, path: Path | None, base: Scenario | No
         name=name, path=path, title_en=meta.get("title_en", ""),
         title_zh=meta.get("title_zh", ""), description=meta.get("description", ""),
         params=params, tables=tables, chain=[*(base.chain if base else []), name],
+        chain_paths=[*(base.chain_paths if base else []), path],
         extends=meta.get("extends") or None, own_params=own_p, own_tables=own_t,
     )
 

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if head["still_rising"]:
         line += " " + t("targets_still_rising", lang, year=head["peak_year"])
     print(line)
-    if head["rebound_pct"] > REBOUND_NOTE_PCT and head["low_year"] < head["last_year"]:
+    if head["rebound_pct"] > REBOUND_NOTE_PCT:  # zero unless the low comes before the end
         print(t("targets_rebound", lang, low_year=head["low_year"], low=head["low_value"],
                 last_year=head["last_year"], last=head["last_value"], pct=head["rebound_pct"]))
     print(t("targets_cumulative", lang, value=head["cumulative_2021_2035"]))
