@@ -1364,7 +1364,17 @@ def _correlation(cov: np.ndarray) -> np.ndarray:
     return c
 
 
-def parameter_uncertainty(objective: Objective, u: np.ndarray, diff_step: float = 1e-4) -> Uncertainty:
+def _linearised(objective: Objective, u: np.ndarray, diff_step: float, jacobian: np.ndarray | None,
+                residuals: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Return the Jacobian and the residuals at ``u``, computing those not given."""
+    j = objective.jacobian(u, diff_step) if jacobian is None else jacobian
+    r = objective.residuals(u) if residuals is None else residuals
+    return j, r
+
+
+def parameter_uncertainty(objective: Objective, u: np.ndarray, diff_step: float = 1e-4, *,
+                          jacobian: np.ndarray | None = None,
+                          residuals: np.ndarray | None = None) -> Uncertainty:
     """Posterior and data-only uncertainty from the Jacobian of the weighted residuals at ``u``.
 
     Parameters
@@ -1375,6 +1385,10 @@ def parameter_uncertainty(objective: Objective, u: np.ndarray, diff_step: float 
         Optimum in unit coordinates.
     diff_step : float
         Forward-difference step (units of the parameter range).
+    jacobian, residuals : numpy.ndarray, optional
+        ``objective.jacobian(u, diff_step)`` and ``objective.residuals(u)`` when the
+        caller already has them (the report shares them with :func:`series_pull`);
+        computed here otherwise.
 
     Returns
     -------
@@ -1406,23 +1420,21 @@ def parameter_uncertainty(objective: Objective, u: np.ndarray, diff_step: float 
     d = len(space)
     sd = np.full(d, np.nan)
     corr = np.full((d, d), np.nan)
-    j_all = objective.jacobian(u, diff_step)
-    j = j_all[:, free]
-    r = objective.residuals(u)
+    j, r = _linearised(objective, u, diff_step, jacobian, residuals)
+    j = j[:, free]
     p = int(free.sum())
     dof = max(1, objective.n_data - p)
     s2 = float(np.sum(r**2) / dof)
     cond = math.nan
+    data_sd_unit = np.full(d, np.nan)
+    data_corr = np.full((d, d), np.nan)
+    data_cond = math.nan
     if p:
         jtj = j.T @ j
         cov_u = s2 * np.linalg.pinv(jtj)
         sd[free] = np.sqrt(np.clip(np.diag(cov_u), 0.0, None)) * space.span[free]
         corr[np.ix_(free, free)] = _correlation(cov_u)
         cond = float(np.linalg.cond(jtj))
-    data_sd_unit = np.full(d, np.nan)
-    data_corr = np.full((d, d), np.nan)
-    data_cond = math.nan
-    if p:
         j_data = j[: objective.n_data]
         cov_unit, data_cond = _floored_inverse(j_data.T @ j_data)
         data_sd_unit[free] = np.sqrt(np.clip(np.diag(cov_unit), 0.0, None))
@@ -1438,7 +1450,8 @@ def parameter_uncertainty(objective: Objective, u: np.ndarray, diff_step: float 
                        data_condition=data_cond, span=np.array(space.span, dtype=float))
 
 
-def series_pull(objective: Objective, u: np.ndarray, diff_step: float = 1e-4) -> pd.DataFrame:
+def series_pull(objective: Objective, u: np.ndarray, diff_step: float = 1e-4, *,
+                jacobian: np.ndarray | None = None, residuals: np.ndarray | None = None) -> pd.DataFrame:
     """How hard each fitted series pulls each parameter at ``u``: ``d(cost_k)/du_j``.
 
     Parameters
@@ -1449,6 +1462,8 @@ def series_pull(objective: Objective, u: np.ndarray, diff_step: float = 1e-4) ->
         The point (unit coordinates), usually the optimum.
     diff_step : float
         Forward-difference step.
+    jacobian, residuals : numpy.ndarray, optional
+        As for :func:`parameter_uncertainty`: given, they are not recomputed.
 
     Returns
     -------
@@ -1457,8 +1472,7 @@ def series_pull(objective: Objective, u: np.ndarray, diff_step: float = 1e-4) ->
         names. A positive entry means that series' cost falls when the parameter
         *decreases*: at a lower bound, the series that pull the parameter below it.
     """
-    j = objective.jacobian(u, diff_step)
-    r = objective.residuals(u)
+    j, r = _linearised(objective, u, diff_step, jacobian, residuals)
     rows, keys, start = [], [], 0
     for s in objective.series:
         stop = start + s.n_residuals

@@ -320,8 +320,10 @@ def _context(calibration_path: Path, history_path: Path | None, engine: str) -> 
             frames["co2_levels"] = F.simulate_frame(simulator, sens["parameters"])
         objective = F.Objective(simulator, F.apply_cutoff(series, None), space, float(meta["prior_weight"]))
         u = space.to_u(np.array([values[n] for n in space.names]))
-        unc = F.parameter_uncertainty(objective, u)
-        pull = F.series_pull(objective, u)
+        # one Jacobian (D + 1 runs, the functions' default step) and one residual run serve both
+        j, r = objective.jacobian(u, 1e-4), objective.residuals(u)
+        unc = F.parameter_uncertainty(objective, u, jacobian=j, residuals=r)
+        pull = F.series_pull(objective, u, jacobian=j, residuals=r)
     finally:
         close = getattr(simulator, "close", None)
         if close:
