@@ -100,6 +100,7 @@ __all__ = [
     "load_calibration",
     "make_simulator",
     "parameter_uncertainty",
+    "run_outputs",
     "series_pull",
     "simulate_frame",
     "synthetic_series",
@@ -1498,6 +1499,14 @@ def simulate_frame(simulator: Simulator, values: Mapping[str, float],
     return pd.DataFrame({k: v[0] for k, v in out.items()}, index=pd.Index(simulator.years, name="year"))
 
 
+def run_outputs(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Return one run's years and ``{output: array (1, T)}``, as :meth:`FitSeries.simulated` takes them.
+
+    ``frame`` is a years x outputs frame (:func:`simulate_frame`).
+    """
+    return frame.index.to_numpy(dtype=int), {c: frame[c].to_numpy(dtype=float)[None, :] for c in frame.columns}
+
+
 def fit_statistics(frame: pd.DataFrame, series: Sequence[FitSeries],
                    factors_from: Sequence[FitSeries] | None = None) -> pd.DataFrame:
     """Per-series goodness of fit of one simulation.
@@ -1519,8 +1528,7 @@ def fit_statistics(frame: pd.DataFrame, series: Sequence[FitSeries],
         RMSE, U^M, U^S, U^C, the profiled factor (NaN if none) and the mean absolute
         error in the series' unit.
     """
-    years = frame.index.to_numpy(dtype=int)
-    outputs = {c: frame[c].to_numpy(dtype=float)[None, :] for c in frame.columns}
+    years, outputs = run_outputs(frame)
     ref = {s.key: s for s in (factors_from or [])}
     rows = []
     for s in series:
@@ -1552,8 +1560,7 @@ def synthetic_series(series: Sequence[FitSeries], frame: pd.DataFrame) -> list[F
 
     Used to test that the fit recovers parameters it generated the data with.
     """
-    years = frame.index.to_numpy(dtype=int)
-    outputs = {c: frame[c].to_numpy(dtype=float)[None, :] for c in frame.columns}
+    years, outputs = run_outputs(frame)
     out = []
     for s in series:
         values = s.simulated(outputs, years)[0]

@@ -140,7 +140,6 @@ class _Context:
     oos_stats: pd.DataFrame | None
     oos_insample: list[F.FitSeries]
     sens_stats: pd.DataFrame | None
-    sens_series: list[F.FitSeries]
     warnings: list[str]
     footer: str
     view: FitView
@@ -265,11 +264,15 @@ class Bias:
         return f"the model lies {side} the record by {abs(self.mean_rel) * 100:.1f} % on average ({span}){trend}"
 
 
+def _simulated(series: F.FitSeries, frame: pd.DataFrame) -> np.ndarray:
+    """Return the simulated counterpart of ``series`` in one run (``frame``: years x outputs), shape (n,)."""
+    years, outputs = F.run_outputs(frame)
+    return series.simulated(outputs, years)[0]
+
+
 def bias(series: F.FitSeries, frame: pd.DataFrame) -> Bias:
     """Return the :class:`Bias` of one series in one run (``frame``: years x outputs)."""
-    years = frame.index.to_numpy(dtype=int)
-    outputs = {c: frame[c].to_numpy(dtype=float)[None, :] for c in frame.columns}
-    sim = series.simulated(outputs, years)[0]
+    sim = _simulated(series, frame)
     obs = series.observed.to_numpy(dtype=float)
     growth = series.transform == "growth_pct"
     factor = float(series.profile_factor(sim[None, :])[0]) if series.shape_only else math.nan
@@ -343,15 +346,13 @@ def _context(calibration_path: Path, history_path: Path | None, engine: str) -> 
         insample = F.apply_cutoff(series, cutoff)
         oos_stats = F.fit_statistics(frames["out_of_sample"], F.after_cutoff(series, cutoff), factors_from=insample)
     sens_stats = None
-    sens_series: list[F.FitSeries] = []
     if sens:
-        sens_series = F.build_series(history, co2_mode="levels")
-        sens_stats = F.fit_statistics(frames["co2_levels"], sens_series)
+        sens_stats = F.fit_statistics(frames["co2_levels"], F.build_series(history, co2_mode="levels"))
     footer = (f"greenpath calibration {meta.get('created', '')[:10]} | model {str(meta.get('model_sha256'))[:12]}"
               f" | data {str(meta.get('data_sha256'))[:12]} | seed {meta.get('seed')}")
     view = FitView(frames["calibrated"], history, series, space, unc, values, pull)
     return _Context(doc, meta, history, series, space, frames, stats, prior_stats, unc, oos_stats, insample,
-                    sens_stats, sens_series, warnings, footer, view)
+                    sens_stats, warnings, footer, view)
 
 
 # --------------------------------------------------------------------------- charts
@@ -406,8 +407,7 @@ def _sim_series(ctx: _Context, s: F.FitSeries, frame: str, years: Sequence[int] 
     years_arr = fr.index.to_numpy(dtype=int)
     wanted = np.array(years if years is not None else years_arr[1:], dtype=int)
     probe = F.FitSeries(**{**s.__dict__, "observed": pd.Series(np.ones(len(wanted)), index=wanted)})
-    outputs = {c: fr[c].to_numpy(dtype=float)[None, :] for c in fr.columns}
-    return pd.Series(probe.simulated(outputs, years_arr)[0], index=wanted)
+    return pd.Series(_simulated(probe, fr), index=wanted)
 
 
 def _chart_gdp(ctx: _Context, out: Path) -> Path:
@@ -657,10 +657,13 @@ def target_rows(series: Sequence[F.FitSeries], frame: pd.DataFrame) -> list[Targ
         for s in series:
             if s.tag != tag:
                 continue
-            fitted = float(F.fit_statistics(frame, [s]).at[s.key, "mape_pct"])
-            level_s = replace(s, error="relative") if s.shape_only else s
-            level = float(F.fit_statistics(frame, [level_s]).at[s.key, "mape_pct"])
-            factor = float(F.fit_statistics(frame, [s]).at[s.key, "factor"]) if s.shape_only else math.nan
+            as_fitted = F.fit_statistics(frame, [s]).loc[s.key]
+            fitted = float(as_fitted["mape_pct"])
+            if s.shape_only:  # the level, without the factor
+                level = float(F.fit_statistics(frame, [replace_error(s)]).at[s.key, "mape_pct"])
+                factor = float(as_fitted["factor"])
+            else:
+                level, factor = fitted, math.nan
             rows.append(TargetRow(s.key, tag, limit, fitted, level, s.shape_only, factor,
                                   (not s.shape_only) and level < limit, s.assumption))
     return rows
@@ -732,8 +735,7 @@ def co2_explanation(view: FitView) -> str:
             text += ": the two inventories do not agree within 25 % after the step"
         text += "; "
     if pre.shape_only:
-        k = float(pre.profile_factor(pre.simulated({c: fr[c].to_numpy()[None, :] for c in fr.columns},
-                                                   fr.index.to_numpy(dtype=int)))[0])
+        k = bias(pre, fr).factor
         text += f"the fitted factor puts CEADs {F._span(pre.years)} at {k:.2f} times the model's level. "
     if yl > y1:
         d_obs_late = co2.loc[yl] - co2.loc[y1]
@@ -910,15 +912,11 @@ def structural_notes(view: FitView) -> list[str]:
     if capped is not None:
         if capped:
             b = view.bound_of("coal_maximum_hours")
-            lower, upper = (view.space.parameters[view.space.names.index("coal_maximum_hours")].lower,
-                            view.space.parameters[view.space.names.index("coal_maximum_hours")].upper) if b else (0, 0)
             tail = "."
-            if b < 0:
-                tail = (f"; `coal_maximum_hours` sits at its lower bound ({lower:.0f} h): widen the range below it if "
-                        "a source supports it.")
-            elif b > 0:
-                tail = (f"; `coal_maximum_hours` sits at its upper bound ({upper:.0f} h): widen the range above it if "
-                        "a source supports it.")
+            if b:  # fitted, so it is in the space
+                p = view.space.parameters[view.space.names.index("coal_maximum_hours")]
+                tail = (f"; `coal_maximum_hours` sits at its {_side(b)} bound ({p.lower if b < 0 else p.upper:.0f} h): "
+                        f"widen the range {'below' if b < 0 else 'above'} it if a source supports it.")
             notes.append(
                 "**Coal generation = capacity × maximum hours whenever local demand exceeds it** (in the calibrated "
                 f"run: {_years_text(capped)}), so capacity additions raise power CO2 in step with capacity. A yearly "
@@ -947,8 +945,7 @@ def structural_notes(view: FitView) -> list[str]:
     g = view.tagged("gdp_growth")
     if g is not None:
         growth_bias = bias(g, fr)
-        years = fr.index.to_numpy(dtype=int)
-        sim = pd.Series(g.simulated({c: fr[c].to_numpy()[None, :] for c in fr.columns}, years)[0], index=g.years)
+        sim = pd.Series(_simulated(g, fr), index=g.years)
         gap = (sim - g.observed).abs()
         worst = int(gap.idxmax())
         notes.append("**Real GDP is the sum of sectors, each growing at GDP growth × (1 + differential)**, so the "
@@ -1320,9 +1317,7 @@ def replace_error(s: F.FitSeries) -> F.FitSeries:
 def _prior_cost(ctx: _Context) -> np.ndarray:
     """Weighted squared residuals of the prior run under the fit's weights."""
     fitted = F.apply_cutoff(ctx.series, None)
-    fr = ctx.frames["prior"]
-    years = fr.index.to_numpy(dtype=int)
-    outputs = {c: fr[c].to_numpy(dtype=float)[None, :] for c in fr.columns}
+    years, outputs = F.run_outputs(ctx.frames["prior"])
     return np.concatenate([s.residuals(s.simulated(outputs, years))[0] ** 2 for s in fitted])
 
 
