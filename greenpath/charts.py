@@ -337,12 +337,16 @@ class Reference:
     label_zh: str
     set: str = ""
 
+    def label(self, lang: str) -> str:
+        """Return the target's label in ``lang``, as the targets file gives it."""
+        return self.label_zh if lang == "zh" else self.label_en
+
     def source(self, lang: str) -> str:
         """Short name of the clause or document the target comes from."""
         key = _SOURCE_KEYS.get(self.id)
         if key:
             return t(key, lang)
-        return self.label_zh if lang == "zh" else self.label_en
+        return self.label(lang)
 
 
 def plan_references(targets: TargetsArg = None,
@@ -694,14 +698,28 @@ def _reference_line(ax: Axes, key: str, y: float, x0: float, x1: float, label: s
     return line
 
 
+def line_ends(lines: pd.DataFrame) -> np.ndarray:
+    """Return the last value of every scenario's line (tidy rows of one series)."""
+    return lines.loc[lines["year"] == lines["year"].max(), "value"].to_numpy(dtype=float)
+
+
+def label_below(ends: Sequence[float] | np.ndarray, y: float) -> bool:
+    """Whether a target's label goes under its line at ``y``: more lines end above it.
+
+    ``ends``: each line's last value (:func:`line_ends`).  The app's live charts place
+    their target labels by the same rule.
+    """
+    ends = np.asarray(ends, dtype=float)
+    return bool(np.sum(ends > y) > np.sum(ends < y))
+
+
 def _label_side(data: pd.DataFrame, series: str, y: float,
                 transform: Callable[[np.ndarray], np.ndarray] | None = None) -> str:
     """'bottom' (label above the target line) unless more scenarios end above it."""
-    last = data[data["series"] == series]
-    last = last[last["year"] == last["year"].max()]["value"].to_numpy(dtype=float)
+    last = line_ends(data[data["series"] == series])
     if transform is not None:
         last = transform(last)
-    return "top" if np.sum(last > y) > np.sum(last < y) else "bottom"
+    return "top" if label_below(last, y) else "bottom"
 
 
 def _display_width(text: str) -> int:
@@ -1049,7 +1067,7 @@ def _peak_target_line(ax: Axes, ref: Reference, st: Style, lang: str) -> None:
     """Dashed vertical line at a peak-year target, labelled left of it at the top."""
     ax.axvline(ref.value, linestyle="--", color=COLORS["target"], linewidth=st.linewidth * 0.8,
                gid=f"target:{ref.id}", zorder=4)
-    ax.annotate(ref.label_zh if lang == "zh" else ref.label_en, xy=(ref.value, 1.0),
+    ax.annotate(ref.label(lang), xy=(ref.value, 1.0),
                 xycoords=("data", "axes fraction"), xytext=(-4, -4),
                 textcoords="offset points", ha="right", va="top", fontsize=st.small,
                 color=COLORS["target"],

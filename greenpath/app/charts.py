@@ -22,6 +22,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
 
 from greenpath import charts as mpl
@@ -163,9 +164,8 @@ def target_marks(frame: pd.DataFrame, lang: str, sets: Sequence[str] | None = No
     out: dict[str, list[TargetMark]] = {}
     for ref in mpl.plan_references(sets=sets):
         if ref.kind == "peak_year":
-            label = ref.label_zh if lang == "zh" else ref.label_en
             out.setdefault("co2", []).append(
-                TargetMark(ref.year, float(ref.value), label, kind="year"))
+                TargetMark(ref.year, float(ref.value), ref.label(lang), kind="year"))
         elif ref.kind == "change":
             label = t("chart_target_change", lang, pct=percent_text(ref.value),
                       source=ref.source(lang))
@@ -283,22 +283,17 @@ def _haloed_text(data: dict, ctx: ChartContext, mark: dict, encoding: dict) -> l
     ]
 
 
-def _label_below(mark: TargetMark, ends: Sequence[float]) -> bool:
-    """Whether a level target's label goes under its line: when more lines end above it."""
-    above = sum(e > mark.value for e in ends)
-    return above > len(ends) - above
-
-
 def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext,
-                  ends: Sequence[float] = ()) -> list[Spec]:
+                  ends: Sequence[float] | np.ndarray = ()) -> list[Spec]:
     r"""Dashed target marks labelled with their clause, drawn as the meeting charts do.
 
     A level target is a dashed line from 2020 to the last year with a diamond in the
     target year, labelled inside the plot at its right end: above the line, or under it
-    when most of the chart's lines end above it (``ends``: each line's last value, in
-    the chart's unit).  A year target is a dashed vertical line labelled at the top,
-    left of the line (the policy start is labelled at the bottom).  Labels break into
-    lines at ``\n``, so none runs past the plot's edge.
+    when more of the chart's lines end above it than below (``ends``: each line's last
+    value in the chart's unit; the rule of the meeting charts,
+    :func:`greenpath.charts.label_below`).  A year target is a dashed vertical line
+    labelled at the top, left of the line (the policy start is labelled at the bottom).
+    Labels break into lines at ``\n``, so none runs past the plot's edge.
     """
     size = 20 if ctx.present else 11
     line_height = size + 2
@@ -310,7 +305,7 @@ def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext,
     # above its line is raised by its extra lines.
     groups: dict[tuple[bool, int], list[TargetMark]] = {}
     for m in levels:
-        groups.setdefault((_label_below(m, ends), m.label.count("\n")), []).append(m)
+        groups.setdefault((mpl.label_below(ends, m.value), m.label.count("\n")), []).append(m)
     for (below, extra), group in sorted(groups.items()):
         data = {"values": [{"x0": max(ctx.x_start, 2020), "x1": 2035, "year": m.year,
                             "value": float(m.value), "label": m.label} for m in group]}
@@ -343,12 +338,6 @@ def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext,
     return layers
 
 
-def _ends(data: pd.DataFrame, column: str = "value") -> list[float]:
-    """Return the last value of every scenario's line (long table ``scenario, year, value``)."""
-    last = data[data["year"] == data["year"].max()]
-    return [float(v) for v in last[column]]
-
-
 def _history_layer(series: pd.Series | None, label: str, ctx: ChartContext,
                    runs: Sequence[Run], notes: dict[str, str] | None = None) -> list[Spec]:
     """Draw recorded values as black diamonds, named in the scenario legend."""
@@ -369,9 +358,12 @@ def _history_layer(series: pd.Series | None, label: str, ctx: ChartContext,
     return [line, points]
 
 
-def _band_layer(ctx: ChartContext, variable: str, colour: str,
+def _band_layer(ctx: ChartContext, variable: str, runs: Sequence[Run],
                 base: float | None = None) -> list[Spec]:
-    """Shade the P10-P90 band of ``variable``; ``base``: draw it as % change vs ``base``."""
+    """Shade the P10-P90 band of ``variable`` in the current scenario's colour.
+
+    ``base``: draw it as % change vs ``base``.
+    """
     bands = ctx.bands
     if bands is None or bands.empty:
         return []
@@ -382,7 +374,8 @@ def _band_layer(ctx: ChartContext, variable: str, colour: str,
     data = data[["year", "p10", "p90"]].assign(band=t("chart_band", ctx.lang))
     if base is not None:
         data[["p10", "p90"]] = 100.0 * (data[["p10", "p90"]] / base - 1.0)
-    return [{"data": _values(data), "mark": {"type": "area", "opacity": 0.2, "color": colour},
+    return [{"data": _values(data), "mark": {"type": "area", "opacity": 0.2,
+                                             "color": _current_colour(runs)},
              "encoding": {"x": _x(ctx), "y": _q("p10"), "y2": {"field": "p90"},
                           "tooltip": [_n("band"), _q("year", format="d"),
                                       _q("p10", format=",.2f"), _q("p90", format=",.2f")]}}]
@@ -424,6 +417,12 @@ def _current(runs: Sequence[Run]) -> Run:
     return next(r for r in runs if r.role == "current")
 
 
+def _current_colour(runs: Sequence[Run]) -> str:
+    """Return the current scenario's colour (its bands, its peak label)."""
+    _, colours = scenario_colours(runs)
+    return colours[list(runs).index(_current(runs))]
+
+
 # ------------------------------------------------------------------ the charts
 def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
     """CO2 emissions by scenario, with each scenario's peak, history and bands.
@@ -448,14 +447,13 @@ def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
     history = ctx.history.get("co2_emissions")
     recorded = t("chart_history_ceads", ctx.lang) if history is not None else None
     colour = _scenario_colour(runs, ctx, recorded, notes)
-    _, colours = scenario_colours(runs)
     peak_points = {"data": _values(peaks),
                    "mark": {"type": "point", "shape": "triangle-up", "filled": True,
                             "size": 320 if ctx.present else 120},
                    "encoding": {"x": _x(ctx), "y": _q("value"), "color": colour,
                                 "tooltip": [_n("scenario"), _n("label")]}}
     layers = [
-        *_band_layer(ctx, "co2_emissions", colours[list(runs).index(current)]),
+        *_band_layer(ctx, "co2_emissions", runs),
         *_policy_rule(ctx),
         _lines(lines, runs, ctx, y_title, ",.0f", recorded, notes),
         *_history_layer(history, recorded or "", ctx, runs, notes),
@@ -470,7 +468,7 @@ def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
             {"align": "right" if late else "left", "dx": -8 if late else 8, "dy": -14,
              "fontSize": 22 if ctx.present else 12, "fontWeight": "bold"},
             {"x": _x(ctx), "y": _q("value")})
-        layers[-1]["mark"]["color"] = colours[list(runs).index(current)]
+        layers[-1]["mark"]["color"] = _current_colour(runs)
     return _finish(layers, ctx)
 
 
@@ -521,12 +519,10 @@ def stacked_chart(chart_id: str, runs: Sequence[Run], ctx: ChartContext) -> Spec
     recorded = t("chart_history_renewables_2020", ctx.lang) if history is not None else None
     # The stack has its own colour legend; lines, history and targets share the scenario
     # legend (a nested layer shares its scales, the top level resolves them apart).
-    _, colours = scenario_colours(runs)
-    band = _band_layer(ctx, total, colours[list(runs).index(current)]) if chart_id == \
-        "renewables" else []
+    band = _band_layer(ctx, total, runs) if chart_id == "renewables" else []
     rest = [*band, *_policy_rule(ctx), _lines(totals, runs, ctx, y_title, history=recorded),
             *_history_layer(history, recorded or "", ctx, runs),
-            *_target_layer(ctx.targets.get(chart_id, []), ctx, _ends(totals))]
+            *_target_layer(ctx.targets.get(chart_id, []), ctx, mpl.line_ends(totals))]
     return _finish([area, {"layer": rest}], ctx, independent_colours=True)
 
 
@@ -535,11 +531,9 @@ def coal_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
     y_title = t("chart_axis_coal", ctx.lang)
     tidy = mpl.coal_use_data(_frames(runs))
     data = tidy[tidy["series"] == "coal"]
-    _, colours = scenario_colours(runs)
-    current = _current(runs)
-    layers = [*_band_layer(ctx, "total_coal_consumption", colours[list(runs).index(current)]),
+    layers = [*_band_layer(ctx, "total_coal_consumption", runs),
               *_policy_rule(ctx), _lines(data, runs, ctx, y_title),
-              *_target_layer(ctx.targets.get("coal", []), ctx, _ends(data))]
+              *_target_layer(ctx.targets.get("coal", []), ctx, mpl.line_ends(data))]
     return _finish(layers, ctx)
 
 
@@ -553,7 +547,6 @@ def intensity_charts(runs: Sequence[Run], ctx: ChartContext) -> list[Spec]:
     tidy = mpl.intensity_change_data(_frames(runs), start_year=ctx.x_start)
     y_title = t("chart_axis_change_vs_2020", ctx.lang)
     current = _current(runs)
-    _, colours = scenario_colours(runs)
     panels = []
     for column, key in (("energy_intensity", "chart_panel_energy_intensity"),
                         ("co2_intensity", "chart_panel_co2_intensity")):
@@ -561,10 +554,9 @@ def intensity_charts(runs: Sequence[Run], ctx: ChartContext) -> list[Spec]:
         zero = {"data": {"values": [{"value": 0.0}]},
                 "mark": {"type": "rule", "color": "#bbbbbb"}, "encoding": {"y": _q("value")}}
         base = float(current.frame.loc[2020, column]) if 2020 in current.frame.index else None
-        band = (_band_layer(ctx, column, colours[list(runs).index(current)], base=base)
-                if base else [])
+        band = _band_layer(ctx, column, runs, base=base) if base else []
         layers = [*band, zero, *_policy_rule(ctx), _lines(data, runs, ctx, y_title, ".0f"),
-                  *_target_layer(ctx.targets.get(column, []), ctx, _ends(data))]
+                  *_target_layer(ctx.targets.get(column, []), ctx, mpl.line_ends(data))]
         panels.append(_finish(layers, ctx, title=t(key, ctx.lang)))
     return panels
 
