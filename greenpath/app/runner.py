@@ -247,10 +247,12 @@ def compute_bands(key: state.RunKey, variables: Sequence[str] = BAND_VARIABLES,
 
 
 # ------------------------------------------------------------------ recorded history
-#: Chart variable -> (history variable, factor to the model's unit).
+#: Chart variable -> the function of :mod:`greenpath.charts` that gives its recorded
+#: values in the model's unit from the model's first year: the meeting charts draw the
+#: same series.
 HISTORY = {
-    "co2_emissions": ("co2_emissions_mt", 1.0),
-    "renewable_capacity": ("renewable_capacity_10k_kw_implied_base", 10.0),
+    "co2_emissions": "_observed_co2",
+    "renewable_capacity": "_observed_renewables",
 }
 
 
@@ -258,10 +260,6 @@ def history_series(variable: str) -> pd.Series | None:
     """Return recorded values of a chart variable in the model's unit, or None."""
     if variable not in HISTORY:
         return None
-    from greenpath.calibration.history import load_history, series
-    from greenpath.model.engine import INITIAL_TIME
+    from greenpath import charts as mpl
 
-    name, factor = HISTORY[variable]
-    s = series(load_history(), name)
-    s = s[s.index >= INITIAL_TIME]  # CEADs starts in 2004, before the charts' first year
-    return (s * factor).rename(variable)
+    return getattr(mpl, HISTORY[variable])().rename(variable)
