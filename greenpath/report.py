@@ -31,8 +31,8 @@ from typing import Any
 
 import pandas as pd
 
-from greenpath import charts, i18n
-from greenpath.i18n import LANGS, t
+from greenpath import charts
+from greenpath.i18n import LANGS, t, unit_text
 from greenpath.io import OutputExistsError, atomic_write
 
 DATA_FILE = "report_data.xlsx"
@@ -118,11 +118,6 @@ def _format_value(value: float, unit: str = "") -> str:
     if unit in ("MW", "year", "10k tce", "Year") or abs(value) >= 1e4:
         return f"{value:.0f}"
     return f"{value:.4g}"
-
-
-def unit_text(unit: str, lang: str) -> str:
-    """Put a registry or target unit in words (``Dmnl`` -> share 0-1, ``1/Year`` -> per year)."""
-    return i18n.unit_text(unit, lang)
 
 
 def _setting(scenario, name: str, defaults: dict[str, float]) -> str:
