@@ -105,6 +105,12 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\\\\n", "\\n") + '"'
 
 
+def _sector(group: str, variables: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Return the variable table by name and the members of sector ``group`` (no controls)."""
+    table = variables.set_index("name")
+    return table, [n for n in table.index[table["group"] == group] if n not in CONTROL]
+
+
 def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
                net_change_label: str = "net change", include_external: bool = True,
                only: Collection[str] | None = None) -> str:
@@ -126,8 +132,7 @@ def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
         Draw only these members of the sector (a part, see :func:`sector_parts`); the
         other members they read are drawn like variables of other sectors.
     """
-    table = variables.set_index("name")
-    members = [n for n in table.index[table["group"] == group] if n not in CONTROL]
+    table, members = _sector(group, variables)
     if only is not None:
         keep = set(only)
         members = [n for n in members if n in keep]
@@ -227,8 +232,7 @@ def sector_parts(group: str, variables: pd.DataFrame, deps: Mapping[str, object]
     dict
         Stock name (``""`` for the rest) -> member names, in the sector's order.
     """
-    table = variables.set_index("name")
-    members = [n for n in table.index[table["group"] == group] if n not in CONTROL]
+    table, members = _sector(group, variables)
     member_set = set(members)
     reads = {n: direct_dependencies(n, deps) & member_set for n in members}
     parts: dict[str, list[str]] = {}
