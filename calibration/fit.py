@@ -478,25 +478,24 @@ def _window(s: pd.Series, first: int | None = None, last: int | None = None) -> 
     return out
 
 
-def _span(years: Sequence[int] | np.ndarray, sep: str = "-") -> str:
-    """``2005-10`` style label of a year range (``2021`` for one year)."""
+def _span(years: Sequence[int] | np.ndarray, sep: str = "-", full: bool = False) -> str:
+    """``2005-10`` style label of a year range (``2021`` for one year, ``none`` for no year).
+
+    ``sep`` joins the two years; ``full`` writes the last one in full (``2005-2010``).
+    """
     years = [int(y) for y in years]
     if not years:
         return "none"
     a, b = min(years), max(years)
     if a == b:
         return str(a)
-    tail = f"{b % 100:02d}" if a // 100 == b // 100 else str(b)
+    tail = f"{b % 100:02d}" if not full and a // 100 == b // 100 else str(b)
     return f"{a}{sep}{tail}"
 
 
 def _key_span(years: Sequence[int] | np.ndarray, short: bool = False) -> str:
     """``2005_2010`` style key part of a year range (``2021_22`` if ``short``; ``2021`` for one year)."""
-    years = [int(y) for y in years]
-    a, b = min(years), max(years)
-    if a == b:
-        return str(a)
-    return f"{a}_{b % 100:02d}" if short and a // 100 == b // 100 else f"{a}_{b}"
+    return _span(years, "_", full=not short)
 
 
 #: How the fit uses each history variable it reads (see :func:`build_series`). A variable
