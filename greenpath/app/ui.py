@@ -190,7 +190,7 @@ def _base_changes(base: state.Base) -> list[str]:
     """Return the settings in which a base that is not an upload differs from its preset (a link's)."""
     if base.uploaded or base.preset is None:
         return []
-    return sorted(state.diff(base.scenario.settings(), state.preset_settings(base.preset)))
+    return sorted(state.diff(base.scenario.settings(), cached_preset(base.preset).settings()))
 
 
 def _titles(base: state.Base, settings: Mapping[str, object]) -> tuple[str, str]:
@@ -506,29 +506,24 @@ def _metric(label: str, value: str, delta: str | None = None, help_text: str | N
 def kpis(runs: list[live.Run], lang: str) -> None:
     """Headline numbers of the current scenario, with the change vs the baseline."""
     cur, base = runs[0].frame, runs[1].frame
-    # Each number as wide as its label, wrapping to a second row on a narrow screen:
-    # five equal columns cut the labels short at 1440 px.
-    row = st.container(horizontal=True, wrap=True, key="kpis")
-    cols = [row] * 5
     co2, co2_b = cur.loc[2030, "co2_emissions"], base.loc[2030, "co2_emissions"]
-    with cols[0]:
-        _metric(t("app_kpi_co2_2030", lang), f"{co2:,.1f}", _delta(co2 - co2_b, "+,.1f"),
-                t("app_kpi_vs_baseline", lang), inverse=True)
     year, value = indicators.peak(cur, "co2_emissions")
     peak_text = (t("app_kpi_no_peak", lang) if year == int(cur.index.max()) else str(year))
     year_b, _ = indicators.peak(base, "co2_emissions")
-    with cols[1]:
+    ren, ren_b = cur.loc[2025, "renewable_capacity"], base.loc[2025, "renewable_capacity"]
+    # Each number as wide as its label, wrapping to a second row on a narrow screen:
+    # five equal columns cut the labels short at 1440 px.
+    with st.container(horizontal=True, wrap=True, key="kpis"):
+        _metric(t("app_kpi_co2_2030", lang), f"{co2:,.1f}", _delta(co2 - co2_b, "+,.1f"),
+                t("app_kpi_vs_baseline", lang), inverse=True)
         _metric(t("app_kpi_peak", lang), peak_text, None,
                 t("app_kpi_peak_help", lang, value=f"{value:,.1f}", base=year_b))
-    ren, ren_b = cur.loc[2025, "renewable_capacity"], base.loc[2025, "renewable_capacity"]
-    with cols[2]:
         _metric(t("app_kpi_renewables_2025", lang), f"{ren:,.0f}", _delta(ren - ren_b, "+,.0f"),
                 t("app_kpi_vs_baseline", lang))
-    for col, column, key in ((cols[3], "total_coal_consumption", "app_kpi_coal_2025"),
-                             (cols[4], "energy_intensity", "app_kpi_energy_intensity_2025")):
-        change = 100 * indicators.change_vs(cur, column).loc[2025]
-        change_b = 100 * indicators.change_vs(base, column).loc[2025]
-        with col:
+        for column, key in (("total_coal_consumption", "app_kpi_coal_2025"),
+                            ("energy_intensity", "app_kpi_energy_intensity_2025")):
+            change = 100 * indicators.change_vs(cur, column).loc[2025]
+            change_b = 100 * indicators.change_vs(base, column).loc[2025]
             _metric(t(key, lang), f"{change:+.1f}%", _delta(change - change_b, "+.1f"),
                     t("app_kpi_vs_baseline_pp", lang), inverse=True)
 
