@@ -1,0 +1,379 @@
+"""One version of the model: a ``.mdl``, its parameter registry and its calibration.
+
+``greenpath check`` and ``greenpath compare`` run a model version that need not be
+the one installed: a temporary copy with a planted change, an older git revision, or
+another checkout.  A :class:`ModelVersion` holds the three files that define one
+(``model/jiaozuo.mdl``, ``model/parameters.csv``, ``calibration/calibrated.toml``),
+compiles the ``.mdl`` with the vector engine (:class:`greenpath.vector.VectorModel`,
+its public API; generated code is cached under
+:func:`greenpath.model.engine.cache_root`) and runs many settings in one call.
+
+Settings are ``name -> value`` or ``name -> (years, values)`` (a year table, as in a
+scenario file).  Runs with year tables use a derived ``.mdl`` in which each tabled
+lever ``X = <number>`` reads ``X year table(data year)``, the same construction
+:mod:`greenpath.ensemble` uses for the installed model; because ``data year`` is a
+whole year, the table is resampled on every year 2005-2035 (linear in between, flat
+outside the given years), which gives the values of the scenario's own table.
+
+Public API
+----------
+``ModelVersion(root, label=None)``
+    A folder holding ``model/jiaozuo.mdl``, ``model/parameters.csv`` and optionally
+    ``calibration/calibrated.toml``.
+``ModelVersion.current()``
+    The installed model, registry and calibration in force.
+``ModelVersion.from_git(rev, repo=None)``
+    The three files at a git revision (``git show REV:path``), written once to the cache.
+``ModelVersion.run(settings, columns) -> Runs``
+    Every setting in one vector-engine pass per set of tabled levers.
+``dependency_order(mdl_path) -> list[str]``
+    Variables of a ``.mdl`` in evaluation order (stocks first, then auxiliaries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from greenpath.model import registry as reg
+from greenpath.model.engine import MDL_PATH, cache_root, parse_mdl
+
+__all__ = ["ModelVersion", "Runs", "VersionError", "dependency_order"]
+
+#: Paths of the files defining a version, relative to its root.
+MDL_FILE = "model/jiaozuo.mdl"
+REGISTRY_FILE = "model/parameters.csv"
+CALIBRATION_FILE = "calibration/calibrated.toml"
+#: Years a year table is resampled on (the model's run).
+TABLE_YEARS = np.arange(2005, 2036, dtype=float)
+_TABLE_SUFFIX = " year table"
+
+Setting = float | tuple[Sequence[float], Sequence[float]]
+
+
+class VersionError(ValueError):
+    """A model version that cannot be read or run as asked."""
+
+
+@dataclass
+class Runs:
+    """Results of many runs of one model version.
+
+    Attributes
+    ----------
+    values
+        ``variable -> array (n_runs, n_years)``.
+    years
+        The saved years.
+    params
+        ``parameter -> array (n_runs,)``: every registry constant as run (tabled
+        levers hold the value of their table in the policy start year).
+    dropped
+        Settings not applied because this version's registry lacks them.
+    """
+
+    values: dict[str, np.ndarray]
+    years: np.ndarray
+    params: dict[str, np.ndarray]
+    dropped: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        """Number of runs."""
+        return len(next(iter(self.params.values()))) if self.params else 0
+
+    def year_index(self, year: int) -> int:
+        """Column of ``year`` in :attr:`values` (raises VersionError when not saved)."""
+        hits = np.nonzero(self.years == year)[0]
+        if not hits.size:
+            raise VersionError(f"year {year} is not among the saved years {self.years[0]}-{self.years[-1]}")
+        return int(hits[0])
+
+
+class ModelVersion:
+    """A model version: ``.mdl`` + registry + calibration under one folder.
+
+    Parameters
+    ----------
+    root
+        Folder with ``model/jiaozuo.mdl`` and ``model/parameters.csv``;
+        ``calibration/calibrated.toml`` is used when present.
+    label
+        Name shown in reports (default: the folder name).
+    mdl, registry, calibration
+        Explicit file paths overriding the layout under ``root``
+        (``calibration=False`` runs on the registry's prior defaults).
+    """
+
+    def __init__(self, root: str | Path, label: str | None = None, *, mdl: Path | None = None,
+                 registry: Path | None = None, calibration: Path | None | bool = None) -> None:
+        self.root = Path(root)
+        self.label = label or self.root.name
+        self.mdl_path = Path(mdl) if mdl else self.root / MDL_FILE
+        self.registry_path = Path(registry) if registry else self.root / REGISTRY_FILE
+        if calibration is False:
+            self.calibration_path: Path | None = None
+        elif calibration:
+            self.calibration_path = Path(calibration)  # type: ignore[arg-type]
+        else:
+            candidate = self.root / CALIBRATION_FILE
+            self.calibration_path = candidate if candidate.is_file() else None
+        for what, path in (("model", self.mdl_path), ("parameter registry", self.registry_path)):
+            if not path.is_file():
+                raise VersionError(f"{self.label}: {what} file {path} not found")
+        self.registry = reg.load_registry(self.registry_path.resolve())
+        self.defaults = {name: p.default for name, p in self.registry.items()}
+        self.defaults.update(self._calibrated())
+        self._models: dict[frozenset[str], Any] = {}
+
+    # -- construction ---------------------------------------------------------------
+
+    @classmethod
+    def current(cls, label: str = "current") -> ModelVersion:
+        """The installed model with the registry and the calibration in force."""
+        calibration = reg.calibration_path()
+        return cls(MDL_PATH.parents[1], label, mdl=MDL_PATH, registry=reg.REGISTRY_PATH,
+                   calibration=calibration if calibration is not None else False)
+
+    @classmethod
+    def from_git(cls, rev: str, repo: str | Path | None = None, label: str | None = None) -> ModelVersion:
+        """The model files at git revision ``rev`` of the repository ``repo``.
+
+        The files are read with ``git show REV:path`` (no checkout) and written once
+        under the cache folder, keyed on the commit.
+        """
+        repo = Path(repo) if repo else MDL_PATH.parents[1]
+        sha = _git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}").strip()
+        folder = cache_root() / "versions" / sha
+        if not (folder / REGISTRY_FILE).is_file():
+            for rel in (MDL_FILE, CALIBRATION_FILE, REGISTRY_FILE):  # registry last: it marks completion
+                try:
+                    data = _git_bytes(repo, "show", f"{sha}:{rel}")
+                except VersionError:
+                    if rel == CALIBRATION_FILE:
+                        continue
+                    raise
+                target = folder / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_suffix(target.suffix + ".tmp")
+                tmp.write_bytes(data)
+                tmp.replace(target)
+        return cls(folder, label or f"{rev} ({sha[:9]})")
+
+    # -- parameters -----------------------------------------------------------------
+
+    def _calibrated(self) -> dict[str, float]:
+        path = self.calibration_path
+        if path is None:
+            return {}
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise VersionError(f"{self.label}: {path.name} is not valid TOML: {exc}") from None
+        table = data.get("parameters")
+        if not isinstance(table, dict):
+            raise VersionError(f"{self.label}: {path.name} has no [parameters] table")
+        out = {}
+        for name, value in table.items():
+            if name not in self.registry:
+                raise VersionError(
+                    f"{self.label}: {path.name} [parameters] {name!r} is not in {self.registry_path.name}"
+                )
+            out[name] = self.registry[name].check(value, f"{self.label}: {path.name} [parameters]")
+        return out
+
+    def levers(self) -> list[str]:
+        """Names of the policy levers of this version's registry."""
+        return [n for n, p in self.registry.items() if p.kind == "lever"]
+
+    def uncertainties(self) -> list[str]:
+        """Names of the uncertain parameters of this version's registry."""
+        return [n for n, p in self.registry.items() if p.kind == "uncertainty"]
+
+    @property
+    def mdl_sha256(self) -> str:
+        """SHA-256 of the ``.mdl``."""
+        return hashlib.sha256(self.mdl_path.read_bytes()).hexdigest()
+
+    # -- engines --------------------------------------------------------------------
+
+    def vector(self, table_names: frozenset[str] = frozenset()) -> Any:
+        """The compiled vector model (a year-table variant for ``table_names``)."""
+        from greenpath.vector import VectorModel
+
+        model = self._models.get(table_names)
+        if model is None:
+            path = self.mdl_path if not table_names else self._table_variant(table_names)
+            model = VectorModel(path, cache_root() / "vector")
+            self._models[table_names] = model
+        return model
+
+    def _table_variant(self, names: frozenset[str]) -> Path:
+        text = self.mdl_path.read_text(encoding="utf-8")
+        for name in sorted(names):
+            vensim = self.registry[name].vensim_name
+            words = [re.escape(w) for w in vensim.split()]
+            pattern = re.compile(r"^(" + r"\s+".join(words) + r")\s*=\s*([-+0-9.eE]+)\s*$",
+                                 re.MULTILINE | re.IGNORECASE)
+            found = list(pattern.finditer(text))
+            if len(found) != 1:
+                raise VersionError(
+                    f"{self.label}: a year table for {name!r} needs one equation '{vensim} = <number>' "
+                    f"in {self.mdl_path.name}, found {len(found)}"
+                )
+            match = found[0]
+            vname, value = match.group(1), float(match.group(2))
+            lookup = f"{vname}{_TABLE_SUFFIX}"
+            definition = (
+                f"{lookup}(\n\t[(2005,0)-(2035,1)],(2005,{value!r}),(2035,{value!r}))\n"
+                f"\t~\t{self.registry[name].unit}\n\t~\tYear table of {vname}.\n\t|\n\n"
+                f"{vname} = {lookup}(data year)"
+            )
+            text = text[: match.start()] + definition + text[match.end():]
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        path = cache_root() / "version_tables" / f"{self.mdl_path.stem}_tables_{digest}.mdl"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+        return path
+
+    def outputs(self) -> set[str]:
+        """Python names of the variables a run can return."""
+        return {m["py_name"] for m in self.vector().variables if m["kind"] not in ("lookup", "control", "time")}
+
+    def units(self) -> dict[str, str]:
+        """Unit of every variable as written in the ``.mdl``."""
+        return {m["py_name"]: m["units"] or "" for m in self.vector().variables}
+
+    # -- running --------------------------------------------------------------------
+
+    def run(self, settings: Sequence[Mapping[str, Setting]], columns: Sequence[str],
+            *, strict: bool = True, workers: int = 1) -> Runs:
+        """Run every setting; unset parameters take this version's defaults.
+
+        Parameters
+        ----------
+        settings
+            One mapping per run: registry name -> number, or -> (years, values).
+        columns
+            Variables to return; names this version lacks are left out of the result.
+        strict
+            Raise on a setting this version's registry lacks (else drop it and list it
+            in :attr:`Runs.dropped`).
+        workers
+            Processes of the vector engine.
+
+        Returns
+        -------
+        Runs
+        """
+        n = len(settings)
+        if n == 0:
+            raise VersionError("no runs to do")
+        dropped: set[str] = set()
+        clean: list[dict[str, Setting]] = []
+        for i, setting in enumerate(settings):
+            row: dict[str, Setting] = {}
+            for name, value in setting.items():
+                if name not in self.registry:
+                    if strict:
+                        raise VersionError(
+                            f"{self.label}: run {i} sets {name!r}, which is not in {self.registry_path.name}"
+                            f"{reg.suggest(name, self.registry)}"
+                        )
+                    dropped.add(name)
+                    continue
+                row[name] = value
+            clean.append(row)
+        known = self.outputs()
+        wanted = [c for c in columns if c in known]
+        groups: dict[frozenset[str], list[int]] = {}
+        for i, row in enumerate(clean):
+            tabled = frozenset(k for k, v in row.items() if isinstance(v, tuple))
+            groups.setdefault(tabled, []).append(i)
+        names = list(self.registry)
+        params = {name: np.full(n, self.defaults[name], dtype=float) for name in names}
+        for i, row in enumerate(clean):
+            for name, value in row.items():
+                if isinstance(value, tuple):
+                    start = float(row.get("policy_start_year", self.defaults.get("policy_start_year", 2021)))
+                    params[name][i] = float(np.interp(start, value[0], value[1]))
+                else:
+                    params[name][i] = float(value)
+        values: dict[str, np.ndarray] = {}
+        years = None
+        for tabled, idx in groups.items():
+            model = self.vector(tabled)
+            sub = {k: v[idx] for k, v in params.items() if k not in tabled}
+            lookups = {}
+            for name in tabled:
+                ys = np.vstack([np.interp(TABLE_YEARS, *map(np.asarray, clean[i][name])) for i in idx])
+                lookups[name + _TABLE_SUFFIX.replace(" ", "_")] = (TABLE_YEARS, ys)
+            raw = model.simulate(sub, len(idx), lookups or None, return_columns=wanted, workers=workers)
+            times = np.round(np.asarray(model.times(), dtype=float)).astype(int)
+            if years is None:
+                years = times
+                values = {c: np.empty((n, len(times))) for c in wanted}
+            for c in wanted:
+                values[c][idx] = raw[c]
+        assert years is not None
+        return Runs(values=values, years=years, params=params, dropped=sorted(dropped))
+
+
+def dependency_order(mdl_path: str | Path) -> list[str]:
+    """Variables of a ``.mdl`` in the order a time step evaluates them.
+
+    Constants first, then stocks (their value at a time depends only on earlier
+    times), then auxiliaries in topological order of the names their equations
+    mention.  Used to trace where two versions first diverge.
+    """
+    variables = parse_mdl(Path(mdl_path))
+    by_vensim = {" ".join(v.vensim_name.lower().split()): v for v in variables}
+    alternation = "|".join(
+        r"\s+".join(re.escape(w) for w in name.split())
+        for name in sorted(by_vensim, key=len, reverse=True)
+    )
+    pattern = re.compile(r"(?<![\w])(" + alternation + r")(?![\w])", re.IGNORECASE)
+    deps: dict[str, set[str]] = {}
+    for v in variables:
+        found = {" ".join(m.group(1).lower().split()) for m in pattern.finditer(v.equation)}
+        deps[v.name] = {by_vensim[f].name for f in found if f in by_vensim} - {v.name}
+    kinds = {v.name: v.kind for v in variables}
+    order = [v.name for v in variables if v.kind in ("constant", "lookup")]
+    order += [v.name for v in variables if v.kind == "stock"]
+    done = set(order)
+    pending = [v.name for v in variables if v.name not in done]
+    while pending:
+        progressed = []
+        for name in pending:
+            if all(d in done or kinds.get(d) is None for d in deps[name]):
+                progressed.append(name)
+        if not progressed:  # a loop through an unsupported construct: keep file order
+            progressed = pending[:1]
+        for name in progressed:
+            order.append(name)
+            done.add(name)
+        pending = [p for p in pending if p not in done]
+    return order
+
+
+def _git_bytes(repo: Path, *args: str) -> bytes:
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
+    if proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise VersionError(f"git {' '.join(args)}: {message[0] if message else 'failed'}")
+    return proc.stdout
+
+
+def _git(repo: Path, *args: str) -> str:
+    return _git_bytes(repo, *args).decode("utf-8")
