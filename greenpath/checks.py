@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from greenpath.versions import ModelVersion, Runs, Setting
+from greenpath.versions import ModelVersion, Runs, Setting, Settings
 
 __all__ = ["CheckError", "CheckReport", "Rule", "RuleResult", "RuleSet", "Violation", "load_rules", "run_check"]
 
@@ -328,7 +328,6 @@ class Case:
 
     label: str
     source: str  # "shipped" or "sample"
-    setting: dict[str, Setting]
 
 
 @dataclass
@@ -504,17 +503,28 @@ class CheckReport:
 class _Context:
     """Everything the rules need: the version, the rule set, the cases and their runs."""
 
-    def __init__(self, version: ModelVersion, rs: RuleSet, cases: list[Case], workers: int) -> None:
+    def __init__(self, version: ModelVersion, rs: RuleSet, cases: list[Case], block: Settings, workers: int) -> None:
         self.version = version
         self.rs = rs
         self.cases = cases
+        self.block = block
         self.workers = workers
         self.columns = sorted({rs.variables[a] for a in rs.variables})
-        self.runs = self.run([c.setting for c in cases])
+        self.runs = self.run(block)
         self._history: Any = None
+        self._labels = {c.label: i for i, c in enumerate(cases)}
+        self._rows: dict[int, tuple[dict[str, Setting], int, float]] = {}
 
-    def run(self, settings: Sequence[Mapping[str, Setting]]) -> Runs:
-        return self.version.run(settings, self.columns, workers=self.workers if len(settings) > 500 else 1)
+    def run(self, settings: Sequence[Mapping[str, Setting]] | Settings) -> Runs:
+        n = settings.n if isinstance(settings, Settings) else len(settings)
+        return self.version.run(settings, self.columns, workers=self.workers if n > 500 else 1)
+
+    def setting(self, i: int) -> tuple[dict[str, Setting], int, float]:
+        """Case ``i``'s settings, their number away from the defaults and distance (cached)."""
+        if i not in self._rows:
+            setting = self.block.row(i)
+            self._rows[i] = (setting, *_size(self, setting))
+        return self._rows[i]
 
     def history(self, series: str) -> Any:
         if self._history is None:
@@ -660,37 +670,37 @@ def _evaluate_rule(ctx: _Context, rule: Rule, runs: Runs, rows: np.ndarray,
     return found
 
 
-def _variant_settings(ctx: _Context, rule: Rule, settings: Sequence[Mapping[str, Setting]],
-                      params: Mapping[str, np.ndarray], rows: np.ndarray) -> list[dict[str, Setting]]:
-    """Settings of the changed runs of a relation rule."""
+def _variant_settings(ctx: _Context, rule: Rule, block: Settings, params: Mapping[str, np.ndarray],
+                      rows: np.ndarray) -> Settings:
+    """Settings of the changed runs of a relation rule (``block``: the base runs ``rows``)."""
     s = rule.spec
     reg = ctx.version.registry
-    out = []
+    out = Settings(list(block.names), block.values.copy(), {i: dict(t) for i, t in block.tables.items()})
     keep = set(s.get("keep", []))
-    for j, i in enumerate(rows):
-        new = dict(settings[j])
-        if s.get("reset") == "levers":
-            for name in list(new):
-                if reg[name].kind == "lever" and name not in keep:
-                    del new[name]
-        for name, how in s.get("change", {}).items():
-            p = reg[name]
-            current = float(params[name][i])
-            if how == "max":
-                value = p.max
-            elif how == "min":
-                value = p.min
-            elif how == "default":
-                value = ctx.version.defaults[name]
-            elif how == "far":
-                value = p.max if abs(p.max - current) >= abs(current - p.min) else p.min
-            elif isinstance(how, int | float) and not isinstance(how, bool):
-                value = float(how)
-            else:
-                raise CheckError(f"{_where(ctx.rs.path, rule.id)}: change {name} = {how!r}; "
-                                 "allowed: a number, 'min', 'max', 'default', 'far'")
-            new[name] = value
-        out.append(new)
+    if s.get("reset") == "levers":
+        for name in list(out.names):
+            if name in reg and reg[name].kind == "lever" and name not in keep:
+                out.set(name, np.nan)
+        for row in out.tables.values():
+            for name in [k for k in row if k in reg and reg[k].kind == "lever" and k not in keep]:
+                del row[name]
+    for name, how in s.get("change", {}).items():
+        p = reg[name]
+        current = params[name][rows]
+        if how == "max":
+            value: Any = p.max
+        elif how == "min":
+            value = p.min
+        elif how == "default":
+            value = ctx.version.defaults[name]
+        elif how == "far":
+            value = np.where(np.abs(p.max - current) >= np.abs(current - p.min), p.max, p.min)
+        elif isinstance(how, int | float) and not isinstance(how, bool):
+            value = float(how)
+        else:
+            raise CheckError(f"{_where(ctx.rs.path, rule.id)}: change {name} = {how!r}; "
+                             "allowed: a number, 'min', 'max', 'default', 'far'")
+        out.set(name, np.broadcast_to(np.asarray(value, dtype=float), (out.n,)))
     return out
 
 
@@ -702,11 +712,12 @@ def _rows_for(ctx: _Context, rule: Rule) -> np.ndarray:
 
 def _violating(ctx: _Context, rule: Rule, settings: list[dict[str, Setting]]) -> np.ndarray:
     """Which of ``settings`` violate ``rule`` (a fresh run of them): bool per setting."""
-    runs = ctx.run(settings)
+    block = Settings.from_mappings(settings)
+    runs = ctx.run(block)
     rows = np.arange(len(settings))
     variant = None
     if rule.kind == "relation":
-        variant = ctx.run(_variant_settings(ctx, rule, settings, runs.params, rows))
+        variant = ctx.run(_variant_settings(ctx, rule, block, runs.params, rows))
     out = np.zeros(len(settings), dtype=bool)
     for f in _evaluate_rule(ctx, rule, runs, rows, variant):
         out |= f.bad.any(axis=1)
@@ -763,9 +774,9 @@ def _collect(ctx: _Context, rule: Rule, founds: list[_Found], rows: np.ndarray) 
         for r, c in zip(hit_rows.tolist(), hit_cols.tolist(), strict=True):
             i = int(rows[r])
             case = ctx.cases[i]
-            size, dist = _size(ctx, case.setting)
+            setting, size, dist = ctx.setting(i)
             per_run.setdefault(i, []).append(Violation(
-                rule=rule.id, case=case.label, setting=dict(case.setting), size=size, distance=dist,
+                rule=rule.id, case=case.label, setting=setting, size=size, distance=dist,
                 year=int(ctx.runs.years[c]), variable=f.variable[0], value=float(f.value[r, c]),
                 limit=float(f.limit[r, c]), detail=f"{f.detail}; limit {float(f.limit[r, c]):.6g}",
             ))
@@ -774,7 +785,7 @@ def _collect(ctx: _Context, rule: Rule, founds: list[_Found], rows: np.ndarray) 
     return out, total, len(per_run)
 
 
-def sample_cases(version: ModelVersion, rs: RuleSet, n: int, seed: int) -> list[Case]:
+def sample_cases(version: ModelVersion, rs: RuleSet, n: int, seed: int) -> tuple[list[Case], Settings]:
     """A seeded Latin-hypercube sample of every lever and uncertainty across its registry range."""
     from greenpath.ensemble import latin_hypercube
 
@@ -787,17 +798,17 @@ def sample_cases(version: ModelVersion, rs: RuleSet, n: int, seed: int) -> list[
     for j, name in enumerate(names):
         if name in rs.integer_parameters:
             values[:, j] = np.clip(np.round(values[:, j]), lo[j], hi[j])
-    return [Case(f"sample #{i}", "sample", dict(zip(names, map(float, row), strict=True)))
-            for i, row in enumerate(values)]
+    return [Case(f"sample #{i}", "sample") for i in range(n)], Settings(list(names), values)
 
 
-def shipped_cases(version: ModelVersion, directory: Path | None = None) -> list[Case]:
+def shipped_cases(version: ModelVersion, directory: Path | None = None) -> tuple[list[Case], Settings]:
     """The shipped scenarios (each as its resolved settings)."""
     from greenpath import scenarios
 
     directory = directory or scenarios.SCENARIO_DIR
-    return [Case(f"scenario {name}", "shipped", dict(scenarios.load(name, directory).settings()))
-            for name in scenarios.available(directory)]
+    names = scenarios.available(directory)
+    block = Settings.from_mappings([dict(scenarios.load(name, directory).settings()) for name in names])
+    return [Case(f"scenario {name}", "shipped") for name in names], block
 
 
 def run_check(version: ModelVersion | None = None, rules: RuleSet | str | Path | None = None,
@@ -836,20 +847,23 @@ def run_check(version: ModelVersion | None = None, rules: RuleSet | str | Path |
             raise CheckError(f"unknown rule id(s) {sorted(unknown)}; the ids are in {rs.path.name}")
     n = rs.samples if samples is None else int(samples)
     seed = rs.seed if seed is None else int(seed)
-    cases = shipped_cases(version) + (sample_cases(version, rs, n, seed) if n > 0 else [])
-    ctx = _Context(version, rs, cases, workers)
+    cases, block = shipped_cases(version)
+    if n > 0:
+        more, sampled = sample_cases(version, rs, n, seed)
+        cases += more
+        block = _concat(block, sampled)
+    ctx = _Context(version, rs, cases, block, workers)
     results = []
     for rule in selected:
         rows = _rows_for(ctx, rule)
         variant = None
         if rule.kind == "relation":
-            settings = [cases[i].setting for i in rows]
-            variant = ctx.run(_variant_settings(ctx, rule, settings, ctx.runs.params, rows))
+            variant = ctx.run(_variant_settings(ctx, rule, ctx.block.take(rows), ctx.runs.params, rows))
         founds = _evaluate_rule(ctx, rule, ctx.runs, rows, variant)
         violations, total, n_runs = _collect(ctx, rule, founds, rows)
         points = int(sum(f.bad.size for f in founds))
         if violations and shrink:
-            first = next((v for v in violations if ctx.cases[_case_index(ctx, v.case)].source == "sample"), None)
+            first = next((v for v in violations if ctx.cases[ctx._labels[v.case]].source == "sample"), None)
             if first is not None:
                 small = _shrink(ctx, rule, first.setting)
                 shrunk = _describe_shrunk(ctx, rule, small)
@@ -865,16 +879,27 @@ def run_check(version: ModelVersion | None = None, rules: RuleSet | str | Path |
 
 
 def _case_index(ctx: _Context, label: str) -> int:
-    if not hasattr(ctx, "_labels"):
-        ctx._labels = {c.label: i for i, c in enumerate(ctx.cases)}  # type: ignore[attr-defined]
-    return ctx._labels[label]  # type: ignore[attr-defined]
+    return ctx._labels[label]
+
+
+def _concat(a: Settings, b: Settings) -> Settings:
+    """Runs of ``a`` then runs of ``b`` in one block."""
+    names = list(dict.fromkeys(a.names + b.names))
+    values = np.full((a.n + b.n, len(names)), np.nan)
+    for block, offset in ((a, 0), (b, a.n)):
+        for j, name in enumerate(block.names):
+            values[offset:offset + block.n, names.index(name)] = block.values[:, j]
+    tables = dict(a.tables)
+    tables.update({i + a.n: t for i, t in b.tables.items()})
+    return Settings(names, values, tables)
 
 
 def _describe_shrunk(ctx: _Context, rule: Rule, setting: dict[str, Setting]) -> list[Violation]:
     """The violations of the shrunk setting (its first violating year per variable)."""
     runs = ctx.run([setting])
     rows = np.arange(1)
-    variant = ctx.run(_variant_settings(ctx, rule, [setting], runs.params, rows)) if rule.kind == "relation" else None
+    block = Settings.from_mappings([setting])
+    variant = ctx.run(_variant_settings(ctx, rule, block, runs.params, rows)) if rule.kind == "relation" else None
     size, dist = _size(ctx, setting)
     out = []
     for f in _evaluate_rule(ctx, rule, runs, rows, variant):

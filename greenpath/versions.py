@@ -46,7 +46,7 @@ import numpy as np
 from greenpath.model import registry as reg
 from greenpath.model.engine import MDL_PATH, cache_root, parse_mdl
 
-__all__ = ["ModelVersion", "Runs", "VersionError", "dependency_order"]
+__all__ = ["ModelVersion", "Runs", "Settings", "VersionError", "dependency_order"]
 
 #: Paths of the files defining a version, relative to its root.
 MDL_FILE = "model/jiaozuo.mdl"
@@ -257,14 +257,15 @@ class ModelVersion:
 
     # -- running --------------------------------------------------------------------
 
-    def run(self, settings: Sequence[Mapping[str, Setting]], columns: Sequence[str],
+    def run(self, settings: Sequence[Mapping[str, Setting]] | Settings, columns: Sequence[str],
             *, strict: bool = True, workers: int = 1) -> Runs:
         """Run every setting; unset parameters take this version's defaults.
 
         Parameters
         ----------
         settings
-            One mapping per run: registry name -> number, or -> (years, values).
+            One mapping per run (registry name -> number, or -> (years, values)), or a
+            :class:`Settings` block.
         columns
             Variables to return; names this version lacks are left out of the result.
         strict
@@ -277,47 +278,45 @@ class ModelVersion:
         -------
         Runs
         """
-        n = len(settings)
+        block = settings if isinstance(settings, Settings) else Settings.from_mappings(settings)
+        n = block.n
         if n == 0:
             raise VersionError("no runs to do")
-        dropped: set[str] = set()
-        clean: list[dict[str, Setting]] = []
-        for i, setting in enumerate(settings):
-            row: dict[str, Setting] = {}
-            for name, value in setting.items():
-                if name not in self.registry:
-                    if strict:
-                        raise VersionError(
-                            f"{self.label}: run {i} sets {name!r}, which is not in {self.registry_path.name}"
-                            f"{reg.suggest(name, self.registry)}"
-                        )
-                    dropped.add(name)
-                    continue
-                row[name] = value
-            clean.append(row)
+        dropped = sorted({name for name in block.names if name not in self.registry}
+                         | {name for row in block.tables.values() for name in row if name not in self.registry})
+        if dropped and strict:
+            name = dropped[0]
+            raise VersionError(f"{self.label}: a run sets {name!r}, which is not in {self.registry_path.name}"
+                               f"{reg.suggest(name, self.registry)}")
         known = self.outputs()
         wanted = [c for c in columns if c in known]
+        params = {name: np.full(n, self.defaults[name], dtype=float) for name in self.registry}
+        for j, name in enumerate(block.names):
+            if name in params:
+                column = block.values[:, j]
+                given = ~np.isnan(column)
+                params[name][given] = column[given]
         groups: dict[frozenset[str], list[int]] = {}
-        for i, row in enumerate(clean):
-            tabled = frozenset(k for k, v in row.items() if isinstance(v, tuple))
-            groups.setdefault(tabled, []).append(i)
-        names = list(self.registry)
-        params = {name: np.full(n, self.defaults[name], dtype=float) for name in names}
-        for i, row in enumerate(clean):
-            for name, value in row.items():
-                if isinstance(value, tuple):
-                    start = float(row.get("policy_start_year", self.defaults.get("policy_start_year", 2021)))
-                    params[name][i] = float(np.interp(start, value[0], value[1]))
-                else:
-                    params[name][i] = float(value)
+        tabled_rows = {i: {k: v for k, v in row.items() if k in self.registry} for i, row in block.tables.items()}
+        plain = np.ones(n, dtype=bool)
+        for i, row in tabled_rows.items():
+            if row:
+                plain[i] = False
+                groups.setdefault(frozenset(row), []).append(i)
+                start = params["policy_start_year"][i] if "policy_start_year" in params else 2021.0
+                for name, (xs, ys) in row.items():
+                    params[name][i] = float(np.interp(start, xs, ys))
+        if plain.any():
+            groups[frozenset()] = list(np.nonzero(plain)[0])
         values: dict[str, np.ndarray] = {}
         years = None
         for tabled, idx in groups.items():
             model = self.vector(tabled)
-            sub = {k: v[idx] for k, v in params.items() if k not in tabled}
+            whole = len(idx) == n
+            sub = {k: (v if whole else v[idx]) for k, v in params.items() if k not in tabled}
             lookups = {}
             for name in tabled:
-                ys = np.vstack([np.interp(TABLE_YEARS, *map(np.asarray, clean[i][name])) for i in idx])
+                ys = np.vstack([np.interp(TABLE_YEARS, *map(np.asarray, tabled_rows[i][name])) for i in idx])
                 lookups[name + _TABLE_SUFFIX.replace(" ", "_")] = (TABLE_YEARS, ys)
             raw = model.simulate(sub, len(idx), lookups or None, return_columns=wanted, workers=workers)
             times = np.round(np.asarray(model.times(), dtype=float)).astype(int)
@@ -325,9 +324,78 @@ class ModelVersion:
                 years = times
                 values = {c: np.empty((n, len(times))) for c in wanted}
             for c in wanted:
-                values[c][idx] = raw[c]
+                if whole:
+                    values[c] = raw[c]
+                else:
+                    values[c][idx] = raw[c]
         assert years is not None
-        return Runs(values=values, years=years, params=params, dropped=sorted(dropped))
+        return Runs(values=values, years=years, params=params, dropped=dropped)
+
+
+@dataclass
+class Settings:
+    """Many runs' settings as one block: constants in a matrix, year tables per row.
+
+    Attributes
+    ----------
+    names
+        The parameters with a column in :attr:`values`.
+    values
+        ``(n_runs, len(names))``; NaN = this run leaves the parameter at its default.
+    tables
+        ``row -> {name: (years, values)}`` for the runs with year tables.
+    """
+
+    names: list[str]
+    values: np.ndarray
+    tables: dict[int, dict[str, tuple[Any, Any]]] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """Number of runs."""
+        return int(self.values.shape[0])
+
+    @classmethod
+    def from_mappings(cls, settings: Sequence[Mapping[str, Setting]]) -> Settings:
+        """Build a block from one mapping per run."""
+        names: list[str] = []
+        index: dict[str, int] = {}
+        for row in settings:
+            for name, value in row.items():
+                if not isinstance(value, tuple) and name not in index:
+                    index[name] = len(names)
+                    names.append(name)
+        values = np.full((len(settings), len(names)), np.nan)
+        tables: dict[int, dict[str, tuple[Any, Any]]] = {}
+        for i, row in enumerate(settings):
+            for name, value in row.items():
+                if isinstance(value, tuple):
+                    tables.setdefault(i, {})[name] = value
+                else:
+                    values[i, index[name]] = float(value)
+        return cls(names, values, tables)
+
+    def row(self, i: int) -> dict[str, Setting]:
+        """The settings of run ``i`` as a mapping (defaults left out)."""
+        out: dict[str, Setting] = {name: float(v) for name, v in zip(self.names, self.values[i], strict=True)
+                                   if not np.isnan(v)}
+        out.update(self.tables.get(i, {}))
+        return out
+
+    def take(self, rows: Sequence[int] | np.ndarray) -> Settings:
+        """The block of the runs ``rows`` (in that order)."""
+        rows = [int(r) for r in rows]
+        tables = {j: dict(self.tables[i]) for j, i in enumerate(rows) if i in self.tables}
+        return Settings(list(self.names), self.values[rows].copy(), tables)
+
+    def set(self, name: str, column: np.ndarray | float) -> None:
+        """Give every run ``name`` = ``column`` (NaN: default), replacing any year table of it."""
+        if name not in self.names:
+            self.names.append(name)
+            self.values = np.concatenate([self.values, np.full((self.n, 1), np.nan)], axis=1)
+        self.values[:, self.names.index(name)] = column
+        for row in self.tables.values():
+            row.pop(name, None)
 
 
 def dependency_order(mdl_path: str | Path) -> list[str]:
