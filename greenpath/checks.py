@@ -475,13 +475,19 @@ class CheckReport:
             f"{rows}</table>{''.join(details)}</body></html>"
         )
 
-    def write(self, folder: str | Path) -> list[Path]:
-        """Write ``check.md``, ``check.html`` and ``violations.csv`` (every listed violation) to ``folder``."""
+    def write(self, folder: str | Path, overwrite: bool = False) -> list[Path]:
+        """Write ``check.md``, ``check.html`` and ``violations.csv`` (every listed violation) to ``folder``.
+
+        Existing files are replaced only with ``overwrite`` (else FileExistsError naming them).
+        """
         import csv
 
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         paths = [folder / "check.md", folder / "check.html", folder / "violations.csv"]
+        existing = [p.name for p in paths if p.exists()]
+        if existing and not overwrite:
+            raise FileExistsError(f"{folder}: {', '.join(existing)} exist; use --force to replace them")
+        folder.mkdir(parents=True, exist_ok=True)
         paths[0].write_text(self.markdown(), encoding="utf-8")
         paths[1].write_text(self.html(), encoding="utf-8")
         with paths[2].open("w", newline="", encoding="utf-8") as fh:
@@ -728,8 +734,8 @@ def _shrink(ctx: _Context, rule: Rule, setting: dict[str, Setting], budget: int 
     """Reset parameters of a violating ``setting`` to the defaults while the rule still fails.
 
     Greedy, in batches: each round tries, for every remaining parameter, the setting
-    without it (one vector-engine call); all the removals that keep the violation are
-    then tried together, and if that no longer violates, only the first.
+    without it (one vector-engine call); then the removals that keep the violation are
+    tried together, halving the list until the rest still violates.
     """
     current = dict(setting)
     for _ in range(budget):
@@ -741,11 +747,13 @@ def _shrink(ctx: _Context, rule: Rule, setting: dict[str, Setting], budget: int 
         removable = [name for name, ok in zip(names, still, strict=True) if ok]
         if not removable:
             break
-        together = {k: v for k, v in current.items() if k not in removable}
-        if len(removable) > 1 and _violating(ctx, rule, [together])[0]:
-            current = together
-        else:
-            current = {k: v for k, v in current.items() if k != removable[0]}
+        chunk = removable
+        while len(chunk) > 1:  # the largest leading chunk of removals that still violates
+            together = {k: v for k, v in current.items() if k not in chunk}
+            if _violating(ctx, rule, [together])[0]:
+                break
+            chunk = chunk[: len(chunk) // 2]
+        current = {k: v for k, v in current.items() if k not in chunk}
     return current
 
 
