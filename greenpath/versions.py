@@ -247,9 +247,10 @@ class ModelVersion:
             tmp.replace(path)
         return path
 
-    def outputs(self) -> set[str]:
-        """Python names of the variables a run can return."""
-        return {m["py_name"] for m in self.vector().variables if m["kind"] not in ("lookup", "control", "time")}
+    def outputs(self, constants: bool = True) -> set[str]:
+        """Python names of the variables a run can return (``constants=False``: computed ones only)."""
+        skip = ("lookup", "control", "time") if constants else ("lookup", "control", "time", "constant")
+        return {m["py_name"] for m in self.vector().variables if m["kind"] not in skip}
 
     def units(self) -> dict[str, str]:
         """Unit of every variable as written in the ``.mdl``."""
