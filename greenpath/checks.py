@@ -42,11 +42,12 @@ from typing import Any
 
 import numpy as np
 
+from greenpath.model.engine import MDL_PATH
 from greenpath.versions import ModelVersion, Runs, Setting, Settings
 
 __all__ = ["CheckError", "CheckReport", "Rule", "RuleResult", "RuleSet", "Violation", "load_rules", "run_check"]
 
-RULES_PATH = Path(__file__).resolve().parents[1] / "model" / "checks.toml"
+RULES_PATH = MDL_PATH.with_name("checks.toml")
 KINDS = ("bounds", "expression", "monotonic", "history", "relation", "scenarios")
 OVER = ("shipped", "sample")
 _COMMON_KEYS = {"id", "kind", "why", "known_issue", "over", "years", "start_offsets"}

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from greenpath.model import indicators
-from greenpath.model.engine import parse_mdl
+from greenpath.model.engine import MDL_PATH, parse_mdl
 from greenpath.versions import ModelVersion, Runs, Settings, dependency_order
 
 __all__ = [
@@ -64,7 +64,7 @@ __all__ = [
     "write_reference",
 ]
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1] / "model" / "reference"
+REFERENCE_DIR = MDL_PATH.parent / "reference"
 DEFAULT_THRESHOLDS = (0.01, 0.05, 0.10)
 DEFAULT_SEED = 20211202
 #: Relative difference (see the module docstring) above which the reference test fails.
@@ -548,7 +548,7 @@ def _direct_inputs(version: ModelVersion) -> dict[str, list[str]]:
 def write_reference(version: ModelVersion | None = None, folder: str | Path = REFERENCE_DIR) -> list[Path]:
     """Run every shipped scenario and write ``folder/<scenario>.csv`` (year x :data:`REFERENCE_COLUMNS`).
 
-    Values are written with 17 significant digits (exact doubles).  This is the one
+    Values are written with 12 significant digits (far below :data:`REFERENCE_TOLERANCE`).  This is the one
     command that changes the reference, so running it is the explicit "this change is
     intended"; commit the files with the change that moved them.
     """
@@ -570,7 +570,7 @@ def write_reference(version: ModelVersion | None = None, folder: str | Path = RE
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(["year", *REFERENCE_COLUMNS])
             for j, year in enumerate(runs.years):
-                writer.writerow([int(year), *(repr(float(runs.values[c][i, j])) for c in REFERENCE_COLUMNS)])
+                writer.writerow([int(year), *(f"{float(runs.values[c][i, j]):.12g}" for c in REFERENCE_COLUMNS)])
         paths.append(path)
     stale = sorted(p for p in folder.glob("*.csv") if p.stem not in names)
     for p in stale:  # a scenario removed from scenarios/ leaves no reference behind
