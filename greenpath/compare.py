@@ -480,8 +480,11 @@ def compare(a: ModelVersion, b: ModelVersion, scenarios: Sequence[str] | None = 
         if defaults_a.get(n) != defaults_b.get(n)
     ]
     eq_a = {v.name: v.equation for v in parse_mdl(a.mdl_path)}
-    eq_b = {v.name: v.equation for v in parse_mdl(b.mdl_path)}
-    result.equation_changes = [n for n in eq_b if n in eq_a and eq_a[n] != eq_b[n]]
+    parsed_b = parse_mdl(b.mdl_path)
+    eq_b = {v.name: v.equation for v in parsed_b}
+    # a constant's "equation" is its value: listed with the parameters, not here
+    result.equation_changes = [v.name for v in parsed_b
+                               if v.kind != "constant" and v.name in eq_a and eq_a[v.name] != eq_b[v.name]]
     if trace:
         result.traces = _traces(result, a, b, block, eq_a, eq_b)
     result.seconds = time.perf_counter() - start
@@ -497,18 +500,24 @@ def _thresholds(values: Sequence[float]) -> tuple[float, float, float]:
 
 def _traces(result: Comparison, a: ModelVersion, b: ModelVersion, block: Settings,
             eq_a: dict[str, str], eq_b: dict[str, str]) -> list[Trace]:
-    """First divergence per scenario: year first, then dependency order of B's model."""
+    """First divergence per scenario: year first, then dependency order of B's model.
+
+    Constants are left out of the search (their changes are listed as parameter
+    changes); the inputs of the diverging variable that moved, constants included, say why.
+    """
     both = a.outputs() & b.outputs()
     order = [v for v in dependency_order(b.mdl_path) if v in both]
     ra = a.run(block, order, strict=False)
     rb = b.run(block, order, strict=False)
     deps = _direct_inputs(b)
+    kinds = {v.name: v.kind for v in parse_mdl(b.mdl_path)}
+    computed = [v for v in order if kinds.get(v) != "constant"]  # changed constants: parameter_changes
     traces = []
     for i, name in enumerate(result.scenarios):
         tr = Trace(name)
         for j, year in enumerate(ra.years):
             hit = None
-            for var in order:
+            for var in computed:
                 x, y = ra.values[var][i, j], rb.values[var][i, j]
                 if x != y and not (abs(y - x) <= TRACE_TOLERANCE * max(abs(x), abs(y))):
                     hit = var
