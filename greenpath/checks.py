@@ -179,7 +179,8 @@ def load_rules(path: str | Path = RULES_PATH, version: ModelVersion | None = Non
         allowed = _COMMON_KEYS | _KIND_KEYS[kind]
         extra = set(raw) - allowed
         if extra:
-            raise CheckError(f"{where}: unknown key(s) {sorted(extra)}; allowed for {kind}: {', '.join(sorted(allowed))}")
+            raise CheckError(f"{where}: unknown key(s) {sorted(extra)}; "
+                             f"allowed for {kind}: {', '.join(sorted(allowed))}")
         missing = _REQUIRED[kind] - set(raw)
         if missing:
             raise CheckError(f"{where}: missing key(s) {sorted(missing)}")
@@ -348,7 +349,7 @@ class Violation:
     shrunk: bool = False
 
     def setting_text(self, limit: int = 12) -> str:
-        """The setting as ``name=value`` pairs (at most ``limit``, then a count)."""
+        """Return the setting as ``name=value`` pairs (at most ``limit``, then a count)."""
         items = sorted(self.setting.items())
         parts = [f"{k}={_fmt_setting(v)}" for k, v in items[:limit]]
         if len(items) > limit:
@@ -394,7 +395,7 @@ class CheckReport:
         return [r for r in self.results if r.status == "fail"]
 
     def counts(self) -> dict[str, int]:
-        """Number of rules per status."""
+        """Return the number of rules per status."""
         out: dict[str, int] = {}
         for r in self.results:
             out[r.status] = out.get(r.status, 0) + 1
@@ -679,7 +680,7 @@ def _evaluate_rule(ctx: _Context, rule: Rule, runs: Runs, rows: np.ndarray,
 
 def _variant_settings(ctx: _Context, rule: Rule, block: Settings, params: Mapping[str, np.ndarray],
                       rows: np.ndarray) -> Settings:
-    """Settings of the changed runs of a relation rule (``block``: the base runs ``rows``)."""
+    """Return the settings of the changed runs of a relation rule (``block``: the base runs ``rows``)."""
     s = rule.spec
     reg = ctx.version.registry
     out = Settings(list(block.names), block.values.copy(), {i: dict(t) for i, t in block.tables.items()})
@@ -759,7 +760,7 @@ def _shrink(ctx: _Context, rule: Rule, setting: dict[str, Setting], budget: int 
 
 
 def _size(ctx: _Context, setting: Mapping[str, Setting]) -> tuple[int, float]:
-    """Number of settings away from the defaults, and the distance in range units."""
+    """Return the number of settings away from the defaults, and the distance in range units."""
     n, dist = 0, 0.0
     for name, value in setting.items():
         p = ctx.version.registry[name]
@@ -795,7 +796,7 @@ def _collect(ctx: _Context, rule: Rule, founds: list[_Found], rows: np.ndarray) 
 
 
 def sample_cases(version: ModelVersion, rs: RuleSet, n: int, seed: int) -> tuple[list[Case], Settings]:
-    """A seeded Latin-hypercube sample of every lever and uncertainty across its registry range."""
+    """Draw a seeded Latin-hypercube sample of every lever and uncertainty across its registry range."""
     from greenpath.ensemble import latin_hypercube
 
     names = version.levers() + version.uncertainties()
@@ -811,7 +812,7 @@ def sample_cases(version: ModelVersion, rs: RuleSet, n: int, seed: int) -> tuple
 
 
 def shipped_cases(version: ModelVersion, directory: Path | None = None) -> tuple[list[Case], Settings]:
-    """The shipped scenarios (each as its resolved settings)."""
+    """Return the shipped scenarios (each as its resolved settings)."""
     from greenpath import scenarios
 
     directory = directory or scenarios.SCENARIO_DIR
@@ -877,10 +878,8 @@ def run_check(version: ModelVersion | None = None, rules: RuleSet | str | Path |
                 small = _shrink(ctx, rule, first.setting)
                 shrunk = _describe_shrunk(ctx, rule, small)
                 violations = shrunk + violations
-        if rule.known_issue:
-            status = "known" if violations else "known-pass"
-        else:
-            status = "fail" if violations else "pass"
+        statuses = ("known", "known-pass") if rule.known_issue else ("fail", "pass")
+        status = statuses[0] if violations else statuses[1]
         results.append(RuleResult(rule, status, len(rows), points, violations, total, n_runs))
     return CheckReport(version=version.label, rules_path=str(rs.path.name), results=results,
                        n_shipped=sum(c.source == "shipped" for c in cases), n_samples=n, seed=seed,
@@ -892,7 +891,7 @@ def _case_index(ctx: _Context, label: str) -> int:
 
 
 def _concat(a: Settings, b: Settings) -> Settings:
-    """Runs of ``a`` then runs of ``b`` in one block."""
+    """Join the runs of ``a`` and then of ``b`` in one block."""
     names = list(dict.fromkeys(a.names + b.names))
     values = np.full((a.n + b.n, len(names)), np.nan)
     for block, offset in ((a, 0), (b, a.n)):
@@ -904,7 +903,7 @@ def _concat(a: Settings, b: Settings) -> Settings:
 
 
 def _describe_shrunk(ctx: _Context, rule: Rule, setting: dict[str, Setting]) -> list[Violation]:
-    """The violations of the shrunk setting (its first violating year per variable)."""
+    """Return the violations of the shrunk setting (its first violating year per variable)."""
     runs = ctx.run([setting])
     rows = np.arange(1)
     block = Settings.from_mappings([setting])

@@ -184,7 +184,8 @@ class Comparison:
                 if rel[j] > best[0]:
                     best = (float(rel[j]), var, int(self.a.years[j]))
             rows.append({"scenario": name, "max_relative_difference": best[0], "variable": best[1],
-                         "year": str(best[2]) if best[1] else "", **{CLASS_LABELS[k]: int(counts[k]) for k in range(5)}})
+                         "year": str(best[2]) if best[1] else "",
+                         **{CLASS_LABELS[k]: int(counts[k]) for k in range(5)}})
         frame = pd.DataFrame(rows)
         return frame.sort_values("max_relative_difference", ascending=False, kind="stable").reset_index(drop=True)
 
@@ -214,7 +215,7 @@ class Comparison:
         return "inf" if not math.isfinite(x) else f"{100 * x:.3g}%"
 
     def text(self, top: int = 10) -> str:
-        """A summary for the terminal: thresholds, biggest differences per scenario and variable, traces."""
+        """Return a summary for the terminal: thresholds, biggest differences per scenario and variable, traces."""
         t = ", ".join(self._pct(x) for x in self.thresholds)
         lines = [f"greenpath compare: A = {self.a.label}, B = {self.b.label}; {len(self.scenarios)} scenarios, "
                  f"{len(self.variables)} outputs, {len(self.a.years)} years; thresholds {t}; {self.seconds:.1f} s"]
@@ -255,7 +256,7 @@ class Comparison:
         return "\n".join(lines)
 
     def html(self, top: int = 12) -> str:
-        """A self-contained HTML report: summaries, traces, colour-coded tables and small charts."""
+        """Return a self-contained HTML report: summaries, traces, colour-coded tables and small charts."""
         esc = html.escape
         t1, t2, t3 = self.thresholds
         legend = "".join(
@@ -364,7 +365,7 @@ def _table(frame: pd.DataFrame, pct) -> str:
 
 
 def _chart(var: str, scenario: str, years: np.ndarray, a: np.ndarray, b: np.ndarray, la: str, lb: str) -> str:
-    """A small inline SVG line chart of both versions."""
+    """Draw a small inline SVG line chart of both versions."""
     w, h, pad = 300, 140, 28
     values = np.concatenate([a[np.isfinite(a)], b[np.isfinite(b)]])
     lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
@@ -588,7 +589,7 @@ def write_reference(version: ModelVersion | None = None, folder: str | Path = RE
 
 
 def load_reference(folder: str | Path = REFERENCE_DIR) -> dict[str, pd.DataFrame]:
-    """The reference results: scenario -> DataFrame (index year, one column per output)."""
+    """Read the reference results: scenario -> DataFrame (index year, one column per output)."""
     folder = Path(folder)
     files = sorted(folder.glob("*.csv"))
     if not files:

@@ -138,14 +138,14 @@ class ModelVersion:
 
     @classmethod
     def current(cls, label: str = "current") -> ModelVersion:
-        """The installed model with the registry and the calibration in force."""
+        """Return the installed model with the registry and the calibration in force."""
         calibration = reg.calibration_path()
         return cls(MDL_PATH.parents[1], label, mdl=MDL_PATH, registry=reg.REGISTRY_PATH,
                    calibration=calibration if calibration is not None else False)
 
     @classmethod
     def from_git(cls, rev: str, repo: str | Path | None = None, label: str | None = None) -> ModelVersion:
-        """The model files at git revision ``rev`` of the repository ``repo``.
+        """Return the model files at git revision ``rev`` of the repository ``repo``.
 
         The files are read with ``git show REV:path`` (no checkout) and written once
         under the cache folder, keyed on the commit.
@@ -206,7 +206,7 @@ class ModelVersion:
     # -- engines --------------------------------------------------------------------
 
     def vector(self, table_names: frozenset[str] = frozenset()) -> Any:
-        """The compiled vector model (a year-table variant for ``table_names``)."""
+        """Return the compiled vector model (a year-table variant for ``table_names``)."""
         from greenpath.vector import VectorModel
 
         model = self._models.get(table_names)
@@ -253,7 +253,7 @@ class ModelVersion:
         return {m["py_name"] for m in self.vector().variables if m["kind"] not in skip}
 
     def units(self) -> dict[str, str]:
-        """Unit of every variable as written in the ``.mdl``."""
+        """Return the unit of every variable as written in the ``.mdl``."""
         return {m["py_name"]: m["units"] or "" for m in self.vector().variables}
 
     # -- running --------------------------------------------------------------------
@@ -377,14 +377,14 @@ class Settings:
         return cls(names, values, tables)
 
     def row(self, i: int) -> dict[str, Setting]:
-        """The settings of run ``i`` as a mapping (defaults left out)."""
+        """Return the settings of run ``i`` as a mapping (defaults left out)."""
         out: dict[str, Setting] = {name: float(v) for name, v in zip(self.names, self.values[i], strict=True)
                                    if not np.isnan(v)}
         out.update(self.tables.get(i, {}))
         return out
 
     def take(self, rows: Sequence[int] | np.ndarray) -> Settings:
-        """The block of the runs ``rows`` (in that order)."""
+        """Return the block of the runs ``rows`` (in that order)."""
         rows = [int(r) for r in rows]
         tables = {j: dict(self.tables[i]) for j, i in enumerate(rows) if i in self.tables}
         return Settings(list(self.names), self.values[rows].copy(), tables)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from greenpath import checks
 from greenpath.checks import CheckError, load_rules, run_check
 from greenpath.cli import main
@@ -21,13 +22,15 @@ def version() -> ModelVersion:
 
 @pytest.fixture(scope="module")
 def report(version):
-    """The check of the current model on the test-suite sample (the rule file's test_samples)."""
+    """Check the current model on the test-suite sample (the rule file's test_samples)."""
     rules = load_rules(checks.RULES_PATH, version)
     return run_check(version, rules, samples=rules.test_samples)
 
 
-def _rules(tmp_path: Path, body: str, variables: str = 'co2 = "co2_emissions"\nrenewable_capacity = "renewable_capacity"\n'
-           ) -> Path:
+ALIASES = 'co2 = "co2_emissions"\nrenewable_capacity = "renewable_capacity"\n'
+
+
+def _rules(tmp_path: Path, body: str, variables: str = ALIASES) -> Path:
     path = tmp_path / "rules.toml"
     path.write_text(f"[settings]\nsamples = 50\nseed = 7\n[variables]\n{variables}\n" + textwrap.dedent(body),
                     encoding="utf-8")
@@ -49,7 +52,8 @@ def test_rule_file_has_at_least_40_rules_each_with_a_reason(version):
 
 def test_current_model_passes_every_rule_or_it_is_a_known_issue(report):
     assert report.failed == [], report.text()
-    assert report.n_samples >= 300 and report.n_shipped == 10
+    assert report.n_samples >= 300
+    assert report.n_shipped == 10
     known = [r for r in report.results if r.rule.known_issue]
     assert all(len(r.rule.known_issue) > 40 for r in known)
 
@@ -72,11 +76,15 @@ def test_failing_rule_reports_setting_year_value_smallest_first_and_shrinks(tmp_
     """)
     rep = run_check(version, path, samples=200, seed=3)
     [result] = rep.results
-    assert result.status == "fail" and rep.failed
+    assert result.status == "fail"
+    assert rep.failed
     assert result.n_runs_violating > 0
     first = result.violations[0]
-    assert first.shrunk and first.case == "smallest counterexample"
-    assert first.value > 2500 and first.limit == 2500 and 2005 <= first.year <= 2035
+    assert first.shrunk
+    assert first.case == "smallest counterexample"
+    assert first.value > 2500
+    assert first.limit == 2500
+    assert 2005 <= first.year <= 2035
     # the shrunk setting is small and still violates when run again
     assert 1 <= first.size <= 6
     runs = version.run([first.setting], ["renewable_capacity"])
@@ -192,15 +200,18 @@ def test_cli_exit_status_and_report(tmp_path, version, capsys):
     out = tmp_path / "report"
     assert main(["check", "--rules", str(bad), "--samples", "60", "--report", str(out)]) == 1
     text = capsys.readouterr().out
-    assert "FAIL renewables-below-2500" in text and "smallest counterexample" in text
+    assert "FAIL renewables-below-2500" in text
+    assert "smallest counterexample" in text
     html = (out / "check.html").read_text(encoding="utf-8")
-    assert "renewables-below-2500" in html and "http" not in html.split("<body>")[0]
+    assert "renewables-below-2500" in html
+    assert "http" not in html.split("<body>")[0]
     assert "| renewables-below-2500 | bounds | fail |" in (out / "check.md").read_text(encoding="utf-8")
     assert (out / "violations.csv").read_text(encoding="utf-8").count("\n") > 2
     # the report is never replaced without --force
     assert main(["check", "--rules", str(bad), "--samples", "5", "--report", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
-    good = _rules(tmp_path, '[[rule]]\nid = "ok"\nkind = "bounds"\nwhy = "CO2 is never negative"\nvars = ["co2"]\nmin = 0\n')
+    good = _rules(tmp_path,
+                  '[[rule]]\nid = "ok"\nkind = "bounds"\nwhy = "CO2 is never negative"\nvars = ["co2"]\nmin = 0\n')
     assert main(["check", "--rules", str(good), "--samples", "5"]) == 0
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from greenpath.model import indicators
+
 from greenpath import compare as cmp
 from greenpath import scenarios
 from greenpath.cli import main
-from greenpath.model import indicators
 from greenpath.versions import ModelVersion
 
 FILES = ("model/jiaozuo.mdl", "model/parameters.csv", "calibration/calibrated.toml")
@@ -25,7 +26,7 @@ def current() -> ModelVersion:
 
 
 def copy_model(current: ModelVersion, root: Path) -> Path:
-    """The current model's three files under ``root`` (a version folder)."""
+    """Copy the current model's three files under ``root`` (a version folder)."""
     sources = {"model/jiaozuo.mdl": current.mdl_path, "model/parameters.csv": current.registry_path,
                "calibration/calibrated.toml": current.calibration_path}
     for rel, src in sources.items():
@@ -71,7 +72,8 @@ def test_identical_versions_do_not_differ(current, tmp_path):
     copy = ModelVersion(copy_model(current, tmp_path / "copy"), "copy")
     result = cmp.compare(current, copy, sample=3)
     assert result.by_variable()["max_relative_difference"].max() == 0
-    assert result.parameter_changes == [] and result.equation_changes == []
+    assert result.parameter_changes == []
+    assert result.equation_changes == []
     assert all(t.variable is None for t in result.traces)
 
 
@@ -79,8 +81,8 @@ def test_changed_default_is_traced_to_its_first_effect(current, tmp_path):
     """A projection default changed 20% in both the .mdl and the registry: compare names it and where it acts."""
     root = copy_model(current, tmp_path / "slip")
     edit(root / "model/jiaozuo.mdl", "gdp growth 2023 to 2030 = 0.05\n", "gdp growth 2023 to 2030 = 0.06\n")
-    edit(root / "model/parameters.csv", "gdp_growth_2023_to_2030,gdp growth 2023 to 2030,uncertainty,economy,1/Year,0.05,",
-         "gdp_growth_2023_to_2030,gdp growth 2023 to 2030,uncertainty,economy,1/Year,0.06,")
+    row = "gdp_growth_2023_to_2030,gdp growth 2023 to 2030,uncertainty,economy,1/Year,"
+    edit(root / "model/parameters.csv", row + "0.05,", row + "0.06,")
     new = ModelVersion(root, "slip")
     result = cmp.compare(current, new, sample=0)
     assert ("gdp_growth_2023_to_2030", 0.05, 0.06) in result.parameter_changes
@@ -93,7 +95,8 @@ def test_changed_default_is_traced_to_its_first_effect(current, tmp_path):
     # the classes follow the thresholds
     rel = result.relative("gdp")
     classes = result.classes(rel)
-    assert (classes[rel == 0] == 0).all() and (classes[(rel > 0) & (rel < 0.01)] == 1).all()
+    assert (classes[rel == 0] == 0).all()
+    assert (classes[(rel > 0) & (rel < 0.01)] == 1).all()
     assert (classes[rel >= 0.10] == 4).all()
     # nothing moves before 2023
     years = result.a.years
@@ -108,16 +111,19 @@ def test_report_is_self_contained_with_charts_and_csv(current, tmp_path, capsys)
     assert main(["compare", str(copy_model(current, tmp_path / "v1")), str(root), "--sample", "2",
                  "--thresholds", "0.5", "2", "20", "--out", str(out), "--fail-above", "1"]) == 1
     text = capsys.readouterr().out
-    assert "first divergence co2_emissions" in text and "its equation changed" in text
+    assert "first divergence co2_emissions" in text
+    assert "its equation changed" in text
     page = (out / "compare.html").read_text(encoding="utf-8")
-    assert "<svg" in page and "co2_emissions" in page
+    assert "<svg" in page
+    assert "co2_emissions" in page
     assert not re.search(r"(src|href)=['\"]?https?:", page)  # nothing loaded from elsewhere
     assert "#f59a9a" in page  # cells above the third threshold are coloured
     frame = pd.read_csv(out / "compare.csv")
     assert list(frame.columns) == ["scenario", "variable", "year", "a", "b", "difference", "relative_difference",
                                    "class"]
     co2 = frame[(frame.variable == "co2_emissions") & (frame.scenario == "baseline")]
-    assert len(co2) == 31 and (co2["b"] < co2["a"]).all()
+    assert len(co2) == 31
+    assert (co2["b"] < co2["a"]).all()
     assert (out / "summary.txt").is_file()
     # the report is never replaced without --force
     assert main(["compare", str(tmp_path / "v1"), str(root), "--sample", "0", "--out", str(out)]) == 2

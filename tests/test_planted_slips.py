@@ -9,10 +9,10 @@ with a message saying so: move the slip to the equivalent place in the new model
 from __future__ import annotations
 
 import pytest
+
 from greenpath import checks
 from greenpath import compare as cmp
 from greenpath.versions import ModelVersion
-
 from tests.test_compare import copy_model
 
 MDL = "model/jiaozuo.mdl"
