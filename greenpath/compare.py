@@ -9,7 +9,8 @@ differences per scenario and per variable, biggest first, and *traces* each scen
 to where the versions first diverge: the parameters whose values differ, the
 equations whose text differs, and the first variable in dependency order (constants,
 stocks, then auxiliaries in evaluation order), in the first year, whose values
-differ -- the cause rather than the symptom.
+differ -- the cause rather than the symptom.  The year of a trace is the saved time:
+an auxiliary saved at year y is evaluated with the model's ``data year`` y + 1.
 
 Relative difference
     ``|b - a| / max(|a|, floor)``, where ``floor`` is 1e-3 times the largest ``|a|`` of
@@ -226,7 +227,7 @@ class Comparison:
                          f"{', '.join(self.only_in_b) or '-'}")
         if self.parameter_changes:
             lines.append("parameters that differ (A -> B): " + "; ".join(
-                f"{n} {_num(x)} -> {_num(y)}" for n, x, y in self.parameter_changes[:top]) +
+                f"{n} {_num(x, 10)} -> {_num(y, 10)}" for n, x, y in self.parameter_changes[:top]) +
                 (f"; ... {len(self.parameter_changes) - top} more" if len(self.parameter_changes) > top else ""))
         if self.equation_changes:
             lines.append(f"equations that differ ({len(self.equation_changes)}): "
@@ -251,8 +252,9 @@ class Comparison:
             changed = "its equation changed" if tr.equation_changed else (
                 "inputs that moved first: " + ", ".join(tr.inputs_changed) if tr.inputs_changed else
                 "a parameter it reads changed")
-            lines.append(f"trace {tr.scenario}: first divergence {tr.variable} in {tr.year} "
-                         f"({_num(tr.a)} -> {_num(tr.b)}); {changed}")
+            rel = abs(tr.b - tr.a) / max(abs(tr.a), abs(tr.b)) if tr.a != tr.b else 0.0
+            lines.append(f"trace {tr.scenario}: first divergence {tr.variable} at {tr.year} "
+                         f"({tr.a:.10g} -> {tr.b:.10g}, {self._pct(rel)}); {changed}")
         return "\n".join(lines)
 
     def html(self, top: int = 12) -> str:
@@ -279,7 +281,7 @@ class Comparison:
             parts.append("<h2>What changed</h2>")
             if self.parameter_changes:
                 parts.append("<table><tr><th>parameter (default in force)</th><th>A</th><th>B</th></tr>" + "".join(
-                    f"<tr><td>{esc(n)}</td><td>{_num(x)}</td><td>{_num(y)}</td></tr>"
+                    f"<tr><td>{esc(n)}</td><td>{_num(x, 10)}</td><td>{_num(y, 10)}</td></tr>"
                     for n, x, y in self.parameter_changes) + "</table>")
             if self.equation_changes:
                 parts.append(f"<p>Equations that differ: {esc(', '.join(self.equation_changes))}</p>")
@@ -288,13 +290,15 @@ class Comparison:
                              f"{esc(', '.join(self.only_in_b) or '-')}</p>")
         traces = [tr for tr in self.traces if tr.variable is not None]
         if traces:
-            parts.append("<h2>Trace: where the versions first diverge</h2><table><tr><th>scenario</th><th>year</th>"
+            parts.append("<h2>Trace: where the versions first diverge</h2><p>Year = the saved time; an auxiliary "
+                         "saved at year y is evaluated with the model's data year y + 1 (the flows of the step that "
+                         "ends in y + 1).</p><table><tr><th>scenario</th><th>year</th>"
                          "<th>first variable (dependency order)</th><th>A</th><th>B</th><th>cause</th></tr>")
             for tr in traces:
                 cause = "equation changed" if tr.equation_changed else (
                     "inputs: " + ", ".join(tr.inputs_changed) if tr.inputs_changed else "a parameter it reads")
                 parts.append(f"<tr><td>{esc(tr.scenario)}</td><td>{tr.year}</td><td>{esc(str(tr.variable))}</td>"
-                             f"<td>{_num(tr.a)}</td><td>{_num(tr.b)}</td><td>{esc(cause)}</td></tr>")
+                             f"<td>{_num(tr.a, 10)}</td><td>{_num(tr.b, 10)}</td><td>{esc(cause)}</td></tr>")
             parts.append("</table>")
         parts.append("<h2>Per scenario, biggest first</h2><p>All outputs:</p>" + _table(self.by_scenario(), self._pct))
         parts.append("<p>Headline outputs only:</p>" + _table(self.by_scenario(indicators.HEADLINE), self._pct))
@@ -341,10 +345,10 @@ class Comparison:
         return paths
 
 
-def _num(x: float | None) -> str:
+def _num(x: float | None, digits: int = 6) -> str:
     if x is None:
         return "-"
-    return f"{x:.6g}"
+    return f"{x:.{digits}g}"
 
 
 def _table(frame: pd.DataFrame, pct) -> str:

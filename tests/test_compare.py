@@ -111,7 +111,7 @@ def test_report_is_self_contained_with_charts_and_csv(current, tmp_path, capsys)
     assert main(["compare", str(copy_model(current, tmp_path / "v1")), str(root), "--sample", "2",
                  "--thresholds", "0.5", "2", "20", "--out", str(out), "--fail-above", "1"]) == 1
     text = capsys.readouterr().out
-    assert "first divergence co2_emissions" in text
+    assert "first divergence co2_emissions at" in text
     assert "its equation changed" in text
     page = (out / "compare.html").read_text(encoding="utf-8")
     assert "<svg" in page
