@@ -8,12 +8,14 @@ with a message saying so: move the slip to the equivalent place in the new model
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from greenpath import checks
 from greenpath import compare as cmp
 from greenpath.versions import ModelVersion
-from tests.test_compare import copy_model
 
 MDL = "model/jiaozuo.mdl"
 REGISTRY = "model/parameters.csv"
@@ -60,6 +62,16 @@ SLIPS = {
 @pytest.fixture(scope="module")
 def current() -> ModelVersion:
     return ModelVersion.current()
+
+
+def copy_model(current: ModelVersion, root: Path) -> Path:
+    """Copy the current model's .mdl, registry and calibration under ``root`` (a version folder)."""
+    for rel, src in ((MDL, current.mdl_path), (REGISTRY, current.registry_path),
+                     ("calibration/calibrated.toml", current.calibration_path)):
+        if src is not None:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, root / rel)
+    return root
 
 
 @pytest.mark.parametrize("slip", list(SLIPS))
