@@ -96,10 +96,8 @@ class Rule:
 
     def names(self) -> set[str]:
         """Names (variable aliases and parameters) the rule reads."""
-        out: set[str] = set()
         s = self.spec
-        for key in ("vars",):
-            out.update(s.get(key, []))
+        out: set[str] = set(s.get("vars", []))
         if "var" in s:
             out.add(s["var"])
         for key in ("lhs", "rhs"):
@@ -601,7 +599,7 @@ class _Found:
     bad: np.ndarray
     value: np.ndarray
     limit: np.ndarray
-    variable: list[str] | np.ndarray
+    variable: str
     detail: str
 
 
@@ -622,13 +620,13 @@ def _evaluate_rule(ctx: _Context, rule: Rule, runs: Runs, rows: np.ndarray,
                 limit = np.full(mask.shape, float(s[key]))
                 bad, _ = _compare(op, value, limit, {"atol": s.get("atol", 1e-9), "rtol": 0})
                 bad |= ~np.isfinite(value)
-                found.append(_Found(bad & mask, value, limit, [alias], f"{key} {s[key]}"))
+                found.append(_Found(bad & mask, value, limit, alias, f"{key} {s[key]}"))
     elif rule.kind == "expression":
         left = np.broadcast_to(_evaluate(_compile_expression(str(s["lhs"])), env), mask.shape)
         right = np.broadcast_to(_evaluate(_compile_expression(str(s["rhs"])), env), mask.shape)
         bad, op = _compare(s["op"], left, right, s)
         bad |= ~np.isfinite(left) | ~np.isfinite(right)
-        found.append(_Found(bad & mask, left, right, [str(s["lhs"])], f"{s['lhs']} {op} {s['rhs']}"))
+        found.append(_Found(bad & mask, left, right, str(s["lhs"]), f"{s['lhs']} {op} {s['rhs']}"))
     elif rule.kind == "monotonic":
         for alias in s["vars"]:
             value = env(alias)
@@ -638,7 +636,7 @@ def _evaluate_rule(ctx: _Context, rule: Rule, runs: Runs, rows: np.ndarray,
             bad = (step < -tol) if s["direction"] == "increasing" else (step > tol)
             bad = np.concatenate([np.zeros((len(rows), 1), dtype=bool), bad & pair], axis=1)
             prev = np.concatenate([value[:, :1], value[:, :-1]], axis=1)
-            found.append(_Found(bad, value, prev, [alias], f"{s['direction']} (limit: previous year's value)"))
+            found.append(_Found(bad, value, prev, alias, f"{s['direction']} (limit: previous year's value)"))
     elif rule.kind == "history":
         recorded = ctx.history(s["series"])
         factor = float(s.get("factor", 1.0))
@@ -657,7 +655,7 @@ def _evaluate_rule(ctx: _Context, rule: Rule, runs: Runs, rows: np.ndarray,
             bad = has & mask & ~(value <= limit * (1 + float(s["tolerance"])))
         else:
             bad = has & mask & ~(rel <= float(s["tolerance"]))
-        found.append(_Found(bad, value, limit, [s["var"]],
+        found.append(_Found(bad, value, limit, s["var"],
                             f"recorded {s['series']} x {factor:g}, {side} within {float(s['tolerance']):.0%}"))
     elif rule.kind == "relation":
         assert variant is not None
@@ -666,7 +664,7 @@ def _evaluate_rule(ctx: _Context, rule: Rule, runs: Runs, rows: np.ndarray,
             base = np.broadcast_to(env(alias), mask.shape)
             changed = np.broadcast_to(venv(alias), mask.shape)
             bad, op = _compare(s["op"], changed, base, s)
-            found.append(_Found(bad & mask, changed, base, [alias], f"changed run {op} base run"))
+            found.append(_Found(bad & mask, changed, base, alias, f"changed run {op} base run"))
     elif rule.kind == "scenarios":
         other = np.array([_case_index(ctx, f"scenario {s['b']}")])
         oenv = _env(ctx, runs, other)
@@ -674,7 +672,7 @@ def _evaluate_rule(ctx: _Context, rule: Rule, runs: Runs, rows: np.ndarray,
             a = np.broadcast_to(env(alias), mask.shape)
             b = np.broadcast_to(oenv(alias), mask.shape)
             bad, op = _compare(s["op"], a, b, s)
-            found.append(_Found(bad & mask, a, b, [alias], f"{s['a']} {op} {s['b']}"))
+            found.append(_Found(bad & mask, a, b, alias, f"{s['a']} {op} {s['b']}"))
     return found
 
 
@@ -787,7 +785,7 @@ def _collect(ctx: _Context, rule: Rule, founds: list[_Found], rows: np.ndarray) 
             setting, size, dist = ctx.setting(i)
             per_run.setdefault(i, []).append(Violation(
                 rule=rule.id, case=case.label, setting=setting, size=size, distance=dist,
-                year=int(ctx.runs.years[c]), variable=f.variable[0], value=float(f.value[r, c]),
+                year=int(ctx.runs.years[c]), variable=f.variable, value=float(f.value[r, c]),
                 limit=float(f.limit[r, c]), detail=f"{f.detail}; limit {float(f.limit[r, c]):.6g}",
             ))
     ordered = sorted(per_run.values(), key=lambda vs: (vs[0].size, vs[0].distance, vs[0].case))
@@ -915,7 +913,7 @@ def _describe_shrunk(ctx: _Context, rule: Rule, setting: dict[str, Setting]) -> 
         if cols.size:
             c = int(cols[0])
             out.append(Violation(rule=rule.id, case="smallest counterexample", setting=setting, size=size,
-                                 distance=dist, year=int(runs.years[c]), variable=f.variable[0],
+                                 distance=dist, year=int(runs.years[c]), variable=f.variable,
                                  value=float(f.value[0, c]), limit=float(f.limit[0, c]),
                                  detail=f"{f.detail}; limit {float(f.limit[0, c]):.6g}", shrunk=True))
     return out[:3]

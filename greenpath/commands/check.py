@@ -17,9 +17,9 @@ def register(sub) -> None:
     p.add_argument("--samples", type=int, default=None,
                    help="sampled settings (default: [settings] samples of the rule file, 5000)")
     p.add_argument("--seed", type=int, default=None, help="seed of the sample (default: the rule file's)")
-    p.add_argument("--model", type=Path, default=None, metavar="DIR",
+    p.add_argument("--model", default=None, metavar="DIR_OR_REV",
                    help="check another model version: a folder with model/jiaozuo.mdl, model/parameters.csv "
-                   "and optionally calibration/calibrated.toml (default: the installed model)")
+                   "and optionally calibration/calibrated.toml, or a git revision (default: the installed model)")
     p.add_argument("--rule", dest="only", action="append", metavar="ID", help="only this rule (repeatable)")
     p.add_argument("--report", type=Path, default=None, metavar="DIR",
                    help="write check.md, check.html and violations.csv to DIR")
@@ -53,7 +53,12 @@ def run(args: argparse.Namespace) -> int:
     if args.samples is not None and args.samples < 0:
         raise CommandError(f"--samples {args.samples}: allowed a whole number >= 0")
     try:
-        version = ModelVersion(args.model, str(args.model)) if args.model else ModelVersion.current()
+        if args.model is None:
+            version = ModelVersion.current()
+        elif Path(args.model).is_dir():
+            version = ModelVersion(args.model, args.model)
+        else:
+            version = ModelVersion.from_git(args.model)
         report = run_check(version, args.rules, args.samples, args.seed, shrink=not args.no_shrink,
                            only=args.only)
     except (CheckError, VersionError) as exc:
