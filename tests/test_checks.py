@@ -255,3 +255,9 @@ def test_dependency_order_puts_inputs_first(version):
     assert pos["total_coal_consumption"] < pos["co2_coal"] < pos["co2_emissions"] < pos["co2_intensity"]
     assert pos["policy_start_year"] < pos["policy_active"]
     assert pos["wind_capacity"] < pos["wind_generation"]  # stocks come before the auxiliaries reading them
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / ".git").exists(), reason="not a git checkout")
+def test_cli_checks_a_git_revision(capsys):
+    assert main(["check", "--model", "HEAD", "--samples", "5", "--rule", "co2-by-fuel-equals-total"]) == 0
+    assert "of HEAD (" in capsys.readouterr().out
