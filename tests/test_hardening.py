@@ -1,0 +1,135 @@
+"""Hostile and careless inputs: no path escapes, no tracebacks, no silent acceptance."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from greenpath import scenarios as S
+
+
+def write(directory: Path, name: str, text: str | bytes) -> Path:
+    path = directory / f"{name}.toml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------- extends is a name
+@pytest.mark.parametrize("parent", [
+    "../outside", "../../../outside", "sub/outside", "/abs/outside", "./outside",
+    "..", ".hidden", "-dash", "out side", "c:\\\\outside",
+])
+def test_extends_must_be_a_name_not_a_path(tmp_path, parent):
+    (tmp_path / "inner").mkdir()
+    # A readable TOML outside the scenario's folder, with a lever and a foreign section.
+    write(tmp_path, "outside", "[levers]\nwind_build_rate = 123\n[build-system]\nsecret = 1\n")
+    (tmp_path / "inner" / "sub").mkdir()
+    write(tmp_path / "inner" / "sub", "outside", "[levers]\nwind_build_rate = 123\n")
+    kid = write(tmp_path / "inner", "kid", f'[scenario]\nextends = "{parent}"\n')
+    with pytest.raises(S.ScenarioError) as info:
+        S.load(kid)
+    msg = str(info.value)
+    assert "not a scenario name" in msg
+    assert "build-system" not in msg and "secret" not in msg and "123" not in msg
+
+
+def test_extends_absolute_path_is_refused_even_if_it_exists(tmp_path):
+    target = write(tmp_path, "elsewhere", "[levers]\nwind_build_rate = 123\n")
+    (tmp_path / "inner").mkdir()
+    kid = write(tmp_path / "inner", "kid",
+                f'[scenario]\nextends = "{target.with_suffix("")}"\n')
+    with pytest.raises(S.ScenarioError, match="not a scenario name"):
+        S.load(kid)
+
+
+def test_uploaded_text_cannot_extend_a_path():
+    with pytest.raises(S.ScenarioError, match="not a scenario name") as info:
+        S.from_text('[scenario]\nextends = "../pyproject"\n', "up.toml")
+    assert "build-system" not in str(info.value)
+
+
+def test_extends_in_own_folder_and_shipped_still_work(tmp_path):
+    write(tmp_path, "parent", '[scenario]\nextends = "plan_2021"\n[levers]\nwind_build_rate = 123\n')
+    kid = write(tmp_path, "kid", '[scenario]\nextends = "parent"\n')
+    s = S.load(kid)
+    assert s.chain[-3:] == ["plan_2021", "parent", "kid"]
+    assert s.params["wind_build_rate"] == 123
+
+
+def test_long_extends_chain_is_a_named_error(tmp_path):
+    n = 1500
+    for i in range(n):
+        write(tmp_path, f"s{i}", f'[scenario]\nextends = "s{i + 1}"\n' if i < n - 1 else "[scenario]\n")
+    with pytest.raises(S.ScenarioError, match=f"more than {S.MAX_EXTENDS_DEPTH} parents"):
+        S.load(tmp_path / "s0.toml")
+
+
+def test_chain_at_the_depth_limit_loads(tmp_path):
+    n = S.MAX_EXTENDS_DEPTH + 1  # the file plus MAX parents
+    for i in range(n):
+        write(tmp_path, f"s{i}", f'[scenario]\nextends = "s{i + 1}"\n' if i < n - 1 else "[scenario]\n")
+    assert len(S.load(tmp_path / "s0.toml").chain) == n
+
+
+# ---------------------------------------------------------------- malformed files
+def test_deeply_nested_toml_is_a_named_error(tmp_path):
+    path = write(tmp_path, "deep", "[levers]\nwind_build_rate = " + "[" * 500 + "\n")
+    with pytest.raises(S.ScenarioError, match="deep.toml: brackets nested more than"):
+        S.load(path)
+    with pytest.raises(S.ScenarioError, match="nested more than"):
+        S.from_text("x = " + "{a = " * 500, "up.toml")
+
+
+@pytest.mark.parametrize("data", [
+    bytes(range(256)),
+    "[scenario]\ntitle_zh = \"基准\"\n".encode("gb18030"),
+    b"\xff\xfe[\x00s\x00",  # UTF-16
+])
+def test_binary_or_non_utf8_file_is_a_named_error(tmp_path, data):
+    path = write(tmp_path, "bin", data)
+    with pytest.raises(S.ScenarioError, match=r"bin.toml: not UTF-8 text \(byte \d+\)"):
+        S.load(path)
+
+
+def test_utf8_bom_is_read(tmp_path):
+    path = write(tmp_path, "bom", "\ufeff[levers]\nwind_build_rate = 100\n")
+    assert S.load(path).params["wind_build_rate"] == 100
+
+
+def test_huge_file_is_not_read_whole(tmp_path):
+    path = write(tmp_path, "big", "#" * (S.MAX_FILE_BYTES + 10))
+    with pytest.raises(S.ScenarioError, match="big.toml: larger than"):
+        S.load(path)
+
+
+# ---------------------------------------------------------------- warnings
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_empty_scenario_file_warns_naming_the_file(tmp_path, text):
+    path = write(tmp_path, "empty", text)
+    with pytest.warns(S.ScenarioWarning, match="empty.toml: the file is empty"):
+        s = S.load(path)
+    assert s.warnings and "model defaults" in s.warnings[0]
+
+
+def test_year_table_ending_before_policy_start_warns(tmp_path):
+    path = write(tmp_path, "old", "[levers]\npolicy_start_year = 2024\n"
+                 "distributed_pv_build_rate = { 2021 = 60, 2023 = 150 }\n")
+    with pytest.warns(S.ScenarioWarning, match=r"old.toml: \[levers\] distributed_pv_build_rate: "
+                      r"the year table ends in 2023, before the policy start year 2024"):
+        S.load(path)
+
+
+def test_ordinary_scenario_does_not_warn(tmp_path):
+    path = write(tmp_path, "fine", "[levers]\ndistributed_pv_build_rate = { 2021 = 60, 2025 = 150 }\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert S.load(path).warnings == []
+    for name in S.available():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            S.load(name)
