@@ -133,3 +133,65 @@ def test_ordinary_scenario_does_not_warn(tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             S.load(name)
+
+
+# ---------------------------------------------------------------- CLI: one line, exit 2, nothing written
+def _raise_oserror(code: int):
+    import errno
+    import os
+
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code), "/somewhere/out")
+    assert code in (errno.ENOSPC, errno.EROFS)
+    return fail
+
+
+@pytest.mark.parametrize("code", [28, 30])  # ENOSPC, EROFS
+def test_full_or_read_only_output_folder_is_one_line_exit_2_nothing_written(tmp_path, capsys, monkeypatch,
+                                                                            code):
+    import pandas as pd
+
+    from greenpath.cli import main
+
+    out = tmp_path / "new" / "out"
+    # The XLSX (second file) fails: the CSV written before it must not stay either.
+    monkeypatch.setattr(pd, "ExcelWriter", _raise_oserror(code))
+    assert main(["run", "baseline", "--out", str(out), "--columns", "gdp"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith("greenpath run: error: /somewhere/out: ")
+    assert "Traceback" not in err
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("code", [28, 30])
+def test_read_only_cache_folder_is_one_line_exit_2(tmp_path, capsys, monkeypatch, code):
+    from greenpath.cli import main
+    from greenpath.model import engine
+
+    monkeypatch.setenv("GREENPATH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(engine.tempfile, "mkdtemp", _raise_oserror(code))
+    assert main(["run", "baseline", "--out", str(tmp_path / "out"), "--columns", "gdp"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_prints_scenario_warning_as_one_line(tmp_path, capsys):
+    from greenpath.cli import main
+
+    path = write(tmp_path, "empty", "")
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--columns", "gdp"]) == 0
+    err = capsys.readouterr().err
+    assert "greenpath run: warning: empty.toml: the file is empty" in err
+    assert "ScenarioWarning" not in err
+
+
+def test_cli_bad_scenario_bytes_is_one_line(tmp_path, capsys):
+    from greenpath.cli import main
+
+    path = write(tmp_path, "bin", bytes(range(256)))
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("greenpath run: error: bin.toml: not UTF-8 text")
+    assert not (tmp_path / "out").exists()
