@@ -195,3 +195,82 @@ def test_cli_bad_scenario_bytes_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("greenpath run: error: bin.toml: not UTF-8 text")
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- caches are verified, not trusted
+def _mode(path: Path) -> int:
+    import stat
+
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_pysd_translation_is_verified_and_rebuilt_once(tmp_path):
+    from greenpath.cache import MANIFEST, CacheWarning
+    from greenpath.model import engine
+
+    cache = tmp_path / "cache"
+    py = engine.translate(engine.MDL_PATH, cache)
+    assert (py.parent / MANIFEST).is_file()
+    for folder in (cache, cache / "pysd", py.parent):
+        assert _mode(folder) == 0o700, folder
+    good = py.read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert engine.translate(engine.MDL_PATH, cache) == py  # intact: used as it is
+    # Appended code, a truncated file, stray bytecode: each is rebuilt with one warning.
+    for damage in ("append", "truncate", "pyc"):
+        if damage == "append":
+            py.write_bytes(good + b"\nimport os; os._exit(99)\n")
+        elif damage == "truncate":
+            py.write_bytes(good[: len(good) // 2])
+        else:
+            (py.parent / "__pycache__").mkdir()
+            (py.parent / "__pycache__" / "jiaozuo.cpython-311.pyc").write_bytes(b"x")
+        with pytest.warns(CacheWarning, match="does not match the hash") as record:
+            assert engine.translate(engine.MDL_PATH, cache) == py
+        assert len([w for w in record if w.category is CacheWarning]) == 1
+        assert py.read_bytes() == good
+        assert not (py.parent / "__pycache__").exists()
+    model = engine.JiaozuoModel(cache=cache)
+    assert not (py.parent / "__pycache__").exists()  # loading writes no unchecked bytecode
+    assert model.run(return_columns=["gdp"]).frame["gdp"].notna().all()
+
+
+def test_vector_module_is_verified_and_never_imported_when_changed(tmp_path):
+    from greenpath.cache import CacheWarning
+    from greenpath.model.engine import MDL_PATH
+    from greenpath.vector import VectorModel
+
+    folder = tmp_path / "vector"
+    model = VectorModel(MDL_PATH, folder)
+    assert model.regenerated and _mode(folder) == 0o700
+    path = model.generated_path
+    good = path.read_bytes()
+    assert path.with_suffix(".sha256").is_file()
+    path.write_bytes(good + b"\nINJECTED = 1\nraise SystemExit('ran code appended to the cache')\n")
+    with pytest.warns(CacheWarning, match="does not match the hash"):
+        again = VectorModel(MDL_PATH, folder)
+    assert again.regenerated
+    assert not hasattr(again.module, "INJECTED")
+    assert path.read_bytes() == good
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        third = VectorModel(MDL_PATH, folder)
+    assert not third.regenerated
+
+
+def test_private_dir_creates_owner_only_and_leaves_existing_alone(tmp_path):
+    import os
+
+    from greenpath.cache import private_dir
+
+    existing = tmp_path / "shared"
+    existing.mkdir()
+    os.chmod(existing, 0o755)
+    old = os.umask(0)
+    try:
+        private_dir(existing / "a" / "b")
+    finally:
+        os.umask(old)
+    assert _mode(existing) == 0o755
+    assert _mode(existing / "a") == 0o700 and _mode(existing / "a" / "b") == 0o700
