@@ -274,3 +274,81 @@ def test_private_dir_creates_owner_only_and_leaves_existing_alone(tmp_path):
         os.umask(old)
     assert _mode(existing) == 0o755
     assert _mode(existing / "a") == 0o700 and _mode(existing / "a" / "b") == 0o700
+
+
+# ---------------------------------------------------------------- history.csv: encodings and jumps
+def _history_lines() -> list[str]:
+    from greenpath.calibration.history import DEFAULT_HISTORY_PATH
+
+    return DEFAULT_HISTORY_PATH.read_text(encoding="utf-8").splitlines(keepends=True)
+
+
+def _co2_line(lines: list[str], year: int) -> int:
+    return next(i for i, line in enumerate(lines) if line.startswith(f"{year},co2_emissions_mt,"))
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig"])
+def test_history_saved_by_excel_is_read(tmp_path, encoding):
+    from greenpath.calibration.history import load_history
+
+    path = tmp_path / "history.csv"
+    path.write_bytes("".join(_history_lines()).encode(encoding))
+    got = load_history(path)
+    want = load_history()
+    assert got.attrs["encoding"] == encoding.removesuffix("-sig")
+    pd_cols = ["year", "variable", "value", "unit", "quote", "note"]
+    assert got[pd_cols].equals(want[pd_cols])
+    assert "亿元" in got["unit"].iloc[0]
+
+
+def test_history_in_another_encoding_is_named(tmp_path):
+    from greenpath.calibration.history import HistoryError, load_history
+
+    path = tmp_path / "history.csv"
+    lines = _history_lines()
+    path.write_bytes("".join(lines[:3]).encode("utf-8") + b"\xff\xfe\x00\x81\x30" + b"\n")
+    with pytest.raises(HistoryError, match=r"history.csv: line 4: byte \d+ .* not text in UTF-8 or GB18030"):
+        load_history(path)
+
+
+def test_history_value_off_by_1000x_is_refused_unless_confirmed(tmp_path, capsys):
+    from greenpath.calibration.history import HistoryError, load_history
+    from greenpath.cli import main
+
+    lines = _history_lines()
+    i = _co2_line(lines, 2012)
+    assert lines[i].startswith("2012,co2_emissions_mt,24.641,")
+    lines[i] = lines[i].replace("2012,co2_emissions_mt,24.641,", "2012,co2_emissions_mt,24641,", 1)
+    path = tmp_path / "history.csv"
+    path.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(HistoryError) as info:
+        load_history(path)
+    msg = str(info.value)
+    assert f"line {i + 1}" in msg and "'co2_emissions_mt', year 2012" in msg and "'24641'" in msg
+    assert "within a factor of 3" in msg and "confirmed:" in msg
+    assert main(["calibrate", "--history", str(path), "--out", str(tmp_path / "c.toml")]) == 2
+    assert "co2_emissions_mt" in capsys.readouterr().err
+    assert not (tmp_path / "c.toml").exists()
+    # The same value with a reason in its note is the author's call.
+    import csv
+    import io
+
+    row = next(csv.reader(io.StringIO(lines[i])))
+    row[6] = "confirmed: test of the note rule"
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(row)
+    lines[i] = out.getvalue()
+    path.write_text("".join(lines), encoding="utf-8")
+    df = load_history(path)
+    assert df.loc[(df.variable == "co2_emissions_mt") & (df.year == 2012), "value"].item() == 24641
+
+
+def test_history_real_rows_pass_the_jump_test():
+    """The shipped file: the CEADs CO2 fall 2010 -> 2012 and the 2019/2020 GDP level break are real."""
+    from greenpath.calibration.history import load_history, series
+
+    df = load_history()
+    co2 = series(df, "co2_emissions_mt")
+    assert co2[2012] < 0.6 * co2[2010]
+    gdp2 = series(df, "secondary_va_100m_yuan")
+    assert gdp2[2020] < 0.65 * gdp2[2019]
