@@ -352,3 +352,41 @@ def test_history_real_rows_pass_the_jump_test():
     assert co2[2012] < 0.6 * co2[2010]
     gdp2 = series(df, "secondary_va_100m_yuan")
     assert gdp2[2020] < 0.65 * gdp2[2019]
+
+
+# ---------------------------------------------------------------- share links agree with scenario files
+LANGS, PAGES = ("en", "zh"), ("simulator",)
+
+
+def test_link_with_a_year_given_twice_is_rejected_like_a_file():
+    from greenpath.app import state
+
+    request, errs = state.decode_link({"distributed_pv_build_rate": "2021:60;2021:70"}, LANGS, PAGES)
+    assert not request.sets_scenario
+    assert len(errs) == 1 and "distributed_pv_build_rate" in errs[0] and "year 2021 is given twice" in errs[0]
+    with pytest.raises(S.ScenarioError, match="given twice"):
+        S.from_text("[levers]\ndistributed_pv_build_rate = { 2021 = 60, 02021 = 70 }\n", "f.toml")
+    request, errs = state.decode_link({"distributed_pv_build_rate": "2021:60;2025:70"}, LANGS, PAGES)
+    assert not errs and request.settings["distributed_pv_build_rate"] == ((2021.0, 2025.0), (60.0, 70.0))
+
+
+def test_link_with_nested_colons_is_an_error_not_a_recursion():
+    from greenpath.app import state
+
+    request, errs = state.decode_link({"distributed_pv_build_rate": "2021:" * 5000 + "1"}, LANGS, PAGES)
+    assert not request.sets_scenario and len(errs) == 1
+
+
+def test_upload_in_app_resolves_only_shipped_parents_and_names_bad_bytes(tmp_path, monkeypatch):
+    from greenpath.app import state
+
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "mine", "[levers]\nwind_build_rate = 123\n")
+    with pytest.raises(S.ScenarioError, match="no such scenario"):
+        state.from_upload(b'[scenario]\nextends = "mine"\n', "up.toml")
+    with pytest.raises(S.ScenarioError, match="not a scenario name"):
+        state.from_upload(b'[scenario]\nextends = "../../pyproject"\n', "up.toml")
+    with pytest.raises(S.ScenarioError, match="up.toml: not UTF-8 text"):
+        state.from_upload("[scenario]\ntitle_zh = '基准'\n".encode("gb18030"), "up.toml")
+    base = state.from_upload(b'\xef\xbb\xbf[scenario]\nextends = "plan_2021"\n', "up.toml")
+    assert base.preset == "plan_2021"
