@@ -390,3 +390,63 @@ def test_upload_in_app_resolves_only_shipped_parents_and_names_bad_bytes(tmp_pat
         state.from_upload("[scenario]\ntitle_zh = '基准'\n".encode("gb18030"), "up.toml")
     base = state.from_upload(b'\xef\xbb\xbf[scenario]\nextends = "plan_2021"\n', "up.toml")
     assert base.preset == "plan_2021"
+
+
+# ---------------------------------------------------------------- the app shows user text as plain text
+EVIL = "[click](https://evil.example/x) ![i](https://evil.example/i.png) **bold** :red[red] <b>x</b>"
+
+
+def test_md_escapes_every_markdown_character_and_shown_inverts_it():
+    from greenpath.app.plain import md, shown
+
+    text = EVIL + "\n# heading\n- item\n1. one\n> quote\n`code` $x$ ~~s~~ | a | _u_ \\ &amp;"
+    escaped = md(text)
+    assert shown(escaped) == text
+    # No Markdown-active character is left unescaped (CommonMark: a backslash escapes
+    # any ASCII punctuation), and no line starts a block.
+    import re
+
+    assert not re.search(r"(?<!\\)[\[\]()!*`<>#:_~$|&-]", escaped.replace("\\\\", ""))
+    assert all(not line.lstrip().startswith(("#", "-", ">", "1.")) for line in escaped.splitlines())
+
+
+def test_link_values_reach_the_error_box_escaped():
+    from test_app import new_app
+
+    from greenpath.app.plain import md
+
+    at = new_app({"wind_build_rate": EVIL})
+    body = "\n".join(e.value for e in at.error)
+    assert md(repr(EVIL)) in body
+    assert "](https://evil.example" not in body.replace("\\]\\(", "")
+
+
+def test_uploaded_file_name_and_title_reach_the_page_escaped():
+    from test_app import _upload, new_app
+
+    from greenpath.app.plain import md
+
+    at = new_app()
+    _upload(at, "[f](https://evil.example).toml", b"[levers]\nwind_build_rate = 9999\n")
+    body = "\n".join(e.value for e in at.error)
+    assert md("[f](https://evil.example).toml") in body and "[f](https" not in body
+    title = EVIL.replace('"', "'")
+    _upload(at, "good.toml", f'[scenario]\ntitle_en = "{title}"\n[levers]\nwind_build_rate = 200\n'.encode())
+    lines = [m.value for m in at.markdown if "evil" in m.value]
+    assert lines and all("](https" not in m and "![" not in m for m in lines)
+    assert any(md(title) in m for m in lines)
+
+
+def test_saved_scenario_name_reaches_the_page_escaped():
+    from test_app import new_app
+
+    from greenpath.app.plain import md
+
+    at = new_app()
+    at.text_input(key="w_save_name").input("[s](https://evil.example)").run()
+    at.button(key="w_save").click().run()
+    assert not at.exception
+    texts = [m.value for m in at.markdown] + [s.value for s in at.success]
+    hits = [x for x in texts if "evil" in x]
+    assert hits and all("[s](https" not in x for x in hits)
+    assert any(md("[s](https://evil.example)") in x for x in hits)
