@@ -15,19 +15,24 @@ import re
 
 # CommonMark lets a backslash escape any ASCII punctuation character.
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+#: WORD JOINER: invisible, no line break; put where GitHub-flavoured Markdown would
+#: otherwise turn text into a link.
+WORD_JOINER = "\u2060"
+# Streamlit's Markdown finds bare URLs (``https://``, ``www.``) and e-mail addresses in
+# the text after the escapes are resolved, so escapes cannot stop them: an invisible
+# word joiner inside the pattern does.
+_AUTOLINK = re.compile(r"(?i)(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)")
 
 
 def md(text: object) -> str:
     """Return ``text`` with every Markdown-active character escaped (shown as typed).
 
     Line breaks become Markdown line breaks, so a multi-line message keeps its lines
-    and a line cannot start a heading, list or quote.
+    and a line cannot start a heading, list or quote.  A bare URL or e-mail address gets
+    an invisible word joiner (after ``:``, ``www`` or ``@``), so it is not made a link.
     """
-    lines = str(text).splitlines() or [""]
+    lines = _AUTOLINK.sub(WORD_JOINER, str(text)).splitlines() or [""]
     return "  \n".join(_PUNCTUATION.sub(r"\\\1", line) for line in lines)
-
-
-__all__ = ["md", "shown"]
 
 
 def shown(markdown: str) -> str:
@@ -35,7 +40,10 @@ def shown(markdown: str) -> str:
 
     Only the inverse of :func:`md` (for tests and logs), not a Markdown renderer.
     """
-    return _ESCAPED.sub(r"\1", markdown.replace("  \n", "\n"))
+    return _ESCAPED.sub(r"\1", markdown.replace("  \n", "\n")).replace(WORD_JOINER, "")
 
 
 _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+__all__ = ["WORD_JOINER", "md", "shown"]
