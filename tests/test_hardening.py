@@ -6,6 +6,8 @@ import warnings
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from greenpath import scenarios as S
 
@@ -450,3 +452,112 @@ def test_saved_scenario_name_reaches_the_page_escaped():
     hits = [x for x in texts if "evil" in x]
     assert hits and all("[s](https" not in x for x in hits)
     assert any(md("[s](https://evil.example)") in x for x in hits)
+
+
+# ---------------------------------------------------------------- fuzz: a scenario or the project's own error
+
+
+def _registry_names() -> list[str]:
+    from greenpath.model import registry as reg
+
+    return sorted(reg.load_registry())
+
+
+_NAMES = _registry_names()
+_keys = st.one_of(st.sampled_from(_NAMES), st.sampled_from(S.TOP_KEYS + S.META_KEYS),
+                  st.text(min_size=1, max_size=12))
+_scalars = st.one_of(
+    st.integers(-10**20, 10**20), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+    st.text(max_size=20), st.sampled_from(["baseline", "plan_2021", "../x", "/etc/passwd", ".."]),
+    st.datetimes(), st.dates(),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.one_of(_keys, st.integers(1990, 2040).map(str)),
+                                            inner, max_size=4)),
+    max_leaves=12,
+)
+_documents = st.dictionaries(
+    st.one_of(st.sampled_from(S.TOP_KEYS), _keys),
+    st.one_of(st.dictionaries(_keys, _values, max_size=6), _values),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_documents)
+def test_fuzz_generated_toml_documents(doc):
+    import tomli_w
+
+    try:
+        text = tomli_w.dumps(doc)
+    except (TypeError, ValueError):  # not representable in TOML (e.g. NaN keys): skip
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", S.ScenarioWarning)
+        try:
+            s = S.from_text(text, "fuzz.toml")
+        except S.ScenarioError as exc:
+            assert str(exc).startswith("fuzz.toml")
+        else:
+            assert isinstance(s, S.Scenario)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000))
+def test_fuzz_random_bytes_to_upload_and_file(data):
+    from greenpath.app import state
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", S.ScenarioWarning)
+        try:
+            base = state.from_upload(data, "fuzz.toml")
+        except S.ScenarioError as exc:
+            assert str(exc).startswith("fuzz.toml")
+        else:
+            assert isinstance(base.scenario, S.Scenario)
+
+
+_deep = st.tuples(st.sampled_from(["x = [", "x = {a = ", "[levers]\nwind_build_rate = [", "[" , "{"]),
+                  st.integers(0, 1500)).map(lambda t: t[0] * t[1])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(
+    st.text(alphabet=st.sampled_from(list("[]{}=\"'#.,:;\n 0123456789abextnds_-/\\\u00e9\u7126")),
+            max_size=600),
+    _deep))
+def test_fuzz_toml_like_text(text):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", S.ScenarioWarning)
+        try:
+            s = S.from_text(text, "fuzz.toml")
+        except S.ScenarioError as exc:
+            assert str(exc).startswith("fuzz.toml")
+        else:
+            assert isinstance(s, S.Scenario)
+
+
+_link_values = st.one_of(
+    st.text(max_size=40),
+    st.tuples(st.sampled_from(["2021:", "1:", ":", "2021:1;"]), st.integers(0, 3000)).map(lambda t: t[0] * t[1]),
+    st.text(alphabet=st.sampled_from(list("0123456789.:;-e+ naif")), max_size=60),
+    st.lists(st.text(max_size=10), max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.one_of(st.sampled_from([*_NAMES, "scenario", "lang", "page"]), st.text(max_size=10)),
+                       _link_values, max_size=5))
+def test_fuzz_share_links(query):
+    from greenpath.app import state
+
+    request, errors = state.decode_link(query, LANGS, PAGES)
+    assert isinstance(errors, list) and all(isinstance(e, str) and e for e in errors)
+    if request.sets_scenario:
+        # What a link applies is valid by the scenario-file rules.
+        S.Scenario(name="x", path=None).derive(
+            "x", params={k: v for k, v in request.settings.items() if not isinstance(v, tuple)},
+            tables={k: (list(v[0]), list(v[1])) for k, v in request.settings.items()
+                    if isinstance(v, tuple)})
