@@ -57,7 +57,6 @@ import os
 import platform
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -1869,10 +1868,9 @@ def load_calibration(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CalibrationError(f"calibration file {path} not found; run `greenpath calibrate` first")
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise CalibrationError(f"{path}: not valid TOML: {exc}") from None
+    from greenpath import tomlfile
+
+    doc = tomlfile.read(path, CalibrationError, source=str(path), what="a calibration file")
     try:
         reg.calibrated(path)  # the registry's own checks: format version, names, kinds, ranges
     except reg.RegistryError as exc:

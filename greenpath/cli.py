@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import warnings
@@ -33,8 +34,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def _message(exc: BaseException) -> str:
     """One line saying what went wrong, in the user's terms."""
-    if isinstance(exc, OSError) and exc.strerror and not isinstance(exc, FileExistsError):
+    if isinstance(exc, OSError) and exc.strerror:
         where = exc.filename if exc.filename is not None else ""
+        if isinstance(exc, FileExistsError) and where and os.path.isfile(where):
+            return f"{where} is a file, not a folder"  # an output folder that is a file
         return f"{where}: {exc.strerror}" if where else exc.strerror
     text = str(exc)
     return text.splitlines()[0] if text else type(exc).__name__

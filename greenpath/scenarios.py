@@ -74,13 +74,12 @@ Public API (used by the CLI, the batch runner, the wedges and the app; stable)
 from __future__ import annotations
 
 import re
-import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from greenpath import shipped_dir
+from greenpath import shipped_dir, tomlfile
 from greenpath.model import registry as reg
 
 SCENARIO_DIR = shipped_dir("scenarios")
@@ -91,7 +90,7 @@ MAX_FILE_BYTES = 200_000
 #: Longest chain of parents (``extends``) a scenario may have.
 MAX_EXTENDS_DEPTH = 20
 #: Deepest nesting of ``[`` / ``{`` a scenario file may have (a valid one needs 2).
-MAX_NESTING = 50
+MAX_NESTING = tomlfile.MAX_NESTING
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 START_YEAR_LEVER = "policy_start_year"
 
@@ -218,37 +217,11 @@ def find(name_or_path: str | Path, directory: Path = SCENARIO_DIR) -> Path:
     )
 
 
-def _nesting(text: str) -> int:
-    """Return an upper bound of the bracket nesting of TOML ``text``.
-
-    Brackets inside strings and comments count too, so a legal file can only be
-    over-counted; :data:`MAX_NESTING` is far above what a scenario file needs.
-    """
-    depth = deepest = 0
-    for char in text:
-        if char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}" and depth:
-            depth -= 1
-    return deepest
-
-
 def parse_text(text: str, source: str) -> dict:
     """Parse TOML text, turning syntax errors into a :class:`ScenarioError`."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise ScenarioError(f"{source}: file larger than {MAX_FILE_BYTES} bytes")
-    if _nesting(text) > MAX_NESTING:
-        raise ScenarioError(
-            f"{source}: brackets nested more than {MAX_NESTING} deep; a scenario file needs "
-            "[section] headers and at most a { year = value } table"
-        )
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
-    except RecursionError:  # pragma: no cover - the nesting check comes first
-        raise ScenarioError(f"{source}: not valid TOML: nested too deep") from None
+    return tomlfile.loads(text, source, ScenarioError)
 
 
 def decode(data: bytes, source: str) -> str:
@@ -256,18 +229,7 @@ def decode(data: bytes, source: str) -> str:
 
     At most :data:`MAX_FILE_BYTES` bytes of UTF-8 text (a UTF-8 byte-order mark is allowed).
     """
-    if len(data) > MAX_FILE_BYTES:
-        raise ScenarioError(
-            f"{source}: larger than the {MAX_FILE_BYTES:,} bytes allowed for a scenario file"
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(
-            f"{source}: not UTF-8 text (byte {exc.start}); a scenario file is TOML text "
-            "saved as UTF-8"
-        ) from None
-    return text.removeprefix("\ufeff")
+    return tomlfile.decode(data, source, ScenarioError, MAX_FILE_BYTES, "a scenario file")
 
 
 def _read(path: Path) -> str:

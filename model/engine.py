@@ -517,6 +517,9 @@ class JiaozuoModel:
         """Return ``names`` if all are model outputs, else raise naming the first bad one."""
         names = list(names)
         for n in names:
+            if n == "time":  # PySD's clock: every result's index already
+                raise ModelError("'time' is the index of every result (the 'year' column), "
+                                 "not a variable to return; `greenpath vars` lists them")
             if n not in self._py_to_real:
                 raise ModelError(
                     f"unknown variable {n!r}{reg.suggest(n, self._py_to_real)}; "

@@ -23,7 +23,6 @@ import difflib
 import hashlib
 import math
 import os
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -201,10 +200,9 @@ def calibrated(path: Path | None = None) -> dict[str, float]:
 
 
 def _read_calibrated(path: Path) -> dict[str, float]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(f"{path.name}: not valid TOML: {exc}") from None
+    from greenpath import tomlfile
+
+    data = tomlfile.read(path, RegistryError, what="a calibration file")
     version = data.get("format_version", 1)
     if type(version) is not int or version not in CALIBRATION_FORMAT_VERSIONS:
         allowed = " or ".join(["1 (no key)", *(str(v) for v in CALIBRATION_FORMAT_VERSIONS[1:])])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from pathlib import Path
 
@@ -406,8 +407,6 @@ def test_md_escapes_every_markdown_character_and_shown_inverts_it():
     assert shown(escaped) == text
     # No Markdown-active character is left unescaped (CommonMark: a backslash escapes
     # any ASCII punctuation), and no line starts a block.
-    import re
-
     assert not re.search(r"(?<!\\)[\[\]()!*`<>#:_~$|&-]", escaped.replace("\\\\", ""))
     assert all(not line.lstrip().startswith(("#", "-", ">", "1.")) for line in escaped.splitlines())
 
@@ -561,3 +560,73 @@ def test_fuzz_share_links(query):
             "x", params={k: v for k, v in request.settings.items() if not isinstance(v, tuple)},
             tables={k: (list(v[0]), list(v[1])) for k, v in request.settings.items()
                     if isinstance(v, tuple)})
+
+
+# ---------------------------------------------------------------- the same defects elsewhere
+_BAD_TOML = {
+    "deep": (b"x = " + b"[" * 600, "brackets nested more than 50 deep"),
+    "binary": (bytes(range(256)), "not UTF-8 text (byte 128)"),
+    "gb18030": ('[[target]]\nid = "a"\nlabel_zh = "能源"\n'.encode("gb18030"), "not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_BAD_TOML))
+def test_bad_targets_file_is_one_line_exit_2(tmp_path, capsys, kind):
+    from greenpath import targets
+    from greenpath.cli import main
+
+    data, message = _BAD_TOML[kind]
+    path = tmp_path / f"{kind}.toml"
+    path.write_bytes(data)
+    with pytest.raises(targets.TargetError, match=re.escape(message)):
+        targets.load(path)
+    assert main(["targets", "baseline", "--file", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"greenpath targets: error: {kind}.toml: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["report", "baseline", "--out", str(tmp_path / "r"), "--targets", str(path)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("kind", sorted(_BAD_TOML))
+def test_bad_calibration_file_is_a_named_error(tmp_path, capsys, monkeypatch, kind):
+    from greenpath.app import calibration_view
+    from greenpath.calibration import fit
+    from greenpath.cli import main
+    from greenpath.model import registry as reg
+
+    data, message = _BAD_TOML[kind]
+    path = tmp_path / "calibrated.toml"
+    path.write_bytes(data)
+    with pytest.raises(reg.RegistryError, match=re.escape(message)):
+        reg.calibrated(path)
+    with pytest.raises(fit.CalibrationError, match=re.escape(message)):
+        fit.load_calibration(path)
+    assert message in calibration_view.load(calibrated=path).error
+    monkeypatch.setenv("GREENPATH_CALIBRATION", str(path))
+    assert main(["run", "baseline", "--out", str(tmp_path / "o"), "--columns", "gdp"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("greenpath run: error: calibrated.toml: ") and message in err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--columns", "time"], "'time' is the index of every result"),
+    (["--final-time", "0"], "bad time settings final_time=0"),
+])
+def test_run_arguments_are_checked_not_crashing_or_ignored(tmp_path, capsys, argv, message):
+    from greenpath.cli import main
+
+    assert main(["run", "baseline", "--out", str(tmp_path / "o"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_that_is_a_file_is_named(tmp_path, capsys):
+    from greenpath.cli import main
+
+    (tmp_path / "afile").write_text("mine", encoding="utf-8")
+    assert main(["run", "baseline", "--out", str(tmp_path / "afile"), "--columns", "gdp"]) == 2
+    assert capsys.readouterr().err.strip() == f"greenpath run: error: {tmp_path / 'afile'} is a file, not a folder"
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "mine"
