@@ -630,3 +630,28 @@ def test_out_that_is_a_file_is_named(tmp_path, capsys):
     assert main(["run", "baseline", "--out", str(tmp_path / "afile"), "--columns", "gdp"]) == 2
     assert capsys.readouterr().err.strip() == f"greenpath run: error: {tmp_path / 'afile'} is a file, not a folder"
     assert (tmp_path / "afile").read_text(encoding="utf-8") == "mine"
+
+
+def test_report_on_a_disk_that_fills_part_way_writes_nothing(tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+    import pathlib
+
+    from greenpath.cli import main
+
+    real = pathlib.Path.write_bytes
+    calls = []
+
+    def write_bytes(self, data):
+        calls.append(self)
+        if len(calls) == 3:  # two chart files written to temporary names, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+        return real(self, data)
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
+    out = tmp_path / "pack"
+    assert main(["report", "baseline", "--out", str(out), "--lang", "en"]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and len(err.strip().splitlines()) == 1
+    assert len(calls) == 3
+    assert not out.exists()
