@@ -655,3 +655,23 @@ def test_report_on_a_disk_that_fills_part_way_writes_nothing(tmp_path, capsys, m
     assert "No space left on device" in err and len(err.strip().splitlines()) == 1
     assert len(calls) == 3
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"[levers]\nwind_build_rate = " + b"[" * 500, "nested more than 50 deep"),
+    (bytes(range(256)), "not UTF-8 text"),
+    (b'[scenario]\nextends = "../../pyproject"\n', "not a scenario name"),
+])
+def test_app_upload_of_a_hostile_file_is_an_error_message_not_an_error_page(data, message):
+    from test_app import _upload, new_app
+
+    from greenpath.app.plain import shown
+
+    at = new_app()
+    before = at.slider(key="w_lever_wind_build_rate").value
+    _upload(at, "evil.toml", data)
+    assert not at.exception
+    text = "\n".join(shown(e.value) for e in at.error)
+    assert "evil.toml" in text and message in text
+    assert "build-system" not in text
+    assert at.slider(key="w_lever_wind_build_rate").value == before
