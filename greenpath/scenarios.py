@@ -504,10 +504,19 @@ def load(name_or_path: str | Path, directory: Path = SCENARIO_DIR) -> Scenario:
 
 
 def from_text(text: str, source: str = "uploaded scenario",
-              directory: Path = SCENARIO_DIR) -> Scenario:
-    """Validate a scenario given as text (an upload); parents come from ``directory``."""
+              directory: Path = SCENARIO_DIR,
+              parents: Mapping[str, Scenario] | None = None) -> Scenario:
+    """Validate a scenario given as text (an upload); parents come from ``directory``.
+
+    ``parents`` are further scenarios its ``extends`` may name, by name, before
+    ``directory`` is looked in (the app passes the user's own saved scenarios).
+    """
     meta, own_p, own_t = validate(parse_text(text.removeprefix("\ufeff"), source), source)
-    base = _resolve_parent(meta, source, Path(directory), [])
+    extends = meta.get("extends")
+    if parents and isinstance(extends, str) and NAME_PATTERN.match(extends) and extends in parents:
+        base: Scenario | None = parents[extends]
+    else:
+        base = _resolve_parent(meta, source, Path(directory), [])
     default = meta.get("name") or re.sub(r"[^A-Za-z0-9_.\-]+", "_", source).strip("_.-")
     return _build(meta, default or "uploaded", None, base, own_p, own_t, text, source)
 

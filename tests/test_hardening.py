@@ -675,3 +675,25 @@ def test_app_upload_of_a_hostile_file_is_an_error_message_not_an_error_page(data
     assert "evil.toml" in text and message in text
     assert "build-system" not in text
     assert at.slider(key="w_lever_wind_build_rate").value == before
+
+
+def test_app_upload_may_extend_the_users_own_saved_scenario():
+    from test_app import _upload, new_app
+
+    from greenpath.app import state
+
+    saved = {"my_base": {"wind_build_rate": 321.0}, "../evil": {"wind_build_rate": 1.0}}
+    base = state.from_upload(b'[scenario]\nextends = "my_base"\n[levers]\nccus_capacity = 1\n', "up.toml",
+                             saved=saved)
+    assert base.scenario.params["wind_build_rate"] == 321.0 and base.scenario.chain == ["my_base", "up.toml"]
+    assert base.preset is None
+    with pytest.raises(S.ScenarioError, match="not a scenario name"):
+        state.from_upload(b'[scenario]\nextends = "../evil"\n', "up.toml", saved=saved)
+    at = new_app()
+    at.slider(key="w_lever_wind_build_rate").set_value(333.0).run()
+    at.text_input(key="w_save_name").input("mine").run()
+    at.button(key="w_save").click().run()
+    at.slider(key="w_lever_wind_build_rate").set_value(100.0).run()
+    _upload(at, "kid.toml", b'[scenario]\nextends = "mine"\n')
+    assert not at.error
+    assert at.slider(key="w_lever_wind_build_rate").value == pytest.approx(333.0)

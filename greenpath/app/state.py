@@ -186,8 +186,12 @@ def scenario_toml(current: sc.Scenario, base: Base) -> str:
     return sc.to_toml(sc.Scenario(**{**current.__dict__, "extends": None}), parent=None)
 
 
-def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES) -> Base:
+def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES,
+                saved: Mapping[str, Mapping[str, object]] | None = None) -> Base:
     """Validate an uploaded scenario file (never executed: TOML data only).
+
+    Its ``extends`` may name a shipped scenario or one of the user's ``saved`` scenarios
+    (name -> settings, the session's own), never a file on the server.
 
     Raises
     ------
@@ -200,8 +204,16 @@ def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES)
             f"{file_name}: {len(data):,} bytes is larger than the {max_bytes:,} bytes "
             "allowed for a scenario file"
         )
-    scenario = sc.from_text(sc.decode(data, file_name), source=file_name)
-    preset = scenario.extends if scenario.extends in sc.available() else None
+    parents = {name: sc.Scenario(name=name, path=None, title_en=name, title_zh=name,
+                                 params={k: float(v) for k, v in settings.items()
+                                         if not isinstance(v, tuple)},
+                                 tables={k: (list(v[0]), list(v[1])) for k, v in settings.items()
+                                         if isinstance(v, tuple)},
+                                 chain=[name], chain_paths=[None])
+               for name, settings in (saved or {}).items() if sc.NAME_PATTERN.match(name)}
+    scenario = sc.from_text(sc.decode(data, file_name), source=file_name, parents=parents)
+    preset = (scenario.extends if scenario.extends in sc.available() and scenario.extends not in parents
+              else None)
     return Base(scenario=scenario, preset=preset, uploaded=True)
 
 

@@ -269,7 +269,8 @@ def _on_upload() -> None:
         ss.gp_upload = None
         return
     try:
-        base = state.from_upload(uploaded.getvalue(), uploaded.name, UPLOAD_LIMIT_BYTES)
+        base = state.from_upload(uploaded.getvalue(), uploaded.name, UPLOAD_LIMIT_BYTES,
+                                 saved=ss.gp_saved)
     except (sc.ScenarioError, reg.RegistryError) as exc:
         ss.gp_upload = ("error", uploaded.name, str(exc))
         return
