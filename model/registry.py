@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import difflib
 import hashlib
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -87,8 +88,32 @@ class Parameter:
         return number
 
 
+#: Encodings the registry CSV is read in, in this order: UTF-8 (with or without the
+#: byte-order mark of Excel's "CSV UTF-8"), then GB18030 (Excel's plain "CSV" on a
+#: Chinese Windows).
+ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def _read_text(path: Path) -> str:
+    """Return the text of the registry CSV, or a :class:`RegistryError` naming line and byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode(ENCODINGS[0])
+    except UnicodeDecodeError as exc:
+        where = exc.start
+    try:
+        return data.decode(ENCODINGS[1])
+    except UnicodeDecodeError:
+        pass
+    line = data[:where].count(b"\n") + 1
+    raise RegistryError(
+        f"{path.name} line {line}: byte {where} is not text in UTF-8 or GB18030; "
+        "save the file as CSV UTF-8"
+    )
+
+
 def _parse(path: Path) -> dict[str, Parameter]:
-    with path.open(newline="", encoding="utf-8") as fh:
+    with io.StringIO(_read_text(path), newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:

@@ -697,3 +697,23 @@ def test_app_upload_may_extend_the_users_own_saved_scenario():
     _upload(at, "kid.toml", b'[scenario]\nextends = "mine"\n')
     assert not at.error
     assert at.slider(key="w_lever_wind_build_rate").value == pytest.approx(333.0)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "gb18030"])
+def test_registry_csv_saved_by_excel_is_read(tmp_path, encoding):
+    from greenpath.model import registry as reg
+
+    path = tmp_path / "parameters.csv"
+    path.write_bytes(reg.REGISTRY_PATH.read_text(encoding="utf-8").encode(encoding))
+    assert reg.load_registry(path) == reg.load_registry()
+
+
+def test_registry_csv_in_another_encoding_is_named(tmp_path):
+    from greenpath.model import registry as reg
+
+    data = reg.REGISTRY_PATH.read_bytes()
+    path = tmp_path / "parameters.csv"
+    path.write_bytes(data[:500] + b"\x80\xff\xfe" + data[500:])
+    line = data[:500].count(b"\n") + 1
+    with pytest.raises(reg.RegistryError, match=f"parameters.csv line {line}: byte 500 is not text in UTF-8 or GB18030"):
+        reg.load_registry(path)
