@@ -206,8 +206,9 @@ def find(name_or_path: str | Path, directory: Path = SCENARIO_DIR) -> Path:
     p = Path(name_or_path)
     if p.suffix == ".toml" and p.is_file():
         return p
+    # A name is looked up in ``directory`` only: never a path through it (``../x``).
     candidate = Path(directory) / f"{name_or_path}.toml"
-    if candidate.is_file():
+    if NAME_PATTERN.match(str(name_or_path)) and candidate.is_file():
         return candidate
     names = available(directory)
     raise ScenarioError(

@@ -717,3 +717,12 @@ def test_registry_csv_in_another_encoding_is_named(tmp_path):
     line = data[:500].count(b"\n") + 1
     with pytest.raises(reg.RegistryError, match=f"parameters.csv line {line}: byte 500 is not text in UTF-8 or GB18030"):
         reg.load_registry(path)
+
+
+def test_scenario_name_lookup_does_not_walk_out_of_the_folder(tmp_path):
+    (tmp_path / "inner").mkdir()
+    write(tmp_path, "outside", "[levers]\nwind_build_rate = 123\n")
+    with pytest.raises(S.ScenarioError, match="not found"):
+        S.load("../outside", tmp_path / "inner")
+    # A path to a .toml file is still taken as given (the CLI's own argument).
+    assert S.load(tmp_path / "outside.toml").params["wind_build_rate"] == 123
