@@ -39,4 +39,5 @@ def test_link_markdown_is_shown_as_plain_text(tmp_path):
             assert alert.locator("strong, em, span[style]").count() == 0
         finally:
             browser.close()
-    assert requested and not [u for u in requested if urlsplit(u).hostname != "127.0.0.1"]
+    assert requested
+    assert not [u for u in requested if urlsplit(u).hostname != "127.0.0.1"]

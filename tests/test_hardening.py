@@ -38,7 +38,9 @@ def test_extends_must_be_a_name_not_a_path(tmp_path, parent):
         S.load(kid)
     msg = str(info.value)
     assert "not a scenario name" in msg
-    assert "build-system" not in msg and "secret" not in msg and "123" not in msg
+    assert "build-system" not in msg
+    assert "secret" not in msg
+    assert "123" not in msg
 
 
 def test_extends_absolute_path_is_refused_even_if_it_exists(tmp_path):
@@ -116,7 +118,8 @@ def test_empty_scenario_file_warns_naming_the_file(tmp_path, text):
     path = write(tmp_path, "empty", text)
     with pytest.warns(S.ScenarioWarning, match="empty.toml: the file is empty"):
         s = S.load(path)
-    assert s.warnings and "model defaults" in s.warnings[0]
+    assert s.warnings
+    assert "model defaults" in s.warnings[0]
 
 
 def test_year_table_ending_before_policy_start_warns(tmp_path):
@@ -169,14 +172,16 @@ def test_full_or_read_only_output_folder_is_one_line_exit_2_nothing_written(tmp_
 
 @pytest.mark.parametrize("code", [28, 30])
 def test_read_only_cache_folder_is_one_line_exit_2(tmp_path, capsys, monkeypatch, code):
-    from greenpath.cli import main
     from greenpath.model import engine
+
+    from greenpath.cli import main
 
     monkeypatch.setenv("GREENPATH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(engine.tempfile, "mkdtemp", _raise_oserror(code))
     assert main(["run", "baseline", "--out", str(tmp_path / "out"), "--columns", "gdp"]) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
 
@@ -208,8 +213,9 @@ def _mode(path: Path) -> int:
 
 
 def test_pysd_translation_is_verified_and_rebuilt_once(tmp_path):
-    from greenpath.cache import MANIFEST, CacheWarning
     from greenpath.model import engine
+
+    from greenpath.cache import MANIFEST, CacheWarning
 
     cache = tmp_path / "cache"
     py = engine.translate(engine.MDL_PATH, cache)
@@ -240,13 +246,15 @@ def test_pysd_translation_is_verified_and_rebuilt_once(tmp_path):
 
 
 def test_vector_module_is_verified_and_never_imported_when_changed(tmp_path):
-    from greenpath.cache import CacheWarning
     from greenpath.model.engine import MDL_PATH
+
+    from greenpath.cache import CacheWarning
     from greenpath.vector import VectorModel
 
     folder = tmp_path / "vector"
     model = VectorModel(MDL_PATH, folder)
-    assert model.regenerated and _mode(folder) == 0o700
+    assert model.regenerated
+    assert _mode(folder) == 0o700
     path = model.generated_path
     good = path.read_bytes()
     assert path.with_suffix(".sha256").is_file()
@@ -276,7 +284,8 @@ def test_private_dir_creates_owner_only_and_leaves_existing_alone(tmp_path):
     finally:
         os.umask(old)
     assert _mode(existing) == 0o755
-    assert _mode(existing / "a") == 0o700 and _mode(existing / "a" / "b") == 0o700
+    assert _mode(existing / "a") == 0o700
+    assert _mode(existing / "a" / "b") == 0o700
 
 
 # ---------------------------------------------------------------- history.csv: encodings and jumps
@@ -316,6 +325,7 @@ def test_history_in_another_encoding_is_named(tmp_path):
 
 def test_history_value_off_by_1000x_is_refused_unless_confirmed(tmp_path, capsys):
     from greenpath.calibration.history import HistoryError, load_history
+
     from greenpath.cli import main
 
     lines = _history_lines()
@@ -327,8 +337,11 @@ def test_history_value_off_by_1000x_is_refused_unless_confirmed(tmp_path, capsys
     with pytest.raises(HistoryError) as info:
         load_history(path)
     msg = str(info.value)
-    assert f"line {i + 1}" in msg and "'co2_emissions_mt', year 2012" in msg and "'24641'" in msg
-    assert "within a factor of 3" in msg and "confirmed:" in msg
+    assert f"line {i + 1}" in msg
+    assert "'co2_emissions_mt', year 2012" in msg
+    assert "'24641'" in msg
+    assert "within a factor of 3" in msg
+    assert "confirmed:" in msg
     assert main(["calibrate", "--history", str(path), "--out", str(tmp_path / "c.toml")]) == 2
     assert "co2_emissions_mt" in capsys.readouterr().err
     assert not (tmp_path / "c.toml").exists()
@@ -366,18 +379,22 @@ def test_link_with_a_year_given_twice_is_rejected_like_a_file():
 
     request, errs = state.decode_link({"distributed_pv_build_rate": "2021:60;2021:70"}, LANGS, PAGES)
     assert not request.sets_scenario
-    assert len(errs) == 1 and "distributed_pv_build_rate" in errs[0] and "year 2021 is given twice" in errs[0]
+    assert len(errs) == 1
+    assert "distributed_pv_build_rate" in errs[0]
+    assert "year 2021 is given twice" in errs[0]
     with pytest.raises(S.ScenarioError, match="given twice"):
         S.from_text("[levers]\ndistributed_pv_build_rate = { 2021 = 60, 02021 = 70 }\n", "f.toml")
     request, errs = state.decode_link({"distributed_pv_build_rate": "2021:60;2025:70"}, LANGS, PAGES)
-    assert not errs and request.settings["distributed_pv_build_rate"] == ((2021.0, 2025.0), (60.0, 70.0))
+    assert not errs
+    assert request.settings["distributed_pv_build_rate"] == ((2021.0, 2025.0), (60.0, 70.0))
 
 
 def test_link_with_nested_colons_is_an_error_not_a_recursion():
     from greenpath.app import state
 
     request, errs = state.decode_link({"distributed_pv_build_rate": "2021:" * 5000 + "1"}, LANGS, PAGES)
-    assert not request.sets_scenario and len(errs) == 1
+    assert not request.sets_scenario
+    assert len(errs) == 1
 
 
 def test_upload_in_app_resolves_only_shipped_parents_and_names_bad_bytes(tmp_path, monkeypatch):
@@ -430,11 +447,13 @@ def test_uploaded_file_name_and_title_reach_the_page_escaped():
     at = new_app()
     _upload(at, "[f](https://evil.example).toml", b"[levers]\nwind_build_rate = 9999\n")
     body = "\n".join(e.value for e in at.error)
-    assert md("[f](https://evil.example).toml") in body and "[f](https" not in body
+    assert md("[f](https://evil.example).toml") in body
+    assert "[f](https" not in body
     title = EVIL.replace('"', "'")
     _upload(at, "good.toml", f'[scenario]\ntitle_en = "{title}"\n[levers]\nwind_build_rate = 200\n'.encode())
     lines = [m.value for m in at.markdown if "evil" in m.value]
-    assert lines and all("](https" not in m and "![" not in m for m in lines)
+    assert lines
+    assert all("](https" not in m and "![" not in m for m in lines)
     assert any(md(title) in m for m in lines)
 
 
@@ -449,7 +468,8 @@ def test_saved_scenario_name_reaches_the_page_escaped():
     assert not at.exception
     texts = [m.value for m in at.markdown] + [s.value for s in at.success]
     hits = [x for x in texts if "evil" in x]
-    assert hits and all("[s](https" not in x for x in hits)
+    assert hits
+    assert all("[s](https" not in x for x in hits)
     assert any(md("[s](https://evil.example)") in x for x in hits)
 
 
@@ -484,6 +504,22 @@ _documents = st.dictionaries(
 )
 
 
+def _outcome(call):
+    """Return what ``call()`` returns, or the ScenarioError it raises (any other exception fails)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", S.ScenarioWarning)
+        try:
+            return call()
+        except S.ScenarioError as exc:
+            return exc
+
+
+def _check_outcome(outcome, kind=S.Scenario) -> None:
+    assert isinstance(outcome, kind | S.ScenarioError), outcome
+    if isinstance(outcome, S.ScenarioError):
+        assert str(outcome).startswith("fuzz.toml: ")
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_documents)
 def test_fuzz_generated_toml_documents(doc):
@@ -493,32 +529,24 @@ def test_fuzz_generated_toml_documents(doc):
         text = tomli_w.dumps(doc)
     except (TypeError, ValueError):  # not representable in TOML (e.g. NaN keys): skip
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", S.ScenarioWarning)
-        try:
-            s = S.from_text(text, "fuzz.toml")
-        except S.ScenarioError as exc:
-            assert str(exc).startswith("fuzz.toml")
-        else:
-            assert isinstance(s, S.Scenario)
+    _check_outcome(_outcome(lambda: S.from_text(text, "fuzz.toml")))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2000))
 def test_fuzz_random_bytes_to_upload_and_file(data):
+    import tempfile
+
     from greenpath.app import state
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", S.ScenarioWarning)
-        try:
-            base = state.from_upload(data, "fuzz.toml")
-        except S.ScenarioError as exc:
-            assert str(exc).startswith("fuzz.toml")
-        else:
-            assert isinstance(base.scenario, S.Scenario)
+    _check_outcome(_outcome(lambda: state.from_upload(data, "fuzz.toml")), state.Base)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzz.toml"
+        path.write_bytes(data)
+        _check_outcome(_outcome(lambda: S.load(path)))
 
 
-_deep = st.tuples(st.sampled_from(["x = [", "x = {a = ", "[levers]\nwind_build_rate = [", "[" , "{"]),
+_deep = st.tuples(st.sampled_from(["x = [", "x = {a = ", "[levers]\nwind_build_rate = [", "[", "{"]),
                   st.integers(0, 1500)).map(lambda t: t[0] * t[1])
 
 
@@ -528,14 +556,7 @@ _deep = st.tuples(st.sampled_from(["x = [", "x = {a = ", "[levers]\nwind_build_r
             max_size=600),
     _deep))
 def test_fuzz_toml_like_text(text):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", S.ScenarioWarning)
-        try:
-            s = S.from_text(text, "fuzz.toml")
-        except S.ScenarioError as exc:
-            assert str(exc).startswith("fuzz.toml")
-        else:
-            assert isinstance(s, S.Scenario)
+    _check_outcome(_outcome(lambda: S.from_text(text, "fuzz.toml")))
 
 
 _link_values = st.one_of(
@@ -553,7 +574,8 @@ def test_fuzz_share_links(query):
     from greenpath.app import state
 
     request, errors = state.decode_link(query, LANGS, PAGES)
-    assert isinstance(errors, list) and all(isinstance(e, str) and e for e in errors)
+    assert isinstance(errors, list)
+    assert all(isinstance(e, str) and e for e in errors)
     if request.sets_scenario:
         # What a link applies is valid by the scenario-file rules.
         S.Scenario(name="x", path=None).derive(
@@ -582,7 +604,8 @@ def test_bad_targets_file_is_one_line_exit_2(tmp_path, capsys, kind):
         targets.load(path)
     assert main(["targets", "baseline", "--file", str(path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"greenpath targets: error: {kind}.toml: ") and message in err
+    assert err.startswith(f"greenpath targets: error: {kind}.toml: ")
+    assert message in err
     assert len(err.strip().splitlines()) == 1
     assert main(["report", "baseline", "--out", str(tmp_path / "r"), "--targets", str(path)]) == 2
     assert message in capsys.readouterr().err
@@ -591,10 +614,11 @@ def test_bad_targets_file_is_one_line_exit_2(tmp_path, capsys, kind):
 
 @pytest.mark.parametrize("kind", sorted(_BAD_TOML))
 def test_bad_calibration_file_is_a_named_error(tmp_path, capsys, monkeypatch, kind):
-    from greenpath.app import calibration_view
     from greenpath.calibration import fit
-    from greenpath.cli import main
     from greenpath.model import registry as reg
+
+    from greenpath.app import calibration_view
+    from greenpath.cli import main
 
     data, message = _BAD_TOML[kind]
     path = tmp_path / "calibrated.toml"
@@ -607,7 +631,8 @@ def test_bad_calibration_file_is_a_named_error(tmp_path, capsys, monkeypatch, ki
     monkeypatch.setenv("GREENPATH_CALIBRATION", str(path))
     assert main(["run", "baseline", "--out", str(tmp_path / "o"), "--columns", "gdp"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("greenpath run: error: calibrated.toml: ") and message in err
+    assert err.startswith("greenpath run: error: calibrated.toml: ")
+    assert message in err
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -619,7 +644,8 @@ def test_run_arguments_are_checked_not_crashing_or_ignored(tmp_path, capsys, arg
 
     assert main(["run", "baseline", "--out", str(tmp_path / "o"), *argv]) == 2
     err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
 
 
@@ -652,7 +678,8 @@ def test_report_on_a_disk_that_fills_part_way_writes_nothing(tmp_path, capsys, m
     out = tmp_path / "pack"
     assert main(["report", "baseline", "--out", str(out), "--lang", "en"]) == 2
     err = capsys.readouterr().err
-    assert "No space left on device" in err and len(err.strip().splitlines()) == 1
+    assert "No space left on device" in err
+    assert len(err.strip().splitlines()) == 1
     assert len(calls) == 3
     assert not out.exists()
 
@@ -672,7 +699,8 @@ def test_app_upload_of_a_hostile_file_is_an_error_message_not_an_error_page(data
     _upload(at, "evil.toml", data)
     assert not at.exception
     text = "\n".join(shown(e.value) for e in at.error)
-    assert "evil.toml" in text and message in text
+    assert "evil.toml" in text
+    assert message in text
     assert "build-system" not in text
     assert at.slider(key="w_lever_wind_build_rate").value == before
 
@@ -685,7 +713,8 @@ def test_app_upload_may_extend_the_users_own_saved_scenario():
     saved = {"my_base": {"wind_build_rate": 321.0}, "../evil": {"wind_build_rate": 1.0}}
     base = state.from_upload(b'[scenario]\nextends = "my_base"\n[levers]\nccus_capacity = 1\n', "up.toml",
                              saved=saved)
-    assert base.scenario.params["wind_build_rate"] == 321.0 and base.scenario.chain == ["my_base", "up.toml"]
+    assert base.scenario.params["wind_build_rate"] == 321.0
+    assert base.scenario.chain == ["my_base", "up.toml"]
     assert base.preset is None
     with pytest.raises(S.ScenarioError, match="not a scenario name"):
         state.from_upload(b'[scenario]\nextends = "../evil"\n', "up.toml", saved=saved)
@@ -715,7 +744,8 @@ def test_registry_csv_in_another_encoding_is_named(tmp_path):
     path = tmp_path / "parameters.csv"
     path.write_bytes(data[:500] + b"\x80\xff\xfe" + data[500:])
     line = data[:500].count(b"\n") + 1
-    with pytest.raises(reg.RegistryError, match=f"parameters.csv line {line}: byte 500 is not text in UTF-8 or GB18030"):
+    with pytest.raises(reg.RegistryError,
+                       match=f"parameters.csv line {line}: byte 500 is not text in UTF-8 or GB18030"):
         reg.load_registry(path)
 
 
