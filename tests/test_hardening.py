@@ -756,3 +756,29 @@ def test_scenario_name_lookup_does_not_walk_out_of_the_folder(tmp_path):
         S.load("../outside", tmp_path / "inner")
     # A path to a .toml file is still taken as given (the CLI's own argument).
     assert S.load(tmp_path / "outside.toml").params["wind_build_rate"] == 123
+
+
+def test_sensitivity_on_a_disk_that_fills_part_way_writes_nothing(tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+
+    from matplotlib.figure import Figure
+
+    from greenpath.cli import main
+
+    real = Figure.savefig
+
+    def savefig(self, fname, *args, **kwargs):
+        if "sobol" in str(fname):  # the last of four files
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(fname))
+        return real(self, fname, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    out = tmp_path / "sens"
+    args = ["sensitivity", "--method", "both", "--n", "16", "--trajectories", "2", "--top", "2",
+            "--factors", "carbon_price,policy_start_year", "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists() or not list(out.iterdir())
