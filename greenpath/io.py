@@ -33,12 +33,12 @@ class OutputExistsError(FileExistsError):
     """Refusing to overwrite a file the user already has."""
 
 
-def atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool = False) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object], overwrite: bool = False) -> Path:
     """Call ``write(tmp)`` then move ``tmp`` to ``path``."""
     return atomic_write_all([(path, write)], overwrite)[0]
 
 
-def atomic_write_all(items: list[tuple[Path, Callable[[Path], None]]],
+def atomic_write_all(items: list[tuple[Path, Callable[[Path], object]]],
                      overwrite: bool = False) -> list[Path]:
     """Write several files all or none: every ``write(tmp)`` first, then the renames.
 

@@ -782,3 +782,23 @@ def test_sensitivity_on_a_disk_that_fills_part_way_writes_nothing(tmp_path, caps
     assert "No space left on device" in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_calibration_written_on_a_full_disk_leaves_no_file(tmp_path, monkeypatch):
+    import errno
+    import os
+    import pathlib
+    import types
+
+    from greenpath.calibration import fit
+
+    def full(self, text, *args, **kwargs):  # half the text reaches the disk, then it is full
+        with open(self, "w", encoding="utf-8") as handle:
+            handle.write(text[: len(text) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+
+    monkeypatch.setattr(fit, "calibration_document", lambda result: {"parameters": {}})
+    monkeypatch.setattr(pathlib.Path, "write_text", full)
+    with pytest.raises(OSError, match="No space left"):
+        fit.write_calibration(types.SimpleNamespace(values={}), tmp_path / "calibrated.toml")
+    assert list(tmp_path.iterdir()) == []
