@@ -208,7 +208,7 @@ def find(name_or_path: str | Path, directory: Path = SCENARIO_DIR) -> Path:
         return p
     # A name is looked up in ``directory`` only: never a path through it (``../x``).
     candidate = Path(directory) / f"{name_or_path}.toml"
-    if NAME_PATTERN.match(str(name_or_path)) and candidate.is_file():
+    if NAME_PATTERN.fullmatch(str(name_or_path)) and candidate.is_file():
         return candidate
     names = available(directory)
     raise ScenarioError(
@@ -241,7 +241,7 @@ def _read(path: Path) -> str:
 
 
 def _check_name(name: str, where: str) -> None:
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise ScenarioError(
             f"{where}: name = {name!r} cannot be used as a file name; allowed letters, "
             "digits, '_', '-' and '.', not starting with '-' or '.'"
@@ -404,7 +404,7 @@ def _resolve_parent(meta: dict, source: str, directory: Path, seen: list[Path],
         return None
     # A name, never a path: checked before the file system is asked anything, so the
     # answer does not tell whether some path exists.
-    if not NAME_PATTERN.match(parent):
+    if not NAME_PATTERN.fullmatch(parent):
         raise ScenarioError(
             f"{source}: [scenario] extends = {parent!r}: not a scenario name; give the name "
             "of a scenario (letters, digits, '_', '-' and '.', not starting with '-' or '.'; "
@@ -514,7 +514,7 @@ def from_text(text: str, source: str = "uploaded scenario",
     """
     meta, own_p, own_t = validate(parse_text(text.removeprefix("\ufeff"), source), source)
     extends = meta.get("extends")
-    if parents and isinstance(extends, str) and NAME_PATTERN.match(extends) and extends in parents:
+    if parents and isinstance(extends, str) and NAME_PATTERN.fullmatch(extends) and extends in parents:
         base: Scenario | None = parents[extends]
     else:
         base = _resolve_parent(meta, source, Path(directory), [])

@@ -802,3 +802,9 @@ def test_calibration_written_on_a_full_disk_leaves_no_file(tmp_path, monkeypatch
     with pytest.raises(OSError, match="No space left"):
         fit.write_calibration(types.SimpleNamespace(values={}), tmp_path / "calibrated.toml")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("text", ['[scenario]\nextends = "baseline\\n"\n', '[scenario]\nname = "mine\\n"\n'])
+def test_a_name_with_a_trailing_newline_is_not_a_name(text):
+    with pytest.raises(S.ScenarioError, match="name"):
+        S.from_text(text, "f.toml")

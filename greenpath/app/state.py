@@ -210,7 +210,7 @@ def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES,
                                  tables={k: (list(v[0]), list(v[1])) for k, v in settings.items()
                                          if isinstance(v, tuple)},
                                  chain=[name], chain_paths=[None])
-               for name, settings in (saved or {}).items() if sc.NAME_PATTERN.match(name)}
+               for name, settings in (saved or {}).items() if sc.NAME_PATTERN.fullmatch(name)}
     scenario = sc.from_text(sc.decode(data, file_name), source=file_name, parents=parents)
     preset = (scenario.extends if scenario.extends in sc.available() and scenario.extends not in parents
               else None)
