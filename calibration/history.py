@@ -429,27 +429,33 @@ def load_history(path: str | Path | None = None) -> pd.DataFrame:
     path = DEFAULT_HISTORY_PATH if path is None else Path(path)
     rows: list[_Row] = []
     text, encoding = _read_text(path)
-    with io.StringIO(text, newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != list(COLUMNS):
-            raise _fail(path, 1, "header", ",".join(header or []), ",".join(COLUMNS))
-        last_line = reader.line_num
-        for fields in reader:
-            line = last_line + 1  # first physical line of this record
+    reader = None
+    try:
+        with io.StringIO(text, newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None or [h.strip() for h in header] != list(COLUMNS):
+                raise _fail(path, 1, "header", ",".join(header or []), ",".join(COLUMNS))
             last_line = reader.line_num
-            if not fields or all(not f.strip() for f in fields):
-                continue  # blank line
-            if len(fields) != len(COLUMNS):
-                raise _fail(
-                    path,
-                    line,
-                    "row",
-                    ",".join(fields),
-                    f"{len(COLUMNS)} comma-separated fields ({','.join(COLUMNS)}), "
-                    f"got {len(fields)}",
-                )
-            rows.append(_parse_row(path, line, dict(zip(COLUMNS, fields, strict=True))))
+            for fields in reader:
+                line = last_line + 1  # first physical line of this record
+                last_line = reader.line_num
+                if not fields or all(not f.strip() for f in fields):
+                    continue  # blank line
+                if len(fields) != len(COLUMNS):
+                    raise _fail(
+                        path,
+                        line,
+                        "row",
+                        ",".join(fields),
+                        f"{len(COLUMNS)} comma-separated fields ({','.join(COLUMNS)}), "
+                        f"got {len(fields)}",
+                    )
+                rows.append(_parse_row(path, line, dict(zip(COLUMNS, fields, strict=True))))
+    except csv.Error as exc:  # a field over the csv module's size limit, a stray quote
+        line = max(reader.line_num if reader is not None else 1, 1)  # the line being read
+        raise HistoryError(f"{path}: line {line}: not readable as CSV ({exc}); allowed: "
+                           f"rows of {len(COLUMNS)} comma-separated fields") from None
 
     groups: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
     for row in rows:

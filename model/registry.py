@@ -113,6 +113,13 @@ def _read_text(path: Path) -> str:
 
 
 def _parse(path: Path) -> dict[str, Parameter]:
+    try:
+        return _parse_rows(path)
+    except csv.Error as exc:  # a field over the csv module's size limit, a stray quote
+        raise RegistryError(f"{path.name}: not readable as CSV ({exc})") from None
+
+
+def _parse_rows(path: Path) -> dict[str, Parameter]:
     with io.StringIO(_read_text(path), newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
@@ -121,6 +128,11 @@ def _parse(path: Path) -> dict[str, Parameter]:
         params: dict[str, Parameter] = {}
         for line, row in enumerate(reader, start=2):
             where = f"{path.name} line {line}"
+            # Too few fields, or more than the header's (empty extra ones are tolerated).
+            if any(v is None for v in row.values()) or any(str(x).strip() for x in row.get(None) or []):
+                fields = reader.fieldnames or []
+                raise RegistryError(f"{where}: allowed {len(fields)} comma-separated fields "
+                                    f"({','.join(fields)}), got another number")
             name = row["name"]
             if name in params:
                 raise RegistryError(f"{where}: duplicate parameter {name!r}")

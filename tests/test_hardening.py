@@ -808,3 +808,28 @@ def test_calibration_written_on_a_full_disk_leaves_no_file(tmp_path, monkeypatch
 def test_a_name_with_a_trailing_newline_is_not_a_name(text):
     with pytest.raises(S.ScenarioError, match="name"):
         S.from_text(text, "f.toml")
+
+
+def test_history_with_a_field_over_the_csv_limit_is_named(tmp_path):
+    from greenpath.calibration.history import HistoryError, load_history
+
+    lines = _history_lines()
+    path = tmp_path / "history.csv"
+    path.write_text("".join(lines[:5]) + '2010,"' + "x" * 200_000 + '",1\n' + "".join(lines[5:]),
+                    encoding="utf-8")
+    with pytest.raises(HistoryError, match=r"history.csv: line 6: not readable as CSV \(field larger"):
+        load_history(path)
+
+
+@pytest.mark.parametrize(("tail", "message"), [
+    ("x,lever\n", "comma-separated fields"),
+    ("x,lever" + ",1" * 13 + "\n", "comma-separated fields"),
+    ('x,"' + "y" * 200_000 + '"\n', "not readable as CSV"),
+])
+def test_registry_csv_with_a_short_or_huge_row_is_named(tmp_path, tail, message):
+    from greenpath.model import registry as reg
+
+    path = tmp_path / "parameters.csv"
+    path.write_text(reg.REGISTRY_PATH.read_text(encoding="utf-8") + tail, encoding="utf-8")
+    with pytest.raises(reg.RegistryError, match=message):
+        reg.load_registry(path)
