@@ -833,3 +833,20 @@ def test_registry_csv_with_a_short_or_huge_row_is_named(tmp_path, tail, message)
     path.write_text(reg.REGISTRY_PATH.read_text(encoding="utf-8") + tail, encoding="utf-8")
     with pytest.raises(reg.RegistryError, match=message):
         reg.load_registry(path)
+
+
+@pytest.mark.parametrize("label", ['=HYPERLINK("http://evil.example","x")', "+1", "-2+3", "@SUM(A1)", "\t=1"])
+def test_results_csv_never_holds_a_formula_from_a_user_label(label):
+    import csv
+    import io
+
+    from greenpath.model.engine import JiaozuoModel
+
+    from greenpath.app import exports
+
+    result = JiaozuoModel().run(return_columns=["gdp"])
+    base = S.load("baseline")
+    text = exports.results_csv([exports.Shown("Current", label, base, result, None)]).decode("utf-8-sig")
+    cells = {row["scenario"] for row in csv.DictReader(io.StringIO(text))}
+    assert cells == {"'" + label}
+    assert exports.spreadsheet_text("Fast wind (+20%)") == "Fast wind (+20%)"
