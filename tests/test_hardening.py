@@ -850,3 +850,27 @@ def test_results_csv_never_holds_a_formula_from_a_user_label(label):
     cells = {row["scenario"] for row in csv.DictReader(io.StringIO(text))}
     assert cells == {"'" + label}
     assert exports.spreadsheet_text("Fast wind (+20%)") == "Fast wind (+20%)"
+
+
+@pytest.mark.parametrize("label", ["$x^$", r"$\undefinedcommand$", "a $ b $ c"])
+def test_a_dollar_in_a_scenario_label_is_shown_not_parsed_as_math(label):
+    from greenpath.model.engine import JiaozuoModel
+
+    from greenpath import charts
+    from greenpath.app import exports
+
+    model = JiaozuoModel()
+    base = S.load("baseline")
+    current = base.derive("cur", params={"wind_build_rate": 300})
+    shown = [exports.Shown("Current", label, current, model.run(**current.run_kwargs()), None),
+             exports.Shown("baseline", "Baseline", base, model.run(**base.run_kwargs()), None)]
+    assert exports.deck(shown, "en").startswith(b"PK")  # a pptx (zip): every chart drew
+
+    draw = next(iter(charts.CHARTS.values()))[0]
+    fig = draw({"Current": shown[0].result, "baseline": shown[1].result}, "en", labels={"Current": label})
+    fig.canvas.draw()
+    texts = [t for t in fig.findobj(lambda a: hasattr(a, "get_text"))
+             if label in t.get_text().replace("\\$", "$")]
+    assert texts
+    # Matplotlib's own test of whether a string is mathtext: never for a user's label.
+    assert all(not t._preprocess_math(t.get_text())[1] for t in texts)
