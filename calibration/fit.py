@@ -53,11 +53,9 @@ import datetime as _dt
 import hashlib
 import math
 import multiprocessing
-import os
 import platform
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -1848,11 +1846,11 @@ def write_calibration(result: CalibrationResult, path: Path, force: bool = False
         raise FileExistsError(f"{path} exists; pass --force to replace the calibration")
     reg.validate(result.values, "calibrated parameters")  # never write a file the model would refuse
     text = HEADER + "\n" + tomli_w.dumps(calibration_document(result))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    from greenpath.io import atomic_write
+
+    # A temporary name, then a rename: a full or read-only disk leaves neither a
+    # truncated file nor a stray temporary behind.
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=True)
 
 
 def load_calibration(path: Path) -> dict[str, Any]:
@@ -1869,10 +1867,9 @@ def load_calibration(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CalibrationError(f"calibration file {path} not found; run `greenpath calibrate` first")
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise CalibrationError(f"{path}: not valid TOML: {exc}") from None
+    from greenpath import tomlfile
+
+    doc = tomlfile.read(path, CalibrationError, source=str(path), what="a calibration file")
     try:
         reg.calibrated(path)  # the registry's own checks: format version, names, kinds, ranges
     except reg.RegistryError as exc:

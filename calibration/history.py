@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import math
+import statistics
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ __all__ = [
     "GDP_VARIABLE",
     "GROWTH_MAX_PCT",
     "GROWTH_MIN_PCT",
+    "JUMP_FACTOR",
     "KNOWN_VARIABLES",
     "SECTOR_VARIABLES",
     "VARIABLES",
@@ -72,6 +75,21 @@ YEAR_MAX: int = 2100
 #: that value is left out of the file).
 GROWTH_MIN_PCT: float = -30.0
 GROWTH_MAX_PCT: float = 50.0
+
+#: Jump test of level variables: a value more than this factor above or below the median
+#: of its (up to) :data:`JUMP_NEIGHBOURS` nearest preferred values of the same variable is
+#: refused unless its note says ``confirmed: <why>``. The recorded series move by at most
+#: a factor of 2 from that median (the gas supply of 2005, the CO2 fall of 2010-12); a
+#: value typed in the wrong unit (10,000 for 100 million, kt for Mt) is 10x-1000x off.
+JUMP_FACTOR: float = 3.0
+JUMP_NEIGHBOURS: int = 4
+#: What a row's note starts a confirmation with (case does not matter).
+CONFIRMED_MARK: str = "confirmed:"
+
+#: Encodings a history file is read in, in this order: UTF-8 (with or without the byte
+#: order mark Excel writes for "CSV UTF-8"), then GB18030, what Excel on a Chinese
+#: Windows writes for plain "CSV".
+ENCODINGS: tuple[str, ...] = ("utf-8-sig", "gb18030")
 
 Kind = Literal["level", "share", "change", "growth"]
 
@@ -410,27 +428,34 @@ def load_history(path: str | Path | None = None) -> pd.DataFrame:
     """
     path = DEFAULT_HISTORY_PATH if path is None else Path(path)
     rows: list[_Row] = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != list(COLUMNS):
-            raise _fail(path, 1, "header", ",".join(header or []), ",".join(COLUMNS))
-        last_line = reader.line_num
-        for fields in reader:
-            line = last_line + 1  # first physical line of this record
+    text, encoding = _read_text(path)
+    reader = None
+    try:
+        with io.StringIO(text, newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None or [h.strip() for h in header] != list(COLUMNS):
+                raise _fail(path, 1, "header", ",".join(header or []), ",".join(COLUMNS))
             last_line = reader.line_num
-            if not fields or all(not f.strip() for f in fields):
-                continue  # blank line
-            if len(fields) != len(COLUMNS):
-                raise _fail(
-                    path,
-                    line,
-                    "row",
-                    ",".join(fields),
-                    f"{len(COLUMNS)} comma-separated fields ({','.join(COLUMNS)}), "
-                    f"got {len(fields)}",
-                )
-            rows.append(_parse_row(path, line, dict(zip(COLUMNS, fields, strict=True))))
+            for fields in reader:
+                line = last_line + 1  # first physical line of this record
+                last_line = reader.line_num
+                if not fields or all(not f.strip() for f in fields):
+                    continue  # blank line
+                if len(fields) != len(COLUMNS):
+                    raise _fail(
+                        path,
+                        line,
+                        "row",
+                        ",".join(fields),
+                        f"{len(COLUMNS)} comma-separated fields ({','.join(COLUMNS)}), "
+                        f"got {len(fields)}",
+                    )
+                rows.append(_parse_row(path, line, dict(zip(COLUMNS, fields, strict=True))))
+    except csv.Error as exc:  # a field over the csv module's size limit, a stray quote
+        line = max(reader.line_num if reader is not None else 1, 1)  # the line being read
+        raise HistoryError(f"{path}: line {line}: not readable as CSV ({exc}); allowed: "
+                           f"rows of {len(COLUMNS)} comma-separated fields") from None
 
     groups: dict[tuple[int, str], list[tuple[int, int]]] = defaultdict(list)
     for row in rows:
@@ -446,11 +471,88 @@ def load_history(path: str | Path | None = None) -> pd.DataFrame:
                 "exactly one row with preferred=1 for each (year, variable)",
             )
     _check_gdp_rows(path, rows)
+    _check_jumps(path, rows)
 
     df = pd.DataFrame([asdict(row) for row in rows], columns=[*COLUMNS, "line"])
     df = df.astype({"year": "int64", "value": "float64", "preferred": "int64", "line": "int64"})
     df.attrs["path"] = str(path)
+    df.attrs["encoding"] = encoding
     return df
+
+
+def _read_text(path: Path) -> tuple[str, str]:
+    """Return the text of a history file and the encoding it was read in (:data:`ENCODINGS`).
+
+    Raises
+    ------
+    HistoryError
+        If the bytes are text in none of them, naming the line and byte.
+    """
+    data = path.read_bytes()
+    for encoding in ENCODINGS:
+        try:
+            return data.decode(encoding), encoding.removesuffix("-sig")
+        except UnicodeDecodeError:
+            continue
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise HistoryError(
+            f"{path}: line {line}: byte {exc.start} ({data[exc.start:exc.start + 1]!r}) is "
+            f"not text in {' or '.join(e.removesuffix('-sig').upper() for e in ENCODINGS)}; "
+            "allowed: the file saved as CSV UTF-8 (or GB18030)"
+        ) from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _confirmed(row: _Row) -> bool:
+    return CONFIRMED_MARK in row.note.lower() and bool(
+        row.note.lower().split(CONFIRMED_MARK, 1)[1].strip()
+    )
+
+
+def _check_jumps(path: Path, rows: list[_Row]) -> None:
+    """Refuse a level value far outside its series' neighbourhood (robust jump test).
+
+    Each positive value of a ``level`` variable is compared with the median of the
+    :data:`JUMP_NEIGHBOURS` preferred values of the same variable nearest in year
+    (other years; at least three needed). More than :data:`JUMP_FACTOR` times above or
+    below it is an error unless the row's note says ``confirmed: <why>``. The median
+    is not moved by the outlier itself, so one wrong value cannot hide, and a genuine
+    level shift (several years on a new level) has neighbours on both levels.
+
+    Raises
+    ------
+    HistoryError
+        Naming the file, the line, the variable and year, the value, the median and the
+        years it came from, and what is allowed.
+    """
+    preferred: dict[str, list[_Row]] = defaultdict(list)
+    for row in rows:
+        if row.preferred == 1 and VARIABLES[row.variable].kind == "level" and row.value > 0:
+            preferred[row.variable].append(row)
+    for row in rows:
+        if VARIABLES[row.variable].kind != "level" or row.value <= 0 or _confirmed(row):
+            continue
+        others = [r for r in preferred[row.variable] if r.year != row.year]
+        if len(others) < 3:
+            continue
+        near = sorted(others, key=lambda r: (abs(r.year - row.year), r.year))[:JUMP_NEIGHBOURS]
+        median = statistics.median(r.value for r in near)
+        ratio = row.value / median
+        if ratio > JUMP_FACTOR or ratio < 1 / JUMP_FACTOR:
+            years = ", ".join(str(r.year) for r in sorted(near, key=lambda r: r.year))
+            raise _fail(
+                path,
+                row.line,
+                f"column 'value' (variable {row.variable!r}, year {row.year})",
+                row.value_text,
+                f"within a factor of {JUMP_FACTOR:g} of {median:.6g}, the median of the same "
+                f"variable in {years} (this value is {ratio:.3g} times it; a unit or a decimal "
+                f"point wrong?); if the value is right, say why in the note: "
+                f"'{CONFIRMED_MARK} <reason>'",
+            )
 
 
 def series(df: pd.DataFrame, variable: str) -> pd.Series:

@@ -379,7 +379,10 @@ def _years(*axes: Any) -> None:
 def _finish(fig: Any, path: Path, footer: str) -> Path:
     fig.text(0.01, 0.005, footer, fontsize=7.5, color="#555555", ha="left", va="bottom")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.savefig(path, dpi=110)
+    from greenpath.io import atomic_write
+
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".")),
+                 overwrite=True)  # never a half-written image
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -1372,7 +1375,8 @@ def write_report(calibration_path: Path, out_dir: Path, *, history_path: Path | 
         "out_of_sample": _chart_oos(ctx, out_dir),
     }
     readme = out_dir / "README.md"
-    tmp = readme.with_name("README.md.tmp")
-    tmp.write_text(_markdown(ctx, charts), encoding="utf-8")
-    tmp.replace(readme)
+    from greenpath.io import atomic_write
+
+    text = _markdown(ctx, charts)
+    atomic_write(readme, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=True)
     return [readme, *(p for p in charts.values() if p is not None)]

@@ -617,13 +617,17 @@ def series_label(key: str, lang: str) -> str:
 
 
 def scenario_label(run: Run, lang: str, labels: Mapping[str, str] | None) -> str:
-    """Legend name of a scenario: the caller's label, a short title, or the name."""
+    """Legend name of a scenario: the caller's label, a short title, or the name.
+
+    Labels and titles are the user's text: a ``$`` is escaped so matplotlib shows it as
+    typed instead of parsing mathtext (``$x^$`` would stop the chart with a ValueError).
+    """
     if labels and run.name in labels:
-        return labels[run.name]
+        return labels[run.name].replace("$", r"\$")
     title = run.metadata.get(f"title_{lang}") or ""
     for cut in (" (", "(", "（"):
         title = title.split(cut)[0]
-    return title.strip() or run.name
+    return (title.strip() or run.name).replace("$", r"\$")
 
 
 def footer_text(runs: Sequence[Run], lang: str) -> str:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+import warnings
 
 from greenpath import commands
 
@@ -25,9 +27,35 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from greenpath.model.registry import RegistryError
     from greenpath.scenarios import ScenarioError
 
-    # File-system errors name the path (an unwritable or misnamed --out folder).
-    return (CommandError, ScenarioError, RegistryError, ModelError, FileNotFoundError,
-            FileExistsError, PermissionError, NotADirectoryError, IsADirectoryError)
+    # File-system errors name the path: an unwritable, read-only (EROFS) or full (ENOSPC)
+    # output or cache folder, a misnamed --out; every OSError, not a few subclasses.
+    return (CommandError, ScenarioError, RegistryError, ModelError, OSError)
+
+
+def _message(exc: BaseException) -> str:
+    """One line saying what went wrong, in the user's terms."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = exc.filename if exc.filename is not None else ""
+        if isinstance(exc, FileExistsError) and where and os.path.isfile(where):
+            return f"{where} is a file, not a folder"  # an output folder that is a file
+        return f"{where}: {exc.strerror}" if where else exc.strerror
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _warning_printer(command: str):
+    """Print a warning the user should act on as one line ``greenpath CMD: warning: ...``."""
+    from greenpath.scenarios import ScenarioWarning
+
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ScenarioWarning):
+            print(f"greenpath {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,13 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(args.command)
+            return int(args.func(args) or 0)
     except BrokenPipeError:  # output piped into `head` and closed
         sys.stderr.close()
         return 0
     except _user_errors() as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"greenpath {args.command}: error: {message}", file=sys.stderr)
+        print(f"greenpath {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
 
 

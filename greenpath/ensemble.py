@@ -194,10 +194,13 @@ def _table_variant(names: frozenset[str]) -> tuple[Path, str]:
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     folder = cache_root() / "vector_tables"
     path = folder / f"{MDL_PATH.stem}_tables_{digest}.mdl"
-    if not path.exists():
-        from greenpath.io import atomic_write
+    from greenpath.cache import read_verified
 
-        atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=True)
+    # The file name holds the hash of the text; the manifest holds that of the bytes.
+    if read_verified(path, path.with_suffix(".sha256")) != text.encode("utf-8"):
+        from greenpath.cache import atomic_write_verified
+
+        atomic_write_verified(path, text.encode("utf-8"), path.with_suffix(".sha256"))
     return path, source
 
 

@@ -6,6 +6,7 @@ leaves a truncated file; existing files are only replaced when the caller says s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -32,22 +33,48 @@ class OutputExistsError(FileExistsError):
     """Refusing to overwrite a file the user already has."""
 
 
-def atomic_write(path: Path, write: Callable[[Path], None], overwrite: bool = False) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object], overwrite: bool = False) -> Path:
     """Call ``write(tmp)`` then move ``tmp`` to ``path``."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} exists; pass --force to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    return atomic_write_all([(path, write)], overwrite)[0]
+
+
+def atomic_write_all(items: list[tuple[Path, Callable[[Path], object]]],
+                     overwrite: bool = False) -> list[Path]:
+    """Write several files all or none: every ``write(tmp)`` first, then the renames.
+
+    A write that fails (a full disk, a read-only folder: any ``OSError``) leaves no
+    new file and no temporary file behind; a folder this call created is removed again.
+    """
+    paths = [Path(p) for p, _ in items]
+    if not overwrite:
+        for path in paths:
+            if path.exists():
+                raise OutputExistsError(f"{path} exists; pass --force to replace it")
+    created = []
+    for folder in dict.fromkeys(p.parent for p in paths):
+        missing = [f for f in (folder, *folder.parents) if not f.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        created.extend(reversed(missing))
+    temps: list[str] = []
     try:
-        write(Path(tmp))
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, path)
+        for path, (_, write) in zip(paths, items, strict=True):
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix,
+                                       dir=path.parent)
+            os.close(fd)
+            temps.append(tmp)
+            write(Path(tmp))
+            os.chmod(tmp, _FILE_MODE)
+        for tmp, path in zip(temps, paths, strict=True):
+            os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+        for tmp in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        if not all(p.exists() for p in paths):  # failed: remove the folders made for it
+            for folder in reversed(created):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only when empty
+    return paths
 
 
 def write_result(result: RunResult, out_dir: Path, stem: str | None = None,
@@ -75,6 +102,4 @@ def write_result(result: RunResult, out_dir: Path, stem: str | None = None,
     def meta(tmp: Path) -> None:
         tmp.write_text(meta_text, encoding="utf-8")
 
-    for target, writer in zip(targets, (csv, xlsx, meta), strict=True):
-        atomic_write(target, writer, overwrite=True)
-    return targets
+    return atomic_write_all(list(zip(targets, (csv, xlsx, meta), strict=True)), overwrite=True)

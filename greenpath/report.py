@@ -33,7 +33,7 @@ import pandas as pd
 
 from greenpath import charts
 from greenpath.i18n import LANGS, t, unit_text
-from greenpath.io import OutputExistsError, atomic_write
+from greenpath.io import OutputExistsError, atomic_write_all
 
 DATA_FILE = "report_data.xlsx"
 FORMATS = ("png", "svg")
@@ -585,9 +585,10 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
     emit(out_dir / DATA_FILE, workbook)
 
     clock = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path, payload in pending:
-        atomic_write(path, lambda tmp, data=payload: tmp.write_bytes(data), overwrite=True)
+    # All files or none: a full or read-only disk part-way leaves no partial pack.
+    atomic_write_all([(path, lambda tmp, data=payload: tmp.write_bytes(data))
+                      for path, payload in pending], overwrite=True)
+    for path, _ in pending:
         # The temporary file is private (0600); give the report the usual permissions.
         path.chmod(0o666 & ~_UMASK)
         report.paths.append(path)

@@ -31,8 +31,16 @@ to a default silently):
   the model interpolates linearly between the given years and holds the first / last
   value outside them.  Levers measured in years (start years, durations) take a single
   number, never a table;
-* ``extends`` names an existing scenario (looked up in the folder of the file, then in
-  the shipped ``scenarios/``) and the chain of parents has no cycle.
+* ``extends`` names an existing scenario with the rule of ``name`` (a name, never a
+  path: no ``/``, ``..`` or absolute path), looked up in the folder of the file, then
+  in the shipped ``scenarios/``; the chain of parents has no cycle and at most
+  :data:`MAX_EXTENDS_DEPTH` parents;
+* a file is UTF-8 text of at most :data:`MAX_FILE_BYTES` bytes, nested at most
+  :data:`MAX_NESTING` brackets deep.
+
+Warnings (:class:`ScenarioWarning`, naming the file; the scenario still loads): an empty
+file (it runs on the model defaults) and a year table whose last year is before the
+policy start year (only its last value acts).
 
 ``policy_start_year`` is a lever of the registry (group ``timing``: the first year the
 levers act, default 2021).  It may be written under ``[levers]`` (the canonical place,
@@ -66,12 +74,12 @@ Public API (used by the CLI, the batch runner, the wedges and the app; stable)
 from __future__ import annotations
 
 import re
-import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from greenpath import shipped_dir
+from greenpath import shipped_dir, tomlfile
 from greenpath.model import registry as reg
 
 SCENARIO_DIR = shipped_dir("scenarios")
@@ -79,6 +87,10 @@ TOP_KEYS = ("scenario", "levers", "uncertainties")
 META_KEYS = ("name", "extends", "title_en", "title_zh", "description", "policy_start_year")
 YEAR_MIN, YEAR_MAX = 2005, 2035
 MAX_FILE_BYTES = 200_000
+#: Longest chain of parents (``extends``) a scenario may have.
+MAX_EXTENDS_DEPTH = 20
+#: Deepest nesting of ``[`` / ``{`` a scenario file may have (a valid one needs 2).
+MAX_NESTING = tomlfile.MAX_NESTING
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 START_YEAR_LEVER = "policy_start_year"
 
@@ -88,6 +100,10 @@ Setting = float | Table
 
 class ScenarioError(ValueError):
     """A scenario file that cannot be used, with the reason."""
+
+
+class ScenarioWarning(UserWarning):
+    """A scenario that loads but probably does not say what its author meant."""
 
 
 @dataclass
@@ -110,6 +126,9 @@ class Scenario:
         Name of the direct parent, or None.
     own_params, own_tables
         What this scenario's own file sets (the sparse overrides).
+    warnings
+        What :class:`ScenarioWarning` said about this scenario's own file (an empty
+        file, a year table ending before the policy start).
     """
 
     name: str
@@ -124,6 +143,7 @@ class Scenario:
     extends: str | None = None
     own_params: dict[str, float] = field(default_factory=dict)
     own_tables: dict[str, Table] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def run_kwargs(self) -> dict:
         """Keyword arguments for :meth:`JiaozuoModel.run`."""
@@ -186,8 +206,9 @@ def find(name_or_path: str | Path, directory: Path = SCENARIO_DIR) -> Path:
     p = Path(name_or_path)
     if p.suffix == ".toml" and p.is_file():
         return p
+    # A name is looked up in ``directory`` only: never a path through it (``../x``).
     candidate = Path(directory) / f"{name_or_path}.toml"
-    if candidate.is_file():
+    if NAME_PATTERN.fullmatch(str(name_or_path)) and candidate.is_file():
         return candidate
     names = available(directory)
     raise ScenarioError(
@@ -199,16 +220,28 @@ def find(name_or_path: str | Path, directory: Path = SCENARIO_DIR) -> Path:
 
 def parse_text(text: str, source: str) -> dict:
     """Parse TOML text, turning syntax errors into a :class:`ScenarioError`."""
-    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise ScenarioError(f"{source}: file larger than {MAX_FILE_BYTES} bytes")
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(f"{source}: not valid TOML: {exc}") from None
+    return tomlfile.loads(text, source, ScenarioError)
+
+
+def decode(data: bytes, source: str) -> str:
+    """Return the text of a scenario file's bytes, or a :class:`ScenarioError` naming the problem.
+
+    At most :data:`MAX_FILE_BYTES` bytes of UTF-8 text (a UTF-8 byte-order mark is allowed).
+    """
+    return tomlfile.decode(data, source, ScenarioError, MAX_FILE_BYTES, "a scenario file")
+
+
+def _read(path: Path) -> str:
+    """Read a scenario file (at most one byte more than allowed, so a huge file is not read whole)."""
+    with path.open("rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)
+    return decode(data, path.name)
 
 
 def _check_name(name: str, where: str) -> None:
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         raise ScenarioError(
             f"{where}: name = {name!r} cannot be used as a file name; allowed letters, "
             "digits, '_', '-' and '.', not starting with '-' or '.'"
@@ -363,10 +396,25 @@ def _overlay(params: dict, tables: dict, own_p: dict, own_t: dict) -> tuple[dict
     return out_p, out_t
 
 
-def _resolve_parent(meta: dict, source: str, directory: Path, seen: list[Path]) -> Scenario | None:
+def _resolve_parent(meta: dict, source: str, directory: Path, seen: list[Path],
+                    depth: int = 1) -> Scenario | None:
+    """Load the parent ``meta`` names; ``depth`` is its place in the chain (1: the direct parent)."""
     parent = meta.get("extends")
     if not parent:
         return None
+    # A name, never a path: checked before the file system is asked anything, so the
+    # answer does not tell whether some path exists.
+    if not NAME_PATTERN.fullmatch(parent):
+        raise ScenarioError(
+            f"{source}: [scenario] extends = {parent!r}: not a scenario name; give the name "
+            "of a scenario (letters, digits, '_', '-' and '.', not starting with '-' or '.'; "
+            "no folder), found in the folder of this file or among the shipped scenarios"
+        )
+    if depth > MAX_EXTENDS_DEPTH:
+        raise ScenarioError(
+            f"{source}: [scenario] extends = {parent!r}: more than {MAX_EXTENDS_DEPTH} "
+            f"parents in the chain; allowed at most {MAX_EXTENDS_DEPTH}"
+        )
     # A user's file elsewhere may extend a shipped scenario: its own folder first.
     folders = list(dict.fromkeys([Path(directory).resolve(), SCENARIO_DIR.resolve()]))
     parent_path = None
@@ -388,28 +436,52 @@ def _resolve_parent(meta: dict, source: str, directory: Path, seen: list[Path]) 
             f"{source}: [scenario] extends = {parent!r} makes a cycle ({loop}); "
             "a scenario cannot be its own ancestor"
         )
-    return _load(parent_path, [*seen, parent_path])
+    return _load(parent_path, [*seen, parent_path], depth + 1)
 
 
-def _load(path: Path, seen: list[Path]) -> Scenario:
-    text = path.read_text(encoding="utf-8")
+def _load(path: Path, seen: list[Path], depth: int = 1) -> Scenario:
+    text = _read(path)
     meta, own_p, own_t = validate(parse_text(text, path.name), path.name)
-    base = _resolve_parent(meta, path.name, path.parent, seen)
-    return _build(meta, path.stem, path, base, own_p, own_t)
+    base = _resolve_parent(meta, path.name, path.parent, seen, depth)
+    return _build(meta, path.stem, path, base, own_p, own_t, text, path.name)
+
+
+def _warn(text: str, source: str, scenario: Scenario) -> None:
+    """Warn about a file that loads but probably does not say what its author meant."""
+    messages = []
+    if not text.strip() or not re.search(r"^\s*[^#\s]", text, re.MULTILINE):
+        messages.append(f"{source}: the file is empty (no settings, no [scenario] table): "
+                        "it runs on the model defaults")
+    start = scenario.params.get(START_YEAR_LEVER)
+    if start is None:
+        start = reg.load_registry()[START_YEAR_LEVER].default
+    for key, (years, values) in scenario.own_tables.items():
+        if years and years[-1] < start:
+            messages.append(
+                f"{source}: [levers] {key}: the year table ends in {int(years[-1])}, before "
+                f"the policy start year {int(start)}: only its last value ({values[-1]:g}) "
+                "acts; give years from the policy start on"
+            )
+    for message in messages:
+        warnings.warn(message, ScenarioWarning, stacklevel=4)
+    scenario.warnings = messages
 
 
 def _build(meta: dict, default_name: str, path: Path | None, base: Scenario | None,
-           own_p: dict, own_t: dict) -> Scenario:
+           own_p: dict, own_t: dict, text: str | None = None, source: str = "") -> Scenario:
     params, tables = _overlay(base.params if base else {}, base.tables if base else {},
                               own_p, own_t)
     name = meta.get("name") or default_name
-    return Scenario(
+    scenario = Scenario(
         name=name, path=path, title_en=meta.get("title_en", ""),
         title_zh=meta.get("title_zh", ""), description=meta.get("description", ""),
         params=params, tables=tables, chain=[*(base.chain if base else []), name],
         chain_paths=[*(base.chain_paths if base else []), path],
         extends=meta.get("extends") or None, own_params=own_p, own_tables=own_t,
     )
+    if text is not None:
+        _warn(text, source, scenario)
+    return scenario
 
 
 def load(name_or_path: str | Path, directory: Path = SCENARIO_DIR) -> Scenario:
@@ -433,12 +505,21 @@ def load(name_or_path: str | Path, directory: Path = SCENARIO_DIR) -> Scenario:
 
 
 def from_text(text: str, source: str = "uploaded scenario",
-              directory: Path = SCENARIO_DIR) -> Scenario:
-    """Validate a scenario given as text (an upload); parents come from ``directory``."""
-    meta, own_p, own_t = validate(parse_text(text, source), source)
-    base = _resolve_parent(meta, source, Path(directory), [])
+              directory: Path = SCENARIO_DIR,
+              parents: Mapping[str, Scenario] | None = None) -> Scenario:
+    """Validate a scenario given as text (an upload); parents come from ``directory``.
+
+    ``parents`` are further scenarios its ``extends`` may name, by name, before
+    ``directory`` is looked in (the app passes the user's own saved scenarios).
+    """
+    meta, own_p, own_t = validate(parse_text(text.removeprefix("\ufeff"), source), source)
+    extends = meta.get("extends")
+    if parents and isinstance(extends, str) and NAME_PATTERN.fullmatch(extends) and extends in parents:
+        base: Scenario | None = parents[extends]
+    else:
+        base = _resolve_parent(meta, source, Path(directory), [])
     default = meta.get("name") or re.sub(r"[^A-Za-z0-9_.\-]+", "_", source).strip("_.-")
-    return _build(meta, default or "uploaded", None, base, own_p, own_t)
+    return _build(meta, default or "uploaded", None, base, own_p, own_t, text, source)
 
 
 # ---------------------------------------------------------------------- writing back
@@ -561,6 +642,6 @@ def save(scenario: Scenario, path: str | Path, overwrite: bool = False,
 
 
 __all__ = [
-    "SCENARIO_DIR", "Scenario", "ScenarioError", "available", "differences", "find",
-    "from_text", "load", "parse_text", "save", "to_toml", "validate",
+    "MAX_EXTENDS_DEPTH", "SCENARIO_DIR", "Scenario", "ScenarioError", "ScenarioWarning",
+    "available", "decode", "differences", "find", "from_text", "load", "parse_text", "save", "to_toml", "validate",
 ]

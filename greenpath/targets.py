@@ -67,7 +67,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -274,10 +273,9 @@ def _check_target(raw, index: int, source: str, seen: set[str]) -> Target:
 
 def from_text(text: str, source: str = "targets") -> list[Target]:
     """Parse and validate targets given as TOML text."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TargetError(f"{source}: not valid TOML: {exc}") from None
+    from greenpath import tomlfile
+
+    data = tomlfile.loads(text, source, TargetError)
     for key in data:
         if key not in TOP_KEYS:
             raise TargetError(f"{source}: unknown top-level key {key!r}; allowed "
@@ -298,7 +296,10 @@ def load(path: str | Path = DEFAULT_TARGETS) -> list[Target]:
     path = Path(path)
     if not path.is_file():
         raise TargetError(f"targets file {path} not found")
-    return from_text(path.read_text(encoding="utf-8"), path.name)
+    from greenpath import tomlfile
+
+    return from_text(tomlfile.decode(path.read_bytes(), path.name, TargetError,
+                                     what="a targets file"), path.name)
 
 
 def sets(targets: list[Target]) -> list[str]:

@@ -73,13 +73,14 @@ import importlib.util
 import os
 import re
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from greenpath import cache as _gp_cache
 
 __all__ = ["UnsupportedConstructError", "VectorModel", "cache_key", "generate"]
 
@@ -1244,30 +1245,27 @@ class VectorModel:
                 return False
             stem = re.sub(r"[^0-9A-Za-z_]", "_", self.mdl_path.stem)
             path = self.cache_dir / f"{stem}_{key[:24]}.py"
-            self.regenerated = not path.exists()
+            # Only bytes matching the hash recorded when they were written are executed
+            # (greenpath.cache); a changed or damaged module is generated again.
+            code = _gp_cache.read_verified(path, path.with_suffix(".sha256"))
+            self.regenerated = code is None
             if self.regenerated:
                 source = generate(self.mdl_path)
                 if self.mdl_path.read_bytes() != raw:
                     continue  # edited while it was translated: translate the new text
-                self.cache_dir.mkdir(parents=True, exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=self.cache_dir, suffix=".tmp")
-                try:
-                    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                        handle.write(source)
-                    os.replace(tmp, path)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
+                code = source.encode("utf-8")
+                _gp_cache.atomic_write_verified(path, code, path.with_suffix(".sha256"))
             break
         else:
             raise RuntimeError(f"{self.mdl_path.name} kept changing while it was translated; try again")
         module_name = f"_greenpath_vector_{stem}_{key[:24]}"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:  # pragma: no cover
+        spec = importlib.util.spec_from_loader(module_name, loader=None, origin=str(path))
+        if spec is None:  # pragma: no cover
             raise ImportError(f"cannot load generated module {path.name}")
         module = importlib.util.module_from_spec(spec)
+        module.__file__ = str(path)
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        exec(compile(code, str(path), "exec"), module.__dict__)  # the checked bytes, not the file again
         previous = self.mdl_sha256
         self.module = module
         self.key = key

@@ -30,6 +30,7 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -48,7 +49,8 @@ from . import registry as reg
 
 MDL_PATH = Path(__file__).with_name("jiaozuo.mdl")
 # Bump when the way the translation is post-processed or cached changes.
-ENGINE_VERSION = "1"
+# 2: the translation folder holds a hash manifest (greenpath.cache).
+ENGINE_VERSION = "2"
 INITIAL_TIME = 2005
 FINAL_TIME = 2035
 TIME_STEP = 0.5
@@ -95,17 +97,22 @@ def translate(mdl_path: Path = MDL_PATH, cache: Path | None = None, force: bool 
     Returns the path of the translated Python module.  The translation is written in a
     temporary folder and moved into place, so concurrent processes never load a half
     written file.  Any PySD warning saying a construct is not implemented is an error.
+    The folder's files are hashed when written (:mod:`greenpath.cache`); a cached
+    translation that no longer matches is translated again, with one warning.
     """
     import pysd
+
+    from greenpath.cache import private_dir, verify_folder, write_manifest
 
     mdl_path = Path(mdl_path)
     if not mdl_path.is_file():
         raise ModelError(f"model file not found: {mdl_path}")
     target = (cache or cache_root()) / "pysd" / translation_key(mdl_path)
     py_file = target / (mdl_path.stem + ".py")
-    if py_file.is_file() and not force:
+    if not force and verify_folder(target):
         return py_file
-    target.parent.mkdir(parents=True, exist_ok=True)
+    force = force or target.exists()  # damaged: replace it
+    private_dir(target.parent)
     work = Path(tempfile.mkdtemp(prefix="translate-", dir=target.parent))
     try:
         shutil.copy2(mdl_path, work / mdl_path.name)
@@ -115,6 +122,7 @@ def translate(mdl_path: Path = MDL_PATH, cache: Path | None = None, force: bool 
         bad = [str(w.message) for w in caught if _BAD_TRANSLATION.search(str(w.message))]
         if bad:
             raise ModelError(f"{mdl_path.name}: PySD cannot translate: {bad[0]}")
+        write_manifest(work, sorted(p.name for p in work.iterdir()))
         if force and target.exists():
             shutil.rmtree(target)
         try:
@@ -451,7 +459,13 @@ class JiaozuoModel:
         self.py_path = translate(self.mdl_path, cache)
         with warnings.catch_warnings():
             _ignore_noise()
-            self._model = pysd.load(str(self.py_path))
+            # No compiled bytecode beside the checked source: it would be imported in
+            # its place without being checked (greenpath.cache).
+            dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+            try:
+                self._model = pysd.load(str(self.py_path))
+            finally:
+                sys.dont_write_bytecode = dont_write
         self.lookups_accelerated = accelerate(self._model) if fast else 0
         if fast:
             accelerate_caches(self._model)
@@ -503,6 +517,9 @@ class JiaozuoModel:
         """Return ``names`` if all are model outputs, else raise naming the first bad one."""
         names = list(names)
         for n in names:
+            if n == "time":  # PySD's clock: every result's index already
+                raise ModelError("'time' is the index of every result (the 'year' column), "
+                                 "not a variable to return; `greenpath vars` lists them")
             if n not in self._py_to_real:
                 raise ModelError(
                     f"unknown variable {n!r}{reg.suggest(n, self._py_to_real)}; "

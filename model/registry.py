@@ -21,9 +21,9 @@ from __future__ import annotations
 import csv
 import difflib
 import hashlib
+import io
 import math
 import os
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -88,8 +88,39 @@ class Parameter:
         return number
 
 
+#: Encodings the registry CSV is read in, in this order: UTF-8 (with or without the
+#: byte-order mark of Excel's "CSV UTF-8"), then GB18030 (Excel's plain "CSV" on a
+#: Chinese Windows).
+ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def _read_text(path: Path) -> str:
+    """Return the text of the registry CSV, or a :class:`RegistryError` naming line and byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode(ENCODINGS[0])
+    except UnicodeDecodeError as exc:
+        where = exc.start
+    try:
+        return data.decode(ENCODINGS[1])
+    except UnicodeDecodeError:
+        pass
+    line = data[:where].count(b"\n") + 1
+    raise RegistryError(
+        f"{path.name} line {line}: byte {where} is not text in UTF-8 or GB18030; "
+        "save the file as CSV UTF-8"
+    )
+
+
 def _parse(path: Path) -> dict[str, Parameter]:
-    with path.open(newline="", encoding="utf-8") as fh:
+    try:
+        return _parse_rows(path)
+    except csv.Error as exc:  # a field over the csv module's size limit, a stray quote
+        raise RegistryError(f"{path.name}: not readable as CSV ({exc})") from None
+
+
+def _parse_rows(path: Path) -> dict[str, Parameter]:
+    with io.StringIO(_read_text(path), newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
@@ -97,6 +128,11 @@ def _parse(path: Path) -> dict[str, Parameter]:
         params: dict[str, Parameter] = {}
         for line, row in enumerate(reader, start=2):
             where = f"{path.name} line {line}"
+            # Too few fields, or more than the header's (empty extra ones are tolerated).
+            if any(v is None for v in row.values()) or any(str(x).strip() for x in row.get(None) or []):
+                fields = reader.fieldnames or []
+                raise RegistryError(f"{where}: allowed {len(fields)} comma-separated fields "
+                                    f"({','.join(fields)}), got another number")
             name = row["name"]
             if name in params:
                 raise RegistryError(f"{where}: duplicate parameter {name!r}")
@@ -201,10 +237,9 @@ def calibrated(path: Path | None = None) -> dict[str, float]:
 
 
 def _read_calibrated(path: Path) -> dict[str, float]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise RegistryError(f"{path.name}: not valid TOML: {exc}") from None
+    from greenpath import tomlfile
+
+    data = tomlfile.read(path, RegistryError, what="a calibration file")
     version = data.get("format_version", 1)
     if type(version) is not int or version not in CALIBRATION_FORMAT_VERSIONS:
         allowed = " or ".join(["1 (no key)", *(str(v) for v in CALIBRATION_FORMAT_VERSIONS[1:])])

@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 from greenpath import scenarios as sc
 from greenpath.app import model_view, runner, sections, state
+from greenpath.app.plain import shown as md_shown
 from greenpath.i18n import t, table, unit_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def lever(at: AppTest, name: str):
 
 
 def errors(at: AppTest) -> str:
-    return "\n".join(e.value for e in at.error)
+    return "\n".join(md_shown(e.value) for e in at.error)
 
 
 def charts(at: AppTest) -> list[str]:
@@ -192,7 +193,7 @@ def test_upload_good_scenario_sets_levers():
     assert lever(at, "utility_pv_build_rate").value == pytest.approx(
         sc.load("plan_14th_fyp").params["utility_pv_build_rate"])
     assert at.selectbox(key="w_preset").value == "__uploaded__"
-    assert t("app_upload_loaded", "en", file="my_variant.toml") in at.success[0].value
+    assert t("app_upload_loaded", "en", file="my_variant.toml") in md_shown(at.success[0].value)
 
 
 def test_upload_message_sits_under_the_uploader_and_is_cleared_with_the_file():
@@ -200,7 +201,7 @@ def test_upload_message_sits_under_the_uploader_and_is_cleared_with_the_file():
     at = new_app()
     _upload(at, "bad.toml", b'[levers]\nwind_build_rate = 9999\n')
     tab = next(tb for tb in at.tabs if tb.label == t("app_tab_file", "en"))
-    assert "bad.toml: [levers] wind_build_rate = 9999" in " ".join(e.value for e in tab.error)
+    assert "bad.toml: [levers] wind_build_rate = 9999" in " ".join(md_shown(e.value) for e in tab.error)
     assert len(at.error) == len(tab.error), errors(at)  # not repeated at the top of the page
     at.file_uploader(key="w_upload").set_value(None).run()
     assert not at.exception
@@ -317,7 +318,7 @@ def test_save_draws_comparison_and_never_overwrites_without_asking():
     at.button(key="w_save").click().run()
     assert at.session_state["gp_saved"]["fast wind"] == saved
     assert at.warning
-    assert "fast wind" in at.warning[0].value
+    assert "fast wind" in md_shown(at.warning[0].value)
     at.checkbox(key="w_save_replace").check().run()
     at.button(key="w_save").click().run()
     assert at.session_state["gp_saved"]["fast wind"]["wind_build_rate"] == pytest.approx(50.0)
@@ -357,7 +358,7 @@ def test_changed_scenario_is_titled_preset_plus_changes_in_file_and_line():
     lever(at, "wind_build_rate").set_value(321.0).run()
     changed_en = t("app_title_changed", "en", title=preset.title_en)
     changed_zh = t("app_title_changed", "zh", title=preset.title_zh)
-    assert any(changed_en in m.value for m in at.markdown)
+    assert any(changed_en in md_shown(m.value) for m in at.markdown)
     toml = tomllib.loads(next(c.value for c in at.code if "[scenario]" in c.value))
     assert toml["scenario"]["title_en"] == changed_en
     assert toml["scenario"]["title_zh"] == changed_zh
@@ -511,7 +512,7 @@ def test_link_setting_only_an_uncertainty_says_so():
     name, p = next((n, p) for n, p in reg.uncertainties().items() if p.unit.lower() != "year")
     value = p.min + 0.37 * (p.max - p.min)
     at = new_app({name: repr(value)})
-    line = " ".join(m.value for m in at.markdown)
+    line = " ".join(md_shown(m.value) for m in at.markdown)
     assert t("app_as_preset", "en") not in line
     assert t("app_link_settings", "en", n=1) in line
     base = sc.load("baseline")

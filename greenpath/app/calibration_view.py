@@ -8,12 +8,12 @@ piece still missing is reported as missing, never replaced by something else.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from greenpath import tomlfile
 from greenpath.model import registry as reg
 
 REPORT_DIR = reg.CALIBRATED_PATH.parent / "report"
@@ -96,9 +96,9 @@ def load(report_dir: Path = REPORT_DIR, calibrated: Path | None = None) -> Calib
     if path is not None and Path(path).is_file():
         out.path = Path(path)
         try:
-            data = tomllib.loads(out.path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            out.error = f"{out.path.name}: not valid TOML: {exc}"
+            data = tomlfile.read(out.path, what="a calibration file")
+        except ValueError as exc:
+            out.error = str(exc)
             return out
         out.meta = data.get("meta", {}) if isinstance(data.get("meta"), dict) else {}
         params = data.get("parameters")

@@ -54,6 +54,16 @@ def _baseline(runs: Sequence) -> sc.Scenario:
     return next(r.scenario for r in runs if r.scenario.name == charts.BASELINE)
 
 
+def spreadsheet_text(text: str) -> str:
+    """Return user text safe for a spreadsheet cell: never read as a formula.
+
+    Excel and LibreOffice run a CSV cell starting with ``= + - @`` (or a tab or carriage
+    return) as a formula (``=HYPERLINK(...)`` in a saved scenario's name); a leading
+    apostrophe makes it text, as OWASP's CSV-injection advice says.
+    """
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def results_csv(shown: Sequence[Shown]) -> bytes:
     """Every output of every shown scenario: scenario, variable, year, value, unit.
 
@@ -62,7 +72,7 @@ def results_csv(shown: Sequence[Shown]) -> bytes:
     parts = []
     for s in shown:
         long = s.result.frame.reset_index().melt(id_vars="year", var_name="variable")
-        long.insert(0, "scenario", s.label)
+        long.insert(0, "scenario", spreadsheet_text(s.label))
         long["unit"] = long["variable"].map(s.result.units)
         parts.append(long)
     buf = io.StringIO()

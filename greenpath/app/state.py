@@ -186,8 +186,12 @@ def scenario_toml(current: sc.Scenario, base: Base) -> str:
     return sc.to_toml(sc.Scenario(**{**current.__dict__, "extends": None}), parent=None)
 
 
-def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES) -> Base:
+def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES,
+                saved: Mapping[str, Mapping[str, object]] | None = None) -> Base:
     """Validate an uploaded scenario file (never executed: TOML data only).
+
+    Its ``extends`` may name a shipped scenario or one of the user's ``saved`` scenarios
+    (name -> settings, the session's own), never a file on the server.
 
     Raises
     ------
@@ -200,14 +204,16 @@ def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES)
             f"{file_name}: {len(data):,} bytes is larger than the {max_bytes:,} bytes "
             "allowed for a scenario file"
         )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise sc.ScenarioError(
-            f"{file_name}: not UTF-8 text (byte {exc.start}); a scenario file is TOML text"
-        ) from None
-    scenario = sc.from_text(text, source=file_name)
-    preset = scenario.extends if scenario.extends in sc.available() else None
+    parents = {name: sc.Scenario(name=name, path=None, title_en=name, title_zh=name,
+                                 params={k: float(v) for k, v in settings.items()
+                                         if not isinstance(v, tuple)},
+                                 tables={k: (list(v[0]), list(v[1])) for k, v in settings.items()
+                                         if isinstance(v, tuple)},
+                                 chain=[name], chain_paths=[None])
+               for name, settings in (saved or {}).items() if sc.NAME_PATTERN.fullmatch(name)}
+    scenario = sc.from_text(sc.decode(data, file_name), source=file_name, parents=parents)
+    preset = (scenario.extends if scenario.extends in sc.available() and scenario.extends not in parents
+              else None)
     return Base(scenario=scenario, preset=preset, uploaded=True)
 
 
@@ -222,15 +228,24 @@ def format_setting(value: Setting) -> str:
     return num(value)
 
 
-def _parse_setting(text: str) -> object:
-    """Query text -> a number, a ``{year: value}`` dict, or the text itself (invalid)."""
+def _parse_setting(text: str, where: str = LINK_SOURCE) -> object:
+    """Query text -> a number, a ``{year: value}`` dict, or the text itself (invalid).
+
+    Raises
+    ------
+    greenpath.scenarios.ScenarioError
+        A year given twice (``2021:60;2021:70``), as a scenario file's year table does.
+    """
     text = text.strip()
     if ":" in text:
         table: dict[str, object] = {}
         for part in text.split(";"):
             year, sep, value = part.partition(":")
-            if not sep:
+            if not sep or ":" in value:  # not year:value (no nested tables: no recursion)
                 return text
+            if year.strip() in table:
+                raise sc.ScenarioError(f"{where} = {text!r}: year {year.strip()} is given twice; "
+                                       "give each year once")
             table[year.strip()] = _parse_setting(value)
         return table
     try:
@@ -336,7 +351,8 @@ def decode_link(query: Mapping[str, str | Sequence[str]], langs: Sequence[str],
         section = "uncertainties" if key in registry and registry[key].kind == "uncertainty" \
             else "levers"
         try:
-            _, params, tables = sc.validate({section: {key: _parse_setting(text)}}, LINK_SOURCE)
+            value = _parse_setting(text, f"{LINK_SOURCE}: [{section}] {key}")
+            _, params, tables = sc.validate({section: {key: value}}, LINK_SOURCE)
         except sc.ScenarioError as exc:
             scenario_errors.append(str(exc))
             continue

@@ -13,7 +13,7 @@ Session state (all keys start ``gp_``; widget keys start ``w_``):
 ``gp_compare``   names of the saved scenarios drawn on the charts (a new save is added)
 ``gp_lang``, ``gp_page``, ``gp_present``, ``gp_chart``
 ``gp_errors``    messages of the last bad share link, shown at the top until dismissed
-``gp_upload``    ``(kind, file name, message)`` of the last upload, shown under the uploader
+``gp_upload``    ``(kind, file name, message or the file's warnings)`` of the last upload, shown under the uploader
 
 Widget values are copied into ``gp_*`` by callbacks because Streamlit forgets the
 state of widgets that are not drawn (e.g. the levers while the model page is shown).
@@ -32,6 +32,7 @@ import streamlit as st
 from greenpath import scenarios as sc
 from greenpath.app import calibration_view, exports, model_view, runner, sections, state
 from greenpath.app import charts as live
+from greenpath.app.plain import md
 from greenpath.i18n import LANGS, t, t_or, unit_text
 from greenpath.model import indicators
 from greenpath.model import registry as reg
@@ -268,11 +269,12 @@ def _on_upload() -> None:
         ss.gp_upload = None
         return
     try:
-        base = state.from_upload(uploaded.getvalue(), uploaded.name, UPLOAD_LIMIT_BYTES)
+        base = state.from_upload(uploaded.getvalue(), uploaded.name, UPLOAD_LIMIT_BYTES,
+                                 saved=ss.gp_saved)
     except (sc.ScenarioError, reg.RegistryError) as exc:
         ss.gp_upload = ("error", uploaded.name, str(exc))
         return
-    ss.gp_upload = ("success", uploaded.name, "")
+    ss.gp_upload = ("success", uploaded.name, tuple(base.scenario.warnings))
     _set_base(base)
 
 
@@ -304,10 +306,10 @@ def _on_save() -> None:
         ss.gp_save_msg = ("error", t("app_save_need_name", ss.gp_lang))
         return
     if name in ss.gp_saved and not ss.get("w_save_replace"):
-        ss.gp_save_msg = ("warning", t("app_save_exists", ss.gp_lang, name=name))
+        ss.gp_save_msg = ("warning", t("app_save_exists", ss.gp_lang, name=md(name)))
         return
     ss.gp_saved[name] = dict(current_scenario().settings())
-    ss.gp_save_msg = ("success", t("app_saved", ss.gp_lang, name=name))
+    ss.gp_save_msg = ("success", t("app_saved", ss.gp_lang, name=md(name)))
     ss.w_save_replace = False
     # A new save is drawn at once; beyond the limit the longest-shown one makes room.
     compare = [n for n in ss.gp_compare if n != name and n in ss.gp_saved]
@@ -647,7 +649,7 @@ def _optional_panel(compute: Callable, *args, what: str):
         return compute(*args)
     except Exception as exc:  # noqa: BLE001 - shown to the user, never swallowed
         st.warning(t("app_panel_failed", ss.gp_lang, what=t(what, ss.gp_lang),
-                     error=f"{type(exc).__name__}: {exc}"))
+                     error=md(f"{type(exc).__name__}: {exc}")))
         return None
 
 
@@ -731,10 +733,12 @@ def upload_message(lang: str) -> None:
         return
     kind, name, detail = msg
     if kind == "error":
-        st.error(f"{t('app_error_upload', lang, file=name)}\n\n{detail}")
+        st.error(f"{t('app_error_upload', lang, file=md(name))}\n\n{md(detail)}")
         st.button(t("app_dismiss", lang), key="w_dismiss_upload", on_click=_on_dismiss_upload)
     else:
-        st.success(t("app_upload_loaded", lang, file=name))
+        st.success(t("app_upload_loaded", lang, file=md(name)))
+        for warning in detail or ():
+            st.warning(md(warning))
 
 
 def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
@@ -755,7 +759,7 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
         with c2:
             st.button(t("app_save", lang), key="w_save", on_click=_on_save, type="primary")
         if (ss.get("w_save_name") or "").strip() in ss.gp_saved:
-            st.checkbox(t("app_save_replace", lang, name=ss.w_save_name.strip()),
+            st.checkbox(t("app_save_replace", lang, name=md(ss.w_save_name.strip())),
                         key="w_save_replace")
         msg = ss.pop("gp_save_msg", None)
         if msg:
@@ -766,11 +770,11 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
                            max_selections=live.MAX_SAVED, on_change=_on_compare)
             for name in list(ss.gp_saved):
                 c1, c2, c3 = st.columns([4, 1, 1], vertical_alignment="center")
-                c1.markdown(f"• {name}")
+                c1.markdown(f"• {md(name)}")
                 c2.button(t("app_load", lang), key=f"w_load_{name}", on_click=_on_load_saved,
                           args=(name,))
                 with c3.popover(t("app_remove", lang)):
-                    st.button(t("app_remove_confirm", lang, name=name), key=f"w_rm_{name}",
+                    st.button(t("app_remove_confirm", lang, name=md(name)), key=f"w_rm_{name}",
                               on_click=_on_remove_saved, args=(name,))
         else:
             st.caption(t("app_no_saved", lang))
@@ -782,14 +786,14 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
                 save_name or f"{current.name}_custom")})
             text = state.scenario_toml(named, base)
         except sc.ScenarioError as exc:
-            st.error(f"{t('app_error_scenario', lang)}\n\n{exc}")
+            st.error(f"{t('app_error_scenario', lang)}\n\n{md(exc)}")
         else:
             st.download_button(t("app_download_toml", lang), data=text.encode("utf-8"),
                                file_name=f"{named.name}.toml", mime="application/toml",
                                key="w_dl_toml", on_click="ignore",
                                icon=":material/download:")
             title = named.title_zh if lang == "zh" else named.title_en
-            with st.expander(t("app_toml_preview", lang, title=title or named.name)):
+            with st.expander(t("app_toml_preview", lang, title=md(title or named.name))):
                 st.code(text, language="toml")
         st.file_uploader(t("app_upload", lang), type=["toml"], key="w_upload",
                          on_change=_on_upload, help=t("app_upload_help", lang,
@@ -842,7 +846,7 @@ def simulator_page(lang: str) -> None:
     try:
         current = current_scenario()
     except sc.ScenarioError as exc:  # lever values are validated before they are kept
-        st.error(f"{t('app_error_scenario', lang)}\n\n{exc}")
+        st.error(f"{t('app_error_scenario', lang)}\n\n{md(exc)}")
         return
     key = state.run_key(current.settings())
     runs = _runs(key, lang)
@@ -859,15 +863,15 @@ def simulator_page(lang: str) -> None:
     with head, st.container(key="scenario_line"):
         if not present:  # the projector keeps its height for the chart
             st.title(t("app_title", lang), anchor=False)
-        st.markdown(f"**{t('app_scenario', lang)}:** {title} · *{_status(base, changed, lang)}*")
+        st.markdown(f"**{t('app_scenario', lang)}:** {md(title)} · *{_status(base, changed, lang)}*")
     with side, st.container(horizontal=True, horizontal_alignment="right"):
         st.button(t("app_revert", lang), key="w_revert", on_click=_on_revert,
-                  disabled=not changed, help=t("app_revert_help", lang, title=base_title))
+                  disabled=not changed, help=t("app_revert_help", lang, title=md(base_title)))
         if present:  # the sidebar and its toggle are hidden on the projector
             st.button(t("app_present_exit", lang), key="w_present_exit",
                       on_click=_on_present_exit, icon=":material/close_fullscreen:")
     if ss.gp_errors:
-        st.error("\n\n".join(ss.gp_errors))
+        st.error("\n\n".join(md(e) for e in ss.gp_errors))
         st.button(t("app_dismiss", lang), key="w_dismiss", on_click=_on_dismiss)
     ctx = live.ChartContext(
         lang=lang, present=present,
@@ -1068,11 +1072,11 @@ def calibration_page(lang: str) -> None:
     st.title(t("app_calibration_title", lang), anchor=False)
     cal = calibration_view.load()
     if cal.error:
-        st.error(cal.error)
+        st.error(md(cal.error))
     if cal.path is None:
         st.info(t("app_not_available", lang, what=t("app_calibrated_file", lang)))
     else:
-        st.caption(t("app_calibration_in_force", lang, file=cal.path.name))
+        st.caption(t("app_calibration_in_force", lang, file=md(cal.path.name)))
         if cal.meta:
             with st.expander(t("app_calibration_meta", lang)):
                 st.json(cal.meta)

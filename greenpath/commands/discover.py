@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from greenpath import discovery as dc
     from greenpath.cli import CommandError
     from greenpath.ensemble import DEFAULT_SEED, EnsembleError
-    from greenpath.io import atomic_write
+    from greenpath.io import atomic_write_all
 
     if args.n < 10:
         raise CommandError(f"--n {args.n}: PRIM needs at least 10 runs (thousands are usual)")
@@ -114,13 +114,12 @@ def run(args: argparse.Namespace) -> int:
               f"{meta['model_sha256'][:12]}")
     fig = dc.tradeoff_chart(result.prim, footer, title=f"PRIM: runs whose CO2 peaks by {meta['peak_by']} "
                             f"({meta['share_of_interest']:.0%} of all runs)")
-    atomic_write(targets[0], lambda tmp: result.box_table.to_csv(tmp, index=False, float_format="%.6g"),
-                 overwrite=True)
-    atomic_write(targets[1], lambda tmp: result.prim.trajectory.to_csv(tmp, index=False, float_format="%.6g"),
-                 overwrite=True)
-    atomic_write(targets[2], lambda tmp: fig.savefig(tmp, format="png"), overwrite=True)
-    atomic_write(targets[3], lambda tmp: tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8"),
-                 overwrite=True)
+    atomic_write_all([  # all or none: a full disk leaves no partial set
+        (targets[0], lambda tmp: result.box_table.to_csv(tmp, index=False, float_format="%.6g")),
+        (targets[1], lambda tmp: result.prim.trajectory.to_csv(tmp, index=False, float_format="%.6g")),
+        (targets[2], lambda tmp: fig.savefig(tmp, format="png")),
+        (targets[3], lambda tmp: tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")),
+    ], overwrite=True)
     _print(result)
     for t in targets:
         print(t)

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     scenario = scenarios.load(args.scenario)
     model = JiaozuoModel()
     result = model.run(**scenario.run_kwargs(), return_columns=args.columns,
-                       final_time=args.final_time or FINAL_TIME)
+                       final_time=FINAL_TIME if args.final_time is None else args.final_time)
     result.metadata["scenario_file"] = str(scenario.path) if scenario.path else ""
     result.metadata["scenario_chain"] = scenario.chain
     paths = io.write_result(result, args.out, scenario.name, overwrite=args.force)

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from greenpath import sensitivity as se
     from greenpath.cli import CommandError
     from greenpath.ensemble import DEFAULT_SEED, EnsembleError
-    from greenpath.io import atomic_write
+    from greenpath.io import atomic_write_all
 
     seed = DEFAULT_SEED if args.seed is None else args.seed
 
@@ -93,16 +93,17 @@ def run(args: argparse.Namespace) -> int:
               f"seed {meta['seed']}"
               f" | {meta['runs']} runs | model {meta['model_sha256'][:12]}"
               + (f" | calibration {meta['calibration_sha256_12']}" if meta["calibration_sha256_12"] else ""))
-    atomic_write(targets[0], lambda tmp: result.table.to_csv(tmp, index=False, float_format="%.6g"),
-                 overwrite=True)
-    atomic_write(targets[1], lambda tmp: tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8"),
-                 overwrite=True)
+    files = [
+        (targets[0], lambda tmp: result.table.to_csv(tmp, index=False, float_format="%.6g")),
+        (targets[1], lambda tmp: tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")),
+    ]
     if result.morris is not None:
-        fig = se.morris_chart(result.morris, footer + f" | r={args.trajectories}")
-        atomic_write(out / "morris.png", lambda tmp: fig.savefig(tmp, format="png"), overwrite=True)
+        morris = se.morris_chart(result.morris, footer + f" | r={args.trajectories}")
+        files.append((out / "morris.png", lambda tmp: morris.savefig(tmp, format="png")))
     if result.sobol is not None:
-        fig = se.sobol_chart(result.sobol, footer + f" | N={args.n}")
-        atomic_write(out / "sobol.png", lambda tmp: fig.savefig(tmp, format="png"), overwrite=True)
+        sobol = se.sobol_chart(result.sobol, footer + f" | N={args.n}")
+        files.append((out / "sobol.png", lambda tmp: sobol.savefig(tmp, format="png")))
+    atomic_write_all(files, overwrite=True)  # all or none: a full disk leaves no partial set
     _print(result)
     for t in targets:
         print(t)
