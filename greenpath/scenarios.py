@@ -345,7 +345,7 @@ def _check_step(p: reg.Parameter, value: dict, where: str) -> Step:
 
 
 def step_table(name: str, step: tuple[int, float], before: Setting | None) -> Table:
-    """The year table of a step change over the setting it replaces.
+    """Return the year table of a step change over the setting it replaces.
 
     The model reads a year table at whole calendar years (``data year``), so the
     table keeps ``before`` for every year up to ``from_year - 1`` and takes the new

@@ -14,7 +14,8 @@ from greenpath.cli import main
 
 def test_run_writes_csv_xlsx_and_metadata(tmp_path, capsys):
     assert main(["run", "baseline", "--out", str(tmp_path)]) == 0
-    frame = pd.read_csv(tmp_path / "baseline.csv", index_col="year")
+    long = pd.read_csv(tmp_path / "baseline.csv")
+    frame = long.pivot(index="year", columns="variable", values="value")
     assert frame.index.min() == 2005
     assert frame.index.max() == 2035
     assert "co2_emissions" in frame.columns
@@ -25,6 +26,7 @@ def test_run_writes_csv_xlsx_and_metadata(tmp_path, capsys):
     assert meta["run_seconds"] > 0
     xl = pd.read_excel(tmp_path / "baseline.xlsx", sheet_name=None)
     assert set(xl) == {"results", "units", "metadata"}
+    assert list(xl["metadata"].columns) == ["key", "value"]
     assert xl["results"]["co2_emissions"].tolist() == pytest.approx(frame["co2_emissions"].tolist(), rel=1e-5)
     assert "co2_peak_year" in capsys.readouterr().out
 
@@ -41,9 +43,9 @@ def test_outputs_are_readable_by_others_and_keep_full_precision(tmp_path):
         assert main(["run", "baseline", "--out", str(tmp_path), "--columns", "co2_emissions"]) == 0
     finally:
         os.umask(old)
-    for name in ("baseline.csv", "baseline.xlsx", "baseline.meta.json"):
+    for name in ("baseline.csv", "baseline.xlsx", "baseline.iamc.csv", "baseline.meta.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
-    written = pd.read_csv(tmp_path / "baseline.csv", index_col="year")["co2_emissions"]
+    written = pd.read_csv(tmp_path / "baseline.csv").set_index("year")["value"]
     exact = JiaozuoModel().run(return_columns=["co2_emissions"]).frame["co2_emissions"]
     assert written.to_numpy() == pytest.approx(exact.to_numpy(), rel=1e-11)
 
