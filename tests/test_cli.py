@@ -87,8 +87,34 @@ def test_bad_scenario_file_names_file_key_and_range(tmp_path, capsys):
 def test_vars_lists_units_and_levers(capsys):
     assert main(["vars", "--kind", "lever"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("wind_build_rate\tlever\tMW/Year [0..500]") for line in out)
-    assert all("\tlever\t" in line for line in out)
+    from greenpath.model.registry import effective_defaults
+
+    wind = effective_defaults()["wind_build_rate"]
+    assert any(line.startswith(f"wind_build_rate\tlever\tMW/Year [0..500]\tbaseline {wind:g}\t")
+               for line in out)
+    assert all("\tlever\t" in line and "\tbaseline " in line for line in out)
+
+
+def test_show_lists_resolved_levers_with_their_source_file(tmp_path, capsys):
+    kid = tmp_path / "kid.toml"
+    kid.write_text('[scenario]\nname = "kid"\nextends = "plan_2021"\n[levers]\n'
+                   'wind_build_rate = { from = 2023, value = 250 }\n', encoding="utf-8")
+    out_csv = tmp_path / "kid.csv"
+    assert main(["show", str(kid), "--csv", str(out_csv)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("  chain: baseline (baseline.toml) > plan_2021 (plan_2021.toml)")
+    rows = {line.split()[0]: line for line in lines[3:-1]}
+    assert "kid.toml" in rows["wind_build_rate"]
+    assert "{ 2022 = " in rows["wind_build_rate"] and "2023 = 250 }" in rows["wind_build_rate"]
+    assert "plan_2021.toml" in rows["rail_freight_share_target"]
+    table = pd.read_csv(out_csv, encoding="utf-8-sig").set_index("name")
+    assert table.loc["rail_freight_share_target", "unit"] == "Dmnl"
+    assert table.loc["wind_build_rate", "source"] == "kid.toml"
+    assert set(table["kind"]) == {"lever"}
+    assert main(["show", str(kid), "--all"]) == 0
+    everything = capsys.readouterr().out
+    assert "calibration/calibrated.toml" in everything
+    assert "model/parameters.csv" in everything
 
 
 def test_console_script_exit_status():
