@@ -105,7 +105,8 @@ def test_show_lists_resolved_levers_with_their_source_file(tmp_path, capsys):
     assert lines[1].startswith("  chain: baseline (baseline.toml) > plan_2021 (plan_2021.toml)")
     rows = {line.split()[0]: line for line in lines[3:-1]}
     assert "kid.toml" in rows["wind_build_rate"]
-    assert "{ 2022 = " in rows["wind_build_rate"] and "2023 = 250 }" in rows["wind_build_rate"]
+    assert "{ 2022 = " in rows["wind_build_rate"]
+    assert "2023 = 250 }" in rows["wind_build_rate"]
     assert "plan_2021.toml" in rows["rail_freight_share_target"]
     table = pd.read_csv(out_csv, encoding="utf-8-sig").set_index("name")
     assert table.loc["rail_freight_share_target", "unit"] == "Dmnl"

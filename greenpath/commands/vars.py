@@ -34,9 +34,7 @@ def run(args: argparse.Namespace) -> int:
         The exit status, 0.
     """
     from greenpath.model.engine import parse_mdl
-    from greenpath.model.registry import load_registry
-
-    from greenpath.model.registry import effective_defaults
+    from greenpath.model.registry import effective_defaults, load_registry
 
     registry = load_registry()
     baseline = effective_defaults()
