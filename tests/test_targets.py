@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from greenpath.model.engine import JiaozuoModel
 
 from greenpath import scenarios
 from greenpath import targets as T
@@ -261,6 +262,34 @@ def test_targets_command(capsys):
     assert "2.5 GW" not in out
     assert "CO2 peak: " in out
     assert "Cumulative CO2 2021-2035: " in out
+
+
+def test_targets_command_margins_in_points_and_baseline_flag(capsys, tmp_path):
+    out = tmp_path / "t.csv"
+    assert main(["targets", "plan_2021", "--csv", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = pd.read_csv(out, encoding="utf-8-sig").set_index("id")
+    base = T.evaluate(JiaozuoModel().run(return_columns=T.required_variables(T.load(T.DEFAULT_TARGETS))),
+                      T.DEFAULT_TARGETS).set_index("id")
+    assert table["met_in_baseline"].tolist() == base.loc[table.index, "met"].tolist()
+    assert table["met_in_baseline"].any()
+    assert not table["met_in_baseline"].all()
+    for target_id, row in table.iterrows():
+        line = next(v for v in lines if f" {row['label_en']}  " in v)
+        assert ("(already met in baseline)" in line) == bool(row["met_in_baseline"]), target_id
+        if row["unit"] == "%" and row["margin"] != 0:
+            assert f"margin {row['margin']:+.2f} pp" in line, line
+            assert row["margin_unit"] == "pp"
+        assert "margin +0.00" not in line or row["met"], line
+
+
+def test_targets_command_says_when_a_strict_target_is_only_equalled(tmp_path, capsys):
+    """Baseline CO2 still rises in 2035: its 2035 level equals its peak (margin 0, missed)."""
+    assert main(["targets", "baseline", "--lang", "zh"]) == 0
+    out = capsys.readouterr().out
+    assert "余量 0(恰等于目标值,目标要求 <)" in out
+    assert "个百分点" in out
+    assert "已达成)" not in out  # the baseline is its own reference: no flag
 
 
 def test_targets_command_errors(capsys, tmp_path):
