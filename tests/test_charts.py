@@ -77,8 +77,10 @@ def _wedge_table(runs) -> pd.DataFrame:
 @pytest.mark.parametrize("lang", ["en", "zh"])
 @pytest.mark.parametrize("presentation", [False, True], ids=["normal", "presentation"])
 def test_no_two_labels_of_a_chart_overlap(runs, lang, presentation):
-    """The peak-year target label at the top of the CO2 chart once overprinted the
-    "policy from 2021" label (zh, and en at projector size); labels now move apart.
+    """No label of a chart overprints another one.
+
+    The peak-year target label at the top of the CO2 chart once overprinted the
+    "policy from 2021" label (zh, and en at projector size).
     """
     for key, draw in CHART_FUNCS.items():
         fig = draw(runs, lang, presentation=presentation)
