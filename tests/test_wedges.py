@@ -154,8 +154,10 @@ def test_wedges_command(capsys, tmp_path):
 
 
 def test_each_lever_group_has_one_name_everywhere():
-    """The CLI, charts and app name a group by chart_group_<key>; the only_<key> scenario
-    and the README use the same name.
+    """Each lever group has one name in every place that shows it.
+
+    The CLI, charts and app use chart_group_<key>; the only_<key> scenario and the
+    README use the same name.
     """
     from pathlib import Path
 
