@@ -13,7 +13,7 @@ LOCKED = ("E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by proc
 
 
 def _fake_apt(tmp_path: Path, failures: int, message: str) -> Path:
-    """An apt-get on PATH that fails ``failures`` times with ``message``, then succeeds."""
+    """Put an apt-get on PATH that fails ``failures`` times with ``message``, then succeeds."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "apt-get"
