@@ -146,7 +146,8 @@ def test_wedges_command(capsys, tmp_path):
     assert "groups changed: Industry (industry)" in text
     assert "total_coal_consumption" in text
     table = pd.read_csv(out)
-    assert list(table.columns) == ["variable", "year", "group", "contribution"]
+    assert list(table.columns) == ["variable", "year", "group", "contribution", "unit"]
+    assert set(table.loc[table["variable"] == "co2_emissions", "unit"]) == {"MtCO2/Year"}
     assert main(["wedges", "only_industry", "--csv", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
     assert main(["wedges", "plan_2021", "--years", "2040"]) == 2

@@ -33,8 +33,8 @@ def register(sub) -> None:
                    "(the reference, one run at a time)")
     p.add_argument("--lang", choices=["en", "zh"], default="en")
     p.add_argument("--csv", type=Path, default=None,
-                   help="write variable, year, group, contribution to this CSV (refuses to "
-                   "replace a file)")
+                   help="write variable, year, group, contribution, unit to this CSV (refuses "
+                   "to replace a file)")
     p.set_defaults(func=run)
 
 
@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if args.csv is not None:
         from greenpath.io import atomic_write
 
-        atomic_write(args.csv, lambda tmp: table.to_csv(tmp, index=False))
+        long = table.assign(unit=table["variable"].map(attrs["units"]))
+        atomic_write(args.csv, lambda tmp: long.to_csv(tmp, index=False))
         print(args.csv)
     return 0
