@@ -517,7 +517,8 @@ def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
     lang
         ``"en"`` or ``"zh"``.
     key_numbers
-        Table from :func:`key_numbers_table`, shown right after the title slide.
+        Table from :func:`key_numbers_table`, shown right after the title slide
+        (default: that table against every target of the shipped targets file).
     """
     from pptx import Presentation
     from pptx.util import Emu
@@ -542,7 +543,9 @@ def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
         run.text = line
         _style_run(run, 14, lang)
     _add_footer(slide, prs, footer, lang)
-    if key_numbers is not None and len(key_numbers):
+    if key_numbers is None:  # callers that do not choose targets: the shipped file, all sets
+        key_numbers = key_numbers_table(runs, lang)
+    if len(key_numbers):
         _table_slides(prs, t("chart_report_key_title", lang), key_numbers, "", footer, lang)
 
     blank = prs.slide_layouts[6]
