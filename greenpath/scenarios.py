@@ -56,8 +56,9 @@ Public API (used by the CLI, the batch runner, the wedges and the app; stable)
     Read, validate and resolve the ``extends`` chain.
 ``from_text(text, source="uploaded scenario", directory=SCENARIO_DIR) -> Scenario``
     The same for text (an upload); parents are looked up in ``directory``.
-``validate(data, source) -> (meta, params, tables)``
-    Check one parsed document (no inheritance).
+``validate(data, source, allow_steps=False) -> (meta, params, tables)``
+    Check one parsed document (no inheritance); a step change needs a parent, so
+    without ``allow_steps`` it is an error naming the equivalent year table.
 ``to_toml(scenario, parent=None, directory=SCENARIO_DIR) -> str``
     TOML text holding only what differs from the parent (the app's "save").
 ``save(scenario, path, overwrite=False, parent=None, directory=SCENARIO_DIR) -> Path``
@@ -399,7 +400,7 @@ def _value(p: reg.Parameter, value, where: str) -> float:
     return number
 
 
-def validate(data: dict, source: str) -> tuple[dict, dict, dict]:
+def validate(data: dict, source: str, allow_steps: bool = False) -> tuple[dict, dict, dict]:
     """Check one parsed scenario document.
 
     Parameters
@@ -408,6 +409,12 @@ def validate(data: dict, source: str) -> tuple[dict, dict, dict]:
         The parsed TOML document.
     source
         How to name the document in errors (usually the file name).
+    allow_steps
+        Return step changes as :class:`Step` among the tables, for a caller that
+        resolves them over the parent (:func:`load`, :func:`from_text`).  Otherwise
+        (default) a step change is an error saying how to write it as a year table:
+        without the parent, what it keeps before its year is unknown, and every table
+        returned is ``(years, values)``.
 
     Returns
     -------
@@ -416,6 +423,22 @@ def validate(data: dict, source: str) -> tuple[dict, dict, dict]:
         year tables of this document alone (no inheritance).  A ``[scenario]
         policy_start_year`` is moved into ``params``.
     """
+    meta, params, tables = _validate(data, source)
+    if not allow_steps:
+        for key, table in tables.items():
+            if isinstance(table, Step):
+                raise ScenarioError(
+                    f"{source}: {key} = {{ from = {table.from_year}, value = {table.value:g} }}: "
+                    "a step change keeps its parent's setting before its year, and here "
+                    "there is no parent; write the year table instead, e.g. "
+                    f"{{ {table.from_year - 1} = <value before>, {table.from_year} = "
+                    f"{table.value:g} }}"
+                )
+    return meta, params, tables
+
+
+def _validate(data: dict, source: str) -> tuple[dict, dict, dict]:
+    """Check one parsed document; step changes come back as :class:`Step`."""
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: not a TOML table")
     for key in data:
@@ -495,7 +518,7 @@ def _resolve_parent(meta: dict, source: str, directory: Path, seen: list[Path]) 
 
 def _load(path: Path, seen: list[Path]) -> Scenario:
     text = path.read_text(encoding="utf-8")
-    meta, own_p, own_t = validate(parse_text(text, path.name), path.name)
+    meta, own_p, own_t = validate(parse_text(text, path.name), path.name, allow_steps=True)
     base = _resolve_parent(meta, path.name, path.parent, seen)
     return _build(meta, path.stem, path, base, own_p, own_t)
 
@@ -538,7 +561,7 @@ def load(name_or_path: str | Path, directory: Path = SCENARIO_DIR) -> Scenario:
 def from_text(text: str, source: str = "uploaded scenario",
               directory: Path = SCENARIO_DIR) -> Scenario:
     """Validate a scenario given as text (an upload); parents come from ``directory``."""
-    meta, own_p, own_t = validate(parse_text(text, source), source)
+    meta, own_p, own_t = validate(parse_text(text, source), source, allow_steps=True)
     base = _resolve_parent(meta, source, Path(directory), [])
     default = meta.get("name") or re.sub(r"[^A-Za-z0-9_.\-]+", "_", source).strip("_.-")
     return _build(meta, default or "uploaded", None, base, own_p, own_t)

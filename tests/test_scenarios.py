@@ -163,6 +163,18 @@ def test_step_change_keeps_the_parent_before_and_the_value_from_its_year(tmp_pat
         == effective(s)
 
 
+def test_validate_alone_refuses_a_step_change_it_cannot_resolve():
+    """Without a parent (the app's share link checks one setting at a time) a step is an
+    error naming the year table to write; load and from_text resolve it.
+    """
+    doc = {"levers": {"wind_build_rate": {"from": 2022, "value": 300}}}
+    with pytest.raises(S.ScenarioError, match=r"link: wind_build_rate = \{ from = 2022, "
+                       r"value = 300 \}: a step change .* \{ 2021 = <value before>, 2022 = 300 \}"):
+        S.validate(doc, "link")
+    _, _, tables = S.validate(doc, "x.toml", allow_steps=True)
+    assert tables == {"wind_build_rate": S.Step(2022, 300.0)}
+
+
 def test_step_change_acts_from_its_year_only():
     """A step from 2022 changes nothing up to 2021 and equals the new constant from 2022."""
     from greenpath.model.engine import JiaozuoModel
