@@ -164,8 +164,10 @@ def test_step_change_keeps_the_parent_before_and_the_value_from_its_year(tmp_pat
 
 
 def test_validate_alone_refuses_a_step_change_it_cannot_resolve():
-    """Without a parent (the app's share link checks one setting at a time) a step is an
-    error naming the year table to write; load and from_text resolve it.
+    """A step change needs a parent, so validate() alone refuses it.
+
+    The app's share link checks one setting at a time without a parent: the error
+    names the year table to write.  load and from_text resolve steps.
     """
     doc = {"levers": {"wind_build_rate": {"from": 2022, "value": 300}}}
     with pytest.raises(S.ScenarioError, match=r"link: wind_build_rate = \{ from = 2022, "
