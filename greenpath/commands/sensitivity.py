@@ -20,11 +20,13 @@ SHOW_PER_OUTCOME = 8
 def register(sub) -> None:
     """Add the ``sensitivity`` subcommand."""
     p = sub.add_parser(
-        "sensitivity", help="global sensitivity analysis (Morris, Sobol) of coal, intensity and CO2 outcomes",
+        "sensitivity", help="global sensitivity analysis (Morris, Sobol) of any outcome",
         description="Morris screening of every lever and uncertainty (registry ranges), then first- and "
-        "total-order Sobol indices with 95% confidence intervals on the most influential factors, for four "
-        "outcomes: coal use 2025 vs 2020, energy intensity 2025 vs 2020, CO2 peak year, cumulative CO2 "
-        "2021-2035. Runs on the vector engine (PySD if the vector engine refuses the model).")
+        "total-order Sobol indices with 95% confidence intervals on each outcome's most influential factors, "
+        "for the outcomes given with --outcome (default: coal use 2025 vs 2020, energy intensity 2025 vs "
+        "2020, CO2 peak year, cumulative CO2 2021-2035). With --scenario, the start year and the "
+        "scenario's own levers are held. Runs on the vector engine (PySD if the vector engine refuses "
+        "the model).")
     p.add_argument("--scenario", default=None,
                    help="scenario holding the factors that are not varied (default: model defaults)")
     p.add_argument("--method", choices=["morris", "sobol", "both"], default="both",

@@ -14,7 +14,7 @@ def register(sub) -> None:
         "table", help="compare scenarios: variables x years with units and differences",
         description="Run each scenario and write one table: a row per variable and "
         "scenario, a column per year, with units, and with --vs the difference (in the "
-        "variable's unit and in %%) to a reference scenario. The table is printed and, "
+        "variable's unit and in %) to a reference scenario. The table is printed and, "
         "with --out, written as .xlsx (sheets table and metadata) or .csv (UTF-8 with "
         "BOM, so Excel shows Chinese). Existing files are never replaced without --force.")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO",

@@ -14,7 +14,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "targets", help="check a scenario against the plan's targets",
         description="Run a scenario and print every target met or missed with its signed "
-        "margin (positive = met with room; for targets in %% the margin is in percentage "
+        "margin (positive = met with room; for targets in % the margin is in percentage "
         "points), whether the baseline already meets it, the CO2 peak year and value, and "
         "cumulative CO2 2021-2035. Targets come from targets/jiaozuo_targets.toml unless --file is "
         "given.")
