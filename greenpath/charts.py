@@ -775,7 +775,57 @@ def _finish(fig: Figure, runs: Sequence[Run], st: Style, lang: str, title: str,
     fig.get_layout_engine().set(rect=(0.0, 1.3 * footer_h, 1.0, top - 1.3 * footer_h))
     for text in fig.findobj(Text):
         text.set_fontfamily(FONT_FAMILY)
+    separate_labels(fig)
     return fig
+
+
+def label_overlaps(fig: Figure) -> list[tuple[str, str]]:
+    """Return the pairs of labels inside one axes whose boxes overlap (after layout)."""
+    import itertools
+
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    pairs = []
+    for ax in fig.axes:
+        boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts
+                 if t.get_visible() and t.get_text().strip()]
+        for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
+            if box_a.overlaps(box_b):
+                pairs.append((a, b))
+    return pairs
+
+
+def separate_labels(fig: Figure, pad_pt: float = 2.0, rounds: int = 8) -> None:
+    """Move annotations down until no two labels of one axes overlap.
+
+    Labels are placed in the order they were drawn; a later label that overlaps an
+    earlier one moves down (its offset from its anchor grows) by the overlap plus
+    ``pad_pt`` points, e.g. the peak-year target label under the "policy from" label
+    when both sit at the top of the CO2 chart.  Only annotations placed by an offset
+    in points move; other texts stay where they are.
+    """
+    from matplotlib.text import Annotation
+
+    for _ in range(rounds):
+        moved = False
+        fig.draw_without_rendering()
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            texts = [t for t in ax.texts if t.get_visible() and t.get_text().strip()]
+            placed = []
+            for text in texts:
+                box = text.get_window_extent(renderer)
+                hit = next((b for b in placed if box.overlaps(b)), None)
+                if (hit is not None and isinstance(text, Annotation)
+                        and text.anncoords == "offset points"):
+                    shift = (box.y1 - hit.y0) * 72.0 / fig.dpi + pad_pt
+                    x, y = text.xyann
+                    text.xyann = (x, y - shift)
+                    moved = True
+                    box = text.get_window_extent(renderer)
+                placed.append(box)
+        if not moved:
+            return
 
 
 def _line_kwargs(run: Run, color: str, st: Style, start: int, years: np.ndarray) -> dict:

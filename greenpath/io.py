@@ -77,29 +77,73 @@ def atomic_write_all(items: list[tuple[Path, Callable[[Path], object]]],
     return paths
 
 
+def metadata_rows(metadata: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Flatten run metadata into ``(key, value)`` rows: nested keys joined by ``.``.
+
+    A spreadsheet then shows one setting per row (``software.pysd``,
+    ``effective_params.wind_build_rate``) instead of one cell of JSON.
+    """
+    rows: list[tuple[str, str]] = []
+    for key, value in metadata.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            rows.extend(metadata_rows(value, f"{name}."))
+        elif isinstance(value, list | tuple | dict):
+            rows.append((name, json.dumps(value, ensure_ascii=False, default=str)))
+        else:
+            rows.append((name, "" if value is None else str(value)))
+    return rows
+
+
+def long_frame(frame: pd.DataFrame, units: dict[str, str], scenario: str) -> pd.DataFrame:
+    """Years x variables -> long rows ``scenario, variable, unit, year, value``."""
+    long = frame.rename_axis("year").reset_index().melt(id_vars="year", var_name="variable",
+                                                        value_name="value")
+    long.insert(0, "scenario", scenario)
+    long.insert(2, "unit", long["variable"].map(lambda v: units.get(v, "")))
+    return long[["scenario", "variable", "unit", "year", "value"]]
+
+
 def write_result(result: RunResult, out_dir: Path, stem: str | None = None,
                  overwrite: bool = False) -> list[Path]:
-    """Write ``stem``.csv (years x variables), .xlsx (data, units, metadata) and .meta.json; return the paths."""
-    stem = stem or result.metadata.get("scenario", "run")
+    """Write the results of one run; return the paths.
+
+    ``stem``.csv holds long rows (scenario, variable, unit, year, value), ``.xlsx`` the
+    years x variables table with a units sheet and the metadata as key/value rows,
+    ``.iamc.csv`` the IAMC template (:mod:`greenpath.iamc`) and ``.meta.json`` the
+    metadata.
+    """
+    from greenpath import iamc
+
+    scenario = result.metadata.get("scenario", "run")
+    stem = stem or scenario
     out_dir = Path(out_dir)
-    targets = [out_dir / f"{stem}.csv", out_dir / f"{stem}.xlsx", out_dir / f"{stem}.meta.json"]
+    targets = [out_dir / f"{stem}.csv", out_dir / f"{stem}.xlsx",
+               out_dir / f"{stem}.iamc.csv", out_dir / f"{stem}.meta.json"]
     if not overwrite:
         for t in targets:
             if t.exists():
                 raise OutputExistsError(f"{t} exists; pass --force to replace it")
     units = pd.DataFrame({"variable": list(result.units), "unit": list(result.units.values())})
     meta_text = json.dumps(result.metadata, indent=2, ensure_ascii=False, default=str)
+    meta_rows = pd.DataFrame(metadata_rows(result.metadata), columns=["key", "value"])
+    iamc_table = iamc.frame_to_iamc({scenario: result.frame}, result.units)
 
     def csv(tmp: Path) -> None:
-        result.frame.to_csv(tmp, float_format="%.12g")  # 12 digits: no loss a reader would see
+        # 12 digits: no loss a reader would see
+        long_frame(result.frame, result.units, scenario).to_csv(tmp, index=False,
+                                                                float_format="%.12g")
 
     def xlsx(tmp: Path) -> None:
         with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
             result.frame.to_excel(xw, sheet_name="results")
             units.to_excel(xw, sheet_name="units", index=False)
-            pd.DataFrame({"metadata": [meta_text]}).to_excel(xw, sheet_name="metadata", index=False)
+            meta_rows.to_excel(xw, sheet_name="metadata", index=False)
+
+    def iamc_csv(tmp: Path) -> None:
+        iamc.write_iamc(iamc_table, tmp, overwrite=True)
 
     def meta(tmp: Path) -> None:
         tmp.write_text(meta_text, encoding="utf-8")
 
-    return atomic_write_all(list(zip(targets, (csv, xlsx, meta), strict=True)), overwrite=True)
+    return atomic_write_all(list(zip(targets, (csv, xlsx, iamc_csv, meta), strict=True)), overwrite=True)

@@ -180,6 +180,74 @@ def targets_table(runs: Sequence[ScenarioRun], lang: str = "en") -> pd.DataFrame
     return out
 
 
+def key_numbers_table(runs: Sequence[ScenarioRun], lang: str = "en",
+                      targets: Any = None, sets: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per scenario: CO2 peak, CO2 in 2030 and 2035, coal and renewables in 2025.
+
+    Coal (change vs 2020) and renewable capacity are shown against the targets of the
+    targets file (``targets``, ``sets`` as :func:`greenpath.charts.plan_references`),
+    each with met / missed.  The peak is :func:`greenpath.targets.headline`'s.
+    """
+    from greenpath import targets as tg
+    from greenpath.model import indicators
+
+    refs = charts.plan_references(targets, sets)
+    coal_refs = [r for r in refs if r.kind == "change" and r.variable == "total_coal_consumption"]
+    ren_refs = [r for r in refs if r.kind == "level" and r.variable == "renewable_capacity"]
+    year_coal = coal_refs[0].year if coal_refs else 2025
+    year_ren = ren_refs[0].year if ren_refs else 2025
+    base = indicators.BASE_YEAR
+    col = {
+        "scenario": t("chart_report_key_scenario", lang),
+        "peak": t("chart_report_key_peak", lang),
+        "y2030": t("chart_report_key_co2_year", lang, year=2030),
+        "y2035": t("chart_report_key_co2_year", lang, year=2035),
+        "coal": t("chart_report_key_coal", lang, year=year_coal, base=base),
+        "ren": t("chart_report_key_renewables", lang, year=year_ren),
+    }
+
+    def status(ok: bool) -> str:
+        return t("chart_report_met" if ok else "chart_report_missed", lang)
+
+    rows = []
+    for run in runs:
+        frame = run.result.frame
+        head = tg.headline(frame)
+        if head["still_rising"]:
+            peak = t("chart_report_key_no_peak", lang, year=head["peak_year"])
+        else:
+            peak = t("chart_report_key_peak_value", lang, year=head["peak_year"],
+                     value=f"{head['peak_value']:.1f}")
+        coal = float(indicators.change_vs(frame, "total_coal_consumption").loc[year_coal])
+        coal_text = f"{100 * coal:+.1f} %"
+        if coal_refs:
+            coal_text = "; ".join(
+                t("chart_report_key_vs_target", lang, value=coal_text,
+                  target=f"{100 * r.value:+.0f} %", status=status(coal <= r.value))
+                for r in coal_refs) if len(coal_refs) == 1 else coal_text
+        ren = float(frame.loc[year_ren, "renewable_capacity"])
+        ren_text = _capacity(ren)
+        if ren_refs:
+            ren_text = t("chart_report_key_vs_target", lang, value=ren_text,
+                         target=" / ".join(_capacity(r.value) for r in ren_refs),
+                         status=" / ".join(status(ren >= r.value) for r in ren_refs))
+        title = (run.scenario.title_zh if lang == "zh" else run.scenario.title_en) \
+            or run.scenario.name
+        rows.append({
+            col["scenario"]: title, col["peak"]: peak,
+            col["y2030"]: t("chart_report_key_mt", lang,
+                            value=f"{frame.loc[2030, 'co2_emissions']:.1f}"),
+            col["y2035"]: t("chart_report_key_mt", lang,
+                            value=f"{frame.loc[2035, 'co2_emissions']:.1f}"),
+            col["coal"]: coal_text, col["ren"]: ren_text,
+        })
+    return pd.DataFrame(rows, columns=list(col.values()))
+
+
+def _capacity(mw: float) -> str:
+    return f"{mw:,.0f} MW"
+
+
 MET_RGB, MISSED_RGB = (0x1B, 0x7A, 0x3A), (0xB0, 0x2A, 0x1E)
 
 
@@ -212,7 +280,7 @@ def load_scenarios(names: Sequence[str]) -> list[Any]:
 
 
 def run_scenarios(names: Sequence[Any], model=None, targets_file: Any = None,
-                  ) -> tuple[list[ScenarioRun], Any, Any]:
+                  sets: Sequence[str] | None = None) -> tuple[list[ScenarioRun], Any, Any]:
     """Run scenarios (names, paths or loaded); return (runs, baseline, baseline result).
 
     The baseline is run too (for the wedges' total line) when it is not among them.
@@ -229,7 +297,8 @@ def run_scenarios(names: Sequence[Any], model=None, targets_file: Any = None,
     runs = []
     for scenario in loaded:
         result = model.run(**scenario.run_kwargs())
-        checked = tg.evaluate(result, targets_file) if tg is not None else None
+        checked = (tg.evaluate(result, targets_file, sets=list(sets) if sets else None)
+                   if tg is not None else None)
         runs.append(ScenarioRun(scenario, result, checked))
     baseline = next((r for r in runs if r.scenario.name == charts.BASELINE), None)
     if baseline is not None:
@@ -266,18 +335,48 @@ def _set_text(frame, text: str, size: int, lang: str, *, bold: bool = False,
         run.font.color.rgb = RGBColor(*color)
 
 
+# Children of a:rPr that come after a:ea in the DrawingML schema (CT_TextCharacterProperties).
+_AFTER_EA = ("a:cs", "a:sym", "a:hlinkClick", "a:hlinkMouseOver", "a:rtl", "a:extLst")
+
+
 def _style_run(run, size: int, lang: str, *, bold: bool = False) -> None:
+    """Size and weight a run, and name the East Asian font for its Chinese characters.
+
+    Every run gets ``a:ea`` (:data:`EA_FONT`), whatever the deck's language: English
+    decks hold Chinese too (plan clauses such as 五(一), scenario titles), and a PC whose
+    theme font lacks CJK glyphs would otherwise show them as empty boxes.
+    """
     from pptx.oxml.ns import qn
     from pptx.util import Pt
 
+    del lang  # the same font in both languages
     run.font.size = Pt(size)
     run.font.bold = bold
-    if lang == "zh":
-        rpr = run._r.get_or_add_rPr()
-        for old in rpr.findall(qn("a:ea")):
-            rpr.remove(old)
-        ea = rpr.makeelement(qn("a:ea"), {"typeface": EA_FONT})
+    rpr = run._r.get_or_add_rPr()
+    for old in rpr.findall(qn("a:ea")):
+        rpr.remove(old)
+    ea = rpr.makeelement(qn("a:ea"), {"typeface": EA_FONT})
+    after = next((child for child in rpr if child.tag in {qn(x) for x in _AFTER_EA}), None)
+    if after is not None:
+        after.addprevious(ea)
+    else:
         rpr.append(ea)
+
+
+def _theme_east_asian_font(prs) -> None:
+    """Name :data:`EA_FONT` as the theme's East Asian font (headings and body).
+
+    Text PowerPoint adds later (a note, an edited cell) then also finds Chinese glyphs.
+    """
+    from lxml import etree
+    from pptx.opc.constants import RELATIONSHIP_TYPE as RT
+
+    theme = prs.slide_master.part.part_related_by(RT.THEME)
+    root = etree.fromstring(theme.blob)
+    ns = {"a": "http://schemas.openxmlformats.org/drawingml/2006/main"}
+    for ea in root.findall(".//a:fontScheme/*/a:ea", ns):
+        ea.set("typeface", EA_FONT)
+    theme._blob = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
 
 
 def _add_footer(slide, prs, text: str, lang: str) -> None:
@@ -296,12 +395,46 @@ def _add_title(slide, prs, text: str, lang: str) -> None:
     _set_text(box.text_frame, text, 28, lang)
 
 
+#: Table layout: inches per Latin character per point of font size (CJK counts twice),
+#: cell margins (left + right, python-pptx's default 0.1 in each; top + bottom 0.05 in
+#: each), line height as a multiple of the font size, the smallest font of a table.
+PER_PT_IN = 0.56 / 72
+CELL_MARGIN_IN = 0.2
+CELL_VMARGIN_PT = 0.1 * 72
+LINE_HEIGHT = 1.25
+MIN_TABLE_FONT = 9
+
+
+def cell_lines(text: str, column_in: float, font: float) -> int:
+    """Return the lines ``text`` takes in a cell ``column_in`` inches wide.
+
+    Words wrap at spaces (Chinese at any character), so each explicit line needs
+    ``ceil(width / room)`` lines, the width estimated as :data:`PER_PT_IN` per Latin
+    character (two for a CJK one) per point.
+    """
+    room = max(1e-6, column_in - CELL_MARGIN_IN)
+    total = 0
+    for line in str(text).split("\n") or [""]:
+        width = charts._display_width(line) * PER_PT_IN * font
+        total += max(1, math.ceil(width / room - 1e-9))
+    return total
+
+
+def row_height_pt(cells: Sequence[str], columns_in: Sequence[float], font: float) -> float:
+    """Return the height in points a table row needs so that no cell clips a line."""
+    lines = max(cell_lines(c, w, font) for c, w in zip(cells, columns_in, strict=True))
+    return lines * font * LINE_HEIGHT + CELL_VMARGIN_PT
+
+
 def _add_table(slide, df: pd.DataFrame, lang: str, top, width, max_font: int = 16,
-               colors: pd.DataFrame | None = None) -> None:
+               colors: pd.DataFrame | None = None, max_height_pt: float = 5.6 * 72) -> None:
     """Add a table whose columns fit their text on one line (the first may wrap once).
 
     The font is the largest up to ``max_font`` points (at least 10) at which that holds;
-    ``colors``: optional RGB tuples per cell (same shape as ``df``) for the text.
+    every row is as tall as its longest cell needs (:func:`row_height_pt`), so a wrapped
+    cell never clips its second line, and the font shrinks (down to
+    :data:`MIN_TABLE_FONT`) until the table fits ``max_height_pt``.  ``colors``:
+    optional RGB tuples per cell (same shape as ``df``) for the text.
     """
     from pptx.dml.color import RGBColor
     from pptx.util import Emu, Inches, Pt
@@ -312,19 +445,24 @@ def _add_table(slide, df: pd.DataFrame, lang: str, top, width, max_font: int = 1
                 + [charts._display_width(str(v)) for v in df[c]]) for c in df.columns]
     need = [max(4, n) for n in need]
     need[0] = max(4, math.ceil(need[0] / 1.7))  # the label column may wrap to two lines
-    margin = 0.2  # inches per cell, left + right
-    per_pt = 0.56 / 72  # inches per Latin character per point of font size
-    avail = width / 914400 - margin * cols
-    font = max(10, min(max_font, int(avail / (sum(need) * per_pt))))
-    inches = [n * per_pt * font + margin for n in need]
-    scale = (width / 914400) / sum(inches)
-    row_h = Pt(font * 2.1)
-    shape = slide.shapes.add_table(rows, cols, Inches(0.4), top, width, Emu(row_h * rows))
+    avail = width / 914400 - CELL_MARGIN_IN * cols
+    font = max(10, min(max_font, int(avail / (sum(need) * PER_PT_IN))))
+    texts = [[str(c) for c in df.columns]] + [[str(v) for v in row] for _, row in df.iterrows()]
+    while True:
+        inches = [n * PER_PT_IN * font + CELL_MARGIN_IN for n in need]
+        scale = (width / 914400) / sum(inches)
+        col_in = [w * scale for w in inches]
+        heights = [row_height_pt(r, col_in, font) for r in texts]
+        if sum(heights) <= max_height_pt or font <= MIN_TABLE_FONT:
+            break
+        font -= 1
+    shape = slide.shapes.add_table(rows, cols, Inches(0.4), top, width,
+                                   Emu(sum(Pt(h) for h in heights)))
     table = shape.table
-    for j, w in enumerate(inches):
-        table.columns[j].width = Emu(int(w * scale * 914400))
+    for j, w in enumerate(col_in):
+        table.columns[j].width = Emu(int(w * 914400))
     for i in range(rows):
-        table.rows[i].height = row_h
+        table.rows[i].height = Pt(heights[i])
     for j, col in enumerate(df.columns):
         _set_text(table.cell(0, j).text_frame, str(col), font, lang, bold=True)
     for i, (_, row) in enumerate(df.iterrows(), start=1):
@@ -362,8 +500,8 @@ def _table_slides(prs, title: str, df: pd.DataFrame, empty_text: str, footer: st
 
 def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
                levers: pd.DataFrame, targets: pd.DataFrame, notes: Sequence[str],
-               lang: str) -> bytes:
-    """Build a 16:9 deck (title, one chart per slide, levers, targets) as bytes.
+               lang: str, key_numbers: pd.DataFrame | None = None) -> bytes:
+    """Build a 16:9 deck (title, key numbers, one chart per slide, levers, targets) as bytes.
 
     Parameters
     ----------
@@ -378,12 +516,16 @@ def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
         Lines for the title slide (charts left out and why).
     lang
         ``"en"`` or ``"zh"``.
+    key_numbers
+        Table from :func:`key_numbers_table`, shown right after the title slide
+        (default: that table against every target of the shipped targets file).
     """
     from pptx import Presentation
     from pptx.util import Emu
 
     prs = Presentation()
     prs.slide_width, prs.slide_height = Emu(12192000), Emu(6858000)  # 16:9, 13.33 x 7.5 in
+    _theme_east_asian_font(prs)
     footer = _footer(runs, lang)
 
     slide = prs.slides.add_slide(prs.slide_layouts[0])
@@ -401,6 +543,10 @@ def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
         run.text = line
         _style_run(run, 14, lang)
     _add_footer(slide, prs, footer, lang)
+    if key_numbers is None:  # callers that do not choose targets: the shipped file, all sets
+        key_numbers = key_numbers_table(runs, lang)
+    if len(key_numbers):
+        _table_slides(prs, t("chart_report_key_title", lang), key_numbers, "", footer, lang)
 
     blank = prs.slide_layouts[6]
     for key, png in images:
@@ -463,7 +609,7 @@ def build_workbook(chart_data: dict[str, pd.DataFrame], runs: Sequence[ScenarioR
 # ---------------------------------------------------------------------------- report
 def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: str = "both",
                  presentation: bool = False, force: bool = False, model=None,
-                 targets_file: Any = None,
+                 targets_file: Any = None, sets: Sequence[str] | None = None,
                  log: Callable[[str], None] | None = None) -> Report:
     """Run the scenarios and write charts (PNG, SVG), data (XLSX) and decks (PPTX).
 
@@ -483,6 +629,9 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
         A loaded :class:`~greenpath.model.engine.JiaozuoModel` to reuse.
     targets_file
         Targets TOML to check and draw (default: the shipped file).
+    sets
+        Only targets without a set plus these sets (e.g. ``["seed_2021"]`` for the
+        1 GW renewables target alone); default all.
     log
         Called with one line per file written.
 
@@ -503,6 +652,13 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
     report = Report()
     # Everything that can refuse the request comes before the model is loaded and run.
     loaded = load_scenarios(list(scenario_names))
+    tg = _optional("greenpath.targets")
+    if sets and tg is not None:
+        # The chosen targets, loaded once: the check, the charts and the slides agree.
+        try:
+            targets_file = tg.select(tg.load(targets_file or tg.DEFAULT_TARGETS), list(sets))
+        except tg.TargetError as exc:
+            raise ReportError(str(exc)) from None
     wedges_mod = _wedges_module([s.name for s in loaded], report.notes)
     keys = list(charts.CHARTS) + (["wedges"] if wedges_mod is not None else [])
     files = planned_files(out_dir, keys, langs)
@@ -573,7 +729,8 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
         clock = time.perf_counter()
         levers = lever_table([r.scenario for r in runs], base_scenario, code)
         deck = build_deck(images, runs, levers, targets_table(runs, code),
-                          report.notes[code], code)
+                          report.notes[code], code,
+                          key_numbers=key_numbers_table(runs, code, targets_file))
         report.timings[f"pptx_{code}"] = time.perf_counter() - clock
         emit(out_dir / f"report_{code}.pptx", deck)
 

@@ -14,6 +14,7 @@ parent (LEAP's scenario tree, Calliope's overrides)::
     [levers]                      # registry parameters of kind "lever"
     industrial_saving_action_rate = 0.07
     distributed_pv_build_rate = { 2021 = 60, 2025 = 150 }   # year -> value table
+    wind_build_rate = { from = 2022, value = 300 }          # step change from 2022 on
 
     [uncertainties]               # registry parameters of kind "uncertainty"
     gdp_growth_2023_to_2030 = 0.045
@@ -31,6 +32,12 @@ to a default silently):
   the model interpolates linearly between the given years and holds the first / last
   value outside them.  Levers measured in years (start years, durations) take a single
   number, never a table;
+* a step change (``{ from = 2022, value = 300 }``) keeps the parent's setting (or the
+  model default) for every year before ``from`` and the new value from ``from`` on;
+  ``from`` is a whole year 2006-2035, the value in range.  The model reads year tables
+  at whole calendar years (``data year``), so the step becomes the table
+  ``{ 2021 = <parent's 2021 value>, 2022 = 300 }`` (plus the parent's earlier points
+  when the parent sets a table) and nothing leaks into 2021;
 * ``extends`` names an existing scenario with the rule of ``name`` (a name, never a
   path: no ``/``, ``..`` or absolute path), looked up in the folder of the file, then
   in the shipped ``scenarios/``; the chain of parents has no cycle and at most
@@ -57,8 +64,9 @@ Public API (used by the CLI, the batch runner, the wedges and the app; stable)
     Read, validate and resolve the ``extends`` chain.
 ``from_text(text, source="uploaded scenario", directory=SCENARIO_DIR) -> Scenario``
     The same for text (an upload); parents are looked up in ``directory``.
-``validate(data, source) -> (meta, params, tables)``
-    Check one parsed document (no inheritance).
+``validate(data, source, allow_steps=False) -> (meta, params, tables)``
+    Check one parsed document (no inheritance); a step change needs a parent, so
+    without ``allow_steps`` it is an error naming the equivalent year table.
 ``to_toml(scenario, parent=None, directory=SCENARIO_DIR) -> str``
     TOML text holding only what differs from the parent (the app's "save").
 ``save(scenario, path, overwrite=False, parent=None, directory=SCENARIO_DIR) -> Path``
@@ -93,6 +101,7 @@ MAX_EXTENDS_DEPTH = 20
 MAX_NESTING = tomlfile.MAX_NESTING
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 START_YEAR_LEVER = "policy_start_year"
+STEP_KEYS = frozenset({"from", "value"})
 
 Table = tuple[list[float], list[float]]
 Setting = float | Table
@@ -192,7 +201,7 @@ class Scenario:
             title_zh=meta.get("title_zh", ""), description=meta.get("description", ""),
             params=merged_p, tables=merged_t, chain=[*self.chain, name],
             chain_paths=[*self.chain_paths, None], extends=self.name,
-            own_params=own_p, own_tables=own_t,
+            own_params=own_p, own_tables={k: merged_t[k] for k in own_t},
         )
 
 
@@ -282,7 +291,14 @@ def _check_section(data: dict, section: str, kind: str, source: str):
                         f"by `greenpath vars --kind {kind}`")
             raise ScenarioError(f"{where} = {value!r}: unknown {kind} {key!r}{hint}")
         p = registry[key]
-        if isinstance(value, dict):
+        if isinstance(value, dict) and STEP_KEYS & set(value):
+            if _is_year_unit(p):
+                raise ScenarioError(
+                    f"{where} = {value!r}: {key} is measured in years and takes one number "
+                    f"from {p.min:g} to {p.max:g}, not a step change"
+                )
+            tables[key] = _check_step(p, value, where)
+        elif isinstance(value, dict):
             if _is_year_unit(p):
                 raise ScenarioError(
                     f"{where} = {value!r}: {key} is measured in years and takes one number "
@@ -316,6 +332,91 @@ def _check_section(data: dict, section: str, kind: str, source: str):
     return params, tables
 
 
+class Step(tuple):
+    """A step change read from a scenario file: ``(from_year, value)``.
+
+    Before the file's parent is known the step cannot become a year table (the
+    years before ``from_year`` keep the parent's setting), so :func:`validate` returns
+    it among the tables and :func:`_overlay` resolves it with :func:`step_table`.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, from_year: int, value: float) -> Step:
+        return super().__new__(cls, (int(from_year), float(value)))
+
+    @property
+    def from_year(self) -> int:
+        """First calendar year the new value applies to."""
+        return int(self[0])
+
+    @property
+    def value(self) -> float:
+        """The value from ``from_year`` on."""
+        return float(self[1])
+
+
+def _check_step(p: reg.Parameter, value: dict, where: str) -> Step:
+    """Validate ``{ from = YEAR, value = NUMBER }``."""
+    extra = set(value) - STEP_KEYS
+    missing = STEP_KEYS - set(value)
+    if extra or missing:
+        problem = (f"unknown key(s) {sorted(extra)}" if extra
+                   else f"missing {' and '.join(sorted(missing))}")
+        raise ScenarioError(
+            f"{where} = {value!r}: a step change is {{ from = YEAR, value = NUMBER }} ({problem}); "
+            f"a year table is {{ {YEAR_MIN + 16} = NUMBER, {YEAR_MIN + 20} = NUMBER }}, the two "
+            "cannot be mixed"
+        )
+    year = value["from"]
+    if isinstance(year, bool) or not isinstance(year, int | float) or year != int(year):
+        raise ScenarioError(f"{where}: from = {year!r} must be a whole year "
+                            f"{YEAR_MIN + 1}-{YEAR_MAX}")
+    if not YEAR_MIN + 1 <= int(year) <= YEAR_MAX:
+        raise ScenarioError(f"{where}: from = {int(year)} outside the allowed "
+                            f"{YEAR_MIN + 1}-{YEAR_MAX} (a value for every year is a plain number)")
+    return Step(int(year), _value(p, value["value"], f"{where}.value"))
+
+
+def step_table(name: str, step: tuple[int, float], before: Setting | None) -> Table:
+    """Return the year table of a step change over the setting it replaces.
+
+    The model reads a year table at whole calendar years (``data year``), so the
+    table keeps ``before`` for every year up to ``from_year - 1`` and takes the new
+    value from ``from_year`` on, with nothing in between.
+
+    Parameters
+    ----------
+    name
+        The lever or uncertainty (for its registry default when ``before`` is None).
+    step
+        ``(from_year, value)``.
+    before
+        The inherited setting: a number, a ``(years, values)`` table, or None for
+        the model default.
+
+    Returns
+    -------
+    Table
+        ``(years, values)``.
+    """
+    import numpy as np
+
+    start, value = int(step[0]), float(step[1])
+    last = start - 1
+    if before is None:
+        before = float(reg.effective_defaults()[name])
+    if isinstance(before, tuple):
+        xs = [float(x) for x in before[0]]
+        ys = [float(y) for y in before[1]]
+        keep = [(x, y) for x, y in zip(xs, ys, strict=True) if x < last]
+        at_last = float(np.interp(last, xs, ys))
+        points = [*keep, (float(last), at_last), (float(start), value)]
+    else:
+        points = [(float(last), float(before)), (float(start), value)]
+    return [x for x, _ in points], [y for _, y in points]
+
+
 def _value(p: reg.Parameter, value, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ScenarioError(
@@ -332,7 +433,7 @@ def _value(p: reg.Parameter, value, where: str) -> float:
     return number
 
 
-def validate(data: dict, source: str) -> tuple[dict, dict, dict]:
+def validate(data: dict, source: str, allow_steps: bool = False) -> tuple[dict, dict, dict]:
     """Check one parsed scenario document.
 
     Parameters
@@ -341,6 +442,12 @@ def validate(data: dict, source: str) -> tuple[dict, dict, dict]:
         The parsed TOML document.
     source
         How to name the document in errors (usually the file name).
+    allow_steps
+        Return step changes as :class:`Step` among the tables, for a caller that
+        resolves them over the parent (:func:`load`, :func:`from_text`).  Otherwise
+        (default) a step change is an error saying how to write it as a year table:
+        without the parent, what it keeps before its year is unknown, and every table
+        returned is ``(years, values)``.
 
     Returns
     -------
@@ -349,6 +456,22 @@ def validate(data: dict, source: str) -> tuple[dict, dict, dict]:
         year tables of this document alone (no inheritance).  A ``[scenario]
         policy_start_year`` is moved into ``params``.
     """
+    meta, params, tables = _validate(data, source)
+    if not allow_steps:
+        for key, table in tables.items():
+            if isinstance(table, Step):
+                raise ScenarioError(
+                    f"{source}: {key} = {{ from = {table.from_year}, value = {table.value:g} }}: "
+                    "a step change keeps its parent's setting before its year, and here "
+                    "there is no parent; write the year table instead, e.g. "
+                    f"{{ {table.from_year - 1} = <value before>, {table.from_year} = "
+                    f"{table.value:g} }}"
+                )
+    return meta, params, tables
+
+
+def _validate(data: dict, source: str) -> tuple[dict, dict, dict]:
+    """Check one parsed document; step changes come back as :class:`Step`."""
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: not a TOML table")
     for key in data:
@@ -391,6 +514,8 @@ def _overlay(params: dict, tables: dict, own_p: dict, own_t: dict) -> tuple[dict
         out_p[k] = v
         out_t.pop(k, None)
     for k, v in own_t.items():
+        if isinstance(v, Step):  # a step over what the parent (or the default) sets
+            v = step_table(k, v, out_t.get(k, out_p.get(k)))
         out_t[k] = v
         out_p.pop(k, None)
     return out_p, out_t
@@ -441,7 +566,7 @@ def _resolve_parent(meta: dict, source: str, directory: Path, seen: list[Path],
 
 def _load(path: Path, seen: list[Path], depth: int = 1) -> Scenario:
     text = _read(path)
-    meta, own_p, own_t = validate(parse_text(text, path.name), path.name)
+    meta, own_p, own_t = validate(parse_text(text, path.name), path.name, allow_steps=True)
     base = _resolve_parent(meta, path.name, path.parent, seen, depth)
     return _build(meta, path.stem, path, base, own_p, own_t, text, path.name)
 
@@ -477,7 +602,8 @@ def _build(meta: dict, default_name: str, path: Path | None, base: Scenario | No
         title_zh=meta.get("title_zh", ""), description=meta.get("description", ""),
         params=params, tables=tables, chain=[*(base.chain if base else []), name],
         chain_paths=[*(base.chain_paths if base else []), path],
-        extends=meta.get("extends") or None, own_params=own_p, own_tables=own_t,
+        extends=meta.get("extends") or None, own_params=own_p,
+        own_tables={k: tables[k] for k in own_t},  # step changes resolved to tables
     )
     if text is not None:
         _warn(text, source, scenario)
@@ -512,7 +638,7 @@ def from_text(text: str, source: str = "uploaded scenario",
     ``parents`` are further scenarios its ``extends`` may name, by name, before
     ``directory`` is looked in (the app passes the user's own saved scenarios).
     """
-    meta, own_p, own_t = validate(parse_text(text.removeprefix("\ufeff"), source), source)
+    meta, own_p, own_t = validate(parse_text(text.removeprefix("\ufeff"), source), source, allow_steps=True)
     extends = meta.get("extends")
     if parents and isinstance(extends, str) and NAME_PATTERN.fullmatch(extends) and extends in parents:
         base: Scenario | None = parents[extends]

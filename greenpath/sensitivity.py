@@ -76,14 +76,19 @@ __all__ = [
     "FACTOR_SETS",
     "METHODS",
     "OUTCOMES",
+    "OUTCOME_FORMS",
     "Outcome",
     "SensitivityResult",
     "base_settings",
+    "factor_label",
     "factor_ranges",
+    "held_factors",
     "model_evaluator",
     "morris_chart",
     "morris_indices",
     "outcome_values",
+    "parse_outcome",
+    "reading_guide",
     "run_sensitivity",
     "select_top",
     "sobol_chart",
@@ -97,6 +102,7 @@ CHUNK = 20_000
 MORRIS_LEVELS = 4
 CONF_LEVEL = 0.95
 NUM_RESAMPLES = 200
+START_YEAR = "policy_start_year"
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,11 @@ class Outcome:
     unit: str
     columns: tuple[str, ...]
     compute: Callable[[Mapping[str, np.ndarray], np.ndarray], np.ndarray]
+    label_zh: str = ""
+
+    def text(self, lang: str = "en") -> str:
+        """Return the outcome's label in ``lang`` (``en`` or ``zh``)."""
+        return self.label_zh if lang == "zh" and self.label_zh else self.label
 
 
 def _change_2025(column: str) -> Callable[[Mapping[str, np.ndarray], np.ndarray], np.ndarray]:
@@ -142,35 +153,155 @@ OUTCOMES: dict[str, Outcome] = {
     o.name: o
     for o in (
         Outcome("coal_change_2025", "Coal use 2025 vs 2020", "fraction", ("total_coal_consumption",),
-                _change_2025("total_coal_consumption")),
+                _change_2025("total_coal_consumption"), "2025年煤炭消费较2020年变化"),
         Outcome("energy_intensity_change_2025", "Energy intensity 2025 vs 2020", "fraction",
-                ("energy_intensity",), _change_2025("energy_intensity")),
-        Outcome("co2_peak_year", "CO2 peak year (2020-2035)", "year", ("co2_emissions",), _peak_year),
+                ("energy_intensity",), _change_2025("energy_intensity"), "2025年单位GDP能耗较2020年变化"),
+        Outcome("co2_peak_year", "CO2 peak year (2020-2035)", "year", ("co2_emissions",), _peak_year,
+                "二氧化碳排放达峰年份(2020-2035)"),
         Outcome("co2_cumulative_2021_2035", "Cumulative CO2 2021-2035", "MtCO2", ("co2_emissions",),
-                _cumulative),
+                _cumulative, "2021-2035年累计二氧化碳排放"),
     )
 }
 OUTCOME_COLUMNS = sorted({c for o in OUTCOMES.values() for c in o.columns})
+#: The forms ``--outcome`` accepts besides the names of :data:`OUTCOMES`.
+OUTCOME_FORMS = ("VAR@YEAR", "cumulative:VAR:YEAR-YEAR", "change:VAR@YEAR", "peak_year:VAR")
 
 
-def outcome_values(values: Mapping[str, np.ndarray], years: np.ndarray) -> pd.DataFrame:
-    """Compute the four outcomes of every run.
+def _model_variables() -> dict[str, str]:
+    """Model outputs (stocks and auxiliaries) and their units."""
+    from greenpath.model.engine import parse_mdl
+
+    return {v.name: v.unit for v in parse_mdl() if v.kind not in ("lookup", "control", "time")}
+
+
+def _var_label(name: str, lang: str) -> str:
+    from greenpath.i18n import t_or
+
+    return t_or(f"var_{name}", lang, name)
+
+
+def parse_outcome(spec: str) -> Outcome:
+    """Turn an outcome spec into an :class:`Outcome`.
+
+    Parameters
+    ----------
+    spec
+        A name of :data:`OUTCOMES`, or ``VAR@YEAR`` (the value of a model variable in a
+        year), ``cumulative:VAR:Y1-Y2`` (its sum over the years Y1 to Y2, inclusive),
+        ``change:VAR@YEAR`` (relative change vs 2020, a fraction) or ``peak_year:VAR``
+        (year of its maximum from 2020 on).
+
+    Returns
+    -------
+    Outcome
+        Named by ``spec``, with bilingual labels (``var_<name>`` strings) and unit.
+    """
+    from greenpath.scenarios import YEAR_MAX, YEAR_MIN
+
+    spec = spec.strip()
+    if spec in OUTCOMES:
+        return OUTCOMES[spec]
+    allowed = f"allowed: {', '.join(OUTCOMES)}, or {', '.join(OUTCOME_FORMS)}"
+    variables = _model_variables()
+
+    def variable(name: str) -> str:
+        if name not in variables:
+            raise ensemble.EnsembleError(
+                f"outcome {spec!r}: unknown variable {name!r}{reg.suggest(name, variables)}; "
+                "`greenpath vars` lists them")
+        return name
+
+    def year(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ensemble.EnsembleError(f"outcome {spec!r}: {text!r} is not a year; {allowed}") from None
+        if not YEAR_MIN <= value <= YEAR_MAX:
+            raise ensemble.EnsembleError(
+                f"outcome {spec!r}: year {value} outside the simulated {YEAR_MIN}-{YEAR_MAX}")
+        return value
+
+    kind, _, rest = spec.partition(":") if ":" in spec else ("at", "", spec)
+    if kind == "at" and "@" in rest:
+        name, _, y = rest.partition("@")
+        var, yr = variable(name), year(y)
+
+        def at(values, years, var=var, yr=yr):
+            return values[var][:, _year_index(years, yr)]
+
+        return Outcome(spec, f"{_var_label(var, 'en')} {yr}", variables[var], (var,), at,
+                       f"{yr}年{_var_label(var, 'zh')}")
+    if kind == "cumulative":
+        name, _, span = rest.partition(":")
+        first, _, last = span.partition("-")
+        var, y1, y2 = variable(name), year(first), year(last)
+        if y2 < y1:
+            raise ensemble.EnsembleError(f"outcome {spec!r}: the years {y1}-{y2} run backwards")
+
+        def cum(values, years, var=var, y1=y1, y2=y2):
+            mask = (years >= y1) & (years <= y2)
+            return values[var][:, mask].sum(axis=1)
+
+        unit = variables[var].removesuffix("/Year").removesuffix("/year")
+        return Outcome(spec, f"Cumulative {_var_label(var, 'en')} {y1}-{y2}", unit, (var,), cum,
+                       f"{y1}-{y2}年累计{_var_label(var, 'zh')}")
+    if kind == "change" and "@" in rest:
+        name, _, y = rest.partition("@")
+        var, yr = variable(name), year(y)
+        return Outcome(spec, f"{_var_label(var, 'en')} {yr} vs {indicators.BASE_YEAR}", "fraction",
+                       (var,), _change(var, yr),
+                       f"{yr}年{_var_label(var, 'zh')}较{indicators.BASE_YEAR}年变化")
+    if kind == "peak_year" and rest:
+        var = variable(rest)
+
+        def peak(values, years, var=var):
+            mask = years >= indicators.BASE_YEAR
+            return years[mask][np.argmax(values[var][:, mask], axis=1)].astype(float)
+
+        return Outcome(spec, f"Peak year of {_var_label(var, 'en')}", "year", (var,), peak,
+                       f"{_var_label(var, 'zh')}峰值年份")
+    raise ensemble.EnsembleError(f"outcome {spec!r}: not understood; {allowed}")
+
+
+def _change(column: str, year: int) -> Callable[[Mapping[str, np.ndarray], np.ndarray], np.ndarray]:
+    def compute(values: Mapping[str, np.ndarray], years: np.ndarray) -> np.ndarray:
+        arr = values[column]
+        return arr[:, _year_index(years, year)] / arr[:, _year_index(years, indicators.BASE_YEAR)] - 1.0
+
+    return compute
+
+
+def _outcomes(outcomes: Sequence[str | Outcome] | None) -> dict[str, Outcome]:
+    if not outcomes:
+        return dict(OUTCOMES)
+    chosen = [o if isinstance(o, Outcome) else parse_outcome(o) for o in outcomes]
+    out = {o.name: o for o in chosen}
+    if len(out) != len(chosen):
+        raise ensemble.EnsembleError(f"outcomes: one is given twice in {[o.name for o in chosen]}")
+    return out
+
+
+def outcome_values(values: Mapping[str, np.ndarray], years: np.ndarray,
+                   outcomes: Mapping[str, Outcome] | None = None) -> pd.DataFrame:
+    """Compute the outcomes of every run.
 
     Parameters
     ----------
     values
-        ``variable -> array (n, len(years))`` holding at least
-        ``total_coal_consumption``, ``energy_intensity`` and ``co2_emissions``.
+        ``variable -> array (n, len(years))`` holding the outcomes' columns.
     years
         The saved years.
+    outcomes
+        Name -> :class:`Outcome` (default :data:`OUTCOMES`).
 
     Returns
     -------
     pandas.DataFrame
-        One row per run, one column per outcome of :data:`OUTCOMES`.
+        One row per run, one column per outcome.
     """
     years = np.asarray(years)
-    return pd.DataFrame({name: o.compute(values, years) for name, o in OUTCOMES.items()})
+    chosen = OUTCOMES if outcomes is None else outcomes
+    return pd.DataFrame({name: o.compute(values, years) for name, o in chosen.items()})
 
 
 def factor_ranges(which: str | Sequence[str] = "all") -> dict[str, tuple[float, float]]:
@@ -219,14 +350,18 @@ def model_evaluator(
     base_params: Mapping[str, float] | None = None,
     tables: Mapping[str, tuple] | None = None,
     chunk: int = CHUNK,
+    outcomes: Mapping[str, Outcome] | None = None,
 ) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """``evaluate(X) -> outcomes`` running the model on the vector engine (``engine="auto"``: PySD if it fails).
 
     Columns of ``X`` override ``base_params``; a varied lever's year table in
-    ``tables`` is dropped (the sampled constant replaces it).
+    ``tables`` is dropped (the sampled constant replaces it).  ``outcomes``
+    defaults to :data:`OUTCOMES`.
     """
     base = dict(base_params or {})
     tables = dict(tables or {})
+    chosen = dict(OUTCOMES if outcomes is None else outcomes)
+    columns = sorted({c for o in chosen.values() for c in o.columns})
 
     def evaluate(x: pd.DataFrame) -> pd.DataFrame:
         kept = {k: v for k, v in tables.items() if k not in x.columns}
@@ -236,9 +371,9 @@ def model_evaluator(
             frame = pd.DataFrame({k: v for k, v in base.items() if k not in part.columns and k not in kept},
                                  index=part.index)
             frame = pd.concat([frame, part], axis=1)
-            result = ensemble.run_many(frame, OUTCOME_COLUMNS, engine="auto", time_varying=kept or None,
+            result = ensemble.run_many(frame, columns, engine="auto", time_varying=kept or None,
                                        output="arrays")
-            parts.append(outcome_values(result.values, result.years))
+            parts.append(outcome_values(result.values, result.years, chosen))
         return pd.concat(parts, ignore_index=True)
 
     return evaluate
@@ -400,13 +535,46 @@ def select_top(morris: pd.DataFrame, top: int) -> list[str]:
 
 @dataclass
 class SensitivityResult:
-    """Tables of a sensitivity analysis and what produced them."""
+    """Tables of a sensitivity analysis and what produced them.
+
+    ``sobol_factors`` maps each outcome to the factors of its Sobol stage (the
+    outcome's own Morris leaders; every factor with ``method="sobol"``).
+    """
 
     table: pd.DataFrame
     morris: pd.DataFrame | None
     sobol: pd.DataFrame | None
-    sobol_factors: list[str]
+    sobol_factors: dict[str, list[str]]
     meta: dict[str, Any] = field(default_factory=dict)
+    outcomes: dict[str, Outcome] = field(default_factory=lambda: dict(OUTCOMES))
+
+
+def held_factors(scenario: str | None, ranges: Mapping[str, tuple[float, float]],
+                 vary_start_year: bool = False, vary_scenario_levers: bool = False) -> dict[str, str]:
+    """Factors a scenario analysis holds at the scenario's setting, with the reason.
+
+    With a scenario, ``policy_start_year`` is held (its range 2021-2030 would
+    dominate the outcomes of a plan already under way) unless ``vary_start_year``;
+    and so is every lever the scenario (or a parent) sets, unless
+    ``vary_scenario_levers``: re-sampling the plan's own levers over their full
+    ranges would answer a question about other plans.  Without a scenario nothing
+    is held.
+    """
+    if scenario is None:
+        return {}
+    from greenpath import scenarios
+
+    held: dict[str, str] = {}
+    if not vary_start_year and START_YEAR in ranges:
+        held[START_YEAR] = "policy start year held (--vary-start-year to vary it)"
+    if not vary_scenario_levers:
+        sc = scenarios.load(scenario)
+        registry = reg.load_registry()
+        for name in sc.settings():
+            if (name in ranges and name not in held and registry[name].kind == "lever"
+                    and not (name == START_YEAR and vary_start_year)):
+                held[name] = f"set by {sc.name} (--vary-scenario-levers to vary it)"
+    return held
 
 
 def run_sensitivity(
@@ -418,8 +586,11 @@ def run_sensitivity(
     seed: int = ensemble.DEFAULT_SEED,
     factors: str | Sequence[str] = "all",
     exclude: Sequence[str] = (),
+    outcomes: Sequence[str | Outcome] | None = None,
+    vary_start_year: bool = False,
+    vary_scenario_levers: bool = False,
 ) -> SensitivityResult:
-    """Morris screening and/or Sobol indices of the four outcomes.
+    """Morris screening and/or Sobol indices of the outcomes.
 
     Parameters
     ----------
@@ -427,74 +598,116 @@ def run_sensitivity(
         Scenario whose settings hold the factors not varied (default: the
         effective defaults).
     method
-        ``"morris"``, ``"sobol"`` (every factor) or ``"both"`` (Sobol on the
-        ``top`` factors of the Morris stage, see the module docstring).
+        ``"morris"``, ``"sobol"`` (every factor) or ``"both"`` (Sobol per outcome on
+        that outcome's ``top`` factors of the Morris stage).
     n
         Sobol base sample size (power of 2).
     trajectories
         Morris trajectories.
     top
-        Factors passed from Morris to Sobol.
+        Factors passed from Morris to Sobol, per outcome.
     seed
         Seed of every sample and bootstrap.
     factors
         See :func:`factor_ranges`.
     exclude
-        Factors held at the scenario's setting instead (e.g. ``policy_start_year``,
-        whose range 2021-2030 otherwise dominates every 2025 outcome).
+        Factors held at the scenario's setting instead.
+    outcomes
+        Outcome names or specs (:func:`parse_outcome`); default :data:`OUTCOMES`.
+    vary_start_year, vary_scenario_levers
+        See :func:`held_factors` (only with a scenario and a named factor set: a
+        factor listed by name is always varied).
 
     Returns
     -------
     SensitivityResult
         ``table``: one row per (outcome, factor) with the Morris and Sobol
-        columns, sorted by outcome and by ``ST`` then ``mu_star``.
+        columns and bilingual labels, sorted by outcome and by ``ST`` then ``mu_star``.
     """
     if method not in METHODS:
         raise ensemble.EnsembleError(f"method {method!r} is not one of {', '.join(METHODS)}")
     started = time.perf_counter()
+    chosen = _outcomes(outcomes)
     ranges = factor_ranges(factors)
     for name in exclude:
         ensemble._check_name(name, "exclude")
         if name not in ranges:
             raise ensemble.EnsembleError(f"exclude: {name!r} is not among the factors {factors!r}")
         del ranges[name]
+    held = held_factors(scenario, ranges, vary_start_year, vary_scenario_levers) \
+        if isinstance(factors, str) else {}
+    for name in held:
+        del ranges[name]
     if not ranges:
         raise ensemble.EnsembleError("exclude: no factor left to analyse")
     params, tables = base_settings(scenario)
-    evaluate = model_evaluator(params, tables)
+    evaluate = model_evaluator(params, tables, outcomes=chosen)
     morris = sobol = None
-    sobol_factors: list[str] = []
+    sobol_factors: dict[str, list[str]] = {}
     runs = 0
     if method in ("morris", "both"):
         morris = morris_indices(ranges, evaluate, trajectories=trajectories, seed=seed)
         runs += morris.attrs["runs"]
-    if method in ("sobol", "both"):
-        sobol_factors = select_top(morris, top) if morris is not None else list(ranges)
-        sobol = sobol_indices({f: ranges[f] for f in sobol_factors}, evaluate, n=n, seed=seed)
+    if method == "sobol":
+        sobol = sobol_indices(ranges, evaluate, n=n, seed=seed)
+        sobol_factors = {o: list(ranges) for o in chosen}
         runs += sobol.attrs["runs"]
-    table = _combine(ranges, morris, sobol)
+    elif method == "both":
+        # Each outcome gets its own leaders; outcomes that share a set share the runs.
+        for o in chosen:
+            picked = select_top(morris[morris["outcome"] == o], top)  # type: ignore[index]
+            sobol_factors[o] = picked or list(ranges)[:top]
+        parts = []
+        for group in dict.fromkeys(tuple(f) for f in sobol_factors.values()):
+            names = [o for o, f in sobol_factors.items() if tuple(f) == group]
+            part = sobol_indices({f: ranges[f] for f in group}, evaluate, n=n, seed=seed)
+            runs += part.attrs["runs"]
+            parts.append(part[part["outcome"].isin(names)])
+        sobol = pd.concat(parts, ignore_index=True)
+    table = _combine(ranges, morris, sobol, chosen)
     from greenpath.model.engine import model_hash
 
     meta = {
         "scenario": scenario or "defaults", "method": method, "n": n, "trajectories": trajectories,
         "top": top, "seed": seed, "factors": factors if isinstance(factors, str) else list(factors),
-        "excluded": list(exclude),
+        "excluded": list(exclude), "held": held,
         "n_factors": len(ranges), "sobol_factors": sobol_factors, "runs": runs,
         "seconds": round(time.perf_counter() - started, 3), "engine": "vector",
         "model_sha256": model_hash(), "calibration_sha256_12": reg.calibration_id(),
-        "outcomes": {k: {"label": o.label, "unit": o.unit} for k, o in OUTCOMES.items()},
+        "outcomes": {k: {"label": o.label, "label_zh": o.label_zh, "unit": o.unit}
+                     for k, o in chosen.items()},
         "morris_levels": MORRIS_LEVELS, "conf_level": CONF_LEVEL, "num_resamples": NUM_RESAMPLES,
     }
-    return SensitivityResult(table=table, morris=morris, sobol=sobol, sobol_factors=sobol_factors, meta=meta)
+    return SensitivityResult(table=table, morris=morris, sobol=sobol, sobol_factors=sobol_factors,
+                             meta=meta, outcomes=chosen)
 
 
-def _combine(ranges, morris: pd.DataFrame | None, sobol: pd.DataFrame | None) -> pd.DataFrame:
+def factor_label(name: str, lang: str = "en") -> str:
+    """Return a factor's label from the registry (``label_en`` / ``label_zh``), else its name.
+
+    Uncertainties have no registry label: their description's first clause stands in
+    (English) or the name (Chinese).
+    """
+    p = reg.load_registry().get(name)
+    if p is None:
+        return name
+    label = p.label_zh if lang == "zh" else p.label_en
+    return label or name
+
+
+def _combine(ranges, morris: pd.DataFrame | None, sobol: pd.DataFrame | None,
+             outcomes: Mapping[str, Outcome] | None = None) -> pd.DataFrame:
     registry = reg.load_registry()
-    keys = [(o, f) for o in OUTCOMES for f in ranges]
+    chosen = dict(OUTCOMES if outcomes is None else outcomes)
+    keys = [(o, f) for o in chosen for f in ranges]
     table = pd.DataFrame(keys, columns=["outcome", "factor"])
     table["kind"] = [registry[f].kind for f in table["factor"]]
     table["factor_unit"] = [registry[f].unit for f in table["factor"]]
-    table["outcome_unit"] = [OUTCOMES[o].unit for o in table["outcome"]]
+    table["outcome_unit"] = [chosen[o].unit for o in table["outcome"]]
+    table["factor_label_en"] = [factor_label(f, "en") for f in table["factor"]]
+    table["factor_label_zh"] = [factor_label(f, "zh") for f in table["factor"]]
+    table["outcome_label_en"] = [chosen[o].text("en") for o in table["outcome"]]
+    table["outcome_label_zh"] = [chosen[o].text("zh") for o in table["outcome"]]
     cols = ["mu_star", "mu_star_conf", "sigma", "mu", "S1", "S1_conf", "ST", "ST_conf"]
     for df in (morris, sobol):
         if df is not None:
@@ -506,14 +719,27 @@ def _combine(ranges, morris: pd.DataFrame | None, sobol: pd.DataFrame | None) ->
     notes = notes[notes["note"] != ""].drop_duplicates(["outcome", "factor"])
     table = table.merge(notes, on=["outcome", "factor"], how="left")
     table["note"] = table["note"].fillna("")
+    # A negative S1 is estimation noise around zero when its interval reaches zero.
+    negative = table["S1"] < 0
+    noise = negative & (table["S1"] + table["S1_conf"] >= 0)
+    table.loc[noise & (table["note"] == ""), "note"] = "S1<0: noise, read as 0"
+    table.loc[negative & ~noise & (table["note"] == ""), "note"] = "S1<0 beyond its interval: raise --n"
     table["morris_rank"] = table.groupby("outcome")["mu_star"].rank(ascending=False, method="min")
     table["sobol_rank"] = table.groupby("outcome")["ST"].rank(ascending=False, method="min")
-    order = {o: i for i, o in enumerate(OUTCOMES)}
+    order = {o: i for i, o in enumerate(chosen)}
     table = table.assign(_o=table["outcome"].map(order)).sort_values(
         ["_o", "ST", "mu_star"], ascending=[True, False, False], na_position="last", kind="stable"
     ).drop(columns="_o")
     return table[["outcome", "factor", "kind", *cols, "morris_rank", "sobol_rank", "note", "factor_unit",
-                  "outcome_unit"]].reset_index(drop=True)
+                  "outcome_unit", "factor_label_en", "factor_label_zh", "outcome_label_en",
+                  "outcome_label_zh"]].reset_index(drop=True)
+
+
+def reading_guide(lang: str = "en") -> str:
+    """Return the short guide to reading mu*, sigma, S1 and ST printed with every analysis."""
+    from greenpath.i18n import t
+
+    return t("sens_guide", lang)
 
 
 # ---------------------------------------------------------------------------
@@ -521,51 +747,77 @@ def _combine(ranges, morris: pd.DataFrame | None, sobol: pd.DataFrame | None) ->
 # ---------------------------------------------------------------------------
 
 
-def _figure(footer: str):
+def _figure(footer: str, panels: int = 4):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(14, 10), dpi=120, layout="constrained")
+    from greenpath.charts import register_font
+
+    register_font()
+    cols = 1 if panels == 1 else 2
+    rows = -(-panels // cols)
+    fig = Figure(figsize=(14, 5 * rows), dpi=120, layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(2, 2)
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax in axes[panels:]:
+        ax.set_visible(False)
     fig.get_layout_engine().set(h_pad=0.15, rect=(0, 0.02, 1, 0.98))  # room for the footer
     fig.text(0.01, 0.003, footer, fontsize=8, color="#555555", ha="left", va="bottom")
-    return fig, axes.ravel()
+    return fig, axes[:panels]
 
 
-def morris_chart(morris: pd.DataFrame, footer: str = "", show: int = 15):
+def _font(lang: str) -> dict:
+    from greenpath.charts import FONT_NAME
+
+    return {"fontfamily": [FONT_NAME, "DejaVu Sans"]} if lang == "zh" else {}
+
+
+def morris_chart(morris: pd.DataFrame, footer: str = "", show: int = 15,
+                 outcomes: Mapping[str, Outcome] | None = None, lang: str = "en"):
     """Horizontal bars of ``mu_star`` (with its 95 % interval) per outcome, top ``show`` factors."""
-    fig, axes = _figure(footer)
-    for ax, (name, o) in zip(axes, OUTCOMES.items(), strict=True):
+    from greenpath.i18n import t
+
+    chosen = dict(OUTCOMES if outcomes is None else outcomes)
+    fig, axes = _figure(footer, len(chosen))
+    font = _font(lang)
+    for ax, (name, o) in zip(axes, chosen.items(), strict=True):
         d = morris[morris["outcome"] == name].dropna(subset=["mu_star"])
         d = d.sort_values("mu_star", ascending=False).head(show).iloc[::-1]
-        ax.barh(d["factor"], d["mu_star"], xerr=d["mu_star_conf"], color="#0072b2", ecolor="#333333", capsize=2)
-        ax.set_title(o.label, fontsize=12)
-        ax.set_xlabel(f"Morris mu* ({o.unit} per full factor range)", fontsize=10)
-        ax.tick_params(labelsize=8)
+        ax.barh(np.arange(len(d)), d["mu_star"], xerr=d["mu_star_conf"], color="#0072b2",
+                ecolor="#333333", capsize=2)
+        ax.set_yticks(np.arange(len(d)), [factor_label(f, lang) for f in d["factor"]], fontsize=8, **font)
+        ax.set_title(o.text(lang), fontsize=12, **font)
+        ax.set_xlabel(t("sens_morris_axis", lang, unit=o.unit), fontsize=10, **font)
+        ax.tick_params(axis="x", labelsize=8)
         if d.empty:
-            ax.text(0.5, 0.5, "outcome constant across the sample", transform=ax.transAxes, ha="center")
-    fig.suptitle("Morris screening: mean absolute elementary effect (bars: 95% bootstrap interval)", fontsize=13)
+            ax.text(0.5, 0.5, t("sens_constant", lang), transform=ax.transAxes, ha="center", **font)
+    fig.suptitle(t("sens_morris_title", lang), fontsize=13, **font)
     return fig
 
 
-def sobol_chart(sobol: pd.DataFrame, footer: str = "", show: int = 15):
+def sobol_chart(sobol: pd.DataFrame, footer: str = "", show: int = 15,
+                outcomes: Mapping[str, Outcome] | None = None, lang: str = "en"):
     """Paired bars of first-order ``S1`` and total ``ST`` Sobol indices with 95 % intervals."""
-    fig, axes = _figure(footer)
-    for ax, (name, o) in zip(axes, OUTCOMES.items(), strict=True):
+    from greenpath.i18n import t
+
+    chosen = dict(OUTCOMES if outcomes is None else outcomes)
+    fig, axes = _figure(footer, len(chosen))
+    font = _font(lang)
+    for ax, (name, o) in zip(axes, chosen.items(), strict=True):
         d = sobol[sobol["outcome"] == name].dropna(subset=["ST"])
         d = d.sort_values("ST", ascending=False).head(show).iloc[::-1]
         pos = np.arange(len(d))
-        ax.barh(pos + 0.2, d["ST"], height=0.4, xerr=d["ST_conf"], color="#d55e00", label="total order ST",
-                ecolor="#333333", capsize=2)
-        ax.barh(pos - 0.2, d["S1"], height=0.4, xerr=d["S1_conf"], color="#0072b2", label="first order S1",
-                ecolor="#333333", capsize=2)
-        ax.set_yticks(pos, d["factor"])
-        ax.set_title(o.label, fontsize=12)
-        ax.set_xlabel("share of outcome variance (dimensionless)", fontsize=10)
-        ax.tick_params(labelsize=8)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.barh(pos + 0.2, d["ST"], height=0.4, xerr=d["ST_conf"], color="#d55e00",
+                label=t("sens_st", lang), ecolor="#333333", capsize=2)
+        ax.barh(pos - 0.2, d["S1"], height=0.4, xerr=d["S1_conf"], color="#0072b2",
+                label=t("sens_s1", lang), ecolor="#333333", capsize=2)
+        ax.set_yticks(pos, [factor_label(f, lang) for f in d["factor"]], fontsize=8, **font)
+        ax.set_title(o.text(lang), fontsize=12, **font)
+        ax.set_xlabel(t("sens_sobol_axis", lang), fontsize=10, **font)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.axvline(0, color="#999999", linewidth=0.8)
+        ax.legend(fontsize=8, loc="lower right", prop={"family": font["fontfamily"]} if font else None)
         if d.empty:
-            ax.text(0.5, 0.5, "outcome constant across the sample", transform=ax.transAxes, ha="center")
-    fig.suptitle("Sobol indices (bars: 95% bootstrap interval)", fontsize=13)
+            ax.text(0.5, 0.5, t("sens_constant", lang), transform=ax.transAxes, ha="center", **font)
+    fig.suptitle(t("sens_sobol_title", lang), fontsize=13, **font)
     return fig

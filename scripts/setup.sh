@@ -19,8 +19,9 @@ for p in $packages; do
 done
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    . scripts/apt_wait.sh  # waits while another package manager holds the lock
+    apt_get_wait update -qq
+    DEBIAN_FRONTEND=noninteractive apt_get_wait install -y -qq --no-install-recommends $missing >/dev/null
   else
     echo "setup: please install:$missing (Debian package names)" >&2
   fi

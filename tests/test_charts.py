@@ -75,6 +75,36 @@ def _wedge_table(runs) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- rendering
 @pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("presentation", [False, True], ids=["normal", "presentation"])
+def test_no_two_labels_of_a_chart_overlap(runs, lang, presentation):
+    """No label of a chart overprints another one.
+
+    The peak-year target label at the top of the CO2 chart once overprinted the
+    "policy from 2021" label (zh, and en at projector size).
+    """
+    for key, draw in CHART_FUNCS.items():
+        fig = draw(runs, lang, presentation=presentation)
+        _render(fig)
+        fig.set_dpi(charts.style(presentation).dpi)
+        assert charts.label_overlaps(fig) == [], key
+
+
+def test_label_overlaps_finds_overprinted_labels():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = Figure(figsize=(4, 3))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.annotate("first label", xy=(0.5, 1.0), xycoords="axes fraction", xytext=(0, -4),
+                textcoords="offset points", ha="center", va="top")
+    ax.annotate("second label", xy=(0.5, 1.0), xycoords="axes fraction", xytext=(0, -6),
+                textcoords="offset points", ha="center", va="top")
+    assert charts.label_overlaps(fig) == [("first label", "second label")]
+    charts.separate_labels(fig)
+    assert charts.label_overlaps(fig) == []
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
 @pytest.mark.parametrize("key", list(CHART_FUNCS))
 @pytest.mark.parametrize("several", [False, True], ids=["one", "several"])
 def test_every_chart_renders(runs, key, lang, several):

@@ -14,7 +14,8 @@ from greenpath.cli import main
 
 def test_run_writes_csv_xlsx_and_metadata(tmp_path, capsys):
     assert main(["run", "baseline", "--out", str(tmp_path)]) == 0
-    frame = pd.read_csv(tmp_path / "baseline.csv", index_col="year")
+    long = pd.read_csv(tmp_path / "baseline.csv")
+    frame = long.pivot(index="year", columns="variable", values="value")
     assert frame.index.min() == 2005
     assert frame.index.max() == 2035
     assert "co2_emissions" in frame.columns
@@ -25,6 +26,7 @@ def test_run_writes_csv_xlsx_and_metadata(tmp_path, capsys):
     assert meta["run_seconds"] > 0
     xl = pd.read_excel(tmp_path / "baseline.xlsx", sheet_name=None)
     assert set(xl) == {"results", "units", "metadata"}
+    assert list(xl["metadata"].columns) == ["key", "value"]
     assert xl["results"]["co2_emissions"].tolist() == pytest.approx(frame["co2_emissions"].tolist(), rel=1e-5)
     assert "co2_peak_year" in capsys.readouterr().out
 
@@ -41,9 +43,9 @@ def test_outputs_are_readable_by_others_and_keep_full_precision(tmp_path):
         assert main(["run", "baseline", "--out", str(tmp_path), "--columns", "co2_emissions"]) == 0
     finally:
         os.umask(old)
-    for name in ("baseline.csv", "baseline.xlsx", "baseline.meta.json"):
+    for name in ("baseline.csv", "baseline.xlsx", "baseline.iamc.csv", "baseline.meta.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
-    written = pd.read_csv(tmp_path / "baseline.csv", index_col="year")["co2_emissions"]
+    written = pd.read_csv(tmp_path / "baseline.csv").set_index("year")["value"]
     exact = JiaozuoModel().run(return_columns=["co2_emissions"]).frame["co2_emissions"]
     assert written.to_numpy() == pytest.approx(exact.to_numpy(), rel=1e-11)
 
@@ -85,8 +87,35 @@ def test_bad_scenario_file_names_file_key_and_range(tmp_path, capsys):
 def test_vars_lists_units_and_levers(capsys):
     assert main(["vars", "--kind", "lever"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("wind_build_rate\tlever\tMW/Year [0..500]") for line in out)
-    assert all("\tlever\t" in line for line in out)
+    from greenpath.model.registry import effective_defaults
+
+    wind = effective_defaults()["wind_build_rate"]
+    assert any(line.startswith(f"wind_build_rate\tlever\tMW/Year [0..500]\tbaseline {wind:g}\t")
+               for line in out)
+    assert all("\tlever\t" in line and "\tbaseline " in line for line in out)
+
+
+def test_show_lists_resolved_levers_with_their_source_file(tmp_path, capsys):
+    kid = tmp_path / "kid.toml"
+    kid.write_text('[scenario]\nname = "kid"\nextends = "plan_2021"\n[levers]\n'
+                   'wind_build_rate = { from = 2023, value = 250 }\n', encoding="utf-8")
+    out_csv = tmp_path / "kid.csv"
+    assert main(["show", str(kid), "--csv", str(out_csv)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("  chain: baseline (baseline.toml) > plan_2021 (plan_2021.toml)")
+    rows = {line.split()[0]: line for line in lines[3:-1]}
+    assert "kid.toml" in rows["wind_build_rate"]
+    assert "{ 2022 = " in rows["wind_build_rate"]
+    assert "2023 = 250 }" in rows["wind_build_rate"]
+    assert "plan_2021.toml" in rows["rail_freight_share_target"]
+    table = pd.read_csv(out_csv, encoding="utf-8-sig").set_index("name")
+    assert table.loc["rail_freight_share_target", "unit"] == "Dmnl"
+    assert table.loc["wind_build_rate", "source"] == "kid.toml"
+    assert set(table["kind"]) == {"lever"}
+    assert main(["show", str(kid), "--all"]) == 0
+    everything = capsys.readouterr().out
+    assert "calibration/calibrated.toml" in everything
+    assert "model/parameters.csv" in everything
 
 
 def test_console_script_exit_status():

@@ -117,7 +117,7 @@ def test_deck_has_title_charts_levers_targets(built, lang, model, scenario_file)
     n_lever = math.ceil(n_lever_rows / report.ROWS_PER_SLIDE)
     n_target = math.ceil(n_targets / report.ROWS_PER_SLIDE)
     assert n_lever_rows == 3  # the three levers the test scenario sets
-    assert len(slides) == 1 + len(charts.CHARTS) + 1 + n_lever + n_target
+    assert len(slides) == 1 + 1 + len(charts.CHARTS) + 1 + n_lever + n_target  # + key numbers
     tables = [s for s in slides if any(sh.has_table for sh in s.shapes)]
     titles = [next(sh.text_frame.text for sh in s.shapes if sh.has_text_frame) for s in tables]
     assert sum(t("chart_report_levers_title", lang) in x for x in titles) == n_lever
@@ -315,3 +315,132 @@ def test_cli_writes_then_refuses_then_forces(tmp_path, capsys, no_wedges):
     expected = report.planned_files(out, list(charts.CHARTS), ["en"])
     assert all(p.is_file() for p in expected)
     assert math.isclose(len(list(out.iterdir())), len(expected))
+
+
+# ---------------------------------------------------------------- decks that render anywhere
+def _runs_xml(slides):
+    from pptx.oxml.ns import qn
+
+    return [r for slide in slides for r in slide._element.iter(qn("a:r"))]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_text_run_names_an_east_asian_font(built, lang):
+    """A PC without a CJK theme font shows Chinese in Microsoft YaHei, not as boxes."""
+    from pptx.oxml.ns import qn
+
+    out, _ = built
+    prs, slides = _slides(out / f"report_{lang}.pptx")
+    runs = _runs_xml(slides)
+    assert len(runs) > 50
+    for run in runs:
+        rpr = run.find(qn("a:rPr"))
+        assert rpr is not None, run.findtext(qn("a:t"))
+        (ea,) = rpr.findall(qn("a:ea"))
+        assert ea.get("typeface") == report.EA_FONT, run.findtext(qn("a:t"))
+        # schema order: fill before the fonts, the fonts before anything else
+        tags = [c.tag for c in rpr]
+        if qn("a:solidFill") in tags:
+            assert tags.index(qn("a:solidFill")) < tags.index(qn("a:ea"))
+    # the English deck carries Chinese too (clauses), so this matters in both
+    if lang == "en":
+        assert any(any("\u4e00" <= ch <= "\u9fff" for ch in (r.findtext(qn("a:t")) or ""))
+                   for r in runs)
+    from pptx.opc.constants import RELATIONSHIP_TYPE as RT
+
+    theme = prs.slide_master.part.part_related_by(RT.THEME).blob
+    assert theme.count(f'<a:ea typeface="{report.EA_FONT}"/>'.encode()) == 2
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_character_of_the_deck_has_a_glyph_in_the_bundled_fonts(built, lang):
+    """The fonts the charts embed (Noto Sans CJK SC, DejaVu Sans) cover all deck text."""
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+    from pptx.oxml.ns import qn
+
+    out, _ = built
+    _, slides = _slides(out / f"report_{lang}.pptx")
+    text = "".join(r.findtext(qn("a:t")) or "" for r in _runs_xml(slides))
+    covered = set(FT2Font(str(charts.FONT_FILE)).get_charmap())
+    covered |= set(FT2Font(font_manager.findfont("DejaVu Sans")).get_charmap())
+    missing = sorted({ch for ch in text if not ch.isspace() and ord(ch) not in covered})
+    assert missing == []
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_no_table_cell_clips_a_wrapped_line(built, lang):
+    """Every row is at least as tall as the longest of its cells needs at its width."""
+    from pptx.util import Pt
+
+    out, _ = built
+    prs, slides = _slides(out / f"report_{lang}.pptx")
+    checked = wrapped = 0
+    for slide in slides:
+        for shape in slide.shapes:
+            if not shape.has_table:
+                continue
+            table = shape.table
+            widths = [c.width / 914400 for c in table.columns]
+            assert shape.top + sum(r.height for r in table.rows) <= prs.slide_height - Pt(24)
+            for row in table.rows:
+                texts = [c.text_frame.text for c in row.cells]
+                font = row.cells[0].text_frame.paragraphs[0].runs[0].font.size.pt
+                need = report.row_height_pt(texts, widths, font)
+                assert row.height >= Pt(need) - 1, texts
+                lines = max(report.cell_lines(x, w, font) for x, w in zip(texts, widths, strict=True))
+                wrapped += lines > 1
+                checked += 1
+    assert checked > 20
+    assert wrapped  # the test would be empty without a wrapped cell
+
+
+def test_row_height_grows_with_the_lines_of_a_cell():
+    one = report.row_height_pt(["short", "x"], [2.0, 1.0], 14)
+    two = report.row_height_pt(["a label that wraps in two", "x"], [2.0, 1.0], 14)
+    assert report.cell_lines("a label that wraps in two", 2.0, 14) == 2
+    assert two == pytest.approx(one + 14 * report.LINE_HEIGHT)
+    assert report.cell_lines("中文标签" * 10, 2.0, 14) > report.cell_lines("abcd" * 10, 2.0, 14)
+
+
+def test_key_numbers_slide_follows_the_title(built, model):
+    from greenpath.model import indicators
+
+    from greenpath import scenarios
+    from greenpath import targets as tg
+
+    out, _ = built
+    _, slides = _slides(out / "report_en.pptx")
+    (table,) = [sh.table for sh in slides[1].shapes if sh.has_table]
+    assert t("chart_report_key_title", "en") in slides[1].shapes[0].text_frame.text
+    rows = [[c.text for c in r.cells] for r in table.rows]
+    assert rows[0][0] == "Scenario"
+    base = scenarios.load("baseline")
+    frame = model.run(**base.run_kwargs()).frame
+    (row,) = [r for r in rows if r[0] == base.title_en]
+    head = tg.headline(frame)
+    assert row[1] == ("not peaked (rising in 2035)" if head["still_rising"]
+                      else f"{head['peak_year']}: {head['peak_value']:.1f} Mt")
+    assert row[2] == f"{frame.loc[2030, 'co2_emissions']:.1f} Mt"
+    assert row[3] == f"{frame.loc[2035, 'co2_emissions']:.1f} Mt"
+    coal = 100 * indicators.change_vs(frame, "total_coal_consumption").loc[2025]
+    assert row[4].startswith(f"{coal:+.1f} %")
+    renewables = frame.loc[2025, "renewable_capacity"]
+    assert row[5].startswith(f"{renewables:,.0f} MW (target 1,000 MW / 2,500 MW:")
+
+
+def test_report_set_keeps_one_target_set(tmp_path, model, no_wedges, capsys):
+    out = tmp_path / "seed"
+    assert main(["report", "baseline", "--out", str(out), "--lang", "en", "--set",
+                 "seed_2021"]) == 0
+    capsys.readouterr()
+    sheets = pd.read_excel(out / report.DATA_FILE, sheet_name=None, engine="openpyxl")
+    assert set(sheets["targets"]["set"].fillna("")) <= {"", "seed_2021"}
+    assert "seed_2021" in set(sheets["targets"]["set"].fillna(""))
+    _, slides = _slides(out / "report_en.pptx")
+    cells = [c.text for sh in slides[1].shapes if sh.has_table for r in sh.table.rows
+             for c in r.cells]
+    assert any("(target 1,000 MW:" in c for c in cells)
+    assert not any("2,500" in c for c in cells)
+    assert main(["report", "baseline", "--out", str(tmp_path / "x"), "--set", "seed"]) == 2
+    assert "did you mean 'seed_2021'" in capsys.readouterr().err

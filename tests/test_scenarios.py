@@ -78,6 +78,19 @@ def write(directory: Path, name: str, text: str) -> Path:
     ("[scenario]\npolicy_start_year = 2024\n[levers]\npolicy_start_year = 2025\n",
      ["bad.toml", "policy_start_year", "both", "2024", "2025"]),
     ("[levers\nwind_build_rate = 1\n", ["bad.toml", "not valid TOML"]),
+    ("[levers]\nwind_build_rate = { from = 2022 }\n",
+     ["bad.toml", "wind_build_rate", "step change is { from = YEAR, value = NUMBER }",
+      "missing value"]),
+    ("[levers]\nwind_build_rate = { from = 2022, value = 1, 2025 = 3 }\n",
+     ["bad.toml", "wind_build_rate", "unknown key(s) ['2025']", "cannot be mixed"]),
+    ("[levers]\nwind_build_rate = { from = 2040, value = 100 }\n",
+     ["bad.toml", "wind_build_rate", "from = 2040", "2006-2035"]),
+    ("[levers]\nwind_build_rate = { from = 2022.5, value = 100 }\n",
+     ["bad.toml", "from = 2022.5", "whole year"]),
+    ("[levers]\nwind_build_rate = { from = 2022, value = 900 }\n",
+     ["bad.toml", "wind_build_rate.value = 900", "outside the allowed range 0 to 500"]),
+    ("[levers]\nccus_start_year = { from = 2022, value = 2025 }\n",
+     ["bad.toml", "ccus_start_year", "measured in years", "not a step change"]),
 ])
 def test_bad_file_names_file_key_value_and_allowed(tmp_path, text, expected):
     write(tmp_path, "bad", text)
@@ -129,6 +142,63 @@ def test_child_overrides_parent_and_table_replaces_constant(tmp_path):
     assert s.params == {"ccus_capacity": 1.0}
     assert s.tables == {"wind_build_rate": ([2021.0, 2030.0], [50.0, 200.0])}
     assert s.own_params == {"ccus_capacity": 1.0}
+
+
+def test_step_change_keeps_the_parent_before_and_the_value_from_its_year(tmp_path):
+    write(tmp_path, "base", "[levers]\nwind_build_rate = { 2015 = 10, 2025 = 110 }\n"
+          "distributed_pv_build_rate = 40\n")
+    write(tmp_path, "kid", "[scenario]\nextends = \"base\"\n[levers]\n"
+          "wind_build_rate = { from = 2022, value = 300 }\n"
+          "distributed_pv_build_rate = { from = 2023, value = 80 }\n"
+          "ccus_capacity = { from = 2030, value = 1.0 }\n")
+    s = S.load("kid", tmp_path)
+    # over a parent's table: its points before, its value in the last year before
+    assert s.tables["wind_build_rate"] == ([2015.0, 2021.0, 2022.0], [10.0, 70.0, 300.0])
+    assert s.tables["distributed_pv_build_rate"] == ([2022.0, 2023.0], [40.0, 80.0])
+    default = reg.effective_defaults()["ccus_capacity"]
+    assert s.tables["ccus_capacity"] == ([2029.0, 2030.0], [default, 1.0])
+    assert s.own_tables["wind_build_rate"] == s.tables["wind_build_rate"]
+    # written back as a year table, it reads back to the same settings
+    assert effective(S.from_text(S.to_toml(s, directory=tmp_path), "kid.toml", tmp_path)) \
+        == effective(s)
+
+
+def test_validate_alone_refuses_a_step_change_it_cannot_resolve():
+    """A step change needs a parent, so validate() alone refuses it.
+
+    The app's share link checks one setting at a time without a parent: the error
+    names the year table to write.  load and from_text resolve steps.
+    """
+    doc = {"levers": {"wind_build_rate": {"from": 2022, "value": 300}}}
+    with pytest.raises(S.ScenarioError, match=r"link: wind_build_rate = \{ from = 2022, "
+                       r"value = 300 \}: a step change .* \{ 2021 = <value before>, 2022 = 300 \}"):
+        S.validate(doc, "link")
+    _, _, tables = S.validate(doc, "x.toml", allow_steps=True)
+    assert tables == {"wind_build_rate": S.Step(2022, 300.0)}
+
+
+def test_step_change_acts_from_its_year_only():
+    """A step from 2022 changes nothing up to 2021 and equals the new constant from 2022."""
+    from greenpath.model.engine import JiaozuoModel
+
+    text = ("[scenario]\nname = \"pv\"\nextends = \"baseline\"\n[levers]\n"
+            "distributed_pv_build_rate = {{ from = {year}, value = 300 }}\n")
+    base = S.load("baseline")
+    cols = ["renewable_capacity", "co2_emissions"]
+    model = JiaozuoModel()
+    ref = model.run(**base.run_kwargs(), return_columns=cols).frame
+    step = model.run(**S.from_text(text.format(year=2022)).run_kwargs(), return_columns=cols).frame
+    always = model.run(**base.derive("c", params={"distributed_pv_build_rate": 300})
+                       .run_kwargs(), return_columns=cols).frame
+    assert (step.loc[:2021] == ref.loc[:2021]).all().all()
+    assert step.loc[2022, "renewable_capacity"] > ref.loc[2022, "renewable_capacity"]
+    # The constant 300 also acts in 2021 (policy start), the step does not.
+    assert always.loc[2021, "renewable_capacity"] > step.loc[2021, "renewable_capacity"]
+    added = step["renewable_capacity"].diff() - ref["renewable_capacity"].diff()
+    added_always = always["renewable_capacity"].diff() - ref["renewable_capacity"].diff()
+    # Capacity added by the step is that of the constant one year later (a pure shift).
+    assert added.loc[2022:2035].to_numpy() == pytest.approx(
+        added_always.loc[2021:2034].to_numpy(), rel=1e-9, abs=1e-9)
 
 
 def test_policy_start_year_in_scenario_section_equals_lever(tmp_path):

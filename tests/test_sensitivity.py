@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -152,14 +153,93 @@ def test_run_sensitivity_is_seeded_and_ranks_known_drivers():
     first = se.run_sensitivity(**kwargs)
     second = se.run_sensitivity(**kwargs)
     pd.testing.assert_frame_equal(first.table, second.table)
-    assert len(first.sobol_factors) == 3
-    assert first.meta["runs"] == 4 * (len(se.factor_ranges("levers")) + 1) + 64 * (3 + 2)
-    sobol_rows = first.table.dropna(subset=["ST"])
-    assert set(sobol_rows["factor"]) == set(first.sobol_factors)
+    assert set(first.sobol_factors) == set(se.OUTCOMES)
+    morris = first.table
+    for outcome, picked in first.sobol_factors.items():
+        # each outcome's Sobol factors are its own Morris leaders
+        leaders = morris[morris["outcome"] == outcome].sort_values("mu_star", ascending=False)
+        assert set(picked) == set(leaders["factor"].head(3)), outcome
+        sobol_rows = morris[(morris["outcome"] == outcome)].dropna(subset=["ST"])
+        assert set(sobol_rows["factor"]) == set(picked)
+    sets = {tuple(f) for f in first.sobol_factors.values()}
+    assert first.meta["runs"] == 4 * (len(se.factor_ranges("levers")) + 1) + len(sets) * 64 * (3 + 2)
     # levers that act before 2025 but only from the policy start: delaying the start
     # is the leading driver of the 2025 coal change among the levers
     coal = first.table[first.table["outcome"] == "coal_change_2025"]
     assert coal.sort_values("mu_star", ascending=False)["factor"].iloc[0] == "policy_start_year"
+
+
+def test_parse_outcome_forms_equal_direct_computation():
+    sample = en.sample_parameters(["carbon_price", "wind_build_rate"], 5, seed=2)
+    specs = ["co2_emissions@2035", "cumulative:co2_emissions:2021-2035", "change:total_coal_consumption@2025",
+             "peak_year:co2_emissions", "coal_change_2025"]
+    outcomes = {o.name: o for o in map(se.parse_outcome, specs)}
+    columns = sorted({c for o in outcomes.values() for c in o.columns})
+    runs = en.run_many(sample, columns, output="arrays")
+    out = se.outcome_values(runs.values, runs.years, outcomes)
+    for i in range(len(sample)):
+        frame = runs.frame(i)
+        assert out.loc[i, "co2_emissions@2035"] == frame.loc[2035, "co2_emissions"]
+        assert out.loc[i, "cumulative:co2_emissions:2021-2035"] == pytest.approx(
+            indicators.cumulative(frame), rel=1e-12)
+        assert out.loc[i, "change:total_coal_consumption@2025"] == pytest.approx(
+            indicators.change_vs(frame, "total_coal_consumption").loc[2025], rel=1e-12)
+        assert out.loc[i, "peak_year:co2_emissions"] == indicators.peak(frame)[0]
+    assert outcomes["co2_emissions@2035"].text("zh") == "2035年二氧化碳排放"
+    assert outcomes["cumulative:co2_emissions:2021-2035"].unit == "MtCO2"
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("co2_emision@2035", "did you mean 'co2_emissions'"),
+    ("co2_emissions@2040", "year 2040 outside"),
+    ("cumulative:co2_emissions:2030-2021", "run backwards"),
+    ("co2_emissions", "not understood; allowed: coal_change_2025"),
+])
+def test_parse_outcome_errors(spec, message):
+    with pytest.raises(EnsembleError, match=re.escape(message)):
+        se.parse_outcome(spec)
+
+
+def test_scenario_analysis_holds_start_year_and_the_scenarios_levers():
+    from greenpath import scenarios
+
+    plan = scenarios.load("plan_2021")
+    ranges = se.factor_ranges("all")
+    held = se.held_factors("plan_2021", ranges)
+    set_levers = {k for k in plan.settings() if reg.load_registry()[k].kind == "lever" and k in ranges}
+    assert set(held) == set_levers | {"policy_start_year"}
+    assert se.held_factors(None, ranges) == {}
+    assert "policy_start_year" not in se.held_factors("plan_2021", ranges, vary_start_year=True)
+    assert set(se.held_factors("plan_2021", ranges, vary_scenario_levers=True)) == {"policy_start_year"}
+    result = se.run_sensitivity("plan_2021", method="morris", trajectories=2, factors="levers",
+                                outcomes=["co2_emissions@2030"])
+    assert set(result.table["factor"]).isdisjoint(held)
+    assert result.meta["held"].keys() == {k for k in held if k in se.factor_ranges("levers")}
+    # a factor named in a list is varied even with a scenario
+    named = se.run_sensitivity("plan_2021", method="morris", trajectories=2,
+                               factors=["policy_start_year", "carbon_price"], outcomes=["co2_emissions@2030"])
+    assert set(named.table["factor"]) == {"policy_start_year", "carbon_price"}
+
+
+def test_negative_s1_is_annotated_and_labels_are_bilingual():
+    ranges = {"a": (0.0, 1.0), "b": (0.0, 1.0)}
+    morris = None
+    sobol = pd.DataFrame({"outcome": ["o", "o"], "factor": ["a", "b"], "S1": [0.9, -0.02],
+                          "S1_conf": [0.05, 0.05], "ST": [0.95, 0.01], "ST_conf": [0.05, 0.01],
+                          "note": ["", ""]})
+    outcome = se.Outcome("o", "Out", "x", ("gdp",), lambda v, y: v["gdp"][:, 0], "结果")
+    with pytest.raises(KeyError):  # factors must be registry parameters
+        se._combine(ranges, morris, sobol, {"o": outcome})
+    ranges = {"wind_build_rate": (0.0, 500.0), "carbon_price": (0.0, 300.0)}
+    sobol["factor"] = list(ranges)
+    table = se._combine(ranges, morris, sobol, {"o": outcome}).set_index("factor")
+    assert table.loc["carbon_price", "note"] == "S1<0: noise, read as 0"
+    assert table.loc["wind_build_rate", "note"] == ""
+    assert table.loc["wind_build_rate", "factor_label_zh"] == reg.load_registry()["wind_build_rate"].label_zh
+    assert table.loc["wind_build_rate", "outcome_label_zh"] == "结果"
+    sobol.loc[1, "S1"] = -0.2
+    table = se._combine(ranges, morris, sobol, {"o": outcome}).set_index("factor")
+    assert table.loc["carbon_price", "note"] == "S1<0 beyond its interval: raise --n"
 
 
 # ---------------------------------------------------------------------------
@@ -296,6 +376,18 @@ def test_sensitivity_command(tmp_path, capsys):
     assert main(["sensitivity", "--factors", "levers", "--exclude", "gdp_growth_2020", "--out",
                  str(tmp_path / "w")]) == 2
     assert "'gdp_growth_2020' is not among the factors 'levers'" in capsys.readouterr().err
+    outcome = ["sensitivity", "--method", "both", "--n", "16", "--trajectories", "2", "--top", "2",
+               "--scenario", "plan_2021", "--factors", "projection", "--outcome", "co2_emissions@2035",
+               "--lang", "zh", "--out", str(tmp_path / "o")]
+    assert main(outcome) == 0
+    printed = capsys.readouterr().out
+    assert "2035年二氧化碳排放" in printed
+    assert "读数说明" in printed  # the reading guide
+    assert "保持情景设定不变:policy_start_year" in printed
+    table = pd.read_csv(tmp_path / "o" / "sensitivity.csv", encoding="utf-8-sig")
+    assert set(table["outcome"]) == {"co2_emissions@2035"}
+    assert "policy_start_year" not in set(table["factor"])
+    assert "wind_build_rate" not in set(table["factor"])  # set by plan_2021: held
     excl = ["sensitivity", "--method", "morris", "--trajectories", "2", "--factors",
             "carbon_price,policy_start_year", "--exclude", "policy_start_year", "--out", str(tmp_path / "v")]
     assert main(excl) == 0

@@ -263,6 +263,58 @@ def test_targets_command(capsys):
     assert "Cumulative CO2 2021-2035: " in out
 
 
+FLAG_TARGETS = "".join([
+    target(id="easy", indicator="renewable_capacity", comparison=">=", value=1, unit="MW",
+           label_en="Renewables at least 1 MW", label_zh="可再生能源至少1兆瓦"),
+    target(id="hard", indicator="renewable_capacity", comparison=">=", value=100000, unit="MW",
+           label_en="Renewables at least 100 GW", label_zh="可再生能源至少1亿千瓦"),
+    target(id="pct", indicator="change_vs_2020:energy_intensity", base_year=2020,
+           comparison="<=", value=-99, unit="%", label_en="Intensity down 99 pct",
+           label_zh="能耗强度下降99%"),
+])
+
+
+def test_targets_command_margins_in_points_and_baseline_flag(capsys, tmp_path):
+    file = tmp_path / "t.toml"
+    file.write_text(FLAG_TARGETS, encoding="utf-8")
+    out = tmp_path / "t.csv"
+    assert main(["targets", "plan_2021", "--file", str(file), "--csv", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = pd.read_csv(out, encoding="utf-8-sig").set_index("id")
+    assert table["met_in_baseline"].to_dict() == {"easy": True, "hard": False, "pct": False}
+    line = {i: next(v for v in lines if f" {table.loc[i, 'label_en']}  " in v) for i in table.index}
+    assert line["easy"].endswith("(already met in baseline)")
+    assert "already met" not in line["hard"]
+    assert f"margin {table.loc['pct', 'margin']:+.2f} pp" in line["pct"]
+    assert table.loc["pct", "margin_unit"] == "pp"
+    assert "margin -" in line["hard"]
+    assert line["hard"].rstrip().endswith("MW")
+
+
+def test_margin_text_never_says_missed_with_plus_zero():
+    from greenpath.commands.targets import _fmt_margin
+
+    # a value equal to a strict target (margin exactly 0, missed) is said in words
+    assert _fmt_margin(0.0, "%", False, "<", "en") == "0 (equal to the target, which asks for <)"
+    assert _fmt_margin(0.0, "%", False, ">", "zh") == "0(恰等于目标值,目标要求 >)"
+    assert _fmt_margin(0.0, "%", True, "<=", "en") == "+0.00 pp"
+    # tiny margins keep their sign instead of rounding to +0.00 / -0.00
+    assert _fmt_margin(-0.001, "%", False, ">=", "en") == "-0.001 pp"
+    assert _fmt_margin(0.004, "MW", True, ">=", "en") == "+0.004 MW"
+    assert _fmt_margin(12.345, "%", True, "<=", "zh") == "+12.35 个百分点"
+
+
+def test_targets_command_in_chinese(tmp_path, capsys):
+    file = tmp_path / "t.toml"
+    file.write_text(FLAG_TARGETS, encoding="utf-8")
+    assert main(["targets", "plan_2021", "--file", str(file), "--lang", "zh"]) == 0
+    out = capsys.readouterr().out
+    assert "个百分点" in out
+    assert "(baseline 已达成)" in out
+    assert main(["targets", "baseline", "--file", str(file), "--lang", "zh"]) == 0
+    assert "已达成)" not in capsys.readouterr().out  # the baseline is its own reference
+
+
 def test_targets_command_errors(capsys, tmp_path):
     assert main(["targets", "plan_2021", "--set", "seed"]) == 2
     assert "did you mean 'seed_2021'" in capsys.readouterr().err

@@ -142,11 +142,39 @@ def test_wedges_command(capsys, tmp_path):
     out = tmp_path / "w.csv"
     assert main(["wedges", "only_industry", "--csv", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "Contributions to the co2_emissions reduction of only_industry" in text
+    assert "Contributions to the CO2 emissions (co2_emissions) reduction of only_industry" in text
+    assert "groups changed: Industry (industry)" in text
     assert "total_coal_consumption" in text
     table = pd.read_csv(out)
-    assert list(table.columns) == ["variable", "year", "group", "contribution"]
+    assert list(table.columns) == ["variable", "year", "group", "contribution", "unit"]
+    assert set(table.loc[table["variable"] == "co2_emissions", "unit"]) == {"MtCO2/Year"}
     assert main(["wedges", "only_industry", "--csv", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
     assert main(["wedges", "plan_2021", "--years", "2040"]) == 2
     assert "outside the simulated years" in capsys.readouterr().err
+
+
+def test_each_lever_group_has_one_name_everywhere():
+    """Each lever group has one name in every place that shows it.
+
+    The CLI, charts and app use chart_group_<key>; the only_<key> scenario and the
+    README use the same name.
+    """
+    from pathlib import Path
+
+    from greenpath import scenarios
+    from greenpath.commands.wedges import _group_label
+    from greenpath.i18n import t
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for group in W.lever_groups():
+        key = group.replace(" ", "_")
+        for lang in ("en", "zh"):
+            name = t(f"chart_group_{key}", lang)
+            assert _group_label(group, lang) == name
+            assert f"| `{group}` |" in readme
+            assert f" {name} |" in readme, (group, lang)
+            if group != "timing":
+                only = scenarios.load(f"only_{key}")
+                title = only.title_zh if lang == "zh" else only.title_en.lower()
+                assert (name if lang == "zh" else name.lower()) in title, (group, title)

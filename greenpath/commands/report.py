@@ -12,7 +12,7 @@ def register(sub) -> None:
         "report", help="charts (PNG, SVG), their data (XLSX) and a slide deck (PPTX)",
         description="Run one to six scenarios and write into DIR: every chart as PNG and "
         "SVG, report_data.xlsx with the numbers behind each chart, and report_<lang>.pptx "
-        "(16:9: title, one chart per slide, lever settings that differ from the baseline, "
+        "(16:9: title, key numbers per scenario, one chart per slide, lever settings that differ from the baseline, "
         "targets met or missed). Existing files are never replaced without --force.")
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO",
                    help="scenario names (e.g. baseline plan_2021) or paths to .toml files")
@@ -23,6 +23,9 @@ def register(sub) -> None:
                    help="large fonts and 1920x1080 charts for projectors")
     p.add_argument("--targets", type=Path, default=None, metavar="FILE",
                    help="targets TOML to check and draw (default: the shipped file)")
+    p.add_argument("--set", dest="sets", action="append", metavar="NAME",
+                   help="only targets without a set plus this set (repeatable), e.g. seed_2021 "
+                   "(1 GW renewables) or fyp14_energy (2.5 GW); default all")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.set_defaults(func=run)
 
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = build_report(args.scenarios, args.out, lang=args.lang,
                               presentation=args.presentation, force=args.force,
-                              targets_file=args.targets, log=print)
+                              targets_file=args.targets, sets=args.sets, log=print)
     except user_errors as exc:
         raise CommandError(str(exc)) from None
     for note in dict.fromkeys(report.notes["en"]):

@@ -18,8 +18,10 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the model variables the filters in ``args`` select, one per line.
 
-    Each line: name, kind, unit (with the registry's range, if any) and comment,
-    tab-separated; with ``--equations`` the equation follows.
+    Each line: name, kind, unit (with the registry's range, if any), for registry
+    parameters ``baseline <value>`` (the value every run uses unless a scenario sets
+    it: the calibrated value where one exists, else the registry default) and the
+    comment, tab-separated; with ``--equations`` the equation follows.
 
     Parameters
     ----------
@@ -32,9 +34,10 @@ def run(args: argparse.Namespace) -> int:
         The exit status, 0.
     """
     from greenpath.model.engine import parse_mdl
-    from greenpath.model.registry import load_registry
+    from greenpath.model.registry import effective_defaults, load_registry
 
     registry = load_registry()
+    baseline = effective_defaults()
     for v in parse_mdl():
         p = registry.get(v.name)
         kind = p.kind if p else v.kind
@@ -43,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         if args.grep and args.grep.lower() not in v.name:
             continue
         rng = f" [{p.min:g}..{p.max:g}]" if p else ""
-        print(f"{v.name}\t{kind}\t{v.unit}{rng}\t{v.comment}")
+        base = f"\tbaseline {baseline[v.name]:g}" if p and v.name in baseline else ""
+        print(f"{v.name}\t{kind}\t{v.unit}{rng}{base}\t{v.comment}")
         if args.equations:
             print(f"    = {v.equation}")
     return 0

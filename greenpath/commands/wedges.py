@@ -33,8 +33,8 @@ def register(sub) -> None:
                    "(the reference, one run at a time)")
     p.add_argument("--lang", choices=["en", "zh"], default="en")
     p.add_argument("--csv", type=Path, default=None,
-                   help="write variable, year, group, contribution to this CSV (refuses to "
-                   "replace a file)")
+                   help="write variable, year, group, contribution, unit to this CSV (refuses "
+                   "to replace a file)")
     p.set_defaults(func=run)
 
 
@@ -47,6 +47,17 @@ def _group_label(group: str, lang: str) -> str:
         except TranslationError:
             continue
     return group
+
+
+def _width(text: str) -> int:
+    """Columns a string takes in a terminal (CJK characters take two)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,23 +87,31 @@ def run(args: argparse.Namespace) -> int:
         wide = sub.pivot(index="group", columns="year", values="contribution")
         wide = wide.loc[list(dict.fromkeys(sub["group"]))]
         total = sub.groupby("year")["contribution"].sum()
-        print(t("wedges_heading", lang, variable=var, scenario=attrs["scenario"],
+        from greenpath.comparison import variable_label
+
+        print(t("wedges_heading", lang, variable=f"{variable_label(var, lang)} ({var})",
+                scenario=attrs["scenario"],
                 baseline=attrs["baseline"], unit=attrs["units"][var], method=args.method))
-        label_w = max(12, *(len(_group_label(g, lang)) for g in wide.index))
+        label_w = max(12, *(_width(_group_label(g, lang)) for g in wide.index))
         cum_label = t("wedges_cumulative", lang)
-        print(f"  {'':{label_w}s}" + "".join(f"{y:>11d}" for y in years) + f"  {cum_label:>16s}")
+        print(f"  {'':{label_w}s}" + "".join(f"{y:>11d}" for y in years)
+              + " " * max(2, 18 - _width(cum_label)) + cum_label)
         for group, row in wide.iterrows():
             cum = row.loc[2021:2035].sum()
-            print(f"  {_group_label(group, lang):{label_w}s}"
+            print(f"  {_pad(_group_label(group, lang), label_w)}"
                   + "".join(f"{row[y]:>11.3f}" for y in years) + f"  {cum:>16.2f}")
-        print(f"  {t('wedges_total', lang):{label_w}s}"
+        print(f"  {_pad(t('wedges_total', lang), label_w)}"
               + "".join(f"{total[y]:>11.3f}" for y in years)
               + f"  {total.loc[2021:2035].sum():>16.2f}")
         print()
-    print(f"{attrs['runs']} model runs; groups changed: {', '.join(attrs['players']) or 'none'}")
+    # Each group by its one name (the charts' and the app's), with the key that --order,
+    # the registry and the only_<key> scenarios use.
+    changed = ", ".join(f"{_group_label(g, lang)} ({g})" for g in attrs["players"])
+    print(t("wedges_runs", lang, runs=attrs["runs"], groups=changed or t("wedges_none", lang)))
     if args.csv is not None:
         from greenpath.io import atomic_write
 
-        atomic_write(args.csv, lambda tmp: table.to_csv(tmp, index=False))
+        long = table.assign(unit=table["variable"].map(attrs["units"]))
+        atomic_write(args.csv, lambda tmp: long.to_csv(tmp, index=False))
         print(args.csv)
     return 0
