@@ -171,7 +171,9 @@ TRUTH_10 = {
     "tertiary_growth_differential": 0.0245,
     "industry_growth_differential": -0.008,
     "electricity_share_nonferrous": 0.5275,
-    "initial_residential_energy_per_capita": 0.218,
+    # services energy intensity (issue 13: residential fuel energy no longer moves
+    # electricity; household appliance electricity is not seen apart from services)
+    "initial_intensity_services": 0.31,
     "industrial_autonomous_intensity_decline": 0.0455,
     "autonomous_coal_switching": 0.014,
 }
