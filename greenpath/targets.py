@@ -377,15 +377,7 @@ def _indicator(cube: np.ndarray, years: np.ndarray, col: dict[str, int], t: Targ
         broken = np.isnan(window).any(axis=1)
         if f == "peak_year":
             span = years[(years >= base) & (years <= year)]
-            top = np.argmax(window, axis=1)
-            cols = np.arange(window.shape[1])
-            after = np.where(cols[None, :] >= top[:, None], window, np.inf)
-            low = after.min(axis=1)
-            last = window[:, -1]
-            rebound = np.where(low > 0, last / low - 1.0, 0.0)
-            peaked = (top < window.shape[1] - 1) & (rebound <= indicators.REBOUND_TOLERANCE)
-            first = np.where(peaked, span[top], span[-1])
-            return np.where(broken, np.nan, first.astype(float))
+            return np.where(broken, np.nan, indicators.peak_years(window, span))
         peak = window.max(axis=1)  # change_vs_peak
         return np.where(broken | (peak == 0), np.nan, value / peak - 1.0)
 

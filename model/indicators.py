@@ -62,6 +62,23 @@ def peak_status(frame: pd.DataFrame, column: str = "co2_emissions",
             "peaked": peaked}
 
 
+def peak_years(window: np.ndarray, years: np.ndarray) -> np.ndarray:
+    """Peak year of each row of ``window`` (runs x ``years``) by the rule of :func:`peak_status`.
+
+    A row that has not peaked gets the last of ``years``; the vectorised twin of
+    :func:`peak` for ensembles (targets, sensitivity).
+    """
+    top = np.argmax(window, axis=1)
+    cols = np.arange(window.shape[1])
+    after = np.where(cols[None, :] >= top[:, None], window, np.inf)
+    low = after.min(axis=1)
+    last = window[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rebound = np.where(low > 0, last / low - 1.0, 0.0)
+    peaked = (top < window.shape[1] - 1) & (rebound <= REBOUND_TOLERANCE)
+    return np.where(peaked, years[top], years[-1]).astype(float)
+
+
 def peak(frame: pd.DataFrame, column: str = "co2_emissions",
          from_year: int = BASE_YEAR) -> tuple[int, float]:
     """Year and value of the peak of ``column`` from ``from_year`` on.
