@@ -321,6 +321,7 @@ def test_fyp14_renewable_targets_fail_on_the_record():
     cols = ["wind_capacity", "renewable_capacity"]
     fyp, base = (JiaozuoModel().run(**S.load(n).run_kwargs(), return_columns=cols).frame
                  for n in ("plan_14th_fyp", "baseline"))
-    assert fyp.loc[2024, "wind_capacity"] == base.loc[2024, "wind_capacity"] == pytest.approx(348.0)
+    assert fyp.loc[2024, "wind_capacity"] == base.loc[2024, "wind_capacity"]
+    assert base.loc[2024, "wind_capacity"] == pytest.approx(348.0, abs=0.5)  # retirements ~0
     assert fyp.loc[2025, "wind_capacity"] - fyp.loc[2020, "wind_capacity"] < 1000.0
     assert fyp.loc[2025, "renewable_capacity"] < 2500.0
