@@ -133,6 +133,8 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "residential_electricity_consumption",
     "coal_capacity",
     "co2_power",
+    "captive_coal_capacity",
+    "captive_coal_generation",
 )
 #: Default last in-sample year of the out-of-sample check.
 DEFAULT_CUTOFF = 2012
@@ -211,12 +213,15 @@ DEFAULT_PARAMETERS: dict[str, str] = {
     "initial_intensity_steel": "CO2 level",
     "initial_intensity_services": "non-industrial electricity (total minus industrial, 2017-19)",
     "services_electricity_share": "non-industrial electricity (total minus industrial, 2017-19)",
-    "initial_residential_energy_per_capita": "non-industrial electricity (total minus industrial, 2017-19)",
+    "initial_residential_energy_per_capita": "CO2 level (household heating and cooking fuels)",
+    "initial_residential_electricity_per_capita": "non-industrial electricity (total minus industrial, 2017-19)",
+    "electricity_share_other_manufacturing": "industrial electricity level (whole city 2017-19)",
+    "industrial_electrification_rate": "electricity trend (urban districts 2005-14, whole city 2017-19)",
     "industrial_autonomous_intensity_decline": "CO2 and electricity trends",
     # fuel switch, power plant dispatch, emission factors
     "autonomous_coal_switching": "CO2 trend",
-    "coal_minimum_hours": "CO2 after the 2013-15 coal additions",
-    "coal_maximum_hours": "CO2 around the 2010-11 coal retirements",
+    "public_coal_hours": "CO2 after the 2013-15 coal additions (public units on provincial dispatch)",
+    "coal_maximum_hours": "CO2 around the 2010-11 captive retirements (captive units at their cap)",
     "emission_factor_scale": "CO2 level",
     "cement_process_intensity": "CO2 level",
 }

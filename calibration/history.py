@@ -176,6 +176,9 @@ VARIABLES: dict[str, VariableSpec] = {
     "electricity_consumption_shixiaqu_100m_kwh": VariableSpec(_KWH, "level", fitted=True),
     "industrial_electricity_shixiaqu_100m_kwh": VariableSpec(_KWH, "level", fitted=True),
     "residential_electricity_shixiaqu_100m_kwh": VariableSpec(_KWH, "level"),
+    # Physical output of key products, above-scale industry (2025 only: scale anchors)
+    "primary_aluminium_output_10k_t": VariableSpec("10,000 t (万吨)", "level"),
+    "caustic_soda_output_10k_t": VariableSpec("10,000 t (万吨)", "level"),
     # Population and gas
     "population_10k": VariableSpec("10,000 persons (万人), resident (常住) population", "level"),
     "population_hukou_10k": VariableSpec(

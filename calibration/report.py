@@ -673,12 +673,16 @@ def target_rows(series: Sequence[F.FitSeries], frame: pd.DataFrame) -> list[Targ
 
 
 def _capped_years(view: FitView) -> list[int] | None:
-    """Years in which coal generation runs at capacity x maximum hours (None: output not available)."""
+    """Years in which the captive coal units run at capacity x maximum hours (None: output not available).
+
+    Public units run on the provincial hours (``public_coal_hours``), so only the captive
+    units, which follow the smelter's load, can reach the maximum-hours cap.
+    """
     fr = view.frame
-    if "coal_generation" not in fr.columns:
+    if "captive_coal_generation" not in fr.columns or "captive_coal_capacity" not in fr.columns:
         return None
-    cap = fr["coal_capacity"] * view.value("coal_maximum_hours") / 100000.0
-    hit = (fr["coal_generation"] >= cap * (1 - 1e-6)) & (cap > 0)
+    cap = fr["captive_coal_capacity"] * view.value("coal_maximum_hours") / 100000.0
+    hit = (fr["captive_coal_generation"] >= cap * (1 - 1e-6)) & (cap > 0)
     return [int(y) for y in fr.index[hit.to_numpy()]]
 
 
@@ -752,10 +756,10 @@ def co2_explanation(view: FitView) -> str:
         late = [y for y in range(y1 + 1, yl + 1)]
         if faster and capped is not None and all(y in capped for y in late):
             hours = view.value("coal_maximum_hours")
-            text += (f", because it runs the capacity of those years ({cap.at[y1]:.0f} -> {cap.at[yl]:.0f} MW) at "
-                     f"the maximum hours ({hours:.0f} h, {_state(view, 'coal_maximum_hours')}) in every year "
-                     f"{_years_text(late)}, whereas the fleet's average hours most likely fell as large units came "
-                     "online (the history file holds no generation or hours data to check this)")
+            text += (f"; the captive units run at the maximum hours ({hours:.0f} h, "
+                     f"{_state(view, 'coal_maximum_hours')}) in every year {_years_text(late)} while the public "
+                     f"units run at the provincial hours, on a fleet of {cap.at[y1]:.0f} -> {cap.at[yl]:.0f} MW "
+                     "(the history file holds no generation or hours data to check either)")
         text += "."
     return text.strip()
 
@@ -921,13 +925,13 @@ def structural_notes(view: FitView) -> list[str]:
                 tail = (f"; `coal_maximum_hours` sits at its {_side(b)} bound ({p.lower if b < 0 else p.upper:.0f} h): "
                         f"widen the range {'below' if b < 0 else 'above'} it if a source supports it.")
             notes.append(
-                "**Coal generation = capacity × maximum hours whenever local demand exceeds it** (in the calibrated "
-                f"run: {_years_text(capped)}), so capacity additions raise power CO2 in step with capacity. A yearly "
-                "utilisation-hours input (lookup by year, e.g. from provincial statistics) or a dispatch share for "
-                "the large units would let the model follow the fleet's hours" + tail)
+                "**The captive units run at capacity × maximum hours whenever the smelter's load exceeds it** (in "
+                f"the calibrated run: {_years_text(capped)}); the rest of the smelter's electricity is bought from "
+                "the grid. Public units run on the provincial hours (`public_coal_hours`, one level for the whole "
+                "history): a yearly hours series from provincial statistics would let the model follow them" + tail)
         else:
-            notes.append("**Coal generation stays below its maximum-hours cap in every simulated year**: the capacity "
-                         "path moves power CO2 only through the minimum-hours floor and local demand.")
+            notes.append("**The captive units stay below their maximum-hours cap in every simulated year**: they "
+                         "follow the smelter's load; public units run on the provincial hours (`public_coal_hours`).")
     pre, post = view.tagged("co2_pre_break"), view.tagged("co2_post_break")
     if pre is not None and post is not None:
         co2 = hist.series(view.history, "co2_emissions_mt")

@@ -1320,12 +1320,23 @@ def wedges(contributions: pd.DataFrame | Mapping[str, pd.DataFrame],
 
 # ---------------------------------------------------------------------------- export
 #: The standard chart set of a report: key -> (chart function, data function).
+def co2_including_imports(results: Results, lang: str = "en", **kwargs) -> Figure:
+    """CO2 including the indirect CO2 of net imported electricity (see :func:`co2_emissions`)."""
+    return co2_emissions(results, lang, variable="co2_including_imports", **kwargs)
+
+
+def co2_including_imports_data(results: Results, start_year: int | None = None) -> pd.DataFrame:
+    """Data of :func:`co2_including_imports` (see :func:`co2_emissions_data`)."""
+    return co2_emissions_data(results, "co2_including_imports", start_year)
+
+
 CHARTS: dict[str, tuple[Callable[..., Figure], Callable[..., pd.DataFrame]]] = {
     "industry_output": (industry_output, industry_output_data),
     "energy_mix": (energy_mix, energy_mix_data),
     "coal_use": (coal_use, coal_use_data),
     "renewable_capacity": (renewable_capacity, renewable_capacity_data),
     "co2_emissions": (co2_emissions, co2_emissions_data),
+    "co2_including_imports": (co2_including_imports, co2_including_imports_data),
     "intensity_change": (intensity_change, intensity_change_data),
 }
 

@@ -133,8 +133,8 @@ def _change_2025(column: str) -> Callable[[Mapping[str, np.ndarray], np.ndarray]
 
 def _peak_year(values: Mapping[str, np.ndarray], years: np.ndarray) -> np.ndarray:
     mask = years >= indicators.BASE_YEAR
-    # argmax returns the first maximum, as pandas' idxmax in indicators.peak
-    return years[mask][np.argmax(values["co2_emissions"][:, mask], axis=1)].astype(float)
+    # the peak rule of indicators.peak (a rebound after the maximum is not a peak)
+    return indicators.peak_years(values["co2_emissions"][:, mask], years[mask])
 
 
 def _cumulative(values: Mapping[str, np.ndarray], years: np.ndarray) -> np.ndarray:

@@ -25,8 +25,11 @@ Indicators
 ``increase_vs_<Y>:<variable>``
     Absolute increase in ``year`` against year ``Y``.
 ``peak_year:<variable>``
-    Year of the maximum over ``base_year .. year`` (a series still rising in ``year``
-    peaks in ``year``: "not yet peaked").
+    Year of the peak over ``base_year .. year``: the maximum, if no later year is higher
+    and the series does not rebound from its lowest point after it by more than
+    :data:`greenpath.model.indicators.REBOUND_TOLERANCE` by ``year`` (稳中有降). A series
+    still rising in ``year``, or a maximum followed by a rebound (e.g. the 2020 history
+    point, then a rise), gives ``year`` itself: "not peaked".
 ``change_vs_peak:<variable>``
     Relative change in ``year`` against the maximum over ``base_year .. year``.
 ``cumulative:<variable>``
@@ -374,8 +377,8 @@ def _indicator(cube: np.ndarray, years: np.ndarray, col: dict[str, int], t: Targ
             return np.full(len(cube), np.nan)
         broken = np.isnan(window).any(axis=1)
         if f == "peak_year":
-            first = years[(years >= base) & (years <= year)][np.argmax(window, axis=1)]
-            return np.where(broken, np.nan, first.astype(float))
+            span = years[(years >= base) & (years <= year)]
+            return np.where(broken, np.nan, indicators.peak_years(window, span))
         peak = window.max(axis=1)  # change_vs_peak
         return np.where(broken | (peak == 0), np.nan, value / peak - 1.0)
 
@@ -493,16 +496,14 @@ def headline(result_or_frame, column: str = "co2_emissions") -> dict[str, float]
     frame = _frame(result_or_frame)
     if column not in frame.columns:
         raise TargetError(f"the run has no column {column!r}")
+    st = indicators.peak_status(frame, column)
     year, value = indicators.peak(frame, column)
-    after = frame.loc[frame.index >= year, column]
-    low_year = int(after.idxmin())
-    last = float(after.iloc[-1])
-    low = float(after.loc[low_year])
-    # A fall after the peak followed by a rise: the peak is only the level before a
-    # drop (e.g. policies switching on), not a turning point of the trend.
-    rebound = (last / low - 1.0) if low > 0 else 0.0
+    # A fall after the maximum followed by a rise: the maximum is only the level before
+    # a drop (e.g. policies switching on), not a turning point of the trend: not peaked.
     return {"peak_year": year, "peak_value": value,
-            "still_rising": bool(year == int(frame.index.max())),
-            "low_year": low_year, "low_value": low, "last_year": int(frame.index.max()),
-            "last_value": last, "rebound_pct": 100.0 * rebound,
+            "still_rising": not st["peaked"], "peaked": bool(st["peaked"]),
+            "max_year": int(st["max_year"]), "max_value": float(st["max_value"]),
+            "low_year": int(st["low_year"]), "low_value": float(st["low_value"]),
+            "last_year": int(st["last_year"]),
+            "last_value": float(st["last_value"]), "rebound_pct": 100.0 * float(st["rebound"]),
             "cumulative_2021_2035": indicators.cumulative(frame, column, 2021, 2035)}

@@ -26,16 +26,71 @@ def change_vs(frame: pd.DataFrame, column: str, base_year: int = BASE_YEAR) -> p
     return frame[column] / base - 1.0
 
 
-def peak(frame: pd.DataFrame, column: str = "co2_emissions",
-         from_year: int = BASE_YEAR) -> tuple[int, float]:
-    """Year and value of the maximum of ``column`` from ``from_year`` on.
+#: A rise from the lowest point after the maximum to the last year larger than this
+#: (relative to that low) is a rebound: the maximum is then not a peak (稳中有降 fails).
+REBOUND_TOLERANCE = 0.01
 
-    A series still rising in the last year has its peak in the last year: callers
-    should read that as "not yet peaked".
+
+def peak_status(frame: pd.DataFrame, column: str = "co2_emissions",
+                from_year: int = BASE_YEAR) -> dict[str, float | int | bool]:
+    """Maximum of ``column`` from ``from_year`` on and whether it is a peak.
+
+    A peak is a maximum followed by no higher year and no rebound to the last year
+    (稳中有降, stable then falling): the series may not rise from its lowest point after
+    the maximum to its last year by more than :data:`REBOUND_TOLERANCE`. A maximum in the
+    last year (still rising), or a maximum followed by a fall and a rebound (e.g. the
+    2020 history point followed by policies switching on and growth taking over again),
+    is "not peaked".
+
+    Returns
+    -------
+    dict
+        ``max_year``, ``max_value``, ``low_year``, ``low_value`` (lowest point from the
+        maximum on), ``last_year``, ``last_value``, ``rebound`` (last / low - 1) and
+        ``peaked``.
     """
     s = frame.loc[frame.index >= from_year, column]
-    year = int(s.idxmax())
-    return year, float(s.loc[year])
+    max_year = int(s.idxmax())
+    after = s.loc[s.index >= max_year]
+    low_year = int(after.idxmin())
+    low, last = float(after.loc[low_year]), float(after.iloc[-1])
+    rebound = (last / low - 1.0) if low > 0 else 0.0
+    last_year = int(s.index.max())
+    peaked = bool(max_year < last_year and rebound <= REBOUND_TOLERANCE)
+    return {"max_year": max_year, "max_value": float(s.loc[max_year]), "low_year": low_year,
+            "low_value": low, "last_year": last_year, "last_value": last, "rebound": rebound,
+            "peaked": peaked}
+
+
+def peak_years(window: np.ndarray, years: np.ndarray) -> np.ndarray:
+    """Peak year of each row of ``window`` (runs x ``years``) by the rule of :func:`peak_status`.
+
+    A row that has not peaked gets the last of ``years``; the vectorised twin of
+    :func:`peak` for ensembles (targets, sensitivity).
+    """
+    top = np.argmax(window, axis=1)
+    cols = np.arange(window.shape[1])
+    after = np.where(cols[None, :] >= top[:, None], window, np.inf)
+    low = after.min(axis=1)
+    last = window[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rebound = np.where(low > 0, last / low - 1.0, 0.0)
+    peaked = (top < window.shape[1] - 1) & (rebound <= REBOUND_TOLERANCE)
+    return np.where(peaked, years[top], years[-1]).astype(float)
+
+
+def peak(frame: pd.DataFrame, column: str = "co2_emissions",
+         from_year: int = BASE_YEAR) -> tuple[int, float]:
+    """Year and value of the peak of ``column`` from ``from_year`` on.
+
+    A series that has not peaked (see :func:`peak_status`: still rising in the last
+    year, or rising again after a fall from its maximum) returns its last year and value:
+    callers read a peak in the last year as "not peaked".
+    """
+    st = peak_status(frame, column, from_year)
+    if st["peaked"]:
+        return int(st["max_year"]), float(st["max_value"])
+    return int(st["last_year"]), float(st["last_value"])
 
 
 def cumulative(frame: pd.DataFrame, column: str = "co2_emissions",

@@ -41,7 +41,10 @@ def _target_label(target_id: str) -> str:
     return next(x.label_en for x in tg.load() if x.id == target_id)
 
 
-RENEWABLES_1GW = _target_label("renewable_capacity_2025_seed")
+# +1 GW of PV over 2021-25 (14th FYP): missed by the baseline, met by moving the rooftop PV
+# lever (the lever acts from 2021: the PV record of rooftop plants ends in 2020). The seed
+# plan's 1 GW total is met by the baseline since the recorded 2021-24 additions are kept.
+RENEWABLES_1GW = _target_label("pv_added_2021_2025")
 START_TIMEOUT = 90.0
 
 pytestmark = pytest.mark.skipif(
@@ -144,7 +147,7 @@ def test_lever_move_updates_chart_and_badge_and_csv_downloads(tmp_path):
             expect(page.locator('[data-testid="stMarkdownContainer"]',
                                 has_text=RENEWABLES_1GW).first).to_be_visible(timeout=60_000)
             assert "missed" in badge_text(page, RENEWABLES_1GW), \
-                "the baseline now meets the 1 GW target: pick another target for this test"
+                "the baseline now meets the +1 GW PV target: pick another target for this test"
             before = chart_svg(page, "chart_renewables")
 
             slider = page.locator(".st-key-w_lever_distributed_pv_build_rate input[type=range]")

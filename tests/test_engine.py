@@ -32,7 +32,8 @@ def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_fast_lookups_match_stock_pysd(model, stock_model, params):
     fast = model.run(params)
     stock = stock_model.run(params)
-    assert model.lookups_accelerated == 10
+    # 2 economy lookups, 5 recorded renewable additions, 5 recorded coal events by role
+    assert model.lookups_accelerated == 12
     assert_same(fast.frame, stock.frame)
 
 
@@ -42,16 +43,18 @@ def test_time_varying_lever_matches_stock_pysd(model, stock_model):
 
 
 def test_time_varying_lever_interpolates_over_calendar_years(model):
-    cols = ["wind_construction_starts", "data_year"]
-    tv = {"wind_build_rate": ([2021, 2025], [0.0, 400.0])}
+    # Distributed PV: its derived record ends in 2020, so the lever acts from 2021 (wind
+    # follows the GEM record to 2024 in every scenario).
+    cols = ["distributed_pv_construction_starts", "data_year"]
+    tv = {"distributed_pv_build_rate": ([2021, 2025], [0.0, 400.0])}
     r = model.run(time_varying=tv, return_columns=cols, saveper=0.5)
     # Flows during (y-1, y] belong to data year y: at Time 2022.0 the data year is 2023,
     # half-way from 2021 to 2025 -> 200 MW/yr.
     assert r.frame.loc[2022.0, "data_year"] == 2023
-    assert r.frame.loc[2022.0, "wind_construction_starts"] == pytest.approx(200.0)
-    assert r.frame.loc[2022.5, "wind_construction_starts"] == pytest.approx(200.0)
-    assert r.frame.loc[2020.0, "wind_construction_starts"] == pytest.approx(0.0)
-    assert r.frame.loc[2030.0, "wind_construction_starts"] == pytest.approx(400.0)
+    assert r.frame.loc[2022.0, "distributed_pv_construction_starts"] == pytest.approx(200.0)
+    assert r.frame.loc[2022.5, "distributed_pv_construction_starts"] == pytest.approx(200.0)
+    assert r.frame.loc[2019.0, "distributed_pv_construction_starts"] == pytest.approx(0.0)
+    assert r.frame.loc[2030.0, "distributed_pv_construction_starts"] == pytest.approx(400.0)
 
 
 def test_clean_state_between_runs(model):

@@ -346,8 +346,11 @@ def test_plan_ladder(runs):
 @pytest.mark.parametrize(("name", "target_ids"), [
     ("plan_2021", ["renewable_capacity_2025_seed", "energy_intensity_2025",
                    "coal_consumption_2025", "nev_delivery_share_2025"]),
-    ("plan_14th_fyp", ["renewable_capacity_2025_seed", "renewable_capacity_2025_fyp14",
-                       "wind_added_2021_2025", "pv_added_2021_2025"]),
+    # The 14th FYP's 2.5 GW, +1 GW wind and +1 GW PV by 2025 are no longer delivered by
+    # its build rates: wind, utility PV and bioenergy to 2024 are the GEM record in every
+    # scenario (issue 13), and the record falls far short of the plan's pace (see
+    # test_fyp14_renewable_targets_fail_on_the_record).
+    ("plan_14th_fyp", ["renewable_capacity_2025_seed"]),
 ])
 def test_plan_scenarios_meet_the_targets_they_are_named_after(name, target_ids):
     """A scenario that stands for a plan delivers what that plan's text quantifies."""
@@ -379,3 +382,16 @@ def test_every_lever_group_has_a_variant():
     groups = {p.group for p in reg.levers().values()} - {"timing"}
     assert groups == set(GROUP_VARIANTS)
     assert S.load("plan_2021_delayed").params["policy_start_year"] == 2024.0
+
+
+def test_fyp14_renewable_targets_fail_on_the_record():
+    """What was built 2021-24 is the record whatever the scenario: 348 MW of wind in 2024."""
+    from greenpath.model.engine import JiaozuoModel
+
+    cols = ["wind_capacity", "renewable_capacity"]
+    fyp, base = (JiaozuoModel().run(**S.load(n).run_kwargs(), return_columns=cols).frame
+                 for n in ("plan_14th_fyp", "baseline"))
+    assert fyp.loc[2024, "wind_capacity"] == base.loc[2024, "wind_capacity"]
+    assert base.loc[2024, "wind_capacity"] == pytest.approx(348.0, abs=0.5)  # retirements ~0
+    assert fyp.loc[2025, "wind_capacity"] - fyp.loc[2020, "wind_capacity"] < 1000.0
+    assert fyp.loc[2025, "renewable_capacity"] < 2500.0

@@ -119,6 +119,37 @@ def test_peak_year_and_decline_from_peak(frame):
     assert decline["met"]
 
 
+def test_historical_maximum_followed_by_a_rebound_is_not_peaked(frame):
+    """The 2020 history point, a drop, then growth again to 2035: never a peak (稳中有降)."""
+    from greenpath.model import indicators
+
+    co2 = {y: (40.0 if y <= 2020 else 34.0 + 0.3 * (y - 2021)) for y in YEARS}  # 2035: 38.2
+    frame["co2_emissions"] = pd.Series(co2)
+    assert frame.loc[2021:, "co2_emissions"].max() < frame.loc[2020, "co2_emissions"]
+    row = one(frame, indicator="peak_year:co2_emissions", year=2035, base_year=2020,
+              comparison="<=", value=2030, unit="year")
+    assert row["value"] == 2035 and not row["met"]
+    status = indicators.peak_status(frame, "co2_emissions")
+    assert status["max_year"] == 2020 and not status["peaked"]
+    assert indicators.peak(frame, "co2_emissions")[0] == 2035  # charts and decks: "not peaked"
+    head = T.headline(frame)
+    assert head["still_rising"] and not head["peaked"] and head["rebound_pct"] > 10
+    # The same drop without the rebound is a peak in 2020.
+    frame["co2_emissions"] = pd.Series({y: (40.0 if y <= 2020 else 34.0 - 0.1 * (y - 2021)) for y in YEARS})
+    row = one(frame, indicator="peak_year:co2_emissions", year=2035, base_year=2020,
+              comparison="<=", value=2030, unit="year")
+    assert row["value"] == 2020 and row["met"]
+    assert T.headline(frame)["peaked"]
+
+
+def test_cli_says_not_peaked_for_a_rebound(capsys):
+    """A rebound after the maximum is reported as not peaked, in both languages' text."""
+    from greenpath.i18n import t as tr
+
+    assert "not peaked" in tr("targets_still_rising", "en", year=2035)
+    assert "未达峰" in tr("chart_no_peak", "zh", year=2035)
+
+
 def test_cumulative(frame):
     row = one(frame, indicator="cumulative:co2_emissions", year=2035, comparison="<=",
               value=1000, unit="Mt CO2")
@@ -340,10 +371,14 @@ def test_headline_tells_a_drop_and_rebound_from_a_lasting_decline():
     co2 += [35 - 2 * (y - 2020) for y in years if 2020 < y <= 2025]  # falls to 25 in 2025
     co2 += [25 + 0.5 * (y - 2025) for y in years if y > 2025]  # rises to 30 by 2035
     head = T.headline(pd.DataFrame({"co2_emissions": co2}, index=years))
-    assert (head["peak_year"], head["peak_value"]) == (2020, 35)
+    # The 2020 maximum is followed by a rebound: not a peak (issue 13), the headline says
+    # so and keeps the maximum, the low and the rebound for the explanation.
+    assert (head["max_year"], head["max_value"]) == (2020, 35)
+    assert not head["peaked"] and head["still_rising"] and head["peak_year"] == 2035
     assert (head["low_year"], head["low_value"]) == (2025, 25)
     assert head["rebound_pct"] == pytest.approx(20.0)
     steady = [40 - 0.5 * max(0, y - 2020) for y in years]
     head = T.headline(pd.DataFrame({"co2_emissions": steady}, index=years))
     assert head["low_year"] == 2035
     assert head["rebound_pct"] == 0.0
+    assert head["peaked"] and head["peak_year"] == 2020

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULT_VARIABLES = ("co2_emissions", "total_coal_consumption")
+DEFAULT_VARIABLES = ("co2_emissions", "co2_including_imports", "total_coal_consumption")
 
 
 def register(sub) -> None:
@@ -22,7 +22,7 @@ def register(sub) -> None:
     p.add_argument("scenario", help="scenario name or path to a .toml file")
     p.add_argument("--baseline", default="baseline", help="reference scenario (default baseline)")
     p.add_argument("--variable", dest="variables", action="append", metavar="VAR",
-                   help="variable to attribute (repeatable; default co2_emissions and "
+                   help="variable to attribute (repeatable; default co2_emissions, co2_including_imports and "
                    "total_coal_consumption)")
     p.add_argument("--method", choices=["shapley", "sequential"], default="shapley")
     p.add_argument("--order", help="comma-separated group order for --method sequential")
