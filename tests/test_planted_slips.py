@@ -23,8 +23,8 @@ REGISTRY = "model/parameters.csv"
 #: name -> (edits [(file, old, new)], what must catch it: {"check", "compare"})
 SLIPS = {
     "unit constant off 10x": (
-        [(MDL, "power sector coal = coal generation * coal heat rate / 100",
-          "power sector coal = coal generation * coal heat rate / 10")],
+        [(MDL, "public power coal = public coal generation * public coal heat rate / 100",
+          "public power coal = public coal generation * public coal heat rate / 10")],
         {"check", "compare"},
     ),
     "total drops one term": (
