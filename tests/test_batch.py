@@ -30,6 +30,11 @@ def tables(out) -> dict[str, pd.DataFrame]:
     return B.read(out)
 
 
+def results_bytes(out) -> bytes:
+    """The results dataset's files, as stored."""
+    return b"".join(p.read_bytes() for p in sorted((out / "results").glob("*.parquet")))
+
+
 def assert_same_batch(a, b) -> None:
     """Identical results and targets; identical runs apart from the timings."""
     ta, tb = tables(a), tables(b)
@@ -180,13 +185,14 @@ def test_scenario_batch_equals_direct_runs(tmp_path, engine):
 
 def test_csv_and_parquet_hold_the_same_table(tmp_path):
     spec = B.scenario_batch(["baseline"], variables=FEW, use_targets=False)
-    B.run_batch(spec, tmp_path, workers=1, progress=False)
+    B.run_batch(spec, tmp_path, workers=1, progress=False, csv=True)
+    parquet = B.read(tmp_path)
     for name in B.TABLES:
-        pq = pd.read_parquet(tmp_path / f"{name}.parquet")
+        pq = parquet[name]
         csv = pd.read_csv(tmp_path / f"{name}.csv", keep_default_na=False)
         assert list(csv.columns) == list(pq.columns)
         assert len(csv) == len(pq)
-    pq = pd.read_parquet(tmp_path / "results.parquet")
+    pq = parquet["results"]
     csv = pd.read_csv(tmp_path / "results.csv")
     np.testing.assert_array_equal(csv["value"].to_numpy(), pq["value"].to_numpy())
 
@@ -325,7 +331,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
 def test_different_spec_is_refused_unless_forced(tmp_path):
     first = B.scenario_batch(["baseline"], variables=FEW, use_targets=False)
     second = B.scenario_batch(["plan_2021"], variables=FEW, use_targets=False)
-    B.run_batch(first, tmp_path, workers=1, progress=False)
+    B.run_batch(first, tmp_path, workers=1, progress=False, csv=True)
     before = (tmp_path / "results.csv").read_text(encoding="utf-8")
     with pytest.raises(B.BatchError, match="holds a different batch .*definition.*--force"):
         B.run_batch(second, tmp_path, workers=1, progress=False)
@@ -346,10 +352,10 @@ def test_foreign_folder_is_refused_and_its_files_kept(tmp_path):
 def test_finished_batch_is_not_rerun(tmp_path):
     spec = B.scenario_batch(["baseline", "plan_2021"], variables=FEW, chunk_size=1)
     B.run_batch(spec, tmp_path, workers=1, progress=False)
-    first = (tmp_path / "results.parquet").read_bytes()
+    first = results_bytes(tmp_path)
     again = B.run_batch(spec, tmp_path, workers=1, progress=False)
     assert (again.chunks_skipped, again.runs_executed) == (2, 0)
-    assert (tmp_path / "results.parquet").read_bytes() == first
+    assert results_bytes(tmp_path) == first
     manifest = json.loads((tmp_path / B.MANIFEST).read_text(encoding="utf-8"))
     assert manifest["status"] == "complete"
     assert manifest["spec_hash"] == spec.hash()
@@ -365,7 +371,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path):
     # On PySD: the vector engine would finish 120 runs before the batch could be killed.
     cmd = [sys.executable, "-m", "greenpath.cli", "batch", "--monte-carlo", "120", "--seed",
            "3", "--chunk-size", "4", "--workers", "2", "--quiet", "--engine", "pysd",
-           "--variables", *FEW, "--out", str(out)]
+           "--variables", *FEW, "--csv", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     chunks = out / B.CHUNK_DIR
@@ -383,14 +389,14 @@ def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path):
     done = [p for p in chunks.iterdir() if p.name.startswith("c")]
     assert 3 <= len(done) < 30
     assert json.loads((out / B.MANIFEST).read_text(encoding="utf-8"))["status"] == "running"
-    assert not (out / "results.parquet").exists()
+    assert not (out / "summary.csv").exists()
 
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed:" in resumed.stdout
 
     spec = B.monte_carlo_batch(120, 3, variables=FEW, chunk_size=4, engine="pysd")
-    B.run_batch(spec, tmp_path / "clean", workers=1, progress=False)
+    B.run_batch(spec, tmp_path / "clean", workers=1, progress=False, csv=True)
     assert_same_batch(out, tmp_path / "clean")
     assert (out / "results.csv").read_bytes() == (tmp_path / "clean" / "results.csv").read_bytes()
     assert not list(chunks.glob(".tmp-*"))
@@ -404,7 +410,7 @@ def test_batch_command(tmp_path, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert "2 runs: 2 ok, 0 failed" in text
-    runs = pd.read_csv(out / "runs.csv")
+    runs = B.read(out)["runs"]
     assert list(runs["wind_build_rate"]) == [100.0, 300.0]
 
 
