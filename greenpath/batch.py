@@ -727,12 +727,25 @@ class _Chunk:
         return self.error == ""
 
 
-def _json_float(values: np.ndarray) -> np.ndarray:
-    """``repr`` of each float (what ``json.dumps`` writes), vectorised; non-finite as JSON does."""
-    text = values.astype(str).astype(object)
-    text[np.isnan(values)] = "NaN"
-    text[values == np.inf] = "Infinity"
-    text[values == -np.inf] = "-Infinity"
+def _json_float(values: np.ndarray):
+    """Each float as JSON text that reads back as the same float, vectorised (Arrow's C++).
+
+    Arrow writes the shortest round-trip digits (``0.00001`` where ``repr`` writes
+    ``1e-05``); whole numbers get ``.0`` so they read back as floats, non-finite values
+    are written as ``json.dumps`` writes them.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(pa.array(values, type=pa.float64()), pa.string())
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 1e16)
+    if whole.any():
+        text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
+    special = ~np.isfinite(values)
+    if special.any():
+        names = np.where(np.isnan(values), "NaN", np.where(values > 0, "Infinity", "-Infinity"))
+        text = pc.if_else(pa.array(special), pa.array(names.astype(object)), text)
     return text
 
 
@@ -746,7 +759,7 @@ def _parameters_json(names: list[str], values: np.ndarray) -> np.ndarray:
     for n_done, j in enumerate(order):
         key = json.dumps(names[j])
         parts.append(("{" if n_done == 0 else ", ") + key + ": ")
-        parts.append(pa.array(_json_float(values[:, j]), type=pa.string()))
+        parts.append(_json_float(values[:, j]))
     parts.append("}")
     if not order:
         return np.full(len(values), "{}", dtype=object)
@@ -1129,7 +1142,10 @@ def _write_parquet(path: Path, table, metadata: dict | None = None) -> None:
     # Dictionary encoding where it pays: text columns, and value columns with few distinct
     # values (the recorded history, equal in every run of a projection Monte Carlo).
     dictionary = [f.name for f in table.schema if not _is_float(f.type) or _few(table, f.name)]
-    _atomic_write(path, lambda fh: pq.write_table(table, fh, compression="snappy",
+    # results: snappy (fast; its numbers compress little anyway); the text of runs and
+    # targets compresses well with zstd.
+    compression = "snappy" if "variable" in table.column_names else "zstd"
+    _atomic_write(path, lambda fh: pq.write_table(table, fh, compression=compression,
                                                   use_dictionary=dictionary,
                                                   row_group_size=rows))
 
@@ -1729,30 +1745,39 @@ def _pct_name(q: float) -> str:
     return f"p{int(q)}" if float(q).is_integer() else f"p{q:g}"
 
 
-def _grouped_percentiles(codes: np.ndarray, values: np.ndarray, n_groups: int,
+def _grouped_percentiles(codes: np.ndarray | None, values: np.ndarray, n_groups: int,
                          qs: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Percentiles (numpy's default, linear) and means of ``values`` (rows, cols) per group code.
+    """Percentiles (numpy's default, linear) and means of ``values`` (columns, runs) per group.
 
-    Returns arrays (groups, len(qs), cols), (groups, cols) means and (groups,) counts; no
-    Python loop over rows.
+    ``codes`` gives each run's group (None: one group).  Returns arrays (groups,
+    len(qs), columns), (groups, columns) and (groups,) counts.  One NumPy call per group
+    and block of columns; a column whose values are all equal (the recorded history in
+    a projection Monte Carlo) is answered without sorting.
     """
-    counts = np.bincount(codes, minlength=n_groups)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    out = np.full((n_groups, len(qs), values.shape[1]), np.nan)
-    means = np.full((n_groups, values.shape[1]), np.nan)
-    has = counts > 0
-    for j in range(values.shape[1]):
-        order = np.lexsort((values[:, j], codes))
-        ordered = values[order, j]
-        sums = np.add.reduceat(ordered, starts[has]) if has.any() else np.empty(0)
-        means[has, j] = sums / counts[has]
-        for i, q in enumerate(qs):
-            pos = starts[has] + q / 100 * (counts[has] - 1)
-            lo = np.floor(pos).astype(np.int64)
-            hi = np.minimum(lo + 1, starts[has] + counts[has] - 1)
-            frac = pos - lo
-            out[has, i, j] = ordered[lo] + (ordered[hi] - ordered[lo]) * frac
-    return out, means, counts
+    n_cols, n = values.shape
+    if codes is None:
+        counts = np.array([n])
+    else:
+        counts = np.bincount(codes, minlength=n_groups)
+        if n_groups > 1:
+            values = values[:, np.argsort(codes, kind="stable")]
+    out = np.full((n_groups, len(qs), n_cols), np.nan)
+    means = np.full((n_groups, n_cols), np.nan)
+    start = 0
+    for g, count in enumerate(counts):
+        if not count:
+            continue
+        sub = values[:, start:start + count]
+        start += count
+        low, high = sub.min(axis=1), sub.max(axis=1)
+        same = low == high
+        out[g][:, same] = low[same]
+        means[g][same] = low[same]
+        if (~same).any():
+            varied = sub[~same]
+            out[g][:, ~same] = np.percentile(varied, qs, axis=1)
+            means[g][~same] = varied.mean(axis=1)
+    return out + 0.0, means + 0.0, counts  # + 0.0: no "-0" in the summary
 
 
 # Memory the summary may hold for one block of year columns (the percentile of a column
@@ -1760,9 +1785,41 @@ def _grouped_percentiles(codes: np.ndarray, values: np.ndarray, n_groups: int,
 SUMMARY_BLOCK_BYTES = 64 * 2**20
 
 
+def _row_groups(out: Path) -> list[tuple[Path, dict]]:
+    """Per results file: ``variable -> (row group, rows, {year: (min, max)})`` from its footer."""
+    import pyarrow.parquet as pq
+
+    index = []
+    for path in sorted((out / "results").glob("c*.parquet")):
+        meta = pq.read_metadata(path)
+        names = meta.schema.names
+        var_col = names.index("variable")
+        years = [(i, c) for i, c in enumerate(names) if c.isdigit()]
+        groups = {}
+        for g in range(meta.num_row_groups):
+            rg = meta.row_group(g)
+            stats = rg.column(var_col).statistics
+            if rg.num_rows == 0 or stats is None or not stats.has_min_max or stats.min != stats.max:
+                raise BatchError(f"{path}: row group {g} does not hold one variable; "
+                                 "the file was not written by this version")
+            ranges = {}
+            for i, c in years:
+                st = rg.column(i).statistics
+                ranges[c] = (st.min, st.max) if st is not None and st.has_min_max else None
+            groups[stats.min] = (g, rg.num_rows, ranges)
+        index.append((path, groups))
+    return index
+
+
 def summarise(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCENTILES
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The Monte Carlo summary of a batch folder, read from its datasets.
+
+    Reads one variable and block of years at a time (at most
+    :data:`SUMMARY_BLOCK_BYTES` of values, or one year column if that is larger: the
+    exact percentile of a column needs all of its values), straight from the variable's
+    row group of each file; a year whose values are equal in every run (the file
+    statistics say so: the recorded history in a projection Monte Carlo) is not read.
 
     Returns
     -------
@@ -1773,74 +1830,98 @@ def summarise(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCEN
         target: ``n_runs`` evaluated, ``n_met`` and ``share_met`` (0 to 1).
     """
     import pyarrow.compute as pc
+    import pyarrow.parquet as pq
 
     qs = _check_percentiles(percentiles)
     out = Path(out_dir)
-    results = _dataset(out, "results")
-    names = [c for c in results.schema.names]
-    years = _year_columns(names)
-    variables = _distinct(results, "variable")
+    index = _row_groups(out)
+    variables = json.loads((out / MANIFEST).read_text(encoding="utf-8"))["spec"]["variables"]
     units = tg.model_units()
-    scen_names = _distinct(results, "scenario")
-    code_of = {n: i for i, n in enumerate(scen_names)}
-    rows = []
+    scen_names = list(pd.read_parquet(out / "scenarios.parquet", columns=["scenario"])["scenario"])
+    files = {path: pq.ParquetFile(path) for path, _ in index}
+    parts = []
     for variable in variables:
-        filt = pc.field("variable") == variable
-        scen = results.to_table(columns=["scenario"], filter=filt).column("scenario")
-        codes = np.array([code_of[s] for s in pc.unique(scen).to_pylist()], dtype=np.int32)
-        codes = codes[pc.index_in(scen, value_set=pc.unique(scen)).to_numpy()]
-        per_block = max(1, SUMMARY_BLOCK_BYTES // max(1, 8 * len(codes)))
-        for b in range(0, len(years), per_block):
-            block = years[b:b + per_block]
-            table = results.to_table(columns=block, filter=filt)
-            values = np.column_stack([table.column(y).to_numpy() for y in block])
-            pct, means, counts = _grouped_percentiles(codes, values, len(scen_names), qs)
-            for g, name in enumerate(scen_names):
-                if not counts[g]:
-                    continue
-                for j, year in enumerate(block):
-                    row = {"scenario": name, "variable": variable, "unit": units.get(variable, ""),
-                           "year": int(year), "n_runs": int(counts[g]), "mean": means[g, j]}
-                    row.update({_pct_name(q): pct[g, i, j] for i, q in enumerate(qs)})
-                    rows.append(row)
+        where = [(path, groups[variable]) for path, groups in index if variable in groups]
+        n = sum(rows for _, (_, rows, _) in where)
+        if not n:
+            continue
+        years = list(where[0][1][2])
+        codes = None
+        if len(scen_names) > 1:
+            scen = _pa_concat([files[p].read_row_group(g, columns=["scenario"]).column(0)
+                              for p, (g, _, _) in where])
+            codes = pc.index_in(scen, value_set=_pa_strings(scen_names)).to_numpy(
+                zero_copy_only=False).astype(np.int64)
+        # equal in every run: min == max in every file, and the same in all files
+        constant = {}
+        if codes is None:
+            for y in years:
+                ranges = [r[2][y] for _, r in where]
+                if all(x is not None and x[0] == x[1] for x in ranges) and \
+                        len({x[0] for x in ranges}) == 1:
+                    constant[y] = ranges[0][0]
+        read = [y for y in years if y not in constant]
+        values = np.empty((len(years), n))
+        for y, v in constant.items():
+            values[years.index(y)] = v
+        per_block = max(1, SUMMARY_BLOCK_BYTES // (8 * n))
+        for b in range(0, len(read), per_block):
+            block = read[b:b + per_block]
+            start = 0
+            for p, (g, rows, _) in where:
+                table = files[p].read_row_group(g, columns=block)
+                for y in block:
+                    values[years.index(y), start:start + rows] = table.column(y).to_numpy()
+                start += rows
+        pct, means, counts = _grouped_percentiles(codes, values, len(scen_names), qs)
+        del values
+        for g, name in enumerate(scen_names):
+            if not counts[g]:
+                continue
+            part = {"scenario": name, "variable": variable, "unit": units.get(variable, ""),
+                    "year": np.array(years, dtype=np.int64), "n_runs": int(counts[g]),
+                    "mean": means[g]}
+            part.update({_pct_name(q): pct[g, i] for i, q in enumerate(qs)})
+            parts.append(pd.DataFrame(part))
     pct_cols = ["scenario", "variable", "unit", "year", "n_runs", "mean", *map(_pct_name, qs)]
-    table = pd.DataFrame(rows, columns=pct_cols)
-    if len(table):
-        rank = {v: i for i, v in enumerate(variables)}
-        table = table.sort_values(["scenario", "variable", "year"],
-                                  key=lambda s: s.map(rank) if s.name == "variable" else s,
-                                  kind="stable").reset_index(drop=True)
-    return table, _target_shares(out)
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=pct_cols)
+    if len(scen_names) > 1 and len(table):
+        rank = {v: i for i, v in enumerate(scen_names)}
+        table = table.iloc[np.argsort(table["scenario"].map(rank).to_numpy(), kind="stable")]
+        table = table.reset_index(drop=True)
+    return table[pct_cols], _target_shares(out)
 
 
-def _distinct(ds, column: str) -> list[str]:
-    """Distinct values of a text column, in order of first appearance, read batch by batch."""
-    seen: dict[str, None] = {}
-    for batch in ds.to_batches(columns=[column]):
-        import pyarrow.compute as pc
+def _pa_concat(arrays):
+    """Concatenate Arrow (chunked) arrays."""
+    import pyarrow as pa
 
-        for v in pc.unique(batch.column(0)).to_pylist():
-            seen.setdefault(v, None)
-    return list(seen)
+    return pa.chunked_array([c for a in arrays for c in a.chunks]).combine_chunks()
+
+
+def _pa_strings(values: Sequence[str]):
+    """An Arrow string array."""
+    import pyarrow as pa
+
+    return pa.array(list(values), type=pa.string())
 
 
 def _target_shares(out: Path) -> pd.DataFrame:
-    """Share of runs meeting each target, per scenario, streamed over the targets dataset."""
-    import pyarrow.compute as pc
+    """Share of runs meeting each target, per scenario, one chunk file at a time (Arrow group-by)."""
+    import pyarrow.parquet as pq
 
     cols = ["scenario", "id", "label_en", "year", "comparison", "target", "unit", "set"]
-    ds = _dataset(out, "targets")
     counts: dict[tuple, list[int]] = {}
-    for batch in ds.to_batches(columns=[*cols, "met"]):
-        if not batch.num_rows:
+    for path in sorted((out / "targets").glob("c*.parquet")):
+        table = pq.read_table(path, columns=[*cols, "met"])
+        if not table.num_rows:
             continue
-        table = batch.to_pandas()
-        grouped = table.groupby(cols, sort=False, dropna=False)["met"].agg(["size", "sum"])
-        for key, row in grouped.iterrows():  # one row per scenario and target
-            acc = counts.setdefault(key, [0, 0])
-            acc[0] += int(row["size"])
-            acc[1] += int(row["sum"])
-    del pc
+        grouped = table.group_by(cols, use_threads=False).aggregate([("met", "count"),
+                                                                     ("met", "sum")])
+        for row in grouped.to_pylist():  # one row per scenario and target
+            acc = counts.setdefault(tuple(row[c] for c in cols), [0, 0])
+            acc[0] += int(row["met_count"])
+            acc[1] += int(row["met_sum"] or 0)
     rows = [dict(zip(cols, key, strict=True), n_runs=n, n_met=met,
                  share_met=met / n if n else np.nan) for key, (n, met) in counts.items()]
     return pd.DataFrame(rows, columns=[*cols, "n_runs", "n_met", "share_met"])
