@@ -884,7 +884,8 @@ def _evaluate_targets(chunk: _Chunk, columns: list[str], targets: list[tg.Target
     ok = chunk.ok
     if not targets or not ok.any():
         return None
-    cube = chunk.values[:, ok, :].transpose(1, 2, 0)  # (runs, years, columns), a view
+    kept = chunk.values if ok.all() else chunk.values[:, ok, :]
+    cube = kept.transpose(1, 2, 0)  # (runs, years, columns), a view
     try:
         return tg.evaluate_arrays(cube, chunk.years, columns, targets)
     except tg.TargetError as exc:
@@ -1861,20 +1862,28 @@ def summarise(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCEN
                         len({x[0] for x in ranges}) == 1:
                     constant[y] = ranges[0][0]
         read = [y for y in years if y not in constant]
-        values = np.empty((len(years), n))
+        counts = np.bincount(codes, minlength=len(scen_names)) if codes is not None else \
+            np.array([n])
+        pct = np.full((len(scen_names), len(qs), len(years)), np.nan)
+        means = np.full((len(scen_names), len(years)), np.nan)
         for y, v in constant.items():
-            values[years.index(y)] = v
+            pct[0, :, years.index(y)] = means[0, years.index(y)] = v
         per_block = max(1, SUMMARY_BLOCK_BYTES // (8 * n))
         for b in range(0, len(read), per_block):
             block = read[b:b + per_block]
+            values = np.empty((len(block), n))
             start = 0
             for p, (g, rows, _) in where:
                 table = files[p].read_row_group(g, columns=block)
-                for y in block:
-                    values[years.index(y), start:start + rows] = table.column(y).to_numpy()
+                for i, y in enumerate(block):
+                    values[i, start:start + rows] = table.column(y).to_numpy()
                 start += rows
-        pct, means, counts = _grouped_percentiles(codes, values, len(scen_names), qs)
-        del values
+                del table
+            got, got_means, _ = _grouped_percentiles(codes, values, len(scen_names), qs)
+            at = [years.index(y) for y in block]
+            pct[:, :, at] = got
+            means[:, at] = got_means
+            del values
         for g, name in enumerate(scen_names):
             if not counts[g]:
                 continue
