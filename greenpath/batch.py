@@ -1174,13 +1174,27 @@ def _write_chunk(out: Path, k: int, chunk: _Chunk, columns: list[str],
     stats = {"spec_hash": spec_hash, "chunk": k, "runs": len(chunk.run_id),
              "ok": int(ok.sum()), "results_rows": results.num_rows,
              "targets_rows": target_table.num_rows,
-             "models": sorted({str(s) for s in chunk.model_sha256[ok] if s})}
+             "models": sorted({str(s) for s in set(chunk.model_sha256[ok].tolist()) if s}),
+             "targets_met": _met_counts(chunk, target_table, len(targets))}
     for name in DATASETS:
         (out / name).mkdir(exist_ok=True)
     _write_parquet(_chunk_path(out, k, "results"), results)
     _write_parquet(_chunk_path(out, k, "targets"), target_table)
     _write_parquet(_chunk_path(out, k, "runs"), runs, stats)  # the chunk is done once this exists
     return stats
+
+
+def _met_counts(chunk: _Chunk, target_table, k: int) -> dict[str, list[int]]:
+    """Per scenario: [runs evaluated, runs meeting target 1, target 2, ...] (for the summary)."""
+    if not k or not target_table.num_rows:
+        return {}
+    met = target_table.column("met").to_numpy(zero_copy_only=False).reshape(-1, k)
+    codes = chunk.scenario[chunk.ok][: len(met)]
+    n = len(chunk.scenario_names)
+    counts = np.column_stack([np.bincount(codes, minlength=n)] +
+                             [np.bincount(codes, weights=met[:, j], minlength=n) for j in range(k)])
+    return {name: [int(x) for x in counts[g]] for g, name in enumerate(chunk.scenario_names)
+            if counts[g, 0]}
 
 
 def _chunk_stats(out: Path, k: int, n_runs: int, spec_hash: str) -> tuple[dict | None, str]:
@@ -1479,12 +1493,28 @@ def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = Non
         On SIGINT or SIGTERM (while :func:`handle_signals` is active): the workers are
         stopped, the finished chunks kept; the message says how to resume.
     """
+    out = Path(out_dir)
+    try:
+        return _run_batch(spec, out, workers, scheduler, force, progress, connect_timeout, csv,
+                          percentiles)
+    except _Signal as sig:
+        import signal
+
+        n_chunks = -(-spec.n_runs // spec.chunk_size)
+        saved = len(list((out / CHUNK_DIR).glob("c*.parquet"))) if (out / CHUNK_DIR).is_dir() else 0
+        name = signal.Signals(sig.signum).name
+        raise BatchInterrupted(
+            f"interrupted by {name}: {saved} of {n_chunks} chunks are saved in {out}; "
+            "run the same command again to resume", sig.signum) from None
+
+
+def _run_batch(spec: BatchSpec, out: Path, workers, scheduler, force, progress,
+               connect_timeout, csv, percentiles) -> BatchSummary:
     from tqdm import tqdm
 
     from greenpath.model.engine import software_versions
 
     qs = _check_percentiles(percentiles)
-    out = Path(out_dir)
     spec_dict = spec.to_dict()
     spec_hash = spec.hash()
     software = software_versions()
@@ -1549,13 +1579,6 @@ def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = Non
             else:
                 for task in tasks:
                     finished(task["k"], _work(task, *args))
-    except _Signal as sig:
-        import signal
-
-        name = signal.Signals(sig.signum).name
-        raise BatchInterrupted(
-            f"interrupted by {name}: {len(stats)} of {len(chunks)} chunks are saved in {out}; "
-            "run the same command again to resume", sig.signum) from None
     finally:
         bar.close()
     if errors:
@@ -1746,6 +1769,20 @@ def _pct_name(q: float) -> str:
     return f"p{int(q)}" if float(q).is_integer() else f"p{q:g}"
 
 
+def _percentiles_inplace(values: np.ndarray, qs: list[float]) -> np.ndarray:
+    """``np.percentile(values, qs, axis=1)`` (linear), partitioning ``values`` in place (no copy)."""
+    n = values.shape[1]
+    pos = np.array(qs) / 100 * (n - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, n - 1)
+    values.partition(np.unique(np.concatenate([lo, hi])), axis=1)
+    a, b = values[:, lo].T, values[:, hi].T  # (qs, rows)
+    t = (pos - lo)[:, None]
+    diff = b - a
+    # numpy's _lerp: from below for t < 0.5, from above otherwise (exact at both ends)
+    return np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
+
+
 def _grouped_percentiles(codes: np.ndarray | None, values: np.ndarray, n_groups: int,
                          qs: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Percentiles (numpy's default, linear) and means of ``values`` (columns, runs) per group.
@@ -1753,7 +1790,7 @@ def _grouped_percentiles(codes: np.ndarray | None, values: np.ndarray, n_groups:
     ``codes`` gives each run's group (None: one group).  Returns arrays (groups,
     len(qs), columns), (groups, columns) and (groups,) counts.  One NumPy call per group
     and block of columns; a column whose values are all equal (the recorded history in
-    a projection Monte Carlo) is answered without sorting.
+    a projection Monte Carlo) is answered without sorting.  ``values`` is reordered.
     """
     n_cols, n = values.shape
     if codes is None:
@@ -1774,10 +1811,14 @@ def _grouped_percentiles(codes: np.ndarray | None, values: np.ndarray, n_groups:
         same = low == high
         out[g][:, same] = low[same]
         means[g][same] = low[same]
-        if (~same).any():
-            varied = sub[~same]
-            out[g][:, ~same] = np.percentile(varied, qs, axis=1)
-            means[g][~same] = varied.mean(axis=1)
+        rows = np.flatnonzero(~same)
+        if len(rows):
+            if len(rows) == n_cols and sub.flags.c_contiguous:
+                varied = sub
+            else:
+                varied = np.ascontiguousarray(sub[rows])
+            means[g][rows] = varied.mean(axis=1)
+            out[g][:, rows] = _percentiles_inplace(varied, qs)
     return out + 0.0, means + 0.0, counts  # + 0.0: no "-0" in the summary
 
 
@@ -1839,17 +1880,21 @@ def summarise(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCEN
     variables = json.loads((out / MANIFEST).read_text(encoding="utf-8"))["spec"]["variables"]
     units = tg.model_units()
     scen_names = list(pd.read_parquet(out / "scenarios.parquet", columns=["scenario"])["scenario"])
-    files = {path: pq.ParquetFile(path) for path, _ in index}
-    parts = []
-    for variable in variables:
+
+    def read_group(path: Path, group: int, columns: list[str]):
+        with pq.ParquetFile(path) as fh:  # opened per read: any number of files
+            return fh.read_row_group(group, columns=columns)
+
+    def one(variable: str) -> list[pd.DataFrame]:
+        parts: list[pd.DataFrame] = []
         where = [(path, groups[variable]) for path, groups in index if variable in groups]
         n = sum(rows for _, (_, rows, _) in where)
         if not n:
-            continue
+            return parts
         years = list(where[0][1][2])
         codes = None
         if len(scen_names) > 1:
-            scen = _pa_concat([files[p].read_row_group(g, columns=["scenario"]).column(0)
+            scen = _pa_concat([read_group(p, g, ["scenario"]).column(0)
                               for p, (g, _, _) in where])
             codes = pc.index_in(scen, value_set=_pa_strings(scen_names)).to_numpy(
                 zero_copy_only=False).astype(np.int64)
@@ -1874,7 +1919,7 @@ def summarise(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCEN
             values = np.empty((len(block), n))
             start = 0
             for p, (g, rows, _) in where:
-                table = files[p].read_row_group(g, columns=block)
+                table = read_group(p, g, block)
                 for i, y in enumerate(block):
                     values[i, start:start + rows] = table.column(y).to_numpy()
                 start += rows
@@ -1892,6 +1937,14 @@ def summarise(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCEN
                     "mean": means[g]}
             part.update({_pct_name(q): pct[g, i] for i, q in enumerate(qs)})
             parts.append(pd.DataFrame(part))
+        return parts
+
+    # One variable per thread: reading Parquet and partitioning release the GIL, and each
+    # thread holds at most one block of SUMMARY_BLOCK_BYTES.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 4))) as pool:
+        parts = [part for got in pool.map(one, variables) for part in got]
     pct_cols = ["scenario", "variable", "unit", "year", "n_runs", "mean", *map(_pct_name, qs)]
     table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=pct_cols)
     if len(scen_names) > 1 and len(table):
@@ -1916,24 +1969,28 @@ def _pa_strings(values: Sequence[str]):
 
 
 def _target_shares(out: Path) -> pd.DataFrame:
-    """Share of runs meeting each target, per scenario, one chunk file at a time (Arrow group-by)."""
+    """Share of runs meeting each target, per scenario, from the counts each chunk recorded."""
     import pyarrow.parquet as pq
 
-    cols = ["scenario", "id", "label_en", "year", "comparison", "target", "unit", "set"]
-    counts: dict[tuple, list[int]] = {}
-    for path in sorted((out / "targets").glob("c*.parquet")):
-        table = pq.read_table(path, columns=[*cols, "met"])
-        if not table.num_rows:
-            continue
-        grouped = table.group_by(cols, use_threads=False).aggregate([("met", "count"),
-                                                                     ("met", "sum")])
-        for row in grouped.to_pylist():  # one row per scenario and target
-            acc = counts.setdefault(tuple(row[c] for c in cols), [0, 0])
-            acc[0] += int(row["met_count"])
-            acc[1] += int(row["met_sum"] or 0)
-    rows = [dict(zip(cols, key, strict=True), n_runs=n, n_met=met,
-                 share_met=met / n if n else np.nan) for key, (n, met) in counts.items()]
-    return pd.DataFrame(rows, columns=[*cols, "n_runs", "n_met", "share_met"])
+    cols = ["id", "label_en", "year", "comparison", "target", "unit", "set"]
+    counts: dict[str, np.ndarray] = {}
+    described = None
+    for path in sorted((out / "runs").glob("c*.parquet")):
+        stats = json.loads((pq.read_metadata(path).metadata or {}).get(b"greenpath", b"{}"))
+        for name, row in stats.get("targets_met", {}).items():
+            counts[name] = counts.get(name, 0) + np.asarray(row, dtype=np.int64)
+        if described is None and stats.get("targets_met"):
+            k = len(next(iter(stats["targets_met"].values()))) - 1
+            with pq.ParquetFile(out / "targets" / path.name) as fh:
+                first = next(fh.iter_batches(batch_size=k, columns=cols))
+            described = first.to_pandas().to_dict("records")
+    rows = []
+    for name, row in counts.items():
+        for j, target in enumerate(described or []):
+            n, met = int(row[0]), int(row[j + 1])
+            rows.append({"scenario": name, **target, "n_runs": n, "n_met": met,
+                         "share_met": met / n if n else np.nan})
+    return pd.DataFrame(rows, columns=["scenario", *cols, "n_runs", "n_met", "share_met"])
 
 
 def write_summary(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCENTILES,
