@@ -1,53 +1,78 @@
-"""Batches of runs: scenario lists, lever grids and Monte Carlo ensembles, resumable.
+"""Batches of runs: scenario lists, lever grids and Monte Carlo ensembles, resumable, at scale.
 
 A batch is defined by a :class:`BatchSpec` (what to run) and written into one output
 folder::
 
     OUT/manifest.json                 the spec, its hash, progress, software versions
-    OUT/chunks/c000000/ ...           one folder per finished chunk of runs
-    OUT/results.parquet, results.csv  scenario, run_id, variable, year, value, unit
-    OUT/runs.parquet, runs.csv        run_id, scenario, status, error, parameters (JSON),
+    OUT/results/c000000.parquet ...   one file per chunk: one row per run and variable
+                                      (run_id, scenario, variable, unit) and one column
+                                      per year ("2005" ... "2035"); rows variable-major,
+                                      one row group per variable
+    OUT/runs/c000000.parquet ...      run_id, scenario, status, error, parameters (JSON),
                                       run_seconds, engine, model_sha256, one column per
-                                      varied parameter
-    OUT/targets.parquet, targets.csv  run_id, scenario, target id, value, met, margin, ...
+                                      varied parameter; the file's metadata records what
+                                      the chunk holds (checked on resume)
+    OUT/targets/c000000.parquet ...   run_id, scenario, target id, value, met, margin, ...
     OUT/scenarios.parquet, .csv       one row per scenario: titles (en, zh), extends chain,
                                       source file and SHA-256 (of it and of each parent),
                                       mode, base scenario, seed and sampled names (Monte
                                       Carlo), run-id range, model SHA-256, calibration id
+    OUT/summary.csv, summary_targets.csv, summary.xlsx
+                                      mean and percentiles per scenario, variable and
+                                      year; share of runs meeting each target
+    OUT/results.csv, runs.csv, targets.csv
+                                      only with ``csv=True`` (results in the long layout)
+
+Why one column per year: a million runs of 25 variables by 31 years are 775 million
+values; the long layout repeats scenario, run, variable and unit on every one of them.
+Wide, they are 25 million rows of 31 numbers (about 4 KB per run on disk), and reading
+one year reads one column.
 
 How it loses nothing
 --------------------
-* Runs are cut into chunks (``chunk_size`` runs each, in run_id order).  Each chunk is
-  written into a temporary folder and renamed into ``chunks/`` in one step, so a chunk
-  folder either exists complete or not at all.
-* A restarted batch with the same spec (same command) skips the chunks that exist and
-  ends with exactly the files an uninterrupted batch writes: run ids and samples are a
-  pure function of the spec (the Monte Carlo sample is seeded).
+* Runs are cut into chunks (``chunk_size`` runs each, in run_id order).  A worker
+  writes each of a chunk's three files into a temporary file, fsyncs it and renames it
+  (results and targets first, runs last), so a chunk is finished when its runs file is
+  there.  Files follow the umask.
+* A restarted batch with the same spec (same command) checks every finished chunk
+  (Parquet footers, row counts, the counts recorded in the runs file), runs a damaged
+  one again, skips the others, and ends with exactly the files an uninterrupted batch
+  writes: run ids and samples are a pure function of the spec (the Monte Carlo sample is
+  seeded), whatever the chunk size and the number of workers.
+* SIGINT and SIGTERM (inside :func:`handle_signals`, as ``greenpath batch`` runs it) stop
+  the workers and raise :class:`BatchInterrupted` with one line saying how to resume.
 * A folder holding a different spec (its hash is in the manifest) is refused, and so
   is a non-empty folder without a manifest, unless ``force`` is given; ``force`` then
-  deletes only the batch's own files (manifest, chunks, the result files).
+  deletes only the batch's own files (manifest, datasets, summary, the result files).
 * A run that raises or returns non-finite values is recorded in ``runs`` with
   ``status = "failed"`` and its error; the other runs carry on.
 
 Where runs go
 -------------
-Every chunk goes through :func:`run_chunk`, in this process (``workers=1``), in a pool
-of processes (``concurrent.futures.ProcessPoolExecutor``, each worker loading its own
-model once), or on a Dask distributed cluster (``scheduler="tcp://host:port"``).
-:func:`run_chunk` runs on the NumPy vector engine generated from the same ``.mdl``
-(``engine="auto"``, the default: the chunk's runs, year tables included, in one call
-per year-table structure through :func:`greenpath.ensemble.run_specs`; if the vector
-engine refuses the model or fails, a warning says why and the chunk runs on PySD),
-only on it (``engine="vector"``: its failure fails the chunk's runs) or on PySD
-(``engine="pysd"``, the reference, one run after the other).  The runs table records
-the engine of each run and the SHA-256 of the model that engine was built from.
+Every chunk is a small task (its runs as arrays, or run specs for scenario lists and
+explicit runs) run by :func:`_work` in this process (``workers=1``, the default unless
+more processes pay for their start-up: :func:`default_workers`), in a pool of processes
+(each loading its model once), or on a Dask distributed cluster (``scheduler=
+"tcp://host:port"``, or ``"local:N"`` for a local one); the worker writes the chunk's
+files itself and returns only counts, and at most two tasks per worker are in flight,
+so memory does not grow with the number of runs.  A grid or Monte Carlo chunk runs on
+the NumPy vector engine in one :func:`greenpath.ensemble.run_many` call (arrays in,
+arrays out); other chunks, and any chunk the vector engine refuses, go through
+:func:`run_chunk`'s path: the vector engine per year-table structure through
+:func:`greenpath.ensemble.run_specs` (``engine="auto"``, the default; if it refuses the
+model or fails, a warning says why and the chunk runs on PySD), only the vector engine
+(``engine="vector"``: its failure fails the chunk's runs) or PySD (``engine="pysd"``,
+the reference, one run after the other).  The runs table records the engine of each
+run and the SHA-256 of the model that engine was built from.
 
 Monte Carlo
 -----------
-A Latin hypercube (``scipy.stats.qmc.LatinHypercube``, seeded), uniform in each
-registry ``[min, max]`` (an assumption: the registry gives ranges, not distributions),
-on top of a base scenario's settings; a sampled uncertainty overrides the base
-scenario's value.  By default it samples the *projection uncertainties*
+A Latin hypercube (:func:`greenpath.ensemble.latin_hypercube`, the algorithm of
+``scipy.stats.qmc.LatinHypercube``, seeded; written to ``OUT/sample.bin`` while the batch
+runs and read back by row range for each chunk), uniform in each registry ``[min,
+max]`` (an assumption: the registry gives ranges, not distributions), on top of a base
+scenario's settings; a sampled uncertainty overrides the base scenario's value.  By
+default it samples the *projection uncertainties*
 (:func:`greenpath.ensemble.projection_uncertainties`: those whose whole range leaves
 the calibrated history 2005-2020 unchanged), so every run starts from the same
 recorded 2020 (CO2, coal, GDP, ...) and differs only from the policy start on.  The
@@ -65,10 +90,21 @@ Public API (stable)
     Build a spec.
 ``run_chunk(specs, columns=None, engine="auto", targets=None) -> ChunkResult``
     Run one chunk (the single place where runs happen).
-``run_batch(spec, out_dir, workers=None, scheduler=None, force=False, progress=True)``
+``run_batch(spec, out_dir, workers=None, scheduler=None, force=False, progress=True,
+csv=False, percentiles=(10, 50, 90))``
     Run or resume a batch; returns a :class:`BatchSummary`.
+``handle_signals()``, ``BatchInterrupted``
+    Stop cleanly on SIGINT and SIGTERM.
 ``read(out_dir) -> dict[str, DataFrame]``
-    The ``results``, ``runs``, ``targets`` and ``scenarios`` tables of a finished batch.
+    The ``results`` (long), ``runs``, ``targets`` and ``scenarios`` tables of a finished
+    batch, in memory.
+``read_results(out_dir, variables=, years=, runs=, scenarios=, long=False)``,
+``dataset(out_dir, name)``, ``to_dask(out_dir, name)``
+    Lazy reading with filters (pyarrow dataset, Dask DataFrame).
+``summarise(out_dir, percentiles)``, ``write_summary(out_dir, percentiles)``
+    The Monte Carlo summary.
+``default_workers(engine, runs, chunks)``
+    The worker count used when none is given.
 ``scenarios_table(spec) -> DataFrame``, ``scenario_provenance(scenario) -> dict``
     The scenario-metadata table of a batch; one scenario's titles, chain and files.
 """
