@@ -13,6 +13,12 @@ fresh process.  Prints, per N:
 * ``peak MiB``: the largest resident set size of the batch process
   (``ru_maxrss``) and of its largest worker process (``RUSAGE_CHILDREN``), i.e. the
   memory a machine needs for the batch: it should not grow with N;
+* ``sum MiB``: ``peak MiB`` plus ``worker MiB`` times the number of workers (an upper
+  bound of the memory the batch needs at once: the peaks need not coincide, and shared
+  library pages are counted in every process);
+* ``CPU us/run``: CPU time (user + system) of the batch process and its workers per run,
+  which depends less on what else the machine runs than the wall time; ``2 cores`` =
+  the runs per second two idle cores would give at that CPU cost (2e6 / ``CPU us/run``);
 * ``output MiB`` and ``B/run``: bytes of every file the batch wrote.
 
 No assertion: the figures are for reading.  Other processes on the machine slow every
@@ -57,7 +63,8 @@ def _case(runs: int, seed: int, workers: int | None, out: Path) -> dict:
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return {"runs": summary.n_runs, "ok": summary.n_ok, "run_seconds": marks["summary"] - started,
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    return {"cpu_seconds": cpu, "runs": summary.n_runs, "ok": summary.n_ok, "run_seconds": marks["summary"] - started,
             "seconds": total, "peak_mib": me.ru_maxrss / 1024,
             "worker_peak_mib": kids.ru_maxrss / 1024, "output_bytes": size,
             "chunks": summary.n_chunks, "chunk_size": spec.chunk_size,
@@ -96,12 +103,16 @@ def main() -> None:
           f"uncertainties, {first['variables']} variables x 31 years, {first['targets']} "
           f"targets evaluated, chunks of {first['chunk_size']}), {os.cpu_count()} cores")
     print(f"{'runs':>9s} {'workers':>7s} {'chunks':>6s} {'run s':>7s} {'total s':>8s} "
-          f"{'runs/s':>8s} {'peak MiB':>9s} {'worker MiB':>10s} {'output MiB':>10s} "
-          f"{'B/run':>6s}")
+          f"{'runs/s':>8s} {'peak MiB':>9s} {'worker MiB':>10s} {'sum MiB':>8s} "
+          f"{'CPU us/run':>10s} {'2 cores':>8s} {'output MiB':>10s} {'B/run':>6s}")
     for r in rows:
+        workers = r["workers"] if r["worker_peak_mib"] else 0
+        cpu_us = 1e6 * r["cpu_seconds"] / r["runs"]
         print(f"{r['runs']:9d} {r['workers']:7d} {r['chunks']:6d} {r['run_seconds']:7.1f} "
               f"{r['seconds']:8.1f} {r['runs'] / r['seconds']:8.0f} {r['peak_mib']:9.0f} "
-              f"{r['worker_peak_mib']:10.0f} {r['output_bytes'] / 2**20:10.0f} "
+              f"{r['worker_peak_mib']:10.0f} "
+              f"{r['peak_mib'] + workers * r['worker_peak_mib']:8.0f} {cpu_us:10.1f} "
+              f"{2e6 / cpu_us:8.0f} {r['output_bytes'] / 2**20:10.0f} "
               f"{r['output_bytes'] / r['runs']:6.0f}")
     load = os.getloadavg()
     print(f"load average (1, 5, 15 min) at the end: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} "
@@ -109,7 +120,9 @@ def main() -> None:
     print("run s = sampling, engine, targets and Parquet of every chunk; total s = run s + the "
           "summary (percentiles, target shares, CSV, XLSX); runs/s = runs / total s; peak MiB "
           "= largest resident set of the batch process, worker MiB = of its largest worker "
-          "(0: no worker processes); output = every file the batch wrote.")
+          "(0: no worker processes), sum MiB = peak + workers x worker; CPU us/run = CPU "
+          "time of all its processes per run (start-up included), 2 cores = 2e6 / CPU us/run; "
+          "output = every file the batch wrote.")
 
 
 if __name__ == "__main__":

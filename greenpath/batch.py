@@ -150,9 +150,10 @@ DEFAULT_PERCENTILES = (10.0, 50.0, 90.0)
 BOM = "\ufeff".encode()
 DEFAULT_CHUNK_SIZE = 25
 # The vector engine runs a whole chunk in one call: larger chunks amortise that call and
-# the writing of each file; the memory of a chunk (about 6 KB per run with the default
-# variables) bounds the batch's memory, whatever the number of runs.
-DEFAULT_VECTOR_CHUNK_SIZE = 10000
+# the writing of each file, smaller ones hold less: a worker holds about 25 KB per run of
+# its chunk (engine, the 6 KB of values per run, the tables), so 5,000 runs keep a
+# worker near 300 MB and a 2-worker batch under 1 GB, whatever the number of runs.
+DEFAULT_VECTOR_CHUNK_SIZE = 5000
 ENGINES = ("auto", "vector", "pysd")
 MODES = ("scenarios", "grid", "monte_carlo", "runs")
 RESULT_COLUMNS = ["scenario", "run_id", "variable", "year", "value", "unit"]
@@ -889,7 +890,9 @@ def _run_values_chunk(task: dict, columns: list[str], engine: str) -> _Chunk | N
     except Exception:  # noqa: BLE001 - the general path says what went wrong, run by run
         return None
     seconds = (time.perf_counter() - started) / m
-    cube = np.stack([arrays.values[c] for c in columns])  # (columns, m, years)
+    cube = np.empty((len(columns), m, len(arrays.years)))  # (columns, m, years)
+    for j, c in enumerate(columns):
+        cube[j] = arrays.values.pop(c)  # each engine output freed as soon as it is copied
     error = np.full(m, "", dtype=object)
     bad = ~np.isfinite(cube).all(axis=(0, 2))
     for i in np.flatnonzero(bad):  # rare: one message per failed run
@@ -1876,8 +1879,10 @@ def _row_groups(out: Path) -> list[tuple[Path, dict]]:
         groups = {}
         for g in range(meta.num_row_groups):
             rg = meta.row_group(g)
+            if rg.num_rows == 0:  # a chunk whose runs all failed
+                continue
             stats = rg.column(var_col).statistics
-            if rg.num_rows == 0 or stats is None or not stats.has_min_max or stats.min != stats.max:
+            if stats is None or not stats.has_min_max or stats.min != stats.max:
                 raise BatchError(f"{path}: row group {g} does not hold one variable; "
                                  "the file was not written by this version")
             ranges = {}

@@ -769,3 +769,18 @@ def test_signal_stops_the_workers_keeps_chunks_and_says_how_to_resume(tmp_path, 
     assert not alive, [p.cmdline() for p in alive]
     assert len(list(chunks.glob("c*.parquet"))) >= 2
     assert json.loads((out / B.MANIFEST).read_text(encoding="utf-8"))["status"] == "running"
+
+
+def test_a_chunk_whose_runs_all_fail_is_recorded_and_summarised(tmp_path):
+    specs = [B.RunSpec(0, "a", {"wind_build_rate": 200.0}),
+             B.RunSpec(1, "bad", {"wind_build_rate": 1e9}),
+             B.RunSpec(2, "bad too", {"wind_build_rate": -5.0})]
+    spec = B.runs_batch(specs, variables=FEW, chunk_size=1)
+    summary = B.run_batch(spec, tmp_path, workers=1, progress=False)
+    assert (summary.n_ok, summary.n_failed) == (1, 2)
+    shares = pd.read_csv(tmp_path / "summary_targets.csv", encoding="utf-8-sig")
+    assert set(shares["scenario"]) == {"a"}
+    assert (shares["n_runs"] == 1).all()
+    pct = pd.read_csv(tmp_path / "summary.csv", encoding="utf-8-sig")
+    assert set(pct["scenario"]) == {"a"}
+    assert len(pct) == len(spec.variables) * 31

@@ -72,7 +72,7 @@ def register(sub) -> None:
     p.add_argument("--percentiles", nargs="+", type=float, metavar="P", default=None,
                    help="percentiles of the summary (default 10 50 90)")
     p.add_argument("--chunk-size", type=int, default=None,
-                   help="runs per saved chunk (default 10000 with auto or vector, 25 with pysd)")
+                   help="runs per saved chunk (default 5000 with auto or vector, 25 with pysd)")
     p.add_argument("--engine", choices=["auto", "vector", "pysd"], default="auto",
                    help="auto (default): the NumPy vector engine compiled from the same .mdl, "
                    "year tables included, falling back to PySD with a warning if it refuses "
