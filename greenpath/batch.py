@@ -499,8 +499,6 @@ def monte_carlo_batch(n: int, seed: int, base: str | Path = "baseline", *,
     variables, chunk_size, engine, targets, sets, use_targets
         As :func:`scenario_batch`.
     """
-    import scipy
-
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise BatchError(f"--monte-carlo {n!r}: the number of runs must be a whole number >= 1")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -509,8 +507,9 @@ def monte_carlo_batch(n: int, seed: int, base: str | Path = "baseline", *,
     chosen, which = _uncertainty_selection(uncertainties, pool)
     definition = {
         "base": _settings(scenarios.load(base)), "n": n, "seed": seed,
-        "sampler": "scipy.stats.qmc.LatinHypercube (uniform in each registry range)",
-        "scipy": scipy.__version__,
+        "sampler": "greenpath.ensemble.latin_hypercube (the algorithm of SciPy 1.17's "
+                   "scipy.stats.qmc.LatinHypercube, draw for draw; uniform in each registry "
+                   "range)",
         "uncertainty_set": which,
         "uncertainties": [[k, pool[k].min, pool[k].max] for k in chosen],
     }
