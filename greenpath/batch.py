@@ -8,10 +8,12 @@ folder::
                                       (run_id, scenario, variable, unit) and one column
                                       per year ("2005" ... "2035"); rows variable-major,
                                       one row group per variable
-    OUT/runs/c000000.parquet ...      run_id, scenario, status, error, parameters (JSON),
-                                      run_seconds, engine, model_sha256, one column per
-                                      varied parameter; the file's metadata records what
-                                      the chunk holds (checked on resume)
+    OUT/runs/c000000.parquet ...      run_id, scenario, status, error, parameters (JSON of
+                                      the run's settings; "" for grid and Monte Carlo
+                                      runs, whose varied values are the columns named
+                                      after them, on the base scenario of the spec),
+                                      run_seconds, engine, model_sha256; the file's
+                                      metadata records what the chunk holds
     OUT/targets/c000000.parquet ...   run_id, scenario, target id, value, met, margin, ...
     OUT/scenarios.parquet, .csv       one row per scenario: titles (en, zh), extends chain,
                                       source file and SHA-256 (of it and of each parent),
@@ -763,46 +765,6 @@ class _Chunk:
         return self.error == ""
 
 
-def _json_float(values: np.ndarray):
-    """Each float as JSON text that reads back as the same float, vectorised (Arrow's C++).
-
-    Arrow writes the shortest round-trip digits (``0.00001`` where ``repr`` writes
-    ``1e-05``); whole numbers get ``.0`` so they read back as floats, non-finite values
-    are written as ``json.dumps`` writes them.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    text = pc.cast(pa.array(values, type=pa.float64()), pa.string())
-    with np.errstate(invalid="ignore"):
-        whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 1e16)
-    if whole.any():
-        text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
-    special = ~np.isfinite(values)
-    if special.any():
-        names = np.where(np.isnan(values), "NaN", np.where(values > 0, "Infinity", "-Infinity"))
-        text = pc.if_else(pa.array(special), pa.array(names.astype(object)), text)
-    return text
-
-
-def _parameters_json(names: list[str], values: np.ndarray) -> np.ndarray:
-    """``json.dumps(dict(zip(names, row)), sort_keys=True)`` for every row, vectorised."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    order = sorted(range(len(names)), key=lambda j: names[j])
-    parts: list = []
-    for n_done, j in enumerate(order):
-        key = json.dumps(names[j])
-        parts.append(("{" if n_done == 0 else ", ") + key + ": ")
-        parts.append(_json_float(values[:, j]))
-    parts.append("}")
-    if not order:
-        return np.full(len(values), "{}", dtype=object)
-    joined = pc.binary_join_element_wise(*parts, "")
-    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
-
-
 def _chunk_from_outcomes(specs: Sequence[RunSpec], outcomes: dict[int, tuple],
                          columns: list[str]) -> _Chunk:
     """Per-run outcomes (PySD, or the vector engine through run specs) -> :class:`_Chunk`."""
@@ -829,10 +791,12 @@ def _chunk_from_outcomes(specs: Sequence[RunSpec], outcomes: dict[int, tuple],
         error[i] = err
         for j, name in enumerate(varied_names):
             varied[i, j] = spec.varied.get(name, np.nan)
-        rows.append((seconds, used, sha, json.dumps(
+        # grid and Monte Carlo runs: the varied values are the runs table's columns and
+        # the base scenario's settings are in the spec; other runs: their settings
+        rows.append((seconds, used, sha, "" if spec.varied else json.dumps(
             {"params": spec.params, "tables": {k: [list(v[0]), list(v[1])]
-                                               for k, v in spec.tables.items()}}
-            if not spec.varied else spec.varied, sort_keys=True)))
+                                               for k, v in spec.tables.items()}},
+            sort_keys=True)))
     return _Chunk(
         run_id=np.array([s.run_id for s in specs], dtype=np.int64), scenario_names=names,
         scenario=np.array([code[s.scenario] for s in specs], dtype=np.int32), error=error,
@@ -901,7 +865,7 @@ def _run_values_chunk(task: dict, columns: list[str], engine: str) -> _Chunk | N
         scenario_names=[base["name"]], scenario=np.zeros(m, dtype=np.int32), error=error,
         seconds=np.full(m, seconds), engine=np.full(m, "vector", dtype=object),
         model_sha256=np.full(m, arrays.model_sha256, dtype=object),
-        parameters=_parameters_json(names, values), varied_names=list(names), varied=values,
+        parameters=np.full(m, "", dtype=object), varied_names=list(names), varied=values,
         values=cube, years=np.asarray(arrays.years).astype(int))
 
 
@@ -1181,9 +1145,9 @@ def _write_parquet(path: Path, table, metadata: dict | None = None) -> None:
     # Dictionary encoding where it pays: text columns, and value columns with few distinct
     # values (the recorded history, equal in every run of a projection Monte Carlo).
     dictionary = [f.name for f in table.schema if not _is_float(f.type) or _few(table, f.name)]
-    # results: snappy (fast; its numbers compress little anyway); the text of runs and
-    # targets compresses well with zstd.
-    compression = "snappy" if "variable" in table.column_names else "zstd"
+    # results: lz4 (as fast as none, as small as snappy: its numbers compress little);
+    # the text of runs and targets compresses well with zstd.
+    compression = "lz4" if "variable" in table.column_names else "zstd"
     _atomic_write(path, lambda fh: pq.write_table(table, fh, compression=compression,
                                                   use_dictionary=dictionary,
                                                   row_group_size=rows))
