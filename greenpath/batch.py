@@ -27,7 +27,7 @@ folder::
 
 Why one column per year: a million runs of 25 variables by 31 years are 775 million
 values; the long layout repeats scenario, run, variable and unit on every one of them.
-Wide, they are 25 million rows of 31 numbers (about 4 KB per run on disk), and reading
+Wide, they are 25 million rows of 31 numbers (about 3.6 KB per run on disk), and reading
 one year reads one column.
 
 How it loses nothing
