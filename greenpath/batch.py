@@ -589,7 +589,7 @@ def _scale(unit: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
 
 
 def _latin_hypercube(n: int, seed: int, bounds: list) -> np.ndarray:
-    """The batch's Monte Carlo sample, in memory (:func:`greenpath.ensemble.latin_hypercube`)."""
+    """Return the batch's Monte Carlo sample, in memory (:func:`greenpath.ensemble.latin_hypercube`)."""
     from greenpath import ensemble
 
     names, lows, highs = _bounds({"uncertainties": bounds})
@@ -621,7 +621,7 @@ def _base_tables(base: dict, varied: Iterable[str]) -> dict[str, Table]:
 
 
 def _specs_from_values(task: dict) -> list[RunSpec]:
-    """The run specs of a grid or Monte Carlo task (for PySD, one run after the other)."""
+    """Build the run specs of a grid or Monte Carlo task (for PySD, one run after the other)."""
     names, base = task["names"], task["base"]
     tables = _base_tables(base, names)
     out = []
@@ -809,7 +809,7 @@ def _chunk_from_outcomes(specs: Sequence[RunSpec], outcomes: dict[int, tuple],
 
 
 def _run_specs_chunk(specs: Sequence[RunSpec], columns: list[str], engine: str) -> _Chunk:
-    """The general path: run specs one structure (vector) or one run (PySD) at a time."""
+    """Run specs the general way: one structure (vector) or one run (PySD) at a time."""
     outcomes: dict[int, tuple] = {}
     if engine in ("vector", "auto"):
         try:
@@ -831,7 +831,7 @@ def _run_specs_chunk(specs: Sequence[RunSpec], columns: list[str], engine: str) 
 
 
 def _run_values_chunk(task: dict, columns: list[str], engine: str) -> _Chunk | None:
-    """A grid or Monte Carlo chunk in one vector-engine call, arrays in and out.
+    """Run a grid or Monte Carlo chunk in one vector-engine call, arrays in and out.
 
     Returns None when the engine cannot take it this way (the caller then runs the
     general path, which reports or falls back per run exactly as before).
@@ -903,7 +903,7 @@ def _strings(labels: Sequence[str], codes: np.ndarray):
 
 
 def _tables(chunk: _Chunk, columns: list[str], targets: list[tg.Target], units: dict):
-    """The chunk's ``runs``, ``results`` (wide) and ``targets`` Arrow tables."""
+    """Build the chunk's ``runs``, ``results`` (wide) and ``targets`` Arrow tables."""
     import pyarrow as pa
 
     evaluated = _evaluate_targets(chunk, columns, targets)
@@ -1079,7 +1079,7 @@ def _atomic_json(path: Path, data: dict) -> None:
 
 
 def _output_paths(out: Path) -> list[Path]:
-    """The batch's own files and folders (what ``force`` may delete)."""
+    """List the batch's own files and folders (what ``force`` may delete)."""
     names = [*DATASETS, SAMPLE, *[f"{n}.{e}" for n in TABLES for e in ("parquet", "csv")],
              *SUMMARY_FILES, "chunks"]
     return [out / n for n in names]
@@ -1200,7 +1200,7 @@ def _met_counts(chunk: _Chunk, target_table, k: int) -> dict[str, list[int]]:
 
 
 def _chunk_stats(out: Path, k: int, n_runs: int, spec_hash: str) -> tuple[dict | None, str]:
-    """A finished chunk's stats, or ``(None, why)`` if it is missing, damaged or foreign."""
+    """Return a finished chunk's stats, or ``(None, why)`` if it is missing, damaged or foreign."""
     import pyarrow.parquet as pq
 
     runs = _chunk_path(out, k, "runs")
@@ -1424,7 +1424,7 @@ RUN_SECONDS = {"vector": 1 / 20000, "pysd": 0.015}
 
 
 def default_workers(engine: str, runs: int, chunks: int) -> int:
-    """Processes a batch uses when ``workers`` is not given: never slower than one.
+    """Return the processes a batch uses when ``workers`` is not given (never slower than one).
 
     More processes only pay when the work saved on one core exceeds the start-up of
     the others: on the vector engine that takes hundreds of thousands of runs, on PySD a
@@ -1815,10 +1815,8 @@ def _grouped_percentiles(codes: np.ndarray | None, values: np.ndarray, n_groups:
         means[g][same] = low[same]
         rows = np.flatnonzero(~same)
         if len(rows):
-            if len(rows) == n_cols and sub.flags.c_contiguous:
-                varied = sub
-            else:
-                varied = np.ascontiguousarray(sub[rows])
+            whole = len(rows) == n_cols and sub.flags.c_contiguous
+            varied = sub if whole else np.ascontiguousarray(sub[rows])
             means[g][rows] = varied.mean(axis=1)
             out[g][:, rows] = _percentiles_inplace(varied, qs)
     return out + 0.0, means + 0.0, counts  # + 0.0: no "-0" in the summary
@@ -1859,7 +1857,7 @@ def _row_groups(out: Path) -> list[tuple[Path, dict]]:
 
 def summarise(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCENTILES
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The Monte Carlo summary of a batch folder, read from its datasets.
+    """Compute the Monte Carlo summary of a batch folder from its datasets.
 
     Reads one variable and block of years at a time (at most
     :data:`SUMMARY_BLOCK_BYTES` of values, or one year column if that is larger: the
@@ -1966,7 +1964,7 @@ def _pa_concat(arrays):
 
 
 def _pa_strings(values: Sequence[str]):
-    """An Arrow string array."""
+    """Return ``values`` as an Arrow string array."""
     import pyarrow as pa
 
     return pa.array(list(values), type=pa.string())
@@ -2051,7 +2049,7 @@ def _check_complete(out: Path) -> dict:
 
 
 def dataset(out_dir: str | Path, name: str = "results"):
-    """A lazy ``pyarrow.dataset.Dataset`` of one table of a finished batch.
+    """Open one table of a finished batch as a lazy ``pyarrow.dataset.Dataset``.
 
     ``name`` is ``results`` (one row per run and variable, one column per year),
     ``runs`` or ``targets``.  Nothing is read until asked; filters and column choices

@@ -31,7 +31,7 @@ def tables(out) -> dict[str, pd.DataFrame]:
 
 
 def results_bytes(out) -> bytes:
-    """The results dataset's files, as stored."""
+    """Return the results dataset's files, as stored."""
     return b"".join(p.read_bytes() for p in sorted((out / "results").glob("*.parquet")))
 
 
@@ -640,7 +640,8 @@ def test_summary_percentiles_and_target_shares_as_csv_with_bom_and_xlsx(tmp_path
 def test_full_csv_only_on_request(tmp_path):
     spec = B.scenario_batch(["baseline"], variables=FEW, use_targets=False)
     summary = B.run_batch(spec, tmp_path, workers=1, progress=False)
-    assert not list(tmp_path.glob("results.csv")) and not list(tmp_path.glob("runs.csv"))
+    assert not list(tmp_path.glob("results.csv"))
+    assert not list(tmp_path.glob("runs.csv"))
     assert (tmp_path / "summary.csv").is_file()
     assert tmp_path / "summary.xlsx" in summary.paths
 
