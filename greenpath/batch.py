@@ -896,10 +896,14 @@ def _evaluate_targets(chunk: _Chunk, columns: list[str], targets: list[tg.Target
 
 
 def _strings(labels: Sequence[str], codes: np.ndarray):
-    """``labels[codes]`` as an Arrow string array, built in C (no Python per row)."""
+    """``labels[codes]`` as an Arrow dictionary array (codes and labels: no string per row).
+
+    Parquet stores it dictionary-encoded as it is; :func:`_to_pandas` decodes it.
+    """
     import pyarrow as pa
 
-    return pa.array(list(labels), type=pa.string()).take(pa.array(codes, type=pa.int32()))
+    return pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()),
+                                          pa.array(list(labels), type=pa.string()))
 
 
 def _tables(chunk: _Chunk, columns: list[str], targets: list[tg.Target], units: dict):
