@@ -1,20 +1,31 @@
-"""Benchmark `greenpath batch`: one process, all cores, a local Dask cluster, vector engine.
+"""Benchmark `greenpath batch`: processes, local Dask clusters, PySD and the vector engine.
 
-A Monte Carlo batch runs on PySD on one process, on all cores and on a local Dask
-cluster, and on the vector engine (``--engine auto``, the default of ``greenpath
-batch``).  The sample is the batch default, the projection uncertainties (those that
-leave the calibrated 2005-2020 history unchanged); ``--uncertainty all`` samples every
-uncertainty, as the batch default did before.
-Prints runs per second, the speed-up against one process and the peak memory (resident
-set size) of the batch process and of its worker processes.  Each case runs in a fresh
-Python process so the memory figures do not mix.  No assertion: the figures are for
-reading.
+A Monte Carlo batch runs in several set-ups, each in a fresh Python process so the
+memory figures do not mix:
+
+* PySD (``--engine pysd``, ``--runs`` runs, chunks of ``--chunk-size``): ``one`` (in
+  this process), ``all`` (a process pool on every core), ``dask`` (a local Dask cluster,
+  one worker process per core) and ``pysd-default`` (the default worker count);
+* the vector engine (``--engine auto``, the batch default, ``--vector-runs`` runs,
+  default chunk size): ``vector`` (in this process), ``vector-pool`` (a pool on every
+  core), ``vector-default`` (the default worker count), ``dask1``, ``dask2``, ``dask4``
+  (a ``LocalCluster`` of 1, 2 and 4 worker processes; on a 2-core machine the 4-worker
+  figure shows the overhead, not a speed-up).
+
+The sample is the batch default, the projection uncertainties; targets are evaluated,
+results go to the Parquet datasets and the summary is written (no ``--csv``).
+Prints, per case: runs per second (``runs / seconds``; seconds = the ``run_batch`` call,
+summary included, cluster start-up excluded and shown as ``setup s``), the speed-up
+against the first case of the same engine, runs per second per worker, the peak
+resident memory of the batch process and of its largest worker, and the CPU time per
+run.  No assertion: the figures are for reading.
 
 Usage::
 
-    python benchmarks/bench_batch.py              # 1000 runs, every case
-    python benchmarks/bench_batch.py --runs 200 --cases one all
-    python benchmarks/bench_batch.py --uncertainty all
+    python benchmarks/bench_batch.py                        # every case
+    python benchmarks/bench_batch.py --cases vector vector-default dask1 dask2 dask4
+    python benchmarks/bench_batch.py --runs 500 --cases one pysd-default
+    python benchmarks/bench_batch.py --vector-runs 500 --cases vector vector-default
 """
 
 from __future__ import annotations
@@ -29,7 +40,15 @@ import tempfile
 import time
 from pathlib import Path
 
-CASES = ("one", "all", "dask", "vector")
+# case -> (engine, how: "inproc" | "pool" | "default" | "dask", workers (None: cores))
+SETUPS = {
+    "one": ("pysd", "inproc", 1), "all": ("pysd", "pool", None), "dask": ("pysd", "dask", None),
+    "pysd-default": ("pysd", "default", None),
+    "vector": ("auto", "inproc", 1), "vector-pool": ("auto", "pool", None),
+    "vector-default": ("auto", "default", None),
+    "dask1": ("auto", "dask", 1), "dask2": ("auto", "dask", 2), "dask4": ("auto", "dask", 4),
+}
+CASES = tuple(SETUPS)
 
 
 def _case(name: str, runs: int, chunk_size: int, seed: int, uncertainty: str) -> dict:
@@ -37,15 +56,16 @@ def _case(name: str, runs: int, chunk_size: int, seed: int, uncertainty: str) ->
     from greenpath import batch
 
     cores = os.cpu_count() or 1
-    engine = "auto" if name == "vector" else "pysd"
+    engine, how, workers = SETUPS[name]
+    workers = workers or cores
     spec = batch.monte_carlo_batch(runs, seed, engine=engine, uncertainties=uncertainty,
                                    chunk_size=chunk_size if engine == "pysd" else None)
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         started = time.perf_counter()
-        if name == "dask":
+        if how == "dask":
             from distributed import LocalCluster
 
-            with LocalCluster(n_workers=cores, threads_per_worker=1, processes=True,
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                               host="127.0.0.1", dashboard_address=None) as cluster:
                 cluster_ready = time.perf_counter()
                 summary = batch.run_batch(spec, Path(tmp) / "out",
@@ -54,21 +74,23 @@ def _case(name: str, runs: int, chunk_size: int, seed: int, uncertainty: str) ->
             setup = cluster_ready - started
             seconds = batch_done - cluster_ready
         else:
-            workers = cores if name == "all" else 1
-            summary = batch.run_batch(spec, Path(tmp) / "out", workers=workers, progress=False)
+            if how == "default":
+                workers = batch.default_workers(engine, runs, -(-runs // spec.chunk_size))
+            summary = batch.run_batch(spec, Path(tmp) / "out",
+                                      workers=None if how == "default" else workers,
+                                      progress=False)
             setup = 0.0
             seconds = time.perf_counter() - started
-        size = sum(p.stat().st_size for p in summary.paths)
+        size = sum(p.stat().st_size for p in (Path(tmp) / "out").rglob("*") if p.is_file())
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    self_kib, children_kib = me.ru_maxrss, kids.ru_maxrss
     cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-    return {"case": name, "runs": summary.n_runs, "ok": summary.n_ok,
+    return {"case": name, "engine": engine, "runs": summary.n_runs, "ok": summary.n_ok,
             "failed": summary.n_failed, "seconds": seconds, "setup_seconds": setup,
-            "workers": 1 if name in ("one", "vector") else cores,
-            "peak_rss_mib": self_kib / 1024, "peak_child_rss_mib": children_kib / 1024,
-            "output_mib": size / 2**20, "cpu_seconds": cpu,
-            "sampled": len(spec.definition["uncertainties"])}
+            "workers": workers, "peak_rss_mib": me.ru_maxrss / 1024,
+            "peak_child_rss_mib": kids.ru_maxrss / 1024, "output_mib": size / 2**20,
+            "cpu_seconds": cpu, "sampled": len(spec.definition["uncertainties"]),
+            "chunk_size": spec.chunk_size}
 
 
 def batch_defaults() -> int:
@@ -81,51 +103,58 @@ def batch_defaults() -> int:
 def main() -> None:
     """Run every case in its own process and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1000)
-    parser.add_argument("--chunk-size", type=int, default=25)
+    parser.add_argument("--runs", type=int, default=1000, help="runs of the PySD cases")
+    parser.add_argument("--vector-runs", type=int, default=200_000,
+                        help="runs of the vector-engine cases")
+    parser.add_argument("--chunk-size", type=int, default=25, help="chunk size on PySD")
     parser.add_argument("--seed", type=int, default=2021)
     parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES))
     parser.add_argument("--uncertainty", choices=["projection", "all"], default="projection",
                         help="what the Monte Carlo samples (default: the batch default, "
                         "projection)")
     parser.add_argument("--case", choices=CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--case-runs", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(_case(args.case, args.runs, args.chunk_size, args.seed,
+        print(json.dumps(_case(args.case, args.case_runs, args.chunk_size, args.seed,
                                args.uncertainty)))
         return
-    print(f"Monte Carlo batch of {args.runs} runs ({args.uncertainty} uncertainties, Latin "
-          f"hypercube, targets evaluated; chunks of {args.chunk_size} on PySD, "
-          f"{batch_defaults()} on the vector engine), {os.cpu_count()} cores")
+    print(f"Monte Carlo batch ({args.uncertainty} uncertainties, Latin hypercube, targets "
+          f"evaluated, summary written): {args.runs} runs on PySD (chunks of "
+          f"{args.chunk_size}), {args.vector_runs} on the vector engine (chunks of "
+          f"{batch_defaults()}); {os.cpu_count()} cores")
     rows = []
     for case in args.cases:
-        out = subprocess.run([sys.executable, __file__, "--case", case, "--runs",
-                              str(args.runs), "--chunk-size", str(args.chunk_size),
+        runs = args.runs if SETUPS[case][0] == "pysd" else args.vector_runs
+        out = subprocess.run([sys.executable, __file__, "--case", case, "--case-runs",
+                              str(runs), "--chunk-size", str(args.chunk_size),
                               "--seed", str(args.seed), "--uncertainty", args.uncertainty],
                              capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    base = next((r for r in rows if r["case"] == "one"), None)
-    header = (f"{'case':8s} {'workers':>7s} {'ok':>6s} {'failed':>6s} {'seconds':>8s} "
-              f"{'runs/s':>8s} {'speed-up':>8s} {'peak MiB':>9s} {'workers MiB':>12s} "
-              f"{'setup s':>8s} {'CPU ms/run':>10s}")
+    header = (f"{'case':15s} {'runs':>7s} {'workers':>7s} {'failed':>6s} {'seconds':>8s} "
+              f"{'runs/s':>8s} {'speed-up':>8s} {'/worker':>8s} {'peak MiB':>9s} "
+              f"{'worker MiB':>10s} {'setup s':>8s} {'CPU ms/run':>10s}")
     print(header)
+    first: dict[str, dict] = {}
     for r in rows:
+        base = first.setdefault(r["engine"], r)
         rate = r["runs"] / r["seconds"]
-        speed = (base["seconds"] / r["seconds"]) if base else float("nan")
-        print(f"{r['case']:8s} {r['workers']:7d} {r['ok']:6d} {r['failed']:6d} "
-              f"{r['seconds']:8.2f} {rate:8.1f} {speed:8.2f} {r['peak_rss_mib']:9.0f} "
-              f"{r['peak_child_rss_mib']:12.0f} {r['setup_seconds']:8.2f} "
-              f"{1000 * r['cpu_seconds'] / r['runs']:10.1f}")
+        speed = rate / (base["runs"] / base["seconds"])
+        print(f"{r['case']:15s} {r['runs']:7d} {r['workers']:7d} {r['failed']:6d} "
+              f"{r['seconds']:8.2f} {rate:8.0f} {speed:8.2f} {rate / r['workers']:8.0f} "
+              f"{r['peak_rss_mib']:9.0f} {r['peak_child_rss_mib']:10.0f} "
+              f"{r['setup_seconds']:8.2f} {1000 * r['cpu_seconds'] / r['runs']:10.3f}")
     load = os.getloadavg()
     print(f"load average (1, 5, 15 min) at the end: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} "
           "(other processes on the machine slow every case)")
-    print(f"output per batch: {rows[0]['output_mib']:.1f} MiB (Parquet + CSV, four tables); "
-          f"{rows[0]['sampled']} uncertainties sampled")
-    print("one = in-process PySD; all = process pool, one model per worker; dask = local "
-          "Dask cluster (cluster start-up in 'setup s', not in the rate); vector = NumPy "
-          "engine in-process (--engine auto, the batch default). 'workers MiB' is the "
-          "largest worker process. 'CPU ms/run' is the CPU time of the case's processes "
-          "(start-up included) per run: it does not depend on what else the machine runs.")
+    print(f"{rows[0]['sampled']} uncertainties sampled. one/vector = in this process; all/"
+          "vector-pool = process pool on every core; *-default = the default worker count; "
+          "dask, daskN = local Dask cluster of one worker process per core / N processes "
+          "(cluster start-up in 'setup s', not in the rate). speed-up = against the first case "
+          "of the same engine; /worker = runs/s per worker process. 'worker MiB' is the "
+          "largest worker process (pool workers; Dask workers are not children of this "
+          "process's rusage until the cluster closes). 'CPU ms/run' is the CPU time of the "
+          "case's processes (start-up included) per run.")
 
 
 if __name__ == "__main__":

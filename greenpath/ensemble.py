@@ -95,6 +95,7 @@ calls)
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import warnings
@@ -119,6 +120,7 @@ __all__ = [
     "bands",
     "choose_engine",
     "latin_hypercube",
+    "read_latin_hypercube",
     "projection_uncertainties",
     "run_chunk_vector",
     "run_many",
@@ -694,7 +696,8 @@ def sample_parameters(
     return pd.DataFrame(values, columns=list(ranges))
 
 
-def latin_hypercube(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+def latin_hypercube(n: int, d: int, rng: np.random.Generator, *,
+                    store: str | os.PathLike | None = None, block: int = 65536) -> np.ndarray | Path:
     """``scipy.stats.qmc.LatinHypercube(d, rng=rng).random(n)``, computed without SciPy.
 
     The same algorithm, draw for draw (SciPy 1.17's ``_random_lhs`` with
@@ -704,13 +707,65 @@ def latin_hypercube(n: int, d: int, rng: np.random.Generator) -> np.ndarray:
     dimension, so the samples are bit-identical to SciPy's for the same
     generator (a test checks this).  Importing ``scipy.stats`` takes 1-2 s,
     which the app's one-second budget for a cold bands() call cannot afford.
+
+    This is the project's one Latin hypercube: the app's bands, the ensembles
+    and ``greenpath batch --monte-carlo`` all draw from it.
+
+    Parameters
+    ----------
+    n, d
+        Points and dimensions.
+    rng
+        The generator (a child is spawned from it, as SciPy does).
+    store
+        ``None`` (default): return the sample as an ``(n, d)`` array.  A file
+        path: write the sample there instead, dimension after dimension
+        (raw float64, shape ``(d, n)``, C order: read rows ``a:b`` of dimension
+        ``i`` with :func:`read_latin_hypercube`), and return the path.  The
+        values are the same; memory stays at one dimension's permutation (8
+        bytes per point) plus ``block`` points, whatever ``n`` is.
+    block
+        Points drawn at a time when writing to ``store``.
     """
     rng = rng.spawn(1)[0]
-    offsets = rng.uniform(size=(n, d))
-    perms = np.tile(np.arange(1, n + 1), (d, 1))
-    for i in range(d):
-        rng.shuffle(perms[i, :])
-    return (perms.T - offsets) / n
+    if store is None:
+        offsets = rng.uniform(size=(n, d))
+        perms = np.tile(np.arange(1, n + 1), (d, 1))
+        for i in range(d):
+            rng.shuffle(perms[i, :])
+        return (perms.T - offsets) / n
+    path = Path(store)
+    item = np.dtype(np.float64).itemsize
+    with open(path, "w+b") as fh:
+        fh.truncate(n * d * item)
+        # The offsets, drawn row-major as above, in blocks (the same stream of draws) ...
+        for start in range(0, n, block):
+            rows = rng.uniform(size=(min(block, n - start), d))
+            for i in range(d):
+                fh.seek((i * n + start) * item)
+                fh.write(np.ascontiguousarray(rows[:, i]).tobytes())
+        # ... then each dimension's permutation of the strata.
+        for i in range(d):
+            perm = np.arange(1, n + 1)
+            rng.shuffle(perm)
+            fh.seek(i * n * item)
+            offsets = np.frombuffer(fh.read(n * item), dtype=np.float64)
+            fh.seek(i * n * item)
+            fh.write(((perm - offsets) / n).tobytes())
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
+
+
+def read_latin_hypercube(store: str | os.PathLike, n: int, d: int, start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` (shape ``(stop - start, d)``) of a sample written by :func:`latin_hypercube`."""
+    item = np.dtype(np.float64).itemsize
+    out = np.empty((stop - start, d))
+    with open(store, "rb") as fh:
+        for i in range(d):
+            fh.seek((i * n + start) * item)
+            out[:, i] = np.frombuffer(fh.read((stop - start) * item), dtype=np.float64)
+    return out
 
 
 def sample_uncertainties(

@@ -30,6 +30,11 @@ def tables(out) -> dict[str, pd.DataFrame]:
     return B.read(out)
 
 
+def results_bytes(out) -> bytes:
+    """Return the results dataset's files, as stored."""
+    return b"".join(p.read_bytes() for p in sorted((out / "results").glob("*.parquet")))
+
+
 def assert_same_batch(a, b) -> None:
     """Identical results and targets; identical runs apart from the timings."""
     ta, tb = tables(a), tables(b)
@@ -180,13 +185,14 @@ def test_scenario_batch_equals_direct_runs(tmp_path, engine):
 
 def test_csv_and_parquet_hold_the_same_table(tmp_path):
     spec = B.scenario_batch(["baseline"], variables=FEW, use_targets=False)
-    B.run_batch(spec, tmp_path, workers=1, progress=False)
+    B.run_batch(spec, tmp_path, workers=1, progress=False, csv=True)
+    parquet = B.read(tmp_path)
     for name in B.TABLES:
-        pq = pd.read_parquet(tmp_path / f"{name}.parquet")
+        pq = parquet[name]
         csv = pd.read_csv(tmp_path / f"{name}.csv", keep_default_na=False)
         assert list(csv.columns) == list(pq.columns)
         assert len(csv) == len(pq)
-    pq = pd.read_parquet(tmp_path / "results.parquet")
+    pq = parquet["results"]
     csv = pd.read_csv(tmp_path / "results.csv")
     np.testing.assert_array_equal(csv["value"].to_numpy(), pq["value"].to_numpy())
 
@@ -325,7 +331,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path):
 def test_different_spec_is_refused_unless_forced(tmp_path):
     first = B.scenario_batch(["baseline"], variables=FEW, use_targets=False)
     second = B.scenario_batch(["plan_2021"], variables=FEW, use_targets=False)
-    B.run_batch(first, tmp_path, workers=1, progress=False)
+    B.run_batch(first, tmp_path, workers=1, progress=False, csv=True)
     before = (tmp_path / "results.csv").read_text(encoding="utf-8")
     with pytest.raises(B.BatchError, match="holds a different batch .*definition.*--force"):
         B.run_batch(second, tmp_path, workers=1, progress=False)
@@ -346,10 +352,10 @@ def test_foreign_folder_is_refused_and_its_files_kept(tmp_path):
 def test_finished_batch_is_not_rerun(tmp_path):
     spec = B.scenario_batch(["baseline", "plan_2021"], variables=FEW, chunk_size=1)
     B.run_batch(spec, tmp_path, workers=1, progress=False)
-    first = (tmp_path / "results.parquet").read_bytes()
+    first = results_bytes(tmp_path)
     again = B.run_batch(spec, tmp_path, workers=1, progress=False)
     assert (again.chunks_skipped, again.runs_executed) == (2, 0)
-    assert (tmp_path / "results.parquet").read_bytes() == first
+    assert results_bytes(tmp_path) == first
     manifest = json.loads((tmp_path / B.MANIFEST).read_text(encoding="utf-8"))
     assert manifest["status"] == "complete"
     assert manifest["spec_hash"] == spec.hash()
@@ -365,7 +371,7 @@ def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path):
     # On PySD: the vector engine would finish 120 runs before the batch could be killed.
     cmd = [sys.executable, "-m", "greenpath.cli", "batch", "--monte-carlo", "120", "--seed",
            "3", "--chunk-size", "4", "--workers", "2", "--quiet", "--engine", "pysd",
-           "--variables", *FEW, "--out", str(out)]
+           "--variables", *FEW, "--csv", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
     chunks = out / B.CHUNK_DIR
@@ -383,14 +389,14 @@ def test_resume_after_sigkill_gives_the_uninterrupted_result(tmp_path):
     done = [p for p in chunks.iterdir() if p.name.startswith("c")]
     assert 3 <= len(done) < 30
     assert json.loads((out / B.MANIFEST).read_text(encoding="utf-8"))["status"] == "running"
-    assert not (out / "results.parquet").exists()
+    assert not (out / "summary.csv").exists()
 
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed:" in resumed.stdout
 
     spec = B.monte_carlo_batch(120, 3, variables=FEW, chunk_size=4, engine="pysd")
-    B.run_batch(spec, tmp_path / "clean", workers=1, progress=False)
+    B.run_batch(spec, tmp_path / "clean", workers=1, progress=False, csv=True)
     assert_same_batch(out, tmp_path / "clean")
     assert (out / "results.csv").read_bytes() == (tmp_path / "clean" / "results.csv").read_bytes()
     assert not list(chunks.glob(".tmp-*"))
@@ -404,7 +410,7 @@ def test_batch_command(tmp_path, capsys):
     assert code == 0
     text = capsys.readouterr().out
     assert "2 runs: 2 ok, 0 failed" in text
-    runs = pd.read_csv(out / "runs.csv")
+    runs = B.read(out)["runs"]
     assert list(runs["wind_build_rate"]) == [100.0, 300.0]
 
 
@@ -554,3 +560,228 @@ def test_scenarios_table_of_monte_carlo_grid_and_runs_batches(tmp_path):
     assert list(table["scenario"]) == ["x", "y"]
     assert list(table["n_runs"]) == [2, 1]
     assert (table["source_file"] == "").all()
+
+
+# ---------------------------------------------------------------- at scale: layout, summary
+def test_results_are_a_wide_dataset_one_file_per_chunk_read_lazily_with_filters(tmp_path):
+    import pyarrow.parquet as pq
+
+    spec = B.monte_carlo_batch(30, 2, variables=FEW, chunk_size=10, use_targets=False)
+    B.run_batch(spec, tmp_path, workers=1, progress=False)
+    files = sorted((tmp_path / "results").glob("*.parquet"))
+    assert [f.name for f in files] == ["c000000.parquet", "c000001.parquet", "c000002.parquet"]
+    meta = pq.read_metadata(files[1])
+    assert meta.schema.names == ["run_id", "scenario", "variable", "unit",
+                                 *[str(y) for y in range(2005, 2036)]]
+    assert (meta.num_rows, meta.num_row_groups) == (30, 3)  # 10 runs x 3 variables, one group each
+    long = B.read(tmp_path)["results"]
+    got = B.read_results(tmp_path, variables=["co2_emissions"], years=[2030, 2035],
+                         runs=range(5, 15))
+    assert list(got.columns) == ["run_id", "scenario", "variable", "unit", "2030", "2035"]
+    assert list(got["run_id"]) == list(range(5, 15))
+    want = long[(long.variable == "co2_emissions") & long.run_id.between(5, 14)
+                & long.year.isin([2030, 2035])].pivot(index="run_id", columns="year", values="value")
+    np.testing.assert_array_equal(got[["2030", "2035"]].to_numpy(), want.to_numpy())
+    pd.testing.assert_frame_equal(B.read_results(tmp_path, long=True), long)
+    assert len(B.to_dask(tmp_path).compute()) == 90
+    with pytest.raises(B.BatchError, match="years 2040 are not in the batch"):
+        B.read_results(tmp_path, years=[2040])
+
+
+def test_any_chunking_and_worker_count_give_identical_results(tmp_path):
+    a = B.monte_carlo_batch(45, 17, variables=FEW, chunk_size=7)
+    b = B.monte_carlo_batch(45, 17, variables=FEW, chunk_size=20)
+    B.run_batch(a, tmp_path / "a", workers=1, progress=False)
+    B.run_batch(b, tmp_path / "b", workers=2, progress=False)
+    assert_same_batch(tmp_path / "a", tmp_path / "b")
+    assert (tmp_path / "a" / "summary.csv").read_bytes() == \
+        (tmp_path / "b" / "summary.csv").read_bytes()
+    # the same sample as the spec's runs (the chunks read it by row range from the file)
+    runs = B.read(tmp_path / "a")["runs"]
+    names = [u[0] for u in a.definition["uncertainties"]]
+    np.testing.assert_array_equal(runs[names].to_numpy(),
+                                  np.array([[r.varied[n] for n in names] for r in a.runs()]))
+    assert (runs["parameters"] == "").all()  # grid / Monte Carlo: the values are the columns
+
+
+def test_summary_percentiles_and_target_shares_as_csv_with_bom_and_xlsx(tmp_path):
+    spec = B.monte_carlo_batch(40, 5, "plan_2021", chunk_size=15)
+    B.run_batch(spec, tmp_path, workers=1, progress=False, percentiles=[5, 50, 95])
+    raw = (tmp_path / "summary.csv").read_bytes()
+    assert raw.startswith("\ufeff".encode())
+    summary = pd.read_csv(tmp_path / "summary.csv", encoding="utf-8-sig")
+    assert list(summary.columns) == ["scenario", "variable", "unit", "year", "n_runs", "mean",
+                                     "p5", "p50", "p95"]
+    res = B.read(tmp_path)["results"]
+    co2 = res[res.variable == "co2_emissions"].pivot(index="run_id", columns="year", values="value")
+    row = summary[(summary.variable == "co2_emissions") & (summary.year == 2030)].iloc[0]
+    assert row["unit"] == "MtCO2/Year"
+    assert row["n_runs"] == 40
+    np.testing.assert_allclose([row["p5"], row["p50"], row["p95"]],
+                               np.percentile(co2[2030], [5, 50, 95]), rtol=1e-12)
+    assert row["p5"] < row["p95"]
+    assert len(summary) == len(spec.variables) * 31
+    shares = pd.read_csv(tmp_path / "summary_targets.csv", encoding="utf-8-sig")
+    tgt = B.read(tmp_path)["targets"]
+    assert list(shares["id"]) == [t.id for t in spec.targets]
+    for _, s in shares.iterrows():
+        met = tgt.loc[tgt["id"] == s["id"], "met"]
+        assert (s["n_runs"], s["n_met"]) == (40, int(met.sum()))
+        assert s["share_met"] == pytest.approx(met.mean())
+    assert shares["label_zh"].str.contains("年").all()  # Chinese labels, readable through the BOM
+    book = pd.read_excel(tmp_path / "summary.xlsx", sheet_name=None, engine="openpyxl")
+    assert set(book) == {"percentiles", "targets", "about"}
+    assert len(book["percentiles"]) == len(summary)
+    about = dict(zip(book["about"]["key"], book["about"]["value"], strict=True))
+    assert about["percentiles"] == "p5, p50, p95"
+    assert str(about["seed"]) == "5"
+
+
+def test_full_csv_only_on_request(tmp_path):
+    spec = B.scenario_batch(["baseline"], variables=FEW, use_targets=False)
+    summary = B.run_batch(spec, tmp_path, workers=1, progress=False)
+    assert not list(tmp_path.glob("results.csv"))
+    assert not list(tmp_path.glob("runs.csv"))
+    assert (tmp_path / "summary.csv").is_file()
+    assert tmp_path / "summary.xlsx" in summary.paths
+
+
+def test_default_worker_count_is_one_unless_more_pay_off(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert B.default_workers("auto", 500, 2) == 1  # the case that was 2x slower with 2
+    assert B.default_workers("auto", 10000, 1) == 1
+    assert B.default_workers("pysd", 20, 4) == 1
+    assert B.default_workers("pysd", 2000, 80) == 2
+    assert B.default_workers("vector", 1_000_000, 100) == 2
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert B.default_workers("pysd", 2000, 80) == 1
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--percentiles", "10", "120"], "percentile 120.0 is outside 0 to 100"),
+    (["--scheduler", "local:zero"], "write local:N with N >= 1"),
+])
+def test_batch_command_checks_percentiles_and_local_scheduler(tmp_path, capsys, argv, message):
+    assert main(["batch", "--monte-carlo", "3", "--seed", "1", *argv,
+                 "--out", str(tmp_path / "x")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_scheduler_local_starts_a_dask_cluster(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    argv = ["batch", "--monte-carlo", "12", "--seed", "8", "--chunk-size", "4", "--quiet",
+            "--variables", *FEW]
+    assert main([*argv, "--scheduler", "local:2", "--out", str(tmp_path / "dask")]) == 0
+    assert main([*argv, "--workers", "1", "--out", str(tmp_path / "one")]) == 0
+    assert "12 runs: 12 ok" in capsys.readouterr().out
+    assert_same_batch(tmp_path / "dask", tmp_path / "one")
+
+
+# ---------------------------------------------------------------- hardening (issue 9)
+def test_damaged_chunk_is_detected_and_redone_on_resume(tmp_path):
+    spec = B.monte_carlo_batch(9, 4, variables=FEW, chunk_size=3)
+    B.run_batch(spec, tmp_path / "clean", workers=1, progress=False)
+    B.run_batch(spec, tmp_path / "hurt", workers=1, progress=False)
+    for name in ("results", "runs"):
+        path = tmp_path / "hurt" / name / "c000001.parquet"
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # truncated
+        with pytest.warns(RuntimeWarning, match="chunk 1 .* is damaged .*running it again"):
+            again = B.run_batch(spec, tmp_path / "hurt", workers=1, progress=False)
+        assert (again.chunks_skipped, again.runs_executed) == (2, 3)
+        assert_same_batch(tmp_path / "clean", tmp_path / "hurt")
+
+
+def test_chunk_files_are_fsynced_before_they_are_renamed(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(src)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    spec = B.monte_carlo_batch(4, 4, variables=FEW, chunk_size=2)
+    B.run_batch(spec, tmp_path, workers=1, progress=False)
+    renamed = [src for kind, src in events if kind == "replace" and "/.tmp-c0000" in src]
+    assert len(renamed) >= 6  # 2 chunks x 3 files
+    for src in renamed:
+        at = events.index(("replace", src))
+        assert ("fsync", src) in events[:at], src
+
+
+def test_batch_outputs_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        spec = B.monte_carlo_batch(4, 4, variables=FEW, chunk_size=2)
+        B.run_batch(spec, tmp_path / "out", workers=1, progress=False, csv=True)
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o777
+             for p in (tmp_path / "out").rglob("*")}
+    assert modes["out/results"] == 0o755
+    assert modes["out/runs/c000000.parquet"] == 0o644
+    assert {m for p, m in modes.items() if (tmp_path / p).is_file()} == {0o644}
+    assert {m for p, m in modes.items() if (tmp_path / p).is_dir()} == {0o755}
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_signal_stops_the_workers_keeps_chunks_and_says_how_to_resume(tmp_path, signame):
+    psutil = pytest.importorskip("psutil")
+    sig = getattr(signal, signame)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "greenpath.cli", "batch", "--monte-carlo", "400", "--seed",
+           "3", "--chunk-size", "4", "--workers", "2", "--quiet", "--engine", "pysd",
+           "--variables", *FEW, "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    chunks = out / B.CHUNK_DIR
+    deadline = time.monotonic() + 120
+    kids = []
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if chunks.is_dir() and len(list(chunks.glob("c*.parquet"))) >= 2:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the batch finished before it could be stopped"
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        assert len(kids) >= 3  # two workers and the resource tracker
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)  # Ctrl-C reaches the whole process group
+        else:
+            os.kill(proc.pid, sig)  # `kill PID`: the batch process only
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    assert proc.returncode == 128 + sig
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert f"interrupted by {signame}" in lines[0]
+    assert "run the same command again to resume" in lines[0]
+    _, alive = psutil.wait_procs(kids, timeout=15)
+    assert not alive, [p.cmdline() for p in alive]
+    assert len(list(chunks.glob("c*.parquet"))) >= 2
+    assert json.loads((out / B.MANIFEST).read_text(encoding="utf-8"))["status"] == "running"
+
+
+def test_a_chunk_whose_runs_all_fail_is_recorded_and_summarised(tmp_path):
+    specs = [B.RunSpec(0, "a", {"wind_build_rate": 200.0}),
+             B.RunSpec(1, "bad", {"wind_build_rate": 1e9}),
+             B.RunSpec(2, "bad too", {"wind_build_rate": -5.0})]
+    spec = B.runs_batch(specs, variables=FEW, chunk_size=1)
+    summary = B.run_batch(spec, tmp_path, workers=1, progress=False)
+    assert (summary.n_ok, summary.n_failed) == (1, 2)
+    shares = pd.read_csv(tmp_path / "summary_targets.csv", encoding="utf-8-sig")
+    assert set(shares["scenario"]) == {"a"}
+    assert (shares["n_runs"] == 1).all()
+    pct = pd.read_csv(tmp_path / "summary.csv", encoding="utf-8-sig")
+    assert set(pct["scenario"]) == {"a"}
+    assert len(pct) == len(spec.variables) * 31

@@ -394,6 +394,16 @@ def test_latin_hypercube_equals_scipy(n, d, seed):
     np.testing.assert_array_equal(ours, theirs)
 
 
+@pytest.mark.parametrize(("n", "d", "block"), [(1, 1, 7), (100, 5, 7), (1000, 38, 64)])
+def test_latin_hypercube_written_to_a_file_is_the_same_sample(tmp_path, n, d, block):
+    """The batch's out-of-core form: same draws, any block size, any row range read back."""
+    whole = en.latin_hypercube(n, d, np.random.default_rng(9))
+    path = en.latin_hypercube(n, d, np.random.default_rng(9), store=tmp_path / "s.bin", block=block)
+    np.testing.assert_array_equal(en.read_latin_hypercube(path, n, d, 0, n), whole)
+    np.testing.assert_array_equal(en.read_latin_hypercube(path, n, d, n // 3, n // 2 + 1),
+                                  whole[n // 3:n // 2 + 1])
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

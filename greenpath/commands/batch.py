@@ -7,7 +7,10 @@ Examples::
         --base plan_2021 --out out/grid
     greenpath batch --monte-carlo 1000 --seed 42 --base plan_2021 --out out/mc
     greenpath batch --monte-carlo 1000 --seed 42 --uncertainty all --out out/mc-all
-    greenpath batch --monte-carlo 1000 --seed 42 --scheduler tcp://10.0.0.5:8786 --out out/mc
+    greenpath batch --monte-carlo 1000000 --seed 42 --out out/mc-1m
+    greenpath batch --monte-carlo 1000 --seed 42 --percentiles 5 50 95 --csv --out out/mc
+    greenpath batch --monte-carlo 100000 --seed 42 --scheduler local:2 --out out/mc
+    greenpath batch --monte-carlo 1000 --seed 42 --scheduler tcp://10.0.0.5:8786 --out /shared/mc
 
 Run the same command again to resume an interrupted batch.
 """
@@ -15,6 +18,7 @@ Run the same command again to resume an interrupted batch.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -22,11 +26,13 @@ def register(sub) -> None:
     """Add the ``batch`` subcommand."""
     p = sub.add_parser(
         "batch", help="run a list of scenarios, a lever grid or a Monte Carlo ensemble",
-        description="Run many scenarios into one output folder: results (long format), runs "
-        "(status, errors, engine), targets and scenarios (titles, extends chain, source files "
-        "and their SHA-256, seed, model and calibration), as Parquet and CSV. Give scenario "
-        "names, or --grid, or --monte-carlo. Chunks are written as they finish; running the "
-        "same command again resumes an interrupted batch.",
+        description="Run many scenarios into one output folder: results (Parquet dataset, one "
+        "row per run and variable, one column per year), runs (status, errors, engine), "
+        "targets, scenarios (titles, extends chain, source files and their SHA-256, seed, "
+        "model and calibration) and a summary (percentiles per variable and year, share of "
+        "runs meeting each target; CSV and XLSX). Give scenario names, or --grid, or "
+        "--monte-carlo. Chunks are written as they finish; running the same command again "
+        "resumes an interrupted batch (also after Ctrl-C or SIGTERM).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("Examples::", 1)[1].split("Run the same", 1)[0])
     p.add_argument("scenarios", nargs="*", metavar="SCENARIO",
@@ -54,11 +60,19 @@ def register(sub) -> None:
                    help="only targets without a set plus this set (repeatable)")
     p.add_argument("--no-targets", action="store_true", help="do not evaluate targets")
     p.add_argument("--workers", type=int, default=None,
-                   help="processes (default: all cores; 1 = this process)")
+                   help="processes (default: as many as pay off, never slower than 1; "
+                   "1 = this process)")
     p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="Dask distributed scheduler, e.g. tcp://127.0.0.1:8786")
+                   help="Dask distributed scheduler, e.g. tcp://10.0.0.5:8786 (its workers "
+                   "write into --out, which must be the same path on every machine), or "
+                   "local:N to start a local Dask cluster of N processes for this batch")
+    p.add_argument("--csv", action="store_true",
+                   help="also write the full results, runs and targets as CSV (large: the "
+                   "Parquet datasets and the summary are always written)")
+    p.add_argument("--percentiles", nargs="+", type=float, metavar="P", default=None,
+                   help="percentiles of the summary (default 10 50 90)")
     p.add_argument("--chunk-size", type=int, default=None,
-                   help="runs per saved chunk (default 250 with auto or vector, 25 with pysd)")
+                   help="runs per saved chunk (default 5000 with auto or vector, 25 with pysd)")
     p.add_argument("--engine", choices=["auto", "vector", "pysd"], default="auto",
                    help="auto (default): the NumPy vector engine compiled from the same .mdl, "
                    "year tables included, falling back to PySD with a warning if it refuses "
@@ -96,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
     if args.chunk_size is not None:
         common["chunk_size"] = args.chunk_size
     try:
+        percentiles = batch.DEFAULT_PERCENTILES if args.percentiles is None else args.percentiles
+        batch._check_percentiles(percentiles)
+        if args.scheduler:
+            batch._parse_scheduler(args.scheduler)
         if args.scenarios:
             spec = batch.scenario_batch(args.scenarios, **common)
         elif args.grid:
@@ -104,9 +122,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             spec = batch.monte_carlo_batch(args.monte_carlo, args.seed, args.base or "baseline",
                                            uncertainties=args.uncertainty, **common)
-        summary = batch.run_batch(spec, args.out, workers=args.workers,
-                                  scheduler=args.scheduler, force=args.force,
-                                  progress=not args.quiet)
+        with batch.handle_signals():
+            summary = batch.run_batch(spec, args.out, workers=args.workers,
+                                      scheduler=args.scheduler, force=args.force,
+                                      progress=not args.quiet, csv=args.csv,
+                                      percentiles=percentiles)
+    except batch.BatchInterrupted as exc:
+        print(f"greenpath batch: {exc}", file=sys.stderr)
+        return 128 + exc.signum
     except batch.BatchError as exc:
         raise CommandError(str(exc)) from None
     if summary.chunks_skipped:
@@ -117,5 +140,6 @@ def run(args: argparse.Namespace) -> int:
     for path in summary.paths:
         print(path)
     if summary.n_failed:
-        print(f"failed runs and their errors: {summary.out_dir / 'runs.csv'} (status = failed)")
+        where = summary.out_dir / ("runs.csv" if args.csv else "runs")
+        print(f"failed runs and their errors: {where} (status = failed)")
     return 0
