@@ -52,6 +52,8 @@ POWER, SIN/COS/TAN/ARCSIN/ARCCOS/ARCTAN/SINH/COSH/TANH, PI, INTEGER, MODULO,
 QUANTUM, STEP, RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ, GAME, the arithmetic,
 comparison and :AND: / :OR: / :NOT: operators, Time and the control variables
 INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER.
+Stateful functions may be nested in each other's arguments at any depth
+(each gets its own state, named after the ones nested in it).
 Refused at generation: subscripts, macros, DATA variables, GET XLS/DIRECT *,
 DELAY FIXED, TREND, FORECAST, SAMPLE IF TRUE, ALLOCATE *, ACTIVE INITIAL,
 RANDOM *, vector functions and any other function, algebraic loops.
@@ -63,7 +65,11 @@ extrapolation warnings.  PySD's int64 quirk (a SMOOTH whose initial value, or
 a DELAY N whose delay time, is a Python int at initialisation truncates its
 input / delay times) is reproduced when the int-ness follows from literals,
 constants and parameter types; where it hinges on the IF THEN ELSE branch
-taken at initialisation the engine assumes a float.
+taken at initialisation, or on a true/false value, the model is refused.
+Also refused: a DELAY N whose delay time varies read (directly or through
+variables) by a stateful function's update -- PySD's DelayN replaces its
+delay-times array during the update, so its result there depends on the
+order it updates its objects and on SAVEPER.
 """
 
 from __future__ import annotations
@@ -420,8 +426,10 @@ class _Generator:
         return _Expr(name, 0, {name}, expr.lookups)
 
     def _stateful(self, kind: str, **asts) -> _Expr:
-        name = f"_s{len(self.states)}"
+        # The arguments first: a stateful function nested in them appends its
+        # own state, and this one must be named after all of those.
         args = {key: self._argument(value) for key, value in asts.items()}
+        name = f"_s{len(self.states)}"
         int_init = None
         if kind in ("smooth", "delayn"):
             # PySD's state (SMOOTH) / delay-times (DELAY N) array takes the
@@ -462,6 +470,13 @@ class _Generator:
             return False, set()
         if isinstance(ast, ae.GameStructure):
             return self._int_typed(ast.expression, _seen)
+        if isinstance(ast, ae.LogicStructure):
+            # PySD would start the array as bool and truncate the input to
+            # True/False; not reproduced, so not run.
+            self._refuse(
+                "a true/false (logical) value as a SMOOTH initial value or DELAY N delay time",
+                "PySD's state array would be boolean",
+            )
         if isinstance(ast, ae.ArithmeticStructure):
             if "/" in ast.operators:
                 return False, set()
@@ -494,9 +509,19 @@ class _Generator:
                 return True, set()
             if function == "step":
                 return self._int_typed(ast.arguments[0], _seen)
-            if function in ("modulo", "quantum", "if_then_else"):
-                args = ast.arguments[1:] if function == "if_then_else" else ast.arguments
-                return self._all_int(args, _seen)
+            if function == "if_then_else":
+                branches = [self._int_typed(arg, _seen) for arg in ast.arguments[1:]]
+                if branches[0][0] != branches[1][0]:
+                    # PySD's type (and so whether it truncates) follows the
+                    # branch taken at initialisation, scenario by scenario.
+                    self._refuse(
+                        "an IF THEN ELSE choosing between an integer and a non-integer "
+                        "SMOOTH initial value or DELAY N delay time",
+                        "PySD truncates the input only when the integer branch is taken",
+                    )
+                return self._all_int(ast.arguments[1:], _seen)
+            if function in ("modulo", "quantum"):
+                return self._all_int(ast.arguments, _seen)
             if function == "ramp":
                 time = ae.ReferenceStructure("time")
                 return self._all_int((*ast.arguments, time), _seen)
@@ -647,6 +672,49 @@ class _Generator:
         for meta in self.meta:
             if meta["py_name"] in self.nodes:
                 meta["dynamic"] = self.nodes[meta["py_name"]].dynamic
+        self._refuse_order_dependent_delayn(states)
+
+    def _refuse_order_dependent_delayn(self, states: dict[str, _State]) -> None:
+        """Refuse a time-varying DELAY N read by a stateful function's update.
+
+        PySD's DelayN.ddt replaces its ``times`` array during the update, so a
+        DELAY N whose delay time varies is read (as ``state / times[0]``) with
+        the old delay time by the stateful functions PySD updates before it
+        and with the new one by those it updates after it -- in the order of
+        its object names, and, through a model variable, depending on whether
+        that step is saved (saved values are cached before the update).  Such
+        a read is not reproduced, so such a model is not run.
+        """
+        varying = {s.name for s in states.values() if s.kind == "delayn" and self._is_dynamic(s.args["delay_time"])}
+        if not varying:
+            return
+
+        def reads(ref: str, seen: set[str]) -> set[str]:
+            if ref in varying:
+                return {ref}
+            node = self.nodes.get(ref)
+            if node is None or ref in seen:
+                return set()
+            seen.add(ref)
+            return set().union(*(reads(r, seen) for r in node.refs))
+
+        for state in self.states:
+            if not state.dynamic:
+                continue
+            for key, arg in state.args.items():
+                if key in ("initial", "order"):
+                    continue
+                seen: set[str] = set()
+                if any(reads(ref, seen) for ref in arg.refs):
+                    raise UnsupportedConstructError(
+                        state.element,
+                        "a DELAY N with a time-varying delay time read by a stateful function",
+                        "PySD's result then depends on the order it updates them and on SAVEPER",
+                    )
+
+    def _is_dynamic(self, expr: _Expr) -> bool:
+        states = {s.name: s for s in self.states}
+        return any(self.nodes[ref].dynamic if ref in self.nodes else states[ref].dynamic for ref in expr.refs)
 
     @staticmethod
     def _toposort(targets, deps, what: str, names: dict[str, str]) -> list[str]:
