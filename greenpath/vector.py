@@ -87,9 +87,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["UnsupportedConstructError", "VectorModel", "cache_key", "generate"]
+__all__ = ["AUTO_SCALAR_MAX_RUNS", "UnsupportedConstructError", "VectorModel", "cache_key", "generate"]
 
 _RUNTIME_PATH = Path(__file__).with_name("_vector_runtime.py")
+#: ``backend="auto"`` runs up to this many scenarios one by one on the scalar
+#: backend (about 1-2 ms each for the city model), more in one NumPy pass (about
+#: 10-25 ms whatever the number up to a few hundred); see benchmarks/bench_vector.py.
+AUTO_SCALAR_MAX_RUNS = 8
 _CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
 
 
@@ -160,6 +164,46 @@ _FUNCTIONS: dict[str, tuple[str, tuple[int, ...], tuple[str, ...]]] = {
     "pulse": ("_pulse(time, %s, %s)", (2,), ("time",)),
     "pulse_train": ("_pulse_train(time, %s, %s, %s, %s)", (4,), ("time",)),
 }
+
+# The scalar backend's templates: Python floats, the math module and the
+# scalar helpers of _vector_runtime.py (PySD's own scalar arithmetic).
+_SCALAR_OPERATORS = {
+    **_OPERATORS,
+    ":NOT:": ("(not %s)", 0),
+    ":AND:": ("(bool(%(left)s) and bool(%(right)s))", 0),
+    ":OR:": ("(bool(%(left)s) or bool(%(right)s))", 0),
+}
+_SCALAR_FUNCTIONS: dict[str, str] = {
+    "abs": "abs(%s)",
+    "min": "_sc_min(%s, %s)",
+    "max": "_sc_max(%s, %s)",
+    "exp": "_math.exp(%s)",
+    "ln": "_math.log(%s)",
+    "log": "(_math.log(%s)/_math.log(%s))",
+    "sqrt": "_math.sqrt(%s)",
+    "power": "_math.pow(%s,%s)",
+    "sin": "_math.sin(%s)",
+    "cos": "_math.cos(%s)",
+    "tan": "_math.tan(%s)",
+    "arcsin": "_math.asin(%s)",
+    "arccos": "_math.acos(%s)",
+    "arctan": "_math.atan(%s)",
+    "sinh": "_math.sinh(%s)",
+    "cosh": "_math.cosh(%s)",
+    "tanh": "_math.tanh(%s)",
+    "pi": "_math.pi",
+    "if_then_else": "(%(1)s if %(0)s else %(2)s)",
+    "integer": "int(%s)",
+    "modulo": "_sc_modulo(%s, %s)",
+    "quantum": "_sc_quantum(%s, %s)",
+    "xidz": "_sc_xidz(%s, %s, %s)",
+    "zidz": "_sc_zidz(%s, %s)",
+    "step": "_sc_step(time, time_step, %s, %s)",
+    "ramp": "_sc_ramp(time, %s)",
+    "pulse": "_sc_pulse(time, %s, %s)",
+    "pulse_train": "_sc_pulse_train(time, %s, %s, %s, %s)",
+}
+assert set(_SCALAR_FUNCTIONS) == set(_FUNCTIONS)
 
 _STRUCTURE_NAMES = {
     "DelayFixedStructure": "DELAY FIXED",
@@ -245,14 +289,14 @@ def _table(element: str, x_values, y_values) -> tuple[tuple[float, ...], tuple[f
 def _number(value) -> str:
     value = float(value)
     if np.isnan(value):
-        return "_np.nan"
+        return "_nan"
     if np.isinf(value):
-        return "_np.inf" if value > 0 else "-_np.inf"
+        return "_inf" if value > 0 else "-_inf"
     return repr(value)
 
 
 class _Generator:
-    def __init__(self, mdl_path: str | os.PathLike) -> None:
+    def __init__(self, mdl_path: str | os.PathLike, scalar: bool = False) -> None:
         from pysd.builders.python.namespace import NamespaceManager
         from pysd.translators.vensim.vensim_file import VensimFile
 
@@ -272,7 +316,12 @@ class _Generator:
         self.cleanspace = dict(namespace.cleanspace)
         self.py_names = {el.name: namespace.namespace[el.name] for el in self.section.elements}
         self.py_name_set = set(self.cleanspace.values())
+        self._reset(scalar)
 
+    def _reset(self, scalar: bool) -> None:
+        """Empty tables for a build; ``scalar`` selects the scalar backend's code."""
+        self.scalar = scalar
+        self.operators = _SCALAR_OPERATORS if scalar else _OPERATORS
         self.nodes: dict[str, _Node] = {"time": _Node("time", "", set(), "time", "Time", dynamic=True)}
         self.states: list[_State] = []
         self.hidden_by_code: dict[str, str] = {}
@@ -346,17 +395,17 @@ class _Generator:
         lookups = any(a.lookups for a in args)
         operators = list(ast.operators)
         for op in operators:
-            if op not in _OPERATORS:
+            if op not in self.operators:
                 self._refuse(f"the operator {op!r}")
-        order = _OPERATORS[operators[-1]][1]
+        order = self.operators[operators[-1]][1]
         _lower(args[-1], 2 if operators[-1] == "^" else order)
         if len(args) == 1:
             if operators[0] == "negative":
                 order = 1
-            return _Expr(_OPERATORS[operators[0]][0] % args[0].code, order, refs, lookups)
+            return _Expr(self.operators[operators[0]][0] % args[0].code, order, refs, lookups)
         right = args.pop().code
         while args or operators:
-            template = _OPERATORS[operators.pop()][0]
+            template = self.operators[operators.pop()][0]
             left = args.pop()
             _lower(left, order)
             right = template % {"left": left.code, "right": right}
@@ -393,8 +442,12 @@ class _Generator:
         args = [self.visit(arg) for arg in ast.arguments]
         refs = set(extra).union(*(a.refs for a in args))
         lookups = any(a.lookups for a in args)
+        if self.scalar:
+            template = _SCALAR_FUNCTIONS[function]
         if function == "ramp":
             code = template % ", ".join(a.code for a in args)
+        elif self.scalar and function == "if_then_else":
+            code = template % {str(i): a.code for i, a in enumerate(args)}
         else:
             code = template % tuple(a.code for a in args)
         return _Expr(code, 0, refs, lookups)
@@ -440,6 +493,13 @@ class _Generator:
         self.states.append(_State(name, kind, self._element, args, int_init))
         if kind in ("integ", "integ_nn", "initial"):
             return _Expr(name, 0, {name})
+        if self.scalar:  # a list of stages: the last is the output
+            if kind == "smooth":
+                return _Expr(f"{name}[-1]", 0, {name})
+            if kind == "delay":
+                delay_time = args["delay_time"]
+                return _Expr(f"({name}[-1] / {delay_time.code})", 0, {name} | delay_time.refs)
+            return _Expr(f"({name}[-1] / {name}_times[0])", 0, {name})
         if kind == "smooth":
             return _Expr(f"{name}[{name}_ix]", 0, {name})
         if kind == "delay":
@@ -938,6 +998,131 @@ class _Generator:
         w("")
         return "\n".join(out) + "\n"
 
+    def emit_scalar(self) -> str:
+        """Source of the scalar backend: ``_one()`` and ``simulate_one()``.
+
+        Built from the same abstract model as the vector code (after a
+        ``_reset(scalar=True)`` and a second ``build()``): one scenario, every
+        variable a Python float and a local, SMOOTH/DELAY chains as lists.
+        """
+        init_order, core, rest = self.schedules()
+        states = {s.name: s for s in self.states}
+        variables = [*self.meta, {"py_name": "time", "kind": "time", "dynamic": True}]
+        dyn_outputs = [m["py_name"] for m in variables if m["kind"] != "lookup" and m["dynamic"]]
+        static_outputs = [m["py_name"] for m in variables if m["kind"] != "lookup" and not m["dynamic"]]
+        has_int = any(state.int_init is not None for state in self.states)
+        out: list[str] = []
+        w = out.append
+        w("")
+        w("")
+        w("def _one(_p, _tables, _ctl, _times, _save, _float_given):")
+        w('    """The model for one scenario, straight-line on Python floats.')
+        w("")
+        w("    Returns the rows of the dynamic outputs at the saved times and the static")
+        w("    outputs (both in the order of _DYNAMIC_OUTPUTS / _STATIC_OUTPUTS).")
+        w('    """')
+        for name in self.constants:
+            w(f"    {name} = _p[{name!r}]")
+        w("    initial_time, final_time, time_step, saveper = _ctl")
+        for name in self.lookups:
+            w(f"    _lk_{name} = _sc_lookup(*_tables[{name!r}])")
+        body: list[str] = []
+        b = body.append
+        b("time = _times[0]")
+        for name in init_order:
+            if name in states:
+                body.extend(self._emit_scalar_state_init(states[name]))
+            else:
+                node = self.nodes[name]
+                b(f"{name} = {node.code}")
+        b("_rows = []")
+        b("_append = _rows.append")
+        b("_last = len(_times) - 1")
+        b("for _k in range(len(_times)):")
+        b("    time = _times[_k]")
+        for name in core:
+            b(f"    {name} = {self.nodes[name].code}")
+        b("    if _save[_k]:")
+        for name in rest:
+            b(f"        {name} = {self.nodes[name].code}")
+        b(f"        _append({_tuple_code(dyn_outputs)})")
+        b("    if _k == _last:")
+        b("        break")
+        for state in self.states:
+            body.extend("    " + line for line in self._emit_scalar_state_update(state))
+        b(f"return _rows, {_tuple_code(static_outputs)}")
+        out.extend("    " + line for line in body)
+        w("")
+        w("")
+        w("def simulate_one(params=None, lookups=None, initial_time=None, final_time=None,")
+        w("                 time_step=None, saveper=None, return_columns=None):")
+        w('    """Integrate one scenario with the scalar backend; {column: array (1, n_saved)}.')
+        w("")
+        w("    The same inputs and outputs as simulate(..., n=1) (parameters and lookup")
+        w("    rows of one scenario), computed on Python floats: much faster for one run.")
+        w('    """')
+        w("    _p = _resolve_params_one(params)")
+        if has_int:
+            w("    _fg = _float_typed(params, initial_time, final_time, time_step, saveper)")
+        else:
+            w("    _fg = None")
+        w("    _ctl = _resolve_control(_p, initial_time, final_time, time_step, saveper)")
+        w("    _tables = _resolve_lookups_one(lookups)")
+        w("    _times, _save = _schedule(*_ctl)")
+        w("    _cols, _req_dyn, _req_static = _resolve_columns(return_columns)")
+        w("    _rows, _statics = _one(_p, _tables, _ctl, _times, _save, _fg)")
+        w("    return _collect_one(_cols, _req_dyn, _req_static, _rows, _statics)")
+        return "\n".join(out) + "\n"
+
+    def _emit_scalar_state_init(self, state: _State) -> list[str]:
+        a = {key: arg.code for key, arg in state.args.items()}
+        s = state.name
+        if state.kind in ("integ", "integ_nn", "initial"):
+            return [f"{s} = {a['initial']}"]
+        if state.kind == "smooth":
+            lines = [
+                f"{s}_n, {s}_ord = _sc_order_setup({state.element!r}, {a['order']})",
+                f"{s} = [{a['initial']}] * {s}_n",
+            ]
+            if state.int_init is not None:
+                lines.append(f"{s}_int = _int_typed({tuple(sorted(state.int_init))!r}, _float_given)")
+            return lines
+        lines = [
+            f"{s}_n, {s}_ord = _sc_order_setup({state.element!r}, {a['order']}, time_step, {a['delay_time']})",
+            f"{s} = [{a['initial']} * {a['delay_time']}] * {s}_n",
+        ]
+        if state.kind == "delayn":
+            lines.append(f"{s}_times = [{a['delay_time']}] * {s}_n")
+            if state.int_init is not None:
+                lines.append(f"{s}_int = _int_typed({tuple(sorted(state.int_init))!r}, _float_given)")
+        return lines
+
+    def _emit_scalar_state_update(self, state: _State) -> list[str]:
+        a = {key: arg.code for key, arg in state.args.items()}
+        s = state.name
+        if state.kind == "integ":
+            return [f"{s} = {s} + {a['flow']} * time_step"]
+        if state.kind == "integ_nn":
+            return [f"{s} = _sc_max({s} + {a['flow']} * time_step, 0)"]
+        if state.kind == "smooth":
+            if state.int_init is not None:
+                return [
+                    f"{s} = _sc_smooth_update({s}, _math.trunc({a['input']}) if {s}_int "
+                    f"else {a['input']}, {a['smooth_time']}, {s}_ord, time_step)",
+                    f"{s}_int = False",
+                ]
+            return [f"{s} = _sc_smooth_update({s}, {a['input']}, {a['smooth_time']}, {s}_ord, time_step)"]
+        if state.kind == "delay":
+            return [f"{s} = _sc_delay_update({s}, {a['input']}, {a['delay_time']}, {s}_ord, time_step)"]
+        if state.kind == "delayn":
+            delay_time = a["delay_time"]
+            if state.int_init is not None:
+                delay_time = f"(_math.trunc({delay_time}) if {s}_int else {delay_time})"
+            return [
+                f"{s}, {s}_times = _sc_delayn_update({s}, {s}_times, {a['input']}, {delay_time}, {s}_ord, time_step)"
+            ]
+        return []
+
     def _emit_state_init(self, state: _State) -> list[str]:
         a = {key: arg.code for key, arg in state.args.items()}
         s = state.name
@@ -1208,6 +1393,34 @@ def _resolve_columns(return_columns):
     return cols, req_dyn, req_static
 
 
+def _resolve_params_one(params):
+    """Constants of one scenario as Python floats (scalars or shape-(1,) arrays given)."""
+    values = _resolve_params(params, 1)
+    return {k: float(v) if _np.ndim(v) == 0 else float(v[0]) for k, v in values.items()}
+
+
+def _resolve_lookups_one(lookups):
+    """Tables of one scenario as (x list, y list); a (1, k) y gives its row."""
+    if not lookups:
+        return _DEFAULT_TABLES_ONE
+    tables = _resolve_lookups(lookups, 1)
+    return {k: (x.tolist(), y.reshape(-1).tolist()) for k, (x, y) in tables.items()}
+
+
+_DEFAULT_TABLES_ONE = {k: (list(x), list(y)) for k, (x, y) in LOOKUPS.items()}
+
+
+def _collect_one(cols, req_dyn, req_static, rows, statics):
+    n_saved = len(rows)
+    block = _np.array(rows, dtype=float).reshape(n_saved, len(_DYNAMIC_OUTPUTS))
+    out = [None] * len(cols)
+    for b, i in req_dyn:
+        out[b] = block[:, i].reshape(1, n_saved)
+    for b, i in req_static:
+        out[b] = _np.full((1, n_saved), float(statics[i]))
+    return dict(zip(cols, out))
+
+
 def saved_times(initial_time=None, final_time=None, time_step=None, saveper=None, params=None):
     """The times simulate() saves, rounded as PySD rounds its output index."""
     p = _resolve_params(params, 1)
@@ -1225,7 +1438,10 @@ def generate(mdl_path: str | os.PathLike) -> str:
     """
     generator = _Generator(mdl_path)
     generator.build()
-    return generator.emit()
+    source = generator.emit()
+    generator._reset(scalar=True)  # the same abstract model, scalar code
+    generator.build()
+    return source + generator.emit_scalar()
 
 
 # ---------------------------------------------------------------------------
@@ -1384,6 +1600,7 @@ class VectorModel:
         saveper: float | None = None,
         return_columns: list[str] | None = None,
         workers: int = 1,
+        backend: str = "auto",
     ) -> dict[str, np.ndarray]:
         """Run ``n`` scenarios; ``{column: array (n, n_saved_times)}``.
 
@@ -1394,11 +1611,26 @@ class VectorModel:
         ``return_columns`` (default: every non-lookup variable, by Python
         name).  ``workers > 1`` splits the scenarios over that many processes
         (Linux only, forked; outputs are written to shared memory); elsewhere
-        it runs in-process.
+        it runs in-process.  ``backend``: ``"vector"`` (NumPy over the
+        scenario axis), ``"scalar"`` (Python floats, one scenario after the
+        other) or ``"auto"`` (scalar up to :data:`AUTO_SCALAR_MAX_RUNS`
+        scenarios, where one NumPy pass costs more than the scalar runs; else
+        vector).
         """
         if n is None:
             n = _infer_n(params, lookups)
+        if backend not in ("auto", "vector", "scalar"):
+            raise ValueError(f"backend must be 'auto', 'vector' or 'scalar', got {backend!r}")
         module = self.module
+        if backend == "scalar" or (backend == "auto" and n <= AUTO_SCALAR_MAX_RUNS):
+            control = (initial_time, final_time, time_step, saveper)
+            if n == 1:
+                return module.simulate_one(params, lookups, *control, return_columns)
+            runs = [
+                module.simulate_one(*_one_scenario(params, lookups, i, n), *control, return_columns)
+                for i in range(int(n))
+            ]
+            return {column: np.concatenate([run[column] for run in runs]) for column in runs[0]}
         plan = module._plan(params, n, lookups, initial_time, final_time, time_step, saveper, return_columns)
         n = plan["n"]
         shape = (len(plan["columns"]), plan["n_saved"], n)
@@ -1422,6 +1654,7 @@ class VectorModel:
         saveper: float | None = None,
         return_columns: list[str] | None = None,
         workers: int = 1,
+        backend: str = "auto",
     ):
         """Run ``n`` scenarios and return an ``xarray.Dataset``.
 
@@ -1441,7 +1674,9 @@ class VectorModel:
             "time_step": time_step,
             "saveper": saveper,
         }
-        data = self.simulate(params, n, lookups, **control, return_columns=return_columns, workers=workers)
+        data = self.simulate(
+            params, n, lookups, **control, return_columns=return_columns, workers=workers, backend=backend
+        )
         times = self.module.saved_times(**control, params=_scalar_params(params))
         meta = {m["py_name"]: m for m in self.module.VARIABLES}
         dataset = xr.Dataset(coords={"scenario": np.arange(n), "time": times})
@@ -1512,6 +1747,23 @@ def _run_forked(module, plan, shape, workers: int) -> list[np.ndarray]:
     if error is not None:
         raise error
     return bufs
+
+
+def _one_scenario(params, lookups, i: int, n: int):
+    """Parameters and lookups of scenario ``i`` of ``n`` (per-scenario arrays sliced)."""
+    one_params = {}
+    for key, value in (params or {}).items():
+        shape = np.shape(value)
+        if shape and shape != (n,):
+            raise ValueError(f"parameter {key!r}: expected a scalar or shape ({n},), got {shape}")
+        one_params[key] = np.asarray(value, dtype=float)[i] if shape else value
+    one_lookups = {}
+    for key, (x, y) in (lookups or {}).items():
+        y = np.asarray(y, dtype=float)
+        if y.ndim == 2 and y.shape[0] != n:
+            raise ValueError(f"lookup {key!r}: y must have shape (k,) or ({n}, k), got {y.shape}")
+        one_lookups[key] = (x, y[i] if y.ndim == 2 else y)
+    return one_params, one_lookups
 
 
 def _infer_n(params, lookups) -> int:

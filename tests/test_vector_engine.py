@@ -192,11 +192,12 @@ def test_delay3_step_and_impulse_responses(workdir):
 # -- equality with PySD -------------------------------------------------------------
 
 
+@pytest.mark.parametrize("backend", ["vector", "scalar"])
 @pytest.mark.parametrize("name", ["linear", "decay", "smooth_delay", "functions", "int_quirks"])
-def test_default_run_equals_pysd(workdir, name):
+def test_default_run_equals_pysd(workdir, name, backend):
     frame = _pysd_run(workdir / f"{name}.mdl")
     model = _vector(workdir, name)
-    out = model.simulate(n=2, return_columns=_all_columns(frame))
+    out = model.simulate(n=2, return_columns=_all_columns(frame), backend=backend)
     np.testing.assert_array_equal(model.times(), frame.index.to_numpy(dtype=float))
     for scenario in range(2):
         _assert_matches(out, frame, scenario, rtol=1e-12)
@@ -254,12 +255,15 @@ def test_random_parameters_equal_pysd(workdir, scenarios):
     columns = _all_columns(_pysd_run(path))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = model.simulate(params, n, {"effect of capacity": (_LOOKUP_X, table)}, return_columns=columns)
+        lookups = {"effect of capacity": (_LOOKUP_X, table)}
+        out = model.simulate(params, n, lookups, return_columns=columns, backend="vector")
+        scalar = model.simulate(params, n, lookups, return_columns=columns, backend="scalar")
     for i, scenario in enumerate(scenarios):
         pysd_params = {k: scenario[k] for k in constants}  # ints stay ints (SMOOTH N order)
         pysd_params["effect of capacity"] = pd.Series(table[i], index=_LOOKUP_X)
         frame = _pysd_run(path, pysd_params, return_columns=columns)
         _assert_matches(out, frame, i)
+        _assert_matches(scalar, frame, i, rtol=1e-12)
 
 
 def test_control_variables_and_saved_times_equal_pysd(workdir):
@@ -540,12 +544,13 @@ def _compare_nested_with_pysd(folder: Path, expressions: list[str]) -> bool:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         frame = pysd.read_vensim(str(path)).run()
-        out = model.simulate(return_columns=list(frame.columns))
-    for column in frame.columns:
-        expected = frame[column].to_numpy(dtype=float)
-        np.testing.assert_allclose(
-            out[column][0], expected, rtol=1e-9, atol=1e-9, err_msg=f"{column}: {expressions}"
-        )
+        for backend in ("vector", "scalar"):
+            out = model.simulate(return_columns=list(frame.columns), backend=backend)
+            for column in frame.columns:
+                expected = frame[column].to_numpy(dtype=float)
+                np.testing.assert_allclose(
+                    out[column][0], expected, rtol=1e-9, atol=1e-9, err_msg=f"{backend} {column}: {expressions}"
+                )
     return True
 
 
@@ -612,3 +617,80 @@ def test_nested_stateful_property_equals_pysd(expressions):
         _compare_nested_with_pysd(Path(folder), expressions)
     # (a refusal counts as a pass only for the named constructs; the
     # parametrised cases above pin that the common nestings do run)
+
+
+
+# -- the scalar backend on the real model -------------------------------------------
+
+#: Scenarios of the real model (hypothesis examples x 2) for the scalar backend.
+SCALAR_EXAMPLES = 40
+
+
+@pytest.mark.skipif(not REAL_MODEL.exists(), reason="model/jiaozuo.mdl not present")
+def test_scalar_backend_equals_pysd_on_the_property_based_scenarios():
+    """The scalar backend equals PySD to 1e-12 relative on test_ensemble's scenario set.
+
+    The same draws as the vector engine's property test (every lever and
+    uncertainty over its registry range, year tables, changed lookup tables):
+    each scenario runs alone on the scalar backend (``backend="scalar"``) and
+    through PySD (``JiaozuoModel``, fast lookups, which test_engine.py proves
+    equal to stock PySD).  The scalar backend computes ``x ^ TIME STEP`` with
+    Python's float power as PySD does, so no variable needs a wider tolerance.
+    """
+    from greenpath.model import registry as reg
+    from test_ensemble import _PysdReference, _sampled_names, _scenario, _table_sets
+
+    from greenpath import ensemble as en
+
+    names = _sampled_names()
+    table_sets = _table_sets()
+    default_lookups = dict(en.vector_model().lookups)
+    reference = _PysdReference(default_lookups)
+    columns = [*reference.model.outputs, *sorted({n for s in table_sets for n in s})]
+    defaults = reg.effective_defaults()
+    checked: list[float] = []
+
+    @settings(max_examples=SCALAR_EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                     HealthCheck.large_base_example])
+    @given(batch=st.lists(_scenario(names, table_sets, default_lookups), min_size=2, max_size=2))
+    def check(batch) -> None:
+        for params, tables, lookups in batch:
+            vm = en.vector_model(tables)
+            assert vm.source_sha256 == reference.model.hash, "model/jiaozuo.mdl changed during the test"
+            full = {k: v for k, v in defaults.items() if k not in tables}
+            full.update(params)
+            tabled = {name: (x, lookups.get(name, y)) for name, (x, y) in default_lookups.items()}
+            tabled.update({en._table_lookup(n): (xs, ys) for n, (xs, ys) in tables.items()})
+            out = vm.simulate(full, 1, tabled, return_columns=columns, backend="scalar")
+            want = reference.run(params, tables, lookups, columns)
+            for j, column in enumerate(columns):
+                np.testing.assert_allclose(out[column][0], want[:, j], rtol=1e-12, atol=1e-300, err_msg=column)
+            checked.append(out["co2_emissions"][0, -1])
+
+    check()
+    assert len(checked) >= 2 * SCALAR_EXAMPLES
+    assert np.ptp(checked) > 1.0  # the draws move the outputs
+
+
+@pytest.mark.skipif(not REAL_MODEL.exists(), reason="model/jiaozuo.mdl not present")
+def test_scalar_engine_of_jiaozuo_model_equals_pysd():
+    """``JiaozuoModel(engine="scalar")`` (greenpath run, the app) gives PySD's frame."""
+    from greenpath.model.engine import JiaozuoModel
+
+    from greenpath import scenarios
+
+    scalar = JiaozuoModel(engine="scalar")
+    stock = JiaozuoModel(fast=False)
+    for name in ("baseline", "plan_2021"):  # plan_2021 has year-tabled levers
+        kwargs = scenarios.load(name).run_kwargs()
+        got = scalar.run(**kwargs)
+        want = stock.run(**kwargs)
+        assert got.metadata["engine"] == "scalar"
+        assert want.metadata["engine"] == "pysd"
+        pd.testing.assert_index_equal(got.frame.index, want.frame.index)
+        assert list(got.frame.columns) == list(want.frame.columns)
+        pd.testing.assert_frame_equal(got.frame, want.frame, check_exact=False, rtol=1e-12, atol=0)
+        part = scalar.run(**kwargs, return_columns=["co2_emissions", "gdp"], saveper=0.5)
+        ref = stock.run(**kwargs, return_columns=["co2_emissions", "gdp"], saveper=0.5)
+        pd.testing.assert_frame_equal(part.frame, ref.frame, check_exact=False, rtol=1e-12, atol=0)
