@@ -14,6 +14,13 @@ in the same process (``pysd.load`` of the translation, ``run(params=<every
 registry parameter>)``), and the ratio (d)/(a).  (b)-(d) need
 model/jiaozuo.mdl.
 
+Corpus (``--no-corpus`` skips it): every Vensim model vendored from the SDXorg
+test-models corpus (tests/fixtures/test_models) is loaded and, unless the
+engine refuses it, run and compared with its canonical output at 1e-5
+relative and absolute; printed: models that match, that differ (as PySD does,
+listed in the fixtures' MANIFEST.json), that the engine refuses, and the
+refused constructs with their counts.
+
 Uses model/jiaozuo.mdl when it exists, else a generated model of about 200
 variables (``--synthetic`` forces the generated one).  The run is 2005-2035
 with TIME STEP 0.25 (120 Euler steps) unless ``--time-step`` says otherwise.
@@ -218,6 +225,41 @@ def _single_runs(model, mdl: Path, label: str, every: list[str], runs: int) -> N
         )
 
 
+def _corpus_counts(cache: Path) -> None:
+    """Print the corpus figures defined in the module docstring."""
+    from collections import Counter
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from vendor_test_models import canonical_file, compare
+
+    from greenpath.vector import UnsupportedConstructError
+
+    corpus = ROOT / "tests" / "fixtures" / "test_models"
+    status: Counter = Counter()
+    refused: Counter = Counter()
+    start = time.perf_counter()
+    for mdl in sorted(corpus.glob("**/*.mdl")):
+        try:
+            canon = canonical_file(mdl)
+            if canon is None:  # only refused models are vendored without an output
+                from greenpath.vector import generate
+
+                generate(mdl)
+                status["runs, no canonical output vendored"] += 1
+                continue
+            status["match" if not compare(mdl, canon, cache) else "differ (as PySD)"] += 1
+        except UnsupportedConstructError as error:
+            status["refused"] += 1
+            refused[error.construct] += 1
+    seconds = time.perf_counter() - start
+    total = sum(status.values())
+    print(
+        f"test-models corpus ({total} Vensim models, {seconds:.1f} s): "
+        + ", ".join(f"{k} {v}" for k, v in status.most_common())
+    )
+    print("  refused: " + "; ".join(f"{k} {v}" for k, v in refused.most_common()))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark described above and print its figures.
 
@@ -233,6 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pysd-runs", type=int, default=3)
     parser.add_argument("--all-columns", action="store_true", help="also return every variable")
     parser.add_argument("--single-runs", type=int, default=200, help="runs behind each single-run median")
+    parser.add_argument("--no-corpus", action="store_true", help="skip the test-models corpus counts")
     args = parser.parse_args(argv)
 
     from greenpath.vector import VectorModel
@@ -328,6 +371,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  speed-up vs PySD at N={n:>6}: {pysd_s * n / seconds:>10,.0f}x")
 
         _single_runs(model, mdl, label, every, args.single_runs)
+        if not args.no_corpus:
+            _corpus_counts(work / "corpus_cache")
 
         usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
