@@ -29,6 +29,8 @@ Public API
     ``VARIABLES`` (py_name, name, units, documentation, kind =
     constant/auxiliary/stock/lookup/control/time, default, dynamic),
     ``CONSTANTS``, ``LOOKUPS``, ``CONTROL`` and ``NAMES`` (Vensim -> Python).
+``simulate_one(params=None, lookups=None, ...)`` in the same module is the
+    scalar backend: one scenario, the same inputs and outputs.
 ``VectorModel(mdl_path, cache_dir=None)``
     Generates once and caches the module in ``cache_dir`` (default
     ``<mdl folder>/.cache/vector``) under a hash of the .mdl text, the PySD
@@ -54,14 +56,29 @@ comparison and :AND: / :OR: / :NOT: operators, Time and the control variables
 INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER.
 Stateful functions may be nested in each other's arguments at any depth
 (each gets its own state, named after the ones nested in it).
-Refused at generation: subscripts, macros, DATA variables, GET XLS/DIRECT *,
-DELAY FIXED, TREND, FORECAST, SAMPLE IF TRUE, ALLOCATE *, ACTIVE INITIAL,
-RANDOM *, vector functions and any other function, algebraic loops.
 
-Known differences from PySD: both branches of IF THEN ELSE / XIDZ / ZIDZ are
-evaluated (NumPy runs under ``errstate(all="ignore")``), so a division by zero
-gives inf/nan where PySD would raise ZeroDivisionError; no lookup
-extrapolation warnings.  PySD's int64 quirk (a SMOOTH whose initial value, or
+Subscripts are unrolled at generation: a subscripted variable becomes one
+variable per element (Python name ``<py_name>__<k>``, Vensim name
+``name[e1,e2]`` as PySD names its output columns), each with the equation of
+the definition covering it, so element-wise and multi-equation definitions,
+:EXCEPT:, subranges, mappings between ranges (position by position), array
+constants and ELMCOUNT resolve to plain references, and SUM/PROD/VMIN/VMAX
+over ``range!`` to one term per element.  Every element is still an array
+over the scenario axis (vectorised over scenarios, not over subscripts).
+
+Refused at generation (naming the variable and the construct): macros, DATA
+variables, GET XLS/DIRECT *, DELAY FIXED, TREND, FORECAST, SAMPLE IF TRUE,
+ALLOCATE *, ACTIVE INITIAL, RANDOM *, VECTOR SELECT and the other vector
+functions, any other function, subscript ranges not given as element lists,
+mappings with element lists, a range on the right-hand side that is neither on
+the left nor mapped nor reduced, algebraic loops.
+
+Known differences from PySD: in the vector backend both branches of IF THEN
+ELSE / XIDZ / ZIDZ are evaluated (NumPy runs under ``errstate(all="ignore")``),
+so a division by zero gives inf/nan where PySD would raise ZeroDivisionError
+(the scalar backend evaluates lazily and raises as PySD does; ``math``
+functions raise ValueError/OverflowError outside their domain where NumPy
+gives nan/inf); no lookup extrapolation warnings.  PySD's int64 quirk (a SMOOTH whose initial value, or
 a DELAY N whose delay time, is a Python int at initialisation truncates its
 input / delay times) is reproduced when the int-ness follows from literals,
 constants and parameter types; where it hinges on the IF THEN ELSE branch
@@ -257,6 +274,28 @@ class _State:
         return self.kind != "initial"
 
 
+@dataclass
+class _Unit:
+    """One equation to compile: a variable, or one element of a subscripted one.
+
+    Subscripts are unrolled: ``x[d1, d2]`` becomes one node per element tuple,
+    each with the equation of the component defining it, visited with
+    ``binding`` (range name, lower case -> element) so that references over
+    those ranges pick the matching elements.
+    """
+
+    node: str
+    display: str  # Vensim name, with [elements] for an element
+    element: Any  # PySD's AbstractElement
+    component: Any  # the AbstractComponent defining it
+    binding: dict[str, str]
+    index: tuple[int, ...] | None = None  # position in an array constant
+    index_ranges: tuple[tuple[str, ...], ...] = ()
+
+
+_REDUCERS = {"sum": ("+", None), "prod": ("*", None), "vmin": (None, "min"), "vmax": (None, "max")}
+
+
 def _lower(expr: _Expr, new_order: int) -> None:
     """PySD's BuildAST.lower_order: parenthesise when precedence requires."""
     if expr.order >= new_order and expr.order != 0 and new_order != 0:
@@ -316,6 +355,7 @@ class _Generator:
         self.cleanspace = dict(namespace.cleanspace)
         self.py_names = {el.name: namespace.namespace[el.name] for el in self.section.elements}
         self.py_name_set = set(self.cleanspace.values())
+        self._base_py_names = frozenset(self.py_name_set)
         self._reset(scalar)
 
     def _reset(self, scalar: bool) -> None:
@@ -331,8 +371,209 @@ class _Generator:
         self.constants: dict[str, float] = {}
         self.meta: list[dict[str, Any]] = []
         self._element = ""
-        self._element_by_py: dict[str, Any] = {}
         self._element_kinds: dict[str, str] = {}
+        self.units: list[_Unit] = []
+        self._unit_by_node: dict[str, _Unit] = {}
+        self.subscripted: dict[str, dict[tuple[str, ...], str]] = {}
+        self._binding: dict[str, str] = {}
+        self._node = ""
+
+    # -- subscripts (unrolled into one node per element) -------------------
+
+    def _read_ranges(self) -> None:
+        """Subscript ranges (lower-case name -> elements as written) and mappings."""
+        self.ranges: dict[str, tuple[str, ...]] = {}
+        self.mappings: dict[str, set[str]] = {}
+        for rng in self.section.subscripts:
+            self._element = rng.name
+            if not isinstance(rng.subscripts, (list, tuple)) or not all(isinstance(e, str) for e in rng.subscripts):
+                self._refuse("a subscript range not given as a list of elements")
+            self.ranges[rng.name.lower()] = tuple(rng.subscripts)
+            mapped = set()
+            for target in rng.mapping or ():
+                if not isinstance(target, str):
+                    self._refuse("a subscript mapping with an element list")
+                mapped.add(target.lower())
+            self.mappings[rng.name.lower()] = mapped
+        self.element_names = {e.lower(): e for elements in self.ranges.values() for e in elements}
+
+    def _lhs_options(self, sub: str) -> list[tuple[str | None, str]]:
+        """(range or None, element) choices of one left-hand-side subscript."""
+        key = sub.lower()
+        if key in self.ranges:
+            return [(key, e) for e in self.ranges[key]]
+        if key in self.element_names:
+            return [(None, self.element_names[key])]
+        self._refuse("an unknown subscript", repr(sub))
+        raise AssertionError  # pragma: no cover
+
+    def _expand_units(self) -> None:
+        """One unit per variable, or per element of a subscripted variable."""
+        from itertools import product
+
+        self._read_ranges()
+        self.units = []
+        self.subscripted = {}
+        taken = set(self._base_py_names)
+        for element in self.section.elements:
+            py = self.py_names[element.name]
+            self._element = element.name
+            if not any(c.subscripts[0] for c in element.components):
+                if len(element.components) != 1:
+                    self._refuse("a multi-equation definition without subscripts")
+                self.units.append(_Unit(py, element.name, element, element.components[0], {}))
+                continue
+            table: dict[tuple[str, ...], str] = {}
+            arity = None
+            for component in element.components:
+                lhs, excepts = component.subscripts
+                if not lhs:
+                    self._refuse("a variable defined both with and without subscripts")
+                if arity is None:
+                    arity = len(lhs)
+                elif len(lhs) != arity:
+                    self._refuse("definitions with different numbers of subscripts")
+                options = [self._lhs_options(sub) for sub in lhs]
+                excluded = set()
+                for exception in excepts or ():
+                    if len(exception) != len(lhs):
+                        self._refuse("an :EXCEPT: with another number of subscripts")
+                    ex_options = [self._lhs_options(sub) for sub in exception]
+                    excluded.update(tuple(e.lower() for _, e in combo) for combo in product(*ex_options))
+                index_ranges = tuple(self.ranges[sub.lower()] for sub in lhs if sub.lower() in self.ranges)
+                for combo in product(*options):
+                    key = tuple(e.lower() for _, e in combo)
+                    if key in excluded:
+                        continue
+                    if key in table:
+                        self._refuse("an element defined twice", ", ".join(e for _, e in combo))
+                    node = f"{py}__{len(table)}"
+                    if node in taken:
+                        self._refuse("an element whose Python name is taken", node)
+                    taken.add(node)
+                    table[key] = node
+                    binding = {rng: e for rng, e in combo if rng is not None}
+                    index = tuple(self.ranges[rng].index(e) for rng, e in combo if rng is not None)
+                    display = f"{element.name}[{','.join(e for _, e in combo)}]"
+                    self.units.append(_Unit(node, display, element, component, binding, index, index_ranges))
+            self.subscripted[py] = table
+        self.py_name_set = taken
+        self._unit_by_node = {unit.node: unit for unit in self.units}
+
+    def _enter(self, unit: _Unit) -> None:
+        self._element = unit.display
+        self._node = unit.node
+        self._binding = unit.binding
+
+    def _subscript_element(self, sub: str) -> str:
+        """Element (lower case) a reference subscript stands for under the current binding."""
+        key = sub.lower()
+        if key.endswith("!"):
+            key = key[:-1].rstrip()
+            if key not in self._binding:
+                self._refuse("a reducer subscript (name!) outside SUM/PROD/VMIN/VMAX", repr(sub))
+        if key in self._binding:
+            return self._binding[key].lower()
+        if key in self.ranges:
+            # a range mapped to or from a bound range: the element at the same position
+            for bound, element in self._binding.items():
+                if bound in self.mappings.get(key, ()) or key in self.mappings.get(bound, ()):
+                    if len(self.ranges[bound]) != len(self.ranges[key]):
+                        self._refuse("a subscript mapping between ranges of different lengths", repr(sub))
+                    position = [e.lower() for e in self.ranges[bound]].index(element.lower())
+                    return self.ranges[key][position].lower()
+            # a range holding the element bound to another one (a subrange and its parent)
+            found = {
+                element.lower()
+                for element in self._binding.values()
+                if element.lower() in {e.lower() for e in self.ranges[key]}
+            }
+            if len(found) == 1:
+                return found.pop()
+            self._refuse("a reference over a subscript range that is not on the left-hand side", repr(sub))
+        if key in self.element_names:
+            return key
+        self._refuse("an unknown subscript", repr(sub))
+        raise AssertionError  # pragma: no cover
+
+    def _resolve_element(self, ast) -> str:
+        """Node of the element a (subscripted) reference picks."""
+        py = self._resolve(ast.reference)
+        table = self.subscripted.get(py)
+        if table is None:
+            self._refuse("subscripts on a variable defined without them", repr(ast.reference))
+        if ast.subscripts is None:  # a subscripted variable named alone: its own subscripts
+            unit = next(u for u in self.units if u.node == next(iter(table.values())))
+            subs = list(unit.component.subscripts[0])
+        else:
+            subs = list(ast.subscripts.subscripts)
+        key = tuple(self._subscript_element(sub) for sub in subs)
+        node = table.get(key)
+        if node is None:
+            self._refuse("a reference to an element that is not defined", f"{ast.reference}{list(key)}")
+        return node
+
+    def _bang_ranges(self, ast, found: list[str]) -> list[str]:
+        from pysd.translators.structures import abstract_expressions as ae
+
+        if isinstance(ast, ae.ReferenceStructure) and ast.subscripts is not None:
+            for sub in ast.subscripts.subscripts:
+                key = sub.lower()
+                if key.endswith("!") and key[:-1].rstrip() not in found:
+                    found.append(key[:-1].rstrip())
+        if isinstance(ast, ae.AbstractSyntax):
+            for child in vars(ast).values():
+                self._bang_ranges(child, found)
+        elif isinstance(ast, (list, tuple)):
+            for child in ast:
+                self._bang_ranges(child, found)
+        return found
+
+    def _visit_reducer(self, function: str, ast) -> _Expr:
+        """SUM/PROD/VMIN/VMAX over the ranges marked ``name!``: one term per element."""
+        from itertools import product
+
+        if len(ast.arguments) != 1:
+            self._refuse(f"{function.upper()} with {len(ast.arguments)} arguments")
+        ranges = self._bang_ranges(ast.arguments[0], [])
+        if not ranges:
+            self._refuse(f"{function.upper()} without a subscript marked with !")
+        for rng in ranges:
+            if rng not in self.ranges:
+                self._refuse("an unknown subscript range", repr(rng))
+        outer = self._binding
+        terms = []
+        try:
+            for combo in product(*(self.ranges[rng] for rng in ranges)):
+                self._binding = {**outer, **dict(zip(ranges, combo, strict=True))}
+                terms.append(self.visit(ast.arguments[0]))
+        finally:
+            self._binding = outer
+        refs = set().union(*(t.refs for t in terms))
+        lookups = any(t.lookups for t in terms)
+        operator, extreme = _REDUCERS[function]
+        if operator is not None:
+            for term in terms:
+                _lower(term, 2 if operator == "*" else 3)
+            code = "(" + f" {operator} ".join(t.code for t in terms) + ")"
+        else:
+            pair = (
+                ("_sc_min(%s, %s)" if self.scalar else "_np.minimum(%s, %s)")
+                if extreme == "min"
+                else ("_sc_max(%s, %s)" if self.scalar else "_np.maximum(%s, %s)")
+            )
+            code = terms[0].code
+            for term in terms[1:]:
+                code = pair % (code, term.code)
+        return _Expr(code, 0, refs, lookups)
+
+    def _visit_elmcount(self, ast) -> _Expr:
+        from pysd.translators.structures import abstract_expressions as ae
+
+        arg = ast.arguments[0] if len(ast.arguments) == 1 else None
+        if not isinstance(arg, ae.ReferenceStructure) or arg.reference.lower() not in self.ranges:
+            self._refuse("ELMCOUNT of something other than a subscript range")
+        return _Expr(_number(len(self.ranges[arg.reference.lower()])), 0)
 
     # -- AST visiting -----------------------------------------------------
 
@@ -415,11 +656,11 @@ class _Generator:
         return self.cleanspace.get(reference)
 
     def _visit_reference(self, ast) -> _Expr:
-        if ast.subscripts is not None:
-            self._refuse("subscripts", f"reference to {ast.reference!r}")
         py = self._resolve(ast.reference)
         if py is None:
             self._refuse("a reference to an undefined name or subscript", repr(ast.reference))
+        if py in self.subscripted or ast.subscripts is not None:
+            py = self._resolve_element(ast)
         if py in self.lookup_elements:
             self._refuse("a lookup used without an argument", repr(ast.reference))
         return _Expr(py, 0, {py})
@@ -427,6 +668,12 @@ class _Generator:
     def _visit_call(self, ast) -> _Expr:
         function = ast.function.reference
         py = self._resolve(function)
+        if py is not None and (py in self.subscripted or ast.function.subscripts is not None):
+            py = self._resolve_element(ast.function)
+        if py is None and function in _REDUCERS:
+            return self._visit_reducer(function, ast)
+        if py is None and function == "elmcount":
+            return self._visit_elmcount(ast)
         if py is not None and py != "time":
             if py not in self.lookup_elements:
                 self._refuse("calling a variable that is not a lookup", repr(function))
@@ -459,7 +706,7 @@ class _Generator:
             self._refuse("WITH LOOKUP with an external table")
         if ast.lookups.type != "interpolate":
             self._refuse(f"a lookup of type {ast.lookups.type!r}")
-        py = self.py_names[self._element]
+        py = self._node
         if py in self.lookups:
             self._refuse("more than one WITH LOOKUP in one equation")
         self.lookups[py] = _table(self._element, ast.lookups.x, ast.lookups.y)
@@ -549,6 +796,8 @@ class _Generator:
             return self._int_typed(ast.initial, _seen)
         if isinstance(ast, ae.ReferenceStructure):
             py = self._resolve(ast.reference)
+            if py is not None and (py in self.subscripted or ast.subscripts is not None):
+                py = self._resolve_element(ast)
             if py is None or py in _seen:
                 return False, set()
             if py == "time":
@@ -597,10 +846,20 @@ class _Generator:
         return True, relies
 
     def _element_int_typed(self, py: str, _seen: frozenset[str]) -> tuple[bool, set[str]]:
-        element = self._element_by_py.get(py)
-        if element is None or self._element_kinds.get(py) == "lookup":
+        unit = self._unit_by_node.get(py)
+        if unit is None or self._element_kinds.get(py) == "lookup":
             return False, set()
-        return self._int_typed(element.components[0].ast, _seen | {py})
+        ast = unit.component.ast
+        if isinstance(ast, np.ndarray):
+            if unit.index is None:
+                return False, set()
+            return self._int_typed(ast[unit.index].item(), _seen | {py})
+        outer = self._binding
+        self._binding = unit.binding  # the element's own subscripts
+        try:
+            return self._int_typed(ast, _seen | {py})
+        finally:
+            self._binding = outer
 
     # -- elements -----------------------------------------------------------
 
@@ -611,25 +870,20 @@ class _Generator:
             AbstractData,
         )
 
-        elements = self.section.elements
-        self._element_by_py = {self.py_names[el.name]: el for el in elements}
+        self._expand_units()
         self._element_kinds = {}
-        for el in elements:
-            py = self.py_names[el.name]
+        for unit in self.units:
+            py, el, ast = unit.node, unit.element, unit.component.ast
             if isinstance(el, AbstractControlElement) or py in _CONTROL_NAMES:
                 self._element_kinds[py] = "control"
-            elif isinstance(el.components[0].ast, (int, float, np.integer, np.floating)):
+            elif isinstance(ast, (int, float, np.integer, np.floating, np.ndarray)):
                 self._element_kinds[py] = "constant"
-            elif isinstance(el.components[0].ast, ae.LookupsStructure):
+            elif isinstance(ast, ae.LookupsStructure):
                 self._element_kinds[py] = "lookup"
         # lookups first: calls need to know which names are tables
-        for element in elements:
-            self._element = element.name
-            if len(element.components) != 1:
-                self._refuse("a multi-equation (subscripted) definition")
-            component = element.components[0]
-            if component.subscripts[0] or component.subscripts[1]:
-                self._refuse("subscripts")
+        for unit in self.units:
+            self._enter(unit)
+            component = unit.component
             if isinstance(component, AbstractData) or isinstance(component.ast, ae.DataStructure):
                 self._refuse("a DATA variable")
             if isinstance(component.ast, ae.GetLookupsStructure):
@@ -637,18 +891,16 @@ class _Generator:
             if isinstance(component.ast, ae.LookupsStructure):
                 if component.ast.type != "interpolate":
                     self._refuse(f"a lookup of type {component.ast.type!r}")
-                py = self.py_names[element.name]
-                self.lookup_elements.add(py)
-                self.lookups[py] = _table(element.name, component.ast.x, component.ast.y)
+                self.lookup_elements.add(unit.node)
+                self.lookups[unit.node] = _table(unit.display, component.ast.x, component.ast.y)
 
         runtime_ns = _runtime_namespace()
-        for element in elements:
-            self._element = element.name
-            py = self.py_names[element.name]
-            component = element.components[0]
+        for unit in self.units:
+            self._enter(unit)
+            element, py, component = unit.element, unit.node, unit.component
             meta = {
                 "py_name": py,
-                "name": element.name,
+                "name": unit.display,
                 "units": element.units or "",
                 "documentation": (element.documentation or "").strip(),
                 "kind": "auxiliary",
@@ -660,7 +912,12 @@ class _Generator:
                 meta["kind"] = "lookup"
                 continue
             n_states = len(self.states)
-            expr = self.visit(component.ast)
+            if isinstance(component.ast, np.ndarray):  # one value of an array constant
+                if unit.index is None or component.ast.shape != tuple(len(r) for r in unit.index_ranges):
+                    self._refuse("an array constant whose shape does not match its subscripts")
+                expr = self.visit(component.ast[unit.index].item())
+            else:
+                expr = self.visit(component.ast)
             if isinstance(element, AbstractControlElement) or py in _CONTROL_NAMES:
                 if py not in _CONTROL_NAMES or len(self.states) != n_states or expr.lookups:
                     self._refuse("a control variable that is not a plain expression")
@@ -668,7 +925,7 @@ class _Generator:
                 if _NUMBER.match(expr.code):
                     meta["default"] = float(expr.code)
                 self.control[py] = expr
-                self.nodes[py] = _Node(py, expr.code, set(expr.refs), "control", element.name)
+                self.nodes[py] = _Node(py, expr.code, set(expr.refs), "control", unit.display)
                 continue
             new_states = self.states[n_states:]
             if not expr.refs and not new_states and not expr.lookups:
@@ -680,11 +937,12 @@ class _Generator:
                     meta["kind"] = "constant"
                     meta["default"] = value
                     self.constants[py] = value
-                    self.nodes[py] = _Node(py, "", set(), "const", element.name)
+                    self.nodes[py] = _Node(py, "", set(), "const", unit.display)
                     continue
             if any(s.kind != "initial" for s in new_states):
                 meta["kind"] = "stock"
-            self.nodes[py] = _Node(py, expr.code, set(expr.refs), "element", element.name)
+            self.nodes[py] = _Node(py, expr.code, set(expr.refs), "element", unit.display)
+        self._binding = {}
 
         for py in _CONTROL_NAMES:
             if py not in self.control:

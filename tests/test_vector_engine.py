@@ -193,7 +193,7 @@ def test_delay3_step_and_impulse_responses(workdir):
 
 
 @pytest.mark.parametrize("backend", ["vector", "scalar"])
-@pytest.mark.parametrize("name", ["linear", "decay", "smooth_delay", "functions", "int_quirks"])
+@pytest.mark.parametrize("name", ["linear", "decay", "smooth_delay", "functions", "int_quirks", "subscripts"])
 def test_default_run_equals_pysd(workdir, name, backend):
     frame = _pysd_run(workdir / f"{name}.mdl")
     model = _vector(workdir, name)
@@ -368,7 +368,7 @@ def test_run_returns_dataset(workdir):
     ("name", "variable", "construct"),
     [
         ("unsupported_delay_fixed", "shipments", "DELAY FIXED"),
-        ("unsupported_subscripts", "demand", "subscripts"),
+        ("unsupported_subscripts", "total demand", "a reference over a subscript range that is not on the left"),
         ("unsupported_trend", "sales trend", "TREND"),
         ("unsupported_random", "noise", "RANDOM UNIFORM"),
         ("unsupported_macro", "grown", "macro"),
@@ -694,3 +694,45 @@ def test_scalar_engine_of_jiaozuo_model_equals_pysd():
         part = scalar.run(**kwargs, return_columns=["co2_emissions", "gdp"], saveper=0.5)
         ref = stock.run(**kwargs, return_columns=["co2_emissions", "gdp"], saveper=0.5)
         pd.testing.assert_frame_equal(part.frame, ref.frame, check_exact=False, rtol=1e-12, atol=0)
+
+
+
+# -- subscripts ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["vector", "scalar"])
+def test_subscripts_closed_forms(workdir, backend):
+    """Ranges, a subrange, a mapping, a multi-equation definition and the reducers.
+
+    Subscripted variables are unrolled into one variable per element, named
+    ``name[element,...]`` as Vensim and PySD name their columns.
+    """
+    model = _vector(workdir, "subscripts")
+    names = {m["name"] for m in model.variables}
+    assert {"demand[north]", "use[south,power]", "fossil use[north,gas]", "life[south]"} <= names
+    assert "fossil use[north,power]" not in names  # Fossil is coal and gas only
+    out = model.simulate(n=1, backend=backend)
+    growth = 1 + 0.02 * (YEARS - 2005)
+    total = model.simulate(return_columns=["total demand"], backend=backend)["total demand"]
+    np.testing.assert_allclose(total[0], 30.0)
+    picked = model.simulate(
+        return_columns=["net demand[north]", "net demand[south]", "use[south,coal]", "fossil use[south,gas]",
+                        "largest north use", "smallest share product", "life[north]", "life[south]"],
+        backend=backend,
+    )
+    np.testing.assert_allclose(picked["net demand[north]"][0], 10 - 3)  # Source maps onto Region
+    np.testing.assert_allclose(picked["net demand[south]"][0], 20 - 5)
+    np.testing.assert_allclose(picked["use[south,coal]"][0], 20 * 0.4 * growth, rtol=1e-14)
+    np.testing.assert_allclose(picked["fossil use[south,gas]"][0], 20 * 0.4 * growth * 1.1, rtol=1e-14)
+    np.testing.assert_allclose(picked["largest north use"][0], 10 * 0.5 * growth, rtol=1e-14)
+    np.testing.assert_allclose(picked["smallest share product"][0], 0.5 * 0.4 + 0.2, rtol=1e-14)
+    assert picked["life[north]"][0, 0] == 10.0
+    assert picked["life[south]"][0, 0] == 20.0
+    assert len(out) == len([m for m in model.variables if m["kind"] != "lookup"])
+
+
+def test_subscripted_constants_are_parameters_per_element(workdir):
+    model = _vector(workdir, "subscripts")
+    assert model.constants["demand__1"] == 20.0  # demand[south]
+    out = model.simulate({"demand[south]": np.array([20.0, 40.0])}, return_columns=["total demand"])
+    np.testing.assert_allclose(out["total demand"][:, 0], [30.0, 50.0])
