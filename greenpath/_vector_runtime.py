@@ -188,6 +188,20 @@ def _order_setup(name, order, n, time_step=None, delay_time=None):
     return top, cast, (cast.astype(_np.intp) - 1, _np.arange(n))
 
 
+def _fixed_order(name, delay_time, time_step):
+    """Slots of a DELAY FIXED pipe, as DelayFixed.initialize sets them (the same in every scenario)."""
+    order = _np.maximum(_np.asarray(delay_time, dtype=float) / time_step, 1)
+    cast = _np.floor(order + _SMALL_VENSIM + 0.5)
+    if _np.any(cast != order):
+        _warnings.warn(f"{name}\nCasting delay order from {order.flat[0]:f} to {int(cast.flat[0])}", stacklevel=3)
+    if _np.any(cast != cast.flat[0]):
+        raise ValueError(
+            f"{name}: DELAY FIXED with a delay time that differs between scenarios ({cast.min():g} to "
+            f"{cast.max():g} steps); run those scenarios separately"
+        )
+    return int(cast.flat[0])
+
+
 def _stages(value, stages, n):
     """Return a (stages, n) float array with every stage equal to ``value``."""
     out = _np.empty((stages, n))
@@ -327,6 +341,14 @@ def _sc_order_setup(name, order, time_step=None, delay_time=None):
     if cast < 1:
         raise ValueError(f"{name}: order must be at least 1, got {cast:g}")
     return int(cast), cast
+
+
+def _sc_fixed_order(name, delay_time, time_step):
+    order = max(delay_time / time_step, 1)
+    cast = round(order + _SMALL_VENSIM)
+    if order != int(order):
+        _warnings.warn(f"{name}\nCasting delay order from {order:f} to {cast}", stacklevel=3)
+    return cast
 
 
 def _sc_smooth_update(state, inp, smooth_time, order, dt):

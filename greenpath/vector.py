@@ -48,7 +48,9 @@ Python name) at PySD's saved times (every SAVEPER from INITIAL TIME, and
 values at a time come from the state at that time, before its update).
 
 Supported: INTEG, SMOOTH, SMOOTHI, SMOOTH3, SMOOTH3I, SMOOTH N, DELAY1,
-DELAY1I, DELAY3, DELAY3I, DELAY N, INITIAL, named lookups called as
+DELAY1I, DELAY3, DELAY3I, DELAY N, DELAY FIXED (PySD's pipe: the slot count
+fixed at initialisation, the same in every scenario of a call), TREND,
+INITIAL, named lookups called as
 ``name(x)``, WITH LOOKUP, IF THEN ELSE, MIN, MAX, ABS, EXP, LN, LOG, SQRT,
 POWER, SIN/COS/TAN/ARCSIN/ARCCOS/ARCTAN/SINH/COSH/TANH, PI, INTEGER, MODULO,
 QUANTUM, STEP, RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ, GAME, the arithmetic,
@@ -67,7 +69,7 @@ over ``range!`` to one term per element.  Every element is still an array
 over the scenario axis (vectorised over scenarios, not over subscripts).
 
 Refused at generation (naming the variable and the construct): macros, DATA
-variables, GET XLS/DIRECT *, DELAY FIXED, TREND, FORECAST, SAMPLE IF TRUE,
+variables, GET XLS/DIRECT *, FORECAST, SAMPLE IF TRUE,
 ALLOCATE *, ACTIVE INITIAL, RANDOM *, VECTOR SELECT and the other vector
 functions, any other function, subscript ranges not given as element lists,
 mappings with element lists, a range on the right-hand side that is neither on
@@ -624,6 +626,12 @@ class _Generator:
             )
         if isinstance(ast, ae.InitialStructure):
             return self._stateful("initial", initial=ast.initial)
+        if isinstance(ast, ae.DelayFixedStructure):
+            return self._stateful("delayfixed", input=ast.input, delay_time=ast.delay_time, initial=ast.initial)
+        if isinstance(ast, ae.TrendStructure):
+            return self._stateful(
+                "trend", input=ast.input, average_time=ast.average_time, initial_trend=ast.initial_trend
+            )
         if isinstance(ast, ae.InlineLookupsStructure):
             return self._visit_inline_lookup(ast)
         name = type(ast).__name__
@@ -738,8 +746,12 @@ class _Generator:
             if is_int:
                 int_init = frozenset(relies_on)
         self.states.append(_State(name, kind, self._element, args, int_init))
-        if kind in ("integ", "integ_nn", "initial"):
+        if kind in ("integ", "integ_nn", "initial", "delayfixed"):
             return _Expr(name, 0, {name})
+        if kind == "trend":  # Trend.__call__: zidz(input - state, average_time * abs(state))
+            inp, avg = args["input"], args["average_time"]
+            template = "_sc_zidz(%s - %s, %s * abs(%s))" if self.scalar else "_zidz(%s - %s, %s * _np.abs(%s))"
+            return _Expr(template % (inp.code, name, avg.code, name), 0, {name} | inp.refs | avg.refs)
         if self.scalar:  # a list of stages: the last is the output
             if kind == "smooth":
                 return _Expr(f"{name}[-1]", 0, {name})
@@ -792,7 +804,10 @@ class _Generator:
             ):
                 return False, set()
             return self._all_int(ast.arguments, _seen)
-        if isinstance(ast, (ae.IntegStructure, ae.SmoothStructure, ae.SmoothNStructure, ae.InitialStructure)):
+        if isinstance(
+            ast,
+            (ae.IntegStructure, ae.SmoothStructure, ae.SmoothNStructure, ae.InitialStructure, ae.DelayFixedStructure),
+        ):
             return self._int_typed(ast.initial, _seen)
         if isinstance(ast, ae.ReferenceStructure):
             py = self._resolve(ast.reference)
@@ -1073,7 +1088,10 @@ class _Generator:
         def init_deps(name: str) -> set[str]:
             if name in states:
                 args = states[name].args
-                return set().union(*(args[key].refs for key in ("initial", "order", "delay_time") if key in args))
+                keys = ("initial", "order", "delay_time", "initial_trend", "average_time")
+                if states[name].kind == "trend":
+                    keys = (*keys, "input")
+                return set().union(*(args[key].refs for key in keys if key in args))
             node = self.nodes[name]
             if node.kind in ("const", "control", "time"):
                 return set()
@@ -1102,7 +1120,7 @@ class _Generator:
                 for s in self.states
                 if s.dynamic
                 for key, arg in s.args.items()
-                if key not in ("initial", "order")
+                if key not in ("initial", "order", "initial_trend")
                 for ref in arg.refs
                 if ref in self.nodes and self.nodes[ref].dynamic and self.nodes[ref].kind in ("element", "hidden")
             },
@@ -1335,6 +1353,15 @@ class _Generator:
     def _emit_scalar_state_init(self, state: _State) -> list[str]:
         a = {key: arg.code for key, arg in state.args.items()}
         s = state.name
+        if state.kind == "delayfixed":
+            return [
+                f"{s}_n = _sc_fixed_order({state.element!r}, {a['delay_time']}, time_step)",
+                f"{s} = {a['initial']}",
+                f"{s}_pipe = [{s}] * {s}_n",
+                f"{s}_ptr = 0",
+            ]
+        if state.kind == "trend":
+            return [f"{s} = {a['input']} / (1 + {a['initial_trend']} * {a['average_time']})"]
         if state.kind in ("integ", "integ_nn", "initial"):
             return [f"{s} = {a['initial']}"]
         if state.kind == "smooth":
@@ -1358,6 +1385,8 @@ class _Generator:
     def _emit_scalar_state_update(self, state: _State) -> list[str]:
         a = {key: arg.code for key, arg in state.args.items()}
         s = state.name
+        if state.kind in ("delayfixed", "trend"):
+            return self._emit_state_update(state)
         if state.kind == "integ":
             return [f"{s} = {s} + {a['flow']} * time_step"]
         if state.kind == "integ_nn":
@@ -1385,6 +1414,15 @@ class _Generator:
         a = {key: arg.code for key, arg in state.args.items()}
         s = state.name
         label = f"  # {state.element}"
+        if state.kind == "delayfixed":
+            return [
+                f"{s}_n = _fixed_order({state.element!r}, {a['delay_time']}, time_step)",
+                f"{s} = _full({a['initial']}, _n){label}",
+                f"{s}_pipe = [{s}] * {s}_n",
+                f"{s}_ptr = 0",
+            ]
+        if state.kind == "trend":
+            return [f"{s} = _full({a['input']} / (1 + {a['initial_trend']} * {a['average_time']}), _n){label}"]
         if state.kind in ("integ", "integ_nn"):
             return [f"{s} = _full({a['initial']}, _n){label}"]
         if state.kind == "initial":
@@ -1416,6 +1454,14 @@ class _Generator:
     def _emit_state_update(self, state: _State) -> list[str]:
         a = {key: arg.code for key, arg in state.args.items()}
         s = state.name
+        if state.kind == "delayfixed":  # DelayFixed.update: the input into the pipe, the oldest out
+            return [
+                f"{s}_pipe[{s}_ptr] = {a['input']}",
+                f"{s}_ptr = ({s}_ptr + 1) % {s}_n",
+                f"{s} = {s}_pipe[{s}_ptr]",
+            ]
+        if state.kind == "trend":
+            return [f"{s} = {s} + ({a['input']} - {s}) / {a['average_time']} * time_step"]
         if state.kind == "integ":
             return [f"{s} = {s} + {a['flow']} * time_step"]
         if state.kind == "integ_nn":

@@ -193,7 +193,9 @@ def test_delay3_step_and_impulse_responses(workdir):
 
 
 @pytest.mark.parametrize("backend", ["vector", "scalar"])
-@pytest.mark.parametrize("name", ["linear", "decay", "smooth_delay", "functions", "int_quirks", "subscripts"])
+@pytest.mark.parametrize(
+    "name", ["linear", "decay", "smooth_delay", "functions", "int_quirks", "subscripts", "delay_fixed", "trend"]
+)
 def test_default_run_equals_pysd(workdir, name, backend):
     frame = _pysd_run(workdir / f"{name}.mdl")
     model = _vector(workdir, name)
@@ -367,9 +369,7 @@ def test_run_returns_dataset(workdir):
 @pytest.mark.parametrize(
     ("name", "variable", "construct"),
     [
-        ("unsupported_delay_fixed", "shipments", "DELAY FIXED"),
         ("unsupported_subscripts", "total demand", "a reference over a subscript range that is not on the left"),
-        ("unsupported_trend", "sales trend", "TREND"),
         ("unsupported_random", "noise", "RANDOM UNIFORM"),
         ("unsupported_macro", "grown", "macro"),
     ],
@@ -736,3 +736,13 @@ def test_subscripted_constants_are_parameters_per_element(workdir):
     assert model.constants["demand__1"] == 20.0  # demand[south]
     out = model.simulate({"demand[south]": np.array([20.0, 40.0])}, return_columns=["total demand"])
     np.testing.assert_allclose(out["total demand"][:, 0], [30.0, 50.0])
+
+
+@pytest.mark.parametrize("backend", ["vector", "scalar"])
+def test_delay_fixed_shifts_its_input(workdir, backend):
+    """DELAY FIXED(orders, 2, 10): the orders of two years before, 10 until then."""
+    model = _vector(workdir, "delay_fixed")
+    out = model.simulate(return_columns=["orders", "shipments"], backend=backend)
+    orders = 10 + 5 * (YEARS >= 2010)
+    np.testing.assert_array_equal(out["orders"][0], orders)
+    np.testing.assert_array_equal(out["shipments"][0], np.where(YEARS >= 2007, 10 + 5 * (YEARS >= 2012), 10))
