@@ -383,14 +383,39 @@ class _Generator:
     # -- subscripts (unrolled into one node per element) -------------------
 
     def _read_ranges(self) -> None:
-        """Subscript ranges (lower-case name -> elements as written) and mappings."""
+        """Subscript ranges (lower-case name -> elements as written) and mappings.
+
+        A range listed among another's elements is replaced by its elements, and
+        a copy (``B <-> A``, given as A's name) has A's elements.
+        """
+        raw = {}
+        for rng in self.section.subscripts:
+            self._element = rng.name
+            subs = [rng.subscripts] if isinstance(rng.subscripts, str) else rng.subscripts
+            if not isinstance(subs, (list, tuple)) or not all(isinstance(e, str) for e in subs):
+                self._refuse("a subscript range not given as a list of elements (e.g. read from a file)")
+            raw[rng.name.lower()] = (rng.name, list(subs))
+
+        def expand(key: str, stack: tuple[str, ...]) -> list[str]:
+            out: list[str] = []
+            for item in raw[key][1]:
+                sub = item.lower()
+                if sub in raw and sub != key:
+                    if sub in stack:
+                        raise UnsupportedConstructError(raw[key][0], "a circular subscript range definition")
+                    out.extend(expand(sub, (*stack, key)))
+                else:
+                    out.append(item)
+            return out
+
         self.ranges: dict[str, tuple[str, ...]] = {}
         self.mappings: dict[str, set[str]] = {}
         for rng in self.section.subscripts:
             self._element = rng.name
-            if not isinstance(rng.subscripts, (list, tuple)) or not all(isinstance(e, str) for e in rng.subscripts):
-                self._refuse("a subscript range not given as a list of elements")
-            self.ranges[rng.name.lower()] = tuple(rng.subscripts)
+            elements = expand(rng.name.lower(), ())
+            if len({e.lower() for e in elements}) != len(elements):
+                self._refuse("a subscript range with a repeated element")
+            self.ranges[rng.name.lower()] = tuple(elements)
             mapped = set()
             for target in rng.mapping or ():
                 if not isinstance(target, str):
@@ -398,6 +423,15 @@ class _Generator:
                 mapped.add(target.lower())
             self.mappings[rng.name.lower()] = mapped
         self.element_names = {e.lower(): e for elements in self.ranges.values() for e in elements}
+
+    def _subscript_name(self, reference: str) -> tuple[str, str] | None:
+        """("range" or "element", lower-case name) of a plain reference naming a subscript."""
+        key = reference.lower()
+        for kind, names in (("range", getattr(self, "ranges", {})), ("element", getattr(self, "element_names", {}))):
+            for name in names:
+                if key in (name, name.replace(" ", "_")):
+                    return kind, name
+        return None
 
     def _lhs_options(self, sub: str) -> list[tuple[str | None, str]]:
         """(range or None, element) choices of one left-hand-side subscript."""
@@ -573,9 +607,10 @@ class _Generator:
         from pysd.translators.structures import abstract_expressions as ae
 
         arg = ast.arguments[0] if len(ast.arguments) == 1 else None
-        if not isinstance(arg, ae.ReferenceStructure) or arg.reference.lower() not in self.ranges:
+        named = self._subscript_name(arg.reference) if isinstance(arg, ae.ReferenceStructure) else None
+        if named is None or named[0] != "range":
             self._refuse("ELMCOUNT of something other than a subscript range")
-        return _Expr(_number(len(self.ranges[arg.reference.lower()])), 0)
+        return _Expr(_number(len(self.ranges[named[1]])), 0)
 
     # -- AST visiting -----------------------------------------------------
 
@@ -665,6 +700,16 @@ class _Generator:
 
     def _visit_reference(self, ast) -> _Expr:
         py = self._resolve(ast.reference)
+        named = self._subscript_name(ast.reference) if py is None and ast.subscripts is None else None
+        if named is not None:
+            # a subscript range (its element here) or an element used as a value: the
+            # position (from 1) of the element in the largest range holding it (the
+            # first declared of equal size), as Vensim compares elements by identity
+            element = self._subscript_element(named[1]) if named[0] == "range" else named[1]
+            holders = [elements for elements in self.ranges.values() if element in {e.lower() for e in elements}]
+            family = max(holders, key=len)
+            position = [e.lower() for e in family].index(element) + 1
+            return _Expr(_number(position), 0)
         if py is None:
             self._refuse("a reference to an undefined name or subscript", repr(ast.reference))
         if py in self.subscripted or ast.subscripts is not None:
