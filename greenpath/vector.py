@@ -50,7 +50,7 @@ values at a time come from the state at that time, before its update).
 Supported: INTEG, SMOOTH, SMOOTHI, SMOOTH3, SMOOTH3I, SMOOTH N, DELAY1,
 DELAY1I, DELAY3, DELAY3I, DELAY N, DELAY FIXED (PySD's pipe: the slot count
 fixed at initialisation, the same in every scenario of a call), TREND,
-INITIAL, named lookups called as
+INITIAL, ACTIVE INITIAL, named lookups called as
 ``name(x)``, WITH LOOKUP, IF THEN ELSE, MIN, MAX, ABS, EXP, LN, LOG, SQRT,
 POWER, SIN/COS/TAN/ARCSIN/ARCCOS/ARCTAN/SINH/COSH/TANH, PI, INTEGER, MODULO,
 QUANTUM, STEP, RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ, GAME, the arithmetic,
@@ -70,7 +70,7 @@ over the scenario axis (vectorised over scenarios, not over subscripts).
 
 Refused at generation (naming the variable and the construct): macros, DATA
 variables, GET XLS/DIRECT *, FORECAST, SAMPLE IF TRUE,
-ALLOCATE *, ACTIVE INITIAL, RANDOM *, VECTOR SELECT and the other vector
+ALLOCATE *, RANDOM *, VECTOR SELECT and the other vector
 functions, any other function, subscript ranges not given as element lists,
 mappings with element lists, a range on the right-hand side that is neither on
 the left nor mapped nor reduced, algebraic loops.
@@ -259,6 +259,9 @@ class _Node:
     kind: str  # "element", "hidden", "const", "control", "time"
     element: str  # original Vensim name (for messages)
     dynamic: bool = False
+    # ACTIVE INITIAL: the code and references in force during initialisation
+    init_code: str | None = None
+    init_refs: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -603,6 +606,28 @@ class _Generator:
                 code = pair % (code, term.code)
         return _Expr(code, 0, refs, lookups)
 
+    def _visit_active_initial(self, ast) -> _Expr:
+        """ACTIVE INITIAL(active, initial): ``initial`` while initialising, then ``active``.
+
+        A hidden node with two codes; it counts as time-dependent (PySD's
+        ``active_initial`` switches on the time object's stage), so it is
+        recomputed in the run even when ``active`` is a constant.
+        """
+        if len(ast.arguments) != 2:
+            self._refuse(f"ACTIVE INITIAL with {len(ast.arguments)} arguments")
+        active, initial = (self.visit(arg) for arg in ast.arguments)
+        name = f"_ai{sum(1 for n in self.nodes if n.startswith('_ai'))}"
+        self.nodes[name] = _Node(
+            name,
+            active.code,
+            set(active.refs) | {"time"},
+            "hidden",
+            self._element,
+            init_code=initial.code,
+            init_refs=set(initial.refs),
+        )
+        return _Expr(name, 0, {name}, active.lookups or initial.lookups)
+
     def _visit_elmcount(self, ast) -> _Expr:
         from pysd.translators.structures import abstract_expressions as ae
 
@@ -727,6 +752,8 @@ class _Generator:
             return self._visit_reducer(function, ast)
         if py is None and function == "elmcount":
             return self._visit_elmcount(ast)
+        if py is None and function == "active_initial":
+            return self._visit_active_initial(ast)
         if py is not None and py != "time":
             if py not in self.lookup_elements:
                 self._refuse("calling a variable that is not a lookup", repr(function))
@@ -1140,6 +1167,8 @@ class _Generator:
             node = self.nodes[name]
             if node.kind in ("const", "control", "time"):
                 return set()
+            if node.init_code is not None:
+                return set(node.init_refs)
             return set(node.refs)
 
         static = [name for name, node in self.nodes.items() if node.kind in ("element", "hidden") and not node.dynamic]
@@ -1291,7 +1320,8 @@ class _Generator:
                 body.extend(self._emit_state_init(states[name]))
             else:
                 node = self.nodes[name]
-                b(f"{name} = {node.code}  # {node.element}" if node.kind == "element" else f"{name} = {node.code}")
+                code = node.code if node.init_code is None else node.init_code
+                b(f"{name} = {code}  # {node.element}" if node.kind == "element" else f"{name} = {code}")
         b("_j = 0")
         b("_last = len(_times) - 1")
         b("for _k in range(len(_times)):")
@@ -1355,7 +1385,7 @@ class _Generator:
                 body.extend(self._emit_scalar_state_init(states[name]))
             else:
                 node = self.nodes[name]
-                b(f"{name} = {node.code}")
+                b(f"{name} = {node.code if node.init_code is None else node.init_code}")
         b("_rows = []")
         b("_append = _rows.append")
         b("_last = len(_times) - 1")

@@ -194,7 +194,8 @@ def test_delay3_step_and_impulse_responses(workdir):
 
 @pytest.mark.parametrize("backend", ["vector", "scalar"])
 @pytest.mark.parametrize(
-    "name", ["linear", "decay", "smooth_delay", "functions", "int_quirks", "subscripts", "delay_fixed", "trend"]
+    "name",
+    ["linear", "decay", "smooth_delay", "functions", "int_quirks", "subscripts", "delay_fixed", "trend", "active_initial"],
 )
 def test_default_run_equals_pysd(workdir, name, backend):
     frame = _pysd_run(workdir / f"{name}.mdl")
@@ -746,3 +747,11 @@ def test_delay_fixed_shifts_its_input(workdir, backend):
     orders = 10 + 5 * (YEARS >= 2010)
     np.testing.assert_array_equal(out["orders"][0], orders)
     np.testing.assert_array_equal(out["shipments"][0], np.where(YEARS >= 2007, 10 + 5 * (YEARS >= 2012), 10))
+
+
+def test_active_initial_value_while_initialising(workdir):
+    """capacity starts at 8 * 10 (the initial investment), then investment follows demand."""
+    model = _vector(workdir, "active_initial")
+    out = model.simulate(return_columns=["capacity", "investment"])
+    assert out["capacity"][0, 0] == 80.0
+    assert out["investment"][0, 0] == 80.0 / 80.0 * 8  # the active value from the first saved time
