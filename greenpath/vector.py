@@ -50,7 +50,7 @@ values at a time come from the state at that time, before its update).
 Supported: INTEG, SMOOTH, SMOOTHI, SMOOTH3, SMOOTH3I, SMOOTH N, DELAY1,
 DELAY1I, DELAY3, DELAY3I, DELAY N, DELAY FIXED (PySD's pipe: the slot count
 fixed at initialisation, the same in every scenario of a call), TREND,
-INITIAL, ACTIVE INITIAL, named lookups called as
+FORECAST, SAMPLE IF TRUE, INITIAL, ACTIVE INITIAL, named lookups called as
 ``name(x)``, WITH LOOKUP, IF THEN ELSE, MIN, MAX, ABS, EXP, LN, LOG, SQRT,
 POWER, SIN/COS/TAN/ARCSIN/ARCCOS/ARCTAN/SINH/COSH/TANH, PI, INTEGER, MODULO,
 QUANTUM, STEP, RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ, GAME, the arithmetic,
@@ -69,7 +69,7 @@ over ``range!`` to one term per element.  Every element is still an array
 over the scenario axis (vectorised over scenarios, not over subscripts).
 
 Refused at generation (naming the variable and the construct): macros, DATA
-variables, GET XLS/DIRECT *, FORECAST, SAMPLE IF TRUE,
+variables, GET XLS/DIRECT *,
 ALLOCATE *, RANDOM *, VECTOR SELECT and the other vector
 functions, any other function, subscript ranges not given as element lists,
 mappings with element lists, a range on the right-hand side that is neither on
@@ -692,6 +692,16 @@ class _Generator:
             return self._stateful(
                 "trend", input=ast.input, average_time=ast.average_time, initial_trend=ast.initial_trend
             )
+        if isinstance(ast, ae.ForecastStructure):
+            return self._stateful(
+                "forecast",
+                input=ast.input,
+                average_time=ast.average_time,
+                horizon=ast.horizon,
+                initial_trend=ast.initial_trend,
+            )
+        if isinstance(ast, ae.SampleIfTrueStructure):
+            return self._stateful("sample", condition=ast.condition, input=ast.input, initial=ast.initial)
         if isinstance(ast, ae.InlineLookupsStructure):
             return self._visit_inline_lookup(ast)
         name = type(ast).__name__
@@ -820,6 +830,18 @@ class _Generator:
         self.states.append(_State(name, kind, self._element, args, int_init))
         if kind in ("integ", "integ_nn", "initial", "delayfixed"):
             return _Expr(name, 0, {name})
+        if kind == "forecast":  # Forecast.__call__: input * (1 + zidz(input - state, avg * state) * horizon)
+            inp, avg, hor = args["input"], args["average_time"], args["horizon"]
+            zidz = "_sc_zidz" if self.scalar else "_zidz"
+            code = f"({inp.code} * (1 + {zidz}({inp.code} - {name}, {avg.code} * {name}) * {hor.code}))"
+            return _Expr(code, 0, {name} | inp.refs | avg.refs | hor.refs)
+        if kind == "sample":  # SampleIfTrue.__call__: the input while the condition holds, else the state
+            cond, inp = args["condition"], args["input"]
+            if self.scalar:
+                code = f"({inp.code} if {cond.code} else {name})"
+            else:
+                code = f"_np.where({cond.code}, {inp.code}, {name})"
+            return _Expr(code, 0, {name} | cond.refs | inp.refs)
         if kind == "trend":  # Trend.__call__: zidz(input - state, average_time * abs(state))
             inp, avg = args["input"], args["average_time"]
             template = "_sc_zidz(%s - %s, %s * abs(%s))" if self.scalar else "_zidz(%s - %s, %s * _np.abs(%s))"
@@ -1161,7 +1183,7 @@ class _Generator:
             if name in states:
                 args = states[name].args
                 keys = ("initial", "order", "delay_time", "initial_trend", "average_time")
-                if states[name].kind == "trend":
+                if states[name].kind in ("trend", "forecast"):
                     keys = (*keys, "input")
                 return set().union(*(args[key].refs for key in keys if key in args))
             node = self.nodes[name]
@@ -1435,8 +1457,10 @@ class _Generator:
                 f"{s}_pipe = [{s}] * {s}_n",
                 f"{s}_ptr = 0",
             ]
-        if state.kind == "trend":
+        if state.kind in ("trend", "forecast"):
             return [f"{s} = {a['input']} / (1 + {a['initial_trend']} * {a['average_time']})"]
+        if state.kind == "sample":
+            return [f"{s} = {a['initial']}"]
         if state.kind in ("integ", "integ_nn", "initial"):
             return [f"{s} = {a['initial']}"]
         if state.kind == "smooth":
@@ -1460,7 +1484,7 @@ class _Generator:
     def _emit_scalar_state_update(self, state: _State) -> list[str]:
         a = {key: arg.code for key, arg in state.args.items()}
         s = state.name
-        if state.kind in ("delayfixed", "trend"):
+        if state.kind in ("delayfixed", "trend", "forecast", "sample"):
             return self._emit_state_update(state)
         if state.kind == "integ":
             return [f"{s} = {s} + {a['flow']} * time_step"]
@@ -1496,8 +1520,10 @@ class _Generator:
                 f"{s}_pipe = [{s}] * {s}_n",
                 f"{s}_ptr = 0",
             ]
-        if state.kind == "trend":
+        if state.kind in ("trend", "forecast"):
             return [f"{s} = _full({a['input']} / (1 + {a['initial_trend']} * {a['average_time']}), _n){label}"]
+        if state.kind == "sample":
+            return [f"{s} = _full({a['initial']}, _n){label}"]
         if state.kind in ("integ", "integ_nn"):
             return [f"{s} = _full({a['initial']}, _n){label}"]
         if state.kind == "initial":
@@ -1535,8 +1561,12 @@ class _Generator:
                 f"{s}_ptr = ({s}_ptr + 1) % {s}_n",
                 f"{s} = {s}_pipe[{s}_ptr]",
             ]
-        if state.kind == "trend":
+        if state.kind in ("trend", "forecast"):
             return [f"{s} = {s} + ({a['input']} - {s}) / {a['average_time']} * time_step"]
+        if state.kind == "sample":  # SampleIfTrue.update: state * 0 + (input if condition else state)
+            if self.scalar:
+                return [f"{s} = {s} * 0 + ({a['input']} if {a['condition']} else {s})"]
+            return [f"{s} = {s} * 0 + _np.where({a['condition']}, {a['input']}, {s})"]
         if state.kind == "integ":
             return [f"{s} = {s} + {a['flow']} * time_step"]
         if state.kind == "integ_nn":
