@@ -69,18 +69,24 @@ over ``range!`` to one term per element.  Every element is still an array
 over the scenario axis (vectorised over scenarios, not over subscripts).
 
 Refused at generation (naming the variable and the construct): macros, DATA
-variables, GET XLS/DIRECT *,
-ALLOCATE *, RANDOM *, VECTOR SELECT and the other vector
-functions, any other function, subscript ranges not given as element lists,
-mappings with element lists, a range on the right-hand side that is neither on
-the left nor mapped nor reduced, algebraic loops.
+variables, GET XLS/DIRECT *, GET TIME VALUE, ALLOCATE *, RANDOM *, INVERT
+MATRIX, VECTOR SELECT and any other function, control variables depending on
+model variables, subscript ranges not given as element lists (read from a
+file), mappings with element lists, a range on the right-hand side that is
+neither on the left nor mapped nor reduced, algebraic loops, and the cases
+below where PySD's result hinges on something the engine does not reproduce.
 
 Known differences from PySD: in the vector backend both branches of IF THEN
 ELSE / XIDZ / ZIDZ are evaluated (NumPy runs under ``errstate(all="ignore")``),
 so a division by zero gives inf/nan where PySD would raise ZeroDivisionError
 (the scalar backend evaluates lazily and raises as PySD does; ``math``
 functions raise ValueError/OverflowError outside their domain where NumPy
-gives nan/inf); no lookup extrapolation warnings.  PySD's int64 quirk (a SMOOTH whose initial value, or
+gives nan/inf); no lookup extrapolation warnings.  DELAY FIXED and SAMPLE IF
+TRUE take their input (and condition) at the current time, before any state
+moves, as Vensim does (the corpus's canonical outputs agree); PySD reads them
+while it updates its objects one by one, which gives the same result unless
+the input depends, through a variable PySD has not cached in that step, on a
+state updated before it.  PySD's int64 quirk (a SMOOTH whose initial value, or
 a DELAY N whose delay time, is a Python int at initialisation truncates its
 input / delay times) is reproduced when the int-ness follows from literals,
 constants and parameter types; where it hinges on the IF THEN ELSE branch
