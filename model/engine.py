@@ -688,7 +688,8 @@ class JiaozuoModel:
         out = vm.simulate(params, 1, lookups, **control, return_columns=list(columns), backend="scalar")
         times = vm.times(**control)
         unique = list(dict.fromkeys(columns))  # asked order, each once (as PySD)
-        return pd.DataFrame({c: out[c][0] for c in unique}, index=pd.Index(times, name="time"))
+        values = np.stack([out[c][0] for c in unique], axis=1)  # one block: a dict of columns costs ~5 ms
+        return pd.DataFrame(values, index=pd.Index(times, name="time"), columns=unique)
 
     def _own_vector_model(self):
         from greenpath.vector import VectorModel
