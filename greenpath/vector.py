@@ -966,9 +966,10 @@ class _Generator:
             return False, set()
         ast = unit.component.ast
         if isinstance(ast, np.ndarray):
-            if unit.index is None:
+            if unit.index is None or ast.size != int(np.prod([len(r) for r in unit.index_ranges])):
                 return False, set()
-            return self._int_typed(ast[unit.index].item(), _seen | {py})
+            values = ast.reshape(tuple(len(r) for r in unit.index_ranges))
+            return self._int_typed(values[unit.index].item(), _seen | {py})
         outer = self._binding
         self._binding = unit.binding  # the element's own subscripts
         try:
@@ -1028,9 +1029,13 @@ class _Generator:
                 continue
             n_states = len(self.states)
             if isinstance(component.ast, np.ndarray):  # one value of an array constant
-                if unit.index is None or component.ast.shape != tuple(len(r) for r in unit.index_ranges):
+                shape = tuple(len(r) for r in unit.index_ranges)
+                values = component.ast
+                if values.shape != shape and values.size == int(np.prod(shape)):
+                    values = values.reshape(shape)  # a tabbed array comes flat, row by row
+                if unit.index is None or values.shape != shape:
                     self._refuse("an array constant whose shape does not match its subscripts")
-                expr = self.visit(component.ast[unit.index].item())
+                expr = self.visit(values[unit.index].item())
             else:
                 expr = self.visit(component.ast)
             if isinstance(element, AbstractControlElement) or py in _CONTROL_NAMES:
