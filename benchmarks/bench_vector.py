@@ -1,7 +1,25 @@
-"""Benchmark of the vector ensemble engine against PySD.
+"""Benchmark of the vector ensemble engine and its scalar backend against PySD.
 
-Prints scenarios/second for N = 1, 100 and 10,000 scenarios (each with its own
-constants), the time of one PySD run for comparison, and peak memory.
+Prints scenarios/second of the vector engine (``backend="vector"``) for N = 1,
+100 and 10,000 scenarios (each with its own constants), the time of one PySD
+run for comparison, and peak memory.
+
+Single runs (one scenario, every variable returned, the .mdl's own TIME STEP
+unless ``--time-step`` is given): the median wall time over ``--single-runs``
+runs of (a) the scalar backend (``VectorModel.simulate(n=1,
+backend="scalar")``), (b) the same through ``JiaozuoModel(engine="scalar").run``
+(registry defaults, result frame and metadata included), (c) the PySD path
+(``JiaozuoModel(engine="pysd").run``, PySD with fast lookups), (d) stock PySD
+in the same process (``pysd.load`` of the translation, ``run(params=<every
+registry parameter>)``), and the ratio (d)/(a).  (b)-(d) need
+model/jiaozuo.mdl.
+
+Corpus (``--no-corpus`` skips it): every Vensim model vendored from the SDXorg
+test-models corpus (tests/fixtures/test_models) is loaded and, unless the
+engine refuses it, run and compared with its canonical output at 1e-5
+relative and absolute; printed: models that match, that differ (as PySD does,
+listed in the fixtures' MANIFEST.json), that the engine refuses, and the
+refused constructs with their counts.
 
 Uses model/jiaozuo.mdl when it exists, else a generated model of about 200
 variables (``--synthetic`` forces the generated one).  The run is 2005-2035
@@ -164,6 +182,84 @@ def _random_params(constants: dict[str, float], n: int, rng) -> dict[str, np.nda
     return params
 
 
+def _median_ms(fn, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1e3
+
+
+def _single_runs(model, mdl: Path, label: str, every: list[str], runs: int) -> None:
+    """Print the single-run figures defined in the module docstring."""
+    print(f"single run, every variable ({len(every)} columns), the .mdl's TIME STEP, median of {runs}:")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        params: dict = {}
+        if label == "model/jiaozuo.mdl":
+            from greenpath.model import registry as reg
+
+            params = reg.effective_defaults()
+        scalar_ms = _median_ms(lambda: model.simulate(params, 1, return_columns=every, backend="scalar"), runs)
+        print(f"  (a) scalar backend:                 {scalar_ms:8.2f} ms")
+        if label != "model/jiaozuo.mdl":
+            return
+        from greenpath.model.engine import JiaozuoModel
+
+        scalar_model = JiaozuoModel(engine="scalar")
+        pysd_path = JiaozuoModel(engine="pysd")
+        outputs = scalar_model.outputs
+        end_ms = _median_ms(lambda: scalar_model.run(return_columns=outputs), runs)
+        print(f"  (b) JiaozuoModel(engine='scalar'):  {end_ms:8.2f} ms")
+        path_ms = _median_ms(lambda: pysd_path.run(return_columns=outputs), max(5, runs // 10))
+        print(f"  (c) PySD path (fast lookups):       {path_ms:8.2f} ms")
+        import pysd
+
+        stock = pysd.load(str(pysd_path.py_path))
+        stock_ms = _median_ms(lambda: stock.run(params=dict(params), progress=False), max(3, runs // 50))
+        print(f"  (d) stock PySD:                     {stock_ms:8.2f} ms")
+        print(
+            f"  stock PySD / scalar backend: {stock_ms / scalar_ms:,.0f}x; "
+            f"PySD path / scalar backend: {path_ms / scalar_ms:,.0f}x"
+        )
+
+
+def _corpus_counts(cache: Path) -> None:
+    """Print the corpus figures defined in the module docstring."""
+    from collections import Counter
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from vendor_test_models import canonical_file, compare
+
+    from greenpath.vector import UnsupportedConstructError
+
+    corpus = ROOT / "tests" / "fixtures" / "test_models"
+    status: Counter = Counter()
+    refused: Counter = Counter()
+    start = time.perf_counter()
+    for mdl in sorted(corpus.glob("**/*.mdl")):
+        try:
+            canon = canonical_file(mdl)
+            if canon is None:  # only refused models are vendored without an output
+                from greenpath.vector import generate
+
+                generate(mdl)
+                status["runs, no canonical output vendored"] += 1
+                continue
+            status["match" if not compare(mdl, canon, cache) else "differ (as PySD)"] += 1
+        except UnsupportedConstructError as error:
+            status["refused"] += 1
+            refused[error.construct] += 1
+    seconds = time.perf_counter() - start
+    total = sum(status.values())
+    print(
+        f"test-models corpus ({total} Vensim models, {seconds:.1f} s): "
+        + ", ".join(f"{k} {v}" for k, v in status.most_common())
+    )
+    print("  refused: " + "; ".join(f"{k} {v}" for k, v in refused.most_common()))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark described above and print its figures.
 
@@ -178,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pysd-runs", type=int, default=3)
     parser.add_argument("--all-columns", action="store_true", help="also return every variable")
+    parser.add_argument("--single-runs", type=int, default=200, help="runs behind each single-run median")
+    parser.add_argument("--no-corpus", action="store_true", help="skip the test-models corpus counts")
     args = parser.parse_args(argv)
 
     from greenpath.vector import VectorModel
@@ -226,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
                 for workers in (1, 2) if n >= 1000 else (1,):
                     seconds = _best(
                         lambda p=params, n=n, c=cols, w=workers: model.simulate(
-                            p, n, return_columns=c, workers=w, **control
+                            p, n, return_columns=c, workers=w, backend="vector", **control
                         ),
                         args.repeat,
                     )
@@ -271,6 +369,10 @@ def main(argv: list[str] | None = None) -> None:
         best = {n: min(s for m, what, _, _, s in rows if m == n and what == "subset") for n in (1, 100, 10_000)}
         for n, seconds in best.items():
             print(f"  speed-up vs PySD at N={n:>6}: {pysd_s * n / seconds:>10,.0f}x")
+
+        _single_runs(model, mdl, label, every, args.single_runs)
+        if not args.no_corpus:
+            _corpus_counts(work / "corpus_cache")
 
         usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss

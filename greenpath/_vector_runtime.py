@@ -8,6 +8,9 @@ matching PySD 3.14 function (``pysd.py_backend.functions`` /
 ``pysd.py_backend.statefuls`` / ``pysd.py_backend.components.Time``)
 operation for operation, so that results agree with PySD to rounding.
 
+The ``_sc_*`` helpers at the end serve the scalar backend (one scenario,
+Python floats): they are PySD's scalar code paths, copied.
+
 Differences that only show outside PySD's own domain: PySD evaluates the
 branches of IF THEN ELSE lazily while ``np.where`` evaluates both (the engine
 runs under ``np.errstate(all="ignore")``, so a division by zero in the branch
@@ -15,12 +18,16 @@ not taken is harmless instead of raising), and a division by zero in a taken
 branch gives inf/nan here where PySD raises ZeroDivisionError.
 """
 
+import math as _math
 import warnings as _warnings
+from bisect import bisect_right as _bisect_right
 
 import numpy as _np
 
 _SMALL_VENSIM = 1e-6  # pysd.py_backend.functions.SMALL_VENSIM
 _RPREC = 1e-5  # pysd.py_backend.components.Time.rprec
+_nan = float("nan")
+_inf = float("inf")
 
 
 def _schedule(initial_time, final_time, time_step, saveper):
@@ -181,6 +188,20 @@ def _order_setup(name, order, n, time_step=None, delay_time=None):
     return top, cast, (cast.astype(_np.intp) - 1, _np.arange(n))
 
 
+def _fixed_order(name, delay_time, time_step):
+    """Slots of a DELAY FIXED pipe, as DelayFixed.initialize sets them (the same in every scenario)."""
+    order = _np.maximum(_np.asarray(delay_time, dtype=float) / time_step, 1)
+    cast = _np.floor(order + _SMALL_VENSIM + 0.5)
+    if _np.any(cast != order):
+        _warnings.warn(f"{name}\nCasting delay order from {order.flat[0]:f} to {int(cast.flat[0])}", stacklevel=3)
+    if _np.any(cast != cast.flat[0]):
+        raise ValueError(
+            f"{name}: DELAY FIXED with a delay time that differs between scenarios ({cast.min():g} to "
+            f"{cast.max():g} steps); run those scenarios separately"
+        )
+    return int(cast.flat[0])
+
+
 def _stages(value, stages, n):
     """Return a (stages, n) float array with every stage equal to ``value``."""
     out = _np.empty((stages, n))
@@ -218,3 +239,146 @@ def _delayn_update(state, times, inp, delay_time, order, dt):
     inflows[0] = inp
     inflows[1:] = outflows[:-1]
     return state + (inflows - outflows) * order * dt, new_times
+
+
+# ---------------------------------------------------------------------------
+# Scalar backend: one scenario, Python floats (PySD's scalar code paths)
+# ---------------------------------------------------------------------------
+
+
+def _sc_min(a, b):
+    # numpy.minimum: NaN wins
+    return a if (a <= b or a != a) else b
+
+
+def _sc_max(a, b):
+    # numpy.maximum: NaN wins
+    return a if (a >= b or a != a) else b
+
+
+def _sc_xidz(a, b, x):
+    return x if abs(b) < _SMALL_VENSIM else a / b
+
+
+def _sc_zidz(a, b):
+    return 0 if abs(b) < _SMALL_VENSIM else a / b
+
+
+def _sc_quantum(a, b):
+    return a if b < _SMALL_VENSIM else b * int(a / b)
+
+
+def _sc_modulo(x, m):
+    return x - _sc_quantum(x, m)
+
+
+def _sc_step(time, time_step, value, tstep):
+    return value * (time + time_step / 2 > tstep)
+
+
+def _sc_ramp(time, slope, start, finish=None):
+    final = time if finish is None else _sc_min(finish, time)
+    return (time + _SMALL_VENSIM > start) * slope * (final - start)
+
+
+def _sc_pulse(time, start, width):
+    return 1 if start - _SMALL_VENSIM <= time < start + width else 0
+
+
+def _sc_pulse_train(time, start, repeat_time, width, end):
+    if repeat_time == 0:
+        return 1 if start - _SMALL_VENSIM <= time < start + width else 0
+    if start <= time < end:
+        return 1 if (time - start + _SMALL_VENSIM) % repeat_time < width else 0
+    return 0
+
+
+def _sc_lookup(xs, ys):
+    """Return ``numpy.interp(v, xs, ys)`` for one float, in plain Python.
+
+    NumPy's arithmetic: clamped at both ends, a grid point returned as is,
+    ``slope * (v - x_j) + y_j`` in between, the right-hand form when that is NaN.
+    """
+    xs = [float(x) for x in xs]
+    ys = [float(y) for y in ys]
+    x_lo, x_hi, y_lo, y_hi = xs[0], xs[-1], ys[0], ys[-1]
+
+    def lookup(v):
+        if not v > x_lo:  # at or left of the first point, or NaN
+            return v if v != v else y_lo
+        if v >= x_hi:
+            return y_hi
+        j = _bisect_right(xs, v) - 1
+        if v == xs[j]:
+            return ys[j]
+        slope = (ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j])
+        value = slope * (v - xs[j]) + ys[j]
+        if value != value:
+            value = slope * (v - xs[j + 1]) + ys[j + 1]
+            if value != value and ys[j] == ys[j + 1]:
+                value = ys[j]
+        return value
+
+    return lookup
+
+
+def _sc_order_setup(name, order, time_step=None, delay_time=None):
+    """Order of a SMOOTH/DELAY chain for one scenario, as _order_setup does."""
+    cast = float(_math.trunc(order))
+    if cast != order:
+        _warnings.warn(f"{name}\nCasting delay order from {order} to {cast}", stacklevel=3)
+    if delay_time is not None:
+        original = cast
+        while cast * time_step > delay_time:
+            cast -= 1
+            if cast < 1:
+                raise ValueError(f"{name}: delay time below TIME STEP ({time_step}); the delay order would reach 0")
+        if cast != original:
+            _warnings.warn(
+                f"{name}\nDelay time very small, casting delay order from {original:g} down to {cast:g}",
+                stacklevel=3,
+            )
+    if cast < 1:
+        raise ValueError(f"{name}: order must be at least 1, got {cast:g}")
+    return int(cast), cast
+
+
+def _sc_fixed_order(name, delay_time, time_step):
+    order = max(delay_time / time_step, 1)
+    cast = round(order + _SMALL_VENSIM)
+    if order != int(order):
+        _warnings.warn(f"{name}\nCasting delay order from {order:f} to {cast}", stacklevel=3)
+    return cast
+
+
+def _sc_smooth_update(state, inp, smooth_time, order, dt):
+    # Smooth.ddt stage by stage: target = input, then the stage before
+    out = []
+    target = inp
+    for value in state:
+        out.append(value + (target - value) * order / smooth_time * dt)
+        target = value
+    return out
+
+
+def _sc_delay_update(state, inp, delay_time, order, dt):
+    # Delay.ddt stage by stage: inflow = input, then the stage before's outflow
+    out = []
+    inflow = inp
+    for value in state:
+        outflow = value / delay_time
+        out.append(value + (inflow - outflow) * order * dt)
+        inflow = outflow
+    return out
+
+
+def _sc_delayn_update(state, times, inp, delay_time, order, dt):
+    # DelayN.ddt: times shifted by one stage, the new delay time first
+    new_times = [delay_time, *times[:-1]]
+    out = []
+    inflow = inp
+    for value, stage_time in zip(state, new_times, strict=True):
+        outflow = value / stage_time
+        out.append(value + (inflow - outflow) * order * dt)
+        inflow = outflow
+    return out, new_times

@@ -29,6 +29,8 @@ Public API
     ``VARIABLES`` (py_name, name, units, documentation, kind =
     constant/auxiliary/stock/lookup/control/time, default, dynamic),
     ``CONSTANTS``, ``LOOKUPS``, ``CONTROL`` and ``NAMES`` (Vensim -> Python).
+``simulate_one(params=None, lookups=None, ...)`` in the same module is the
+    scalar backend: one scenario, the same inputs and outputs.
 ``VectorModel(mdl_path, cache_dir=None)``
     Generates once and caches the module in ``cache_dir`` (default
     ``<mdl folder>/.cache/vector``) under a hash of the .mdl text, the PySD
@@ -46,24 +48,53 @@ Python name) at PySD's saved times (every SAVEPER from INITIAL TIME, and
 values at a time come from the state at that time, before its update).
 
 Supported: INTEG, SMOOTH, SMOOTHI, SMOOTH3, SMOOTH3I, SMOOTH N, DELAY1,
-DELAY1I, DELAY3, DELAY3I, DELAY N, INITIAL, named lookups called as
+DELAY1I, DELAY3, DELAY3I, DELAY N, DELAY FIXED (PySD's pipe: the slot count
+fixed at initialisation, the same in every scenario of a call), TREND,
+FORECAST, SAMPLE IF TRUE, INITIAL, ACTIVE INITIAL, named lookups called as
 ``name(x)``, WITH LOOKUP, IF THEN ELSE, MIN, MAX, ABS, EXP, LN, LOG, SQRT,
 POWER, SIN/COS/TAN/ARCSIN/ARCCOS/ARCTAN/SINH/COSH/TANH, PI, INTEGER, MODULO,
 QUANTUM, STEP, RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ, GAME, the arithmetic,
 comparison and :AND: / :OR: / :NOT: operators, Time and the control variables
 INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER.
-Refused at generation: subscripts, macros, DATA variables, GET XLS/DIRECT *,
-DELAY FIXED, TREND, FORECAST, SAMPLE IF TRUE, ALLOCATE *, ACTIVE INITIAL,
-RANDOM *, vector functions and any other function, algebraic loops.
+Stateful functions may be nested in each other's arguments at any depth
+(each gets its own state, named after the ones nested in it).
 
-Known differences from PySD: both branches of IF THEN ELSE / XIDZ / ZIDZ are
-evaluated (NumPy runs under ``errstate(all="ignore")``), so a division by zero
-gives inf/nan where PySD would raise ZeroDivisionError; no lookup
-extrapolation warnings.  PySD's int64 quirk (a SMOOTH whose initial value, or
+Subscripts are unrolled at generation: a subscripted variable becomes one
+variable per element (Python name ``<py_name>__<k>``, Vensim name
+``name[e1,e2]`` as PySD names its output columns), each with the equation of
+the definition covering it, so element-wise and multi-equation definitions,
+:EXCEPT:, subranges, mappings between ranges (position by position), array
+constants and ELMCOUNT resolve to plain references, and SUM/PROD/VMIN/VMAX
+over ``range!`` to one term per element.  Every element is still an array
+over the scenario axis (vectorised over scenarios, not over subscripts).
+
+Refused at generation (naming the variable and the construct): macros, DATA
+variables, GET XLS/DIRECT *, GET TIME VALUE, ALLOCATE *, RANDOM *, INVERT
+MATRIX, VECTOR SELECT and any other function, control variables depending on
+model variables, subscript ranges not given as element lists (read from a
+file), mappings with element lists, a range on the right-hand side that is
+neither on the left nor mapped nor reduced, algebraic loops, and the cases
+below where PySD's result hinges on something the engine does not reproduce.
+
+Known differences from PySD: in the vector backend both branches of IF THEN
+ELSE / XIDZ / ZIDZ are evaluated (NumPy runs under ``errstate(all="ignore")``),
+so a division by zero gives inf/nan where PySD would raise ZeroDivisionError
+(the scalar backend evaluates lazily and raises as PySD does; ``math``
+functions raise ValueError/OverflowError outside their domain where NumPy
+gives nan/inf); no lookup extrapolation warnings.  DELAY FIXED and SAMPLE IF
+TRUE take their input (and condition) at the current time, before any state
+moves, as Vensim does (the corpus's canonical outputs agree); PySD reads them
+while it updates its objects one by one, which gives the same result unless
+the input depends, through a variable PySD has not cached in that step, on a
+state updated before it.  PySD's int64 quirk (a SMOOTH whose initial value, or
 a DELAY N whose delay time, is a Python int at initialisation truncates its
 input / delay times) is reproduced when the int-ness follows from literals,
 constants and parameter types; where it hinges on the IF THEN ELSE branch
-taken at initialisation the engine assumes a float.
+taken at initialisation, or on a true/false value, the model is refused.
+Also refused: a DELAY N whose delay time varies read (directly or through
+variables) by a stateful function's update -- PySD's DelayN replaces its
+delay-times array during the update, so its result there depends on the
+order it updates its objects and on SAVEPER.
 """
 
 from __future__ import annotations
@@ -82,9 +113,13 @@ import numpy as np
 
 from greenpath import cache as _gp_cache
 
-__all__ = ["UnsupportedConstructError", "VectorModel", "cache_key", "generate"]
+__all__ = ["AUTO_SCALAR_MAX_RUNS", "UnsupportedConstructError", "VectorModel", "cache_key", "generate"]
 
 _RUNTIME_PATH = Path(__file__).with_name("_vector_runtime.py")
+#: ``backend="auto"`` runs up to this many scenarios one by one on the scalar
+#: backend (about 1-2 ms each for the city model), more in one NumPy pass (about
+#: 10-25 ms whatever the number up to a few hundred); see benchmarks/bench_vector.py.
+AUTO_SCALAR_MAX_RUNS = 8
 _CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
 
 
@@ -156,6 +191,46 @@ _FUNCTIONS: dict[str, tuple[str, tuple[int, ...], tuple[str, ...]]] = {
     "pulse_train": ("_pulse_train(time, %s, %s, %s, %s)", (4,), ("time",)),
 }
 
+# The scalar backend's templates: Python floats, the math module and the
+# scalar helpers of _vector_runtime.py (PySD's own scalar arithmetic).
+_SCALAR_OPERATORS = {
+    **_OPERATORS,
+    ":NOT:": ("(not %s)", 0),
+    ":AND:": ("(bool(%(left)s) and bool(%(right)s))", 0),
+    ":OR:": ("(bool(%(left)s) or bool(%(right)s))", 0),
+}
+_SCALAR_FUNCTIONS: dict[str, str] = {
+    "abs": "abs(%s)",
+    "min": "_sc_min(%s, %s)",
+    "max": "_sc_max(%s, %s)",
+    "exp": "_math.exp(%s)",
+    "ln": "_math.log(%s)",
+    "log": "(_math.log(%s)/_math.log(%s))",
+    "sqrt": "_math.sqrt(%s)",
+    "power": "_math.pow(%s,%s)",
+    "sin": "_math.sin(%s)",
+    "cos": "_math.cos(%s)",
+    "tan": "_math.tan(%s)",
+    "arcsin": "_math.asin(%s)",
+    "arccos": "_math.acos(%s)",
+    "arctan": "_math.atan(%s)",
+    "sinh": "_math.sinh(%s)",
+    "cosh": "_math.cosh(%s)",
+    "tanh": "_math.tanh(%s)",
+    "pi": "_math.pi",
+    "if_then_else": "(%(1)s if %(0)s else %(2)s)",
+    "integer": "int(%s)",
+    "modulo": "_sc_modulo(%s, %s)",
+    "quantum": "_sc_quantum(%s, %s)",
+    "xidz": "_sc_xidz(%s, %s, %s)",
+    "zidz": "_sc_zidz(%s, %s)",
+    "step": "_sc_step(time, time_step, %s, %s)",
+    "ramp": "_sc_ramp(time, %s)",
+    "pulse": "_sc_pulse(time, %s, %s)",
+    "pulse_train": "_sc_pulse_train(time, %s, %s, %s, %s)",
+}
+assert set(_SCALAR_FUNCTIONS) == set(_FUNCTIONS)
+
 _STRUCTURE_NAMES = {
     "DelayFixedStructure": "DELAY FIXED",
     "TrendStructure": "TREND",
@@ -191,6 +266,9 @@ class _Node:
     kind: str  # "element", "hidden", "const", "control", "time"
     element: str  # original Vensim name (for messages)
     dynamic: bool = False
+    # ACTIVE INITIAL: the code and references in force during initialisation
+    init_code: str | None = None
+    init_refs: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -206,6 +284,28 @@ class _State:
     @property
     def dynamic(self) -> bool:
         return self.kind != "initial"
+
+
+@dataclass
+class _Unit:
+    """One equation to compile: a variable, or one element of a subscripted one.
+
+    Subscripts are unrolled: ``x[d1, d2]`` becomes one node per element tuple,
+    each with the equation of the component defining it, visited with
+    ``binding`` (range name, lower case -> element) so that references over
+    those ranges pick the matching elements.
+    """
+
+    node: str
+    display: str  # Vensim name, with [elements] for an element
+    element: Any  # PySD's AbstractElement
+    component: Any  # the AbstractComponent defining it
+    binding: dict[str, str]
+    index: tuple[int, ...] | None = None  # position in an array constant
+    index_ranges: tuple[tuple[str, ...], ...] = ()
+
+
+_REDUCERS = {"sum": ("+", None), "prod": ("*", None), "vmin": (None, "min"), "vmax": (None, "max")}
 
 
 def _lower(expr: _Expr, new_order: int) -> None:
@@ -240,14 +340,14 @@ def _table(element: str, x_values, y_values) -> tuple[tuple[float, ...], tuple[f
 def _number(value) -> str:
     value = float(value)
     if np.isnan(value):
-        return "_np.nan"
+        return "_nan"
     if np.isinf(value):
-        return "_np.inf" if value > 0 else "-_np.inf"
+        return "_inf" if value > 0 else "-_inf"
     return repr(value)
 
 
 class _Generator:
-    def __init__(self, mdl_path: str | os.PathLike) -> None:
+    def __init__(self, mdl_path: str | os.PathLike, scalar: bool = False) -> None:
         from pysd.builders.python.namespace import NamespaceManager
         from pysd.translators.vensim.vensim_file import VensimFile
 
@@ -267,7 +367,13 @@ class _Generator:
         self.cleanspace = dict(namespace.cleanspace)
         self.py_names = {el.name: namespace.namespace[el.name] for el in self.section.elements}
         self.py_name_set = set(self.cleanspace.values())
+        self._base_py_names = frozenset(self.py_name_set)
+        self._reset(scalar)
 
+    def _reset(self, scalar: bool) -> None:
+        """Empty tables for a build; ``scalar`` selects the scalar backend's code."""
+        self.scalar = scalar
+        self.operators = _SCALAR_OPERATORS if scalar else _OPERATORS
         self.nodes: dict[str, _Node] = {"time": _Node("time", "", set(), "time", "Time", dynamic=True)}
         self.states: list[_State] = []
         self.hidden_by_code: dict[str, str] = {}
@@ -277,8 +383,266 @@ class _Generator:
         self.constants: dict[str, float] = {}
         self.meta: list[dict[str, Any]] = []
         self._element = ""
-        self._element_by_py: dict[str, Any] = {}
         self._element_kinds: dict[str, str] = {}
+        self.units: list[_Unit] = []
+        self._unit_by_node: dict[str, _Unit] = {}
+        self.subscripted: dict[str, dict[tuple[str, ...], str]] = {}
+        self._binding: dict[str, str] = {}
+        self._node = ""
+
+    # -- subscripts (unrolled into one node per element) -------------------
+
+    def _read_ranges(self) -> None:
+        """Subscript ranges (lower-case name -> elements as written) and mappings.
+
+        A range listed among another's elements is replaced by its elements, and
+        a copy (``B <-> A``, given as A's name) has A's elements.
+        """
+        raw = {}
+        for rng in self.section.subscripts:
+            self._element = rng.name
+            subs = [rng.subscripts] if isinstance(rng.subscripts, str) else rng.subscripts
+            if not isinstance(subs, (list, tuple)) or not all(isinstance(e, str) for e in subs):
+                self._refuse("a subscript range not given as a list of elements (e.g. read from a file)")
+            raw[rng.name.lower()] = (rng.name, list(subs))
+
+        def expand(key: str, stack: tuple[str, ...]) -> list[str]:
+            out: list[str] = []
+            for item in raw[key][1]:
+                sub = item.lower()
+                if sub in raw and sub != key:
+                    if sub in stack:
+                        raise UnsupportedConstructError(raw[key][0], "a circular subscript range definition")
+                    out.extend(expand(sub, (*stack, key)))
+                else:
+                    out.append(item)
+            return out
+
+        self.ranges: dict[str, tuple[str, ...]] = {}
+        self.mappings: dict[str, set[str]] = {}
+        for rng in self.section.subscripts:
+            self._element = rng.name
+            elements = expand(rng.name.lower(), ())
+            if len({e.lower() for e in elements}) != len(elements):
+                self._refuse("a subscript range with a repeated element")
+            self.ranges[rng.name.lower()] = tuple(elements)
+            mapped = set()
+            for target in rng.mapping or ():
+                if not isinstance(target, str):
+                    self._refuse("a subscript mapping with an element list")
+                mapped.add(target.lower())
+            self.mappings[rng.name.lower()] = mapped
+        self.element_names = {e.lower(): e for elements in self.ranges.values() for e in elements}
+
+    def _subscript_name(self, reference: str) -> tuple[str, str] | None:
+        """("range" or "element", lower-case name) of a plain reference naming a subscript."""
+        key = reference.lower()
+        for kind, names in (("range", getattr(self, "ranges", {})), ("element", getattr(self, "element_names", {}))):
+            for name in names:
+                if key in (name, name.replace(" ", "_")):
+                    return kind, name
+        return None
+
+    def _lhs_options(self, sub: str) -> list[tuple[str | None, str]]:
+        """(range or None, element) choices of one left-hand-side subscript."""
+        key = sub.lower()
+        if key in self.ranges:
+            return [(key, e) for e in self.ranges[key]]
+        if key in self.element_names:
+            return [(None, self.element_names[key])]
+        self._refuse("an unknown subscript", repr(sub))
+        raise AssertionError  # pragma: no cover
+
+    def _expand_units(self) -> None:
+        """One unit per variable, or per element of a subscripted variable."""
+        from itertools import product
+
+        self._read_ranges()
+        self.units = []
+        self.subscripted = {}
+        taken = set(self._base_py_names)
+        for element in self.section.elements:
+            py = self.py_names[element.name]
+            self._element = element.name
+            if not any(c.subscripts[0] for c in element.components):
+                if len(element.components) != 1:
+                    self._refuse("a multi-equation definition without subscripts")
+                self.units.append(_Unit(py, element.name, element, element.components[0], {}))
+                continue
+            table: dict[tuple[str, ...], str] = {}
+            arity = None
+            for component in element.components:
+                lhs, excepts = component.subscripts
+                if not lhs:
+                    self._refuse("a variable defined both with and without subscripts")
+                if arity is None:
+                    arity = len(lhs)
+                elif len(lhs) != arity:
+                    self._refuse("definitions with different numbers of subscripts")
+                options = [self._lhs_options(sub) for sub in lhs]
+                excluded = set()
+                for exception in excepts or ():
+                    if len(exception) != len(lhs):
+                        self._refuse("an :EXCEPT: with another number of subscripts")
+                    ex_options = [self._lhs_options(sub) for sub in exception]
+                    excluded.update(tuple(e.lower() for _, e in combo) for combo in product(*ex_options))
+                index_ranges = tuple(self.ranges[sub.lower()] for sub in lhs if sub.lower() in self.ranges)
+                for combo in product(*options):
+                    key = tuple(e.lower() for _, e in combo)
+                    if key in excluded:
+                        continue
+                    if key in table:
+                        self._refuse("an element defined twice", ", ".join(e for _, e in combo))
+                    node = f"{py}__{len(table)}"
+                    if node in taken:
+                        self._refuse("an element whose Python name is taken", node)
+                    taken.add(node)
+                    table[key] = node
+                    binding = {rng: e for rng, e in combo if rng is not None}
+                    index = tuple(self.ranges[rng].index(e) for rng, e in combo if rng is not None)
+                    display = f"{element.name}[{','.join(e for _, e in combo)}]"
+                    self.units.append(_Unit(node, display, element, component, binding, index, index_ranges))
+            self.subscripted[py] = table
+        self.py_name_set = taken
+        self._unit_by_node = {unit.node: unit for unit in self.units}
+
+    def _enter(self, unit: _Unit) -> None:
+        self._element = unit.display
+        self._node = unit.node
+        self._binding = unit.binding
+
+    def _subscript_element(self, sub: str) -> str:
+        """Element (lower case) a reference subscript stands for under the current binding."""
+        key = sub.lower()
+        if key.endswith("!"):
+            key = key[:-1].rstrip()
+            if key not in self._binding:
+                self._refuse("a reducer subscript (name!) outside SUM/PROD/VMIN/VMAX", repr(sub))
+        if key in self._binding:
+            return self._binding[key].lower()
+        if key in self.ranges:
+            # a range mapped to or from a bound range: the element at the same position
+            for bound, element in self._binding.items():
+                if bound in self.mappings.get(key, ()) or key in self.mappings.get(bound, ()):
+                    if len(self.ranges[bound]) != len(self.ranges[key]):
+                        self._refuse("a subscript mapping between ranges of different lengths", repr(sub))
+                    position = [e.lower() for e in self.ranges[bound]].index(element.lower())
+                    return self.ranges[key][position].lower()
+            # a range holding the element bound to another one (a subrange and its parent)
+            found = {
+                element.lower()
+                for element in self._binding.values()
+                if element.lower() in {e.lower() for e in self.ranges[key]}
+            }
+            if len(found) == 1:
+                return found.pop()
+            self._refuse("a reference over a subscript range that is not on the left-hand side", repr(sub))
+        if key in self.element_names:
+            return key
+        self._refuse("an unknown subscript", repr(sub))
+        raise AssertionError  # pragma: no cover
+
+    def _resolve_element(self, ast) -> str:
+        """Node of the element a (subscripted) reference picks."""
+        py = self._resolve(ast.reference)
+        table = self.subscripted.get(py)
+        if table is None:
+            self._refuse("subscripts on a variable defined without them", repr(ast.reference))
+        if ast.subscripts is None:  # a subscripted variable named alone: its own subscripts
+            unit = next(u for u in self.units if u.node == next(iter(table.values())))
+            subs = list(unit.component.subscripts[0])
+        else:
+            subs = list(ast.subscripts.subscripts)
+        key = tuple(self._subscript_element(sub) for sub in subs)
+        node = table.get(key)
+        if node is None:
+            self._refuse("a reference to an element that is not defined", f"{ast.reference}{list(key)}")
+        return node
+
+    def _bang_ranges(self, ast, found: list[str]) -> list[str]:
+        from pysd.translators.structures import abstract_expressions as ae
+
+        if isinstance(ast, ae.ReferenceStructure) and ast.subscripts is not None:
+            for sub in ast.subscripts.subscripts:
+                key = sub.lower()
+                if key.endswith("!") and key[:-1].rstrip() not in found:
+                    found.append(key[:-1].rstrip())
+        if isinstance(ast, ae.AbstractSyntax):
+            for child in vars(ast).values():
+                self._bang_ranges(child, found)
+        elif isinstance(ast, (list, tuple)):
+            for child in ast:
+                self._bang_ranges(child, found)
+        return found
+
+    def _visit_reducer(self, function: str, ast) -> _Expr:
+        """SUM/PROD/VMIN/VMAX over the ranges marked ``name!``: one term per element."""
+        from itertools import product
+
+        if len(ast.arguments) != 1:
+            self._refuse(f"{function.upper()} with {len(ast.arguments)} arguments")
+        ranges = self._bang_ranges(ast.arguments[0], [])
+        if not ranges:
+            self._refuse(f"{function.upper()} without a subscript marked with !")
+        for rng in ranges:
+            if rng not in self.ranges:
+                self._refuse("an unknown subscript range", repr(rng))
+        outer = self._binding
+        terms = []
+        try:
+            for combo in product(*(self.ranges[rng] for rng in ranges)):
+                self._binding = {**outer, **dict(zip(ranges, combo, strict=True))}
+                terms.append(self.visit(ast.arguments[0]))
+        finally:
+            self._binding = outer
+        refs = set().union(*(t.refs for t in terms))
+        lookups = any(t.lookups for t in terms)
+        operator, extreme = _REDUCERS[function]
+        if operator is not None:
+            for term in terms:
+                _lower(term, 2 if operator == "*" else 3)
+            code = "(" + f" {operator} ".join(t.code for t in terms) + ")"
+        else:
+            pair = (
+                ("_sc_min(%s, %s)" if self.scalar else "_np.minimum(%s, %s)")
+                if extreme == "min"
+                else ("_sc_max(%s, %s)" if self.scalar else "_np.maximum(%s, %s)")
+            )
+            code = terms[0].code
+            for term in terms[1:]:
+                code = pair % (code, term.code)
+        return _Expr(code, 0, refs, lookups)
+
+    def _visit_active_initial(self, ast) -> _Expr:
+        """ACTIVE INITIAL(active, initial): ``initial`` while initialising, then ``active``.
+
+        A hidden node with two codes; it counts as time-dependent (PySD's
+        ``active_initial`` switches on the time object's stage), so it is
+        recomputed in the run even when ``active`` is a constant.
+        """
+        if len(ast.arguments) != 2:
+            self._refuse(f"ACTIVE INITIAL with {len(ast.arguments)} arguments")
+        active, initial = (self.visit(arg) for arg in ast.arguments)
+        name = f"_ai{sum(1 for n in self.nodes if n.startswith('_ai'))}"
+        self.nodes[name] = _Node(
+            name,
+            active.code,
+            set(active.refs) | {"time"},
+            "hidden",
+            self._element,
+            init_code=initial.code,
+            init_refs=set(initial.refs),
+        )
+        return _Expr(name, 0, {name}, active.lookups or initial.lookups)
+
+    def _visit_elmcount(self, ast) -> _Expr:
+        from pysd.translators.structures import abstract_expressions as ae
+
+        arg = ast.arguments[0] if len(ast.arguments) == 1 else None
+        named = self._subscript_name(arg.reference) if isinstance(arg, ae.ReferenceStructure) else None
+        if named is None or named[0] != "range":
+            self._refuse("ELMCOUNT of something other than a subscript range")
+        return _Expr(_number(len(self.ranges[named[1]])), 0)
 
     # -- AST visiting -----------------------------------------------------
 
@@ -329,6 +693,22 @@ class _Generator:
             )
         if isinstance(ast, ae.InitialStructure):
             return self._stateful("initial", initial=ast.initial)
+        if isinstance(ast, ae.DelayFixedStructure):
+            return self._stateful("delayfixed", input=ast.input, delay_time=ast.delay_time, initial=ast.initial)
+        if isinstance(ast, ae.TrendStructure):
+            return self._stateful(
+                "trend", input=ast.input, average_time=ast.average_time, initial_trend=ast.initial_trend
+            )
+        if isinstance(ast, ae.ForecastStructure):
+            return self._stateful(
+                "forecast",
+                input=ast.input,
+                average_time=ast.average_time,
+                horizon=ast.horizon,
+                initial_trend=ast.initial_trend,
+            )
+        if isinstance(ast, ae.SampleIfTrueStructure):
+            return self._stateful("sample", condition=ast.condition, input=ast.input, initial=ast.initial)
         if isinstance(ast, ae.InlineLookupsStructure):
             return self._visit_inline_lookup(ast)
         name = type(ast).__name__
@@ -341,17 +721,17 @@ class _Generator:
         lookups = any(a.lookups for a in args)
         operators = list(ast.operators)
         for op in operators:
-            if op not in _OPERATORS:
+            if op not in self.operators:
                 self._refuse(f"the operator {op!r}")
-        order = _OPERATORS[operators[-1]][1]
+        order = self.operators[operators[-1]][1]
         _lower(args[-1], 2 if operators[-1] == "^" else order)
         if len(args) == 1:
             if operators[0] == "negative":
                 order = 1
-            return _Expr(_OPERATORS[operators[0]][0] % args[0].code, order, refs, lookups)
+            return _Expr(self.operators[operators[0]][0] % args[0].code, order, refs, lookups)
         right = args.pop().code
         while args or operators:
-            template = _OPERATORS[operators.pop()][0]
+            template = self.operators[operators.pop()][0]
             left = args.pop()
             _lower(left, order)
             right = template % {"left": left.code, "right": right}
@@ -361,11 +741,21 @@ class _Generator:
         return self.cleanspace.get(reference)
 
     def _visit_reference(self, ast) -> _Expr:
-        if ast.subscripts is not None:
-            self._refuse("subscripts", f"reference to {ast.reference!r}")
         py = self._resolve(ast.reference)
+        named = self._subscript_name(ast.reference) if py is None and ast.subscripts is None else None
+        if named is not None:
+            # a subscript range (its element here) or an element used as a value: the
+            # position (from 1) of the element in the largest range holding it (the
+            # first declared of equal size), as Vensim compares elements by identity
+            element = self._subscript_element(named[1]) if named[0] == "range" else named[1]
+            holders = [elements for elements in self.ranges.values() if element in {e.lower() for e in elements}]
+            family = max(holders, key=len)
+            position = [e.lower() for e in family].index(element) + 1
+            return _Expr(_number(position), 0)
         if py is None:
             self._refuse("a reference to an undefined name or subscript", repr(ast.reference))
+        if py in self.subscripted or ast.subscripts is not None:
+            py = self._resolve_element(ast)
         if py in self.lookup_elements:
             self._refuse("a lookup used without an argument", repr(ast.reference))
         return _Expr(py, 0, {py})
@@ -373,6 +763,14 @@ class _Generator:
     def _visit_call(self, ast) -> _Expr:
         function = ast.function.reference
         py = self._resolve(function)
+        if py is not None and (py in self.subscripted or ast.function.subscripts is not None):
+            py = self._resolve_element(ast.function)
+        if py is None and function in _REDUCERS:
+            return self._visit_reducer(function, ast)
+        if py is None and function == "elmcount":
+            return self._visit_elmcount(ast)
+        if py is None and function == "active_initial":
+            return self._visit_active_initial(ast)
         if py is not None and py != "time":
             if py not in self.lookup_elements:
                 self._refuse("calling a variable that is not a lookup", repr(function))
@@ -388,8 +786,12 @@ class _Generator:
         args = [self.visit(arg) for arg in ast.arguments]
         refs = set(extra).union(*(a.refs for a in args))
         lookups = any(a.lookups for a in args)
+        if self.scalar:
+            template = _SCALAR_FUNCTIONS[function]
         if function == "ramp":
             code = template % ", ".join(a.code for a in args)
+        elif self.scalar and function == "if_then_else":
+            code = template % {str(i): a.code for i, a in enumerate(args)}
         else:
             code = template % tuple(a.code for a in args)
         return _Expr(code, 0, refs, lookups)
@@ -401,7 +803,7 @@ class _Generator:
             self._refuse("WITH LOOKUP with an external table")
         if ast.lookups.type != "interpolate":
             self._refuse(f"a lookup of type {ast.lookups.type!r}")
-        py = self.py_names[self._element]
+        py = self._node
         if py in self.lookups:
             self._refuse("more than one WITH LOOKUP in one equation")
         self.lookups[py] = _table(self._element, ast.lookups.x, ast.lookups.y)
@@ -421,8 +823,10 @@ class _Generator:
         return _Expr(name, 0, {name}, expr.lookups)
 
     def _stateful(self, kind: str, **asts) -> _Expr:
-        name = f"_s{len(self.states)}"
+        # The arguments first: a stateful function nested in them appends its
+        # own state, and this one must be named after all of those.
         args = {key: self._argument(value) for key, value in asts.items()}
+        name = f"_s{len(self.states)}"
         int_init = None
         if kind in ("smooth", "delayn"):
             # PySD's state (SMOOTH) / delay-times (DELAY N) array takes the
@@ -431,8 +835,31 @@ class _Generator:
             if is_int:
                 int_init = frozenset(relies_on)
         self.states.append(_State(name, kind, self._element, args, int_init))
-        if kind in ("integ", "integ_nn", "initial"):
+        if kind in ("integ", "integ_nn", "initial", "delayfixed"):
             return _Expr(name, 0, {name})
+        if kind == "forecast":  # Forecast.__call__: input * (1 + zidz(input - state, avg * state) * horizon)
+            inp, avg, hor = args["input"], args["average_time"], args["horizon"]
+            zidz = "_sc_zidz" if self.scalar else "_zidz"
+            code = f"({inp.code} * (1 + {zidz}({inp.code} - {name}, {avg.code} * {name}) * {hor.code}))"
+            return _Expr(code, 0, {name} | inp.refs | avg.refs | hor.refs)
+        if kind == "sample":  # SampleIfTrue.__call__: the input while the condition holds, else the state
+            cond, inp = args["condition"], args["input"]
+            if self.scalar:
+                code = f"({inp.code} if {cond.code} else {name})"
+            else:
+                code = f"_np.where({cond.code}, {inp.code}, {name})"
+            return _Expr(code, 0, {name} | cond.refs | inp.refs)
+        if kind == "trend":  # Trend.__call__: zidz(input - state, average_time * abs(state))
+            inp, avg = args["input"], args["average_time"]
+            template = "_sc_zidz(%s - %s, %s * abs(%s))" if self.scalar else "_zidz(%s - %s, %s * _np.abs(%s))"
+            return _Expr(template % (inp.code, name, avg.code, name), 0, {name} | inp.refs | avg.refs)
+        if self.scalar:  # a list of stages: the last is the output
+            if kind == "smooth":
+                return _Expr(f"{name}[-1]", 0, {name})
+            if kind == "delay":
+                delay_time = args["delay_time"]
+                return _Expr(f"({name}[-1] / {delay_time.code})", 0, {name} | delay_time.refs)
+            return _Expr(f"({name}[-1] / {name}_times[0])", 0, {name})
         if kind == "smooth":
             return _Expr(f"{name}[{name}_ix]", 0, {name})
         if kind == "delay":
@@ -463,6 +890,13 @@ class _Generator:
             return False, set()
         if isinstance(ast, ae.GameStructure):
             return self._int_typed(ast.expression, _seen)
+        if isinstance(ast, ae.LogicStructure):
+            # PySD would start the array as bool and truncate the input to
+            # True/False; not reproduced, so not run.
+            self._refuse(
+                "a true/false (logical) value as a SMOOTH initial value or DELAY N delay time",
+                "PySD's state array would be boolean",
+            )
         if isinstance(ast, ae.ArithmeticStructure):
             if "/" in ast.operators:
                 return False, set()
@@ -471,10 +905,15 @@ class _Generator:
             ):
                 return False, set()
             return self._all_int(ast.arguments, _seen)
-        if isinstance(ast, (ae.IntegStructure, ae.SmoothStructure, ae.SmoothNStructure, ae.InitialStructure)):
+        if isinstance(
+            ast,
+            (ae.IntegStructure, ae.SmoothStructure, ae.SmoothNStructure, ae.InitialStructure, ae.DelayFixedStructure),
+        ):
             return self._int_typed(ast.initial, _seen)
         if isinstance(ast, ae.ReferenceStructure):
             py = self._resolve(ast.reference)
+            if py is not None and (py in self.subscripted or ast.subscripts is not None):
+                py = self._resolve_element(ast)
             if py is None or py in _seen:
                 return False, set()
             if py == "time":
@@ -495,9 +934,19 @@ class _Generator:
                 return True, set()
             if function == "step":
                 return self._int_typed(ast.arguments[0], _seen)
-            if function in ("modulo", "quantum", "if_then_else"):
-                args = ast.arguments[1:] if function == "if_then_else" else ast.arguments
-                return self._all_int(args, _seen)
+            if function == "if_then_else":
+                branches = [self._int_typed(arg, _seen) for arg in ast.arguments[1:]]
+                if branches[0][0] != branches[1][0]:
+                    # PySD's type (and so whether it truncates) follows the
+                    # branch taken at initialisation, scenario by scenario.
+                    self._refuse(
+                        "an IF THEN ELSE choosing between an integer and a non-integer "
+                        "SMOOTH initial value or DELAY N delay time",
+                        "PySD truncates the input only when the integer branch is taken",
+                    )
+                return self._all_int(ast.arguments[1:], _seen)
+            if function in ("modulo", "quantum"):
+                return self._all_int(ast.arguments, _seen)
             if function == "ramp":
                 time = ae.ReferenceStructure("time")
                 return self._all_int((*ast.arguments, time), _seen)
@@ -513,10 +962,21 @@ class _Generator:
         return True, relies
 
     def _element_int_typed(self, py: str, _seen: frozenset[str]) -> tuple[bool, set[str]]:
-        element = self._element_by_py.get(py)
-        if element is None or self._element_kinds.get(py) == "lookup":
+        unit = self._unit_by_node.get(py)
+        if unit is None or self._element_kinds.get(py) == "lookup":
             return False, set()
-        return self._int_typed(element.components[0].ast, _seen | {py})
+        ast = unit.component.ast
+        if isinstance(ast, np.ndarray):
+            if unit.index is None or ast.size != int(np.prod([len(r) for r in unit.index_ranges])):
+                return False, set()
+            values = ast.reshape(tuple(len(r) for r in unit.index_ranges))
+            return self._int_typed(values[unit.index].item(), _seen | {py})
+        outer = self._binding
+        self._binding = unit.binding  # the element's own subscripts
+        try:
+            return self._int_typed(ast, _seen | {py})
+        finally:
+            self._binding = outer
 
     # -- elements -----------------------------------------------------------
 
@@ -527,25 +987,20 @@ class _Generator:
             AbstractData,
         )
 
-        elements = self.section.elements
-        self._element_by_py = {self.py_names[el.name]: el for el in elements}
+        self._expand_units()
         self._element_kinds = {}
-        for el in elements:
-            py = self.py_names[el.name]
+        for unit in self.units:
+            py, el, ast = unit.node, unit.element, unit.component.ast
             if isinstance(el, AbstractControlElement) or py in _CONTROL_NAMES:
                 self._element_kinds[py] = "control"
-            elif isinstance(el.components[0].ast, (int, float, np.integer, np.floating)):
+            elif isinstance(ast, (int, float, np.integer, np.floating, np.ndarray)):
                 self._element_kinds[py] = "constant"
-            elif isinstance(el.components[0].ast, ae.LookupsStructure):
+            elif isinstance(ast, ae.LookupsStructure):
                 self._element_kinds[py] = "lookup"
         # lookups first: calls need to know which names are tables
-        for element in elements:
-            self._element = element.name
-            if len(element.components) != 1:
-                self._refuse("a multi-equation (subscripted) definition")
-            component = element.components[0]
-            if component.subscripts[0] or component.subscripts[1]:
-                self._refuse("subscripts")
+        for unit in self.units:
+            self._enter(unit)
+            component = unit.component
             if isinstance(component, AbstractData) or isinstance(component.ast, ae.DataStructure):
                 self._refuse("a DATA variable")
             if isinstance(component.ast, ae.GetLookupsStructure):
@@ -553,18 +1008,16 @@ class _Generator:
             if isinstance(component.ast, ae.LookupsStructure):
                 if component.ast.type != "interpolate":
                     self._refuse(f"a lookup of type {component.ast.type!r}")
-                py = self.py_names[element.name]
-                self.lookup_elements.add(py)
-                self.lookups[py] = _table(element.name, component.ast.x, component.ast.y)
+                self.lookup_elements.add(unit.node)
+                self.lookups[unit.node] = _table(unit.display, component.ast.x, component.ast.y)
 
         runtime_ns = _runtime_namespace()
-        for element in elements:
-            self._element = element.name
-            py = self.py_names[element.name]
-            component = element.components[0]
+        for unit in self.units:
+            self._enter(unit)
+            element, py, component = unit.element, unit.node, unit.component
             meta = {
                 "py_name": py,
-                "name": element.name,
+                "name": unit.display,
                 "units": element.units or "",
                 "documentation": (element.documentation or "").strip(),
                 "kind": "auxiliary",
@@ -576,7 +1029,16 @@ class _Generator:
                 meta["kind"] = "lookup"
                 continue
             n_states = len(self.states)
-            expr = self.visit(component.ast)
+            if isinstance(component.ast, np.ndarray):  # one value of an array constant
+                shape = tuple(len(r) for r in unit.index_ranges)
+                values = component.ast
+                if values.shape != shape and values.size == int(np.prod(shape)):
+                    values = values.reshape(shape)  # a tabbed array comes flat, row by row
+                if unit.index is None or values.shape != shape:
+                    self._refuse("an array constant whose shape does not match its subscripts")
+                expr = self.visit(values[unit.index].item())
+            else:
+                expr = self.visit(component.ast)
             if isinstance(element, AbstractControlElement) or py in _CONTROL_NAMES:
                 if py not in _CONTROL_NAMES or len(self.states) != n_states or expr.lookups:
                     self._refuse("a control variable that is not a plain expression")
@@ -584,7 +1046,7 @@ class _Generator:
                 if _NUMBER.match(expr.code):
                     meta["default"] = float(expr.code)
                 self.control[py] = expr
-                self.nodes[py] = _Node(py, expr.code, set(expr.refs), "control", element.name)
+                self.nodes[py] = _Node(py, expr.code, set(expr.refs), "control", unit.display)
                 continue
             new_states = self.states[n_states:]
             if not expr.refs and not new_states and not expr.lookups:
@@ -596,11 +1058,12 @@ class _Generator:
                     meta["kind"] = "constant"
                     meta["default"] = value
                     self.constants[py] = value
-                    self.nodes[py] = _Node(py, "", set(), "const", element.name)
+                    self.nodes[py] = _Node(py, "", set(), "const", unit.display)
                     continue
             if any(s.kind != "initial" for s in new_states):
                 meta["kind"] = "stock"
-            self.nodes[py] = _Node(py, expr.code, set(expr.refs), "element", element.name)
+            self.nodes[py] = _Node(py, expr.code, set(expr.refs), "element", unit.display)
+        self._binding = {}
 
         for py in _CONTROL_NAMES:
             if py not in self.control:
@@ -648,6 +1111,49 @@ class _Generator:
         for meta in self.meta:
             if meta["py_name"] in self.nodes:
                 meta["dynamic"] = self.nodes[meta["py_name"]].dynamic
+        self._refuse_order_dependent_delayn(states)
+
+    def _refuse_order_dependent_delayn(self, states: dict[str, _State]) -> None:
+        """Refuse a time-varying DELAY N read by a stateful function's update.
+
+        PySD's DelayN.ddt replaces its ``times`` array during the update, so a
+        DELAY N whose delay time varies is read (as ``state / times[0]``) with
+        the old delay time by the stateful functions PySD updates before it
+        and with the new one by those it updates after it -- in the order of
+        its object names, and, through a model variable, depending on whether
+        that step is saved (saved values are cached before the update).  Such
+        a read is not reproduced, so such a model is not run.
+        """
+        varying = {s.name for s in states.values() if s.kind == "delayn" and self._is_dynamic(s.args["delay_time"])}
+        if not varying:
+            return
+
+        def reads(ref: str, seen: set[str]) -> set[str]:
+            if ref in varying:
+                return {ref}
+            node = self.nodes.get(ref)
+            if node is None or ref in seen:
+                return set()
+            seen.add(ref)
+            return set().union(*(reads(r, seen) for r in node.refs))
+
+        for state in self.states:
+            if not state.dynamic:
+                continue
+            for key, arg in state.args.items():
+                if key in ("initial", "order"):
+                    continue
+                seen: set[str] = set()
+                if any(reads(ref, seen) for ref in arg.refs):
+                    raise UnsupportedConstructError(
+                        state.element,
+                        "a DELAY N with a time-varying delay time read by a stateful function",
+                        "PySD's result then depends on the order it updates them and on SAVEPER",
+                    )
+
+    def _is_dynamic(self, expr: _Expr) -> bool:
+        states = {s.name: s for s in self.states}
+        return any(self.nodes[ref].dynamic if ref in self.nodes else states[ref].dynamic for ref in expr.refs)
 
     @staticmethod
     def _toposort(targets, deps, what: str, names: dict[str, str]) -> list[str]:
@@ -688,10 +1194,15 @@ class _Generator:
         def init_deps(name: str) -> set[str]:
             if name in states:
                 args = states[name].args
-                return set().union(*(args[key].refs for key in ("initial", "order", "delay_time") if key in args))
+                keys = ("initial", "order", "delay_time", "initial_trend", "average_time")
+                if states[name].kind in ("trend", "forecast"):
+                    keys = (*keys, "input")
+                return set().union(*(args[key].refs for key in keys if key in args))
             node = self.nodes[name]
             if node.kind in ("const", "control", "time"):
                 return set()
+            if node.init_code is not None:
+                return set(node.init_refs)
             return set(node.refs)
 
         static = [name for name, node in self.nodes.items() if node.kind in ("element", "hidden") and not node.dynamic]
@@ -717,7 +1228,7 @@ class _Generator:
                 for s in self.states
                 if s.dynamic
                 for key, arg in s.args.items()
-                if key not in ("initial", "order")
+                if key not in ("initial", "order", "initial_trend")
                 for ref in arg.refs
                 if ref in self.nodes and self.nodes[ref].dynamic and self.nodes[ref].kind in ("element", "hidden")
             },
@@ -843,7 +1354,8 @@ class _Generator:
                 body.extend(self._emit_state_init(states[name]))
             else:
                 node = self.nodes[name]
-                b(f"{name} = {node.code}  # {node.element}" if node.kind == "element" else f"{name} = {node.code}")
+                code = node.code if node.init_code is None else node.init_code
+                b(f"{name} = {code}  # {node.element}" if node.kind == "element" else f"{name} = {code}")
         b("_j = 0")
         b("_last = len(_times) - 1")
         b("for _k in range(len(_times)):")
@@ -871,10 +1383,159 @@ class _Generator:
         w("")
         return "\n".join(out) + "\n"
 
+    def emit_scalar(self) -> str:
+        """Source of the scalar backend: ``_one()`` and ``simulate_one()``.
+
+        Built from the same abstract model as the vector code (after a
+        ``_reset(scalar=True)`` and a second ``build()``): one scenario, every
+        variable a Python float and a local, SMOOTH/DELAY chains as lists.
+        """
+        init_order, core, rest = self.schedules()
+        states = {s.name: s for s in self.states}
+        variables = [*self.meta, {"py_name": "time", "kind": "time", "dynamic": True}]
+        dyn_outputs = [m["py_name"] for m in variables if m["kind"] != "lookup" and m["dynamic"]]
+        static_outputs = [m["py_name"] for m in variables if m["kind"] != "lookup" and not m["dynamic"]]
+        has_int = any(state.int_init is not None for state in self.states)
+        out: list[str] = []
+        w = out.append
+        w("")
+        w("")
+        w("def _one(_p, _tables, _ctl, _times, _save, _float_given):")
+        w('    """The model for one scenario, straight-line on Python floats.')
+        w("")
+        w("    Returns the rows of the dynamic outputs at the saved times and the static")
+        w("    outputs (both in the order of _DYNAMIC_OUTPUTS / _STATIC_OUTPUTS).")
+        w('    """')
+        for name in self.constants:
+            w(f"    {name} = _p[{name!r}]")
+        w("    initial_time, final_time, time_step, saveper = _ctl")
+        for name in self.lookups:
+            w(f"    _lk_{name} = _sc_lookup(*_tables[{name!r}])")
+        body: list[str] = []
+        b = body.append
+        b("time = _times[0]")
+        for name in init_order:
+            if name in states:
+                body.extend(self._emit_scalar_state_init(states[name]))
+            else:
+                node = self.nodes[name]
+                b(f"{name} = {node.code if node.init_code is None else node.init_code}")
+        b("_rows = []")
+        b("_append = _rows.append")
+        b("_last = len(_times) - 1")
+        b("for _k in range(len(_times)):")
+        b("    time = _times[_k]")
+        for name in core:
+            b(f"    {name} = {self.nodes[name].code}")
+        b("    if _save[_k]:")
+        for name in rest:
+            b(f"        {name} = {self.nodes[name].code}")
+        b(f"        _append({_tuple_code(dyn_outputs)})")
+        b("    if _k == _last:")
+        b("        break")
+        for state in self.states:
+            body.extend("    " + line for line in self._emit_scalar_state_update(state))
+        b(f"return _rows, {_tuple_code(static_outputs)}")
+        out.extend("    " + line for line in body)
+        w("")
+        w("")
+        w("def simulate_one(params=None, lookups=None, initial_time=None, final_time=None,")
+        w("                 time_step=None, saveper=None, return_columns=None):")
+        w('    """Integrate one scenario with the scalar backend; {column: array (1, n_saved)}.')
+        w("")
+        w("    The same inputs and outputs as simulate(..., n=1) (parameters and lookup")
+        w("    rows of one scenario), computed on Python floats: much faster for one run.")
+        w('    """')
+        w("    _p = _resolve_params_one(params)")
+        if has_int:
+            w("    _fg = _float_typed(params, initial_time, final_time, time_step, saveper)")
+        else:
+            w("    _fg = None")
+        w("    _ctl = _resolve_control(_p, initial_time, final_time, time_step, saveper)")
+        w("    _tables = _resolve_lookups_one(lookups)")
+        w("    _times, _save = _schedule(*_ctl)")
+        w("    _cols, _req_dyn, _req_static = _resolve_columns(return_columns)")
+        w("    _rows, _statics = _one(_p, _tables, _ctl, _times, _save, _fg)")
+        w("    return _collect_one(_cols, _req_dyn, _req_static, _rows, _statics)")
+        return "\n".join(out) + "\n"
+
+    def _emit_scalar_state_init(self, state: _State) -> list[str]:
+        a = {key: arg.code for key, arg in state.args.items()}
+        s = state.name
+        if state.kind == "delayfixed":
+            return [
+                f"{s}_n = _sc_fixed_order({state.element!r}, {a['delay_time']}, time_step)",
+                f"{s} = {a['initial']}",
+                f"{s}_pipe = [{s}] * {s}_n",
+                f"{s}_ptr = 0",
+            ]
+        if state.kind in ("trend", "forecast"):
+            return [f"{s} = {a['input']} / (1 + {a['initial_trend']} * {a['average_time']})"]
+        if state.kind == "sample":
+            return [f"{s} = {a['initial']}"]
+        if state.kind in ("integ", "integ_nn", "initial"):
+            return [f"{s} = {a['initial']}"]
+        if state.kind == "smooth":
+            lines = [
+                f"{s}_n, {s}_ord = _sc_order_setup({state.element!r}, {a['order']})",
+                f"{s} = [{a['initial']}] * {s}_n",
+            ]
+            if state.int_init is not None:
+                lines.append(f"{s}_int = _int_typed({tuple(sorted(state.int_init))!r}, _float_given)")
+            return lines
+        lines = [
+            f"{s}_n, {s}_ord = _sc_order_setup({state.element!r}, {a['order']}, time_step, {a['delay_time']})",
+            f"{s} = [{a['initial']} * {a['delay_time']}] * {s}_n",
+        ]
+        if state.kind == "delayn":
+            lines.append(f"{s}_times = [{a['delay_time']}] * {s}_n")
+            if state.int_init is not None:
+                lines.append(f"{s}_int = _int_typed({tuple(sorted(state.int_init))!r}, _float_given)")
+        return lines
+
+    def _emit_scalar_state_update(self, state: _State) -> list[str]:
+        a = {key: arg.code for key, arg in state.args.items()}
+        s = state.name
+        if state.kind in ("delayfixed", "trend", "forecast", "sample"):
+            return self._emit_state_update(state)
+        if state.kind == "integ":
+            return [f"{s} = {s} + {a['flow']} * time_step"]
+        if state.kind == "integ_nn":
+            return [f"{s} = _sc_max({s} + {a['flow']} * time_step, 0)"]
+        if state.kind == "smooth":
+            if state.int_init is not None:
+                return [
+                    f"{s} = _sc_smooth_update({s}, _math.trunc({a['input']}) if {s}_int "
+                    f"else {a['input']}, {a['smooth_time']}, {s}_ord, time_step)",
+                    f"{s}_int = False",
+                ]
+            return [f"{s} = _sc_smooth_update({s}, {a['input']}, {a['smooth_time']}, {s}_ord, time_step)"]
+        if state.kind == "delay":
+            return [f"{s} = _sc_delay_update({s}, {a['input']}, {a['delay_time']}, {s}_ord, time_step)"]
+        if state.kind == "delayn":
+            delay_time = a["delay_time"]
+            if state.int_init is not None:
+                delay_time = f"(_math.trunc({delay_time}) if {s}_int else {delay_time})"
+            return [
+                f"{s}, {s}_times = _sc_delayn_update({s}, {s}_times, {a['input']}, {delay_time}, {s}_ord, time_step)"
+            ]
+        return []
+
     def _emit_state_init(self, state: _State) -> list[str]:
         a = {key: arg.code for key, arg in state.args.items()}
         s = state.name
         label = f"  # {state.element}"
+        if state.kind == "delayfixed":
+            return [
+                f"{s}_n = _fixed_order({state.element!r}, {a['delay_time']}, time_step)",
+                f"{s} = _full({a['initial']}, _n){label}",
+                f"{s}_pipe = [{s}] * {s}_n",
+                f"{s}_ptr = 0",
+            ]
+        if state.kind in ("trend", "forecast"):
+            return [f"{s} = _full({a['input']} / (1 + {a['initial_trend']} * {a['average_time']}), _n){label}"]
+        if state.kind == "sample":
+            return [f"{s} = _full({a['initial']}, _n){label}"]
         if state.kind in ("integ", "integ_nn"):
             return [f"{s} = _full({a['initial']}, _n){label}"]
         if state.kind == "initial":
@@ -906,6 +1567,18 @@ class _Generator:
     def _emit_state_update(self, state: _State) -> list[str]:
         a = {key: arg.code for key, arg in state.args.items()}
         s = state.name
+        if state.kind == "delayfixed":  # DelayFixed.update: the input into the pipe, the oldest out
+            return [
+                f"{s}_pipe[{s}_ptr] = {a['input']}",
+                f"{s}_ptr = ({s}_ptr + 1) % {s}_n",
+                f"{s} = {s}_pipe[{s}_ptr]",
+            ]
+        if state.kind in ("trend", "forecast"):
+            return [f"{s} = {s} + ({a['input']} - {s}) / {a['average_time']} * time_step"]
+        if state.kind == "sample":  # SampleIfTrue.update: state * 0 + (input if condition else state)
+            if self.scalar:
+                return [f"{s} = {s} * 0 + ({a['input']} if {a['condition']} else {s})"]
+            return [f"{s} = {s} * 0 + _np.where({a['condition']}, {a['input']}, {s})"]
         if state.kind == "integ":
             return [f"{s} = {s} + {a['flow']} * time_step"]
         if state.kind == "integ_nn":
@@ -1141,6 +1814,34 @@ def _resolve_columns(return_columns):
     return cols, req_dyn, req_static
 
 
+def _resolve_params_one(params):
+    """Constants of one scenario as Python floats (scalars or shape-(1,) arrays given)."""
+    values = _resolve_params(params, 1)
+    return {k: float(v) if _np.ndim(v) == 0 else float(v[0]) for k, v in values.items()}
+
+
+def _resolve_lookups_one(lookups):
+    """Tables of one scenario as (x list, y list); a (1, k) y gives its row."""
+    if not lookups:
+        return _DEFAULT_TABLES_ONE
+    tables = _resolve_lookups(lookups, 1)
+    return {k: (x.tolist(), y.reshape(-1).tolist()) for k, (x, y) in tables.items()}
+
+
+_DEFAULT_TABLES_ONE = {k: (list(x), list(y)) for k, (x, y) in LOOKUPS.items()}
+
+
+def _collect_one(cols, req_dyn, req_static, rows, statics):
+    n_saved = len(rows)
+    block = _np.array(rows, dtype=float).reshape(n_saved, len(_DYNAMIC_OUTPUTS))
+    out = [None] * len(cols)
+    for b, i in req_dyn:
+        out[b] = block[:, i].reshape(1, n_saved)
+    for b, i in req_static:
+        out[b] = _np.full((1, n_saved), float(statics[i]))
+    return dict(zip(cols, out))
+
+
 def saved_times(initial_time=None, final_time=None, time_step=None, saveper=None, params=None):
     """The times simulate() saves, rounded as PySD rounds its output index."""
     p = _resolve_params(params, 1)
@@ -1158,7 +1859,10 @@ def generate(mdl_path: str | os.PathLike) -> str:
     """
     generator = _Generator(mdl_path)
     generator.build()
-    return generator.emit()
+    source = generator.emit()
+    generator._reset(scalar=True)  # the same abstract model, scalar code
+    generator.build()
+    return source + generator.emit_scalar()
 
 
 # ---------------------------------------------------------------------------
@@ -1314,6 +2018,7 @@ class VectorModel:
         saveper: float | None = None,
         return_columns: list[str] | None = None,
         workers: int = 1,
+        backend: str = "auto",
     ) -> dict[str, np.ndarray]:
         """Run ``n`` scenarios; ``{column: array (n, n_saved_times)}``.
 
@@ -1324,11 +2029,26 @@ class VectorModel:
         ``return_columns`` (default: every non-lookup variable, by Python
         name).  ``workers > 1`` splits the scenarios over that many processes
         (Linux only, forked; outputs are written to shared memory); elsewhere
-        it runs in-process.
+        it runs in-process.  ``backend``: ``"vector"`` (NumPy over the
+        scenario axis), ``"scalar"`` (Python floats, one scenario after the
+        other) or ``"auto"`` (scalar up to :data:`AUTO_SCALAR_MAX_RUNS`
+        scenarios, where one NumPy pass costs more than the scalar runs; else
+        vector).
         """
         if n is None:
             n = _infer_n(params, lookups)
+        if backend not in ("auto", "vector", "scalar"):
+            raise ValueError(f"backend must be 'auto', 'vector' or 'scalar', got {backend!r}")
         module = self.module
+        if backend == "scalar" or (backend == "auto" and n <= AUTO_SCALAR_MAX_RUNS):
+            control = (initial_time, final_time, time_step, saveper)
+            if n == 1:
+                return module.simulate_one(params, lookups, *control, return_columns)
+            runs = [
+                module.simulate_one(*_one_scenario(params, lookups, i, n), *control, return_columns)
+                for i in range(int(n))
+            ]
+            return {column: np.concatenate([run[column] for run in runs]) for column in runs[0]}
         plan = module._plan(params, n, lookups, initial_time, final_time, time_step, saveper, return_columns)
         n = plan["n"]
         shape = (len(plan["columns"]), plan["n_saved"], n)
@@ -1352,6 +2072,7 @@ class VectorModel:
         saveper: float | None = None,
         return_columns: list[str] | None = None,
         workers: int = 1,
+        backend: str = "auto",
     ):
         """Run ``n`` scenarios and return an ``xarray.Dataset``.
 
@@ -1371,7 +2092,9 @@ class VectorModel:
             "time_step": time_step,
             "saveper": saveper,
         }
-        data = self.simulate(params, n, lookups, **control, return_columns=return_columns, workers=workers)
+        data = self.simulate(
+            params, n, lookups, **control, return_columns=return_columns, workers=workers, backend=backend
+        )
         times = self.module.saved_times(**control, params=_scalar_params(params))
         meta = {m["py_name"]: m for m in self.module.VARIABLES}
         dataset = xr.Dataset(coords={"scenario": np.arange(n), "time": times})
@@ -1442,6 +2165,23 @@ def _run_forked(module, plan, shape, workers: int) -> list[np.ndarray]:
     if error is not None:
         raise error
     return bufs
+
+
+def _one_scenario(params, lookups, i: int, n: int):
+    """Parameters and lookups of scenario ``i`` of ``n`` (per-scenario arrays sliced)."""
+    one_params = {}
+    for key, value in (params or {}).items():
+        shape = np.shape(value)
+        if shape and shape != (n,):
+            raise ValueError(f"parameter {key!r}: expected a scalar or shape ({n},), got {shape}")
+        one_params[key] = np.asarray(value, dtype=float)[i] if shape else value
+    one_lookups = {}
+    for key, (x, y) in (lookups or {}).items():
+        y = np.asarray(y, dtype=float)
+        if y.ndim == 2 and y.shape[0] != n:
+            raise ValueError(f"lookup {key!r}: y must have shape (k,) or ({n}, k), got {y.shape}")
+        one_lookups[key] = (x, y[i] if y.ndim == 2 else y)
+    return one_params, one_lookups
 
 
 def _infer_n(params, lookups) -> int:

@@ -449,11 +449,22 @@ class JiaozuoModel:
         the reference the tests and the benchmark compare against.
     cache
         Folder for the translation (default :func:`cache_root`).
+    engine
+        ``"pysd"`` (default): PySD, as ``fast`` says.  ``"scalar"``: the scalar
+        backend of :mod:`greenpath.vector` (the same equations as straight-line
+        Python on floats, ~100x faster per run; ``tests/test_vector_engine.py``
+        proves it equal to PySD).  A run it cannot make (a year-tabled lever that
+        is not a plain constant, a .mdl changed since this model was loaded) goes
+        through PySD; ``metadata["engine"]`` names the engine each run used.
     """
 
-    def __init__(self, mdl_path: Path = MDL_PATH, fast: bool = True, cache: Path | None = None):
+    def __init__(self, mdl_path: Path = MDL_PATH, fast: bool = True, cache: Path | None = None,
+                 engine: str = "pysd"):
         import pysd
 
+        if engine not in ("pysd", "scalar"):
+            raise ModelError(f"engine must be 'pysd' or 'scalar', got {engine!r}")
+        self.engine = engine
         self.mdl_path = Path(mdl_path)
         self.fast = fast
         self.py_path = translate(self.mdl_path, cache)
@@ -611,22 +622,29 @@ class JiaozuoModel:
             self._cache_signature_next = (
                 tuple(sorted(k for k, v in full.items() if callable(v))), tuple(columns),
             )
-            with warnings.catch_warnings():
-                _ignore_noise()
-                try:
-                    if self.fast:
-                        raw = integrate(self._model, changed or None, columns, stamps,
-                                        final_time, time_step, saveper)
-                    else:
-                        raw = self._model.run(
-                            params=changed or None, final_time=final_time, time_step=time_step,
-                            saveper=saveper, return_timestamps=stamps,
-                            return_columns=columns, progress=False,
-                        )
-                    self._state = dict(full)
-                except BaseException:
-                    self._state = {}  # unknown state: the next run resets everything
-                    raise
+            engine_used = "pysd+fast-lookups" if self.fast else "pysd"
+            raw = None
+            if self.engine == "scalar":  # leaves the PySD model (and _state) untouched
+                raw = self._run_scalar(full, tv_meta, columns, final_time, time_step, saveper)
+                if raw is not None:
+                    engine_used = "scalar"
+            if raw is None:
+                with warnings.catch_warnings():
+                    _ignore_noise()
+                    try:
+                        if self.fast:
+                            raw = integrate(self._model, changed or None, columns, stamps,
+                                            final_time, time_step, saveper)
+                        else:
+                            raw = self._model.run(
+                                params=changed or None, final_time=final_time, time_step=time_step,
+                                saveper=saveper, return_timestamps=stamps,
+                                return_columns=columns, progress=False,
+                            )
+                        self._state = dict(full)
+                    except BaseException:
+                        self._state = {}  # unknown state: the next run resets everything
+                        raise
         elapsed = time.perf_counter() - started
         frame = raw.copy()
         frame.columns = [c if c in self._py_to_real else self._real_to_py[c] for c in frame.columns]
@@ -640,7 +658,7 @@ class JiaozuoModel:
             "scenario": scenario,
             "model": self.mdl_path.name,
             "model_sha256": self.hash,
-            "engine": "pysd+fast-lookups" if self.fast else "pysd",
+            "engine": engine_used,
             "calibration_sha256_12": self.calibration,
             "run_started_utc": started_at,
             "params": {n: v for n, v in overrides.items()},
@@ -656,6 +674,46 @@ class JiaozuoModel:
         }
         return RunResult(frame=frame, units={c: self.units.get(c, "") for c in frame.columns},
                          metadata=meta)
+
+    def _run_scalar(self, full, tables, columns, final_time, time_step, saveper) -> pd.DataFrame | None:
+        """One run on the scalar backend, as PySD's frame; None when it cannot make it.
+
+        Year-tabled levers run on the compiled year-table variant
+        (:func:`greenpath.ensemble.vector_model`); None (run through PySD) when
+        that variant cannot be made or was compiled from another .mdl than the
+        one this model loaded.
+        """
+        from greenpath.vector import UnsupportedConstructError
+
+        try:
+            if self.mdl_path.resolve() == MDL_PATH.resolve():
+                from greenpath.ensemble import _table_lookup, vector_model
+
+                vm = vector_model(tables)
+                lookups = {_table_lookup(n): (t["years"], t["values"]) for n, t in tables.items()}
+            elif tables:
+                return None
+            else:
+                vm = self._own_vector_model()
+                lookups = None
+        except UnsupportedConstructError:
+            return None
+        if vm.source_sha256 != self.hash:
+            return None
+        params = {k: v for k, v in full.items() if k not in tables}
+        control = {"final_time": float(final_time), "time_step": float(time_step), "saveper": float(saveper)}
+        out = vm.simulate(params, 1, lookups, **control, return_columns=list(columns), backend="scalar")
+        times = vm.times(**control)
+        unique = list(dict.fromkeys(columns))  # asked order, each once (as PySD)
+        values = np.stack([out[c][0] for c in unique], axis=1)  # one block: a dict of columns costs ~5 ms
+        return pd.DataFrame(values, index=pd.Index(times, name="time"), columns=unique)
+
+    def _own_vector_model(self):
+        from greenpath.vector import VectorModel
+
+        if getattr(self, "_vector", None) is None:
+            self._vector = VectorModel(self.mdl_path, cache_root() / "vector")
+        return self._vector
 
     def _memoize_cache_assignment(self) -> None:
         """Skip PySD's O(n^2) cache-type assignment when nothing structural changed.

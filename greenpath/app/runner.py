@@ -30,6 +30,11 @@ from greenpath.app import state
 from greenpath.model.engine import JiaozuoModel, RunResult
 
 
+def _scalar_model() -> JiaozuoModel:
+    """Build the app's model: PySD's results on the scalar backend (~100x faster per run)."""
+    return JiaozuoModel(engine="scalar")
+
+
 class ModelPool:
     """Lends each caller a model of its own; models are created on demand.
 
@@ -45,14 +50,14 @@ class ModelPool:
         Most models per structure (default: the number of CPUs, at most 4).  A caller
         finding all of them busy waits for one.
     factory
-        Builds a model (default :class:`JiaozuoModel`).
+        Builds a model (default :class:`JiaozuoModel` on the scalar backend).
     max_structures
         Structures whose idle models are kept; beyond it the idle models of the least
         recently used structure are dropped (they are rebuilt when needed).
     """
 
     def __init__(self, size: int | None = None,
-                 factory: Callable[[], JiaozuoModel] = JiaozuoModel,
+                 factory: Callable[[], JiaozuoModel] = _scalar_model,
                  max_structures: int = 6) -> None:
         self.size = max(1, size or min(4, os.cpu_count() or 1))
         self.max_structures = max(1, max_structures)
