@@ -235,3 +235,70 @@ def test_lever_move_updates_chart_and_badge_and_csv_downloads(tmp_path):
             raise
         finally:
             browser.close()
+
+
+# ------------------------------------------------------------------ meeting use
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    """One app server for the meeting tests below."""
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    with streamlit_server(free_port(), log) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for the meeting tests below."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                      args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def open_app(browser, url: str, width: int = 1366, height: int = 768, query: str = ""):
+    """A new session at ``url`` in a ``width`` x ``height`` viewport, first run finished."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(f"{url}/{query}", wait_until="domcontentloaded")
+    page.wait_for_selector(".st-key-chart_co2 svg.marks", timeout=120_000)
+    wait_idle(page)
+    return page
+
+
+def test_lever_section_stays_open_while_its_levers_move(server, browser):
+    """Moving a lever in a closed-by-default section left it open and focused.
+
+    The section's title counts its changed levers; a new count used to give Streamlit a
+    new expander, drawn closed, and the slider lost the keyboard focus.
+    """
+    page = open_app(browser, server, 1600, 1000)
+    try:
+        from greenpath.i18n import t
+
+        title = t("app_section_production", "en")
+        section = page.locator('[data-testid="stExpander"]', has_text=title).first
+        section.locator("summary").click()
+        slider = page.locator(".st-key-w_lever_backward_capacity_exit_rate input[type=range]")
+        slider.focus()
+        before = slider.get_attribute("aria-valuetext")
+        slider.press("ArrowRight")
+        changed = t("app_section_changed", "en", n=1)
+        page.wait_for_function(
+            """text => [...document.querySelectorAll('[data-testid="stExpander"] summary')]
+                 .some(s => s.innerText.includes(text))""", arg=changed, timeout=60_000)
+        wait_idle(page)
+        assert section.locator("details").get_attribute("open") is not None, \
+            "the section closed when its changed count changed"
+        assert slider.is_visible()
+        assert slider.get_attribute("aria-valuetext") != before
+        slider.press("ArrowRight")  # still has the focus: a second press moves it again
+        wait_idle(page)
+        page.wait_for_function(
+            "() => document.activeElement && document.activeElement.closest("
+            "'.st-key-w_lever_backward_capacity_exit_rate') !== null", timeout=30_000)
+    finally:
+        page.close()

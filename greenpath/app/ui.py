@@ -463,7 +463,9 @@ def sidebar(lang: str) -> None:
                             for p in params)
             if n_changed:
                 title += " " + t("app_section_changed", lang, n=n_changed)
-            with st.expander(title, expanded=section.id == "energy"):
+            # Keyed: the title's changed-count must not make it a new (closed) expander.
+            with st.expander(title, expanded=section.id == "energy",
+                             key=f"w_section_{section.id}"):
                 for p in params:
                     _lever_widget(p, lang, start[p.name])
 
