@@ -110,10 +110,14 @@ class ChartContext:
     bands: pd.DataFrame | None = None
     history: dict[str, pd.Series] = field(default_factory=dict)
     x_start: int = 2005
+    #: Height of the plotting area in pixels (0: the default of the mode).
+    plot_height: int = 0
 
     @property
     def height(self) -> int:
         """Height of the plotting area (pixels)."""
+        if self.plot_height:
+            return self.plot_height
         return 520 if self.present else 260
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import math
+from dataclasses import replace
 from collections.abc import Callable, Mapping
 from urllib.parse import urlencode, urlsplit
 
@@ -49,6 +50,20 @@ TABS = ("compare", "file", "share", "downloads")
 #: The wedges come last: they need 2^n runs, and everything above is already on screen
 #: while they are computed.
 GRID = (("co2", "renewables"), ("coal", "energy_mix"), ("intensity",), ("industry", "wedges"))
+#: The charts a meeting starts with in view, next to the levers ("graphs to show").
+DEFAULT_VIEW = ("co2", "coal", "renewables")
+#: How many charts the view holds: fewer leaves the screen empty, more makes them unreadable.
+VIEW_MIN, VIEW_MAX = 2, 4
+#: Height of a chart's plotting area in the view (pixels): three side by side, or a 2x2
+#: grid, stay inside a 1366x768 screen with the KPIs and the target strip above them.
+VIEW_HEIGHT = {2: 210, 3: 190, 4: 140}
+#: chart id -> model variables whose targets the badge strip shows while the chart is in view.
+CHART_TARGETS = {
+    "co2": ("co2_emissions",), "coal": ("total_coal_consumption",),
+    "renewables": ("renewable_capacity",),
+    "intensity": ("energy_intensity", "co2_intensity"), "energy_mix": ("non_fossil_share",),
+    "industry": ("industrial_intensity", "industrial_energy_saving"), "wedges": (),
+}
 ss = st.session_state
 
 
@@ -144,6 +159,9 @@ def _init() -> None:
     ss.gp_compare = []
     ss.gp_errors = []
     ss.gp_upload = None
+    ss.gp_view = list(DEFAULT_VIEW)
+    ss.gp_hint = True
+    ss.gp_undo = None
     _set_base(state.load_preset(state.default_preset()))
     # Every value of a repeated parameter, so a link giving one twice is an error.
     query = {k: st.query_params.get_all(k) for k in st.query_params}
@@ -231,10 +249,44 @@ def _on_present() -> None:
     ss.gp_present = ss.w_present
 
 
+def _keep_for_undo(what: str) -> None:
+    """Before the base is replaced: keep unsaved lever changes for an "Undo" offer.
+
+    ``what`` names the replacement (shown in the offer).  Nothing is kept when the levers
+    are as their base has them, or when the settings are a saved scenario's.
+    """
+    base: state.Base = ss.gp_base
+    changed = state.changed_levers(base, ss.gp_values)
+    if not changed:
+        ss.gp_undo = None
+        return
+    try:
+        key = state.run_key({**base.scenario.settings(), **ss.gp_values})
+    except (TypeError, ValueError):
+        key = None
+    if key is not None and _saved_as(key) is not None:
+        ss.gp_undo = None
+        return
+    ss.gp_undo = {"base": base, "values": dict(ss.gp_values), "n": len(changed), "what": what}
+
+
+def _on_undo() -> None:
+    undo = ss.gp_undo
+    if undo:
+        ss.gp_base = undo["base"]
+        ss.gp_values = undo["values"]
+    ss.gp_undo = None
+
+
+def _on_undo_dismiss() -> None:
+    ss.gp_undo = None
+
+
 def _on_preset() -> None:
     choice = ss.w_preset
     if choice == _UPLOADED:
         return
+    _keep_for_undo(_preset_label(choice, ss.gp_lang))
     _set_base(state.load_preset(choice))
 
 
@@ -246,6 +298,8 @@ def _on_lever(name: str) -> None:
     p = reg.levers()[name]
     value = ss[f"w_lever_{name}"]
     ss.gp_values[name] = float(round(value, _lever_decimals(p) + 3))
+    ss.gp_hint = False  # the levers are found
+    ss.gp_undo = None  # an undo offer is about the settings before this move
 
 
 def _on_constant(name: str) -> None:
@@ -255,6 +309,7 @@ def _on_constant(name: str) -> None:
 
 
 def _on_revert() -> None:
+    _keep_for_undo(t("app_revert", ss.gp_lang))
     _set_base(ss.gp_base)
 
 
@@ -273,6 +328,7 @@ def _on_upload() -> None:
         ss.gp_upload = ("error", uploaded.name, str(exc))
         return
     ss.gp_upload = ("success", uploaded.name, "")
+    _keep_for_undo(uploaded.name)
     _set_base(base)
 
 
@@ -292,6 +348,19 @@ def _sets() -> tuple[str, ...] | None:
 
 def _on_dismiss() -> None:
     ss.gp_errors = []
+
+
+def _on_hint_ok() -> None:
+    ss.gp_hint = False
+
+
+def _on_view() -> None:
+    """Keep the charts picked for the view, two to four of them, in the page's order."""
+    chosen = [c for c in CHART_ORDER if c in (ss.w_view or ())]
+    if not VIEW_MIN <= len(chosen) <= VIEW_MAX:
+        ss.gp_view_msg = t("app_view_limits", ss.gp_lang, lo=VIEW_MIN, hi=VIEW_MAX)
+        return
+    ss.gp_view = chosen
 
 
 def _on_dismiss_upload() -> None:
@@ -316,6 +385,7 @@ def _on_save() -> None:
 
 def _on_load_saved(name: str) -> None:
     settings = ss.gp_saved[name]
+    _keep_for_undo(name)
     base: state.Base = ss.gp_base
     values = {n: state.full(settings)[n] for n in reg.levers()}
     others = {k: v for k, v in state.diff(settings, base.scenario.settings()).items()
@@ -440,6 +510,8 @@ def _preset_label(name: str, lang: str) -> str:
 def sidebar(lang: str) -> None:
     """Language, page, presentation mode, and on the simulator page the levers."""
     with st.sidebar:
+        if ss.gp_page == "simulator" and not ss.gp_present:  # the main area keeps its height
+            st.title(t("app_title", lang), anchor=False)
         ss.w_lang = ss.gp_lang
         st.radio(t("app_language", lang), LANGS, key="w_lang", horizontal=True,
                  format_func=lambda x: {"en": "English", "zh": "中文"}[x], on_change=_on_lang)
@@ -689,10 +761,6 @@ def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
         for i, (col, chart) in enumerate(zip(cols, panels, strict=True)):
             with col:
                 st.vega_lite_chart(chart, width="stretch", key=f"vl_{chart_id}_{i}")
-        if chart_id == "co2" and not ctx.present:
-            note = co2_history_note(runs[0].frame, ctx.history.get("co2_emissions"), lang)
-            if note:
-                st.caption(note)
         if downloads:
             _chart_downloads(chart_id, lang, runs, wedges, ctx)
 
@@ -857,17 +925,21 @@ def simulator_page(lang: str) -> None:
     present = ss.gp_present
     if present:
         _presentation_style()
-    head, side = st.columns([5, 2], vertical_alignment="bottom")
+    else:
+        st.html(_MEETING_CSS)
+    head, side = st.columns([5, 2], vertical_alignment="center")
     with head, st.container(key="scenario_line"):
-        if not present:  # the projector keeps its height for the chart
-            st.title(t("app_title", lang), anchor=False)
-        st.markdown(f"**{t('app_scenario', lang)}:** {title} · *{_status(base, changed, lang)}*")
+        st.markdown(f"**{t('app_scenario', lang)}:** {title} · "
+                    f"*{_status(base, changed, key, lang)}*")
     with side, st.container(horizontal=True, horizontal_alignment="right"):
+        if not present:
+            view_picker(lang)
         st.button(t("app_revert", lang), key="w_revert", on_click=_on_revert,
                   disabled=not changed, help=t("app_revert_help", lang, title=base_title))
         if present:  # the sidebar and its toggle are hidden on the projector
             st.button(t("app_present_exit", lang), key="w_present_exit",
                       on_click=_on_present_exit, icon=":material/close_fullscreen:")
+    undo_offer(lang)
     if ss.gp_errors:
         st.error("\n\n".join(ss.gp_errors))
         st.button(t("app_dismiss", lang), key="w_dismiss", on_click=_on_dismiss)
@@ -882,25 +954,156 @@ def simulator_page(lang: str) -> None:
     if present:
         _presentation(runs, ctx, wedges, targets, lang)
         return
+    if ss.gp_hint:
+        first_visit_hint(lang)
+    msg = ss.pop("gp_view_msg", None)
+    if msg:
+        st.warning(msg)
     kpis(runs, lang)
-    target_panel(targets, lang)
-    st.subheader(t("app_charts", lang))
+    view = _view()
+    target_strip(targets, view, lang)
+    view_ctx = replace(ctx, plot_height=VIEW_HEIGHT[min(max(len(view), 2), 4)])
+    rows = [view] if len(view) <= 3 else [view[:2], view[2:]]
+    with st.container(key="view"):
+        for row in rows:
+            cols = st.columns(len(row))
+            for col, chart_id in zip(cols, row, strict=True):
+                with col:
+                    draw_chart(chart_id, runs, view_ctx, wedges, lang)
     if ctx.bands is None:
         st.caption(t("app_bands_unavailable", lang))
     else:
         st.caption(t("app_bands_note", lang, n=ctx.bands.attrs.get("n", runner.BAND_SAMPLES),
                      k=len(ctx.bands.attrs.get("sampled", []))))
-    for row in GRID:
-        cols = st.columns(len(row))
-        for col, chart_id in zip(cols, row, strict=True):
-            with col:
-                draw_chart(chart_id, runs, ctx, wedges, lang)
+    note = co2_history_note(runs[0].frame, ctx.history.get("co2_emissions"), lang)
+    if note:
+        st.caption(note)
+    others = [c for c in CHART_ORDER if c not in view]
+    if others:
+        st.subheader(t("app_more_charts", lang))
+        # The wedges need 2^n runs: drawn last, after everything else is on screen.
+        others.sort(key=lambda c: c == "wedges")
+        for i in range(0, len(others), 2):
+            row = others[i:i + 2]
+            cols = st.columns(2)
+            for col, chart_id in zip(cols, row, strict=False):
+                with col:
+                    draw_chart(chart_id, runs, ctx, wedges, lang)
     st.subheader(t("app_scenario_files", lang))
     scenario_panel(current, lang, runs, wedges)
 
 
-def _status(base: state.Base, changed: list[str], lang: str) -> str:
-    """Say how the scenario on screen departs from where it started (levers, a link)."""
+#: The simulator's meeting layout: the page starts right under Streamlit's header bar,
+#: so the KPIs, the target strip and the charts in view fit a 1366x768 screen.
+_MEETING_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding: 3.3rem 1.5rem 2rem 1.5rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] { gap: 0.55rem; }
+.st-key-scenario_line p { margin-bottom: 0; }
+.st-key-kpis { flex-wrap: nowrap !important; }
+.st-key-kpis > div { flex: 1 1 0 !important; min-width: 0 !important; }
+.st-key-kpis [data-testid="stMetric"] { padding: 0.1rem 0.6rem; }
+.st-key-kpis [data-testid="stMetricValue"] { font-size: 1.3rem; }
+.st-key-kpis [data-testid="stMetricLabel"] p { font-size: 0.82rem; }
+.st-key-hint p { font-size: 0.92rem; margin-bottom: 0; }
+.st-key-view [data-testid="stVerticalBlockBorderWrapper"] { padding: 0.4rem 0.6rem; }
+.st-key-view strong { font-size: 0.95rem; }
+.st-key-target_strip p { font-size: 0.85rem; margin-bottom: 0; }
+[data-testid="stSidebar"] h1 { font-size: 1.35rem; padding-top: 0; }
+</style>"""
+
+
+def undo_offer(lang: str) -> None:
+    """After a preset, upload or saved scenario replaced unsaved lever changes: offer them back."""
+    undo = ss.get("gp_undo")
+    if not undo:
+        return
+    with st.container(horizontal=True, vertical_alignment="center", key="undo"):
+        st.warning(t("app_undo_note", lang, n=undo["n"], what=undo["what"]),
+                   icon=":material/undo:", width="stretch")
+        st.button(t("app_undo", lang), key="w_undo", on_click=_on_undo, type="primary")
+        st.button(t("app_dismiss", lang), key="w_undo_dismiss", on_click=_on_undo_dismiss)
+
+
+def first_visit_hint(lang: str) -> None:
+    """How to use the simulator (one line), until the first lever move or "Got it"."""
+    with st.container(horizontal=True, vertical_alignment="center", key="hint", gap="small"):
+        st.markdown(f":material/tune: {t('app_hint', lang)}", width="content")
+        st.button(t("app_hint_ok", lang), key="w_hint_ok", on_click=_on_hint_ok,
+                  type="tertiary", icon=":material/close:")
+
+
+def _view() -> list[str]:
+    """Return the charts in view (see :data:`DEFAULT_VIEW`)."""
+    return [c for c in ss.gp_view if c in CHART_ORDER] or list(DEFAULT_VIEW)
+
+
+def view_picker(lang: str) -> None:
+    """The "graphs to show" picker (two to four charts fill the view), one click away."""
+    ss.w_view = _view()
+    with st.popover(t("app_view_pick", lang), icon=":material/insert_chart:",
+                    key="w_view_menu", help=t("app_view_help", lang, lo=VIEW_MIN, hi=VIEW_MAX)):
+        st.pills(t("app_view_pick", lang), CHART_ORDER, selection_mode="multi", key="w_view",
+                 format_func=lambda c: t(live.CHARTS[c], lang), on_change=_on_view,
+                 label_visibility="collapsed")
+
+
+def _indicator_variable(indicator: str) -> str:
+    """Return the model variable of a target's indicator (``change_vs_2020:x`` -> ``x``)."""
+    return str(indicator).rsplit(":", 1)[-1]
+
+
+def target_strip(targets: pd.DataFrame | None, view: list[str], lang: str) -> None:
+    """Met / missed badges of the targets drawn in view; every target one click away."""
+    if targets is None:
+        st.caption(t("app_not_available", lang, what=t("app_targets", lang)))
+        return
+    shown = {v for c in view for v in CHART_TARGETS.get(c, ())}
+    met = int(targets["met"].astype(bool).sum())
+    with st.container(horizontal=True, wrap=True, vertical_alignment="center",
+                      key="target_strip", gap="small"):
+        with st.popover(t("app_targets_all", lang, met=met, total=len(targets)),
+                        key="w_targets_all", icon=":material/flag:"):
+            target_panel(targets, lang)
+        for _, row in targets.iterrows():
+            if _indicator_variable(row.get("indicator", "")) not in shown:
+                continue
+            unit = str(row.get("unit") or "")
+            margin = _target_number(row.get("margin"), unit, signed=True)
+            unit_shown = "" if unit.lower() == "year" else unit_text(unit, lang)
+            text = f"{_target_label(row, lang)} · {margin} {unit_shown}".strip()
+            text = text.replace("[", "(").replace("]", ")")
+            badge = (f":green-badge[✔ {text}]" if bool(row["met"])
+                     else f":red-badge[✘ {text}]")
+            st.markdown(badge, width="content", help=_target_help(row, lang))
+
+
+def _target_help(row: pd.Series, lang: str) -> str:
+    """Return a target's detail line and source (a badge's tooltip)."""
+    unit = str(row.get("unit") or "")
+    detail = t("app_target_detail", lang, year=int(row["year"]),
+               value=_target_number(row.get("value"), unit),
+               comparison=_COMPARISON.get(str(row.get("comparison")), row.get("comparison")),
+               target=_target_number(row.get("target"), unit),
+               unit="" if unit.lower() == "year" else unit_text(unit, lang),
+               margin=_target_number(row.get("margin"), unit, signed=True))
+    source = str(row.get("source") or "")
+    return f"{detail}\n\n{source}" if source else detail
+
+
+def _saved_as(key: state.RunKey) -> str | None:
+    """Return the name of a saved scenario with the settings of ``key`` (None: none)."""
+    return next((name for name, saved in ss.gp_saved.items()
+                 if state.run_key(saved) == key), None)
+
+
+def _status(base: state.Base, changed: list[str], key: state.RunKey, lang: str) -> str:
+    """Say how the scenario on screen departs from where it started (levers, a link).
+
+    Settings equal to a saved scenario are "saved as" it, whatever the base says.
+    """
+    saved = _saved_as(key)
+    if saved is not None:
+        return t("app_status_saved", lang, name=saved)
     parts = []
     if changed:
         parts.append(t("app_unsaved", lang, n=len(changed)))
