@@ -888,3 +888,112 @@ def test_model_pool_drops_idle_models_of_old_structures():
     assert len(built) == 4  # "a" was dropped when "c" came, and rebuilt
     with pool.model(("c",)) as m:
         assert m is built[2]
+
+
+# ------------------------------------------------------------------ meeting use
+def _status_line(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith(f"**{t('app_scenario', 'en')}:**"))
+
+
+def _save(at: AppTest, name: str) -> AppTest:
+    at.text_input(key="w_save_name").set_value(name).run()
+    at.button(key="w_save").click().run()
+    assert not at.exception
+    return at
+
+
+def test_saved_scenario_keeps_its_own_values_and_the_status_says_saved():
+    """Save "Wind 500", move wind to 0: the current file is not called "Wind 500"."""
+    at = new_app()
+    lever(at, "wind_build_rate").set_value(500.0).run()
+    _save(at, "Wind 500")
+    line = _status_line(at)
+    assert t("app_status_saved", "en", name="Wind 500") in line
+    assert "unsaved" not in line
+    lever(at, "wind_build_rate").set_value(0.0).run()
+    assert t("app_unsaved", "en", n=1) in _status_line(at)
+    preview = next(c.value for c in at.code if "[scenario]" in c.value)
+    assert "Wind 500" not in preview and "Wind_500" not in preview
+    assert re.search(r"(?m)^wind_build_rate = 0(\.0)?$", preview), preview
+    saved = tomllib.loads(state.saved_toml(
+        "Wind 500", at.session_state["gp_saved"]["Wind 500"], "baseline"))
+    assert saved["scenario"]["name"] == "Wind_500"
+    assert saved["levers"]["wind_build_rate"] == pytest.approx(500.0)
+    assert "w_dl_saved_Wind 500" in {getattr(b, "key", None) for b in at.get("download_button")}
+
+
+def test_preset_change_with_unsaved_changes_offers_undo():
+    at = new_app()
+    lever(at, "wind_build_rate").set_value(333.0).run()
+    at.selectbox(key="w_preset").set_value("plan_2021").run()
+    assert lever(at, "wind_build_rate").value == pytest.approx(
+        sc.load("plan_2021").params["wind_build_rate"])
+    offer = " ".join(w.value for w in at.warning)
+    assert "1" in offer and t("app_undo", "en") in [b.label for b in at.button]
+    at.button(key="w_undo").click().run()
+    assert lever(at, "wind_build_rate").value == pytest.approx(333.0)
+    assert at.selectbox(key="w_preset").value == "baseline"
+    assert "w_undo" not in {b.key for b in at.button}
+    # no changes: nothing to undo, nothing offered
+    at2 = new_app()
+    at2.selectbox(key="w_preset").set_value("plan_2021").run()
+    assert "w_undo" not in {b.key for b in at2.button}
+
+
+def test_saved_scenarios_travel_in_the_link_and_survive_a_reload():
+    at = new_app()
+    lever(at, "wind_build_rate").set_value(410.0).run()
+    _save(at, "Wind 410")
+    query = {k: at.query_params[k] for k in at.query_params}
+    flat = {k: (v[0] if isinstance(v, list) else v) for k, v in query.items()}
+    assert flat["s1"] == "Wind 410" and flat["s1.wind_build_rate"] == "410"
+    assert flat["compare"] == "1"
+    again = new_app(flat)  # a reload, or a colleague opening the link
+    assert not again.error, errors(again)
+    assert list(again.session_state["gp_saved"]) == ["Wind 410"]
+    assert again.session_state["gp_compare"] == ["Wind 410"]
+    assert state.run_key(again.session_state["gp_saved"]["Wind 410"]) == state.run_key(
+        at.session_state["gp_saved"]["Wind 410"])
+    assert t("app_status_saved", "en", name="Wind 410") in _status_line(again)
+
+
+def test_link_with_a_bad_saved_scenario_keeps_the_good_ones_and_says_which():
+    saved, compare, errs = state.decode_saved(
+        {"s1": "Good", "s1.wind_build_rate": "300", "s2": "Bad", "s2.wind_build_rate": "9999",
+         "compare": "1,2"}, "baseline")
+    assert list(saved) == ["Good"] and compare == ["Good"]
+    text = " ".join(errs)
+    assert "outside the allowed range" in text and "'Bad' was not restored" in text
+
+
+def test_graphs_to_show_picker_keeps_two_to_four_charts():
+    from greenpath.app import ui
+
+    at = new_app()
+    assert at.session_state["gp_view"] == list(ui.DEFAULT_VIEW)
+    view = at.pills(key="w_view")
+    view.set_value(["co2", "coal", "renewables", "intensity"]).run()
+    assert at.session_state["gp_view"] == ["co2", "renewables", "coal", "intensity"]
+    at.pills(key="w_view").set_value(["co2"]).run()
+    assert len(at.session_state["gp_view"]) == 4
+    assert t("app_view_limits", "en", lo=ui.VIEW_MIN, hi=ui.VIEW_MAX) in [
+        w.value for w in at.warning]
+    assert len(at.get("vega_lite_chart")) >= 7  # the others are drawn further down
+
+
+def test_target_strip_shows_the_targets_of_the_charts_in_view():
+    at = new_app()
+    strip = [m.value for m in at.markdown
+             if m.value.startswith((":red-badge[", ":green-badge[")) and "**" not in m.value]
+    coal = _target_label("coal_consumption_2025")
+    assert any(coal in b for b in strip)
+    assert not any(_target_label("urban_gas_penetration_2025") in b for b in strip)
+    # the full panel (every target) sits in the popover
+    assert badge(at, _target_label("urban_gas_penetration_2025")) in ("met", "missed")
+
+
+def test_first_visit_hint_until_a_lever_moves():
+    at = new_app()
+    assert any(t("app_hint", "en") in m.value for m in at.markdown)
+    lever(at, "wind_build_rate").set_value(222.0).run()
+    assert not any(t("app_hint", "en") in m.value for m in at.markdown)

@@ -175,6 +175,10 @@ def _init() -> None:
             _apply_link(request)
         except (sc.ScenarioError, reg.RegistryError) as exc:
             errors.append(str(exc))
+    saved, compare, saved_errors = state.decode_saved(query, ss.gp_base.preset)
+    ss.gp_saved = saved
+    ss.gp_compare = compare[: live.MAX_SAVED]
+    errors.extend(saved_errors)
     if errors:
         ss.gp_errors = [t("app_error_link", ss.gp_lang), *errors]
 
@@ -794,6 +798,20 @@ def _wedge_tables(runs: list[live.Run], wedges: pd.DataFrame | None) -> dict[str
     return {live.meeting_name(current): wedges}
 
 
+def _saved_download(name: str, base: state.Base, lang: str) -> None:
+    """Download button of one saved scenario (its file, whatever the levers show now)."""
+    try:
+        text = state.saved_toml(name, ss.gp_saved[name], base.preset)
+    except sc.ScenarioError as exc:
+        st.error(str(exc))
+        return
+    st.download_button("TOML", data=text.encode("utf-8"),
+                       file_name=f"{state.safe_name(name)}.toml", mime="application/toml",
+                       key=f"w_dl_saved_{name}", on_click="ignore",
+                       icon=":material/download:", help=t("app_saved_download_help", lang,
+                                                          name=name))
+
+
 def upload_message(lang: str) -> None:
     """Show the outcome of the last upload, under the uploader: what failed, or what was loaded."""
     msg = ss.gp_upload
@@ -835,21 +853,29 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
             st.multiselect(t("app_compare_with", lang), list(ss.gp_saved), key="w_compare",
                            max_selections=live.MAX_SAVED, on_change=_on_compare)
             for name in list(ss.gp_saved):
-                c1, c2, c3 = st.columns([4, 1, 1], vertical_alignment="center")
+                c1, c2, c4, c3 = st.columns([4, 1, 1, 1], vertical_alignment="center")
                 c1.markdown(f"• {name}")
                 c2.button(t("app_load", lang), key=f"w_load_{name}", on_click=_on_load_saved,
                           args=(name,))
+                with c4:
+                    _saved_download(name, base, lang)
                 with c3.popover(t("app_remove", lang)):
                     st.button(t("app_remove_confirm", lang, name=name), key=f"w_rm_{name}",
                               on_click=_on_remove_saved, args=(name,))
         else:
             st.caption(t("app_no_saved", lang))
     with tab_file:
-        save_name = (ss.get("w_save_name") or "").strip()
-        titles = {"title_en": save_name, "title_zh": save_name} if save_name else {}
+        # The file is named after what it holds: a saved scenario's name only while the
+        # levers are exactly that scenario (the name typed in the save box is not used).
+        saved = _saved_as(state.run_key(current.settings()))
+        changed = bool(state.changed_levers(base, ss.gp_values) or _base_changes(base))
+        if saved is not None:
+            meta = {"title_en": saved, "title_zh": saved, "name": state.safe_name(saved)}
+        else:
+            meta = {"name": state.safe_name(f"{current.name}_custom" if changed
+                                            else current.name)}
         try:
-            named = sc.Scenario(**{**current.__dict__, **titles, "name": state.safe_name(
-                save_name or f"{current.name}_custom")})
+            named = sc.Scenario(**{**current.__dict__, **meta})
             text = state.scenario_toml(named, base)
         except sc.ScenarioError as exc:
             st.error(f"{t('app_error_scenario', lang)}\n\n{exc}")
@@ -869,6 +895,7 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
         upload_message(lang)
     with tab_share:
         query = state.encode_link(base.preset, current.settings(), lang, ss.gp_page)
+        query.update(state.encode_saved(base.preset, ss.gp_saved, ss.gp_compare))
         url = ""
         try:
             url = (st.context.url or "").split("?")[0]
@@ -1331,6 +1358,7 @@ def _sync_link(lang: str) -> None:
     except sc.ScenarioError:
         return
     want = state.encode_link(ss.gp_base.preset, current.settings(), lang, ss.gp_page)
+    want.update(state.encode_saved(ss.gp_base.preset, ss.gp_saved, ss.gp_compare))
     if st.query_params.to_dict() != want:
         st.query_params.from_dict(want)
 
