@@ -913,7 +913,8 @@ def test_saved_scenario_keeps_its_own_values_and_the_status_says_saved():
     lever(at, "wind_build_rate").set_value(0.0).run()
     assert t("app_unsaved", "en", n=1) in _status_line(at)
     preview = next(c.value for c in at.code if "[scenario]" in c.value)
-    assert "Wind 500" not in preview and "Wind_500" not in preview
+    assert "Wind 500" not in preview
+    assert "Wind_500" not in preview
     assert re.search(r"(?m)^wind_build_rate = 0(\.0)?$", preview), preview
     saved = tomllib.loads(state.saved_toml(
         "Wind 500", at.session_state["gp_saved"]["Wind 500"], "baseline"))
@@ -929,7 +930,8 @@ def test_preset_change_with_unsaved_changes_offers_undo():
     assert lever(at, "wind_build_rate").value == pytest.approx(
         sc.load("plan_2021").params["wind_build_rate"])
     offer = " ".join(w.value for w in at.warning)
-    assert "1" in offer and t("app_undo", "en") in [b.label for b in at.button]
+    assert "1" in offer
+    assert t("app_undo", "en") in [b.label for b in at.button]
     at.button(key="w_undo").click().run()
     assert lever(at, "wind_build_rate").value == pytest.approx(333.0)
     assert at.selectbox(key="w_preset").value == "baseline"
@@ -946,7 +948,8 @@ def test_saved_scenarios_travel_in_the_link_and_survive_a_reload():
     _save(at, "Wind 410")
     query = {k: at.query_params[k] for k in at.query_params}
     flat = {k: (v[0] if isinstance(v, list) else v) for k, v in query.items()}
-    assert flat["s1"] == "Wind 410" and flat["s1.wind_build_rate"] == "410"
+    assert flat["s1"] == "Wind 410"
+    assert flat["s1.wind_build_rate"] == "410"
     assert flat["compare"] == "1"
     again = new_app(flat)  # a reload, or a colleague opening the link
     assert not again.error, errors(again)
@@ -961,9 +964,11 @@ def test_link_with_a_bad_saved_scenario_keeps_the_good_ones_and_says_which():
     saved, compare, errs = state.decode_saved(
         {"s1": "Good", "s1.wind_build_rate": "300", "s2": "Bad", "s2.wind_build_rate": "9999",
          "compare": "1,2"}, "baseline")
-    assert list(saved) == ["Good"] and compare == ["Good"]
+    assert list(saved) == ["Good"]
+    assert compare == ["Good"]
     text = " ".join(errs)
-    assert "outside the allowed range" in text and "'Bad' was not restored" in text
+    assert "outside the allowed range" in text
+    assert "'Bad' was not restored" in text
 
 
 def test_graphs_to_show_picker_keeps_two_to_four_charts():

@@ -261,7 +261,7 @@ def browser():
 
 
 def open_app(browser, url: str, width: int = 1366, height: int = 768, query: str = ""):
-    """A new session at ``url`` in a ``width`` x ``height`` viewport, first run finished."""
+    """Open a new session at ``url`` in a ``width`` x ``height`` viewport, first run finished."""
     page = browser.new_page(viewport={"width": width, "height": height})
     page.goto(f"{url}/{query}", wait_until="domcontentloaded")
     page.wait_for_selector(".st-key-chart_co2 svg.marks", timeout=120_000)

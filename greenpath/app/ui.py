@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import replace
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from urllib.parse import urlencode, urlsplit
 
 import pandas as pd
@@ -1065,7 +1065,7 @@ def _view() -> list[str]:
 
 
 def view_picker(lang: str) -> None:
-    """The "graphs to show" picker (two to four charts fill the view), one click away."""
+    """Draw the "graphs to show" picker (two to four charts fill the view), one click away."""
     ss.w_view = _view()
     with st.popover(t("app_view_pick", lang), icon=":material/insert_chart:",
                     key="w_view_menu", help=t("app_view_help", lang, lo=VIEW_MIN, hi=VIEW_MAX)):
