@@ -1002,3 +1002,29 @@ def test_first_visit_hint_until_a_lever_moves():
     assert any(t("app_hint", "en") in m.value for m in at.markdown)
     lever(at, "wind_build_rate").set_value(222.0).run()
     assert not any(t("app_hint", "en") in m.value for m in at.markdown)
+
+
+def test_link_with_one_bad_parameter_names_the_fine_ones_it_did_not_apply():
+    """Nothing is half-applied, and the message lists what was fine besides what was not."""
+    at = new_app({"wind_build_rate": "300", "utility_pv_build_rate": "99999"})
+    text = errors(at)
+    assert "utility_pv_build_rate" in text
+    assert "outside the allowed range" in text
+    label = reg.levers()["wind_build_rate"].label_en
+    assert f"{label} (wind_build_rate) = 300" in text, text
+    base = state.lever_values(state.load_preset("baseline"))
+    assert lever(at, "wind_build_rate").value == pytest.approx(base["wind_build_rate"])
+    zh = new_app({"wind_build_rate": "300", "utility_pv_build_rate": "99999", "lang": "zh"})
+    assert "链接中的以下设置本身无误" in errors(zh)
+
+
+def test_messages_point_to_the_app_not_the_command_line():
+    at = new_app()
+    _upload(at, "misspelt.toml", b'[levers]\nwnd_build_rate = 100\n')
+    text = errors(at)
+    assert "greenpath vars" not in text
+    assert "Model page" in text
+    assert "did you mean 'wind_build_rate'" in text
+    _upload(at, "binary.toml", b"\xff\xfe\x00garbage")
+    assert "byte 0" not in errors(at)
+    assert "save it as UTF-8" in errors(at)

@@ -217,7 +217,9 @@ def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES)
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise sc.ScenarioError(
-            f"{file_name}: not UTF-8 text (byte {exc.start}); a scenario file is TOML text"
+            f"{file_name}: not UTF-8 text (the first character that cannot be read is at "
+            f"position {exc.start + 1}); a scenario file is TOML text: save it as UTF-8 "
+            "text from a text editor, or download one from this page and edit it"
         ) from None
     scenario = sc.from_text(text, source=file_name)
     preset = scenario.extends if scenario.extends in sc.available() else None
@@ -282,6 +284,9 @@ class LinkRequest:
     settings: dict[str, Setting] = field(default_factory=dict)
     lang: str | None = None
     page: str | None = None
+    #: Valid settings of a link that was not applied because another one was bad (the
+    #: message lists them, so the user knows what to fix and what was fine).
+    not_applied: dict[str, Setting] = field(default_factory=dict)
 
     @property
     def sets_scenario(self) -> bool:
@@ -359,6 +364,8 @@ def decode_link(query: Mapping[str, str | Sequence[str]], langs: Sequence[str],
     if not scenario_errors and (preset is not None or overrides):
         request.preset = preset or default_preset()
         request.settings = overrides
+    elif scenario_errors:
+        request.not_applied = overrides
     return request, errors
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from urllib.parse import urlencode, urlsplit
@@ -166,6 +167,7 @@ def _init() -> None:
     # Every value of a repeated parameter, so a link giving one twice is an error.
     query = {k: st.query_params.get_all(k) for k in st.query_params}
     request, errors = state.decode_link(query, LANGS, PAGES)
+    errors = [user_message(e, ss.gp_lang) for e in errors]
     if request.lang:
         ss.gp_lang = request.lang
     if request.page:
@@ -174,13 +176,40 @@ def _init() -> None:
         try:
             _apply_link(request)
         except (sc.ScenarioError, reg.RegistryError) as exc:
-            errors.append(str(exc))
+            errors.append(user_message(str(exc), ss.gp_lang))
     saved, compare, saved_errors = state.decode_saved(query, ss.gp_base.preset)
     ss.gp_saved = saved
     ss.gp_compare = compare[: live.MAX_SAVED]
-    errors.extend(saved_errors)
+    errors.extend(user_message(e, ss.gp_lang) for e in saved_errors)
+    if request.not_applied:
+        errors.append(t("app_link_not_applied", ss.gp_lang, settings=", ".join(
+            f"{_setting_label(k, ss.gp_lang)} = {state.format_setting(v)}"
+            for k, v in request.not_applied.items())))
     if errors:
         ss.gp_errors = [t("app_error_link", ss.gp_lang), *errors]
+
+
+_CLI_HINT = re.compile(r"(?:listed by |see )?`greenpath vars --kind (lever|uncertainty)`"
+                       r"(?: lists them)?(?: for the allowed names)?")
+
+
+def user_message(text: str, lang: str) -> str:
+    """Return a validation message as the app's user can act on it.
+
+    The scenario rules are shared with the command line, whose messages point to
+    ``greenpath vars --kind lever``; in the app the same list is the Model page's table.
+    """
+    return _CLI_HINT.sub(lambda m: t("app_vars_hint", lang,
+                                     kind=t(f"app_kind_{m.group(1)}", lang)), text)
+
+
+def _setting_label(name: str, lang: str) -> str:
+    """Return a setting's name as the sidebar shows it, with its key (what a link holds)."""
+    p = state.settable().get(name)
+    if p is None:
+        return name
+    label = lever_label(p, lang)
+    return name if label == name else f"{label} ({name})"
 
 
 def _set_base(base: state.Base) -> None:
@@ -329,7 +358,7 @@ def _on_upload() -> None:
     try:
         base = state.from_upload(uploaded.getvalue(), uploaded.name, UPLOAD_LIMIT_BYTES)
     except (sc.ScenarioError, reg.RegistryError) as exc:
-        ss.gp_upload = ("error", uploaded.name, str(exc))
+        ss.gp_upload = ("error", uploaded.name, user_message(str(exc), ss.gp_lang))
         return
     ss.gp_upload = ("success", uploaded.name, "")
     _keep_for_undo(uploaded.name)
