@@ -947,16 +947,20 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
         if runner.optional_module("greenpath.report") is None:
             st.caption(t("app_not_available", lang, what=t("app_report_files", lang)))
             return
-        wedges = _wedge_tables(runs, lazy_wedges.get())
+        # The wedges are computed when a file is asked for, not on every lever move.
+        def wedges() -> dict[str, pd.DataFrame]:
+            return _wedge_tables(runs, runner.compute_wedges(lazy_wedges.key, "current"))
+
         with row:
             st.download_button(
-                t("app_download_xlsx", lang), data=_deferred(exports.workbook, shown, wedges),
+                t("app_download_xlsx", lang),
+                data=_deferred(lambda: exports.workbook(shown, wedges())),
                 file_name="greenpath_report_data.xlsx", key="w_dl_xlsx", on_click="ignore",
                 mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                 icon=":material/download:")
             st.download_button(
                 t("app_download_pptx", lang),
-                data=_deferred(exports.deck, shown, lang, wedges, _sets()),
+                data=_deferred(lambda sets: exports.deck(shown, lang, wedges(), sets), _sets()),
                 file_name=f"greenpath_report_{lang}.pptx", key="w_dl_pptx", on_click="ignore",
                 mime="application/vnd.openxmlformats-officedocument.presentationml.presentation",
                 icon=":material/download:")
@@ -1036,15 +1040,20 @@ def simulator_page(lang: str) -> None:
         st.caption(note)
     others = [c for c in CHART_ORDER if c not in view]
     if others:
-        st.subheader(t("app_more_charts", lang))
-        # The wedges need 2^n runs: drawn last, after everything else is on screen.
-        others.sort(key=lambda c: c == "wedges")
-        for i in range(0, len(others), 2):
-            row = others[i:i + 2]
-            cols = st.columns(2)
-            for col, chart_id in zip(cols, row, strict=False):
-                with col:
-                    draw_chart(chart_id, runs, ctx, wedges, lang)
+        # Built only while open: a lever move then costs the charts in view, not all
+        # seven (the wedges alone need 2^n runs).
+        more = st.expander(t("app_more_charts", lang, n=len(others)), key="w_more",
+                           on_change="rerun")
+        if more.open:
+            with more:
+                # The wedges need 2^n runs: drawn last, after everything else is on screen.
+                others.sort(key=lambda c: c == "wedges")
+                for i in range(0, len(others), 2):
+                    row = others[i:i + 2]
+                    cols = st.columns(2)
+                    for col, chart_id in zip(cols, row, strict=False):
+                        with col:
+                            draw_chart(chart_id, runs, ctx, wedges, lang)
     st.subheader(t("app_scenario_files", lang))
     scenario_panel(current, lang, runs, wedges)
 
