@@ -302,3 +302,39 @@ def test_lever_section_stays_open_while_its_levers_move(server, browser):
             "'.st-key-w_lever_backward_capacity_exit_rate') !== null", timeout=30_000)
     finally:
         page.close()
+
+
+def _in_viewport(page, selector: str) -> dict:
+    """Return the box of ``selector`` and whether it lies inside the viewport."""
+    return page.evaluate("""sel => {
+        const e = document.querySelector(sel);
+        if (!e) return {found: false};
+        const r = e.getBoundingClientRect();
+        return {found: true, top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+                inside: r.top >= 0 && r.left >= 0 && r.bottom <= innerHeight
+                        && r.right <= innerWidth && r.height > 50};
+    }""", selector)
+
+
+@pytest.mark.parametrize(("width", "height", "lang"), [
+    (1366, 768, "en"), (1366, 768, "zh"), (1920, 1080, "en")])
+def test_headline_charts_are_in_the_first_viewport(server, browser, tmp_path, width, height,
+                                                    lang):
+    """CO2, coal and renewables are drawn inside the first screen, without scrolling.
+
+    The page used to open on 22 target rows, the first chart about 1,390 px down.
+    """
+    page = open_app(browser, server, width, height, query=f"?lang={lang}")
+    try:
+        for key in ("chart_co2", "chart_coal", "chart_renewables"):
+            page.wait_for_selector(f".st-key-{key} svg.marks", timeout=60_000)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.screenshot(path=str(tmp_path / f"first_screen_{width}_{lang}.png"))
+        for key in ("chart_co2", "chart_coal", "chart_renewables"):
+            # The plotting area (Vega's marks group); the legend under a stack may run on.
+            box = _in_viewport(page, f".st-key-{key} svg.marks g.mark-group.role-frame")
+            assert box.get("inside"), (key, box)
+        hint = page.locator(".st-key-hint")
+        assert hint.is_visible(), "no first-visit hint"
+    finally:
+        page.close()

@@ -561,6 +561,8 @@ def sidebar(lang: str) -> None:
         st.selectbox(t("app_preset", lang), options, key="w_preset",
                      format_func=lambda x: _preset_label(x, lang), on_change=_on_preset,
                      help=t("app_preset_help", lang))
+        if ss.gp_hint and not ss.gp_present:
+            first_visit_hint(lang)
         start = state.lever_values(ss.gp_base)
         for section, params in sections.grouped_levers():
             title = t(f"app_section_{section.id}", lang)
@@ -1014,15 +1016,14 @@ def simulator_page(lang: str) -> None:
     if present:
         _presentation(runs, ctx, wedges, targets, lang)
         return
-    if ss.gp_hint:
-        first_visit_hint(lang)
     msg = ss.pop("gp_view_msg", None)
     if msg:
         st.warning(msg)
     kpis(runs, lang)
     view = _view()
     target_strip(targets, view, lang)
-    view_ctx = replace(ctx, plot_height=VIEW_HEIGHT[min(max(len(view), 2), 4)])
+    view_ctx = replace(ctx, plot_height=VIEW_HEIGHT[min(max(len(view), 2), 4)],
+                       compact=len(view) > 2)
     rows = [view] if len(view) <= 3 else [view[:2], view[2:]]
     with st.container(key="view"):
         for row in rows:
@@ -1061,7 +1062,7 @@ def simulator_page(lang: str) -> None:
 #: The simulator's meeting layout: the page starts right under Streamlit's header bar,
 #: so the KPIs, the target strip and the charts in view fit a 1366x768 screen.
 _MEETING_CSS = """<style>
-[data-testid="stMainBlockContainer"] { padding: 3.3rem 1.5rem 2rem 1.5rem; }
+[data-testid="stMainBlockContainer"] { padding: 2.9rem 1.5rem 2rem 1.5rem; }
 [data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] { gap: 0.55rem; }
 .st-key-scenario_line p { margin-bottom: 0; }
 .st-key-kpis { flex-wrap: nowrap !important; }
@@ -1069,6 +1070,9 @@ _MEETING_CSS = """<style>
 .st-key-kpis [data-testid="stMetric"] { padding: 0.1rem 0.6rem; }
 .st-key-kpis [data-testid="stMetricValue"] { font-size: 1.3rem; }
 .st-key-kpis [data-testid="stMetricLabel"] p { font-size: 0.82rem; }
+.st-key-kpis [data-testid="stMetricLabel"] * { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; }
+.st-key-hint { background: rgba(28, 131, 225, 0.08); }
 .st-key-hint p { font-size: 0.92rem; margin-bottom: 0; }
 .st-key-view [data-testid="stVerticalBlockBorderWrapper"] { padding: 0.4rem 0.6rem; }
 .st-key-view strong { font-size: 0.95rem; }
@@ -1090,11 +1094,11 @@ def undo_offer(lang: str) -> None:
 
 
 def first_visit_hint(lang: str) -> None:
-    """How to use the simulator (one line), until the first lever move or "Got it"."""
-    with st.container(horizontal=True, vertical_alignment="center", key="hint", gap="small"):
-        st.markdown(f":material/tune: {t('app_hint', lang)}", width="content")
+    """How to use the simulator, over the levers, until the first lever move or "Got it"."""
+    with st.container(key="hint", border=True):
+        st.markdown(f":material/tune: {t('app_hint', lang)}")
         st.button(t("app_hint_ok", lang), key="w_hint_ok", on_click=_on_hint_ok,
-                  type="tertiary", icon=":material/close:")
+                  type="tertiary", icon=":material/check:")
 
 
 def _view() -> list[str]:
