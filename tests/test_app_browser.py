@@ -338,3 +338,34 @@ def test_headline_charts_are_in_the_first_viewport(server, browser, tmp_path, wi
         assert hint.is_visible(), "no first-visit hint"
     finally:
         page.close()
+
+
+@pytest.mark.parametrize(("width", "height", "lang"), [(1366, 768, "zh"), (1920, 1080, "en")])
+def test_every_presentation_slide_fits_the_screen(server, browser, tmp_path, width, height,
+                                                  lang):
+    """No slide needs scrolling.
+
+    A legend under the renewables stack and the 22-target slide used to run past the
+    bottom of a 1920x1080 projector.
+    """
+    from greenpath.app import ui
+
+    page = open_app(browser, server, width, height, query=f"?lang={lang}")
+    try:
+        page.locator(".st-key-w_present label").click()
+        page.wait_for_selector(".st-key-w_prev", timeout=60_000)
+        for i, slide in enumerate(ui.SLIDES):
+            wait_idle(page)
+            if slide != "targets" and slide != "wedges":
+                page.wait_for_selector(f".st-key-chart_{slide} svg.marks", timeout=60_000)
+            page.wait_for_timeout(500)  # Vega lays out legends after the marks
+            over = page.evaluate("""() => {
+                const main = document.querySelector('[data-testid="stMain"]');
+                return Math.max(main.scrollHeight, document.documentElement.scrollHeight)
+                       - innerHeight; }""")
+            if over > 2:
+                page.screenshot(path=str(tmp_path / f"slide_{i}_{slide}.png"))
+            assert over <= 2, f"slide {slide} runs {over} px past a {width}x{height} screen"
+            page.locator(".st-key-w_next button").first.click()
+    finally:
+        page.close()

@@ -421,6 +421,21 @@ def _legend_columns(labels: Sequence[str], ctx: ChartContext) -> int:
     return 1 if ctx.present or max(len(x) for x in labels) > 28 else 2
 
 
+def _parts_legend(labels: Sequence[str], ctx: ChartContext) -> dict:
+    """Legend of a stack's parts: under the plot; right of it on the projector.
+
+    On a projector slide the parts' legend in one column under the plot would push the
+    page past a 1366x768 screen; beside the wide plot it costs width only.
+    """
+    legend: dict = {"columns": _legend_columns(labels, ctx)}
+    if ctx.present:
+        legend["orient"] = "right"
+    if ctx.compact:
+        legend.update(title=None, labelFontSize=11, symbolSize=60, rowPadding=1,
+                      columnPadding=6)
+    return legend
+
+
 def _current(runs: Sequence[Run]) -> Run:
     return next(r for r in runs if r.role == "current")
 
@@ -517,10 +532,7 @@ def stacked_chart(chart_id: str, runs: Sequence[Run], ctx: ChartContext) -> Spec
             "y": _q("value", stack="zero", title=y_title, axis={"format": ",.0f"}),
             "color": _n("label", title=title_parts, sort=labels,
                         scale={"domain": labels, "range": [COLOURS[k] for k in keys]},
-                        legend={"columns": _legend_columns(labels, ctx),
-                                **({"title": None, "labelFontSize": 11, "symbolSize": 60,
-                                    "rowPadding": 1, "columnPadding": 6}
-                                   if ctx.compact else {})}),
+                        legend=_parts_legend(labels, ctx)),
             "order": _q("order"),
             "tooltip": [_n("label", title=title_parts), _q("year", format="d"),
                         _q("value", format=",.1f")],
@@ -590,7 +602,7 @@ def wedge_chart(wedges: pd.DataFrame, ctx: ChartContext, scenario_label: str) ->
             "color": _n("label", title=t("app_legend_wedges", ctx.lang, scenario=scenario_label),
                         scale={"domain": labels, "range": [
                             COLOURS.get(g.replace(" ", "_"), COLOURS["other"]) for g in groups]},
-                        legend={"columns": _legend_columns(labels, ctx)}),
+                        legend=_parts_legend(labels, ctx)),
             "tooltip": [_n("label"), _q("year", format="d"), _q("value", format=",.2f")],
         },
     }

@@ -1121,8 +1121,22 @@ def _indicator_variable(indicator: str) -> str:
     return str(indicator).rsplit(":", 1)[-1]
 
 
-def target_strip(targets: pd.DataFrame | None, view: list[str], lang: str) -> None:
-    """Met / missed badges of the targets drawn in view; every target one click away."""
+def _badge(row: pd.Series, lang: str) -> str:
+    """Return a target's met / missed badge with its margin."""
+    unit = str(row.get("unit") or "")
+    margin = _target_number(row.get("margin"), unit, signed=True)
+    unit_shown = "" if unit.lower() == "year" else unit_text(unit, lang)
+    text = f"{margin} {unit_shown}".strip()
+    return (f":green-badge[✔ {t('app_met', lang)} {text}]" if bool(row["met"])
+            else f":red-badge[✘ {t('app_missed', lang)} {text}]")
+
+
+def target_strip(targets: pd.DataFrame | None, view: list[str], lang: str,
+                 every: bool = True) -> None:
+    """Met / missed badges of the targets drawn in view; every target one click away.
+
+    ``every``: offer the full target panel in a popover.
+    """
     if targets is None:
         st.caption(t("app_not_available", lang, what=t("app_targets", lang)))
         return
@@ -1130,9 +1144,10 @@ def target_strip(targets: pd.DataFrame | None, view: list[str], lang: str) -> No
     met = int(targets["met"].astype(bool).sum())
     with st.container(horizontal=True, wrap=True, vertical_alignment="center",
                       key="target_strip", gap="small"):
-        with st.popover(t("app_targets_all", lang, met=met, total=len(targets)),
-                        key="w_targets_all", icon=":material/flag:"):
-            target_panel(targets, lang)
+        if every:
+            with st.popover(t("app_targets_all", lang, met=met, total=len(targets)),
+                            key="w_targets_all", icon=":material/flag:"):
+                target_panel(targets, lang)
         for _, row in targets.iterrows():
             if _indicator_variable(row.get("indicator", "")) not in shown:
                 continue
@@ -1188,15 +1203,17 @@ def _status(base: state.Base, changed: list[str], key: state.RunKey, lang: str) 
 _PRESENT_CSS = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
 [data-testid="stHeader"], [data-testid="stExpandSidebarButton"] { display: none !important; }
-[data-testid="stMainBlockContainer"] { padding-top: 1.5rem; max-width: 100%; }
-.st-key-scenario_line p { font-size: 1.7rem; line-height: 1.35; }
+[data-testid="stMainBlockContainer"] { padding: 1.5rem 5rem 1rem 5rem; max-width: 100%; }
+.st-key-scenario_line p { font-size: 1.45rem; line-height: 1.3; }
 .st-key-w_prev button, .st-key-w_next button { min-height: 4.2rem; }
 .st-key-w_prev button p, .st-key-w_next button p { font-size: 2.4rem; line-height: 1; }
 .st-key-w_chart [role="group"] { min-height: 4.2rem; }
 .st-key-w_chart input { font-size: 1.8rem !important; }
 [role="listbox"] [role="option"] { font-size: 1.5rem; }
 .st-key-w_present_exit button p, .st-key-w_revert button p { font-size: 1.3rem; }
-.st-key-present_targets p, .st-key-present_targets li { font-size: 1.45rem; }
+.st-key-present_targets p, .st-key-present_targets li { font-size: 1.0rem; }
+.st-key-target_strip p, .st-key-target_strip span { font-size: 1.1rem !important; }
+[data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] { gap: 0.6rem; }
 </style>"""
 
 
@@ -1223,11 +1240,35 @@ def _presentation(runs, ctx, wedges, targets, lang) -> None:
               help=t("app_slide_next", lang))
     if ss.gp_chart == "targets":
         with st.container(key="present_targets"):
-            target_panel(targets, lang, compact=True)
+            target_grid(targets, lang)
         return
-    draw_chart(ss.gp_chart, runs, ctx, wedges, lang, downloads=False)
-    with st.container(key="present_targets"):
-        target_panel(targets, lang, compact=True)
+    # A plot height that leaves the title, legends, axis and the chart's targets on a
+    # 1366x768 projector as on 1920x1080 (the page does not scroll).
+    # The intensity chart's two panels carry a title each.
+    height = PRESENT_HEIGHT - (50 if ss.gp_chart == "intensity" else 0)
+    draw_chart(ss.gp_chart, runs, replace(ctx, plot_height=height), wedges, lang,
+               downloads=False)
+    target_strip(targets, [ss.gp_chart], lang, every=False)
+
+
+#: Plotting height of a chart slide (pixels): see :func:`_presentation`.
+PRESENT_HEIGHT = 280
+
+
+def target_grid(targets: pd.DataFrame | None, lang: str) -> None:
+    """Every target on one screen: badge, name and margin, one line each, in columns.
+
+    The slide's picker already names it, so no heading: 22 targets fit 1366x768.
+    """
+    if targets is None:
+        st.info(t("app_not_available", lang, what=t("app_targets", lang)))
+        return
+    met = int(targets["met"].astype(bool).sum())
+    st.caption(t("app_targets_summary", lang, met=met, total=len(targets)))
+    with st.container(horizontal=True, wrap=True, gap="small", key="target_grid"):
+        for _, row in targets.iterrows():
+            st.markdown(f"{_badge(row, lang)} {_target_label(row, lang)}", width=385,
+                        help=_target_help(row, lang))
 
 
 # ====================================================================== model page
