@@ -15,8 +15,10 @@ Figures, each exactly defined:
 
 * **response**: from sending a move to the ``script_finished`` message of its rerun
   (the server has sent every element of the page); median, 95th percentile, maximum;
-* **dropped moves**: moves whose rerun did not finish because the user's next move came
-  first (``FINISHED_EARLY_FOR_RERUN``) or that had no answer when the test ended;
+* **dropped moves**: moves never answered: overtaken by the same user's next move before
+  a rerun showed them (a rerun asked for while another runs replaces it), or without an
+  answer when the test ended.  A move counts as answered by the first rerun that
+  finishes with its value in the share link the server sets (so the move took effect);
 * **server CPU** (when this script starts the servers): user + system seconds of the
   app processes over the test, per move and as a share of the machine's cores;
 * **memory**: resident set size of each app process at the end.
@@ -58,8 +60,9 @@ class User:
     url: str
     sent: dict[int, float] = field(default_factory=dict)
     response: list[float] = field(default_factory=list)
+    #: Moves overtaken by the user's next move before their rerun finished.
     early: int = 0
-    #: Moves whose rerun put the new value in the share link (proof the move was applied).
+    #: Moves answered by a rerun that put their value in the share link (proof of effect).
     applied: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -120,17 +123,22 @@ async def run_user(user: User, interval: float, duration: float, values) -> None
                     if found:
                         widget.append(found)
                 elif kind == "script_finished":
-                    move = current[0]
-                    if move < 0:
+                    if current[0] < 0:
                         first_done.set()
-                    elif msg.script_finished == finished.FINISHED_SUCCESSFULLY \
-                            and move in user.sent:
-                        user.response.append(time.perf_counter() - user.sent.pop(move))
-                        if f"wind_build_rate={_link_number(asked[move])}" in query[0]:
+                    elif msg.script_finished == finished.FINISHED_SUCCESSFULLY:
+                        # The rerun answered the move whose value the share link now
+                        # holds; older moves still waiting were overtaken by it (a
+                        # rerun asked for while another runs replaces it).
+                        now = time.perf_counter()
+                        done = [m for m in user.sent
+                                if f"wind_build_rate={_link_number(asked[m])}&" in query[0] + "&"]
+                        if done:
+                            m = done[0]
+                            user.response.append(now - user.sent.pop(m))
                             user.applied += 1
-                    elif msg.script_finished == finished.FINISHED_EARLY_FOR_RERUN:
-                        user.early += 1
-                        user.sent.pop(move, None)
+                            for old in [x for x in user.sent if x < m]:
+                                user.sent.pop(old)
+                                user.early += 1
 
         task = asyncio.create_task(reader())
         try:
