@@ -1036,3 +1036,21 @@ def test_messages_point_to_the_app_not_the_command_line():
     _upload(at, "binary.toml", b"\xff\xfe\x00garbage")
     assert "byte 0" not in errors(at)
     assert "save it as UTF-8" in errors(at)
+
+
+def test_chinese_model_diagram_names_the_levers_in_chinese():
+    at = new_app({"page": "model", "lang": "zh"})
+    at.selectbox(key="w_sector").set_value("Renewable power").run()
+    dot = at.get("graphviz_chart")[0].proto.spec
+    wind = reg.levers()["wind_build_rate"].label_zh
+    assert wind and wind in dot
+    english = new_app({"page": "model"})
+    english.selectbox(key="w_sector").set_value("Renewable power").run()
+    assert wind not in english.get("graphviz_chart")[0].proto.spec
+
+
+def test_chinese_calibration_page_says_the_report_is_the_english_original():
+    at = new_app({"page": "calibration", "lang": "zh"})
+    assert not at.exception
+    if at.image:  # the fit report is there
+        assert t("app_cal_report_original", "zh") in [i.value for i in at.info]

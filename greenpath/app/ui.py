@@ -119,13 +119,27 @@ def cached_variables() -> pd.DataFrame:
         return m.variables()
 
 
+def variable_names(lang: str) -> dict[str, str]:
+    """Return the model variables' names in ``lang`` where known (English: none needed).
+
+    Chinese: the registry's labels of levers and uncertainties, then the app's own
+    ``app_var_<name>`` strings; other variables keep their model names.
+    """
+    if lang != "zh":
+        return {}
+    out = {n: p.label_zh for n, p in reg.load_registry().items() if p.label_zh}
+    out.update({n: t(f"app_var_{n}", lang) for n in calibration_view.COMPARABLE})
+    return out
+
+
 @st.cache_data(show_spinner=False)
-def cached_dot(group: str, label: str, only: tuple[str, ...] | None = None) -> str:
+def cached_dot(group: str, label: str, only: tuple[str, ...] | None = None,
+               lang: str = "en") -> str:
     """DOT text of one sector's stock-and-flow diagram (``only``: one part of it)."""
     with model_pool().model() as m:
         deps = m._model._dependencies
         return model_view.sector_dot(group, m.variables(), deps, net_change_label=label,
-                                     only=only)
+                                     only=only, names=variable_names(lang))
 
 
 @st.cache_data(show_spinner=False)
@@ -1284,7 +1298,7 @@ _OPEN_ON_PART = 120
 
 def _diagram(group: str, variables: pd.DataFrame, lang: str) -> None:
     """Draw a sector's diagram; a large one can be read part by part or at full size."""
-    whole = cached_dot(group, t("app_net_change", lang))
+    whole = cached_dot(group, t("app_net_change", lang), lang=lang)
     links = whole.count("->")
     parts = cached_parts(group) if links > model_view.SPLIT_LINKS else {}
     names = variables.set_index("name")["vensim_name"]
@@ -1303,7 +1317,7 @@ def _diagram(group: str, variables: pd.DataFrame, lang: str) -> None:
     else:
         full = False
     dot = whole if choice == _WHOLE else cached_dot(group, t("app_net_change", lang),
-                                                    tuple(parts[choice]))
+                                                    tuple(parts[choice]), lang)
     if full:
         # Natural size in a box that scrolls both ways: every label at its font size.
         with st.container(height=720, key="diagram_full"):
@@ -1426,6 +1440,9 @@ def calibration_page(lang: str) -> None:
     st.subheader(t("app_fit_report", lang))
     if cal.readme is None and not cal.images:
         st.info(t("app_not_available", lang, what=t("app_fit_report", lang)))
+    if lang != "en" and cal.blocks:
+        # The report is the calibration step's own text (generated in English).
+        st.info(t("app_cal_report_original", lang))
     for kind, text, path in cal.blocks:
         if kind == "img":
             st.image(str(path), caption=text, width="stretch")
