@@ -94,7 +94,7 @@ def streamlit_server(port: int, log: Path) -> Iterator[str]:
 
 
 def badge_text(page, label: str) -> str:
-    """Text of the target line ``label`` (starts with its met / missed badge)."""
+    """Text of the target badge ``label`` in the strip (✔ met, ✘ missed, then the margin)."""
     return page.locator('[data-testid="stMarkdownContainer"]', has_text=label).first.inner_text()
 
 
@@ -143,7 +143,7 @@ def test_lever_move_updates_chart_and_badge_and_csv_downloads(tmp_path):
             page.wait_for_selector(".st-key-chart_renewables svg.marks", timeout=90_000)
             expect(page.locator('[data-testid="stMarkdownContainer"]',
                                 has_text=RENEWABLES_1GW).first).to_be_visible(timeout=60_000)
-            assert "missed" in badge_text(page, RENEWABLES_1GW), \
+            assert "✘" in badge_text(page, RENEWABLES_1GW), \
                 "the baseline now meets the 1 GW target: pick another target for this test"
             before = chart_svg(page, "chart_renewables")
 
@@ -152,8 +152,8 @@ def test_lever_move_updates_chart_and_badge_and_csv_downloads(tmp_path):
             slider.press("End")  # the lever's maximum: 600 MW a year of rooftop PV
             page.wait_for_function(
                 """label => [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')]
-                     .some(e => e.innerText.includes(label) && e.innerText.includes('met')
-                                && !e.innerText.includes('missed'))""",
+                     .some(e => e.innerText.includes(label) && e.innerText.includes('✔')
+                                && !e.innerText.includes('✘'))""",
                 arg=RENEWABLES_1GW, timeout=60_000)
             page.wait_for_function(
                 """([key, old]) => {
