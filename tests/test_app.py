@@ -1055,3 +1055,30 @@ def test_chinese_calibration_page_says_the_report_is_the_english_original():
     assert not at.exception
     if at.image:  # the fit report is there
         assert t("app_cal_report_original", "zh") in [i.value for i in at.info]
+
+
+def test_charts_of_settings_seen_before_are_not_built_again(monkeypatch):
+    """A move back to settings any session has seen reuses their chart specs."""
+    from greenpath.app import charts as live
+
+    built = []
+    original = live.build
+
+    def counting(chart_id, *args, **kwargs):
+        built.append(chart_id)
+        return original(chart_id, *args, **kwargs)
+
+    monkeypatch.setattr(live, "build", counting)
+    at = new_app()
+    lever(at, "wind_build_rate").set_value(187.0).run()  # values no other test uses
+    lever(at, "wind_build_rate").set_value(189.0).run()
+    assert len(built) >= 3, built
+    first = charts(at)
+    built.clear()
+    lever(at, "wind_build_rate").set_value(187.0).run()
+    lever(at, "wind_build_rate").set_value(189.0).run()
+    assert built == [], built
+    assert charts(at) == first
+    other = new_app({"wind_build_rate": "189"})  # another user, same settings
+    assert built == [], built
+    assert charts(other) == first

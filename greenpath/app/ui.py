@@ -112,6 +112,25 @@ def cached_bands(key: state.RunKey) -> pd.DataFrame | None:
     return runner.compute_bands(key)
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_specs(chart_id: str, signature: tuple, _runs: list[live.Run],
+                 _ctx: live.ChartContext, _wedges: pd.DataFrame | None) -> list[dict]:
+    """Vega-Lite specs of a chart, built once per ``signature`` (all users, all visits).
+
+    ``signature`` (:func:`_chart_signature`) determines everything the unhashed
+    arguments hold: the runs by their run keys, the bands and wedges by the current
+    run key, the target marks by language and target sets.
+    """
+    return live.build(chart_id, _runs, _ctx, _wedges)
+
+
+def _chart_signature(runs: list[live.Run], ctx: live.ChartContext) -> tuple:
+    """Return what a chart's specs depend on (see :func:`cached_specs`)."""
+    return (tuple((r.label, r.role, r.key) for r in runs), ctx.lang, ctx.present,
+            ctx.plot_height, ctx.compact, ctx.policy_start, ctx.x_start, _sets(),
+            ctx.bands is not None, tuple(sorted(ctx.history)))
+
+
 @st.cache_data(show_spinner=False)
 def cached_variables() -> pd.DataFrame:
     """Return the model's variable table."""
@@ -805,7 +824,7 @@ def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
         if chart_id == "wedges" and (wedges.empty or not wedges["contribution"].abs().gt(1e-9).any()):
             st.info(t("chart_report_wedges_baseline_only", lang))
             return
-        panels = live.build(chart_id, runs, ctx, wedges)
+        panels = cached_specs(chart_id, _chart_signature(runs, ctx), runs, ctx, wedges)
         cols = st.columns(len(panels)) if len(panels) > 1 else [st.container()]
         for i, (col, chart) in enumerate(zip(cols, panels, strict=True)):
             with col:
