@@ -110,33 +110,35 @@ FONT_PATH = register_font()
 # ---------------------------------------------------------------------------- colours
 #: One colour per carrier, technology, industry branch and lever group, used by every
 #: chart (STYLE.md: coal dark grey, oil brown, gas light blue, electricity imports
-#: purple, PV yellow, wind teal, biomass green, hydro blue).
+#: purple, PV yellow, wind teal, biomass green, hydro blue).  The series of one chart stay
+#: apart with protanopia, deuteranopia and tritanopia (CIEDE2000 >= 10 between any two:
+#: ``greenpath.app.palette`` and tests/test_app_palette.py); several are Okabe & Ito's.
 COLORS: dict[str, str] = {
     # energy carriers
     "coal": "#3d3d3d",
     "oil": "#8c5a2b",
     "gas": "#8ec9e8",
     "electricity_imports": "#7b4fa0",
-    "local_renewables": "#9bd08a",
+    "local_renewables": "#009e73",
     "total_energy": "#000000",
-    # power technologies (PV yellow: utility darker, rooftop lighter)
-    "utility_pv": "#e3b100",
-    "distributed_pv": "#ffe066",
+    # power technologies (PV: utility yellow, rooftop orange)
+    "utility_pv": "#f0e442",
+    "distributed_pv": "#e69f00",
     "wind": "#1a9e8f",
-    "biomass": "#3f8f2f",
-    "hydro": "#1f5fbf",
+    "biomass": "#9bd08a",
+    "hydro": "#0072b2",
     # industry branches
-    "nonferrous": "#9aa6b2",
+    "nonferrous": "#332288",
     "chemicals": "#d9711c",
-    "building_materials": "#b8914f",
+    "building_materials": "#f0e442",
     "steel": "#44607f",
     "other_manufacturing": "#c7b6e0",
     "green_industry": "#5fb36b",
     # lever groups (wedges)
     "industry": "#d9711c",
     "energy": "#8ec9e8",
-    "energy_supply": "#e3b100",
-    "buildings": "#b8914f",
+    "energy_supply": "#f0e442",
+    "buildings": "#009e73",
     "transport": "#7b4fa0",
     "timing": "#9aa6b2",
     "uncertainties": "#e7a3c4",

@@ -28,11 +28,16 @@ APP = str(ROOT / "app.py")
 TIMEOUT = 120
 
 
-def new_app(query: dict[str, str] | None = None) -> AppTest:
-    """Start a fresh session of the app and run it once."""
+def new_app(query: dict[str, str] | None = None, more: bool = False) -> AppTest:
+    """Start a fresh session of the app and run it once.
+
+    ``more``: open "More charts" (the charts not in view are built only while it is open).
+    """
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for k, v in (query or {}).items():
         at.query_params[k] = v
+    if more:
+        at.session_state["w_more"] = True
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -86,6 +91,9 @@ def test_simulator_page_draws_kpis_targets_and_charts():
     at = new_app()
     assert at.title[0].value == t("app_title", "en")
     assert co2_2030(at) > 0
+    assert len(at.get("vega_lite_chart")) == 3  # the headline charts in view
+    at.session_state["w_more"] = True
+    at.run()
     assert len(at.get("vega_lite_chart")) >= 7
     assert any(":green-badge[" in m.value or ":red-badge[" in m.value for m in at.markdown)
     assert len(at.slider) == len(reg.levers())
@@ -479,7 +487,7 @@ def test_co2_chart_explains_the_early_history():
 
 def test_bands_on_every_headline_chart():
     """CO2, coal, renewables and both intensity panels draw a P10-P90 band."""
-    at = new_app()
+    at = new_app(more=True)
     banded = [el for el in at.get("vega_lite_chart") if '"p90"' in el.proto.spec]
     assert len(banded) == 5, len(banded)
     bands = runner.compute_bands(state.run_key({}))
@@ -499,7 +507,7 @@ def test_presentation_hides_the_sidebar_and_reaches_the_targets():
     assert any(":red-badge[" in m.value or ":green-badge[" in m.value for m in at.markdown)
     at.button(key="w_present_exit").click().run()
     assert not at.session_state["gp_present"]
-    assert len(at.get("vega_lite_chart")) >= 6
+    assert len(at.get("vega_lite_chart")) >= 3
 
 
 def runner_slides() -> tuple[str, ...]:
@@ -846,7 +854,7 @@ def test_failing_analysis_panel_is_reported_and_page_survives(monkeypatch):
 
     monkeypatch.setattr(runner, "compute_wedges", broken)
     monkeypatch.setattr(runner, "compute_bands", broken)
-    at = new_app({"wind_build_rate": "123.25"})  # settings no other test computes
+    at = new_app({"wind_build_rate": "123.25"}, more=True)  # settings no other test computes
     warnings = " ".join(w.value for w in at.warning)
     assert "solver exploded" in warnings
     assert t("app_wedges", "en") in warnings
@@ -889,3 +897,189 @@ def test_model_pool_drops_idle_models_of_old_structures():
     assert len(built) == 4  # "a" was dropped when "c" came, and rebuilt
     with pool.model(("c",)) as m:
         assert m is built[2]
+
+
+# ------------------------------------------------------------------ meeting use
+def _status_line(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith(f"**{t('app_scenario', 'en')}:**"))
+
+
+def _save(at: AppTest, name: str) -> AppTest:
+    at.text_input(key="w_save_name").set_value(name).run()
+    at.button(key="w_save").click().run()
+    assert not at.exception
+    return at
+
+
+def test_saved_scenario_keeps_its_own_values_and_the_status_says_saved():
+    """Save "Wind 500", move wind to 0: the current file is not called "Wind 500"."""
+    at = new_app()
+    lever(at, "wind_build_rate").set_value(500.0).run()
+    _save(at, "Wind 500")
+    line = _status_line(at)
+    assert t("app_status_saved", "en", name="Wind 500") in line
+    assert "unsaved" not in line
+    lever(at, "wind_build_rate").set_value(0.0).run()
+    assert t("app_unsaved", "en", n=1) in _status_line(at)
+    preview = next(c.value for c in at.code if "[scenario]" in c.value)
+    assert "Wind 500" not in preview
+    assert "Wind_500" not in preview
+    assert re.search(r"(?m)^wind_build_rate = 0(\.0)?$", preview), preview
+    saved = tomllib.loads(state.saved_toml(
+        "Wind 500", at.session_state["gp_saved"]["Wind 500"], "baseline"))
+    assert saved["scenario"]["name"] == "Wind_500"
+    assert saved["levers"]["wind_build_rate"] == pytest.approx(500.0)
+    assert "w_dl_saved_Wind 500" in {getattr(b, "key", None) for b in at.get("download_button")}
+
+
+def test_preset_change_with_unsaved_changes_offers_undo():
+    at = new_app()
+    lever(at, "wind_build_rate").set_value(333.0).run()
+    at.selectbox(key="w_preset").set_value("plan_2021").run()
+    assert lever(at, "wind_build_rate").value == pytest.approx(
+        sc.load("plan_2021").params["wind_build_rate"])
+    offer = " ".join(w.value for w in at.warning)
+    assert "1" in offer
+    assert t("app_undo", "en") in [b.label for b in at.button]
+    at.button(key="w_undo").click().run()
+    assert lever(at, "wind_build_rate").value == pytest.approx(333.0)
+    assert at.selectbox(key="w_preset").value == "baseline"
+    assert "w_undo" not in {b.key for b in at.button}
+    # no changes: nothing to undo, nothing offered
+    at2 = new_app()
+    at2.selectbox(key="w_preset").set_value("plan_2021").run()
+    assert "w_undo" not in {b.key for b in at2.button}
+
+
+def test_saved_scenarios_travel_in_the_link_and_survive_a_reload():
+    at = new_app()
+    lever(at, "wind_build_rate").set_value(410.0).run()
+    _save(at, "Wind 410")
+    query = {k: at.query_params[k] for k in at.query_params}
+    flat = {k: (v[0] if isinstance(v, list) else v) for k, v in query.items()}
+    assert flat["s1"] == "Wind 410"
+    assert flat["s1.wind_build_rate"] == "410"
+    assert flat["compare"] == "1"
+    again = new_app(flat)  # a reload, or a colleague opening the link
+    assert not again.error, errors(again)
+    assert list(again.session_state["gp_saved"]) == ["Wind 410"]
+    assert again.session_state["gp_compare"] == ["Wind 410"]
+    assert state.run_key(again.session_state["gp_saved"]["Wind 410"]) == state.run_key(
+        at.session_state["gp_saved"]["Wind 410"])
+    assert t("app_status_saved", "en", name="Wind 410") in _status_line(again)
+
+
+def test_link_with_a_bad_saved_scenario_keeps_the_good_ones_and_says_which():
+    saved, compare, errs = state.decode_saved(
+        {"s1": "Good", "s1.wind_build_rate": "300", "s2": "Bad", "s2.wind_build_rate": "9999",
+         "compare": "1,2"}, "baseline")
+    assert list(saved) == ["Good"]
+    assert compare == ["Good"]
+    text = " ".join(errs)
+    assert "outside the allowed range" in text
+    assert "'Bad' was not restored" in text
+
+
+def test_graphs_to_show_picker_keeps_two_to_four_charts():
+    from greenpath.app import ui
+
+    at = new_app()
+    assert at.session_state["gp_view"] == list(ui.DEFAULT_VIEW)
+    view = at.pills(key="w_view")
+    view.set_value(["co2", "coal", "renewables", "intensity"]).run()
+    assert at.session_state["gp_view"] == ["co2", "renewables", "coal", "intensity"]
+    at.pills(key="w_view").set_value(["co2"]).run()
+    assert len(at.session_state["gp_view"]) == 4
+    assert t("app_view_limits", "en", lo=ui.VIEW_MIN, hi=ui.VIEW_MAX) in [
+        w.value for w in at.warning]
+    assert len(at.get("vega_lite_chart")) == 5  # intensity has two panels
+
+
+def test_target_strip_shows_the_targets_of_the_charts_in_view():
+    at = new_app()
+    strip = [m.value for m in at.markdown
+             if m.value.startswith((":red-badge[", ":green-badge[")) and "**" not in m.value]
+    coal = _target_label("coal_consumption_2025")
+    assert any(coal in b for b in strip)
+    assert not any(_target_label("urban_gas_penetration_2025") in b for b in strip)
+    # the full panel (every target) sits in the popover
+    assert badge(at, _target_label("urban_gas_penetration_2025")) in ("met", "missed")
+
+
+def test_first_visit_hint_until_a_lever_moves():
+    at = new_app()
+    assert any(t("app_hint", "en") in m.value for m in at.markdown)
+    lever(at, "wind_build_rate").set_value(222.0).run()
+    assert not any(t("app_hint", "en") in m.value for m in at.markdown)
+
+
+def test_link_with_one_bad_parameter_names_the_fine_ones_it_did_not_apply():
+    """Nothing is half-applied, and the message lists what was fine besides what was not."""
+    at = new_app({"wind_build_rate": "300", "utility_pv_build_rate": "99999"})
+    text = errors(at)
+    assert "utility_pv_build_rate" in text
+    assert "outside the allowed range" in text
+    label = reg.levers()["wind_build_rate"].label_en
+    assert f"{label} (wind_build_rate) = 300" in text, text
+    base = state.lever_values(state.load_preset("baseline"))
+    assert lever(at, "wind_build_rate").value == pytest.approx(base["wind_build_rate"])
+    zh = new_app({"wind_build_rate": "300", "utility_pv_build_rate": "99999", "lang": "zh"})
+    assert "链接中的以下设置本身无误" in errors(zh)
+
+
+def test_messages_point_to_the_app_not_the_command_line():
+    at = new_app()
+    _upload(at, "misspelt.toml", b'[levers]\nwnd_build_rate = 100\n')
+    text = errors(at)
+    assert "greenpath vars" not in text
+    assert "Model page" in text
+    assert "did you mean 'wind_build_rate'" in text
+    _upload(at, "binary.toml", b"\xff\xfe\x00garbage")
+    assert "byte 0" not in errors(at)
+    assert "save it as UTF-8" in errors(at)
+
+
+def test_chinese_model_diagram_names_the_levers_in_chinese():
+    at = new_app({"page": "model", "lang": "zh"})
+    at.selectbox(key="w_sector").set_value("Renewable power").run()
+    dot = at.get("graphviz_chart")[0].proto.spec
+    wind = reg.levers()["wind_build_rate"].label_zh
+    assert wind
+    assert wind in dot
+    english = new_app({"page": "model"})
+    english.selectbox(key="w_sector").set_value("Renewable power").run()
+    assert wind not in english.get("graphviz_chart")[0].proto.spec
+
+
+def test_chinese_calibration_page_says_the_report_is_the_english_original():
+    at = new_app({"page": "calibration", "lang": "zh"})
+    assert not at.exception
+    if at.image:  # the fit report is there
+        assert t("app_cal_report_original", "zh") in [i.value for i in at.info]
+
+
+def test_charts_of_settings_seen_before_are_not_built_again(monkeypatch):
+    """A move back to settings any session has seen reuses their chart specs."""
+    from greenpath.app import charts as live
+
+    built = []
+    original = live.build
+
+    def counting(chart_id, *args, **kwargs):
+        built.append(chart_id)
+        return original(chart_id, *args, **kwargs)
+
+    monkeypatch.setattr(live, "build", counting)
+    at = new_app()
+    lever(at, "wind_build_rate").set_value(187.0).run()  # values no other test uses
+    lever(at, "wind_build_rate").set_value(189.0).run()
+    assert len(built) >= 3, built
+    first = charts(at)
+    built.clear()
+    lever(at, "wind_build_rate").set_value(187.0).run()
+    lever(at, "wind_build_rate").set_value(189.0).run()
+    assert built == [], built
+    assert charts(at) == first
+    other = new_app({"wind_build_rate": "189"})  # another user, same settings
+    assert built == [], built
+    assert charts(other) == first

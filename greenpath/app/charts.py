@@ -110,10 +110,16 @@ class ChartContext:
     bands: pd.DataFrame | None = None
     history: dict[str, pd.Series] = field(default_factory=dict)
     x_start: int = 2005
+    #: Height of the plotting area in pixels (0: the default of the mode).
+    plot_height: int = 0
+    #: Legends without titles and with smaller type (the charts in view, side by side).
+    compact: bool = False
 
     @property
     def height(self) -> int:
         """Height of the plotting area (pixels)."""
+        if self.plot_height:
+            return self.plot_height
         return 520 if self.present else 260
 
 
@@ -213,8 +219,8 @@ def _n(field: str, **kw) -> dict:
 
 def _scenario_legend_columns(labels: Sequence[str], ctx: ChartContext) -> int:
     """Legend entries in one row (0) when they fit a half-width chart, else in columns."""
-    size = 22 if ctx.present else 12
-    room = 1500 if ctx.present else 360  # pixels of legend a chart can count on
+    size = 22 if ctx.present else 11 if ctx.compact else 12
+    room = 1500 if ctx.present else 230 if ctx.compact else 360  # pixels a legend can count on
     widths = [mpl._display_width(x) * size * 0.55 + 2.5 * size for x in labels]
     if sum(widths) <= room:
         return 0
@@ -238,6 +244,8 @@ def _scenario_colour(runs: Sequence[Run], ctx: ChartContext,
             expr = (f"datum.label === {json.dumps(label, ensure_ascii=False)} ? "
                     f"{json.dumps(f'{label} · {note}', ensure_ascii=False)} : ({expr})")
         legend["labelExpr"] = expr
+    if ctx.compact:
+        legend.update(title=None, labelFontSize=11, symbolSize=60, rowPadding=1)
     return _n("scenario", title=t("app_legend_scenario", ctx.lang),
               scale={"domain": domain, "range": rng}, legend=legend)
 
@@ -413,6 +421,21 @@ def _legend_columns(labels: Sequence[str], ctx: ChartContext) -> int:
     return 1 if ctx.present or max(len(x) for x in labels) > 28 else 2
 
 
+def _parts_legend(labels: Sequence[str], ctx: ChartContext) -> dict:
+    """Legend of a stack's parts: under the plot; right of it on the projector.
+
+    On a projector slide the parts' legend in one column under the plot would push the
+    page past a 1366x768 screen; beside the wide plot it costs width only.
+    """
+    legend: dict = {"columns": _legend_columns(labels, ctx)}
+    if ctx.present:
+        legend["orient"] = "right"
+    if ctx.compact:
+        legend.update(title=None, labelFontSize=11, symbolSize=60, rowPadding=1,
+                      columnPadding=6)
+    return legend
+
+
 def _current(runs: Sequence[Run]) -> Run:
     return next(r for r in runs if r.role == "current")
 
@@ -509,7 +532,7 @@ def stacked_chart(chart_id: str, runs: Sequence[Run], ctx: ChartContext) -> Spec
             "y": _q("value", stack="zero", title=y_title, axis={"format": ",.0f"}),
             "color": _n("label", title=title_parts, sort=labels,
                         scale={"domain": labels, "range": [COLOURS[k] for k in keys]},
-                        legend={"columns": _legend_columns(labels, ctx)}),
+                        legend=_parts_legend(labels, ctx)),
             "order": _q("order"),
             "tooltip": [_n("label", title=title_parts), _q("year", format="d"),
                         _q("value", format=",.1f")],
@@ -579,7 +602,7 @@ def wedge_chart(wedges: pd.DataFrame, ctx: ChartContext, scenario_label: str) ->
             "color": _n("label", title=t("app_legend_wedges", ctx.lang, scenario=scenario_label),
                         scale={"domain": labels, "range": [
                             COLOURS.get(g.replace(" ", "_"), COLOURS["other"]) for g in groups]},
-                        legend={"columns": _legend_columns(labels, ctx)}),
+                        legend=_parts_legend(labels, ctx)),
             "tooltip": [_n("label"), _q("year", format="d"), _q("value", format=",.2f")],
         },
     }

@@ -113,7 +113,8 @@ def _sector(group: str, variables: pd.DataFrame) -> tuple[pd.DataFrame, list[str
 
 def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
                net_change_label: str = "net change", include_external: bool = True,
-               only: Collection[str] | None = None) -> str:
+               only: Collection[str] | None = None,
+               names: Mapping[str, str] | None = None) -> str:
     """DOT text of the stock-and-flow diagram of one sector.
 
     Parameters
@@ -131,7 +132,11 @@ def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
     only
         Draw only these members of the sector (a part, see :func:`sector_parts`); the
         other members they read are drawn like variables of other sectors.
+    names
+        Label of a variable in the reader's language (e.g. the registry's Chinese
+        labels); a variable missing here is labelled with its model name.
     """
+    names = names or {}
     table, members = _sector(group, variables)
     if only is not None:
         keep = set(only)
@@ -163,18 +168,18 @@ def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
                     if dep not in member_set:
                         external.add(dep)
             flows_of[name] = flows
-            lines.append(f"  {_quote(name)} [label={_quote(_label(row['vensim_name']))}, "
+            lines.append(f"  {_quote(name)} [label={_quote(_label(names.get(name) or row['vensim_name']))}, "
                          'shape=box, style="filled,bold", fillcolor="#fff4d6", '
                          'color="#8a6d1f"];')
         elif kind in ("constant", "lever", "uncertainty"):
             colour = "#c0392b" if kind == "lever" else "#555555"
-            lines.append(f"  {_quote(name)} [label={_quote(_label(row['vensim_name']))}, "
+            lines.append(f"  {_quote(name)} [label={_quote(_label(names.get(name) or row['vensim_name']))}, "
                          f'shape=plaintext, fontcolor="{colour}"];')
         elif kind == "lookup":
-            lines.append(f"  {_quote(name)} [label={_quote(_label(row['vensim_name']))}, "
+            lines.append(f"  {_quote(name)} [label={_quote(_label(names.get(name) or row['vensim_name']))}, "
                          'shape=plaintext, fontname="Helvetica-Oblique"];')
         else:
-            lines.append(f"  {_quote(name)} [label={_quote(_label(row['vensim_name']))}, "
+            lines.append(f"  {_quote(name)} [label={_quote(_label(names.get(name) or row['vensim_name']))}, "
                          "shape=ellipse];")
     flow_names = {f for fl in flows_of.values() for f, _ in fl}
     for name in members:
@@ -204,6 +209,7 @@ def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
                 label, where = table.loc[name, "vensim_name"], table.loc[name, "group"]
             else:
                 label, where = name, ""
+            label = names.get(name) or label
             lines.append(f"  {_quote(name)} [label={_quote(_label(str(label)))}, "
                          'shape=box, style="dashed,rounded", color="#b0b0b0", '
                          f'fontcolor="#808080", tooltip={_quote(str(where))}];')

@@ -32,7 +32,10 @@ Setting = float | Table
 RunKey = tuple[tuple[str, Setting], ...]
 
 #: Query-parameter names that are not model settings.
-RESERVED_QUERY = ("scenario", "lang", "page")
+RESERVED_QUERY = ("scenario", "lang", "page", "compare")
+#: Saved scenarios in a share link: ``s1=Wind 500&s1.wind_build_rate=500`` (the name, then
+#: each setting that differs from the link's preset); ``compare=1,2`` those drawn.
+_SAVED_QUERY = re.compile(r"^s(\d{1,2})(?:\.(.+))?$")
 LINK_SOURCE = "link"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
 
@@ -186,6 +189,16 @@ def scenario_toml(current: sc.Scenario, base: Base) -> str:
     return sc.to_toml(sc.Scenario(**{**current.__dict__, "extends": None}), parent=None)
 
 
+def saved_toml(name: str, settings: Mapping[str, object], preset: str | None) -> str:
+    """TOML text of a saved scenario: its own settings, named and titled after it.
+
+    Written relative to ``preset`` (the base's shipped preset; None: the model defaults),
+    whatever the levers show now, so the file holds what its name says.
+    """
+    scenario = key_scenario(run_key(settings), name, title_en=name, title_zh=name)
+    return sc.to_toml(scenario, parent=sc.load(preset) if preset else None)
+
+
 def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES,
                 saved: Mapping[str, Mapping[str, object]] | None = None) -> Base:
     """Validate an uploaded scenario file (never executed: TOML data only).
@@ -284,6 +297,9 @@ class LinkRequest:
     settings: dict[str, Setting] = field(default_factory=dict)
     lang: str | None = None
     page: str | None = None
+    #: Valid settings of a link that was not applied because another one was bad (the
+    #: message lists them, so the user knows what to fix and what was fine).
+    not_applied: dict[str, Setting] = field(default_factory=dict)
 
     @property
     def sets_scenario(self) -> bool:
@@ -346,7 +362,7 @@ def decode_link(query: Mapping[str, str | Sequence[str]], langs: Sequence[str],
     registry = reg.load_registry()
     overrides: dict[str, Setting] = {}
     for key, text in query.items():
-        if key in RESERVED_QUERY:
+        if key in RESERVED_QUERY or _SAVED_QUERY.match(key):
             continue
         section = "uncertainties" if key in registry and registry[key].kind == "uncertainty" \
             else "levers"
@@ -362,4 +378,105 @@ def decode_link(query: Mapping[str, str | Sequence[str]], langs: Sequence[str],
     if not scenario_errors and (preset is not None or overrides):
         request.preset = preset or default_preset()
         request.settings = overrides
+    elif scenario_errors:
+        request.not_applied = overrides
     return request, errors
+
+
+# ------------------------------------------------------------------ saved scenarios in links
+def encode_saved(preset: str | None, saved: Mapping[str, Mapping[str, object]],
+                 compare: Sequence[str]) -> dict[str, str]:
+    """Query parameters carrying the saved scenarios (see :data:`_SAVED_QUERY`).
+
+    Each saved scenario is written as the settings that differ from ``preset`` (the
+    link's ``scenario``), so the link restores exactly what was saved.
+    """
+    preset = preset or default_preset()
+    base = preset_settings(preset)
+    order = list(settable())
+    out: dict[str, str] = {}
+    names = list(saved)
+    for i, name in enumerate(names, 1):
+        out[f"s{i}"] = name
+        changed = diff(saved[name], base)
+        for key in sorted(changed, key=order.index):
+            out[f"s{i}.{key}"] = format_setting(changed[key])
+    shown = [str(names.index(n) + 1) for n in compare if n in saved]
+    if shown:
+        out["compare"] = ",".join(shown)
+    return out
+
+
+def decode_saved(query: Mapping[str, str | Sequence[str]], preset: str | None,
+                 ) -> tuple[dict[str, dict[str, Setting]], list[str], list[str]]:
+    """Read the saved scenarios of a share link.
+
+    Returns
+    -------
+    (dict, list of str, list of str)
+        Name -> settings (the preset's with the link's changes), the names to draw,
+        and one message per problem.  A saved scenario with any bad setting is left
+        out (its message says so); the others are kept.
+    """
+    base = preset_settings(preset or default_preset())
+    registry = reg.load_registry()
+    names: dict[int, str] = {}
+    parts: dict[int, dict[str, str]] = {}
+    errors: list[str] = []
+    for key, value in query.items():
+        match = _SAVED_QUERY.match(key)
+        if not match:
+            continue
+        values = [value] if isinstance(value, str) else list(value)
+        if len(values) != 1:
+            errors.append(f"{LINK_SOURCE}: {key} is given {len(values)} times; give it once")
+            continue
+        index, setting = int(match.group(1)), match.group(2)
+        if setting is None:
+            names[index] = values[0].strip()
+        else:
+            parts.setdefault(index, {})[setting] = values[0]
+    out: dict[str, dict[str, Setting]] = {}
+    bad: set[int] = set()
+    for index in sorted(set(names) | set(parts)):
+        name = names.get(index, "")
+        if not name:
+            errors.append(f"{LINK_SOURCE}: saved scenario s{index} has no name (s{index}=...)")
+            bad.add(index)
+            continue
+        settings: dict[str, Setting] = dict(base)
+        problems = []
+        for key, text in parts.get(index, {}).items():
+            section = ("uncertainties" if key in registry
+                       and registry[key].kind == "uncertainty" else "levers")
+            try:
+                _, params, tables = sc.validate({section: {key: _parse_setting(text)}},
+                                                f"{LINK_SOURCE}, saved scenario {name!r}")
+            except sc.ScenarioError as exc:
+                problems.append(str(exc))
+                continue
+            settings.update({k: normalise(v) for k, v in {**params, **tables}.items()})
+        if problems or name in out:
+            if name in out:
+                problems.append(f"{LINK_SOURCE}: saved scenario {name!r} is given twice")
+            errors.extend(problems)
+            errors.append(f"{LINK_SOURCE}: saved scenario {name!r} was not restored")
+            bad.add(index)
+            continue
+        out[name] = settings
+    compare: list[str] = []
+    text = query.get("compare")
+    if not isinstance(text, str):  # every value given (st.query_params.get_all)
+        given = list(text or [])
+        if len(given) > 1:
+            errors.append(f"{LINK_SOURCE}: compare is given {len(given)} times; give it once")
+        text = given[0] if len(given) == 1 else None
+    if text and text.strip():
+        for part in text.split(","):
+            index = int(part) if part.strip().isdigit() else -1
+            if index in names and index not in bad:
+                compare.append(names[index])
+            elif index not in bad:
+                errors.append(f"{LINK_SOURCE}: compare = {text!r}: {part.strip()!r} is not "
+                              f"the number of a saved scenario in the link")
+    return out, compare, errors

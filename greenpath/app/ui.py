@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from urllib.parse import urlencode, urlsplit
 
 import pandas as pd
@@ -50,6 +52,20 @@ TABS = ("compare", "file", "share", "downloads")
 #: The wedges come last: they need 2^n runs, and everything above is already on screen
 #: while they are computed.
 GRID = (("co2", "renewables"), ("coal", "energy_mix"), ("intensity",), ("industry", "wedges"))
+#: The charts a meeting starts with in view, next to the levers ("graphs to show").
+DEFAULT_VIEW = ("co2", "coal", "renewables")
+#: How many charts the view holds: fewer leaves the screen empty, more makes them unreadable.
+VIEW_MIN, VIEW_MAX = 2, 4
+#: Height of a chart's plotting area in the view (pixels): three side by side, or a 2x2
+#: grid, stay inside a 1366x768 screen with the KPIs and the target strip above them.
+VIEW_HEIGHT = {2: 210, 3: 190, 4: 140}
+#: chart id -> model variables whose targets the badge strip shows while the chart is in view.
+CHART_TARGETS = {
+    "co2": ("co2_emissions",), "coal": ("total_coal_consumption",),
+    "renewables": ("renewable_capacity",),
+    "intensity": ("energy_intensity", "co2_intensity"), "energy_mix": ("non_fossil_share",),
+    "industry": ("industrial_intensity", "industrial_energy_saving"), "wedges": (),
+}
 ss = st.session_state
 
 
@@ -97,6 +113,25 @@ def cached_bands(key: state.RunKey) -> pd.DataFrame | None:
     return runner.compute_bands(key)
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def cached_specs(chart_id: str, signature: tuple, _runs: list[live.Run],
+                 _ctx: live.ChartContext, _wedges: pd.DataFrame | None) -> list[dict]:
+    """Vega-Lite specs of a chart, built once per ``signature`` (all users, all visits).
+
+    ``signature`` (:func:`_chart_signature`) determines everything the unhashed
+    arguments hold: the runs by their run keys, the bands and wedges by the current
+    run key, the target marks by language and target sets.
+    """
+    return live.build(chart_id, _runs, _ctx, _wedges)
+
+
+def _chart_signature(runs: list[live.Run], ctx: live.ChartContext) -> tuple:
+    """Return what a chart's specs depend on (see :func:`cached_specs`)."""
+    return (tuple((r.label, r.role, r.key) for r in runs), ctx.lang, ctx.present,
+            ctx.plot_height, ctx.compact, ctx.policy_start, ctx.x_start, _sets(),
+            ctx.bands is not None, tuple(sorted(ctx.history)))
+
+
 @st.cache_data(show_spinner=False)
 def cached_variables() -> pd.DataFrame:
     """Return the model's variable table."""
@@ -104,13 +139,27 @@ def cached_variables() -> pd.DataFrame:
         return m.variables()
 
 
+def variable_names(lang: str) -> dict[str, str]:
+    """Return the model variables' names in ``lang`` where known (English: none needed).
+
+    Chinese: the registry's labels of levers and uncertainties, then the app's own
+    ``app_var_<name>`` strings; other variables keep their model names.
+    """
+    if lang != "zh":
+        return {}
+    out = {n: p.label_zh for n, p in reg.load_registry().items() if p.label_zh}
+    out.update({n: t(f"app_var_{n}", lang) for n in calibration_view.COMPARABLE})
+    return out
+
+
 @st.cache_data(show_spinner=False)
-def cached_dot(group: str, label: str, only: tuple[str, ...] | None = None) -> str:
+def cached_dot(group: str, label: str, only: tuple[str, ...] | None = None,
+               lang: str = "en") -> str:
     """DOT text of one sector's stock-and-flow diagram (``only``: one part of it)."""
     with model_pool().model() as m:
         deps = m._model._dependencies
         return model_view.sector_dot(group, m.variables(), deps, net_change_label=label,
-                                     only=only)
+                                     only=only, names=variable_names(lang))
 
 
 @st.cache_data(show_spinner=False)
@@ -145,10 +194,14 @@ def _init() -> None:
     ss.gp_compare = []
     ss.gp_errors = []
     ss.gp_upload = None
+    ss.gp_view = list(DEFAULT_VIEW)
+    ss.gp_hint = True
+    ss.gp_undo = None
     _set_base(state.load_preset(state.default_preset()))
     # Every value of a repeated parameter, so a link giving one twice is an error.
     query = {k: st.query_params.get_all(k) for k in st.query_params}
     request, errors = state.decode_link(query, LANGS, PAGES)
+    errors = [user_message(e, ss.gp_lang) for e in errors]
     if request.lang:
         ss.gp_lang = request.lang
     if request.page:
@@ -157,9 +210,40 @@ def _init() -> None:
         try:
             _apply_link(request)
         except (sc.ScenarioError, reg.RegistryError) as exc:
-            errors.append(str(exc))
+            errors.append(user_message(str(exc), ss.gp_lang))
+    saved, compare, saved_errors = state.decode_saved(query, ss.gp_base.preset)
+    ss.gp_saved = saved
+    ss.gp_compare = compare[: live.MAX_SAVED]
+    errors.extend(user_message(e, ss.gp_lang) for e in saved_errors)
+    if request.not_applied:
+        errors.append(t("app_link_not_applied", ss.gp_lang, settings=", ".join(
+            f"{_setting_label(k, ss.gp_lang)} = {state.format_setting(v)}"
+            for k, v in request.not_applied.items())))
     if errors:
         ss.gp_errors = [t("app_error_link", ss.gp_lang), *errors]
+
+
+_CLI_HINT = re.compile(r"(?:listed by |see )?`greenpath vars --kind (lever|uncertainty)`"
+                       r"(?: lists them)?(?: for the allowed names)?")
+
+
+def user_message(text: str, lang: str) -> str:
+    """Return a validation message as the app's user can act on it.
+
+    The scenario rules are shared with the command line, whose messages point to
+    ``greenpath vars --kind lever``; in the app the same list is the Model page's table.
+    """
+    return _CLI_HINT.sub(lambda m: t("app_vars_hint", lang,
+                                     kind=t(f"app_kind_{m.group(1)}", lang)), text)
+
+
+def _setting_label(name: str, lang: str) -> str:
+    """Return a setting's name as the sidebar shows it, with its key (what a link holds)."""
+    p = state.settable().get(name)
+    if p is None:
+        return name
+    label = lever_label(p, lang)
+    return name if label == name else f"{label} ({name})"
 
 
 def _set_base(base: state.Base) -> None:
@@ -232,10 +316,44 @@ def _on_present() -> None:
     ss.gp_present = ss.w_present
 
 
+def _keep_for_undo(what: str) -> None:
+    """Before the base is replaced: keep unsaved lever changes for an "Undo" offer.
+
+    ``what`` names the replacement (shown in the offer).  Nothing is kept when the levers
+    are as their base has them, or when the settings are a saved scenario's.
+    """
+    base: state.Base = ss.gp_base
+    changed = state.changed_levers(base, ss.gp_values)
+    if not changed:
+        ss.gp_undo = None
+        return
+    try:
+        key = state.run_key({**base.scenario.settings(), **ss.gp_values})
+    except (TypeError, ValueError):
+        key = None
+    if key is not None and _saved_as(key) is not None:
+        ss.gp_undo = None
+        return
+    ss.gp_undo = {"base": base, "values": dict(ss.gp_values), "n": len(changed), "what": what}
+
+
+def _on_undo() -> None:
+    undo = ss.gp_undo
+    if undo:
+        ss.gp_base = undo["base"]
+        ss.gp_values = undo["values"]
+    ss.gp_undo = None
+
+
+def _on_undo_dismiss() -> None:
+    ss.gp_undo = None
+
+
 def _on_preset() -> None:
     choice = ss.w_preset
     if choice == _UPLOADED:
         return
+    _keep_for_undo(_preset_label(choice, ss.gp_lang))
     _set_base(state.load_preset(choice))
 
 
@@ -247,6 +365,8 @@ def _on_lever(name: str) -> None:
     p = reg.levers()[name]
     value = ss[f"w_lever_{name}"]
     ss.gp_values[name] = float(round(value, _lever_decimals(p) + 3))
+    ss.gp_hint = False  # the levers are found
+    ss.gp_undo = None  # an undo offer is about the settings before this move
 
 
 def _on_constant(name: str) -> None:
@@ -256,6 +376,7 @@ def _on_constant(name: str) -> None:
 
 
 def _on_revert() -> None:
+    _keep_for_undo(t("app_revert", ss.gp_lang))
     _set_base(ss.gp_base)
 
 
@@ -272,9 +393,10 @@ def _on_upload() -> None:
         base = state.from_upload(uploaded.getvalue(), uploaded.name, UPLOAD_LIMIT_BYTES,
                                  saved=ss.gp_saved)
     except (sc.ScenarioError, reg.RegistryError) as exc:
-        ss.gp_upload = ("error", uploaded.name, str(exc))
+        ss.gp_upload = ("error", uploaded.name, user_message(str(exc), ss.gp_lang))
         return
     ss.gp_upload = ("success", uploaded.name, tuple(base.scenario.warnings))
+    _keep_for_undo(uploaded.name)
     _set_base(base)
 
 
@@ -294,6 +416,19 @@ def _sets() -> tuple[str, ...] | None:
 
 def _on_dismiss() -> None:
     ss.gp_errors = []
+
+
+def _on_hint_ok() -> None:
+    ss.gp_hint = False
+
+
+def _on_view() -> None:
+    """Keep the charts picked for the view, two to four of them, in the page's order."""
+    chosen = [c for c in CHART_ORDER if c in (ss.w_view or ())]
+    if not VIEW_MIN <= len(chosen) <= VIEW_MAX:
+        ss.gp_view_msg = t("app_view_limits", ss.gp_lang, lo=VIEW_MIN, hi=VIEW_MAX)
+        return
+    ss.gp_view = chosen
 
 
 def _on_dismiss_upload() -> None:
@@ -318,6 +453,7 @@ def _on_save() -> None:
 
 def _on_load_saved(name: str) -> None:
     settings = ss.gp_saved[name]
+    _keep_for_undo(name)
     base: state.Base = ss.gp_base
     values = {n: state.full(settings)[n] for n in reg.levers()}
     others = {k: v for k, v in state.diff(settings, base.scenario.settings()).items()
@@ -442,6 +578,8 @@ def _preset_label(name: str, lang: str) -> str:
 def sidebar(lang: str) -> None:
     """Language, page, presentation mode, and on the simulator page the levers."""
     with st.sidebar:
+        if ss.gp_page == "simulator" and not ss.gp_present:  # the main area keeps its height
+            st.title(t("app_title", lang), anchor=False)
         ss.w_lang = ss.gp_lang
         st.radio(t("app_language", lang), LANGS, key="w_lang", horizontal=True,
                  format_func=lambda x: {"en": "English", "zh": "中文"}[x], on_change=_on_lang)
@@ -458,6 +596,8 @@ def sidebar(lang: str) -> None:
         st.selectbox(t("app_preset", lang), options, key="w_preset",
                      format_func=lambda x: _preset_label(x, lang), on_change=_on_preset,
                      help=t("app_preset_help", lang))
+        if ss.gp_hint and not ss.gp_present:
+            first_visit_hint(lang)
         start = state.lever_values(ss.gp_base)
         for section, params in sections.grouped_levers():
             title = t(f"app_section_{section.id}", lang)
@@ -465,7 +605,9 @@ def sidebar(lang: str) -> None:
                             for p in params)
             if n_changed:
                 title += " " + t("app_section_changed", lang, n=n_changed)
-            with st.expander(title, expanded=section.id == "energy"):
+            # Keyed: the title's changed-count must not make it a new (closed) expander.
+            with st.expander(title, expanded=section.id == "energy",
+                             key=f"w_section_{section.id}"):
                 for p in params:
                     _lever_widget(p, lang, start[p.name])
 
@@ -684,15 +826,11 @@ def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
         if chart_id == "wedges" and (wedges.empty or not wedges["contribution"].abs().gt(1e-9).any()):
             st.info(t("chart_report_wedges_baseline_only", lang))
             return
-        panels = live.build(chart_id, runs, ctx, wedges)
+        panels = cached_specs(chart_id, _chart_signature(runs, ctx), runs, ctx, wedges)
         cols = st.columns(len(panels)) if len(panels) > 1 else [st.container()]
         for i, (col, chart) in enumerate(zip(cols, panels, strict=True)):
             with col:
                 st.vega_lite_chart(chart, width="stretch", key=f"vl_{chart_id}_{i}")
-        if chart_id == "co2" and not ctx.present:
-            note = co2_history_note(runs[0].frame, ctx.history.get("co2_emissions"), lang)
-            if note:
-                st.caption(note)
         if downloads:
             _chart_downloads(chart_id, lang, runs, wedges, ctx)
 
@@ -724,6 +862,20 @@ def _wedge_tables(runs: list[live.Run], wedges: pd.DataFrame | None) -> dict[str
         return {}
     current = next(r for r in runs if r.role == "current")
     return {live.meeting_name(current): wedges}
+
+
+def _saved_download(name: str, base: state.Base, lang: str) -> None:
+    """Download button of one saved scenario (its file, whatever the levers show now)."""
+    try:
+        text = state.saved_toml(name, ss.gp_saved[name], base.preset)
+    except sc.ScenarioError as exc:
+        st.error(str(exc))
+        return
+    st.download_button("TOML", data=text.encode("utf-8"),
+                       file_name=f"{state.safe_name(name)}.toml", mime="application/toml",
+                       key=f"w_dl_saved_{name}", on_click="ignore",
+                       icon=":material/download:", help=t("app_saved_download_help", lang,
+                                                          name=name))
 
 
 def upload_message(lang: str) -> None:
@@ -769,21 +921,29 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
             st.multiselect(t("app_compare_with", lang), list(ss.gp_saved), key="w_compare",
                            max_selections=live.MAX_SAVED, on_change=_on_compare)
             for name in list(ss.gp_saved):
-                c1, c2, c3 = st.columns([4, 1, 1], vertical_alignment="center")
+                c1, c2, c4, c3 = st.columns([4, 1, 1, 1], vertical_alignment="center")
                 c1.markdown(f"• {md(name)}")
                 c2.button(t("app_load", lang), key=f"w_load_{name}", on_click=_on_load_saved,
                           args=(name,))
+                with c4:
+                    _saved_download(name, base, lang)
                 with c3.popover(t("app_remove", lang)):
                     st.button(t("app_remove_confirm", lang, name=md(name)), key=f"w_rm_{name}",
                               on_click=_on_remove_saved, args=(name,))
         else:
             st.caption(t("app_no_saved", lang))
     with tab_file:
-        save_name = (ss.get("w_save_name") or "").strip()
-        titles = {"title_en": save_name, "title_zh": save_name} if save_name else {}
+        # The file is named after what it holds: a saved scenario's name only while the
+        # levers are exactly that scenario (the name typed in the save box is not used).
+        saved = _saved_as(state.run_key(current.settings()))
+        changed = bool(state.changed_levers(base, ss.gp_values) or _base_changes(base))
+        if saved is not None:
+            meta = {"title_en": saved, "title_zh": saved, "name": state.safe_name(saved)}
+        else:
+            meta = {"name": state.safe_name(f"{current.name}_custom" if changed
+                                            else current.name)}
         try:
-            named = sc.Scenario(**{**current.__dict__, **titles, "name": state.safe_name(
-                save_name or f"{current.name}_custom")})
+            named = sc.Scenario(**{**current.__dict__, **meta})
             text = state.scenario_toml(named, base)
         except sc.ScenarioError as exc:
             st.error(f"{t('app_error_scenario', lang)}\n\n{md(exc)}")
@@ -803,6 +963,7 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
         upload_message(lang)
     with tab_share:
         query = state.encode_link(base.preset, current.settings(), lang, ss.gp_page)
+        query.update(state.encode_saved(base.preset, ss.gp_saved, ss.gp_compare))
         url = ""
         try:
             url = (st.context.url or "").split("?")[0]
@@ -825,16 +986,20 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
         if runner.optional_module("greenpath.report") is None:
             st.caption(t("app_not_available", lang, what=t("app_report_files", lang)))
             return
-        wedges = _wedge_tables(runs, lazy_wedges.get())
+        # The wedges are computed when a file is asked for, not on every lever move.
+        def wedges() -> dict[str, pd.DataFrame]:
+            return _wedge_tables(runs, runner.compute_wedges(lazy_wedges.key, "current"))
+
         with row:
             st.download_button(
-                t("app_download_xlsx", lang), data=_deferred(exports.workbook, shown, wedges),
+                t("app_download_xlsx", lang),
+                data=_deferred(lambda: exports.workbook(shown, wedges())),
                 file_name="greenpath_report_data.xlsx", key="w_dl_xlsx", on_click="ignore",
                 mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                 icon=":material/download:")
             st.download_button(
                 t("app_download_pptx", lang),
-                data=_deferred(exports.deck, shown, lang, wedges, _sets()),
+                data=_deferred(lambda sets: exports.deck(shown, lang, wedges(), sets), _sets()),
                 file_name=f"greenpath_report_{lang}.pptx", key="w_dl_pptx", on_click="ignore",
                 mime="application/vnd.openxmlformats-officedocument.presentationml.presentation",
                 icon=":material/download:")
@@ -859,17 +1024,21 @@ def simulator_page(lang: str) -> None:
     present = ss.gp_present
     if present:
         _presentation_style()
-    head, side = st.columns([5, 2], vertical_alignment="bottom")
+    else:
+        st.html(_MEETING_CSS)
+    head, side = st.columns([5, 2], vertical_alignment="center")
     with head, st.container(key="scenario_line"):
-        if not present:  # the projector keeps its height for the chart
-            st.title(t("app_title", lang), anchor=False)
-        st.markdown(f"**{t('app_scenario', lang)}:** {md(title)} · *{_status(base, changed, lang)}*")
+        st.markdown(f"**{t('app_scenario', lang)}:** {md(title)} · "
+                    f"*{_status(base, changed, key, lang)}*")
     with side, st.container(horizontal=True, horizontal_alignment="right"):
+        if not present:
+            view_picker(lang)
         st.button(t("app_revert", lang), key="w_revert", on_click=_on_revert,
                   disabled=not changed, help=t("app_revert_help", lang, title=md(base_title)))
         if present:  # the sidebar and its toggle are hidden on the projector
             st.button(t("app_present_exit", lang), key="w_present_exit",
                       on_click=_on_present_exit, icon=":material/close_fullscreen:")
+    undo_offer(lang)
     if ss.gp_errors:
         st.error("\n\n".join(md(e) for e in ss.gp_errors))
         st.button(t("app_dismiss", lang), key="w_dismiss", on_click=_on_dismiss)
@@ -884,25 +1053,178 @@ def simulator_page(lang: str) -> None:
     if present:
         _presentation(runs, ctx, wedges, targets, lang)
         return
+    msg = ss.pop("gp_view_msg", None)
+    if msg:
+        st.warning(msg)
     kpis(runs, lang)
-    target_panel(targets, lang)
-    st.subheader(t("app_charts", lang))
+    view = _view()
+    target_strip(targets, view, lang)
+    view_ctx = replace(ctx, plot_height=VIEW_HEIGHT[min(max(len(view), 2), 4)],
+                       compact=len(view) > 2)
+    rows = [view] if len(view) <= 3 else [view[:2], view[2:]]
+    with st.container(key="view"):
+        for row in rows:
+            cols = st.columns(len(row))
+            for col, chart_id in zip(cols, row, strict=True):
+                with col:
+                    draw_chart(chart_id, runs, view_ctx, wedges, lang)
     if ctx.bands is None:
         st.caption(t("app_bands_unavailable", lang))
     else:
         st.caption(t("app_bands_note", lang, n=ctx.bands.attrs.get("n", runner.BAND_SAMPLES),
                      k=len(ctx.bands.attrs.get("sampled", []))))
-    for row in GRID:
-        cols = st.columns(len(row))
-        for col, chart_id in zip(cols, row, strict=True):
-            with col:
-                draw_chart(chart_id, runs, ctx, wedges, lang)
+    note = co2_history_note(runs[0].frame, ctx.history.get("co2_emissions"), lang)
+    if note:
+        st.caption(note)
+    others = [c for c in CHART_ORDER if c not in view]
+    if others:
+        # Built only while open: a lever move then costs the charts in view, not all
+        # seven (the wedges alone need 2^n runs).
+        more = st.expander(t("app_more_charts", lang, n=len(others)), key="w_more",
+                           on_change="rerun")
+        if more.open:
+            with more:
+                # The wedges need 2^n runs: drawn last, after everything else is on screen.
+                others.sort(key=lambda c: c == "wedges")
+                for i in range(0, len(others), 2):
+                    row = others[i:i + 2]
+                    cols = st.columns(2)
+                    for col, chart_id in zip(cols, row, strict=False):
+                        with col:
+                            draw_chart(chart_id, runs, ctx, wedges, lang)
     st.subheader(t("app_scenario_files", lang))
     scenario_panel(current, lang, runs, wedges)
 
 
-def _status(base: state.Base, changed: list[str], lang: str) -> str:
-    """Say how the scenario on screen departs from where it started (levers, a link)."""
+#: The simulator's meeting layout: the page starts right under Streamlit's header bar,
+#: so the KPIs, the target strip and the charts in view fit a 1366x768 screen.
+_MEETING_CSS = """<style>
+[data-testid="stMainBlockContainer"] { padding: 2.9rem 1.5rem 2rem 1.5rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] { gap: 0.55rem; }
+.st-key-scenario_line p { margin-bottom: 0; }
+.st-key-kpis { flex-wrap: nowrap !important; }
+.st-key-kpis > div { flex: 1 1 0 !important; min-width: 0 !important; }
+.st-key-kpis [data-testid="stMetric"] { padding: 0.1rem 0.6rem; }
+.st-key-kpis [data-testid="stMetricValue"] { font-size: 1.3rem; }
+.st-key-kpis [data-testid="stMetricLabel"] p { font-size: 0.82rem; }
+.st-key-kpis [data-testid="stMetricLabel"] * { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; }
+.st-key-hint { background: rgba(28, 131, 225, 0.08); }
+.st-key-hint p { font-size: 0.92rem; margin-bottom: 0; }
+.st-key-view [data-testid="stVerticalBlockBorderWrapper"] { padding: 0.4rem 0.6rem; }
+.st-key-view strong { font-size: 0.95rem; }
+.st-key-target_strip p { font-size: 0.85rem; margin-bottom: 0; }
+[data-testid="stSidebar"] h1 { font-size: 1.35rem; padding-top: 0; }
+</style>"""
+
+
+def undo_offer(lang: str) -> None:
+    """After a preset, upload or saved scenario replaced unsaved lever changes: offer them back."""
+    undo = ss.get("gp_undo")
+    if not undo:
+        return
+    with st.container(horizontal=True, vertical_alignment="center", key="undo"):
+        st.warning(t("app_undo_note", lang, n=undo["n"], what=undo["what"]),
+                   icon=":material/undo:", width="stretch")
+        st.button(t("app_undo", lang), key="w_undo", on_click=_on_undo, type="primary")
+        st.button(t("app_dismiss", lang), key="w_undo_dismiss", on_click=_on_undo_dismiss)
+
+
+def first_visit_hint(lang: str) -> None:
+    """How to use the simulator, over the levers, until the first lever move or "Got it"."""
+    with st.container(key="hint", border=True):
+        st.markdown(f":material/tune: {t('app_hint', lang)}")
+        st.button(t("app_hint_ok", lang), key="w_hint_ok", on_click=_on_hint_ok,
+                  type="tertiary", icon=":material/check:")
+
+
+def _view() -> list[str]:
+    """Return the charts in view (see :data:`DEFAULT_VIEW`)."""
+    return [c for c in ss.gp_view if c in CHART_ORDER] or list(DEFAULT_VIEW)
+
+
+def view_picker(lang: str) -> None:
+    """Draw the "graphs to show" picker (two to four charts fill the view), one click away."""
+    ss.w_view = _view()
+    with st.popover(t("app_view_pick", lang), icon=":material/insert_chart:",
+                    key="w_view_menu", help=t("app_view_help", lang, lo=VIEW_MIN, hi=VIEW_MAX)):
+        st.pills(t("app_view_pick", lang), CHART_ORDER, selection_mode="multi", key="w_view",
+                 format_func=lambda c: t(live.CHARTS[c], lang), on_change=_on_view,
+                 label_visibility="collapsed")
+
+
+def _indicator_variable(indicator: str) -> str:
+    """Return the model variable of a target's indicator (``change_vs_2020:x`` -> ``x``)."""
+    return str(indicator).rsplit(":", 1)[-1]
+
+
+def _badge(row: pd.Series, lang: str) -> str:
+    """Return a target's met / missed badge with its margin."""
+    unit = str(row.get("unit") or "")
+    margin = _target_number(row.get("margin"), unit, signed=True)
+    unit_shown = "" if unit.lower() == "year" else unit_text(unit, lang)
+    text = f"{margin} {unit_shown}".strip()
+    return (f":green-badge[✔ {t('app_met', lang)} {text}]" if bool(row["met"])
+            else f":red-badge[✘ {t('app_missed', lang)} {text}]")
+
+
+def target_strip(targets: pd.DataFrame | None, view: list[str], lang: str,
+                 every: bool = True) -> None:
+    """Met / missed badges of the targets drawn in view; every target one click away.
+
+    ``every``: offer the full target panel in a popover.
+    """
+    if targets is None:
+        st.caption(t("app_not_available", lang, what=t("app_targets", lang)))
+        return
+    shown = {v for c in view for v in CHART_TARGETS.get(c, ())}
+    met = int(targets["met"].astype(bool).sum())
+    with st.container(horizontal=True, wrap=True, vertical_alignment="center",
+                      key="target_strip", gap="small"):
+        if every:
+            with st.popover(t("app_targets_all", lang, met=met, total=len(targets)),
+                            key="w_targets_all", icon=":material/flag:"):
+                target_panel(targets, lang)
+        for _, row in targets.iterrows():
+            if _indicator_variable(row.get("indicator", "")) not in shown:
+                continue
+            unit = str(row.get("unit") or "")
+            margin = _target_number(row.get("margin"), unit, signed=True)
+            unit_shown = "" if unit.lower() == "year" else unit_text(unit, lang)
+            text = f"{_target_label(row, lang)} · {margin} {unit_shown}".strip()
+            text = text.replace("[", "(").replace("]", ")")
+            badge = (f":green-badge[✔ {text}]" if bool(row["met"])
+                     else f":red-badge[✘ {text}]")
+            st.markdown(badge, width="content", help=_target_help(row, lang))
+
+
+def _target_help(row: pd.Series, lang: str) -> str:
+    """Return a target's detail line and source (a badge's tooltip)."""
+    unit = str(row.get("unit") or "")
+    detail = t("app_target_detail", lang, year=int(row["year"]),
+               value=_target_number(row.get("value"), unit),
+               comparison=_COMPARISON.get(str(row.get("comparison")), row.get("comparison")),
+               target=_target_number(row.get("target"), unit),
+               unit="" if unit.lower() == "year" else unit_text(unit, lang),
+               margin=_target_number(row.get("margin"), unit, signed=True))
+    source = str(row.get("source") or "")
+    return f"{detail}\n\n{source}" if source else detail
+
+
+def _saved_as(key: state.RunKey) -> str | None:
+    """Return the name of a saved scenario with the settings of ``key`` (None: none)."""
+    return next((name for name, saved in ss.gp_saved.items()
+                 if state.run_key(saved) == key), None)
+
+
+def _status(base: state.Base, changed: list[str], key: state.RunKey, lang: str) -> str:
+    """Say how the scenario on screen departs from where it started (levers, a link).
+
+    Settings equal to a saved scenario are "saved as" it, whatever the base says.
+    """
+    saved = _saved_as(key)
+    if saved is not None:
+        return t("app_status_saved", lang, name=saved)
     parts = []
     if changed:
         parts.append(t("app_unsaved", lang, n=len(changed)))
@@ -918,15 +1240,17 @@ def _status(base: state.Base, changed: list[str], lang: str) -> str:
 _PRESENT_CSS = """<style>
 [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
 [data-testid="stHeader"], [data-testid="stExpandSidebarButton"] { display: none !important; }
-[data-testid="stMainBlockContainer"] { padding-top: 1.5rem; max-width: 100%; }
-.st-key-scenario_line p { font-size: 1.7rem; line-height: 1.35; }
+[data-testid="stMainBlockContainer"] { padding: 1.5rem 5rem 1rem 5rem; max-width: 100%; }
+.st-key-scenario_line p { font-size: 1.45rem; line-height: 1.3; }
 .st-key-w_prev button, .st-key-w_next button { min-height: 4.2rem; }
 .st-key-w_prev button p, .st-key-w_next button p { font-size: 2.4rem; line-height: 1; }
 .st-key-w_chart [role="group"] { min-height: 4.2rem; }
 .st-key-w_chart input { font-size: 1.8rem !important; }
 [role="listbox"] [role="option"] { font-size: 1.5rem; }
 .st-key-w_present_exit button p, .st-key-w_revert button p { font-size: 1.3rem; }
-.st-key-present_targets p, .st-key-present_targets li { font-size: 1.45rem; }
+.st-key-present_targets p, .st-key-present_targets li { font-size: 1.0rem; }
+.st-key-target_strip p, .st-key-target_strip span { font-size: 1.1rem !important; }
+[data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] { gap: 0.6rem; }
 </style>"""
 
 
@@ -953,11 +1277,35 @@ def _presentation(runs, ctx, wedges, targets, lang) -> None:
               help=t("app_slide_next", lang))
     if ss.gp_chart == "targets":
         with st.container(key="present_targets"):
-            target_panel(targets, lang, compact=True)
+            target_grid(targets, lang)
         return
-    draw_chart(ss.gp_chart, runs, ctx, wedges, lang, downloads=False)
-    with st.container(key="present_targets"):
-        target_panel(targets, lang, compact=True)
+    # A plot height that leaves the title, legends, axis and the chart's targets on a
+    # 1366x768 projector as on 1920x1080 (the page does not scroll).
+    # The intensity chart's two panels carry a title each.
+    height = PRESENT_HEIGHT - (50 if ss.gp_chart == "intensity" else 0)
+    draw_chart(ss.gp_chart, runs, replace(ctx, plot_height=height), wedges, lang,
+               downloads=False)
+    target_strip(targets, [ss.gp_chart], lang, every=False)
+
+
+#: Plotting height of a chart slide (pixels): see :func:`_presentation`.
+PRESENT_HEIGHT = 280
+
+
+def target_grid(targets: pd.DataFrame | None, lang: str) -> None:
+    """Every target on one screen: badge, name and margin, one line each, in columns.
+
+    The slide's picker already names it, so no heading: 22 targets fit 1366x768.
+    """
+    if targets is None:
+        st.info(t("app_not_available", lang, what=t("app_targets", lang)))
+        return
+    met = int(targets["met"].astype(bool).sum())
+    st.caption(t("app_targets_summary", lang, met=met, total=len(targets)))
+    with st.container(horizontal=True, wrap=True, gap="small", key="target_grid"):
+        for _, row in targets.iterrows():
+            st.markdown(f"{_badge(row, lang)} {_target_label(row, lang)}", width=385,
+                        help=_target_help(row, lang))
 
 
 # ====================================================================== model page
@@ -973,7 +1321,7 @@ _OPEN_ON_PART = 120
 
 def _diagram(group: str, variables: pd.DataFrame, lang: str) -> None:
     """Draw a sector's diagram; a large one can be read part by part or at full size."""
-    whole = cached_dot(group, t("app_net_change", lang))
+    whole = cached_dot(group, t("app_net_change", lang), lang=lang)
     links = whole.count("->")
     parts = cached_parts(group) if links > model_view.SPLIT_LINKS else {}
     names = variables.set_index("name")["vensim_name"]
@@ -992,7 +1340,7 @@ def _diagram(group: str, variables: pd.DataFrame, lang: str) -> None:
     else:
         full = False
     dot = whole if choice == _WHOLE else cached_dot(group, t("app_net_change", lang),
-                                                    tuple(parts[choice]))
+                                                    tuple(parts[choice]), lang)
     if full:
         # Natural size in a box that scrolls both ways: every label at its font size.
         with st.container(height=720, key="diagram_full"):
@@ -1115,6 +1463,9 @@ def calibration_page(lang: str) -> None:
     st.subheader(t("app_fit_report", lang))
     if cal.readme is None and not cal.images:
         st.info(t("app_not_available", lang, what=t("app_fit_report", lang)))
+    if lang != "en" and cal.blocks:
+        # The report is the calibration step's own text (generated in English).
+        st.info(t("app_cal_report_original", lang))
     for kind, text, path in cal.blocks:
         if kind == "img":
             st.image(str(path), caption=text, width="stretch")
@@ -1130,6 +1481,7 @@ def _sync_link(lang: str) -> None:
     except sc.ScenarioError:
         return
     want = state.encode_link(ss.gp_base.preset, current.settings(), lang, ss.gp_page)
+    want.update(state.encode_saved(ss.gp_base.preset, ss.gp_saved, ss.gp_compare))
     if st.query_params.to_dict() != want:
         st.query_params.from_dict(want)
 
