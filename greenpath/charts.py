@@ -1328,7 +1328,7 @@ def co2_including_imports(results: Results, lang: str = "en", **kwargs) -> Figur
 
 
 def co2_including_imports_data(results: Results, start_year: int | None = None) -> pd.DataFrame:
-    """Data of :func:`co2_including_imports` (see :func:`co2_emissions_data`)."""
+    """Return the data of :func:`co2_including_imports` (see :func:`co2_emissions_data`)."""
     return co2_emissions_data(results, "co2_including_imports", start_year)
 
 

@@ -195,7 +195,8 @@ def test_delay3_step_and_impulse_responses(workdir):
 @pytest.mark.parametrize("backend", ["vector", "scalar"])
 @pytest.mark.parametrize(
     "name",
-    ["linear", "decay", "smooth_delay", "functions", "int_quirks", "subscripts", "delay_fixed", "trend", "active_initial"],
+    ["linear", "decay", "smooth_delay", "functions", "int_quirks", "subscripts", "delay_fixed", "trend",
+     "active_initial"],
 )
 def test_default_run_equals_pysd(workdir, name, backend):
     frame = _pysd_run(workdir / f"{name}.mdl")
@@ -750,7 +751,7 @@ def test_delay_fixed_shifts_its_input(workdir, backend):
 
 
 def test_active_initial_value_while_initialising(workdir):
-    """capacity starts at 8 * 10 (the initial investment), then investment follows demand."""
+    """Capacity starts at 8 * 10 (the initial investment), then investment follows demand."""
     model = _vector(workdir, "active_initial")
     out = model.simulate(return_columns=["capacity", "investment"])
     assert out["capacity"][0, 0] == 80.0
