@@ -594,7 +594,11 @@ def _run_vector(frame: pd.DataFrame, return_columns, tables, workers: int) -> En
     columns = _check_columns(return_columns, _output_names(vm))
     params = _vector_params(frame, tables)
     lookups = {_table_lookup(name): (xs, ys) for name, (xs, ys) in tables.items()}
-    raw = vm.simulate(params, len(frame), lookups or None, return_columns=columns, workers=workers)
+    # Ensembles run on the vector backend at any size: the scalar backend agrees with it to
+    # about 1e-12, not bit for bit, so a run's result would otherwise depend on how many
+    # runs share its call (a batch chunked differently must give identical results).
+    raw = vm.simulate(params, len(frame), lookups or None, return_columns=columns, workers=workers,
+                      backend="vector")
     years = _years(vm.times())
     units = {m["py_name"]: m["units"] or "" for m in vm.variables}
     return EnsembleArrays(
@@ -1011,7 +1015,8 @@ def run_specs(
             ys = np.stack([checked[i][name][1] for i in members])
             shared = bool(np.all(ys == ys[0]))
             lookups[_table_lookup(name)] = (np.asarray(xs), ys[0] if shared else ys)
-        raw = vm.simulate(params, len(members), lookups or None, return_columns=cols, workers=workers)
+        raw = vm.simulate(params, len(members), lookups or None, return_columns=cols, workers=workers,
+                          backend="vector")  # as in _run_vector: independent of the group's size
         if cube is None:
             years = _years(vm.times())
             columns = cols

@@ -41,8 +41,9 @@ def decode(data: bytes, source: str, error: type[Exception] = ValueError,
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise error(f"{source}: not UTF-8 text (byte {exc.start}); {what} is TOML text "
-                    "saved as UTF-8") from None
+        raise error(f"{source}: not UTF-8 text (the first character that cannot be read is at "
+                    f"position {exc.start + 1}); {what} is TOML text: save it as UTF-8 text from a "
+                    "text editor (in Excel or Notepad: 'UTF-8' as the encoding)") from None
     return text.removeprefix("\ufeff")
 
 

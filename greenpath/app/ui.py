@@ -62,7 +62,7 @@ VIEW_HEIGHT = {2: 210, 3: 190, 4: 140}
 #: chart id -> model variables whose targets the badge strip shows while the chart is in view.
 CHART_TARGETS = {
     "co2": ("co2_emissions",), "coal": ("total_coal_consumption",),
-    "renewables": ("renewable_capacity",),
+    "renewables": ("renewable_capacity", "pv_capacity", "wind_capacity"),
     "intensity": ("energy_intensity", "co2_intensity"), "energy_mix": ("non_fossil_share",),
     "industry": ("industrial_intensity", "industrial_energy_saving"), "wedges": (),
 }
@@ -1224,7 +1224,7 @@ def _status(base: state.Base, changed: list[str], key: state.RunKey, lang: str) 
     """
     saved = _saved_as(key)
     if saved is not None:
-        return t("app_status_saved", lang, name=saved)
+        return t("app_status_saved", lang, name=md(saved))
     parts = []
     if changed:
         parts.append(t("app_unsaved", lang, n=len(changed)))
