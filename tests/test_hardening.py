@@ -97,8 +97,8 @@ def test_deeply_nested_toml_is_a_named_error(tmp_path):
 ])
 def test_binary_or_non_utf8_file_is_a_named_error(tmp_path, data):
     path = write(tmp_path, "bin", data)
-    with pytest.raises(S.ScenarioError,
-                       match=r"bin.toml: not UTF-8 text \(the first character that cannot be read is at position \d+\)"):
+    unreadable = r"bin.toml: not UTF-8 text \(the first character that cannot be read is at position \d+\)"
+    with pytest.raises(S.ScenarioError, match=unreadable):
         S.load(path)
 
 
