@@ -157,6 +157,59 @@ _MODELS: dict[frozenset[str], Any] = {}  # tabled names -> VectorModel
 _TABLE_SUFFIX = " year table"
 
 
+class YearTableError(ValueError):
+    """A constant that cannot be given a year table (its equation is not ``name = <number>``)."""
+
+    def __init__(self, key: str, vensim_name: str, message: str):
+        super().__init__(message)
+        self.key, self.vensim_name = key, vensim_name
+
+
+def with_year_tables(text: str, constants: Iterable[tuple[str, str, str]], mdl_name: str) -> str:
+    """Return ``.mdl`` ``text`` in which each constant follows a year table over ``data year``.
+
+    ``constants`` are ``(registry key, Vensim name, unit)``; each must have exactly one
+    equation ``name = <number>`` in ``text`` (else :class:`YearTableError`, naming
+    ``mdl_name``).  The table starts flat at that number; runs pass its values as a
+    lookup (``<name>_year_table``).  The one rewrite of the model's text for year tables:
+    the ensembles and the model versions of ``greenpath check`` / ``compare`` use it.
+    """
+    for key, vensim, unit in sorted(constants):
+        words = [re.escape(w) for w in vensim.split()]
+        pattern = re.compile(
+            r"^(" + r"\s+".join(words) + r")\s*=\s*([-+0-9.eE]+)\s*$", re.MULTILINE | re.IGNORECASE
+        )
+        found = list(pattern.finditer(text))
+        if len(found) != 1:
+            raise YearTableError(key, vensim, f"a year table for {key!r} needs one constant equation "
+                                              f"'{vensim} = <number>' in {mdl_name}, found {len(found)}")
+        match = found[0]
+        vname, value = match.group(1), float(match.group(2))
+        lookup = f"{vname}{_TABLE_SUFFIX}"
+        definition = (
+            f"{lookup}(\n\t[(2005,0)-(2035,1)],(2005,{value!r}),(2035,{value!r}))\n"
+            f"\t~\t{unit}\n\t~\tYear table of {vname} (generated for time-varying runs).\n\t|\n\n"
+            f"{vname} = {lookup}(data year)"
+        )
+        text = text[: match.start()] + definition + text[match.end():]
+    return text
+
+
+def cached_text_file(text: str, folder: Path, stem: str) -> Path:
+    """Write ``text`` (once) as ``folder/<stem>_<hash>.mdl`` with a checked manifest; return the path.
+
+    The file name holds the hash of the text; the manifest that of the bytes, checked
+    before every use (a damaged file is written again).
+    """
+    from greenpath.cache import atomic_write_verified, read_verified
+
+    data = text.encode("utf-8")
+    path = folder / f"{stem}_{hashlib.sha256(data).hexdigest()[:16]}.mdl"
+    if read_verified(path, path.with_suffix(".sha256")) != data:
+        atomic_write_verified(path, data, path.with_suffix(".sha256"))
+    return path
+
+
 def _table_variant(names: frozenset[str]) -> tuple[Path, str]:
     """Write (once) the .mdl variant in which the levers ``names`` follow year tables.
 
@@ -170,40 +223,13 @@ def _table_variant(names: frozenset[str]) -> tuple[Path, str]:
 
     raw = MDL_PATH.read_bytes()
     source = hashlib.sha256(raw).hexdigest()
-    text = raw.decode("utf-8")
-    for name in sorted(names):
-        p = reg.lookup(name, "time_varying")
-        words = [re.escape(w) for w in p.vensim_name.split()]
-        pattern = re.compile(
-            r"^(" + r"\s+".join(words) + r")\s*=\s*([-+0-9.eE]+)\s*$", re.MULTILINE | re.IGNORECASE
-        )
-        found = list(pattern.finditer(text))
-        if len(found) != 1:
-            raise UnsupportedConstructError(
-                p.vensim_name, "a year table",
-                f"time_varying {name!r} needs one constant equation '{p.vensim_name} = <number>' in "
-                f"{MDL_PATH.name}, found {len(found)}",
-            )
-        match = found[0]
-        vname, value = match.group(1), float(match.group(2))
-        lookup = f"{vname}{_TABLE_SUFFIX}"
-        definition = (
-            f"{lookup}(\n\t[(2005,0)-(2035,1)],(2005,{value!r}),(2035,{value!r}))\n"
-            f"\t~\t{p.unit}\n\t~\tYear table of {vname} (generated for time-varying runs).\n\t|\n\n"
-            f"{vname} = {lookup}(data year)"
-        )
-        text = text[: match.start()] + definition + text[match.end():]
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    folder = cache_root() / "vector_tables"
-    path = folder / f"{MDL_PATH.stem}_tables_{digest}.mdl"
-    from greenpath.cache import read_verified
-
-    # The file name holds the hash of the text; the manifest holds that of the bytes.
-    if read_verified(path, path.with_suffix(".sha256")) != text.encode("utf-8"):
-        from greenpath.cache import atomic_write_verified
-
-        atomic_write_verified(path, text.encode("utf-8"), path.with_suffix(".sha256"))
-    return path, source
+    params = [reg.lookup(name, "time_varying") for name in names]
+    try:
+        text = with_year_tables(raw.decode("utf-8"), [(p.name, p.vensim_name, p.unit) for p in params],
+                                MDL_PATH.name)
+    except YearTableError as exc:
+        raise UnsupportedConstructError(exc.vensim_name, "a year table", f"time_varying: {exc}") from None
+    return cached_text_file(text, cache_root() / "vector_tables", f"{MDL_PATH.stem}_tables"), source
 
 
 def _mdl_sha256() -> str:

@@ -217,35 +217,15 @@ class ModelVersion:
         return model
 
     def _table_variant(self, names: frozenset[str]) -> Path:
-        text = self.mdl_path.read_text(encoding="utf-8")
-        for name in sorted(names):
-            vensim = self.registry[name].vensim_name
-            words = [re.escape(w) for w in vensim.split()]
-            pattern = re.compile(r"^(" + r"\s+".join(words) + r")\s*=\s*([-+0-9.eE]+)\s*$",
-                                 re.MULTILINE | re.IGNORECASE)
-            found = list(pattern.finditer(text))
-            if len(found) != 1:
-                raise VersionError(
-                    f"{self.label}: a year table for {name!r} needs one equation '{vensim} = <number>' "
-                    f"in {self.mdl_path.name}, found {len(found)}"
-                )
-            match = found[0]
-            vname, value = match.group(1), float(match.group(2))
-            lookup = f"{vname}{_TABLE_SUFFIX}"
-            definition = (
-                f"{lookup}(\n\t[(2005,0)-(2035,1)],(2005,{value!r}),(2035,{value!r}))\n"
-                f"\t~\t{self.registry[name].unit}\n\t~\tYear table of {vname}.\n\t|\n\n"
-                f"{vname} = {lookup}(data year)"
-            )
-            text = text[: match.start()] + definition + text[match.end():]
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-        path = cache_root() / "version_tables" / f"{self.mdl_path.stem}_tables_{digest}.mdl"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
-        return path
+        from greenpath.ensemble import YearTableError, cached_text_file, with_year_tables
+
+        try:
+            text = with_year_tables(self.mdl_path.read_text(encoding="utf-8"),
+                                    [(n, self.registry[n].vensim_name, self.registry[n].unit) for n in names],
+                                    self.mdl_path.name)
+        except YearTableError as exc:
+            raise VersionError(f"{self.label}: {exc}") from None
+        return cached_text_file(text, cache_root() / "version_tables", f"{self.mdl_path.stem}_tables")
 
     def outputs(self, constants: bool = True) -> set[str]:
         """Python names of the variables a run can return (``constants=False``: computed ones only)."""
