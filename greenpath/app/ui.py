@@ -62,7 +62,7 @@ VIEW_HEIGHT = {2: 210, 3: 190, 4: 140}
 #: chart id -> model variables whose targets the badge strip shows while the chart is in view.
 CHART_TARGETS = {
     "co2": ("co2_emissions",), "coal": ("total_coal_consumption",),
-    "renewables": ("renewable_capacity", "pv_capacity", "wind_capacity"),
+    "renewables": ("renewable_capacity",),
     "intensity": ("energy_intensity", "co2_intensity"), "energy_mix": ("non_fossil_share",),
     "industry": ("industrial_intensity", "industrial_energy_saving"), "wedges": (),
 }
