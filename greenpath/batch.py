@@ -148,6 +148,8 @@ TABLES = OUTPUTS + BATCH_OUTPUTS
 CHUNK_DIR = "runs"
 SAMPLE = "sample.bin"
 SUMMARY_FILES = ("summary.csv", "summary_targets.csv", "summary.xlsx")
+# The results in the IAMC template (greenpath.iamc), written with every batch.
+IAMC_FILE = "iamc.csv"
 DEFAULT_PERCENTILES = (10.0, 50.0, 90.0)
 BOM = "\ufeff".encode()
 DEFAULT_CHUNK_SIZE = 25
@@ -1085,7 +1087,7 @@ def _atomic_json(path: Path, data: dict) -> None:
 def _output_paths(out: Path) -> list[Path]:
     """List the batch's own files and folders (what ``force`` may delete)."""
     names = [*DATASETS, SAMPLE, *[f"{n}.{e}" for n in TABLES for e in ("parquet", "csv")],
-             *SUMMARY_FILES, "chunks"]
+             *SUMMARY_FILES, IAMC_FILE, "chunks"]
     return [out / n for n in names]
 
 
@@ -1603,7 +1605,9 @@ def _run_batch(spec: BatchSpec, out: Path, workers, scheduler, force, progress,
         else:
             _write_csv(scen, path)
         paths.append(path)
-    paths += write_summary(out, qs, spec=spec)
+    summary_paths, pct = _write_summary(out, qs, spec=spec)
+    paths += summary_paths
+    paths.append(write_batch_iamc(out, qs, summary=pct, mode=spec.mode))
     if csv:
         paths += _write_full_csv(out, len(chunks), spec.variables)
     n_ok = sum(s["ok"] for s in stats.values())
@@ -2002,6 +2006,12 @@ def _target_shares(out: Path) -> pd.DataFrame:
 def write_summary(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCENTILES,
                   spec: BatchSpec | None = None) -> list[Path]:
     """Write the Monte Carlo summary: ``summary.csv``, ``summary_targets.csv`` (UTF-8 with BOM) and ``summary.xlsx``."""
+    return _write_summary(out_dir, percentiles, spec)[0]
+
+
+def _write_summary(out_dir: str | Path, percentiles: Sequence[float],
+                   spec: BatchSpec | None) -> tuple[list[Path], pd.DataFrame]:
+    """:func:`write_summary`, also returning the percentile table it wrote."""
     out = Path(out_dir)
     pct, shares = summarise(out, percentiles)
     labels_zh = {t.id: t.label_zh for t in (spec.targets if spec else [])}
@@ -2032,7 +2042,129 @@ def write_summary(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PE
                                                                    index=False)
 
     _atomic_write(paths[2], xlsx)
-    return paths
+    return paths, pct
+
+
+def _iamc_stat(stat: str) -> str:
+    """``p50`` -> ``P50``, ``mean`` -> ``Mean``: the last part of a summary's IAMC variable."""
+    return stat.upper() if stat.startswith("p") else stat.capitalize()
+
+
+def summary_to_iamc(pct: pd.DataFrame, model: str | None = None) -> pd.DataFrame:
+    """Put a Monte Carlo summary (from :func:`summarise`) in the IAMC template.
+
+    Each statistic becomes a variable of its own, named after the model variable and the
+    statistic (``co2_emissions|P50``, ``co2_emissions|Mean``), one row per scenario;
+    the unit is the variable's.
+
+    Parameters
+    ----------
+    pct
+        The ``percentiles`` table: ``scenario, variable, unit, year, n_runs, mean, p..``.
+    model
+        The ``Model`` column (default :func:`greenpath.iamc.model_name`).
+
+    Returns
+    -------
+    DataFrame
+        The IAMC table (``Model, Scenario, Region, Variable, Unit`` and one column per year).
+    """
+    from greenpath import iamc
+
+    stats = ["mean", *[c for c in pct.columns if c.startswith("p") and c[1:2].isdigit()]]
+    long = pct.melt(id_vars=["scenario", "variable", "unit", "year"], value_vars=stats,
+                    var_name="stat", value_name="value")
+    long["variable"] = long["variable"].astype(str) + "|" + long["stat"].map(_iamc_stat)
+    order = {s: i for i, s in enumerate(stats)}
+    # rows: scenario, variable, statistic (mean, then the percentiles in order)
+    long["_v"] = long["variable"].str.rsplit("|", n=1).str[0]
+    long["_s"] = long["stat"].map(order)
+    long = long.sort_values(["_v", "_s", "year"], kind="stable")
+    rank = {s: i for i, s in enumerate(dict.fromkeys(pct["scenario"]))}
+    long = long.iloc[np.argsort(long["scenario"].map(rank).to_numpy(), kind="stable")]
+    return iamc.long_to_iamc(long[["scenario", "variable", "year", "value", "unit"]], model=model)
+
+
+def write_batch_iamc(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+                     *, summary: pd.DataFrame | None = None, mode: str | None = None) -> Path:
+    """Write a batch's results in the IAMC template: ``OUT/iamc.csv``.
+
+    A Monte Carlo batch writes its summary (:func:`summary_to_iamc`: the mean and each
+    percentile as a variable, ``co2_emissions|P50``, per scenario); other batches
+    (scenario lists, grids, explicit runs) write every run, chunk by chunk (memory
+    holds one chunk), named ``scenario|run N`` when its scenario has more than one run
+    in the batch and by the scenario's name otherwise.  UTF-8 without BOM (IAMC readers
+    take the first header as ``Model``).
+
+    Parameters
+    ----------
+    out_dir
+        A batch folder whose chunks are all finished.
+    percentiles
+        The percentiles of a Monte Carlo summary (when ``summary`` is not given).
+    summary
+        The percentile table already computed by :func:`summarise` (saves reading again).
+    mode
+        The batch's mode (default: the manifest's).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from greenpath import iamc
+
+    out = Path(out_dir)
+    path = out / IAMC_FILE
+    if mode is None:
+        mode = json.loads((out / MANIFEST).read_text(encoding="utf-8"))["spec"]["mode"]
+    model = iamc.model_name()
+    if mode == "monte_carlo":
+        if summary is None:
+            summary, _ = summarise(out, percentiles)
+        table = summary_to_iamc(summary, model=model)
+        _atomic_write(path, lambda fh: fh.write(
+            table.to_csv(index=False, float_format="%.12g").encode("utf-8")))
+        return path
+    files = sorted((out / "results").glob("c*.parquet"))
+    # runs per scenario, from the one-row-per-run tables (a count per scenario in memory)
+    counts: dict[str, int] = {}
+    for f in sorted((out / "runs").glob("c*.parquet")):
+        col = pq.read_table(f, columns=["scenario"]).column(0)
+        for item in pc.value_counts(col).to_pylist():
+            counts[str(item["values"])] = counts.get(str(item["values"]), 0) + item["counts"]
+    units = tg.model_units()
+
+    def write(fh) -> None:
+        header = True
+        for f in files:
+            part = _to_pandas(pq.read_table(f))
+            if not len(part):
+                continue
+            years = _year_columns(part.columns)
+            part = part.sort_values("run_id", kind="stable")
+            many = part["scenario"].map(counts).fillna(0).to_numpy() > 1
+            names = part["scenario"].astype(str).to_numpy(dtype=object)
+            names[many] = (part["scenario"].astype(str) + "|run "
+                           + part["run_id"].astype(str)).to_numpy(dtype=object)[many]
+            unit = part["unit"] if "unit" in part.columns else part["variable"].map(units)
+            table = pd.DataFrame({"Model": model, "Scenario": names, "Region": iamc.REGION,
+                                  "Variable": part["variable"].to_numpy(),
+                                  "Unit": unit.fillna("").to_numpy()})
+            for y in years:
+                table[int(y)] = part[y].to_numpy(dtype=float)
+            table = iamc._check(table)
+            fh.write(table.to_csv(index=False, header=header,
+                                  float_format="%.12g").encode("utf-8"))
+            header = False
+        if header:  # no chunk at all
+            fh.write((",".join(iamc.INDEX) + "\n").encode("utf-8"))
+
+    _atomic_write(path, write)
+    return path
 
 
 # ---------------------------------------------------------------------- reading back
