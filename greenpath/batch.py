@@ -22,6 +22,9 @@ folder::
     OUT/summary.csv, summary_targets.csv, summary.xlsx
                                       mean and percentiles per scenario, variable and
                                       year; share of runs meeting each target
+    OUT/iamc.csv                      the results in the IAMC template (greenpath.iamc):
+                                      a Monte Carlo's summary (co2_emissions|P50, ...)
+                                      per scenario, or every run of other batches
     OUT/results.csv, runs.csv, targets.csv
                                       only with ``csv=True`` (results in the long layout)
 
@@ -105,6 +108,8 @@ csv=False, percentiles=(10, 50, 90))``
     Lazy reading with filters (pyarrow dataset, Dask DataFrame).
 ``summarise(out_dir, percentiles)``, ``write_summary(out_dir, percentiles)``
     The Monte Carlo summary.
+``write_batch_iamc(out_dir, percentiles)``, ``summary_to_iamc(pct)``
+    The IAMC file of a batch; a summary in the IAMC template.
 ``default_workers(engine, runs, chunks)``
     The worker count used when none is given.
 ``scenarios_table(spec) -> DataFrame``, ``scenario_provenance(scenario) -> dict``
