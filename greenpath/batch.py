@@ -2117,8 +2117,10 @@ def write_batch_iamc(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT
     Path
         The file written.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
+    from pyarrow import csv as pacsv
 
     from greenpath import iamc
 
@@ -2138,35 +2140,49 @@ def write_batch_iamc(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT
     # runs per scenario, from the one-row-per-run tables (a count per scenario in memory)
     counts: dict[str, int] = {}
     for f in sorted((out / "runs").glob("c*.parquet")):
-        col = pq.read_table(f, columns=["scenario"]).column(0)
+        col = pq.read_table(f, columns=["scenario"]).column(0).cast(pa.string())
         for item in pc.value_counts(col).to_pylist():
             counts[str(item["values"])] = counts.get(str(item["values"]), 0) + item["counts"]
+    several = pa.array([k for k, n in counts.items() if n > 1], type=pa.string())
     units = tg.model_units()
 
     def write(fh) -> None:
-        header = True
+        # pyarrow writes CSV without a Python object per value (pandas' to_csv costs about
+        # as much as the runs themselves); one chunk in memory at a time
+        writer = None
         for f in files:
-            part = _to_pandas(pq.read_table(f))
-            if not len(part):
+            part = pq.read_table(f)
+            if not part.num_rows:
                 continue
-            years = _year_columns(part.columns)
-            part = part.sort_values("run_id", kind="stable")
-            many = part["scenario"].map(counts).fillna(0).to_numpy() > 1
-            names = part["scenario"].astype(str).to_numpy(dtype=object)
-            names[many] = (part["scenario"].astype(str) + "|run "
-                           + part["run_id"].astype(str)).to_numpy(dtype=object)[many]
-            unit = part["unit"] if "unit" in part.columns else part["variable"].map(units)
-            table = pd.DataFrame({"Model": model, "Scenario": names, "Region": iamc.REGION,
-                                  "Variable": part["variable"].to_numpy(),
-                                  "Unit": unit.fillna("").to_numpy()})
-            for y in years:
-                table[int(y)] = part[y].to_numpy(dtype=float)
-            table = iamc._check(table)
-            fh.write(table.to_csv(index=False, header=header,
-                                  float_format="%.12g").encode("utf-8"))
-            header = False
-        if header:  # no chunk at all
+            part = part.take(pc.sort_indices(part, [("run_id", "ascending")]))  # stable
+            years = _year_columns(part.schema.names)
+            scen = part.column("scenario").cast(pa.string())
+            numbered = pc.binary_join_element_wise(
+                scen, pc.cast(part.column("run_id"), pa.string()), "|run ")
+            names = pc.if_else(pc.is_in(scen, value_set=several), numbered, scen)
+            variable = part.column("variable").cast(pa.string())
+            if "unit" in part.schema.names:
+                unit = part.column("unit").cast(pa.string())
+            else:  # pragma: no cover - every chunk written by this version has units
+                unit = pa.array([units.get(v, "") for v in variable.to_pylist()], pa.string())
+            empty = pc.or_(pc.is_null(unit), pc.equal(unit, ""))
+            if pc.any(empty).as_py():
+                first = variable.filter(empty)[0].as_py()
+                raise iamc.IamcError(f"{first} has no unit: a variable without a unit cannot "
+                                     "be exchanged in the IAMC template")
+            n = part.num_rows
+            table = pa.table({"Model": pa.array([model] * n, pa.string()), "Scenario": names,
+                              "Region": pa.array([iamc.REGION] * n, pa.string()),
+                              "Variable": variable, "Unit": unit,
+                              **{y: part.column(y).cast(pa.float64()) for y in years}})
+            if writer is None:
+                writer = pacsv.CSVWriter(fh, table.schema,
+                                         write_options=pacsv.WriteOptions(quoting_style="needed"))
+            writer.write_table(table)
+        if writer is None:  # no chunk with rows: the header alone
             fh.write((",".join(iamc.INDEX) + "\n").encode("utf-8"))
+        else:
+            writer.close()
 
     _atomic_write(path, write)
     return path
