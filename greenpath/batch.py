@@ -22,6 +22,9 @@ folder::
     OUT/summary.csv, summary_targets.csv, summary.xlsx
                                       mean and percentiles per scenario, variable and
                                       year; share of runs meeting each target
+    OUT/iamc.csv                      the results in the IAMC template (greenpath.iamc):
+                                      a Monte Carlo's summary (co2_emissions|P50, ...)
+                                      per scenario, or every run of other batches
     OUT/results.csv, runs.csv, targets.csv
                                       only with ``csv=True`` (results in the long layout)
 
@@ -105,6 +108,8 @@ csv=False, percentiles=(10, 50, 90))``
     Lazy reading with filters (pyarrow dataset, Dask DataFrame).
 ``summarise(out_dir, percentiles)``, ``write_summary(out_dir, percentiles)``
     The Monte Carlo summary.
+``write_batch_iamc(out_dir, percentiles)``, ``summary_to_iamc(pct)``
+    The IAMC file of a batch; a summary in the IAMC template.
 ``default_workers(engine, runs, chunks)``
     The worker count used when none is given.
 ``scenarios_table(spec) -> DataFrame``, ``scenario_provenance(scenario) -> dict``
@@ -148,6 +153,8 @@ TABLES = OUTPUTS + BATCH_OUTPUTS
 CHUNK_DIR = "runs"
 SAMPLE = "sample.bin"
 SUMMARY_FILES = ("summary.csv", "summary_targets.csv", "summary.xlsx")
+# The results in the IAMC template (greenpath.iamc), written with every batch.
+IAMC_FILE = "iamc.csv"
 DEFAULT_PERCENTILES = (10.0, 50.0, 90.0)
 BOM = "\ufeff".encode()
 DEFAULT_CHUNK_SIZE = 25
@@ -1085,7 +1092,7 @@ def _atomic_json(path: Path, data: dict) -> None:
 def _output_paths(out: Path) -> list[Path]:
     """List the batch's own files and folders (what ``force`` may delete)."""
     names = [*DATASETS, SAMPLE, *[f"{n}.{e}" for n in TABLES for e in ("parquet", "csv")],
-             *SUMMARY_FILES, "chunks"]
+             *SUMMARY_FILES, IAMC_FILE, "chunks"]
     return [out / n for n in names]
 
 
@@ -1603,7 +1610,9 @@ def _run_batch(spec: BatchSpec, out: Path, workers, scheduler, force, progress,
         else:
             _write_csv(scen, path)
         paths.append(path)
-    paths += write_summary(out, qs, spec=spec)
+    summary_paths, pct = _write_summary(out, qs, spec=spec)
+    paths += summary_paths
+    paths.append(write_batch_iamc(out, qs, summary=pct, mode=spec.mode))
     if csv:
         paths += _write_full_csv(out, len(chunks), spec.variables)
     n_ok = sum(s["ok"] for s in stats.values())
@@ -2002,6 +2011,12 @@ def _target_shares(out: Path) -> pd.DataFrame:
 def write_summary(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCENTILES,
                   spec: BatchSpec | None = None) -> list[Path]:
     """Write the Monte Carlo summary: ``summary.csv``, ``summary_targets.csv`` (UTF-8 with BOM) and ``summary.xlsx``."""
+    return _write_summary(out_dir, percentiles, spec)[0]
+
+
+def _write_summary(out_dir: str | Path, percentiles: Sequence[float],
+                   spec: BatchSpec | None) -> tuple[list[Path], pd.DataFrame]:
+    """:func:`write_summary`, also returning the percentile table it wrote."""
     out = Path(out_dir)
     pct, shares = summarise(out, percentiles)
     labels_zh = {t.id: t.label_zh for t in (spec.targets if spec else [])}
@@ -2032,7 +2047,145 @@ def write_summary(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PE
                                                                    index=False)
 
     _atomic_write(paths[2], xlsx)
-    return paths
+    return paths, pct
+
+
+def _iamc_stat(stat: str) -> str:
+    """``p50`` -> ``P50``, ``mean`` -> ``Mean``: the last part of a summary's IAMC variable."""
+    return stat.upper() if stat.startswith("p") else stat.capitalize()
+
+
+def summary_to_iamc(pct: pd.DataFrame, model: str | None = None) -> pd.DataFrame:
+    """Put a Monte Carlo summary (from :func:`summarise`) in the IAMC template.
+
+    Each statistic becomes a variable of its own, named after the model variable and the
+    statistic (``co2_emissions|P50``, ``co2_emissions|Mean``), one row per scenario;
+    the unit is the variable's.
+
+    Parameters
+    ----------
+    pct
+        The ``percentiles`` table: ``scenario, variable, unit, year, n_runs, mean, p..``.
+    model
+        The ``Model`` column (default :func:`greenpath.iamc.model_name`).
+
+    Returns
+    -------
+    DataFrame
+        The IAMC table (``Model, Scenario, Region, Variable, Unit`` and one column per year).
+    """
+    from greenpath import iamc
+
+    stats = ["mean", *[c for c in pct.columns if c.startswith("p") and c[1:2].isdigit()]]
+    long = pct.melt(id_vars=["scenario", "variable", "unit", "year"], value_vars=stats,
+                    var_name="stat", value_name="value")
+    long["variable"] = long["variable"].astype(str) + "|" + long["stat"].map(_iamc_stat)
+    order = {s: i for i, s in enumerate(stats)}
+    # rows: scenario, variable, statistic (mean, then the percentiles in order)
+    long["_v"] = long["variable"].str.rsplit("|", n=1).str[0]
+    long["_s"] = long["stat"].map(order)
+    long = long.sort_values(["_v", "_s", "year"], kind="stable")
+    rank = {s: i for i, s in enumerate(dict.fromkeys(pct["scenario"]))}
+    long = long.iloc[np.argsort(long["scenario"].map(rank).to_numpy(), kind="stable")]
+    return iamc.long_to_iamc(long[["scenario", "variable", "year", "value", "unit"]], model=model)
+
+
+def write_batch_iamc(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+                     *, summary: pd.DataFrame | None = None, mode: str | None = None) -> Path:
+    """Write a batch's results in the IAMC template: ``OUT/iamc.csv``.
+
+    A Monte Carlo batch writes its summary (:func:`summary_to_iamc`: the mean and each
+    percentile as a variable, ``co2_emissions|P50``, per scenario); other batches
+    (scenario lists, grids, explicit runs) write every run, chunk by chunk (memory
+    holds one chunk), named ``scenario|run N`` when its scenario has more than one run
+    in the batch and by the scenario's name otherwise.  UTF-8 without BOM (IAMC readers
+    take the first header as ``Model``).
+
+    Parameters
+    ----------
+    out_dir
+        A batch folder whose chunks are all finished.
+    percentiles
+        The percentiles of a Monte Carlo summary (when ``summary`` is not given).
+    summary
+        The percentile table already computed by :func:`summarise` (saves reading again).
+    mode
+        The batch's mode (default: the manifest's).
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    from pyarrow import csv as pacsv
+
+    from greenpath import iamc
+
+    out = Path(out_dir)
+    path = out / IAMC_FILE
+    if mode is None:
+        mode = json.loads((out / MANIFEST).read_text(encoding="utf-8"))["spec"]["mode"]
+    model = iamc.model_name()
+    if mode == "monte_carlo":
+        if summary is None:
+            summary, _ = summarise(out, percentiles)
+        table = summary_to_iamc(summary, model=model)
+        _atomic_write(path, lambda fh: fh.write(
+            table.to_csv(index=False, float_format="%.12g").encode("utf-8")))
+        return path
+    files = sorted((out / "results").glob("c*.parquet"))
+    # runs per scenario, from the one-row-per-run tables (a count per scenario in memory)
+    counts: dict[str, int] = {}
+    for f in sorted((out / "runs").glob("c*.parquet")):
+        col = pq.read_table(f, columns=["scenario"]).column(0).cast(pa.string())
+        for item in pc.value_counts(col).to_pylist():
+            counts[str(item["values"])] = counts.get(str(item["values"]), 0) + item["counts"]
+    several = pa.array([k for k, n in counts.items() if n > 1], type=pa.string())
+    units = tg.model_units()
+
+    def write(fh) -> None:
+        # pyarrow writes CSV without a Python object per value (pandas' to_csv costs about
+        # as much as the runs themselves); one chunk in memory at a time
+        writer = None
+        for f in files:
+            part = pq.read_table(f)
+            if not part.num_rows:
+                continue
+            part = part.take(pc.sort_indices(part, [("run_id", "ascending")]))  # stable
+            years = _year_columns(part.schema.names)
+            scen = part.column("scenario").cast(pa.string())
+            numbered = pc.binary_join_element_wise(
+                scen, pc.cast(part.column("run_id"), pa.string()), "|run ")
+            names = pc.if_else(pc.is_in(scen, value_set=several), numbered, scen)
+            variable = part.column("variable").cast(pa.string())
+            if "unit" in part.schema.names:
+                unit = part.column("unit").cast(pa.string())
+            else:  # pragma: no cover - every chunk written by this version has units
+                unit = pa.array([units.get(v, "") for v in variable.to_pylist()], pa.string())
+            empty = pc.or_(pc.is_null(unit), pc.equal(unit, ""))
+            if pc.any(empty).as_py():
+                first = variable.filter(empty)[0].as_py()
+                raise iamc.IamcError(f"{first} has no unit: a variable without a unit cannot "
+                                     "be exchanged in the IAMC template")
+            n = part.num_rows
+            table = pa.table({"Model": pa.array([model] * n, pa.string()), "Scenario": names,
+                              "Region": pa.array([iamc.REGION] * n, pa.string()),
+                              "Variable": variable, "Unit": unit,
+                              **{y: part.column(y).cast(pa.float64()) for y in years}})
+            if writer is None:
+                writer = pacsv.CSVWriter(fh, table.schema,
+                                         write_options=pacsv.WriteOptions(quoting_style="needed"))
+            writer.write_table(table)
+        if writer is None:  # no chunk with rows: the header alone
+            fh.write((",".join(iamc.INDEX) + "\n").encode("utf-8"))
+        else:
+            writer.close()
+
+    _atomic_write(path, write)
+    return path
 
 
 # ---------------------------------------------------------------------- reading back

@@ -685,8 +685,8 @@ def run_sensitivity(
 def factor_label(name: str, lang: str = "en") -> str:
     """Return a factor's label from the registry (``label_en`` / ``label_zh``), else its name.
 
-    Uncertainties have no registry label: their description's first clause stands in
-    (English) or the name (Chinese).
+    Every registry row has both labels (``tests/test_registry_labels.py``); the name
+    stands in only for a factor the registry does not know.
     """
     p = reg.load_registry().get(name)
     if p is None:

@@ -785,3 +785,63 @@ def test_a_chunk_whose_runs_all_fail_is_recorded_and_summarised(tmp_path):
     pct = pd.read_csv(tmp_path / "summary.csv", encoding="utf-8-sig")
     assert set(pct["scenario"]) == {"a"}
     assert len(pct) == len(spec.variables) * 31
+
+
+# ---------------------------------------------------------------- IAMC output
+def read_iamc(path) -> pd.DataFrame:
+    """Read an IAMC CSV as pyam does: the five index columns, then one column per year."""
+    raw = path.read_bytes()
+    assert not raw.startswith("\ufeff".encode())  # a BOM would rename the first column
+    table = pd.read_csv(path)
+    assert list(table.columns[:5]) == ["Model", "Scenario", "Region", "Variable", "Unit"]
+    years = list(table.columns[5:])
+    assert years == [str(y) for y in range(2005, 2036)]
+    assert not table.duplicated(subset=["Model", "Scenario", "Region", "Variable", "Unit"]).any()
+    assert (table["Region"] == "Jiaozuo").all()
+    assert table["Model"].str.startswith("greenpath").all()
+    assert (table["Unit"].astype(str).str.len() > 0).all()
+    return table
+
+
+def test_monte_carlo_batch_writes_its_percentiles_in_the_iamc_template(tmp_path):
+    spec = B.monte_carlo_batch(30, 3, "plan_2021", chunk_size=12, variables=FEW)
+    summary = B.run_batch(spec, tmp_path, workers=1, progress=False, percentiles=[10, 50, 90])
+    assert tmp_path / "iamc.csv" in summary.paths
+    table = read_iamc(tmp_path / "iamc.csv")
+    assert set(table["Scenario"]) == {"plan_2021"}
+    assert set(table["Variable"]) == {f"{v}|{s}" for v in spec.variables
+                                      for s in ("Mean", "P10", "P50", "P90")}
+    pct = pd.read_csv(tmp_path / "summary.csv", encoding="utf-8-sig")
+    co2 = pct[pct.variable == "co2_emissions"].set_index("year")
+    for stat, col in (("P10", "p10"), ("P50", "p50"), ("P90", "p90"), ("Mean", "mean")):
+        row = table[table["Variable"] == f"co2_emissions|{stat}"].iloc[0]
+        assert row["Unit"] == "MtCO2/Year"
+        np.testing.assert_allclose(row[[str(y) for y in range(2005, 2036)]].to_numpy(float),
+                                   co2[col].loc[list(range(2005, 2036))].to_numpy(), rtol=1e-11)
+    p10 = table[table["Variable"] == "co2_emissions|P10"].iloc[0]
+    p90 = table[table["Variable"] == "co2_emissions|P90"].iloc[0]
+    assert p10["2035"] < p90["2035"]  # the runs differ: the percentiles are not one number
+
+
+def test_grid_and_scenario_batches_write_every_run_in_the_iamc_template(tmp_path):
+    spec = B.grid_batch(B.parse_grid(["wind_build_rate=100,300"]), "plan_2021",
+                        variables=FEW, chunk_size=1)
+    B.run_batch(spec, tmp_path / "grid", workers=1, progress=False)
+    table = read_iamc(tmp_path / "grid" / "iamc.csv")
+    assert sorted(set(table["Scenario"])) == ["plan_2021|run 0", "plan_2021|run 1"]
+    res = B.read(tmp_path / "grid")["results"]
+    for run in (0, 1):
+        want = res[(res.run_id == run) & (res.variable == "renewable_capacity")]
+        row = table[(table["Scenario"] == f"plan_2021|run {run}")
+                    & (table["Variable"] == "renewable_capacity")].iloc[0]
+        np.testing.assert_allclose(row[[str(y) for y in want["year"]]].to_numpy(float),
+                                   want["value"].to_numpy(), rtol=1e-11)
+    a = table[table["Scenario"] == "plan_2021|run 0"].set_index("Variable")
+    b = table[table["Scenario"] == "plan_2021|run 1"].set_index("Variable")
+    assert a.loc["renewable_capacity", "2030"] < b.loc["renewable_capacity", "2030"]
+
+    spec = B.scenario_batch(["baseline", "plan_2021"], variables=FEW, use_targets=False)
+    B.run_batch(spec, tmp_path / "list", workers=1, progress=False)
+    table = read_iamc(tmp_path / "list" / "iamc.csv")
+    assert list(dict.fromkeys(table["Scenario"])) == ["baseline", "plan_2021"]
+    assert len(table) == 2 * len(FEW)
