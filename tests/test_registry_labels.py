@@ -24,12 +24,15 @@ def test_every_parameter_has_an_english_and_a_chinese_label(name):
     p = REGISTRY[name]
     assert p.label_en.strip(), f"{name} has no label_en"
     assert p.label_zh.strip(), f"{name} has no label_zh"
-    assert p.label_en != name and "_" not in p.label_en, f"{name}: label_en is an identifier"
+    assert p.label_en != name, f"{name}: label_en is the identifier"
+    assert "_" not in p.label_en, f"{name}: label_en is an identifier"
     assert p.label_en[0].isupper() or p.label_en[0].isdigit() or p.label_en.startswith("CO2"), \
         f"{name}: label_en {p.label_en!r} does not start a phrase"
     assert CJK.search(p.label_zh), f"{name}: label_zh {p.label_zh!r} has no Chinese"
-    assert p.label_en == p.label_en.strip() and p.label_zh == p.label_zh.strip()
-    assert len(p.label_en) <= 90 and len(p.label_zh) <= 40  # labels, not descriptions
+    assert p.label_en == p.label_en.strip()
+    assert p.label_zh == p.label_zh.strip()
+    assert len(p.label_en) <= 90
+    assert len(p.label_zh) <= 40
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
