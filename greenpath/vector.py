@@ -368,6 +368,7 @@ class _Generator:
         self.py_names = {el.name: namespace.namespace[el.name] for el in self.section.elements}
         self.py_name_set = set(self.cleanspace.values())
         self._base_py_names = frozenset(self.py_name_set)
+        self._ext: dict[str, Any] | None = None
         self._reset(scalar)
 
     def _reset(self, scalar: bool) -> None:
@@ -379,6 +380,7 @@ class _Generator:
         self.hidden_by_code: dict[str, str] = {}
         self.lookups: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
         self.lookup_elements: set[str] = set()
+        self.data_tables: dict[str, tuple[tuple[float, ...], tuple[float, ...], str]] = {}
         self.control: dict[str, _Expr] = {}
         self.constants: dict[str, float] = {}
         self.meta: list[dict[str, Any]] = []
@@ -643,6 +645,69 @@ class _Generator:
         if named is None or named[0] != "range":
             self._refuse("ELMCOUNT of something other than a subscript range")
         return _Expr(_number(len(self.ranges[named[1]])), 0)
+
+    # -- external data (GET XLS/DIRECT *), read once at generation ------------
+
+    def _externals(self) -> dict[str, Any]:
+        """PySD's External objects of the model, initialised (their files read).
+
+        The model is translated by PySD into a temporary folder (so nothing is
+        written beside the .mdl), its External objects are pointed at the
+        .mdl's folder and initialised: the values are PySD's own, read by its
+        own code, with its handling of missing values.
+        """
+        if self._ext is None:
+            import shutil
+            import tempfile
+
+            import pysd
+            from pysd.py_backend.external import External
+
+            with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                copy = Path(tmp) / self.mdl_path.name
+                shutil.copy(self.mdl_path, copy)
+                model = pysd.read_vensim(str(copy), initialize=False)
+                externals = {}
+                for name in dir(model.components):
+                    obj = getattr(model.components, name)
+                    if isinstance(obj, External):
+                        obj.root = self.mdl_path.resolve().parent
+                        obj.initialize()
+                        externals[obj.py_name] = obj
+            self._ext = externals
+        return self._ext
+
+    def _external(self, prefix: str, unit: _Unit, extra_dim: str | None):
+        """(the External object, the unit's values) for ``prefix`` (e.g. ``_ext_data``).
+
+        The values are a float (``extra_dim`` None) or a 1-D array along
+        ``extra_dim`` ("time" for data, "lookup_dim" for lookups).
+        """
+        py = self.py_names[unit.element.name]
+        ext = self._externals().get(f"{prefix}_{py}")
+        if ext is None:
+            self._refuse("an external read PySD does not name as expected", f"{prefix}_{py}")
+        data = ext.data
+        table = self.subscripted.get(py)
+        key = () if table is None else next(k for k, node in table.items() if node == unit.node)
+        if not hasattr(data, "dims"):
+            if key or extra_dim is not None:
+                self._refuse("an external read whose shape does not match its subscripts")
+            return ext, float(data)
+        dims = [d for d in data.dims if d != extra_dim]
+        if len(dims) != len(key):
+            self._refuse("an external read whose shape does not match its subscripts")
+        selection = {}
+        for dim, element in zip(dims, key):
+            coords = [str(c).lower() for c in data.coords[dim].values]
+            if element not in coords:
+                self._refuse("an external read without the element", element)
+            selection[dim] = coords.index(element)
+        values = data.isel(selection)
+        if extra_dim is None:
+            return ext, float(values)
+        return ext, values.transpose(extra_dim).values
 
     # -- AST visiting -----------------------------------------------------
 
@@ -1001,10 +1066,22 @@ class _Generator:
         for unit in self.units:
             self._enter(unit)
             component = unit.component
-            if isinstance(component, AbstractData) or isinstance(component.ast, ae.DataStructure):
-                self._refuse("a DATA variable")
+            if isinstance(component.ast, ae.DataStructure):
+                self._refuse("a DATA variable without GET XLS/DIRECT DATA (read from a run's data files)")
+            if isinstance(component, AbstractData) and not isinstance(component.ast, ae.GetDataStructure):
+                self._refuse("a DATA variable defined by an expression")
             if isinstance(component.ast, ae.GetLookupsStructure):
-                self._refuse("GET XLS/DIRECT LOOKUPS")
+                ext, y = self._external("_ext_lookup", unit, "lookup_dim")
+                x = np.asarray(ext.data.coords["lookup_dim"].values, dtype=float)
+                order = np.argsort(x, kind="stable")
+                if len(set(x.tolist())) != len(x):
+                    self._refuse("a lookup with repeated x values")
+                self.lookup_elements.add(unit.node)
+                self.lookups[unit.node] = (
+                    tuple(float(v) for v in x[order]),
+                    tuple(float(v) for v in np.asarray(y, dtype=float)[order]),
+                )
+                continue
             if isinstance(component.ast, ae.LookupsStructure):
                 if component.ast.type != "interpolate":
                     self._refuse(f"a lookup of type {component.ast.type!r}")
@@ -1029,6 +1106,26 @@ class _Generator:
                 meta["kind"] = "lookup"
                 continue
             n_states = len(self.states)
+            if isinstance(component.ast, ae.GetConstantsStructure):
+                _, value = self._external("_ext_constant", unit, None)
+                meta["kind"] = "constant"
+                meta["default"] = value
+                self.constants[py] = value
+                self.nodes[py] = _Node(py, "", set(), "const", unit.display)
+                continue
+            if isinstance(component.ast, ae.GetDataStructure):
+                ext, y = self._external("_ext_data", unit, "time")
+                x = np.asarray(ext.data.coords["time"].values, dtype=float)
+                if len(x) == 0 or np.any(np.diff(x) <= 0):
+                    self._refuse("GET XLS/DIRECT DATA whose times are not increasing")
+                self.data_tables[py] = (
+                    tuple(float(v) for v in x),
+                    tuple(float(v) for v in np.asarray(y, dtype=float)),
+                    ext.interp,
+                )
+                meta["kind"] = "data"
+                self.nodes[py] = _Node(py, f"_dt_{py}(time)", {"time"}, "element", unit.display)
+                continue
             if isinstance(component.ast, np.ndarray):  # one value of an array constant
                 shape = tuple(len(r) for r in unit.index_ranges)
                 values = component.ast
@@ -1273,6 +1370,9 @@ class _Generator:
         w(f"VARIABLES = {_pretty(tuple(variables))}")
         w(f"CONSTANTS = {_pretty(self.constants)}")
         w(f"LOOKUPS = {_pretty(self.lookups)}")
+        w(f"DATA = {_pretty(self.data_tables)}")
+        for name in self.data_tables:
+            w(f"_dt_{name} = _make_data(*DATA[{name!r}])")
         control_defaults = {}
         for name in _CONTROL_NAMES:
             expr = self.control.get(name)
