@@ -113,7 +113,14 @@ import numpy as np
 
 from greenpath import cache as _gp_cache
 
-__all__ = ["AUTO_SCALAR_MAX_RUNS", "UnsupportedConstructError", "VectorModel", "cache_key", "generate"]
+__all__ = [
+    "AUTO_SCALAR_MAX_RUNS",
+    "UnsupportedConstructError",
+    "VectorModel",
+    "cache_key",
+    "external_files",
+    "generate",
+]
 
 _RUNTIME_PATH = Path(__file__).with_name("_vector_runtime.py")
 #: ``backend="auto"`` runs up to this many scenarios one by one on the scalar
@@ -1977,16 +1984,34 @@ def _generator_hash() -> str:
     return digest.hexdigest()
 
 
+_GET_FILE = re.compile(
+    rb"GET[\s_]+(?:XLS|DIRECT|123)[\s_]+(?:DATA|LOOKUPS|CONSTANTS|SUBSCRIPT)\s*\(\s*'([^']*)'", re.IGNORECASE
+)
+
+
+def external_files(mdl_path: str | os.PathLike, mdl_bytes: bytes | None = None) -> list[Path]:
+    """The data files a model reads with GET XLS/DIRECT * (relative to its folder), sorted."""
+    mdl_path = Path(mdl_path)
+    raw = mdl_path.read_bytes() if mdl_bytes is None else mdl_bytes
+    names = {m.group(1).decode("utf-8", "replace").strip() for m in _GET_FILE.finditer(raw)}
+    return sorted(mdl_path.parent / name for name in names if name)
+
+
 def cache_key(mdl_path: str | os.PathLike) -> str:
-    """Hash of the .mdl text, the PySD version and the generator's own source."""
-    return _cache_key(Path(mdl_path).read_bytes())
+    """Hash of the .mdl text, its data files, the PySD version and the generator's own source."""
+    return _cache_key(Path(mdl_path).read_bytes(), Path(mdl_path))
 
 
-def _cache_key(mdl_bytes: bytes) -> str:
+def _cache_key(mdl_bytes: bytes, mdl_path: Path | None = None) -> str:
     import pysd
 
     digest = hashlib.sha256()
     digest.update(mdl_bytes)
+    if mdl_path is not None:
+        # GET XLS/DIRECT data are read at generation: a changed file is a new module
+        for path in external_files(mdl_path, mdl_bytes):
+            digest.update(b"\0file=" + path.name.encode())
+            digest.update(path.read_bytes() if path.is_file() else b"\0missing")
     digest.update(b"\0pysd=" + pysd.__version__.encode())
     digest.update(b"\0generator=" + _generator_hash().encode())
     return digest.hexdigest()
@@ -2044,7 +2069,7 @@ class VectorModel:
         """
         for _ in range(5):
             raw = self.mdl_path.read_bytes()
-            key = _cache_key(raw)
+            key = _cache_key(raw, self.mdl_path)
             if key == self.key and self.module is not None:
                 return False
             stem = re.sub(r"[^0-9A-Za-z_]", "_", self.mdl_path.stem)
