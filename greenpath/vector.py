@@ -668,7 +668,7 @@ class _Generator:
             import tempfile
 
             import pysd
-            from pysd.py_backend.external import External
+            from pysd.py_backend.external import Excels, External
 
             with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -676,12 +676,16 @@ class _Generator:
                 shutil.copy(self.mdl_path, copy)
                 model = pysd.read_vensim(str(copy), initialize=False)
                 externals = {}
-                for name in dir(model.components):
-                    obj = getattr(model.components, name)
-                    if isinstance(obj, External):
-                        obj.root = self.mdl_path.resolve().parent
-                        obj.initialize()
-                        externals[obj.py_name] = obj
+                Excels.clean()  # PySD caches the files it read by path: read them afresh
+                try:
+                    for name in dir(model.components):
+                        obj = getattr(model.components, name)
+                        if isinstance(obj, External):
+                            obj.root = self.mdl_path.resolve().parent
+                            obj.initialize()
+                            externals[obj.py_name] = obj
+                finally:
+                    Excels.clean()
             self._ext = externals
         return self._ext
 
@@ -1076,7 +1080,7 @@ class _Generator:
             if isinstance(component.ast, ae.DataStructure):
                 self._refuse("a DATA variable without GET XLS/DIRECT DATA (read from a run's data files)")
             if isinstance(component, AbstractData) and not isinstance(component.ast, ae.GetDataStructure):
-                self._refuse("a DATA variable defined by an expression")
+                self._refuse("a DATA variable (:=) not defined by GET XLS/DIRECT DATA")
             if isinstance(component.ast, ae.GetLookupsStructure):
                 ext, y = self._external("_ext_lookup", unit, "lookup_dim")
                 x = np.asarray(ext.data.coords["lookup_dim"].values, dtype=float)
