@@ -55,7 +55,11 @@ FORECAST, SAMPLE IF TRUE, INITIAL, ACTIVE INITIAL, named lookups called as
 POWER, SIN/COS/TAN/ARCSIN/ARCCOS/ARCTAN/SINH/COSH/TANH, PI, INTEGER, MODULO,
 QUANTUM, STEP, RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ, GAME, the arithmetic,
 comparison and :AND: / :OR: / :NOT: operators, Time and the control variables
-INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER.
+INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER; GET XLS/DIRECT CONSTANTS, LOOKUPS
+and DATA (DATA variables read by GET, with the keywords INTERPOLATE, RAW, HOLD
+BACKWARD, LOOK FORWARD): read once at generation by PySD's own ``External``
+classes into constants, lookup tables and time series written into the module
+(the data files' contents are part of the cache key).
 Stateful functions may be nested in each other's arguments at any depth
 (each gets its own state, named after the ones nested in it).
 
@@ -69,7 +73,7 @@ over ``range!`` to one term per element.  Every element is still an array
 over the scenario axis (vectorised over scenarios, not over subscripts).
 
 Refused at generation (naming the variable and the construct): macros, DATA
-variables, GET XLS/DIRECT *, GET TIME VALUE, ALLOCATE *, RANDOM *, INVERT
+variables not read by GET XLS/DIRECT DATA, GET XLS/DIRECT SUBSCRIPT, GET TIME VALUE, ALLOCATE *, RANDOM *, INVERT
 MATRIX, VECTOR SELECT and any other function, control variables depending on
 model variables, subscript ranges not given as element lists (read from a
 file), mappings with element lists, a range on the right-hand side that is
