@@ -385,7 +385,7 @@ def _sc_delayn_update(state, times, inp, delay_time, order, dt):
 
 
 def _make_data(xs, ys, mode):
-    """A DATA variable's series as PySD's ``Data.__call__`` reads it (both backends).
+    """Return a DATA variable's series as a function of time, read as PySD's ``Data.__call__`` does.
 
     ``xs`` are the (increasing) times, ``ys`` the values, ``mode`` PySD's
     ``interp``: a time on the series gives its value; otherwise ``raw`` gives

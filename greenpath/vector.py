@@ -694,7 +694,7 @@ class _Generator:
         return self._ext
 
     def _external(self, prefix: str, unit: _Unit, extra_dim: str | None):
-        """(the External object, the unit's values) for ``prefix`` (e.g. ``_ext_data``).
+        """Return the External object ``prefix``_<py name> (e.g. ``_ext_data``) and the unit's values.
 
         The values are a float (``extra_dim`` None) or a 1-D array along
         ``extra_dim`` ("time" for data, "lookup_dim" for lookups).
@@ -714,7 +714,7 @@ class _Generator:
         if len(dims) != len(key):
             self._refuse("an external read whose shape does not match its subscripts")
         selection = {}
-        for dim, element in zip(dims, key):
+        for dim, element in zip(dims, key, strict=True):
             coords = [str(c).lower() for c in data.coords[dim].values]
             if element not in coords:
                 self._refuse("an external read without the element", element)
@@ -1998,7 +1998,7 @@ _GET_FILE = re.compile(
 
 
 def external_files(mdl_path: str | os.PathLike, mdl_bytes: bytes | None = None) -> list[Path]:
-    """The data files a model reads with GET XLS/DIRECT * (relative to its folder), sorted."""
+    """Return the data files a model reads with GET XLS/DIRECT * (in its folder), sorted."""
     mdl_path = Path(mdl_path)
     raw = mdl_path.read_bytes() if mdl_bytes is None else mdl_bytes
     names = {m.group(1).decode("utf-8", "replace").strip() for m in _GET_FILE.finditer(raw)}

@@ -116,13 +116,17 @@ def test_data_keywords_read_the_series_as_pysd_documents(tmp_path):
     def at(column, t):
         return out[column][0][times.index(t)]
 
-    assert at("k", 0) == 0.75 and at("ks[b]", 0) == 1.5
+    assert at("k", 0) == 0.75
+    assert at("ks[b]", 0) == 1.5
     assert at("data interp", 0) == 2.0  # before the first time: the first value
     assert at("data interp", 1.75) == pytest.approx(2.75)  # halfway from (1, 2) to (2.5, 3.5)
     assert at("data interp", 9) == 8.0  # after the last time: the last value
-    assert at("data raw", 2.5) == 3.5 and np.isnan(at("data raw", 2.75))
-    assert at("data hold", 3.0) == -4.0 and at("data forward", 3.0) == 6.0
-    assert at("data hold", 4.0) == 6.0 and at("data forward", 4.0) == 6.0
+    assert at("data raw", 2.5) == 3.5
+    assert np.isnan(at("data raw", 2.75))
+    assert at("data hold", 3.0) == -4.0
+    assert at("data forward", 3.0) == 6.0
+    assert at("data hold", 4.0) == 6.0
+    assert at("data forward", 4.0) == 6.0
 
 
 def test_data_files_are_part_of_the_cache_key(tmp_path):
