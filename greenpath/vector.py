@@ -50,8 +50,9 @@ values at a time come from the state at that time, before its update).
 Supported: INTEG, SMOOTH, SMOOTHI, SMOOTH3, SMOOTH3I, SMOOTH N, DELAY1,
 DELAY1I, DELAY3, DELAY3I, DELAY N, DELAY FIXED (PySD's pipe: the slot count
 fixed at initialisation, the same in every scenario of a call), TREND,
-FORECAST, SAMPLE IF TRUE, INITIAL, ACTIVE INITIAL, named lookups called as
-``name(x)``, WITH LOOKUP, IF THEN ELSE, MIN, MAX, ABS, EXP, LN, LOG, SQRT,
+FORECAST, SAMPLE IF TRUE, INITIAL, ACTIVE INITIAL, GET TIME VALUE(0, offset,
+0) (the time plus the offset; its calendar and clock readings are refused),
+named lookups called as ``name(x)``, WITH LOOKUP, IF THEN ELSE, MIN, MAX, ABS, EXP, LN, LOG, SQRT,
 POWER, SIN/COS/TAN/ARCSIN/ARCCOS/ARCTAN/SINH/COSH/TANH, PI, INTEGER, MODULO,
 QUANTUM, STEP, RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ, GAME, the arithmetic,
 comparison and :AND: / :OR: / :NOT: operators, Time and the control variables
@@ -73,7 +74,8 @@ over ``range!`` to one term per element.  Every element is still an array
 over the scenario axis (vectorised over scenarios, not over subscripts).
 
 Refused at generation (naming the variable and the construct): macros, DATA
-variables not read by GET XLS/DIRECT DATA, GET XLS/DIRECT SUBSCRIPT, GET TIME VALUE, ALLOCATE *, RANDOM *, INVERT
+variables not read by GET XLS/DIRECT DATA, GET XLS/DIRECT SUBSCRIPT, GET TIME VALUE
+other than (0, offset, 0), ALLOCATE *, RANDOM *, INVERT
 MATRIX, VECTOR SELECT and any other function, control variables depending on
 model variables, subscript ranges not given as element lists (read from a
 file), mappings with element lists, a range on the right-hand side that is
@@ -648,6 +650,26 @@ class _Generator:
         )
         return _Expr(name, 0, {name}, active.lookups or initial.lookups)
 
+    def _visit_get_time_value(self, ast) -> _Expr:
+        """GET TIME VALUE(0, offset, 0): the current time plus the offset, as PySD computes it.
+
+        PySD 3.14 implements only that reading reproducibly (relative to the
+        current time, in the model's units of time); the others need the
+        computer's clock, or PySD raises or returns nothing: refused.
+        """
+        if len(ast.arguments) != 3:
+            self._refuse(f"GET TIME VALUE with {len(ast.arguments)} arguments")
+        relativeto, offset, measure = ast.arguments
+        literal = (int, float, np.integer, np.floating)
+        if not (isinstance(relativeto, literal) and isinstance(measure, literal)) or (
+            float(relativeto),
+            float(measure),
+        ) != (0.0, 0.0):
+            self._refuse("GET TIME VALUE other than (0, offset, 0) (calendar or clock readings)")
+        arg = self.visit(offset)
+        _lower(arg, self.operators["+"][1])
+        return _Expr(f"(time + {arg.code})", 0, {"time", *arg.refs}, arg.lookups)
+
     def _visit_elmcount(self, ast) -> _Expr:
         from pysd.translators.structures import abstract_expressions as ae
 
@@ -851,6 +873,8 @@ class _Generator:
             return self._visit_elmcount(ast)
         if py is None and function == "active_initial":
             return self._visit_active_initial(ast)
+        if py is None and function == "get_time_value":
+            return self._visit_get_time_value(ast)
         if py is not None and py != "time":
             if py not in self.lookup_elements:
                 self._refuse("calling a variable that is not a lookup", repr(function))

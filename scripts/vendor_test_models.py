@@ -8,8 +8,9 @@ it (:class:`greenpath.vector.UnsupportedConstructError`) or runs it and the run
 is compared with the canonical output at PySD's test tolerances (1e-5 relative
 and absolute, ``pysd.tools.benchmarking.assert_allclose``).  Copied into
 ``tests/fixtures/test_models/<corpus folder>/``: the .mdl of every model, the
-canonical output of every model the engine runs and the data files its GET
-XLS/DIRECT functions read.  ``MANIFEST.json`` records per
+canonical output of every model the engine runs, and the data files the GET
+XLS/DIRECT functions of every model read (the engine reads them before it
+refuses a construct found later in the model).  ``MANIFEST.json`` records per
 model its status -- ``pass``, ``refused`` (variable and construct) or
 ``deviates`` (the columns and the reason, from :data:`KNOWN_DEVIATIONS`: a
 deviation not listed there stops the script) -- and the corpus commit.  The
@@ -132,14 +133,15 @@ def main(argv: list[str] | None = None) -> int:
             target = DEST / mdl.parent.relative_to(source)
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy(mdl, target / mdl.name)
+            for data in external_files(mdl):  # the files its GET XLS/DIRECT * read
+                if data.is_file():
+                    shutil.copy(data, target / data.name)
             try:
                 bad = compare(mdl, canon, Path(cache))
             except UnsupportedConstructError as error:
                 models[rel] = {"status": "refused", "variable": error.variable, "construct": error.construct}
                 continue
             shutil.copy(canon, target / canon.name)
-            for data in external_files(mdl):  # the files its GET XLS/DIRECT * read
-                shutil.copy(data, target / data.name)
             if not bad:
                 models[rel] = {"status": "pass"}
             elif rel in KNOWN_DEVIATIONS:
