@@ -370,9 +370,17 @@ class _Generator:
             vf = VensimFile(str(self.mdl_path))
             vf.parse()
             am = vf.get_abstract_model()
-        if len(am.sections) > 1:
-            _refuse_macros(am)
         self.section = am.sections[0]
+        # macros (inlined at each call): clean name -> (section, params' and elements' clean names)
+        self.macros: dict[str, tuple[Any, list[str], dict[str, str]]] = {}
+        for section in am.sections[1:]:
+            names = NamespaceManager(section.params)
+            for element in section.elements:
+                names.add_to_namespace(element.name)
+            clean = {v: k for k, v in names.cleanspace.items()}
+            params = [clean.get(names.namespace.get(p, p), p) for p in section.params]
+            elements = {el.name: clean[names.namespace[el.name]] for el in section.elements}
+            self.macros[section.name] = (section, params, elements)
         # Python names exactly as PySD's SectionBuilder assigns them.
         namespace = NamespaceManager(self.section.params)
         for element in self.section.elements:
@@ -404,6 +412,9 @@ class _Generator:
         self.subscripted: dict[str, dict[tuple[str, ...], str]] = {}
         self._binding: dict[str, str] = {}
         self._node = ""
+        self._scope: dict[str, str] | None = None  # inside a macro: its names -> nodes
+        self._macro_stack: tuple[str, ...] = ()
+        self._macro_calls = 0
 
     # -- subscripts (unrolled into one node per element) -------------------
 
@@ -840,7 +851,56 @@ class _Generator:
         return _Expr(right, order, refs, lookups)
 
     def _resolve(self, reference: str) -> str | None:
+        if self._scope is not None:
+            if reference in self._scope:
+                return self._scope[reference]
+            if reference != "time" and reference not in _CONTROL_NAMES:
+                self._refuse("a macro referring to a name that is not its own", repr(reference))
         return self.cleanspace.get(reference)
+
+    def _visit_macro(self, ast) -> _Expr:
+        """Inline one call of a macro: its variables become nodes of their own for this call.
+
+        PySD runs each call as a separate submodel (its own states, its
+        parameters bound to the caller's expressions); inlining gives each call
+        its own nodes and states, which is the same computation.
+        """
+        function = ast.function.reference
+        section, params, elements = self.macros[function]
+        name = function.upper().replace("_", " ")
+        if function in self._macro_stack:
+            self._refuse(f"the macro {name} calling itself")
+        if section.returns:
+            self._refuse(f"the macro {name} with more than one output (:)")
+        if len(ast.arguments) != len(params):
+            self._refuse(f"the macro {name} called with {len(ast.arguments)} arguments, not {len(params)}")
+        if ast.function.subscripts is not None:
+            self._refuse(f"the macro {name} called with subscripts")
+        call = self._macro_calls
+        self._macro_calls += 1
+        scope: dict[str, str] = {}
+        for param, arg_ast in zip(params, ast.arguments, strict=True):
+            arg = self.visit(arg_ast)  # in the caller's scope
+            node = f"_m{call}_{param}"
+            self.nodes[node] = _Node(node, arg.code, set(arg.refs), "hidden", self._element)
+            scope[param] = node
+        for element in section.elements:
+            scope[elements[element.name]] = f"_m{call}_{elements[element.name]}"
+        if function not in scope:
+            self._refuse(f"the macro {name} without a variable named as the macro")
+        outer = self._scope, self._macro_stack
+        self._scope, self._macro_stack = scope, (*self._macro_stack, function)
+        try:
+            for element in section.elements:
+                if len(element.components) != 1 or element.components[0].subscripts[0]:
+                    self._refuse(f"the macro {name} with subscripted or multi-equation variables")
+                node = scope[elements[element.name]]
+                expr = self.visit(element.components[0].ast)
+                self.nodes[node] = _Node(node, expr.code, set(expr.refs), "hidden", self._element)
+        finally:
+            self._scope, self._macro_stack = outer
+        out = scope[function]
+        return _Expr(out, 0, {out})
 
     def _visit_reference(self, ast) -> _Expr:
         py = self._resolve(ast.reference)
@@ -864,6 +924,8 @@ class _Generator:
 
     def _visit_call(self, ast) -> _Expr:
         function = ast.function.reference
+        if function in self.macros and (self._scope is None or function not in self._scope):
+            return self._visit_macro(ast)
         py = self._resolve(function)
         if py is not None and (py in self.subscripted or ast.function.subscripts is not None):
             py = self._resolve_element(ast.function)
@@ -932,6 +994,9 @@ class _Generator:
         args = {key: self._argument(value) for key, value in asts.items()}
         name = f"_s{len(self.states)}"
         int_init = None
+        if kind in ("smooth", "delayn") and self._scope is not None:
+            # PySD's int64 quirk would hinge on the types of the macro's arguments
+            self._refuse("SMOOTH or DELAY N inside a macro")
         if kind in ("smooth", "delayn"):
             # PySD's state (SMOOTH) / delay-times (DELAY N) array takes the
             # dtype of its initial value: int64 when that is a Python int.
@@ -1738,36 +1803,6 @@ class _Generator:
                 delay_time = f"(_np.trunc({delay_time}) if {s}_int else {delay_time})"
             return [f"{s}, {s}_times = _delayn_update({s}, {s}_times, {a['input']}, {delay_time}, {s}_ord, time_step)"]
         return []
-
-
-def _refuse_macros(am) -> None:
-    """Name the first variable calling a macro (else the macro itself)."""
-    from pysd.translators.structures import abstract_expressions as ae
-
-    macros = {section.name.lower(): section.name for section in am.sections[1:]}
-
-    def calls(ast) -> str | None:
-        if isinstance(ast, ae.CallStructure) and ast.function.reference.lower() in macros:
-            return macros[ast.function.reference.lower()]
-        if isinstance(ast, ae.AbstractSyntax):
-            children = vars(ast).values()
-        elif isinstance(ast, (list, tuple)):
-            children = ast
-        else:
-            return None
-        for child in children:
-            found = calls(child)
-            if found:
-                return found
-        return None
-
-    for element in am.sections[0].elements:
-        for component in element.components:
-            macro = calls(component.ast)
-            if macro:
-                raise UnsupportedConstructError(element.name, f"the macro {macro}")
-    name = am.sections[1].name
-    raise UnsupportedConstructError(name, "a macro definition (:MACRO:)")
 
 
 def _tuple_code(names: list[str]) -> str:
