@@ -73,8 +73,13 @@ constants and ELMCOUNT resolve to plain references, and SUM/PROD/VMIN/VMAX
 over ``range!`` to one term per element.  Every element is still an array
 over the scenario axis (vectorised over scenarios, not over subscripts).
 
-Refused at generation (naming the variable and the construct): macros, DATA
-variables not read by GET XLS/DIRECT DATA, GET XLS/DIRECT SUBSCRIPT, GET TIME VALUE
+Macros are inlined at each call (every call with its own nodes and states,
+the parameters bound to the caller's expressions); inside a macro only INTEG
+and INITIAL are allowed among the stateful functions.
+
+Refused at generation (naming the variable and the construct): macros that
+call themselves, have several outputs, subscripts or other stateful functions
+inside, DATA variables not read by GET XLS/DIRECT DATA, GET XLS/DIRECT SUBSCRIPT, GET TIME VALUE
 other than (0, offset, 0), ALLOCATE *, RANDOM *, INVERT
 MATRIX, VECTOR SELECT and any other function, control variables depending on
 model variables, subscript ranges not given as element lists (read from a
@@ -924,7 +929,9 @@ class _Generator:
 
     def _visit_call(self, ast) -> _Expr:
         function = ast.function.reference
-        if function in self.macros and (self._scope is None or function not in self._scope):
+        if function in self.macros and (
+            self._scope is None or function not in self._scope or function in self._macro_stack
+        ):
             return self._visit_macro(ast)
         py = self._resolve(function)
         if py is not None and (py in self.subscripted or ast.function.subscripts is not None):
@@ -994,9 +1001,11 @@ class _Generator:
         args = {key: self._argument(value) for key, value in asts.items()}
         name = f"_s{len(self.states)}"
         int_init = None
-        if kind in ("smooth", "delayn") and self._scope is not None:
-            # PySD's int64 quirk would hinge on the types of the macro's arguments
-            self._refuse("SMOOTH or DELAY N inside a macro")
+        if self._scope is not None and kind not in ("integ", "integ_nn", "initial"):
+            # PySD 3.14 cannot run a DELAY inside a macro (its submodel has no
+            # TIME STEP), and its SMOOTH int quirk would hinge on the arguments'
+            # types: only INTEG and INITIAL, which are checked against PySD
+            self._refuse("a stateful function other than INTEG or INITIAL inside a macro")
         if kind in ("smooth", "delayn"):
             # PySD's state (SMOOTH) / delay-times (DELAY N) array takes the
             # dtype of its initial value: int64 when that is a Python int.
