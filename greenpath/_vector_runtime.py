@@ -382,3 +382,37 @@ def _sc_delayn_update(state, times, inp, delay_time, order, dt):
         out.append(value + (inflow - outflow) * order * dt)
         inflow = outflow
     return out, new_times
+
+
+def _make_data(xs, ys, mode):
+    """Return a DATA variable's series as a function of time, read as PySD's ``Data.__call__`` does.
+
+    ``xs`` are the (increasing) times, ``ys`` the values, ``mode`` PySD's
+    ``interp``: a time on the series gives its value; otherwise ``raw`` gives
+    NaN, times past either end the end value, ``interpolate`` the linear
+    interpolation (``numpy.interp``, as xarray's ``interp`` does in 1-D),
+    ``look_forward`` the next value and ``hold_backward`` the previous one.
+    Returns a function of the time giving a float.
+    """
+    xs = tuple(float(x) for x in xs)
+    ys = tuple(float(y) for y in ys)
+    at = {x: i for i, x in enumerate(xs)}
+    first, last = xs[0], xs[-1]
+    interp = _np.interp
+
+    def data(time):
+        i = at.get(time)
+        if i is not None:
+            return ys[i]
+        if mode == "raw":
+            return _nan
+        if time > last:
+            return ys[-1]
+        if time < first:
+            return ys[0]
+        if mode == "interpolate":
+            return float(interp(time, xs, ys))
+        j = _bisect_right(xs, time)  # xs[j - 1] < time < xs[j]
+        return ys[j] if mode == "look_forward" else ys[j - 1]
+
+    return data

@@ -50,12 +50,17 @@ values at a time come from the state at that time, before its update).
 Supported: INTEG, SMOOTH, SMOOTHI, SMOOTH3, SMOOTH3I, SMOOTH N, DELAY1,
 DELAY1I, DELAY3, DELAY3I, DELAY N, DELAY FIXED (PySD's pipe: the slot count
 fixed at initialisation, the same in every scenario of a call), TREND,
-FORECAST, SAMPLE IF TRUE, INITIAL, ACTIVE INITIAL, named lookups called as
-``name(x)``, WITH LOOKUP, IF THEN ELSE, MIN, MAX, ABS, EXP, LN, LOG, SQRT,
+FORECAST, SAMPLE IF TRUE, INITIAL, ACTIVE INITIAL, GET TIME VALUE(0, offset,
+0) (the time plus the offset; its calendar and clock readings are refused),
+named lookups called as ``name(x)``, WITH LOOKUP, IF THEN ELSE, MIN, MAX, ABS, EXP, LN, LOG, SQRT,
 POWER, SIN/COS/TAN/ARCSIN/ARCCOS/ARCTAN/SINH/COSH/TANH, PI, INTEGER, MODULO,
 QUANTUM, STEP, RAMP, PULSE, PULSE TRAIN, XIDZ, ZIDZ, GAME, the arithmetic,
 comparison and :AND: / :OR: / :NOT: operators, Time and the control variables
-INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER.
+INITIAL TIME, FINAL TIME, TIME STEP, SAVEPER; GET XLS/DIRECT CONSTANTS, LOOKUPS
+and DATA (DATA variables read by GET, with the keywords INTERPOLATE, RAW, HOLD
+BACKWARD, LOOK FORWARD): read once at generation by PySD's own ``External``
+classes into constants, lookup tables and time series written into the module
+(the data files' contents are part of the cache key).
 Stateful functions may be nested in each other's arguments at any depth
 (each gets its own state, named after the ones nested in it).
 
@@ -68,8 +73,14 @@ constants and ELMCOUNT resolve to plain references, and SUM/PROD/VMIN/VMAX
 over ``range!`` to one term per element.  Every element is still an array
 over the scenario axis (vectorised over scenarios, not over subscripts).
 
-Refused at generation (naming the variable and the construct): macros, DATA
-variables, GET XLS/DIRECT *, GET TIME VALUE, ALLOCATE *, RANDOM *, INVERT
+Macros are inlined at each call (every call with its own nodes and states,
+the parameters bound to the caller's expressions); inside a macro only INTEG
+and INITIAL are allowed among the stateful functions.
+
+Refused at generation (naming the variable and the construct): macros that
+call themselves, have several outputs, subscripts or other stateful functions
+inside, DATA variables not read by GET XLS/DIRECT DATA, GET XLS/DIRECT SUBSCRIPT, GET TIME VALUE
+other than (0, offset, 0), ALLOCATE *, RANDOM *, INVERT
 MATRIX, VECTOR SELECT and any other function, control variables depending on
 model variables, subscript ranges not given as element lists (read from a
 file), mappings with element lists, a range on the right-hand side that is
@@ -113,7 +124,14 @@ import numpy as np
 
 from greenpath import cache as _gp_cache
 
-__all__ = ["AUTO_SCALAR_MAX_RUNS", "UnsupportedConstructError", "VectorModel", "cache_key", "generate"]
+__all__ = [
+    "AUTO_SCALAR_MAX_RUNS",
+    "UnsupportedConstructError",
+    "VectorModel",
+    "cache_key",
+    "external_files",
+    "generate",
+]
 
 _RUNTIME_PATH = Path(__file__).with_name("_vector_runtime.py")
 #: ``backend="auto"`` runs up to this many scenarios one by one on the scalar
@@ -357,9 +375,17 @@ class _Generator:
             vf = VensimFile(str(self.mdl_path))
             vf.parse()
             am = vf.get_abstract_model()
-        if len(am.sections) > 1:
-            _refuse_macros(am)
         self.section = am.sections[0]
+        # macros (inlined at each call): clean name -> (section, params' and elements' clean names)
+        self.macros: dict[str, tuple[Any, list[str], dict[str, str]]] = {}
+        for section in am.sections[1:]:
+            names = NamespaceManager(section.params)
+            for element in section.elements:
+                names.add_to_namespace(element.name)
+            clean = {v: k for k, v in names.cleanspace.items()}
+            params = [clean.get(names.namespace.get(p, p), p) for p in section.params]
+            elements = {el.name: clean[names.namespace[el.name]] for el in section.elements}
+            self.macros[section.name] = (section, params, elements)
         # Python names exactly as PySD's SectionBuilder assigns them.
         namespace = NamespaceManager(self.section.params)
         for element in self.section.elements:
@@ -368,6 +394,7 @@ class _Generator:
         self.py_names = {el.name: namespace.namespace[el.name] for el in self.section.elements}
         self.py_name_set = set(self.cleanspace.values())
         self._base_py_names = frozenset(self.py_name_set)
+        self._ext: dict[str, Any] | None = None
         self._reset(scalar)
 
     def _reset(self, scalar: bool) -> None:
@@ -379,6 +406,7 @@ class _Generator:
         self.hidden_by_code: dict[str, str] = {}
         self.lookups: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
         self.lookup_elements: set[str] = set()
+        self.data_tables: dict[str, tuple[tuple[float, ...], tuple[float, ...], str]] = {}
         self.control: dict[str, _Expr] = {}
         self.constants: dict[str, float] = {}
         self.meta: list[dict[str, Any]] = []
@@ -389,6 +417,9 @@ class _Generator:
         self.subscripted: dict[str, dict[tuple[str, ...], str]] = {}
         self._binding: dict[str, str] = {}
         self._node = ""
+        self._scope: dict[str, str] | None = None  # inside a macro: its names -> nodes
+        self._macro_stack: tuple[str, ...] = ()
+        self._macro_calls = 0
 
     # -- subscripts (unrolled into one node per element) -------------------
 
@@ -635,6 +666,26 @@ class _Generator:
         )
         return _Expr(name, 0, {name}, active.lookups or initial.lookups)
 
+    def _visit_get_time_value(self, ast) -> _Expr:
+        """GET TIME VALUE(0, offset, 0): the current time plus the offset, as PySD computes it.
+
+        PySD 3.14 implements only that reading reproducibly (relative to the
+        current time, in the model's units of time); the others need the
+        computer's clock, or PySD raises or returns nothing: refused.
+        """
+        if len(ast.arguments) != 3:
+            self._refuse(f"GET TIME VALUE with {len(ast.arguments)} arguments")
+        relativeto, offset, measure = ast.arguments
+        literal = (int, float, np.integer, np.floating)
+        if not (isinstance(relativeto, literal) and isinstance(measure, literal)) or (
+            float(relativeto),
+            float(measure),
+        ) != (0.0, 0.0):
+            self._refuse("GET TIME VALUE other than (0, offset, 0) (calendar or clock readings)")
+        arg = self.visit(offset)
+        _lower(arg, self.operators["+"][1])
+        return _Expr(f"(time + {arg.code})", 0, {"time", *arg.refs}, arg.lookups)
+
     def _visit_elmcount(self, ast) -> _Expr:
         from pysd.translators.structures import abstract_expressions as ae
 
@@ -643,6 +694,73 @@ class _Generator:
         if named is None or named[0] != "range":
             self._refuse("ELMCOUNT of something other than a subscript range")
         return _Expr(_number(len(self.ranges[named[1]])), 0)
+
+    # -- external data (GET XLS/DIRECT *), read once at generation ------------
+
+    def _externals(self) -> dict[str, Any]:
+        """PySD's External objects of the model, initialised (their files read).
+
+        The model is translated by PySD into a temporary folder (so nothing is
+        written beside the .mdl), its External objects are pointed at the
+        .mdl's folder and initialised: the values are PySD's own, read by its
+        own code, with its handling of missing values.
+        """
+        if self._ext is None:
+            import shutil
+            import tempfile
+
+            import pysd
+            from pysd.py_backend.external import Excels, External
+
+            with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                copy = Path(tmp) / self.mdl_path.name
+                shutil.copy(self.mdl_path, copy)
+                model = pysd.read_vensim(str(copy), initialize=False)
+                externals = {}
+                Excels.clean()  # PySD caches the files it read by path: read them afresh
+                try:
+                    for name in dir(model.components):
+                        obj = getattr(model.components, name)
+                        if isinstance(obj, External):
+                            obj.root = self.mdl_path.resolve().parent
+                            obj.initialize()
+                            externals[obj.py_name] = obj
+                finally:
+                    Excels.clean()
+            self._ext = externals
+        return self._ext
+
+    def _external(self, prefix: str, unit: _Unit, extra_dim: str | None):
+        """Return the External object ``prefix``_<py name> (e.g. ``_ext_data``) and the unit's values.
+
+        The values are a float (``extra_dim`` None) or a 1-D array along
+        ``extra_dim`` ("time" for data, "lookup_dim" for lookups).
+        """
+        py = self.py_names[unit.element.name]
+        ext = self._externals().get(f"{prefix}_{py}")
+        if ext is None:
+            self._refuse("an external read PySD does not name as expected", f"{prefix}_{py}")
+        data = ext.data
+        table = self.subscripted.get(py)
+        key = () if table is None else next(k for k, node in table.items() if node == unit.node)
+        if not hasattr(data, "dims"):
+            if key or extra_dim is not None:
+                self._refuse("an external read whose shape does not match its subscripts")
+            return ext, float(data)
+        dims = [d for d in data.dims if d != extra_dim]
+        if len(dims) != len(key):
+            self._refuse("an external read whose shape does not match its subscripts")
+        selection = {}
+        for dim, element in zip(dims, key, strict=True):
+            coords = [str(c).lower() for c in data.coords[dim].values]
+            if element not in coords:
+                self._refuse("an external read without the element", element)
+            selection[dim] = coords.index(element)
+        values = data.isel(selection)
+        if extra_dim is None:
+            return ext, float(values)
+        return ext, values.transpose(extra_dim).values
 
     # -- AST visiting -----------------------------------------------------
 
@@ -738,7 +856,56 @@ class _Generator:
         return _Expr(right, order, refs, lookups)
 
     def _resolve(self, reference: str) -> str | None:
+        if self._scope is not None:
+            if reference in self._scope:
+                return self._scope[reference]
+            if reference != "time" and reference not in _CONTROL_NAMES:
+                self._refuse("a macro referring to a name that is not its own", repr(reference))
         return self.cleanspace.get(reference)
+
+    def _visit_macro(self, ast) -> _Expr:
+        """Inline one call of a macro: its variables become nodes of their own for this call.
+
+        PySD runs each call as a separate submodel (its own states, its
+        parameters bound to the caller's expressions); inlining gives each call
+        its own nodes and states, which is the same computation.
+        """
+        function = ast.function.reference
+        section, params, elements = self.macros[function]
+        name = function.upper().replace("_", " ")
+        if function in self._macro_stack:
+            self._refuse(f"the macro {name} calling itself")
+        if section.returns:
+            self._refuse(f"the macro {name} with more than one output (:)")
+        if len(ast.arguments) != len(params):
+            self._refuse(f"the macro {name} called with {len(ast.arguments)} arguments, not {len(params)}")
+        if ast.function.subscripts is not None:
+            self._refuse(f"the macro {name} called with subscripts")
+        call = self._macro_calls
+        self._macro_calls += 1
+        scope: dict[str, str] = {}
+        for param, arg_ast in zip(params, ast.arguments, strict=True):
+            arg = self.visit(arg_ast)  # in the caller's scope
+            node = f"_m{call}_{param}"
+            self.nodes[node] = _Node(node, arg.code, set(arg.refs), "hidden", self._element)
+            scope[param] = node
+        for element in section.elements:
+            scope[elements[element.name]] = f"_m{call}_{elements[element.name]}"
+        if function not in scope:
+            self._refuse(f"the macro {name} without a variable named as the macro")
+        outer = self._scope, self._macro_stack
+        self._scope, self._macro_stack = scope, (*self._macro_stack, function)
+        try:
+            for element in section.elements:
+                if len(element.components) != 1 or element.components[0].subscripts[0]:
+                    self._refuse(f"the macro {name} with subscripted or multi-equation variables")
+                node = scope[elements[element.name]]
+                expr = self.visit(element.components[0].ast)
+                self.nodes[node] = _Node(node, expr.code, set(expr.refs), "hidden", self._element)
+        finally:
+            self._scope, self._macro_stack = outer
+        out = scope[function]
+        return _Expr(out, 0, {out})
 
     def _visit_reference(self, ast) -> _Expr:
         py = self._resolve(ast.reference)
@@ -762,6 +929,10 @@ class _Generator:
 
     def _visit_call(self, ast) -> _Expr:
         function = ast.function.reference
+        if function in self.macros and (
+            self._scope is None or function not in self._scope or function in self._macro_stack
+        ):
+            return self._visit_macro(ast)
         py = self._resolve(function)
         if py is not None and (py in self.subscripted or ast.function.subscripts is not None):
             py = self._resolve_element(ast.function)
@@ -771,6 +942,8 @@ class _Generator:
             return self._visit_elmcount(ast)
         if py is None and function == "active_initial":
             return self._visit_active_initial(ast)
+        if py is None and function == "get_time_value":
+            return self._visit_get_time_value(ast)
         if py is not None and py != "time":
             if py not in self.lookup_elements:
                 self._refuse("calling a variable that is not a lookup", repr(function))
@@ -828,6 +1001,11 @@ class _Generator:
         args = {key: self._argument(value) for key, value in asts.items()}
         name = f"_s{len(self.states)}"
         int_init = None
+        if self._scope is not None and kind not in ("integ", "integ_nn", "initial"):
+            # PySD 3.14 cannot run a DELAY inside a macro (its submodel has no
+            # TIME STEP), and its SMOOTH int quirk would hinge on the arguments'
+            # types: only INTEG and INITIAL, which are checked against PySD
+            self._refuse("a stateful function other than INTEG or INITIAL inside a macro")
         if kind in ("smooth", "delayn"):
             # PySD's state (SMOOTH) / delay-times (DELAY N) array takes the
             # dtype of its initial value: int64 when that is a Python int.
@@ -1001,10 +1179,22 @@ class _Generator:
         for unit in self.units:
             self._enter(unit)
             component = unit.component
-            if isinstance(component, AbstractData) or isinstance(component.ast, ae.DataStructure):
-                self._refuse("a DATA variable")
+            if isinstance(component.ast, ae.DataStructure):
+                self._refuse("a DATA variable without GET XLS/DIRECT DATA (read from a run's data files)")
+            if isinstance(component, AbstractData) and not isinstance(component.ast, ae.GetDataStructure):
+                self._refuse("a DATA variable (:=) not defined by GET XLS/DIRECT DATA")
             if isinstance(component.ast, ae.GetLookupsStructure):
-                self._refuse("GET XLS/DIRECT LOOKUPS")
+                ext, y = self._external("_ext_lookup", unit, "lookup_dim")
+                x = np.asarray(ext.data.coords["lookup_dim"].values, dtype=float)
+                order = np.argsort(x, kind="stable")
+                if len(set(x.tolist())) != len(x):
+                    self._refuse("a lookup with repeated x values")
+                self.lookup_elements.add(unit.node)
+                self.lookups[unit.node] = (
+                    tuple(float(v) for v in x[order]),
+                    tuple(float(v) for v in np.asarray(y, dtype=float)[order]),
+                )
+                continue
             if isinstance(component.ast, ae.LookupsStructure):
                 if component.ast.type != "interpolate":
                     self._refuse(f"a lookup of type {component.ast.type!r}")
@@ -1029,6 +1219,26 @@ class _Generator:
                 meta["kind"] = "lookup"
                 continue
             n_states = len(self.states)
+            if isinstance(component.ast, ae.GetConstantsStructure):
+                _, value = self._external("_ext_constant", unit, None)
+                meta["kind"] = "constant"
+                meta["default"] = value
+                self.constants[py] = value
+                self.nodes[py] = _Node(py, "", set(), "const", unit.display)
+                continue
+            if isinstance(component.ast, ae.GetDataStructure):
+                ext, y = self._external("_ext_data", unit, "time")
+                x = np.asarray(ext.data.coords["time"].values, dtype=float)
+                if len(x) == 0 or np.any(np.diff(x) <= 0):
+                    self._refuse("GET XLS/DIRECT DATA whose times are not increasing")
+                self.data_tables[py] = (
+                    tuple(float(v) for v in x),
+                    tuple(float(v) for v in np.asarray(y, dtype=float)),
+                    ext.interp,
+                )
+                meta["kind"] = "data"
+                self.nodes[py] = _Node(py, f"_dt_{py}(time)", {"time"}, "element", unit.display)
+                continue
             if isinstance(component.ast, np.ndarray):  # one value of an array constant
                 shape = tuple(len(r) for r in unit.index_ranges)
                 values = component.ast
@@ -1273,6 +1483,9 @@ class _Generator:
         w(f"VARIABLES = {_pretty(tuple(variables))}")
         w(f"CONSTANTS = {_pretty(self.constants)}")
         w(f"LOOKUPS = {_pretty(self.lookups)}")
+        w(f"DATA = {_pretty(self.data_tables)}")
+        for name in self.data_tables:
+            w(f"_dt_{name} = _make_data(*DATA[{name!r}])")
         control_defaults = {}
         for name in _CONTROL_NAMES:
             expr = self.control.get(name)
@@ -1601,36 +1814,6 @@ class _Generator:
         return []
 
 
-def _refuse_macros(am) -> None:
-    """Name the first variable calling a macro (else the macro itself)."""
-    from pysd.translators.structures import abstract_expressions as ae
-
-    macros = {section.name.lower(): section.name for section in am.sections[1:]}
-
-    def calls(ast) -> str | None:
-        if isinstance(ast, ae.CallStructure) and ast.function.reference.lower() in macros:
-            return macros[ast.function.reference.lower()]
-        if isinstance(ast, ae.AbstractSyntax):
-            children = vars(ast).values()
-        elif isinstance(ast, (list, tuple)):
-            children = ast
-        else:
-            return None
-        for child in children:
-            found = calls(child)
-            if found:
-                return found
-        return None
-
-    for element in am.sections[0].elements:
-        for component in element.components:
-            macro = calls(component.ast)
-            if macro:
-                raise UnsupportedConstructError(element.name, f"the macro {macro}")
-    name = am.sections[1].name
-    raise UnsupportedConstructError(name, "a macro definition (:MACRO:)")
-
-
 def _tuple_code(names: list[str]) -> str:
     return "(" + "".join(f"{name}, " for name in names) + ")"
 
@@ -1877,16 +2060,34 @@ def _generator_hash() -> str:
     return digest.hexdigest()
 
 
+_GET_FILE = re.compile(
+    rb"GET[\s_]+(?:XLS|DIRECT|123)[\s_]+(?:DATA|LOOKUPS|CONSTANTS|SUBSCRIPT)\s*\(\s*'([^']*)'", re.IGNORECASE
+)
+
+
+def external_files(mdl_path: str | os.PathLike, mdl_bytes: bytes | None = None) -> list[Path]:
+    """Return the data files a model reads with GET XLS/DIRECT * (in its folder), sorted."""
+    mdl_path = Path(mdl_path)
+    raw = mdl_path.read_bytes() if mdl_bytes is None else mdl_bytes
+    names = {m.group(1).decode("utf-8", "replace").strip() for m in _GET_FILE.finditer(raw)}
+    return sorted(mdl_path.parent / name for name in names if name)
+
+
 def cache_key(mdl_path: str | os.PathLike) -> str:
-    """Hash of the .mdl text, the PySD version and the generator's own source."""
-    return _cache_key(Path(mdl_path).read_bytes())
+    """Hash of the .mdl text, its data files, the PySD version and the generator's own source."""
+    return _cache_key(Path(mdl_path).read_bytes(), Path(mdl_path))
 
 
-def _cache_key(mdl_bytes: bytes) -> str:
+def _cache_key(mdl_bytes: bytes, mdl_path: Path | None = None) -> str:
     import pysd
 
     digest = hashlib.sha256()
     digest.update(mdl_bytes)
+    if mdl_path is not None:
+        # GET XLS/DIRECT data are read at generation: a changed file is a new module
+        for path in external_files(mdl_path, mdl_bytes):
+            digest.update(b"\0file=" + path.name.encode())
+            digest.update(path.read_bytes() if path.is_file() else b"\0missing")
     digest.update(b"\0pysd=" + pysd.__version__.encode())
     digest.update(b"\0generator=" + _generator_hash().encode())
     return digest.hexdigest()
@@ -1944,7 +2145,7 @@ class VectorModel:
         """
         for _ in range(5):
             raw = self.mdl_path.read_bytes()
-            key = _cache_key(raw)
+            key = _cache_key(raw, self.mdl_path)
             if key == self.key and self.module is not None:
                 return False
             stem = re.sub(r"[^0-9A-Za-z_]", "_", self.mdl_path.stem)

@@ -8,7 +8,9 @@ it (:class:`greenpath.vector.UnsupportedConstructError`) or runs it and the run
 is compared with the canonical output at PySD's test tolerances (1e-5 relative
 and absolute, ``pysd.tools.benchmarking.assert_allclose``).  Copied into
 ``tests/fixtures/test_models/<corpus folder>/``: the .mdl of every model, the
-canonical output of every model the engine runs.  ``MANIFEST.json`` records per
+canonical output of every model the engine runs, and the data files the GET
+XLS/DIRECT functions of every model read (the engine reads them before it
+refuses a construct found later in the model).  ``MANIFEST.json`` records per
 model its status -- ``pass``, ``refused`` (variable and construct) or
 ``deviates`` (the columns and the reason, from :data:`KNOWN_DEVIATIONS`: a
 deviation not listed there stops the script) -- and the corpus commit.  The
@@ -62,6 +64,18 @@ def canonical_file(mdl: Path) -> Path | None:
     return None
 
 
+def canonical_rows(times: np.ndarray, canon_times: np.ndarray) -> np.ndarray | None:
+    """Rows of the engine's saved ``times`` at the canonical output's times, if it has them all.
+
+    A canonical output may start after INITIAL TIME (PySD's test harness then
+    returns the run at the canonical times only).
+    """
+    rows = np.abs(times[:, None] - canon_times[None, :]).argmin(axis=0)  # the nearest saved time
+    if not np.allclose(times[rows], canon_times):
+        return None
+    return rows
+
+
 def compare(mdl: Path, canon_path: Path, cache: Path) -> list[str]:
     """Run ``mdl`` on the engine; the canonical columns that differ (1e-5 rel/abs)."""
     from pysd.py_backend.utils import detect_encoding
@@ -74,13 +88,13 @@ def compare(mdl: Path, canon_path: Path, cache: Path) -> list[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = model.simulate(return_columns=list(canon.columns))
-    times = model.times()
-    if times.shape != canon.index.shape or not np.allclose(times, canon.index.to_numpy(dtype=float)):
+    rows = canonical_rows(model.times(), canon.index.to_numpy(dtype=float))
+    if rows is None:
         return ["<time index>"]
     bad = []
     for column in canon.columns:
         want = canon[column].to_numpy(dtype=float)
-        got = out[column][0]
+        got = out[column][0][rows]
         if np.isnan(want[1:]).all() and not np.isnan(want[0]):  # Vensim saves a constant once
             want = np.full_like(want, want[0])
         close = (np.abs(got - want) <= ATOL + RTOL * np.abs(want)) | (np.isnan(got) & np.isnan(want))
@@ -91,7 +105,7 @@ def compare(mdl: Path, canon_path: Path, cache: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Vendor the corpus at the given path (see the module docstring); exit status."""
-    from greenpath.vector import UnsupportedConstructError
+    from greenpath.vector import UnsupportedConstructError, external_files
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="a checkout of github.com/SDXorg/test-models")
@@ -119,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
             target = DEST / mdl.parent.relative_to(source)
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy(mdl, target / mdl.name)
+            for data in external_files(mdl):  # the files its GET XLS/DIRECT * read
+                if data.is_file():
+                    shutil.copy(data, target / data.name)
             try:
                 bad = compare(mdl, canon, Path(cache))
             except UnsupportedConstructError as error:

@@ -60,7 +60,7 @@ def test_manifest_covers_the_vendored_models_and_the_licence():
     assert "Permission is hereby granted, free of charge" in (CORPUS / "LICENSE").read_text(encoding="utf-8")
     counts = {s: sum(1 for m in MODELS.values() if m["status"] == s) for s in ("pass", "deviates", "refused")}
     assert counts == MANIFEST["counts"]
-    assert counts["pass"] >= 108
+    assert counts["pass"] >= 134
 
 
 @pytest.mark.parametrize("rel", sorted(MODELS))
@@ -76,12 +76,15 @@ def test_corpus_model(rel, tmp_path):
         return
     model = VectorModel(mdl, tmp_path / "cache")
     canon = _canonical(mdl)
-    np.testing.assert_allclose(model.times(), canon.index.to_numpy(dtype=float), rtol=RTOL, atol=ATOL)
+    # the engine's saved times, at the canonical output's (which may start after INITIAL TIME)
+    times = model.times()
+    rows = np.abs(times[:, None] - canon.index.to_numpy(dtype=float)[None, :]).argmin(axis=0)
+    np.testing.assert_allclose(times[rows], canon.index.to_numpy(dtype=float), rtol=RTOL, atol=ATOL)
     for backend in ("vector", "scalar"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out = model.simulate(return_columns=list(canon.columns), backend=backend)
-        bad = _differing(out, canon)
+        bad = _differing({c: v[:, rows] for c, v in out.items()}, canon)
         if entry["status"] == "pass":
             assert bad == [], f"{backend}: differs from the canonical output in {bad}"
         else:

@@ -373,7 +373,7 @@ def test_run_returns_dataset(workdir):
     [
         ("unsupported_subscripts", "total demand", "a reference over a subscript range that is not on the left"),
         ("unsupported_random", "noise", "RANDOM UNIFORM"),
-        ("unsupported_macro", "grown", "macro"),
+        ("unsupported_macro", "grown", "other than INTEG or INITIAL inside a macro"),
     ],
 )
 def test_unsupported_construct_is_refused(workdir, name, variable, construct):
