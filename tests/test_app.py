@@ -1092,8 +1092,11 @@ def co2_imports_2030(at: AppTest) -> float:
 
 
 def test_kpi_of_co2_including_imports_moves_with_local_renewables():
-    """Local renewables displace imported electricity: the incl.-imports KPI falls, the
-    territorial one stays (public coal units run on provincial dispatch)."""
+    """More wind lowers the incl.-imports KPI and leaves the territorial one.
+
+    Local renewables displace imported electricity; the public coal units run on
+    provincial dispatch either way.
+    """
     at = new_app()
     territorial, incl = co2_2030(at), co2_imports_2030(at)
     assert incl > 0
@@ -1142,8 +1145,8 @@ def test_live_co2_including_imports_chart_draws_that_variable_band_and_target(mo
         got = pd.Series({r["year"]: r["value"] for r in mine})
         assert got.to_numpy() == pytest.approx(
             frame.loc[got.index, "co2_including_imports"].to_numpy(), rel=1e-5)
-        assert not (got.to_numpy() == pytest.approx(
-            frame.loc[got.index, "co2_emissions"].to_numpy(), rel=1e-3))
+        assert got.to_numpy() != pytest.approx(
+            frame.loc[got.index, "co2_emissions"].to_numpy(), rel=1e-3)
         text = json.dumps(spec, ensure_ascii=False)
         assert '"p90"' in text
         (target,) = [x for x in tg.load() if x.indicator == "peak_year:co2_including_imports"]
@@ -1176,8 +1179,8 @@ def test_wedges_of_both_co2_measures_in_the_app_and_its_deck(model):
         by_group["energy supply"]
     runs = _live_runs(model, wind_build_rate=400.0, industrial_coal_substitution_rate=0.2)
     ctx = live.ChartContext(lang="zh")
-    for chart_id, table in (("wedges", territorial), ("wedges_imports", incl)):
-        (spec,) = live.build(chart_id, runs, ctx, table)
+    for chart_id, wedges in (("wedges", territorial), ("wedges_imports", incl)):
+        (spec,) = live.build(chart_id, runs, ctx, wedges)
         area = spec["layer"][0]["data"]["values"]
         total = pd.DataFrame(area).groupby("year")["value"].sum()
         variable = live.WEDGE_CHARTS[chart_id]
