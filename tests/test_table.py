@@ -56,7 +56,7 @@ def test_table_in_chinese_as_csv_with_bom(tmp_path, direct):
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 only with the BOM
     table = pd.read_csv(out, encoding="utf-8-sig")
     assert list(table.columns) == ["变量", "指标", "单位", "情景", "情景名称", "2030"]
-    assert table["指标"].tolist() == ["二氧化碳排放(属地口径)"] * 2
+    assert table["指标"].tolist() == ["二氧化碳排放"] * 2
     assert table["情景名称"].tolist() == [sc.load("baseline").title_zh, sc.load("plan_2021").title_zh]
     assert table["2030"].tolist() == pytest.approx(
         [direct["baseline"].loc[2030, "co2_emissions"], direct["plan_2021"].loc[2030, "co2_emissions"]],

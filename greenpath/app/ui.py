@@ -1243,7 +1243,7 @@ def _status(base: state.Base, changed: list[str], key: state.RunKey, lang: str) 
     """
     saved = _saved_as(key)
     if saved is not None:
-        return t("app_status_saved", lang, name=saved)
+        return t("app_status_saved", lang, name=md(saved))  # a name the user typed
     parts = []
     if changed:
         parts.append(t("app_unsaved", lang, n=len(changed)))
