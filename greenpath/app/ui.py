@@ -1123,9 +1123,9 @@ _MEETING_CSS = """<style>
 .st-key-scenario_line p { margin-bottom: 0; }
 .st-key-kpis { flex-wrap: nowrap !important; }
 .st-key-kpis > div { flex: 1 1 0 !important; min-width: 0 !important; }
-.st-key-kpis [data-testid="stMetric"] { padding: 0.1rem 0.6rem; }
+.st-key-kpis [data-testid="stMetric"] { padding: 0.1rem 0.45rem; }
 .st-key-kpis [data-testid="stMetricValue"] { font-size: 1.3rem; }
-.st-key-kpis [data-testid="stMetricLabel"] p { font-size: 0.82rem; }
+.st-key-kpis [data-testid="stMetricLabel"] p { font-size: 0.78rem; }
 .st-key-kpis [data-testid="stMetricLabel"] * { white-space: normal !important;
   overflow: visible !important; text-overflow: clip !important; }
 .st-key-hint { background: rgba(28, 131, 225, 0.08); }
