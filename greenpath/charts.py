@@ -367,7 +367,8 @@ def plan_references(targets: TargetsArg = None,
     -------
     list of Reference
         Changes vs 2020 of coal consumption, energy intensity and CO2 intensity (as
-        fractions), renewable capacity levels (MW) and the CO2 peak year; other
+        fractions), renewable capacity levels (MW) and the peak years of territorial CO2
+        and of CO2 including imported electricity; other
         targets are not drawn.
     """
     from greenpath import targets as tg
@@ -385,13 +386,18 @@ def plan_references(targets: TargetsArg = None,
         elif tgt.indicator == "renewable_capacity" and tgt.unit in _MW_PER_UNIT:
             value = tgt.value * _MW_PER_UNIT[tgt.unit]
             kind, variable = "level", "renewable_capacity"
-        elif tgt.indicator == "peak_year:co2_emissions" and tgt.unit == "year":
-            value, kind, variable = tgt.value, "peak_year", "co2_emissions"
+        elif tgt.indicator in _PEAK_INDICATORS and tgt.unit == "year":
+            value, kind, variable = tgt.value, "peak_year", _PEAK_INDICATORS[tgt.indicator]
         else:
             continue
         out.append(Reference(tgt.id, variable, kind, float(value), int(tgt.year),
                              tgt.label_en, tgt.label_zh, tgt.set or ""))
     return out
+
+
+#: Peak-year indicators of the targets file drawn on the CO2 charts -> the charted variable.
+_PEAK_INDICATORS = {"peak_year:co2_emissions": "co2_emissions",
+                    "peak_year:co2_including_imports": "co2_including_imports"}
 
 
 def _refs(refs: list[Reference], variable: str) -> list[Reference]:
@@ -1190,7 +1196,7 @@ def co2_emissions(results: Results, lang: str = "en", *, presentation: bool = Fa
     ax.set_xlim(float(series_years.min()), float(last))
     ax.set_ylim(top=ax.get_ylim()[1] * 1.12)  # room for the peak labels
     _mark_policy_start(ax, [policy_start(r) for r in runs], st, lang)
-    for ref in _refs(plan_references(targets, sets), "co2_emissions"):
+    for ref in _refs(plan_references(targets, sets), variable):
         _peak_target_line(ax, ref, st, lang)
     return _finish(fig, runs, st, lang, t(f"chart_title_{variable}", lang),
                    [h for h, _ in handles], [lab for _, lab in handles])
@@ -1264,7 +1270,9 @@ def wedges(contributions: pd.DataFrame | Mapping[str, pd.DataFrame],
     baseline
         The baseline RunResult or DataFrame.
     variable
-        The emissions variable the contributions refer to.
+        The emissions variable the contributions refer to (``co2_emissions``,
+        territorial, or ``co2_including_imports``; see :data:`WEDGE_CHARTS`): it sets
+        the title and the total line.
     max_groups
         At most this many areas; smaller groups are summed into "other".
     lang, presentation, labels
@@ -1316,7 +1324,8 @@ def wedges(contributions: pd.DataFrame | Mapping[str, pd.DataFrame],
         handles.insert(0, (Line2D([], [], color="black", linewidth=st.linewidth * 0.7),
                            series_label("total_reduction", lang)))
     footer_runs = [by_name.get(n) or Run(n, pd.DataFrame()) for n in names]
-    return _finish(fig, footer_runs, st, lang, t("chart_title_wedges", lang),
+    title = next((k for k, v in WEDGE_CHARTS.items() if v == variable), "wedges")
+    return _finish(fig, footer_runs, st, lang, t(f"chart_title_{title}", lang),
                    [h for h, _ in handles], [lab for _, lab in handles])
 
 
@@ -1343,8 +1352,13 @@ CHARTS: dict[str, tuple[Callable[..., Figure], Callable[..., pd.DataFrame]]] = {
 }
 
 
+#: The wedge charts: chart key -> the emissions variable attributed (territorial CO2,
+#: and CO2 including the indirect CO2 of net imported electricity).
+WEDGE_CHARTS = {"wedges": "co2_emissions", "wedges_including_imports": "co2_including_imports"}
+
+
 def chart_title(key: str, lang: str) -> str:
-    """Return the title of chart ``key`` (a key of :data:`CHARTS` or ``"wedges"``)."""
+    """Return the title of chart ``key`` (a key of :data:`CHARTS` or :data:`WEDGE_CHARTS`)."""
     return t(f"chart_title_{key}", lang)
 
 

@@ -23,7 +23,8 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 DEFAULT_VARIABLES = ("gdp", "total_energy_consumption", "total_coal_consumption",
-                     "renewable_capacity", "non_fossil_share", "co2_emissions")
+                     "renewable_capacity", "non_fossil_share", "co2_emissions",
+                     "co2_including_imports")
 DEFAULT_YEARS = (2025, 2030, 2035)
 
 

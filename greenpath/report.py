@@ -3,8 +3,10 @@
 :func:`build_report` runs the scenarios and writes into one folder:
 
 * ``<chart>_<lang>.png`` and ``.svg`` for every chart of :data:`greenpath.charts.CHARTS`
-  (plus ``wedges_<lang>`` when :mod:`greenpath.wedges` is installed and a scenario other
-  than the baseline is asked for);
+  (plus ``wedges_<lang>`` and ``wedges_including_imports_<lang>``, the reductions of
+  territorial CO2 and of CO2 including imported electricity by lever group, when
+  :mod:`greenpath.wedges` is installed and a scenario other than the baseline is asked
+  for);
 * ``report_data.xlsx``: one sheet per chart with the numbers drawn (tidy rows:
   scenario, series, English and Chinese names, year, value, unit), the lever settings,
   the target check, and an ``about`` sheet (model version, calibration, data vintage,
@@ -660,7 +662,7 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
         except tg.TargetError as exc:
             raise ReportError(str(exc)) from None
     wedges_mod = _wedges_module([s.name for s in loaded], report.notes)
-    keys = list(charts.CHARTS) + (["wedges"] if wedges_mod is not None else [])
+    keys = list(charts.CHARTS) + (list(charts.WEDGE_CHARTS) if wedges_mod is not None else [])
     files = planned_files(out_dir, keys, langs)
     existing = [p for p in files if p.exists()]
     if existing and not force:
@@ -680,13 +682,15 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
         for code in LANGS:
             report.notes[code].append(t("chart_report_targets_unavailable", code))
 
-    wedge_tables: dict[str, pd.DataFrame] = {}
+    # chart key -> scenario -> wedge table: territorial CO2 and CO2 incl. imports.
+    wedge_tables: dict[str, dict[str, pd.DataFrame]] = {}
     if wedges_mod is not None:
         clock = time.perf_counter()
         wedge_tables = {
-            r.scenario.name: wedges_mod.compute(r.scenario, variable="co2_emissions",
-                                                baseline=base_scenario)
-            for r in runs if r.scenario.name != charts.BASELINE}
+            key: {r.scenario.name: wedges_mod.compute(r.scenario, variable=variable,
+                                                      baseline=base_scenario)
+                  for r in runs if r.scenario.name != charts.BASELINE}
+            for key, variable in charts.WEDGE_CHARTS.items()}
         report.timings["wedges"] = time.perf_counter() - clock
     results = {r.scenario.name: _with_titles(r) for r in runs}
 
@@ -700,16 +704,18 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
     for key, (_, data_fn) in charts.CHARTS.items():
         extra = {"targets": targets_file} if key == "coal_use" else {}
         chart_data[key] = data_fn(results, **extra)
-    if wedge_tables:
-        chart_data["wedges"] = charts.wedges_data(wedge_tables)
+    for key, tables in wedge_tables.items():
+        chart_data[key] = charts.wedges_data(tables)
 
     for code in langs:
         images: list[tuple[str, bytes]] = []
         for key in keys:
             clock = time.perf_counter()
-            if key == "wedges":
-                fig = charts.wedges(wedge_tables, {n: results[n] for n in wedge_tables},
-                                    code, presentation=presentation, baseline=base_result)
+            if key in charts.WEDGE_CHARTS:
+                tables = wedge_tables[key]
+                fig = charts.wedges(tables, {n: results[n] for n in tables}, code,
+                                    presentation=presentation, baseline=base_result,
+                                    variable=charts.WEDGE_CHARTS[key])
             else:
                 draw = charts.CHARTS[key][0]
                 extra = ({"targets": targets_file}

@@ -14,6 +14,7 @@ import threading
 import tomllib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from greenpath.model import registry as reg
 from streamlit.testing.v1 import AppTest
@@ -489,7 +490,7 @@ def test_bands_on_every_headline_chart():
     """CO2, coal, renewables and both intensity panels draw a P10-P90 band."""
     at = new_app(more=True)
     banded = [el for el in at.get("vega_lite_chart") if '"p90"' in el.proto.spec]
-    assert len(banded) == 5, len(banded)
+    assert len(banded) == 6, len(banded)  # both CO2 measures, coal, renewables, intensities
     bands = runner.compute_bands(state.run_key({}))
     assert set(bands["variable"]) == set(runner.BAND_VARIABLES)
 
@@ -1083,3 +1084,117 @@ def test_charts_of_settings_seen_before_are_not_built_again(monkeypatch):
     other = new_app({"wind_build_rate": "189"})  # another user, same settings
     assert built == [], built
     assert charts(other) == first
+
+
+# ------------------------------------------------------------------ CO2 incl. imported electricity
+def co2_imports_2030(at: AppTest) -> float:
+    return float(metric(at, "app_kpi_co2_imports_2030").replace(",", ""))
+
+
+def test_kpi_of_co2_including_imports_moves_with_local_renewables():
+    """More wind lowers the incl.-imports KPI and leaves the territorial one.
+
+    Local renewables displace imported electricity; the public coal units run on
+    provincial dispatch either way.
+    """
+    at = new_app()
+    territorial, incl = co2_2030(at), co2_imports_2030(at)
+    assert incl > 0
+    assert incl != pytest.approx(territorial, abs=0.05)
+    lever(at, "wind_build_rate").set_value(500.0).run()  # the top of its range
+    assert not at.exception
+    assert co2_imports_2030(at) < incl - 0.3
+    assert co2_2030(at) == pytest.approx(territorial, abs=0.05)
+    at.radio(key="w_lang").set_value("zh").run()
+    assert metric(at, "app_kpi_co2_imports_2030", "zh")
+
+
+def test_co2_including_imports_chart_offered_among_headline_charts():
+    from greenpath.app import ui
+
+    at = new_app()
+    assert "co2_imports" in ui.CHART_ORDER
+    assert ui.CHART_ORDER.index("co2_imports") == ui.CHART_ORDER.index("co2") + 1
+    at.pills(key="w_view").set_value(["co2", "co2_imports"]).run()
+    assert at.session_state["gp_view"] == ["co2", "co2_imports"]
+    titles = " ".join(m.value for m in at.markdown)
+    assert t("chart_title_co2_emissions", "en") in titles
+    assert t("chart_title_co2_including_imports", "en") in titles
+    specs = [el.proto.spec for el in at.get("vega_lite_chart")]
+    assert len(specs) == 2
+    assert all('"p90"' in x for x in specs)  # each with its P10-P90 band
+    assert t("chart_history_ceads", "en") in specs[0]
+    assert t("chart_history_ceads", "en") not in specs[1]  # no record on that boundary
+
+
+def test_live_co2_including_imports_chart_draws_that_variable_band_and_target(model):
+    from greenpath import targets as tg
+    from greenpath.app import charts as live
+
+    runs = _live_runs(model)
+    frame = runs[0].frame
+    bands = pd.DataFrame({"year": frame.index.astype(int), "variable": "co2_including_imports",
+                          "p10": frame["co2_including_imports"] - 1.0,
+                          "p90": frame["co2_including_imports"] + 1.0})
+    for lang in ("en", "zh"):
+        ctx = live.ChartContext(lang=lang, targets=live.target_marks(frame, lang), bands=bands)
+        (spec,) = live.build("co2_imports", runs, ctx)
+        line = next(x for x in spec["layer"] if x.get("mark", {}).get("type") == "line"
+                    and "value" in x["encoding"].get("y", {}).get("field", ""))
+        mine = [r for r in line["data"]["values"] if r["scenario"] == "Current"]
+        got = pd.Series({r["year"]: r["value"] for r in mine})
+        assert got.to_numpy() == pytest.approx(
+            frame.loc[got.index, "co2_including_imports"].to_numpy(), rel=1e-5)
+        assert got.to_numpy() != pytest.approx(
+            frame.loc[got.index, "co2_emissions"].to_numpy(), rel=1e-3)
+        text = json.dumps(spec, ensure_ascii=False)
+        assert '"p90"' in text
+        (target,) = [x for x in tg.load() if x.indicator == "peak_year:co2_including_imports"]
+        label = target.label_zh if lang == "zh" else target.label_en
+        assert json.dumps(label, ensure_ascii=False)[1:-1] in text
+        # the territorial chart keeps its own peak target, not this one
+        (territorial,) = live.build("co2", runs, ctx)
+        assert json.dumps(label, ensure_ascii=False)[1:-1] not in json.dumps(
+            territorial, ensure_ascii=False)
+        # a band of one measure is never drawn on the other measure's chart
+        assert '"p90"' not in json.dumps(territorial)
+
+
+def test_wedges_of_both_co2_measures_in_the_app_and_its_deck(model):
+    import io
+
+    from pptx import Presentation
+
+    from greenpath import charts as mpl
+    from greenpath.app import charts as live
+    from greenpath.app import exports
+
+    key = state.run_key({"wind_build_rate": 400.0, "industrial_coal_substitution_rate": 0.2})
+    territorial = runner.compute_wedges(key, "current")
+    incl = runner.compute_wedges(key, "current", "co2_including_imports")
+    assert incl.attrs["variable"] == "co2_including_imports"
+    by_group = incl.groupby("group")["contribution"].sum()
+    assert by_group["energy supply"] > 0  # renewables displace imported electricity
+    assert abs(territorial.groupby("group")["contribution"].sum()["energy supply"]) < \
+        by_group["energy supply"]
+    runs = _live_runs(model, wind_build_rate=400.0, industrial_coal_substitution_rate=0.2)
+    ctx = live.ChartContext(lang="zh")
+    for chart_id, wedges in (("wedges", territorial), ("wedges_imports", incl)):
+        (spec,) = live.build(chart_id, runs, ctx, wedges)
+        area = spec["layer"][0]["data"]["values"]
+        total = pd.DataFrame(area).groupby("year")["value"].sum()
+        variable = live.WEDGE_CHARTS[chart_id]
+        diff = runs[1].frame[variable] - runs[0].frame[variable]
+        assert total.to_numpy() == pytest.approx(diff.loc[total.index].to_numpy(), abs=1e-6)
+    assert live.CHARTS["wedges_imports"] == "chart_title_wedges_including_imports"
+    current, base = sc.load("baseline"), sc.load("baseline")
+    rc = model.run(params={"wind_build_rate": 400.0, "industrial_coal_substitution_rate": 0.2})
+    shown = [exports.Shown("Current", "Current", current, rc),
+             exports.Shown("baseline", "Baseline", base, model.run())]
+    deck = Presentation(io.BytesIO(exports.deck(shown, "en", {"Current": territorial},
+                                                presentation=False,
+                                                wedges_imports={"Current": incl})))
+    alts = [sh._element.nvPicPr.cNvPr.get("descr") for slide in deck.slides
+            for sh in slide.shapes if sh.shape_type == 13]
+    for chart in mpl.WEDGE_CHARTS:
+        assert sum(a.startswith(mpl.chart_title(chart, "en")) for a in alts) == 1, chart

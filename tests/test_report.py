@@ -87,7 +87,7 @@ def _pictures(slide):
 
 def test_writes_every_expected_file(built):
     out, result = built
-    expected = report.planned_files(out, [*charts.CHARTS, "wedges"], ["en", "zh"])
+    expected = report.planned_files(out, [*charts.CHARTS, *charts.WEDGE_CHARTS], ["en", "zh"])
     assert sorted(result.paths) == sorted(expected)
     for path in expected:
         assert path.is_file(), path
@@ -103,7 +103,7 @@ def test_deck_has_title_charts_levers_targets(built, lang, model, scenario_file)
     prs, slides = _slides(out / f"report_{lang}.pptx")
     assert prs.slide_width * 9 == prs.slide_height * 16  # 16:9
     with_pictures = [s for s in slides if _pictures(s)]
-    assert len(with_pictures) == len(charts.CHARTS) + 1  # and the wedges
+    assert len(with_pictures) == len(charts.CHARTS) + 2  # and the two wedge charts
     assert all(len(_pictures(s)) == 1 for s in with_pictures)
     # slide order: title, charts, lever slides, target slides
     assert not _pictures(slides[0])
@@ -117,7 +117,7 @@ def test_deck_has_title_charts_levers_targets(built, lang, model, scenario_file)
     n_lever = math.ceil(n_lever_rows / report.ROWS_PER_SLIDE)
     n_target = math.ceil(n_targets / report.ROWS_PER_SLIDE)
     assert n_lever_rows == 3  # the three levers the test scenario sets
-    assert len(slides) == 1 + 1 + len(charts.CHARTS) + 1 + n_lever + n_target  # + key numbers
+    assert len(slides) == 1 + 1 + len(charts.CHARTS) + 2 + n_lever + n_target  # + key numbers
     tables = [s for s in slides if any(sh.has_table for sh in s.shapes)]
     titles = [next(sh.text_frame.text for sh in s.shapes if sh.has_text_frame) for s in tables]
     assert sum(t("chart_report_levers_title", lang) in x for x in titles) == n_lever
@@ -197,6 +197,35 @@ def test_real_wedges_add_up_to_the_reduction(built):
     assert (total - diff).abs().max() < 1e-6
 
 
+def test_real_wedges_including_imports_add_up_and_show_local_renewables(built):
+    out, _ = built
+    sheets = pd.read_excel(out / report.DATA_FILE, sheet_name=None, engine="openpyxl")
+    wedges = sheets["wedges_including_imports"]
+    assert set(wedges["scenario"]) == {"policy_test"}
+    # local renewables displace imported electricity: the energy supply group, absent
+    # from the territorial wedges, reduces CO2 including imports
+    assert "energy supply" in set(wedges["series"])
+    by_group = wedges.groupby("series")["value"].sum()
+    assert by_group["energy supply"] > 0
+    co2 = sheets["co2_including_imports"]
+    co2 = co2[co2["series"] == "co2_including_imports"].pivot(index="year", columns="scenario",
+                                                              values="value")
+    total = wedges.groupby("year")["value"].sum()
+    diff = (co2["baseline"] - co2["policy_test"]).loc[total.index]
+    assert (total - diff).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_deck_has_both_wedge_charts_titled(built, lang):
+    out, _ = built
+    _, slides = _slides(out / f"report_{lang}.pptx")
+    alts = [p._element.nvPicPr.cNvPr.get("descr") for s in slides for p in _pictures(s)]
+    for key in charts.WEDGE_CHARTS:
+        assert sum(a.startswith(charts.chart_title(key, lang)) for a in alts) == 1, key
+    assert charts.chart_title("wedges", lang) != charts.chart_title(
+        "wedges_including_imports", lang)
+
+
 def test_wedges_skipped_with_a_visible_note(tmp_path, model, scenario_file, no_wedges):
     result = report.build_report(["baseline", str(scenario_file)], tmp_path, lang="zh",
                                  model=model)
@@ -267,9 +296,12 @@ def test_wedges_chart_and_slide_when_module_present(tmp_path, model, scenario_fi
                                  model=model)
     assert (tmp_path / "wedges_zh.png").is_file()
     assert (tmp_path / "wedges_zh.svg").is_file()
-    assert fake_wedges == [("policy_test", "co2_emissions")]  # not for the baseline
+    assert (tmp_path / "wedges_including_imports_zh.png").is_file()
+    # both CO2 measures, not for the baseline
+    assert fake_wedges == [("policy_test", "co2_emissions"),
+                           ("policy_test", "co2_including_imports")]
     _, slides = _slides(tmp_path / "report_zh.pptx")
-    assert len([s for s in slides if _pictures(s)]) == len(charts.CHARTS) + 1
+    assert len([s for s in slides if _pictures(s)]) == len(charts.CHARTS) + 2
     sheets = pd.read_excel(tmp_path / report.DATA_FILE, sheet_name=None, engine="openpyxl")
     assert set(sheets["wedges"]["series"]) == {"industry", "energy supply"}
     assert not result.notes["en"] or all("wedges" not in n for n in result.notes["en"])

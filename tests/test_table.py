@@ -136,3 +136,20 @@ def test_run_writes_long_csv_with_units_iamc_and_key_value_metadata(tmp_path, di
     assert kv["scenario"] == "plan_2021"
     assert kv["software.pysd"] == "3.14.3"
     assert float(kv["effective_params.policy_start_year"]) == 2021
+
+
+def test_default_table_shows_both_co2_measures(tmp_path, direct, capsys):
+    out = tmp_path / "default.xlsx"
+    assert main(["table", "plan_2021", "--vs", "baseline", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "CO2 emissions" in printed
+    assert "CO2 including imported electricity" in printed
+    table = pd.read_excel(out, sheet_name="table", engine="openpyxl")
+    rows = table[table["scenario"] == "plan_2021"].set_index("variable")
+    for variable in ("co2_emissions", "co2_including_imports"):
+        for year in (2025, 2030, 2035):
+            assert rows.loc[variable, str(year)] == pytest.approx(
+                direct["plan_2021"].loc[year, variable], rel=1e-9)
+    # the two measures differ by the CO2 of net imported electricity
+    assert rows.loc["co2_including_imports", "2030"] != pytest.approx(
+        rows.loc["co2_emissions", "2030"], rel=1e-3)

@@ -45,18 +45,27 @@ FONT = ("'Source Sans', 'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaH
 #: chart id -> title key (strings shared with the meeting charts)
 CHARTS = {
     "co2": "chart_title_co2_emissions",
+    "co2_imports": "chart_title_co2_including_imports",
     "renewables": "chart_title_renewable_capacity",
     "coal": "chart_title_coal_use",
     "energy_mix": "chart_title_energy_mix",
     "industry": "chart_title_industry_output",
     "intensity": "chart_title_intensity_change",
     "wedges": "chart_title_wedges",
+    "wedges_imports": "chart_title_wedges_including_imports",
 }
+#: CO2 chart id -> the model variable it draws: territorial CO2 (the CEADs boundary) and
+#: CO2 including the indirect CO2 of net imported electricity.
+CO2_CHARTS = {"co2": "co2_emissions", "co2_imports": "co2_including_imports"}
+#: Wedge chart id -> the emissions variable its lever groups' contributions refer to.
+WEDGE_CHARTS = {"wedges": "co2_emissions", "wedges_imports": "co2_including_imports"}
 #: chart id -> the matching chart of :data:`greenpath.charts.CHARTS` (file downloads)
 MEETING_CHART = {
-    "co2": "co2_emissions", "renewables": "renewable_capacity", "coal": "coal_use",
+    "co2": "co2_emissions", "co2_imports": "co2_including_imports",
+    "renewables": "renewable_capacity", "coal": "coal_use",
     "energy_mix": "energy_mix", "industry": "industry_output",
     "intensity": "intensity_change", "wedges": "wedges",
+    "wedges_imports": "wedges_including_imports",
 }
 
 
@@ -170,7 +179,8 @@ def target_marks(frame: pd.DataFrame, lang: str, sets: Sequence[str] | None = No
     out: dict[str, list[TargetMark]] = {}
     for ref in mpl.plan_references(sets=sets):
         if ref.kind == "peak_year":
-            out.setdefault("co2", []).append(
+            chart = next(c for c, v in CO2_CHARTS.items() if v == ref.variable)
+            out.setdefault(chart, []).append(
                 TargetMark(ref.year, float(ref.value), ref.label(lang), kind="year"))
         elif ref.kind == "change":
             label = t("chart_target_change", lang, pct=percent_text(ref.value),
@@ -447,16 +457,20 @@ def _current_colour(runs: Sequence[Run]) -> str:
 
 
 # ------------------------------------------------------------------ the charts
-def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
+def co2_chart(runs: Sequence[Run], ctx: ChartContext, chart_id: str = "co2") -> Spec:
     """CO2 emissions by scenario, with each scenario's peak, history and bands.
 
-    Every peak is a triangle; the current scenario's is labelled next to it, or, while
-    it is still rising in the last year, named in the legend (a label at the plot's
-    right end would sit on the 2030 target line and the band).
+    ``chart_id``: ``"co2"`` (territorial CO2, with the CEADs history) or
+    ``"co2_imports"`` (CO2 including imported electricity; no recorded series exists on
+    that boundary), see :data:`CO2_CHARTS`.  Every peak is a triangle; the current
+    scenario's is labelled next to it, or, while it is still rising in the last year,
+    named in the legend (a label at the plot's right end would sit on the 2030 target
+    line and the band).
     """
+    variable = CO2_CHARTS[chart_id]
     y_title = t("chart_axis_co2", ctx.lang)
-    tidy = mpl.co2_emissions_data(_frames(runs))
-    lines = tidy[tidy["series"] == "co2_emissions"]
+    tidy = mpl.co2_emissions_data(_frames(runs), variable)
+    lines = tidy[tidy["series"] == variable]
     peaks = tidy[tidy["series"] == "peak"][["scenario", "year", "value"]].copy()
     last = int(lines["year"].max())
     peaks["label"] = [
@@ -467,7 +481,7 @@ def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
     mine = peaks[peaks["scenario"] == current.label]
     rising = bool((mine["year"] == last).any())
     notes = {current.label: t("chart_no_peak", ctx.lang, year=last)} if rising else None
-    history = ctx.history.get("co2_emissions")
+    history = ctx.history.get("co2_emissions") if variable == "co2_emissions" else None
     recorded = t("chart_history_ceads", ctx.lang) if history is not None else None
     colour = _scenario_colour(runs, ctx, recorded, notes)
     peak_points = {"data": _values(peaks),
@@ -476,11 +490,11 @@ def co2_chart(runs: Sequence[Run], ctx: ChartContext) -> Spec:
                    "encoding": {"x": _x(ctx), "y": _q("value"), "color": colour,
                                 "tooltip": [_n("scenario"), _n("label")]}}
     layers = [
-        *_band_layer(ctx, "co2_emissions", runs),
+        *_band_layer(ctx, variable, runs),
         *_policy_rule(ctx),
         _lines(lines, runs, ctx, y_title, ",.0f", recorded, notes),
         *_history_layer(history, recorded or "", ctx, runs, notes),
-        *_target_layer(ctx.targets.get("co2", []), ctx),
+        *_target_layer(ctx.targets.get(chart_id, []), ctx),
         peak_points,
     ]
     if not rising and not mine.empty:
@@ -585,7 +599,11 @@ def intensity_charts(runs: Sequence[Run], ctx: ChartContext) -> list[Spec]:
 
 
 def wedge_chart(wedges: pd.DataFrame, ctx: ChartContext, scenario_label: str) -> Spec:
-    """Contribution of each lever group to the CO2 reduction vs the baseline."""
+    """Contribution of each lever group to the CO2 reduction vs the baseline.
+
+    ``wedges``: the table of :func:`greenpath.wedges.compute` for one variable
+    (territorial CO2 or CO2 including imported electricity, see :data:`WEDGE_CHARTS`).
+    """
     ctx = replace(ctx, x_start=ctx.policy_start - 1)
     tidy = mpl.wedges_data(wedges)
     data = tidy[tidy["year"] >= ctx.x_start].copy()
@@ -621,17 +639,18 @@ def build(chart_id: str, runs: Sequence[Run], ctx: ChartContext,
           wedges: pd.DataFrame | None = None) -> list[Spec]:
     """Return the chart ``chart_id`` (see :data:`CHARTS`) as Vega-Lite specs drawn side by side.
 
-    Only the intensity chart has two panels.  The wedge chart needs its table.
+    Only the intensity chart has two panels.  A wedge chart needs its table (of the
+    variable :data:`WEDGE_CHARTS` names).
     """
-    if chart_id == "co2":
-        return [co2_chart(runs, ctx)]
+    if chart_id in CO2_CHARTS:
+        return [co2_chart(runs, ctx, chart_id)]
     if chart_id in _STACKS:
         return [stacked_chart(chart_id, runs, ctx)]
     if chart_id == "coal":
         return [coal_chart(runs, ctx)]
     if chart_id == "intensity":
         return intensity_charts(runs, ctx)
-    if chart_id == "wedges":
+    if chart_id in WEDGE_CHARTS:
         if wedges is None:
             raise ValueError("the wedge chart needs the wedge table")
         return [wedge_chart(wedges, ctx, _current(runs).label)]

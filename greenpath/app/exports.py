@@ -80,22 +80,38 @@ def results_csv(shown: Sequence[Shown]) -> bytes:
     return buf.getvalue().encode("utf-8-sig")
 
 
+def _wedge_sets(wedges: Mapping[str, pd.DataFrame] | None,
+                wedges_imports: Mapping[str, pd.DataFrame] | None,
+                ) -> dict[str, Mapping[str, pd.DataFrame]]:
+    """Return wedge chart key (:data:`greenpath.charts.WEDGE_CHARTS`) -> the tables given."""
+    given = {"wedges": wedges, "wedges_including_imports": wedges_imports}
+    return {key: tables for key, tables in given.items() if tables}
+
+
 def workbook(shown: Sequence[Shown], wedges: Mapping[str, pd.DataFrame] | None = None,
-             ) -> bytes:
-    """Return the report workbook: one sheet per chart, levers, targets, about."""
+             wedges_imports: Mapping[str, pd.DataFrame] | None = None) -> bytes:
+    """Return the report workbook: one sheet per chart, levers, targets, about.
+
+    ``wedges`` and ``wedges_imports``: scenario -> wedge table of territorial CO2 and of
+    CO2 including imported electricity (a sheet each when given).
+    """
     report = _report()
     runs = _runs(shown)
     results = {r.scenario.name: r.result for r in runs}
     data = {key: data_fn(results) for key, (_, data_fn) in charts.CHARTS.items()}
-    if wedges:
-        data["wedges"] = charts.wedges_data(dict(wedges))
+    for key, tables in _wedge_sets(wedges, wedges_imports).items():
+        data[key] = charts.wedges_data(dict(tables))
     levers = report.lever_table([r.scenario for r in runs], _baseline(runs), "en")
     return report.build_workbook(data, runs, levers, [])
 
 
 def deck(shown: Sequence[Shown], lang: str, wedges: Mapping[str, pd.DataFrame] | None = None,
-         sets: Sequence[str] | None = None, presentation: bool = True) -> bytes:
-    """Return the report deck (16:9): title, one chart per slide, levers, targets."""
+         sets: Sequence[str] | None = None, presentation: bool = True,
+         wedges_imports: Mapping[str, pd.DataFrame] | None = None) -> bytes:
+    """Return the report deck (16:9): title, one chart per slide, levers, targets.
+
+    ``wedges``, ``wedges_imports``: as in :func:`workbook` (a wedge slide each when given).
+    """
     report = _report()
     runs = _runs(shown)
     results = {r.scenario.name: r.result for r in runs}
@@ -105,11 +121,12 @@ def deck(shown: Sequence[Shown], lang: str, wedges: Mapping[str, pd.DataFrame] |
         extra = {"sets": list(sets)} if key == "renewable_capacity" and sets is not None else {}
         fig = draw(results, lang, presentation=presentation, labels=labels, **extra)
         images.append((key, _png(fig)))
-    if wedges:
-        fig = charts.wedges(dict(wedges), {n: results[n] for n in wedges}, lang,
+    for key, tables in _wedge_sets(wedges, wedges_imports).items():
+        fig = charts.wedges(dict(tables), {n: results[n] for n in tables}, lang,
                             presentation=presentation, labels=labels,
-                            baseline=results[charts.BASELINE])
-        images.append(("wedges", _png(fig)))
+                            baseline=results[charts.BASELINE],
+                            variable=charts.WEDGE_CHARTS[key])
+        images.append((key, _png(fig)))
     levers = report.lever_table([r.scenario for r in runs], _baseline(runs), lang)
     return report.build_deck(images, runs, levers, report.targets_table(runs, lang), [], lang)
 

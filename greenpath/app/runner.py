@@ -163,7 +163,7 @@ def target_sets() -> list[str]:
 def meeting_figure(chart: str, results: Mapping[str, object], labels: Mapping[str, str],
                    lang: str, presentation: bool, *, wedges: pd.DataFrame | None = None,
                    sets: Sequence[str] | None = None, bands: pd.DataFrame | None = None):
-    """Return the meeting chart ``chart`` (a key of ``greenpath.charts.CHARTS`` or ``"wedges"``).
+    """Return the meeting chart ``chart`` (a key of ``greenpath.charts.CHARTS`` or ``WEDGE_CHARTS``).
 
     Parameters
     ----------
@@ -174,16 +174,17 @@ def meeting_figure(chart: str, results: Mapping[str, object], labels: Mapping[st
     """
     from greenpath import charts as mpl
 
-    if chart == "wedges":
+    if chart in mpl.WEDGE_CHARTS:
         if wedges is None:
             raise ValueError("the wedge chart needs the wedge table")
         current = next(k for k in results if k != mpl.BASELINE)
         return mpl.wedges({current: wedges}, {current: results[current]}, lang,
                           presentation=presentation, labels=dict(labels),
-                          baseline=results.get(mpl.BASELINE))
+                          baseline=results.get(mpl.BASELINE),
+                          variable=mpl.WEDGE_CHARTS[chart])
     draw = mpl.CHARTS[chart][0]
     extra: dict = {}
-    if chart in ("renewable_capacity", "co2_emissions"):
+    if chart in ("renewable_capacity", "co2_emissions", "co2_including_imports"):
         extra["sets"] = list(sets) if sets is not None else None
     if chart in BANDED_CHARTS and bands is not None:
         extra["bands"] = bands
@@ -192,7 +193,10 @@ def meeting_figure(chart: str, results: Mapping[str, object], labels: Mapping[st
 
 def compute_wedges(key: state.RunKey, name: str,
                    variable: str = "co2_emissions") -> pd.DataFrame | None:
-    """Contribution of each lever group to the CO2 change vs the baseline, or None."""
+    """Contribution of each lever group to the change of ``variable`` vs the baseline, or None.
+
+    ``variable``: ``co2_emissions`` (territorial) or ``co2_including_imports``.
+    """
     wedges = optional_module("greenpath.wedges")
     if wedges is None:
         return None
@@ -210,10 +214,11 @@ BAND_SAMPLES = 500
 #: and the two intensities (levels; the charts draw them as change vs 2020, which is
 #: exact because no sampled uncertainty moves the 2020 value: see
 #: :func:`greenpath.ensemble.projection_uncertainties`).
-BAND_VARIABLES = ("co2_emissions", "total_coal_consumption", "renewable_capacity",
-                  "energy_intensity", "co2_intensity")
+BAND_VARIABLES = ("co2_emissions", "co2_including_imports", "total_coal_consumption",
+                  "renewable_capacity", "energy_intensity", "co2_intensity")
 #: Meeting charts that take ``bands`` (:mod:`greenpath.charts`).
-BANDED_CHARTS = ("coal_use", "co2_emissions", "intensity_change", "renewable_capacity")
+BANDED_CHARTS = ("coal_use", "co2_emissions", "co2_including_imports", "intensity_change",
+                 "renewable_capacity")
 
 
 def bands_provider() -> Callable[..., pd.DataFrame] | None:

@@ -51,7 +51,8 @@ TABS = ("compare", "file", "share", "downloads")
 #: Rows of the chart grid (the two-panel intensity chart gets a row of its own).
 #: The wedges come last: they need 2^n runs, and everything above is already on screen
 #: while they are computed.
-GRID = (("co2", "renewables"), ("coal", "energy_mix"), ("intensity",), ("industry", "wedges"))
+GRID = (("co2", "co2_imports"), ("renewables", "coal"), ("energy_mix", "industry"),
+        ("intensity",), ("wedges", "wedges_imports"))
 #: The charts a meeting starts with in view, next to the levers ("graphs to show").
 DEFAULT_VIEW = ("co2", "coal", "renewables")
 #: How many charts the view holds: fewer leaves the screen empty, more makes them unreadable.
@@ -61,10 +62,12 @@ VIEW_MIN, VIEW_MAX = 2, 4
 VIEW_HEIGHT = {2: 210, 3: 190, 4: 140}
 #: chart id -> model variables whose targets the badge strip shows while the chart is in view.
 CHART_TARGETS = {
-    "co2": ("co2_emissions",), "coal": ("total_coal_consumption",),
+    "co2": ("co2_emissions",), "co2_imports": ("co2_including_imports",),
+    "coal": ("total_coal_consumption",),
     "renewables": ("renewable_capacity",),
     "intensity": ("energy_intensity", "co2_intensity"), "energy_mix": ("non_fossil_share",),
     "industry": ("industrial_intensity", "industrial_energy_saving"), "wedges": (),
+    "wedges_imports": (),
 }
 ss = st.session_state
 
@@ -102,9 +105,9 @@ def cached_marks(lang: str, sets: tuple[str, ...] | None) -> dict:
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def cached_wedges(key: state.RunKey) -> pd.DataFrame | None:
-    """Wedges of ``key`` against the baseline (None: module not available)."""
-    return runner.compute_wedges(key, "current")
+def cached_wedges(key: state.RunKey, variable: str = "co2_emissions") -> pd.DataFrame | None:
+    """Wedges of ``variable`` for ``key`` against the baseline (None: module not available)."""
+    return runner.compute_wedges(key, "current", variable)
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -651,6 +654,8 @@ def kpis(runs: list[live.Run], lang: str) -> None:
     """Headline numbers of the current scenario, with the change vs the baseline."""
     cur, base = runs[0].frame, runs[1].frame
     co2, co2_b = cur.loc[2030, "co2_emissions"], base.loc[2030, "co2_emissions"]
+    co2_i = cur.loc[2030, "co2_including_imports"]
+    co2_i_b = base.loc[2030, "co2_including_imports"]
     year, value = indicators.peak(cur, "co2_emissions")
     peak_text = (t("app_kpi_no_peak", lang) if year == int(cur.index.max()) else str(year))
     year_b, _ = indicators.peak(base, "co2_emissions")
@@ -659,7 +664,10 @@ def kpis(runs: list[live.Run], lang: str) -> None:
     # five equal columns cut the labels short at 1440 px.
     with st.container(horizontal=True, wrap=True, key="kpis"):
         _metric(t("app_kpi_co2_2030", lang), f"{co2:,.1f}", _delta(co2 - co2_b, "+,.1f"),
-                t("app_kpi_vs_baseline", lang), inverse=True)
+                t("app_kpi_co2_help", lang), inverse=True)
+        _metric(t("app_kpi_co2_imports_2030", lang), f"{co2_i:,.1f}",
+                _delta(co2_i - co2_i_b, "+,.1f"), t("app_kpi_co2_imports_help", lang),
+                inverse=True)
         _metric(t("app_kpi_peak", lang), peak_text, None,
                 t("app_kpi_peak_help", lang, value=f"{value:,.1f}", base=year_b))
         _metric(t("app_kpi_renewables_2025", lang), f"{ren:,.0f}", _delta(ren - ren_b, "+,.0f"),
@@ -796,20 +804,25 @@ def _optional_panel(compute: Callable, *args, what: str):
 
 
 class _LazyWedges:
-    """The wedge table of a run key, computed the first time a chart asks for it."""
+    """The wedge tables of a run key, each computed the first time a chart asks for it."""
 
     def __init__(self, key: state.RunKey) -> None:
         self.key = key
+        self._values: dict[str, pd.DataFrame | None] = {}
+        self._failed: dict[str, bool] = {}
 
-    failed = False
+    def failed(self, variable: str = "co2_emissions") -> bool:
+        """Return whether the table of ``variable`` was asked for and its computation failed."""
+        return self._failed.get(variable, False)
 
-    def get(self) -> pd.DataFrame | None:
-        """Return the wedge table (None: module missing or the computation failed)."""
-        if not hasattr(self, "_value"):
-            self._value = _optional_panel(cached_wedges, self.key, what="app_wedges")
-            self.failed = self._value is None and runner.optional_module(
+    def get(self, variable: str = "co2_emissions") -> pd.DataFrame | None:
+        """Return the wedge table of ``variable`` (None: module missing or computation failed)."""
+        if variable not in self._values:
+            value = _optional_panel(cached_wedges, self.key, variable, what="app_wedges")
+            self._values[variable] = value
+            self._failed[variable] = value is None and runner.optional_module(
                 "greenpath.wedges") is not None
-        return self._value
+        return self._values[variable]
 
 
 def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
@@ -818,12 +831,13 @@ def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
     with st.container(key=f"chart_{chart_id}", border=True):
         title = t(live.CHARTS[chart_id], lang)
         st.markdown(f"### {title}" if ctx.present else f"**{title}**")
-        wedges = lazy_wedges.get() if chart_id == "wedges" else None
-        if chart_id == "wedges" and wedges is None:
-            if not lazy_wedges.failed:
+        variable = live.WEDGE_CHARTS.get(chart_id)
+        wedges = lazy_wedges.get(variable) if variable else None
+        if variable and wedges is None:
+            if not lazy_wedges.failed(variable):
                 st.info(t("app_not_available", lang, what=t("app_wedges", lang)))
             return
-        if chart_id == "wedges" and (wedges.empty or not wedges["contribution"].abs().gt(1e-9).any()):
+        if variable and (wedges.empty or not wedges["contribution"].abs().gt(1e-9).any()):
             st.info(t("chart_report_wedges_baseline_only", lang))
             return
         panels = cached_specs(chart_id, _chart_signature(runs, ctx), runs, ctx, wedges)
@@ -987,19 +1001,24 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
             st.caption(t("app_not_available", lang, what=t("app_report_files", lang)))
             return
         # The wedges are computed when a file is asked for, not on every lever move.
-        def wedges() -> dict[str, pd.DataFrame]:
-            return _wedge_tables(runs, runner.compute_wedges(lazy_wedges.key, "current"))
+        def wedges(variable: str = "co2_emissions") -> dict[str, pd.DataFrame]:
+            return _wedge_tables(runs, runner.compute_wedges(lazy_wedges.key, "current",
+                                                             variable))
+
+        def imports() -> dict[str, pd.DataFrame]:
+            return wedges("co2_including_imports")
 
         with row:
             st.download_button(
                 t("app_download_xlsx", lang),
-                data=_deferred(lambda: exports.workbook(shown, wedges())),
+                data=_deferred(lambda: exports.workbook(shown, wedges(), imports())),
                 file_name="greenpath_report_data.xlsx", key="w_dl_xlsx", on_click="ignore",
                 mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                 icon=":material/download:")
             st.download_button(
                 t("app_download_pptx", lang),
-                data=_deferred(lambda sets: exports.deck(shown, lang, wedges(), sets), _sets()),
+                data=_deferred(lambda sets: exports.deck(shown, lang, wedges(), sets,
+                                                         wedges_imports=imports()), _sets()),
                 file_name=f"greenpath_report_{lang}.pptx", key="w_dl_pptx", on_click="ignore",
                 mime="application/vnd.openxmlformats-officedocument.presentationml.presentation",
                 icon=":material/download:")
@@ -1085,7 +1104,7 @@ def simulator_page(lang: str) -> None:
         if more.open:
             with more:
                 # The wedges need 2^n runs: drawn last, after everything else is on screen.
-                others.sort(key=lambda c: c == "wedges")
+                others.sort(key=lambda c: c in live.WEDGE_CHARTS)
                 for i in range(0, len(others), 2):
                     row = others[i:i + 2]
                     cols = st.columns(2)
@@ -1104,9 +1123,9 @@ _MEETING_CSS = """<style>
 .st-key-scenario_line p { margin-bottom: 0; }
 .st-key-kpis { flex-wrap: nowrap !important; }
 .st-key-kpis > div { flex: 1 1 0 !important; min-width: 0 !important; }
-.st-key-kpis [data-testid="stMetric"] { padding: 0.1rem 0.6rem; }
+.st-key-kpis [data-testid="stMetric"] { padding: 0.1rem 0.45rem; }
 .st-key-kpis [data-testid="stMetricValue"] { font-size: 1.3rem; }
-.st-key-kpis [data-testid="stMetricLabel"] p { font-size: 0.82rem; }
+.st-key-kpis [data-testid="stMetricLabel"] p { font-size: 0.78rem; }
 .st-key-kpis [data-testid="stMetricLabel"] * { white-space: normal !important;
   overflow: visible !important; text-overflow: clip !important; }
 .st-key-hint { background: rgba(28, 131, 225, 0.08); }
@@ -1224,7 +1243,7 @@ def _status(base: state.Base, changed: list[str], key: state.RunKey, lang: str) 
     """
     saved = _saved_as(key)
     if saved is not None:
-        return t("app_status_saved", lang, name=md(saved))
+        return t("app_status_saved", lang, name=md(saved))  # a name the user typed
     parts = []
     if changed:
         parts.append(t("app_unsaved", lang, n=len(changed)))
