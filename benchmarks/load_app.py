@@ -40,12 +40,12 @@ import random
 import socket
 import statistics
 import subprocess
-import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from bench_app import cpu_seconds, rss_mb  # this folder: the app benchmark's process probes
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVER_KEY = "w_lever_wind_build_rate"
@@ -174,42 +174,23 @@ def free_port() -> int:
 
 
 def start_servers(n: int, port: int) -> list[tuple[subprocess.Popen, int]]:
-    """Start ``n`` app processes on 127.0.0.1 (consecutive ports from ``port``)."""
+    """Start ``n`` app processes on 127.0.0.1 (consecutive ports from ``port``).
+
+    The same command line and health wait as the deployment (``greenpath.app.deploy``).
+    """
+    from greenpath.app import deploy
+
     out = []
     for i in range(n):
         p = port + i if port else free_port()
-        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-               "--server.port", str(p), "--server.address", "127.0.0.1",
-               "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-        out.append((subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+        out.append((subprocess.Popen(deploy.command(p), cwd=ROOT, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL), p))
     for proc, p in out:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{p}/_stcore/health",
-                                            timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"app process on port {p} did not start") from None
-                time.sleep(0.2)
+        try:
+            deploy.wait_healthy(p, proc)
+        except RuntimeError as exc:
+            raise SystemExit(str(exc)) from None
     return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    """Resident set size of ``pid`` in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def warm(urls: list[str]) -> None:
