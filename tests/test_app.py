@@ -560,12 +560,38 @@ def test_presentation_mode_shows_one_chart():
 
 
 # ------------------------------------------------------------------ sessions
+def _one_script_run_at_a_time(monkeypatch) -> None:
+    """Serialise AppTest script runs across threads.
+
+    AppTest is written for one test at a time: each run swaps class-wide state (the
+    mock ``Runtime._instance``, the pages manager, config options) and resets it when
+    it ends, so two AppTests running their scripts at the same moment fail inside
+    Streamlit ("Runtime hasn't been created!", widget-id KeyErrors): a harness race,
+    not an app fault (a real server has one Runtime for all sessions; the load script
+    in benchmarks/ drives real concurrent sessions). With this lock the two sessions
+    still interleave move by move and share every cache and the model pool, which is
+    what isolation is about; concurrent model runs are tested on the pool itself
+    (test_model_pool_lends_each_model_to_one_caller_at_a_time).
+    """
+    from streamlit.testing.v1.app_test import AppTest
+
+    lock = threading.Lock()
+    real_run = AppTest._run
+
+    def run(self, *args, **kwargs):
+        with lock:
+            return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(AppTest, "_run", run)
+
+
 def test_two_sessions_moving_levers_concurrently_stay_isolated(monkeypatch):
     """Each session sees the CO2 of its own lever value, whatever the other does.
 
     The lever values are used by no other test, the references come from a model of
     the test's own and every cache is cleared first: the two sessions' first moves
-    really run the model at the same time instead of reading the result cache.
+    really run the model instead of reading the result cache. The two sessions run in
+    two threads, interleaved move by move (see _one_script_run_at_a_time).
     """
     import streamlit as st
 
@@ -584,6 +610,7 @@ def test_two_sessions_moving_levers_concurrently_stay_isolated(monkeypatch):
         return original(self, key, *args, **kwargs)
 
     monkeypatch.setattr(runner.ModelPool, "run", recorded)
+    _one_script_run_at_a_time(monkeypatch)
     st.cache_data.clear()
     results: dict[str, list] = {"a": [], "b": []}
     failures: list[BaseException] = []
