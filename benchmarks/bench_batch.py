@@ -53,7 +53,7 @@ CASES = tuple(SETUPS)
 
 def _case(name: str, runs: int, chunk_size: int, seed: int, uncertainty: str) -> dict:
     """Run one case in this process and return its figures."""
-    from greenpath import batch
+    from greenpath.runners import batch
 
     cores = os.cpu_count() or 1
     engine, how, workers = SETUPS[name]
@@ -95,7 +95,7 @@ def _case(name: str, runs: int, chunk_size: int, seed: int, uncertainty: str) ->
 
 def batch_defaults() -> int:
     """Default chunk size of the vector engine."""
-    from greenpath.batch import DEFAULT_VECTOR_CHUNK_SIZE
+    from greenpath.runners.batch import DEFAULT_VECTOR_CHUNK_SIZE
 
     return DEFAULT_VECTOR_CHUNK_SIZE
 

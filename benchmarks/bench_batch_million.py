@@ -46,7 +46,7 @@ from pathlib import Path
 
 
 def _case(runs: int, seed: int, workers: int | None, out: Path) -> dict:
-    from greenpath import batch
+    from greenpath.runners import batch
 
     spec = batch.monte_carlo_batch(runs, seed)
     marks: dict[str, float] = {}

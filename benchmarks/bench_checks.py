@@ -51,9 +51,9 @@ def main() -> None:
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-cache check")
     args = parser.parse_args()
 
-    from greenpath import checks
-    from greenpath import compare as cmp
-    from greenpath.versions import ModelVersion
+    from greenpath.runners import checks
+    from greenpath.runners import compare as cmp
+    from greenpath.runners.versions import ModelVersion
 
     current = ModelVersion.current()
     rules = checks.load_rules(checks.RULES_PATH, current)

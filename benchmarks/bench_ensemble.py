@@ -32,7 +32,8 @@ from statistics import median
 COLD_SNIPPET = """
 import time
 t0 = time.perf_counter()
-from greenpath import ensemble, scenarios
+from greenpath.runners import ensemble
+from greenpath.scenarios import scenario as scenarios
 if TABLES:
     plan = scenarios.load("plan_2021")
     kwargs = {"base_params": plan.params, "time_varying": plan.tables}
@@ -68,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from greenpath.model import indicators
     from greenpath.model import registry as reg
-
-    from greenpath import ensemble
+    from greenpath.runners import ensemble
 
     print(f"peak memory after imports: {peak_mib():.0f} MiB")
     started = time.perf_counter()
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nbands(), 500 samples of the projection uncertainties, headline indicators")
     warm = best_of(args.repeat, lambda: ensemble.bands({"wind_build_rate": 200.0, "carbon_price": 50.0}, n=500))
     print(f"  warm (model loaded in this process):            {warm:.3f} s")
-    from greenpath import scenarios
+    from greenpath.scenarios import scenario as scenarios
 
     plan = scenarios.load("plan_2021")
     ensemble.bands(plan.params, n=500, time_varying=plan.tables)  # compile/load the table variant
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"peak memory after the bands: {peak_mib():.0f} MiB")
 
     if not args.quick:
-        from greenpath import sensitivity as se
+        from greenpath.runners import sensitivity as se
 
         print("\nsensitivity (vector engine)")
         ranges = se.factor_ranges("all")

@@ -25,7 +25,7 @@ import time
 COLD = """
 import time, sys
 t0 = time.perf_counter()
-from greenpath.model import engine
+from greenpath.engines import pysd_engine as engine
 t1 = time.perf_counter()
 engine.translate()
 t2 = time.perf_counter()
@@ -69,7 +69,9 @@ def main() -> None:
 
     import numpy as np
     import pysd
-    from greenpath.model import engine, registry
+
+    from greenpath.engines import pysd_engine as engine
+    from greenpath.model import registry
     from greenpath.model.indicators import HEADLINE
 
     fast = engine.JiaozuoModel()

@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    from greenpath.model.engine import JiaozuoModel
-
-    from greenpath import charts, report
+    from greenpath.engines.pysd_engine import JiaozuoModel
+    from greenpath.outputs import charts
+    from greenpath.outputs import deck as report
     import_s = time.perf_counter() - start
     start = time.perf_counter()
     model = JiaozuoModel()

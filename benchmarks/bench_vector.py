@@ -205,7 +205,7 @@ def _single_runs(model, mdl: Path, label: str, every: list[str], runs: int) -> N
         print(f"  (a) scalar backend:                 {scalar_ms:8.2f} ms")
         if label != "model/jiaozuo.mdl":
             return
-        from greenpath.model.engine import JiaozuoModel
+        from greenpath.engines.pysd_engine import JiaozuoModel
 
         scalar_model = JiaozuoModel(engine="scalar")
         pysd_path = JiaozuoModel(engine="pysd")
@@ -232,7 +232,7 @@ def _corpus_counts(cache: Path) -> None:
     sys.path.insert(0, str(ROOT / "scripts"))
     from vendor_test_models import canonical_file, compare
 
-    from greenpath.vector import UnsupportedConstructError
+    from greenpath.engines.vector import UnsupportedConstructError
 
     corpus = ROOT / "tests" / "fixtures" / "test_models"
     status: Counter = Counter()
@@ -242,7 +242,7 @@ def _corpus_counts(cache: Path) -> None:
         try:
             canon = canonical_file(mdl)
             if canon is None:  # only refused models are vendored without an output
-                from greenpath.vector import generate
+                from greenpath.engines.vector import generate
 
                 generate(mdl)
                 status["runs, no canonical output vendored"] += 1
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-corpus", action="store_true", help="skip the test-models corpus counts")
     args = parser.parse_args(argv)
 
-    from greenpath.vector import VectorModel
+    from greenpath.engines.vector import VectorModel
 
     work = Path(tempfile.mkdtemp(prefix="bench_vector_"))
     try:

@@ -9,7 +9,7 @@ want_tests=0
 [ "${1:-}" = "--test" ] && want_tests=1
 
 # System packages: Debian's Chromium for the real-browser test (the Chinese font for
-# charts ships inside the package: greenpath/fonts, SIL OFL).  Needs root and apt;
+# charts ships inside the package: greenpath/outputs/fonts, SIL OFL).  Needs root and apt;
 # elsewhere, install the equivalent yourself.
 packages=""
 [ "$want_tests" = 1 ] && packages="chromium"

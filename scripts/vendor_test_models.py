@@ -15,7 +15,7 @@ model its status -- ``pass``, ``refused`` (variable and construct) or
 ``deviates`` (the columns and the reason, from :data:`KNOWN_DEVIATIONS`: a
 deviation not listed there stops the script) -- and the corpus commit.  The
 corpus is MIT licensed; its LICENSE and AUTHORS are copied along.
-``tests/test_vector_corpus.py`` checks the fixtures against the manifest.
+``tests/engines/test_vector_corpus.py`` checks the fixtures against the manifest.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ RTOL = ATOL = 1e-5
 
 #: Models whose engine result differs from the canonical output although the
 #: engine runs them, and why; the engine's result equals PySD's for each
-#: (tests/test_vector_corpus.py checks that too).
+#: (tests/engines/test_vector_corpus.py checks that too).
 KNOWN_DEVIATIONS = {
     "samples/Roessler_Chaos/roessler_chaos.mdl": (
         "a chaotic system: differences in the last bits between Vensim's and PySD's arithmetic grow "
@@ -81,7 +81,7 @@ def compare(mdl: Path, canon_path: Path, cache: Path) -> list[str]:
     from pysd.py_backend.utils import detect_encoding
     from pysd.tools.benchmarking import load_outputs
 
-    from greenpath.vector import VectorModel
+    from greenpath.engines.vector import VectorModel
 
     canon = load_outputs(canon_path, encoding=detect_encoding(canon_path))
     model = VectorModel(mdl, cache)
@@ -105,7 +105,7 @@ def compare(mdl: Path, canon_path: Path, cache: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Vendor the corpus at the given path (see the module docstring); exit status."""
-    from greenpath.vector import UnsupportedConstructError, external_files
+    from greenpath.engines.vector import UnsupportedConstructError, external_files
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("source", type=Path, help="a checkout of github.com/SDXorg/test-models")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from greenpath.model.engine import JiaozuoModel
+
+from greenpath.engines.pysd_engine import JiaozuoModel
 
 
 @pytest.fixture(scope="session")

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from greenpath import charts as mpl
 from greenpath.i18n import t
+from greenpath.outputs import charts as mpl
 
 COLOURS = mpl.COLORS
 TARGET_COLOUR = COLOURS["target"]

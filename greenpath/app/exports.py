@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from greenpath import charts
-from greenpath import scenarios as sc
-from greenpath.model.engine import RunResult
+from greenpath.engines.pysd_engine import RunResult
+from greenpath.outputs import charts
+from greenpath.scenarios import scenario as sc
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Shown:
 
 
 def _report():
-    from greenpath import report
+    from greenpath.outputs import deck as report
 
     return report
 

@@ -123,8 +123,8 @@ def chart_colour_sets() -> dict[str, list[str]]:
     :data:`greenpath.app.charts.MAX_SAVED` saved scenarios), the parts of each stacked
     chart and the lever groups of the wedge chart.
     """
-    from greenpath import charts as mpl
     from greenpath.app import charts as live
+    from greenpath.outputs import charts as mpl
 
     names = [mpl.BASELINE, "current", *(f"saved {i}" for i in range(live.MAX_SAVED))]
     scenario = list(mpl.scenario_colors(names).values())

@@ -27,7 +27,7 @@ from types import ModuleType
 import pandas as pd
 
 from greenpath.app import state
-from greenpath.model.engine import JiaozuoModel, RunResult
+from greenpath.engines.pysd_engine import JiaozuoModel, RunResult
 
 
 def _scalar_model() -> JiaozuoModel:
@@ -146,7 +146,7 @@ def evaluate_targets(frame: pd.DataFrame,
 
     ``sets``: only targets without a set plus these named sets (default: all).
     """
-    targets = optional_module("greenpath.targets")
+    targets = optional_module("greenpath.scenarios.targets")
     if targets is None:
         return None
     return targets.evaluate(frame, sets=list(sets) if sets is not None else None)
@@ -154,7 +154,7 @@ def evaluate_targets(frame: pd.DataFrame,
 
 def target_sets() -> list[str]:
     """Names of the target sets in the targets file (empty if none or no module)."""
-    targets = optional_module("greenpath.targets")
+    targets = optional_module("greenpath.scenarios.targets")
     if targets is None:
         return []
     return list(targets.sets(targets.load()))
@@ -172,7 +172,7 @@ def meeting_figure(chart: str, results: Mapping[str, object], labels: Mapping[st
     labels
         Legend name of each scenario.
     """
-    from greenpath import charts as mpl
+    from greenpath.outputs import charts as mpl
 
     if chart in mpl.WEDGE_CHARTS:
         if wedges is None:
@@ -197,7 +197,7 @@ def compute_wedges(key: state.RunKey, name: str,
 
     ``variable``: ``co2_emissions`` (territorial) or ``co2_including_imports``.
     """
-    wedges = optional_module("greenpath.wedges")
+    wedges = optional_module("greenpath.runners.wedges")
     if wedges is None:
         return None
     # The vector engine runs the 2^n coalitions in one pass (about 0.5 s for 32 runs,
@@ -208,7 +208,7 @@ def compute_wedges(key: state.RunKey, name: str,
 #: Where the ensemble bands come from: ``module:function`` with the signature of
 #: :func:`greenpath.ensemble.bands` (levers held, uncertainties sampled).  While the
 #: module is missing no band is drawn.
-BANDS_HOOK = "greenpath.ensemble:bands"
+BANDS_HOOK = "greenpath.runners.ensemble:bands"
 BAND_SAMPLES = 500
 #: Every variable a headline chart draws a band for: the CO2, coal and renewable totals,
 #: and the two intensities (levels; the charts draw them as change vs 2020, which is
@@ -270,6 +270,6 @@ def history_series(variable: str) -> pd.Series | None:
     """Return recorded values of a chart variable in the model's unit, or None."""
     if variable not in HISTORY:
         return None
-    from greenpath import charts as mpl
+    from greenpath.outputs import charts as mpl
 
     return getattr(mpl, HISTORY[variable])().rename(variable)

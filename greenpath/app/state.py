@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from greenpath import scenarios as sc
 from greenpath.model import registry as reg
+from greenpath.scenarios import scenario as sc
 
 Table = tuple[tuple[float, ...], tuple[float, ...]]
 Setting = float | Table

@@ -31,14 +31,14 @@ from urllib.parse import urlencode, urlsplit
 import pandas as pd
 import streamlit as st
 
-from greenpath import scenarios as sc
 from greenpath.app import calibration_view, exports, model_view, runner, sections, state
 from greenpath.app import charts as live
 from greenpath.app.plain import md
+from greenpath.engines.pysd_engine import RunResult
 from greenpath.i18n import LANGS, t, t_or, unit_text
 from greenpath.model import indicators
 from greenpath.model import registry as reg
-from greenpath.model.engine import RunResult
+from greenpath.scenarios import scenario as sc
 
 PAGES = ("simulator", "model", "calibration")
 DEFAULT_SECTOR = "Renewable power"
@@ -821,7 +821,7 @@ class _LazyWedges:
             value = _optional_panel(cached_wedges, self.key, variable, what="app_wedges")
             self._values[variable] = value
             self._failed[variable] = value is None and runner.optional_module(
-                "greenpath.wedges") is not None
+                "greenpath.runners.wedges") is not None
         return self._values[variable]
 
 
@@ -997,7 +997,7 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
                                data=_deferred(exports.results_csv, shown),
                                file_name="greenpath_results.csv", mime="text/csv",
                                key="w_dl_csv", on_click="ignore", icon=":material/download:")
-        if runner.optional_module("greenpath.report") is None:
+        if runner.optional_module("greenpath.outputs.deck") is None:
             st.caption(t("app_not_available", lang, what=t("app_report_files", lang)))
             return
         # The wedges are computed when a file is asked for, not on every lever move.

@@ -1,0 +1,7 @@
+"""``python -m greenpath.cli``: the `greenpath` command line."""
+
+import sys
+
+from greenpath.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reading the model: the parameter registry and the indicators computed from results."""

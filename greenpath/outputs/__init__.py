@@ -1,0 +1,1 @@
+"""Outputs: charts, decks, workbooks and IAMC tables made from results (they never run the model)."""

@@ -1,0 +1,1 @@
+"""Runners: many runs through an engine (batch, ensemble, sensitivity, discovery, wedges, checks, versions)."""

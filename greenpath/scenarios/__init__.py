@@ -1,0 +1,1 @@
+"""Scenarios and targets: reading, validating and writing the files users edit."""
