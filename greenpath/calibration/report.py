@@ -1261,8 +1261,9 @@ def _markdown(ctx: _Context, charts: Mapping[str, Path | None]) -> str:
       f"{meta['seed']}), rewrite calibrated.toml and this report\n"
       "greenpath calibrate --report-only --report calibration/report --force  # this report from calibrated.toml\n"
       "python benchmarks/bench_calibration.py                                 # wall time and model runs\n```\n")
-    w("`tests/calibration/test_calibration_fit.py` reruns the model with `calibrated.toml` and checks MAPE and R² of every "
-      "series against the `[fit]` table (relative tolerance 1e-6: the vector engine and PySD agree to rounding).")
+    w("`tests/calibration/test_calibration_fit.py` reruns the model with `calibrated.toml` and checks MAPE and R² "
+      "of every series against the `[fit]` table (relative tolerance 1e-6: the vector engine and PySD agree "
+      "to rounding).")
     return "\n".join(out) + "\n"
 
 

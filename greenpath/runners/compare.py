@@ -575,7 +575,8 @@ def write_reference(version: ModelVersion | None = None, folder: str | Path = RE
     runs = version.run(block, REFERENCE_COLUMNS)
     missing = [c for c in REFERENCE_COLUMNS if c not in runs.values]
     if missing:
-        raise CompareError(f"the model has no output {missing}; update REFERENCE_COLUMNS in greenpath/runners/compare.py")
+        raise CompareError(f"the model has no output {missing}; "
+                           "update REFERENCE_COLUMNS in greenpath/runners/compare.py")
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i, name in enumerate(names):
