@@ -1029,8 +1029,8 @@ def _param_rows(ctx: _Context) -> list[list[str]]:
                      sd, interval, ratio, data, verdicts[i], p.informed_by])
     derived = [n for n in values if n not in space.names]
     for n in derived:
-        p = reg.load_registry()[n]
-        rows.append([f"`{n}`", p.unit, _fmt(p.default, 4), _fmt(values[n], 4), _fmt(p.min, 4), _fmt(p.max, 4),
+        rp = reg.load_registry()[n]
+        rows.append([f"`{n}`", rp.unit, _fmt(rp.default, 4), _fmt(values[n], 4), _fmt(rp.min, 4), _fmt(rp.max, 4),
                      "derived", "-", "-", "-", "-", "-", "1 - the other branch shares"])
     return rows
 
@@ -1040,7 +1040,7 @@ PARAM_HEADER = ("parameter", "unit", "prior", "calibrated", "min", "max", "statu
                 "informed by")
 
 
-def _weights_rows(ctx: _Context) -> list[list[str]]:
+def _weights_rows(ctx: _Context) -> list[list[object]]:
     rows = []
     for s in ctx.series:
         residual = {"relative": "(sim-obs)/(σ·obs)", "absolute": "(sim-obs)/σ",

@@ -7,6 +7,7 @@ needs into a temporary folder first: PySD writes its translation next to the
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 import warnings
@@ -639,7 +640,15 @@ def test_scalar_backend_equals_pysd_on_the_property_based_scenarios():
     equal to stock PySD).  The scalar backend computes ``x ^ TIME STEP`` with
     Python's float power as PySD does, so no variable needs a wider tolerance.
     """
-    from test_ensemble import _PysdReference, _sampled_names, _scenario, _table_sets
+    # test_ensemble's scenario draws (tests/runners/), the module pytest imported, else loaded by path
+    te = sys.modules.get("test_ensemble")
+    if te is None:
+        path = FIXTURES.parents[1] / "runners" / "test_ensemble.py"
+        spec = importlib.util.spec_from_file_location("test_ensemble", path)
+        te = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(te)
+    _PysdReference, _sampled_names, _scenario, _table_sets = (
+        te._PysdReference, te._sampled_names, te._scenario, te._table_sets)
 
     from greenpath.model import registry as reg
     from greenpath.runners import ensemble as en
