@@ -1677,19 +1677,24 @@ def _run_pool(workers: int, tasks, args, finished, errors) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    # "spawn": workers start from a clean interpreter (no inherited threads or model).
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=_init_worker, initargs=(list(args[1]), args[2]))
     from greenpath import batch_stream
 
+    # The vector engine: this process, warm already, runs chunks too, beside workers - 1
+    # helper processes (batch_stream.run_with_helpers); PySD: every chunk to the workers.
+    here = args[2] != "pysd"
+    # "spawn": workers start from a clean interpreter (no inherited threads or model).
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers - 1 if here else workers, mp_context=context,
+                               initializer=_init_worker, initargs=(list(args[1]), args[2]))
     try:
-        # this process runs chunks itself until the first worker has delivered one
-        batch_stream.submit_bounded_starting(
-            lambda task: pool.submit(_work, task, *args),
-            None if args[2] == "pysd" else (lambda task: _work(task, *args)),
-            tasks, 2 * workers, lambda fs: wait(fs, return_when=FIRST_COMPLETED).done,
-            finished, errors)
+        if here:
+            batch_stream.run_with_helpers(lambda task: pool.submit(_work, task, *args),
+                                          lambda task: _work(task, *args), tasks, workers - 1,
+                                          finished, errors)
+        else:
+            _submit_bounded(lambda task: pool.submit(_work, task, *args), tasks, 1 << 62,
+                            2 * workers, lambda fs: wait(fs, return_when=FIRST_COMPLETED).done,
+                            finished, errors)
     except BaseException:
         _stop_pool(pool)
         raise

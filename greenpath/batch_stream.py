@@ -127,102 +127,128 @@ class WritePipeline:
             self._pool.shutdown(wait=True)
 
 
-def submit_bounded_starting(submit, run_here, tasks, in_flight: int, wait_any, finished,
-                            errors: list[str]) -> None:
-    """Give chunks to worker processes, and run chunks in this process while they start.
+def run_with_helpers(submit, run_here, tasks, helpers: int, finished, errors: list[str]) -> None:
+    """Run chunks in this process and in ``helpers`` worker processes, one chunk each at a time.
 
-    As :func:`greenpath.batch._submit_bounded` (at most ``in_flight`` chunks submitted,
-    so memory stays flat in the number of runs; a chunk's error is recorded in
-    ``errors`` and the others carry on), except that until the first submitted chunk
-    comes back, this process runs the next chunk itself (``run_here(task)``) instead
-    of waiting: a spawned worker takes more than a second to import and load the
-    model, in which this process, already warm, finishes a few thousand runs.  Once a
-    worker has delivered, this process only waits and collects.  Which process runs a
-    chunk never changes its results (a chunk is a pure function of the spec).
-    ``run_here=None``: only the workers run chunks.
+    This process takes the next chunk, runs it (``run_here(task)``: compute and write) and
+    takes another; a feeder thread per helper process does the same through
+    ``submit(task)`` (a future), so a helper is given its next chunk as soon as it
+    returns one and never waits for this process, and at the end no helper holds a
+    queue of chunks while the others are idle (the last chunk is the only imbalance).
+    Only as many chunks as processes are in flight, so memory stays flat in the number
+    of runs.  ``finished(k, result)`` is always called in this thread; a chunk's error
+    is recorded in ``errors`` and the others carry on (as in
+    :func:`greenpath.batch._submit_bounded`).  On a signal or any exception raised
+    here, the feeders stop taking chunks and the exception propagates (the caller stops
+    the pool).  Which process runs a chunk never changes its results: a chunk is a pure
+    function of the spec.
     """
-    pending: dict = {}
-    tasks = iter(tasks)
-    exhausted = False
-    workers_ready = False
+    import queue
+    import threading
 
-    def collect(futures) -> None:
-        nonlocal workers_ready
-        for future in futures:
-            k = pending.pop(future)
-            workers_ready = True
+    lock = threading.Lock()
+    stop = threading.Event()
+    chunks = iter(tasks)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+
+    def take():
+        with lock:
+            return None if stop.is_set() else next(chunks, None)
+
+    def feed() -> None:
+        while True:
+            task = take()
+            if task is None:
+                return
             try:
-                result = future.result()
-            except Exception as exc:
-                errors.append(f"chunk {k}: {type(exc).__name__}: {exc}")
-                continue
-            finished(k, result)
+                done.put((task["k"], submit(task).result(), None))
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                done.put((task["k"], None, exc))
 
-    while True:
-        while not exhausted and len(pending) < in_flight:
-            task = next(tasks, None)
+    def drain() -> None:
+        while True:
+            try:
+                k, result, exc = done.get_nowait()
+            except queue.Empty:
+                return
+            if exc is not None:
+                errors.append(f"chunk {k}: {type(exc).__name__}: {exc}")
+            else:
+                finished(k, result)
+
+    feeders = [threading.Thread(target=feed, name=f"greenpath-feed-{i}", daemon=True)
+               for i in range(helpers)]
+    try:
+        for t in feeders:
+            t.start()
+        while True:
+            drain()
+            task = take()
             if task is None:
-                exhausted = True
                 break
-            pending[submit(task)] = task["k"]
-        collect([f for f in list(pending) if f.done()])
-        if run_here is not None and not workers_ready and not exhausted:
-            task = next(tasks, None)
-            if task is None:
-                exhausted = True
-                continue
             try:
                 result = run_here(task)
             except Exception as exc:
                 errors.append(f"chunk {task['k']}: {type(exc).__name__}: {exc}")
                 continue
             finished(task["k"], result)
-            continue
-        if not pending:
-            if exhausted:
-                return
-            continue
-        collect(wait_any(list(pending)))
+        for t in feeders:
+            while t.is_alive():
+                t.join(0.05)
+                drain()
+        drain()
+    except BaseException:
+        stop.set()
+        raise
 
 
-# The break-even of worker processes, measured with benchmarks/bench_batch_million.py and
-# benchmarks/bench_batch_profile.py on the project's 2-core machine (README, "Speed"):
-# a spawned worker costs this many seconds of wall time before its first chunk
-# (interpreter, imports, the compiled vector model: 1.1-1.4 s idle; more under load) ...
-WORKER_START_SECONDS = 1.5
-# ... and one run costs about this many seconds of one core, end to end (engine, targets,
-# tables, Parquet; the vector engine, chunks of 5,000) and for PySD.
-RUN_SECONDS = {"vector": 70e-6, "pysd": 0.015}
+# What a run and a worker's start cost, measured with benchmarks/bench_batch_profile.py
+# (CPU seconds per stage) on the project's 2-core machine (README, "Speed"; CPU time,
+# because the wall time of a loaded machine says more about the other processes):
+# a worker process costs this many seconds before its first chunk (interpreter, imports,
+# the compiled model: 1.0-1.3 s of CPU measured for the vector engine; PySD also
+# translates and loads its model) ...
+WORKER_START_SECONDS = {"vector": 1.5, "pysd": 4.0}
+# ... and one run this many seconds of one core: (this process alone, where a thread
+# writes chunk k while chunk k+1 computes, so the cost is the engine's side: sampling,
+# engine, checks; a process that computes and writes its chunks: also targets, tables
+# and Parquet).  Vector engine at chunks of 5,000: 50 us and 70 us per run.
+RUN_SECONDS = {"vector": (50e-6, 70e-6), "pysd": (0.015, 0.015)}
 
 
 def choose_workers(engine: str, runs: int, chunks: int, chunk_size: int | None = None,
                    cores: int | None = None) -> int:
-    """Return the number of processes that finishes ``runs`` soonest (never slower than one).
+    """Return the number of processes that should finish ``runs`` soonest (never slower than one).
 
-    One process computes on one core while a thread writes the previous chunk; ``w``
-    spawned worker processes share the runs but each starts ``WORKER_START_SECONDS``
-    later and the last chunk cannot be split, so with per-run cost ``c`` the estimates
-    are::
+    With ``c1`` the per-run cost of one process (writes overlapped in a thread), ``c``
+    that of a process computing and writing, ``s`` a worker's start-up and ``m`` the
+    runs of one chunk (:data:`RUN_SECONDS`, :data:`WORKER_START_SECONDS`), the
+    estimates of the wall time are::
 
-        one process:  T1 = runs * c
-        w processes:  Tw = WORKER_START_SECONDS + max(runs / w, chunk) * c
+        one process:       T1 = runs * c1
+        w processes:       Tw = max((runs * c + (w - 1) * s) / w, m * c)    vector engine
+                           Tw = max(s + runs * c / w, m * c)                PySD
 
-    where ``chunk`` is the chunk size (or runs / chunks).  ``w`` (at most the cores and
-    the chunks) is chosen only when ``Tw`` is at most 80 % of ``T1``: the margin covers
-    the error of the estimates, so the choice is never slower than one process by more
-    than that error.  On the vector engine with chunks of 5,000 the break-even is near
-    40,000 runs on two cores; on PySD a few hundred.
+    (on the vector engine this process runs chunks too, while and after its ``w - 1``
+    helpers start; a PySD batch gives every chunk to ``w`` workers).  ``w`` (at most the
+    cores and the chunks) is chosen only when ``Tw`` is at most 85 % of ``T1``: the
+    margin covers the error of the estimates, so the default is not slower than one
+    process.  On two cores with chunks of 5,000 the vector engine's break-even is near
+    40,000 runs, with the margin 2 processes from about 75,000; PySD's a few hundred.
     """
     cores = cores if cores is not None else (os.cpu_count() or 1)
     if runs < 1 or chunks < 2 or cores < 2:
         return 1
-    per_run = RUN_SECONDS["pysd" if engine == "pysd" else "vector"]
-    chunk = chunk_size if chunk_size else -(-runs // chunks)
-    one = runs * per_run
+    kind = "pysd" if engine == "pysd" else "vector"
+    c1, c = RUN_SECONDS[kind]
+    start = WORKER_START_SECONDS[kind]
+    m = min(chunk_size if chunk_size else -(-runs // chunks), runs)
+    one = runs * c1
     best, best_time = 1, one
     for w in range(2, min(cores, chunks) + 1):
-        t = WORKER_START_SECONDS + max(runs / w, min(chunk, runs)) * per_run
-        if t <= 0.8 * one and t < best_time:
+        spread = (runs * c + (w - 1) * start) / w if kind == "vector" else start + runs * c / w
+        t = max(spread, m * c)
+        if t <= 0.85 * one and t < best_time:
             best, best_time = w, t
     return best
 
