@@ -231,10 +231,10 @@ def choose_workers(engine: str, runs: int, chunks: int, chunk_size: int | None =
 
     (on the vector engine this process runs chunks too, while and after its ``w - 1``
     helpers start; a PySD batch gives every chunk to ``w`` workers).  ``w`` (at most the
-    cores and the chunks) is chosen only when ``Tw`` is at most 85 % of ``T1``: the
+    cores and the chunks) is chosen only when ``Tw`` is at most 90 % of ``T1``: the
     margin covers the error of the estimates, so the default is not slower than one
     process.  On two cores with chunks of 5,000 the vector engine's break-even is near
-    40,000 runs, with the margin 2 processes from about 75,000; PySD's a few hundred.
+    50,000 runs; with the margin, 2 processes from 75,000; PySD's a few hundred.
     """
     cores = cores if cores is not None else (os.cpu_count() or 1)
     if runs < 1 or chunks < 2 or cores < 2:
@@ -248,7 +248,7 @@ def choose_workers(engine: str, runs: int, chunks: int, chunk_size: int | None =
     for w in range(2, min(cores, chunks) + 1):
         spread = (runs * c + (w - 1) * start) / w if kind == "vector" else start + runs * c / w
         t = max(spread, m * c)
-        if t <= 0.85 * one and t < best_time:
+        if t <= 0.9 * one and t < best_time:
             best, best_time = w, t
     return best
 
