@@ -56,8 +56,10 @@ Where runs go
 -------------
 Every chunk is a small task (its runs as arrays, or run specs for scenario lists and
 explicit runs) run by :func:`_work` in this process (``workers=1``, the default unless
-more processes pay for their start-up: :func:`default_workers`), in a pool of processes
-(each loading its model once), or on a Dask distributed cluster (``scheduler=
+more processes pay for their start-up: :func:`default_workers`; a thread writes chunk k
+while chunk k+1 computes), in a pool of processes (each loading its model once; on the
+vector engine this process runs chunks beside ``workers - 1`` helpers, see
+:mod:`greenpath.batch_stream`), or on a Dask distributed cluster (``scheduler=
 "tcp://host:port"``, or ``"local:N"`` for a local one); the worker writes the chunk's
 files itself and returns only counts, and at most two tasks per worker are in flight,
 so memory does not grow with the number of runs.  A grid or Monte Carlo chunk runs on
