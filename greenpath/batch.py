@@ -112,7 +112,7 @@ csv=False, percentiles=(10, 50, 90))``
     The Monte Carlo summary.
 ``write_batch_iamc(out_dir, percentiles)``, ``summary_to_iamc(pct)``
     The IAMC file of a batch; a summary in the IAMC template.
-``default_workers(engine, runs, chunks)``
+``default_workers(engine, runs, chunks, chunk_size=None)``
     The worker count used when none is given.
 ``scenarios_table(spec) -> DataFrame``, ``scenario_provenance(scenario) -> dict``
     The scenario-metadata table of a batch; one scenario's titles, chain and files.
