@@ -13,7 +13,8 @@ fresh process.  Prints, per N:
 * ``peak MiB``: the largest resident set size of the batch process
   (``ru_maxrss``) and of its largest worker process (``RUSAGE_CHILDREN``), i.e. the
   memory a machine needs for the batch: it should not grow with N;
-* ``sum MiB``: ``peak MiB`` plus ``worker MiB`` times the number of workers (an upper
+* ``sum MiB``: ``peak MiB`` plus ``worker MiB`` times the number of worker processes
+  (``workers - 1``: the batch process runs chunks beside them) (an upper
   bound of the memory the batch needs at once: the peaks need not coincide, and shared
   library pages are counted in every process);
 * ``CPU us/run``: CPU time (user + system) of the batch process and its workers per run,
@@ -106,7 +107,9 @@ def main() -> None:
           f"{'runs/s':>8s} {'peak MiB':>9s} {'worker MiB':>10s} {'sum MiB':>8s} "
           f"{'CPU us/run':>10s} {'2 cores':>8s} {'output MiB':>10s} {'B/run':>6s}")
     for r in rows:
-        workers = r["workers"] if r["worker_peak_mib"] else 0
+        # worker processes: on the vector engine this process runs chunks beside
+        # workers - 1 helper processes
+        workers = r["workers"] - 1 if r["worker_peak_mib"] else 0
         cpu_us = 1e6 * r["cpu_seconds"] / r["runs"]
         print(f"{r['runs']:9d} {r['workers']:7d} {r['chunks']:6d} {r['run_seconds']:7.1f} "
               f"{r['seconds']:8.1f} {r['runs'] / r['seconds']:8.0f} {r['peak_mib']:9.0f} "
@@ -120,7 +123,7 @@ def main() -> None:
     print("run s = sampling, engine, targets and Parquet of every chunk; total s = run s + the "
           "summary (percentiles, target shares, CSV, XLSX); runs/s = runs / total s; peak MiB "
           "= largest resident set of the batch process, worker MiB = of its largest worker "
-          "(0: no worker processes), sum MiB = peak + workers x worker; CPU us/run = CPU "
+          "(0: no worker processes), sum MiB = peak + (workers - 1) x worker; CPU us/run = CPU "
           "time of all its processes per run (start-up included), 2 cores = 2e6 / CPU us/run; "
           "output = every file the batch wrote.")
 

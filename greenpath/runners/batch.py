@@ -56,8 +56,10 @@ Where runs go
 -------------
 Every chunk is a small task (its runs as arrays, or run specs for scenario lists and
 explicit runs) run by :func:`_work` in this process (``workers=1``, the default unless
-more processes pay for their start-up: :func:`default_workers`), in a pool of processes
-(each loading its model once), or on a Dask distributed cluster (``scheduler=
+more processes pay for their start-up: :func:`default_workers`; a thread writes chunk k
+while chunk k+1 computes), in a pool of processes (each loading its model once; on the
+vector engine this process runs chunks beside ``workers - 1`` helpers, see
+:mod:`greenpath.batch_stream`), or on a Dask distributed cluster (``scheduler=
 "tcp://host:port"``, or ``"local:N"`` for a local one); the worker writes the chunk's
 files itself and returns only counts, and at most two tasks per worker are in flight,
 so memory does not grow with the number of runs.  A grid or Monte Carlo chunk runs on
@@ -110,7 +112,7 @@ csv=False, percentiles=(10, 50, 90))``
     The Monte Carlo summary.
 ``write_batch_iamc(out_dir, percentiles)``, ``summary_to_iamc(pct)``
     The IAMC file of a batch; a summary in the IAMC template.
-``default_workers(engine, runs, chunks)``
+``default_workers(engine, runs, chunks, chunk_size=None)``
     The worker count used when none is given.
 ``scenarios_table(spec) -> DataFrame``, ``scenario_provenance(scenario) -> dict``
     The scenario-metadata table of a batch; one scenario's titles, chain and files.
@@ -843,7 +845,7 @@ def _run_values_chunk(task: dict, columns: list[str], engine: str) -> _Chunk | N
     Returns None when the engine cannot take it this way (the caller then runs the
     general path, which reports or falls back per run exactly as before).
     """
-    from greenpath.runners import ensemble
+    from greenpath.runners import batch_stream, ensemble
 
     if engine == "pysd":
         return None
@@ -855,25 +857,24 @@ def _run_values_chunk(task: dict, columns: list[str], engine: str) -> _Chunk | N
     started = time.perf_counter()
     try:
         with np.errstate(all="ignore"):
-            arrays = ensemble.run_many(pd.DataFrame(frame), columns, engine="vector",
-                                       time_varying=tables or None, output="arrays")
+            # year-major (years, columns, m): each Parquet year column is one slice of it
+            year_major, years, sha = batch_stream.run_year_major(pd.DataFrame(frame), columns,
+                                                                 tables or None)
     except Exception:  # noqa: BLE001 - the general path says what went wrong, run by run
         return None
     seconds = (time.perf_counter() - started) / m
-    cube = np.empty((len(columns), m, len(arrays.years)))  # (columns, m, years)
-    for j, c in enumerate(columns):
-        cube[j] = arrays.values.pop(c)  # each engine output freed as soon as it is copied
+    cube = year_major.transpose(1, 2, 0)  # (columns, m, years), a view
     error = np.full(m, "", dtype=object)
-    bad = ~np.isfinite(cube).all(axis=(0, 2))
+    bad = ~np.isfinite(year_major).all(axis=(0, 1))
     for i in np.flatnonzero(bad):  # rare: one message per failed run
-        error[i] = _non_finite(cube[:, i, :].T, columns, arrays.years)
+        error[i] = _non_finite(cube[:, i, :].T, columns, years)
     return _Chunk(
         run_id=np.arange(task["start"], task["start"] + m, dtype=np.int64),
         scenario_names=[base["name"]], scenario=np.zeros(m, dtype=np.int32), error=error,
         seconds=np.full(m, seconds), engine=np.full(m, "vector", dtype=object),
-        model_sha256=np.full(m, arrays.model_sha256, dtype=object),
+        model_sha256=np.full(m, sha, dtype=object),
         parameters=np.full(m, "", dtype=object), varied_names=list(names), varied=values,
-        values=cube, years=np.asarray(arrays.years).astype(int))
+        values=cube, years=np.asarray(years).astype(int))
 
 
 def _compute(task: dict, columns: list[str], engine: str) -> _Chunk:
@@ -1153,12 +1154,15 @@ def _write_parquet(path: Path, table, metadata: dict | None = None) -> None:
         # one row group per variable (rows are variable-major): a filter on the variable
         # reads only that variable's row group of each file
         rows = max(1, table.num_rows // len(table.column("variable").unique()))
-    # Dictionary encoding where it pays: text columns, and value columns with few distinct
-    # values (the recorded history, equal in every run of a projection Monte Carlo).
-    dictionary = [f.name for f in table.schema if not _is_float(f.type) or _few(table, f.name)]
-    # results: lz4 (as fast as none, as small as snappy: its numbers compress little);
-    # the text of runs and targets compresses well with zstd.
-    compression = "lz4" if "variable" in table.column_names else "zstd"
+    # Dictionary encoding for the text columns only.  Not for numbers: the recorded history
+    # (equal in every run of a projection Monte Carlo) compresses to as little with lz4 as
+    # with a dictionary, and hashing every value cost more CPU than the engine's run
+    # (benchmarks/bench_batch_profile.py); not for run_id (all distinct).
+    dictionary = [f.name for f in table.schema if not _is_float(f.type)
+                  and not _is_integer(f.type)]
+    # lz4 everywhere: as fast as no compression; zstd made runs and targets about 10 %
+    # smaller at twice the CPU per chunk.
+    compression = "lz4"
     _atomic_write(path, lambda fh: pq.write_table(table, fh, compression=compression,
                                                   use_dictionary=dictionary,
                                                   row_group_size=rows))
@@ -1170,13 +1174,10 @@ def _is_float(t) -> bool:
     return pa.types.is_floating(t)
 
 
-def _few(table, name: str) -> bool:
-    column = table.column(name)
-    if len(column) < 64:
-        return True
-    values = column.to_numpy()
-    step = max(1, len(values) // 256)
-    return len(np.unique(values[::step])) <= 64
+def _is_integer(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_integer(t)
 
 
 def _write_chunk(out: Path, k: int, chunk: _Chunk, columns: list[str],
@@ -1427,26 +1428,34 @@ def _work(task: dict, out: str, columns: list[str], engine: str, targets: list[t
     return _write_chunk(Path(out), task["k"], chunk, columns, targets, tg.model_units(), spec_hash)
 
 
-# Measured with benchmarks/bench_batch.py (README, "Speed"): starting a worker process
-# (interpreter, imports, model) costs about this many seconds ...
-WORKER_START_SECONDS = 4.0
-# ... and one run about this many seconds of one core on each engine.
-RUN_SECONDS = {"vector": 1 / 20000, "pysd": 0.015}
+def _run_serial(tasks, args, finished) -> None:
+    """Run the chunks in this process, writing chunk k in a thread while chunk k+1 computes."""
+    from greenpath import batch_stream
+
+    out, columns, engine, targets, spec_hash = args
+    units = tg.model_units()
+    pipeline = batch_stream.WritePipeline(finished)
+    try:
+        for task in tasks:
+            chunk = _compute(task, columns, engine)
+            pipeline.submit(task["k"], _write_chunk, Path(out), task["k"], chunk, columns,
+                            targets, units, spec_hash)
+            del chunk
+    except BaseException:
+        pipeline.close(wait_only=True)
+        raise
+    pipeline.close()
 
 
-def default_workers(engine: str, runs: int, chunks: int) -> int:
+def default_workers(engine: str, runs: int, chunks: int, chunk_size: int | None = None) -> int:
     """Return the processes a batch uses when ``workers`` is not given (never slower than one).
 
-    More processes only pay when the work saved on one core exceeds the start-up of
-    the others: on the vector engine that takes hundreds of thousands of runs, on PySD a
-    few hundred.  Capped at the cores and the chunks left.
+    :func:`greenpath.batch_stream.choose_workers`: more processes only when their
+    start-up is repaid (measured break-even; capped at the cores and the chunks left).
     """
-    cores = os.cpu_count() or 1
-    per_run = RUN_SECONDS["pysd" if engine == "pysd" else "vector"]
-    serial = runs * per_run
-    if cores < 2 or chunks < 2 or serial < 2 * WORKER_START_SECONDS:
-        return 1
-    return min(cores, chunks)
+    from greenpath import batch_stream
+
+    return batch_stream.choose_workers(engine, runs, chunks, chunk_size)
 
 
 def _parse_scheduler(scheduler: str) -> int | None:
@@ -1586,12 +1595,12 @@ def _run_batch(spec: BatchSpec, out: Path, workers, scheduler, force, progress,
         if todo and scheduler:
             _run_dask(scheduler, tasks, len(todo), args, finished, errors, connect_timeout)
         else:
-            n_workers = workers or default_workers(spec.engine, n_todo, len(todo))
+            n_workers = workers or default_workers(spec.engine, n_todo, len(todo),
+                                                   spec.chunk_size)
             if todo and n_workers > 1 and len(todo) > 1:
                 _run_pool(min(n_workers, len(todo)), tasks, args, finished, errors)
             else:
-                for task in tasks:
-                    finished(task["k"], _work(task, *args))
+                _run_serial(tasks, args, finished)
     finally:
         bar.close()
     if errors:
@@ -1670,14 +1679,24 @@ def _run_pool(workers: int, tasks, args, finished, errors) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    from greenpath import batch_stream
+
+    # The vector engine: this process, warm already, runs chunks too, beside workers - 1
+    # helper processes (batch_stream.run_with_helpers); PySD: every chunk to the workers.
+    here = args[2] != "pysd"
     # "spawn": workers start from a clean interpreter (no inherited threads or model).
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+    pool = ProcessPoolExecutor(max_workers=workers - 1 if here else workers, mp_context=context,
                                initializer=_init_worker, initargs=(list(args[1]), args[2]))
     try:
-        _submit_bounded(lambda task: pool.submit(_work, task, *args), tasks, 1 << 62,
-                        2 * workers, lambda fs: wait(fs, return_when=FIRST_COMPLETED).done,
-                        finished, errors)
+        if here:
+            batch_stream.run_with_helpers(lambda task: pool.submit(_work, task, *args),
+                                          lambda task: _work(task, *args), tasks, workers - 1,
+                                          finished, errors)
+        else:
+            _submit_bounded(lambda task: pool.submit(_work, task, *args), tasks, 1 << 62,
+                            2 * workers, lambda fs: wait(fs, return_when=FIRST_COMPLETED).done,
+                            finished, errors)
     except BaseException:
         _stop_pool(pool)
         raise
@@ -1807,6 +1826,8 @@ def _grouped_percentiles(codes: np.ndarray | None, values: np.ndarray, n_groups:
     and block of columns; a column whose values are all equal (the recorded history in
     a projection Monte Carlo) is answered without sorting.  ``values`` is reordered.
     """
+    from greenpath import batch_stream
+
     n_cols, n = values.shape
     if codes is None:
         counts = np.array([n])
@@ -1831,7 +1852,7 @@ def _grouped_percentiles(codes: np.ndarray | None, values: np.ndarray, n_groups:
             whole = len(rows) == n_cols and sub.flags.c_contiguous
             varied = sub if whole else np.ascontiguousarray(sub[rows])
             means[g][rows] = varied.mean(axis=1)
-            out[g][:, rows] = _percentiles_inplace(varied, qs)
+            out[g][:, rows] = batch_stream.percentiles_of_rows(varied, qs)  # = _percentiles_inplace
     return out + 0.0, means + 0.0, counts  # + 0.0: no "-0" in the summary
 
 
