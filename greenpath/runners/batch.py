@@ -845,7 +845,7 @@ def _run_values_chunk(task: dict, columns: list[str], engine: str) -> _Chunk | N
     Returns None when the engine cannot take it this way (the caller then runs the
     general path, which reports or falls back per run exactly as before).
     """
-    from greenpath.runners import batch_stream, ensemble
+    from greenpath.runners import batch_stream
 
     if engine == "pysd":
         return None
