@@ -1430,7 +1430,7 @@ def _work(task: dict, out: str, columns: list[str], engine: str, targets: list[t
 
 def _run_serial(tasks, args, finished) -> None:
     """Run the chunks in this process, writing chunk k in a thread while chunk k+1 computes."""
-    from greenpath import batch_stream
+    from greenpath.runners import batch_stream
 
     out, columns, engine, targets, spec_hash = args
     units = tg.model_units()
@@ -1453,7 +1453,7 @@ def default_workers(engine: str, runs: int, chunks: int, chunk_size: int | None 
     :func:`greenpath.batch_stream.choose_workers`: more processes only when their
     start-up is repaid (measured break-even; capped at the cores and the chunks left).
     """
-    from greenpath import batch_stream
+    from greenpath.runners import batch_stream
 
     return batch_stream.choose_workers(engine, runs, chunks, chunk_size)
 
@@ -1679,7 +1679,7 @@ def _run_pool(workers: int, tasks, args, finished, errors) -> None:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    from greenpath import batch_stream
+    from greenpath.runners import batch_stream
 
     # The vector engine: this process, warm already, runs chunks too, beside workers - 1
     # helper processes (batch_stream.run_with_helpers); PySD: every chunk to the workers.
@@ -1826,7 +1826,7 @@ def _grouped_percentiles(codes: np.ndarray | None, values: np.ndarray, n_groups:
     and block of columns; a column whose values are all equal (the recorded history in
     a projection Monte Carlo) is answered without sorting.  ``values`` is reordered.
     """
-    from greenpath import batch_stream
+    from greenpath.runners import batch_stream
 
     n_cols, n = values.shape
     if codes is None:
