@@ -579,7 +579,7 @@ def _preset_label(name: str, lang: str) -> str:
 
 
 def sidebar(lang: str) -> None:
-    """Language, page, presentation mode, and on the simulator page the levers."""
+    """Language, page, presentation mode and preset (the levers: :func:`sidebar_levers`)."""
     with st.sidebar:
         if ss.gp_page == "simulator" and not ss.gp_present:  # the main area keeps its height
             st.title(t("app_title", lang), anchor=False)
@@ -599,6 +599,11 @@ def sidebar(lang: str) -> None:
         st.selectbox(t("app_preset", lang), options, key="w_preset",
                      format_func=lambda x: _preset_label(x, lang), on_change=_on_preset,
                      help=t("app_preset_help", lang))
+
+
+def sidebar_levers(lang: str) -> None:
+    """The first-visit hint and the levers, under the preset (drawn by :func:`simulator`)."""
+    with st.sidebar:
         if ss.gp_hint and not ss.gp_present:
             first_visit_hint(lang)
         start = state.lever_values(ss.gp_base)
@@ -1066,10 +1071,10 @@ def simulator_page(lang: str) -> None:
         policy_start=int(state.full(current.settings())["policy_start_year"])
         if not isinstance(state.full(current.settings())["policy_start_year"], tuple) else 2021,
         targets=cached_marks(lang, _sets()),
-        bands=_optional_panel(cached_bands, key, what="app_bands"),
         history={v: cached_history(v) for v in runner.HISTORY})
     wedges = _LazyWedges(key)
     if present:
+        ctx = replace(ctx, bands=_optional_panel(cached_bands, key, what="app_bands"))
         _presentation(runs, ctx, wedges, targets, lang)
         return
     msg = ss.pop("gp_view_msg", None)
@@ -1078,6 +1083,8 @@ def simulator_page(lang: str) -> None:
     kpis(runs, lang)
     view = _view()
     target_strip(targets, view, lang)
+    # The bands (500 runs) after the KPIs and badges: those reach the browser first.
+    ctx = replace(ctx, bands=_optional_panel(cached_bands, key, what="app_bands"))
     view_ctx = replace(ctx, plot_height=VIEW_HEIGHT[min(max(len(view), 2), 4)],
                        compact=len(view) > 2)
     rows = [view] if len(view) <= 3 else [view[:2], view[2:]]
@@ -1514,9 +1521,34 @@ def main() -> None:
     sidebar(lang)
     page = ss.gp_page
     if page == "simulator":
-        simulator_page(lang)
-    elif page == "model":
+        ss.gp_shell = _shell()
+        simulator(lang)
+        return
+    if page == "model":
         model_page(lang)
     else:
         calibration_page(lang)
+    _sync_link(lang)
+
+
+def _shell() -> tuple:
+    """Return what the page around the simulator fragment shows (see :func:`simulator`)."""
+    s = ss.gp_base.scenario
+    return (ss.gp_lang, ss.gp_page, ss.gp_present, ss.gp_base.preset, ss.gp_base.uploaded,
+            s.title_en, s.title_zh)
+
+
+@st.fragment
+def simulator(lang: str) -> None:
+    """The levers and everything they change: a lever move reruns this, not the page.
+
+    The title, language, page, presentation toggle and preset around it stay as drawn.
+    A widget in here whose callback changed one of those (an upload or a saved
+    scenario becomes the base, presentation mode is left, an undo restores another
+    preset) reruns the whole page instead, so the sidebar never shows a stale preset.
+    """
+    if ss.get("gp_shell") != _shell():
+        st.rerun(scope="app")
+    sidebar_levers(lang)
+    simulator_page(lang)
     _sync_link(lang)
