@@ -149,27 +149,7 @@ def evaluate_targets(frame: pd.DataFrame,
     targets = optional_module("greenpath.targets")
     if targets is None:
         return None
-    return targets.evaluate(frame, _targets_file(targets),
-                            sets=list(sets) if sets is not None else None)
-
-
-_TARGETS_READ: dict[tuple, list] = {}
-
-
-def _targets_file(targets: ModuleType) -> list:
-    """Return the default targets file, read once per version of it (size, mtime).
-
-    Parsing and validating the TOML took ~8 ms of every lever move.
-    """
-    path = targets.DEFAULT_TARGETS
-    st = os.stat(path)
-    stamp = (str(path), st.st_size, st.st_mtime_ns)
-    found = _TARGETS_READ.get(stamp)
-    if found is None:
-        found = targets.load(path)
-        _TARGETS_READ.clear()
-        _TARGETS_READ[stamp] = found
-    return list(found)
+    return targets.evaluate(frame, sets=list(sets) if sets is not None else None)
 
 
 def target_sets() -> list[str]:
