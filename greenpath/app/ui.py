@@ -1424,10 +1424,11 @@ def model_page(lang: str) -> None:
             mask |= table[col].astype(str).str.contains(query, case=False, regex=False)
         table = table[mask]
     table = table.assign(group=table["group"].map(lambda g: sector_label(g, lang)),
-                         kind=table["kind"].map(lambda k: t_or(f"app_kind_{k}", lang, k)),
-                         unit=table["unit"].map(lambda u: unit_text(str(u), lang)))
+                         kind=table["kind"].map(lambda k: t_or(f"app_kind_{k}", lang, k)))
     if lang != "en":
         # The name in the reader's language first; the model's own name stays beside it.
+        # Units in words (the English table keeps the .mdl's notation).
+        table = table.assign(unit=table["unit"].map(lambda u: unit_text(str(u), lang)))
         zh = variable_names(lang)
         table.insert(0, "label", table["name"].map(lambda n: zh.get(n, n)))
         st.caption(t("app_model_original", lang))
