@@ -29,22 +29,16 @@ APP = str(ROOT / "app.py")
 TIMEOUT = 120
 
 
-def new_app(query: dict[str, str] | None = None, more: bool = False,
-            sections_open: bool = True) -> AppTest:
+def new_app(query: dict[str, str] | None = None, more: bool = False) -> AppTest:
     """Start a fresh session of the app and run it once.
 
     ``more``: open "More charts" (the charts not in view are built only while it is open).
-    ``sections_open``: open every lever section (a closed one's levers are not drawn), so
-    a test can reach every lever; ``False``: as a visitor finds it (only energy open).
     """
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for k, v in (query or {}).items():
         at.query_params[k] = v
     if more:
         at.session_state["w_more"] = True
-    if sections_open:
-        for section in sections.SECTIONS:
-            at.session_state[f"w_section_{section.id}"] = True
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -692,31 +686,6 @@ def test_every_lever_has_a_section():
     assert sections.unmapped() == []
     listed = [p.name for _, params in sections.grouped_levers() for p in params]
     assert sorted(listed) == sorted(reg.levers())
-
-
-def test_closed_section_draws_no_levers_and_keeps_their_values():
-    """Draw only the open sections' levers; a closed section keeps its levers' values.
-
-    A visitor finds the energy section open: only its levers are drawn (a move costs
-    those); opening another draws its levers with the values set before it was closed.
-    """
-    at = new_app(sections_open=False)
-    energy = {p.name for s, params in sections.grouped_levers() if s.id == "energy"
-              for p in params}
-    drawn = {s.key.removeprefix("w_lever_") for s in at.slider}
-    assert drawn == energy
-    at.session_state["w_section_production"] = True
-    at.run()
-    lever(at, "backward_capacity_exit_rate").set_value(0.05).run()
-    co2 = co2_2030(at)
-    at.session_state["w_section_production"] = False
-    at.run()
-    assert not any(s.key == "w_lever_backward_capacity_exit_rate" for s in at.slider)
-    assert co2_2030(at) == co2  # the closed section's lever still holds
-    assert "unsaved changes: 1" in " ".join(m.value for m in at.markdown)
-    at.session_state["w_section_production"] = True
-    at.run()
-    assert lever(at, "backward_capacity_exit_rate").value == pytest.approx(0.05)
 
 
 def test_every_lever_clause_has_an_english_gloss_citing_the_same_clause():

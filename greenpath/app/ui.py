@@ -633,15 +633,10 @@ def sidebar_levers(lang: str) -> None:
             if n_changed:
                 title += " " + t("app_section_changed", lang, n=n_changed)
             # Keyed: the title's changed-count must not make it a new (closed) expander.
-            # A closed section's levers are not drawn: a lever move then costs the open
-            # sections' sliders, not all 30 (opening one reruns the simulator).  Their
-            # values live in ``gp_values``, so nothing is lost while they are not drawn.
-            box = st.expander(title, expanded=section.id == "energy",
-                              key=f"w_section_{section.id}", on_change="rerun")
-            if box.open:
-                with box:
-                    for p in params:
-                        _lever_widget(p, lang, start[p.name])
+            with st.expander(title, expanded=section.id == "energy",
+                             key=f"w_section_{section.id}"):
+                for p in params:
+                    _lever_widget(p, lang, start[p.name])
 
 
 # ====================================================================== simulator page
