@@ -7,9 +7,10 @@ Each simulated user is what a browser tab is to the server, without the browser:
 websocket on ``/_stcore/stream`` speaking Streamlit's protobuf messages (``BackMsg``
 out, ``ForwardMsg`` in; the browser client does the same).  A user opens a session
 (``rerun_script`` with no widget state, as a page load does), reads the id of the wind
-build-rate slider from the deltas, then every ``--interval`` seconds (the first move
-at a random offset) sets that slider to a value no user has set before and sends the
-rerun, as a browser does when a slider is released.
+build-rate slider (and of the fragment it is drawn in) from the deltas, then every
+``--interval`` seconds (the first move at a random offset) sets that slider to a value
+no user has set before and sends the rerun of its fragment, as a browser does when a
+slider is released.
 
 Figures, each exactly defined:
 
@@ -68,13 +69,19 @@ class User:
 
 
 def _rerun(widget_id: str | None = None, value: float | None = None,
-           query: str = "") -> bytes:
-    """Return a serialised ``BackMsg`` asking for a rerun (with one slider's value)."""
+           query: str = "", fragment_id: str = "") -> bytes:
+    """Return a serialised ``BackMsg`` asking for a rerun (with one slider's value).
+
+    ``fragment_id``: the fragment the slider was drawn in; as the browser does, the move
+    then asks for a rerun of that fragment only.
+    """
     from streamlit.proto.BackMsg_pb2 import BackMsg
 
     msg = BackMsg()
     msg.rerun_script.query_string = query
     msg.rerun_script.page_script_hash = ""
+    if fragment_id:
+        msg.rerun_script.fragment_id = fragment_id
     if widget_id is not None:
         state = msg.rerun_script.widget_states.widgets.add()
         state.id = widget_id
@@ -121,11 +128,12 @@ async def run_user(user: User, interval: float, duration: float, values) -> None
                 elif kind == "delta" and not widget:
                     found = _slider_id(msg, LEVER_KEY)
                     if found:
-                        widget.append(found)
+                        widget.extend((found, msg.delta.fragment_id))
                 elif kind == "script_finished":
                     if current[0] < 0:
                         first_done.set()
-                    elif msg.script_finished == finished.FINISHED_SUCCESSFULLY:
+                    elif msg.script_finished in (finished.FINISHED_SUCCESSFULLY,
+                                                 finished.FINISHED_FRAGMENT_RUN_SUCCESSFULLY):
                         # The rerun answered the move whose value the share link now
                         # holds; older moves still waiting were overtaken by it (a
                         # rerun asked for while another runs replaces it).
@@ -154,7 +162,7 @@ async def run_user(user: User, interval: float, duration: float, values) -> None
                 current[0] = move
                 asked[move] = next(values)
                 user.sent[move] = time.perf_counter()
-                await ws.send(_rerun(widget[0], asked[move]))
+                await ws.send(_rerun(widget[0], asked[move], fragment_id=widget[1]))
                 move += 1
                 await asyncio.sleep(interval)
             drain = time.perf_counter() + 60

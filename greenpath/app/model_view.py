@@ -114,7 +114,8 @@ def _sector(group: str, variables: pd.DataFrame) -> tuple[pd.DataFrame, list[str
 def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
                net_change_label: str = "net change", include_external: bool = True,
                only: Collection[str] | None = None,
-               names: Mapping[str, str] | None = None) -> str:
+               names: Mapping[str, str] | None = None,
+               group_names: Mapping[str, str] | None = None) -> str:
     """DOT text of the stock-and-flow diagram of one sector.
 
     Parameters
@@ -135,8 +136,11 @@ def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
     names
         Label of a variable in the reader's language (e.g. the registry's Chinese
         labels); a variable missing here is labelled with its model name.
+    group_names
+        Name of a sector in the reader's language (the tooltip of another sector's variable).
     """
     names = names or {}
+    group_names = group_names or {}
     table, members = _sector(group, variables)
     if only is not None:
         keep = set(only)
@@ -210,6 +214,7 @@ def sector_dot(group: str, variables: pd.DataFrame, deps: Mapping[str, object],
             else:
                 label, where = name, ""
             label = names.get(name) or label
+            where = group_names.get(where, where)
             lines.append(f"  {_quote(name)} [label={_quote(_label(str(label)))}, "
                          'shape=box, style="dashed,rounded", color="#b0b0b0", '
                          f'fontcolor="#808080", tooltip={_quote(str(where))}];')

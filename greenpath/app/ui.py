@@ -35,7 +35,7 @@ from greenpath.app import calibration_view, exports, model_view, runner, section
 from greenpath.app import charts as live
 from greenpath.app.plain import md
 from greenpath.engines.pysd_engine import RunResult
-from greenpath.i18n import LANGS, t, t_or, unit_text
+from greenpath.i18n import LANGS, has, t, t_or, unit_text
 from greenpath.model import indicators
 from greenpath.model import registry as reg
 from greenpath.scenarios import scenario as sc
@@ -150,8 +150,23 @@ def variable_names(lang: str) -> dict[str, str]:
     """
     if lang != "zh":
         return {}
+    return dict(_zh_names())
+
+
+@st.cache_data(show_spinner=False)
+def _zh_names() -> dict[str, str]:
+    """Return the Chinese names of the model's variables.
+
+    Registry labels, the app's and the tables' output names (``app_var_``, ``var_``), then
+    ``model_var_`` (``i18n/model_names.toml``).
+    """
     out = {n: p.label_zh for n, p in reg.load_registry().items() if p.label_zh}
-    out.update({n: t(f"app_var_{n}", lang) for n in calibration_view.COMPARABLE})
+    for n in cached_variables()["name"]:
+        if n not in out:
+            for prefix in ("app_var_", "var_", "model_var_"):
+                if has(prefix + n):
+                    out[n] = t(prefix + n, "zh")
+                    break
     return out
 
 
@@ -161,8 +176,10 @@ def cached_dot(group: str, label: str, only: tuple[str, ...] | None = None,
     """DOT text of one sector's stock-and-flow diagram (``only``: one part of it)."""
     with model_pool().model() as m:
         deps = m._model._dependencies
-        return model_view.sector_dot(group, m.variables(), deps, net_change_label=label,
-                                     only=only, names=variable_names(lang))
+        variables = m.variables()
+        groups = {g: sector_label(g, lang) for g in set(variables["group"])}
+        return model_view.sector_dot(group, variables, deps, net_change_label=label,
+                                     only=only, names=variable_names(lang), group_names=groups)
 
 
 @st.cache_data(show_spinner=False)
@@ -551,16 +568,18 @@ def _lever_widget(p: reg.Parameter, lang: str, start: state.Setting) -> None:
         decimals = max(_lever_decimals(p), 0)
         if is_year:
             ss[key] = int(round(value))
+            # ``value`` repeats the state set above: without it Streamlit copies the whole
+            # session state per slider to find out whether it is a range (30 copies a move).
             st.slider(label, min_value=int(p.min), max_value=int(p.max), step=1, key=key,
-                      on_change=_on_lever, args=(p.name,), help=tip)
+                      value=int(round(value)), on_change=_on_lever, args=(p.name,), help=tip)
         else:
             ss[key] = float(value)
             shown = decimals
             while shown < 4 and abs(round(float(value), shown) - float(value)) > 1e-12:
                 shown += 1
             st.slider(label, min_value=float(p.min), max_value=float(p.max), step=step,
-                      key=key, format=f"%.{shown}f", on_change=_on_lever, args=(p.name,),
-                      help=tip)
+                      key=key, value=float(value), format=f"%.{shown}f", on_change=_on_lever,
+                      args=(p.name,), help=tip)
     st.caption(f"{info}  \n{_clause(p, lang)}")
 
 
@@ -579,7 +598,7 @@ def _preset_label(name: str, lang: str) -> str:
 
 
 def sidebar(lang: str) -> None:
-    """Language, page, presentation mode, and on the simulator page the levers."""
+    """Language, page, presentation mode and preset (the levers: :func:`sidebar_levers`)."""
     with st.sidebar:
         if ss.gp_page == "simulator" and not ss.gp_present:  # the main area keeps its height
             st.title(t("app_title", lang), anchor=False)
@@ -599,6 +618,11 @@ def sidebar(lang: str) -> None:
         st.selectbox(t("app_preset", lang), options, key="w_preset",
                      format_func=lambda x: _preset_label(x, lang), on_change=_on_preset,
                      help=t("app_preset_help", lang))
+
+
+def sidebar_levers(lang: str) -> None:
+    """Draw the first-visit hint and the levers under the preset (called by :func:`simulator`)."""
+    with st.sidebar:
         if ss.gp_hint and not ss.gp_present:
             first_visit_hint(lang)
         start = state.lever_values(ss.gp_base)
@@ -1066,10 +1090,10 @@ def simulator_page(lang: str) -> None:
         policy_start=int(state.full(current.settings())["policy_start_year"])
         if not isinstance(state.full(current.settings())["policy_start_year"], tuple) else 2021,
         targets=cached_marks(lang, _sets()),
-        bands=_optional_panel(cached_bands, key, what="app_bands"),
         history={v: cached_history(v) for v in runner.HISTORY})
     wedges = _LazyWedges(key)
     if present:
+        ctx = replace(ctx, bands=_optional_panel(cached_bands, key, what="app_bands"))
         _presentation(runs, ctx, wedges, targets, lang)
         return
     msg = ss.pop("gp_view_msg", None)
@@ -1078,6 +1102,8 @@ def simulator_page(lang: str) -> None:
     kpis(runs, lang)
     view = _view()
     target_strip(targets, view, lang)
+    # The bands (500 runs) after the KPIs and badges: those reach the browser first.
+    ctx = replace(ctx, bands=_optional_panel(cached_bands, key, what="app_bands"))
     view_ctx = replace(ctx, plot_height=VIEW_HEIGHT[min(max(len(view), 2), 4)],
                        compact=len(view) > 2)
     rows = [view] if len(view) <= 3 else [view[:2], view[2:]]
@@ -1343,7 +1369,7 @@ def _diagram(group: str, variables: pd.DataFrame, lang: str) -> None:
     whole = cached_dot(group, t("app_net_change", lang), lang=lang)
     links = whole.count("->")
     parts = cached_parts(group) if links > model_view.SPLIT_LINKS else {}
-    names = variables.set_index("name")["vensim_name"]
+    names = {**variables.set_index("name")["vensim_name"].to_dict(), **variable_names(lang)}
     choice = _WHOLE
     if len(parts) > 1:
         options = [_WHOLE, *parts]
@@ -1399,8 +1425,16 @@ def model_page(lang: str) -> None:
         table = table[mask]
     table = table.assign(group=table["group"].map(lambda g: sector_label(g, lang)),
                          kind=table["kind"].map(lambda k: t_or(f"app_kind_{k}", lang, k)))
+    if lang != "en":
+        # The name in the reader's language first; the model's own name stays beside it.
+        # Units in words (the English table keeps the .mdl's notation).
+        table = table.assign(unit=table["unit"].map(lambda u: unit_text(str(u), lang)))
+        zh = variable_names(lang)
+        table.insert(0, "label", table["name"].map(lambda n: zh.get(n, n)))
+        st.caption(t("app_model_original", lang))
     st.dataframe(table, hide_index=True, width="stretch", column_config={
-        # The name stays in view while the wide table scrolls sideways.
+        "label": st.column_config.TextColumn(t("app_col_label", lang), pinned=True),
+        # The names stay in view while the wide table scrolls sideways.
         "vensim_name": st.column_config.TextColumn(t("app_col_name", lang), pinned=True),
         "name": t("app_col_python", lang),
         "group": t("app_col_sector", lang), "kind": t("app_col_kind", lang),
@@ -1421,12 +1455,26 @@ def _calibration_table(frame: pd.DataFrame, lang: str) -> None:
     ``app_cal_<value>``; a column the file adds later shows under its own name.
     """
     shown = frame.copy()
+    if lang != "en":
+        # A name in the reader's language before the file's key: the fit series'
+        # (``app_cal_series_<key>``), the parameters' registry labels; units in words.
+        if "variable" in shown:
+            shown.insert(0, "label", shown["variable"].map(
+                lambda v: t_or(f"app_cal_series_{v}", lang, str(v))))
+        elif "name" in shown:
+            zh = variable_names(lang)
+            shown.insert(0, "label", shown["name"].map(lambda n: zh.get(n, n)))
+        if "unit" in shown:
+            shown["unit"] = shown["unit"].map(lambda u: unit_text(str(u), lang))
+        if "source" in shown:
+            st.caption(t("app_cal_source_original", lang))
     for col in _CAL_VALUES:
         if col in shown:
             shown[col] = shown[col].map(
                 lambda v: t_or(f"app_cal_{model_view.py_name(str(v))}", lang, str(v)))
     st.dataframe(shown, hide_index=True, width="stretch", column_config={
-        c: t_or(f"app_cal_col_{c}", lang, c) for c in shown.columns})
+        c: t("app_col_label", lang) if c == "label" else t_or(f"app_cal_col_{c}", lang, c)
+        for c in shown.columns})
 
 
 def variable_label(name: str, lang: str) -> str:
@@ -1446,6 +1494,8 @@ def calibration_page(lang: str) -> None:
         st.caption(t("app_calibration_in_force", lang, file=md(cal.path.name)))
         if cal.meta:
             with st.expander(t("app_calibration_meta", lang)):
+                if lang != "en":
+                    st.caption(t("app_cal_meta_original", lang))
                 st.json(cal.meta)
         if cal.fit is not None:
             st.subheader(t("app_fit_statistics", lang))
@@ -1514,9 +1564,34 @@ def main() -> None:
     sidebar(lang)
     page = ss.gp_page
     if page == "simulator":
-        simulator_page(lang)
-    elif page == "model":
+        ss.gp_shell = _shell()
+        simulator(lang)
+        return
+    if page == "model":
         model_page(lang)
     else:
         calibration_page(lang)
+    _sync_link(lang)
+
+
+def _shell() -> tuple:
+    """Return what the page around the simulator fragment shows (see :func:`simulator`)."""
+    s = ss.gp_base.scenario
+    return (ss.gp_lang, ss.gp_page, ss.gp_present, ss.gp_base.preset, ss.gp_base.uploaded,
+            s.title_en, s.title_zh)
+
+
+@st.fragment
+def simulator(lang: str) -> None:
+    """Draw the levers and everything they change: a lever move reruns this, not the page.
+
+    The title, language, page, presentation toggle and preset around it stay as drawn.
+    A widget in here whose callback changed one of those (an upload or a saved
+    scenario becomes the base, presentation mode is left, an undo restores another
+    preset) reruns the whole page instead, so the sidebar never shows a stale preset.
+    """
+    if ss.get("gp_shell") != _shell():
+        st.rerun(scope="app")
+    sidebar_levers(lang)
+    simulator_page(lang)
     _sync_link(lang)

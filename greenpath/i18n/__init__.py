@@ -73,7 +73,8 @@ def t_or(key: str, lang: str, default: str, **fmt) -> str:
 
 def unit_key(unit: str) -> str:
     """Return the key of a unit's words: ``chart_unit_`` plus the unit in lower snake case."""
-    return "chart_unit_" + re.sub(r"\W+", "_", unit.lower()).strip("_")
+    # "%" is a word of its own: "%/Year" must not become the key of "Year".
+    return "chart_unit_" + re.sub(r"\W+", "_", unit.lower().replace("%", "pct")).strip("_")
 
 
 def unit_text(unit: str, lang: str) -> str:

@@ -295,14 +295,31 @@ def from_text(text: str, source: str = "targets") -> list[Target]:
 
 
 def load(path: str | Path = DEFAULT_TARGETS) -> list[Target]:
-    """Read and validate a targets file."""
+    """Read and validate a targets file (parsed once per version of the file).
+
+    The app reads the targets on every lever move (badges, chart marks); parsing and
+    validating the TOML each time took ~10 ms of it.  A file is read again when its
+    size or modification time changes; the targets are frozen, the list is a copy.
+    """
     path = Path(path)
     if not path.is_file():
         raise TargetError(f"targets file {path} not found")
-    from greenpath import tomlfile
+    stat = path.stat()
+    stamp = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    found = _LOADED.get(stamp)
+    if found is None:
+        from greenpath import tomlfile
 
-    return from_text(tomlfile.decode(path.read_bytes(), path.name, TargetError,
-                                     what="a targets file"), path.name)
+        found = from_text(tomlfile.decode(path.read_bytes(), path.name, TargetError,
+                                          what="a targets file"), path.name)
+        if len(_LOADED) >= 8:
+            _LOADED.clear()
+        _LOADED[stamp] = found
+    return list(found)
+
+
+#: (file, size, mtime) -> its targets (see :func:`load`).
+_LOADED: dict[tuple[str, int, int], list[Target]] = {}
 
 
 def sets(targets: list[Target]) -> list[str]:
