@@ -187,10 +187,6 @@ VARIABLES: dict[str, VariableSpec] = {
     "energy_intensity_change_cum_2006_2009_pct": VariableSpec("% cumulative 2006-2009", "change"),
     "energy_intensity_target_pct": VariableSpec("% annual target", "change"),
     "henan_energy_intensity_change_pct": VariableSpec("% y/y", "change"),
-    "henan_target_energy_intensity_change_yearly_2006_2010_pct": VariableSpec(
-        "% per year (average over 2006-2010)", "change"
-    ),
-    "henan_target_energy_intensity_change_vs2010_pct": VariableSpec("% vs 2010", "change"),
     # Population and gas
     "population_10k": VariableSpec("10,000 persons (万人), resident (常住) population", "level"),
     "population_hukou_10k": VariableSpec(
