@@ -71,6 +71,8 @@ LEVER_SECTION: Mapping[str, str] = {
     "small_coal_retirement_rate": "energy",
     "large_coal_retirement_rate": "energy",
     "renewable_heat_share_target": "energy",
+    "dual_control_mode": "energy",
+    "five_year_energy_intensity_target": "energy",
     "ccus_capacity": "energy",
     "ccus_start_year": "energy",
     # 五(四) 改善城乡人居环境 (buildings, heating, household gas)
@@ -81,6 +83,8 @@ LEVER_SECTION: Mapping[str, str] = {
     "rural_gas_penetration_target": "buildings",
     # 七 完善法规政策体系 (market instruments)
     "carbon_price": "instruments",
+    "differentiated_electricity_price": "instruments",
+    "green_finance_rate_reduction": "instruments",
 }
 
 

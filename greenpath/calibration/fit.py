@@ -224,7 +224,7 @@ DEFAULT_PARAMETERS: dict[str, str] = {
     "public_coal_hours": "CO2 after the 2013-15 coal additions (public units on provincial dispatch)",
     "coal_maximum_hours": "CO2 around the 2010-11 captive retirements (captive units at their cap)",
     "emission_factor_scale": "CO2 level",
-    "cement_process_intensity": "CO2 level",
+    "policy_effort_gain": "CO2 and electricity trends (the 11th-13th FYP intensity targets in the dual-control loop)",
 }
 
 

@@ -181,6 +181,14 @@ VARIABLES: dict[str, VariableSpec] = {
     # Physical output of key products, above-scale industry (2025 only: scale anchors)
     "primary_aluminium_output_10k_t": VariableSpec("10,000 t (万吨)", "level"),
     "caustic_soda_output_10k_t": VariableSpec("10,000 t (万吨)", "level"),
+    "alumina_output_10k_t": VariableSpec("10,000 t (万吨)", "level"),
+    "cement_output_10k_t": VariableSpec("10,000 t (万吨)", "level"),
+    "ammonia_output_10k_t": VariableSpec("10,000 t (万吨)", "level"),
+    # Energy intensity: recorded changes and five-year-plan targets (dual-control loop)
+    "energy_intensity_change_pct": VariableSpec("% change in energy use per unit GDP vs previous year", "change"),
+    "energy_intensity_change_cum_2006_2009_pct": VariableSpec("% cumulative 2006-2009", "change"),
+    "energy_intensity_target_pct": VariableSpec("% annual target", "change"),
+    "henan_energy_intensity_change_pct": VariableSpec("% y/y", "change"),
     # Population and gas
     "population_10k": VariableSpec("10,000 persons (万人), resident (常住) population", "level"),
     "population_hukou_10k": VariableSpec(

@@ -123,7 +123,7 @@ TRUTH = {
     "initial_gdp": 521.0,
     "tertiary_growth_differential": 0.041,
     "industry_growth_differential": -0.031,
-    "industrial_autonomous_intensity_decline": 0.045,
+    "industrial_autonomous_intensity_decline": 0.0193,
     "electricity_share_nonferrous": 0.42,
 }
 
@@ -155,7 +155,7 @@ def test_polish_alone_recovers_from_a_nearby_start(vector: F.VectorSimulator, se
     assert np.all(unc.sd < 1e-3 * space.span)  # a perfect fit: s2 ~ 0, tight intervals
 
 
-# Ten parameters the data identify, chosen with the data-only identifiability of
+# Nine parameters the data identify, chosen with the data-only identifiability of
 # F.parameter_uncertainty (synthetic data at the truth below, the stated sigmas at face
 # value): each has a data-only sd of at most half its registry range and no pair is
 # collinear beyond |r| = 0.95. The strict criterion of the report (every pair within
@@ -163,7 +163,7 @@ def test_polish_alone_recovers_from_a_nearby_start(vector: F.VectorSimulator, se
 # see GDP growth, intensities, fuel split and plant hours largely through the same few
 # aggregates. The truth lies at 0.35 or 0.65 of each range, away from the prior (the
 # start) and from the bounds.
-TRUTH_10 = {
+TRUTH_9 = {
     "initial_gdp": 488.5,
     "initial_primary_share": 0.132,
     "initial_tertiary_share": 0.3095,
@@ -174,24 +174,26 @@ TRUTH_10 = {
     # services energy intensity (issue 13: residential fuel energy no longer moves
     # electricity; household appliance electricity is not seen apart from services)
     "initial_intensity_services": 0.31,
-    "industrial_autonomous_intensity_decline": 0.0455,
+    # industrial_autonomous_intensity_decline left the set with the dual-control loop
+    # (issue 14): in the history the policy effort seeks the five-year targets and offsets
+    # a different autonomous rate, so the data alone no longer pin it down.
     "autonomous_coal_switching": 0.014,
 }
 #: Recovery tolerance, in units of each parameter's registry range (0.01 % of the range).
 RECOVERY_TOL_U = 1e-4
 
 
-def test_fit_recovers_ten_identified_parameters_from_the_prior(vector: F.VectorSimulator,
+def test_fit_recovers_nine_identified_parameters_from_the_prior(vector: F.VectorSimulator,
                                                                series: list[F.FitSeries]) -> None:
-    """Synthetic truth on ten parameters the data identify, started from the registry prior.
+    """Synthetic truth on nine parameters the data identify, started from the registry prior.
 
     Noise-free synthetic series on the real years and weights; a small DE budget then the
     polish. Tolerance: every parameter within RECOVERY_TOL_U of its range of the truth.
     """
-    synthetic = F.synthetic_series(F.apply_cutoff(series, None), F.simulate_frame(vector, TRUTH_10))
-    space = F.ParameterSpace(list(TRUTH_10))
+    synthetic = F.synthetic_series(F.apply_cutoff(series, None), F.simulate_frame(vector, TRUTH_9))
+    space = F.ParameterSpace(list(TRUTH_9))
     objective = F.Objective(vector, synthetic, space, prior_weight=0.0)
-    truth_u = space.to_u(np.array(list(TRUTH_10.values())))
+    truth_u = space.to_u(np.array(list(TRUTH_9.values())))
     assert np.sum(objective.residuals(truth_u) ** 2) < 1e-20
     # chosen by identifiability: the data alone pin each one down (no prior rows here)
     unc = F.parameter_uncertainty(objective, truth_u)

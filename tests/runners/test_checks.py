@@ -60,7 +60,7 @@ def test_rule_file_has_at_least_40_rules_each_with_a_reason(version):
 def test_current_model_passes_every_rule_or_it_is_a_known_issue(report):
     assert report.failed == [], report.text()
     assert report.n_samples >= 300
-    assert report.n_shipped == 10
+    assert report.n_shipped == 11  # the shipped scenarios, past_effort included
     known = [r for r in report.results if r.rule.known_issue]
     assert all(len(r.rule.known_issue) > 40 for r in known)
 

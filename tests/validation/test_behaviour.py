@@ -28,7 +28,11 @@ COAL_BAN = {"small_coal_retirement_rate": 0.25, "large_coal_retirement_rate": 0.
             "building_coal_substitution_rate": 0.25}
 NO_RENEWABLES = {f"{k}_build_rate": 0.0 for k in
                  ("wind", "utility_pv", "distributed_pv", "biomass", "hydro")}
-ZERO_GROWTH = {"gdp_growth_2023_to_2030": 0.0, "gdp_growth_2031_to_2035": 0.0}
+# Zero growth of demand: GDP, and the energy-intensive branches' own projected paths at
+# the industry differential (-1 %/yr), as industry as a whole grows with zero GDP growth.
+ZERO_GROWTH = {"gdp_growth_2023_to_2030": 0.0, "gdp_growth_2031_to_2035": 0.0,
+               "nonferrous_growth_projected": -0.01, "chemicals_growth_projected": -0.01,
+               "construction_activity_growth_projected": -0.01, "steel_growth_projected": -0.01}
 # Beyond the registry (run unvalidated): coal gone at once, a shrinking economy, and
 # every renewable build rate at its maximum.
 TOTAL_COAL_BAN = {"small_coal_retirement_rate": 1.0, "large_coal_retirement_rate": 1.0,
