@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from greenpath.calibration.history import load_history, series
 from greenpath.model import registry
-
-from greenpath import scenarios
+from greenpath.scenarios import scenario as scenarios
 
 #: model variable -> recorded 2025 output (10k t) in calibration/data/history.csv
 ANCHORS = {
