@@ -95,7 +95,7 @@ def skipped(history: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def anchor_series(history: pd.DataFrame, first_year: int, last_year: int) -> list:
-    """The fitted series of the anchors the data and the model both have.
+    """Return the fitted series of the anchors the data and the model both have.
 
     Parameters
     ----------

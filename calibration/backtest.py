@@ -68,7 +68,7 @@ class BacktestResult:
         return float((self.scores["inside"].sum() / n) if n else math.nan)
 
     def document(self) -> dict[str, Any]:
-        """The ``[backtest]`` table of the calibration file."""
+        """Return the ``[backtest]`` table of the calibration file."""
         rows = {}
         for key, r in self.scores.iterrows():
             rows[str(key)] = {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()
@@ -106,10 +106,8 @@ def _direction(s: Any, sim: np.ndarray, obs: np.ndarray) -> tuple[float, float, 
     dm = float(sim[-1] / sim[0] - 1.0) * 100.0
     do = float(obs[-1] / obs[0] - 1.0) * 100.0
     if abs(do) < 0.5:  # a recorded change under 0.5 % has no direction to get wrong
-        verdict = "flat (record)"
-    else:
-        verdict = "right" if np.sign(dm) == np.sign(do) else "wrong"
-    return dm, do, verdict
+        return dm, do, "flat (record)"
+    return dm, do, "right" if np.sign(dm) == np.sign(do) else "wrong"
 
 
 def score(simulator: Any, all_series: Sequence[Any], insample: Sequence[Any], point: dict[str, float],

@@ -63,9 +63,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
-from greenpath.calibration import anchors
+from greenpath.calibration import anchors, metrics
 from greenpath.calibration import history as hist
-from greenpath.calibration import metrics
 from greenpath.model import registry as reg
 from greenpath.model.engine import FINAL_TIME, INITIAL_TIME, MDL_PATH, TIME_STEP, model_hash
 

@@ -118,11 +118,11 @@ class PosteriorResult:
         return bool(np.all(self.rhat < RHAT_LIMIT) and self.steps - self.burn >= TAU_FACTOR * np.nanmax(self.tau))
 
     def frame(self) -> pd.DataFrame:
-        """The draws as a DataFrame (columns: parameter names)."""
+        """Return the draws as a DataFrame (columns: parameter names)."""
         return pd.DataFrame(self.draws, columns=self.names)
 
     def diagnostics(self) -> dict[str, Any]:
-        """The diagnostics as plain numbers (the ``[posterior]`` table of the calibration file)."""
+        """Return the diagnostics as plain numbers (the ``[posterior]`` table of the calibration file)."""
         return {
             "method": "emcee EnsembleSampler (DEMove 0.8, DESnookerMove 0.2), vectorize=True; uniform prior "
             "on the registry ranges; likelihood exp(-1/2 sum r^2) over the fit's data residuals",
@@ -360,7 +360,7 @@ _CACHE: dict[tuple, tuple[pd.DataFrame | None, str]] = {}
 
 
 def in_force() -> tuple[pd.DataFrame | None, str]:
-    """The posterior draws every band uses, or ``(None, reason)``.
+    """Return the posterior draws every band uses, or ``(None, reason)``.
 
     Returns
     -------
@@ -438,12 +438,40 @@ def draw_rows(n: int, seed: int | None, exclude: Sequence[str] = ()) -> tuple[pd
     return frame[keep].iloc[idx].reset_index(drop=True), why
 
 
-def rows_for_range(n_total: int, seed: int, start: int, stop: int) -> tuple[pd.DataFrame | None, str]:
-    """Rows ``start:stop`` of :func:`draw_rows` ``(n_total, seed)`` (batch chunks), cheaply."""
+def file_sha256() -> str:
+    """SHA-256 of the posterior file in force ('' when there is no usable posterior)."""
+    from greenpath.model import registry as reg
+
+    frame, _ = in_force()
+    cal = reg.calibration_path()
+    if frame is None or cal is None:
+        return ""
+    return _sha(Path(cal).with_name(POSTERIOR_FILE))
+
+
+def rows_for_range(n_total: int, seed: int, start: int, stop: int, names: Sequence[str],
+                   sha256: str) -> np.ndarray:
+    """Rows ``start:stop`` of :func:`draw_rows` ``(n_total, seed)``, columns ``names`` (batch chunks).
+
+    Raises
+    ------
+    PosteriorError
+        If the posterior in force is not the file ``sha256`` names (it changed since the
+        batch was defined) or lacks a column.
+    """
+    current = file_sha256()
+    if current != sha256:
+        raise PosteriorError(
+            f"the batch was defined with posterior sample {sha256[:12] or '(none)'}, the one in force is "
+            f"{current[:12] or '(none)'}; rerun the batch from scratch (--force) or restore that calibration"
+        )
     frame, why = draw_rows(n_total, seed)
-    if frame is None:
-        return None, why
-    return frame.iloc[start:stop].reset_index(drop=True), why
+    if frame is None:  # pragma: no cover - file_sha256 said there is one
+        raise PosteriorError(why)
+    missing = [n for n in names if n not in frame.columns]
+    if missing:
+        raise PosteriorError(f"posterior sample lacks {missing}; rerun the batch from scratch (--force)")
+    return frame[list(names)].to_numpy(dtype=float)[start:stop]
 
 
 def describe_prior(space: Any) -> list[tuple[str, float, float, str]]:

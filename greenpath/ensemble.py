@@ -918,7 +918,18 @@ def bands(
     -------
     pandas.DataFrame
         Index ``year``; columns a MultiIndex ``(variable, percentile)``.
-        ``attrs`` holds ``sampled`` (the sampled names), ``n``, ``seed``.
+        ``attrs`` holds ``sampled`` (the sampled names), ``n``, ``seed``,
+        ``posterior`` (the calibrated parameters that took posterior draws) and
+        ``posterior_source`` (where the draws come from, or why there are none).
+
+    Notes
+    -----
+    The calibrated parameters that are neither held nor sampled take ``n`` seeded
+    draws of the calibration's posterior sample
+    (:func:`greenpath.calibration.posterior.draw_rows`), so the bands carry the
+    calibration's uncertainty together with the projection uncertainties. Without a
+    usable posterior (none stored, or stale) they stay at the point calibration and a
+    ``RuntimeWarning`` says why.
     """
     pct = np.asarray(list(percentiles), dtype=float)
     if pct.ndim != 1 or pct.size == 0 or np.any(~np.isfinite(pct)) or pct.min() < 0 or pct.max() > 100:
@@ -931,6 +942,14 @@ def bands(
     names = [k for k in _uncertainty_names("projection" if uncertainties is None else uncertainties)
              if k not in fixed]
     sample = sample_parameters(names, n, seed, method) if names else pd.DataFrame(index=pd.RangeIndex(n))
+    # The calibrated parameters nobody holds or samples take posterior draws
+    # (calibration/posterior.py); without a usable posterior, a stated fallback.
+    from greenpath.calibration import posterior
+
+    draws, why = posterior.draw_rows(n, seed, exclude=fixed | set(names))
+    if draws is not None:
+        for column in draws.columns:
+            sample[column] = draws[column].to_numpy()
     if base is not None:
         for column in base.columns:
             sample[column] = base[column].iloc[0]
@@ -942,7 +961,8 @@ def bands(
             blocks[(name, _pct_label(p))] = q[j]
     out = pd.DataFrame(blocks, index=pd.Index(result.years, name="year"))
     out.columns = pd.MultiIndex.from_tuples(out.columns, names=["variable", "percentile"])
-    out.attrs.update({"sampled": names, "n": n, "seed": seed, "method": method})
+    out.attrs.update({"sampled": names, "n": n, "seed": seed, "method": method,
+                      "posterior": list(draws.columns) if draws is not None else [], "posterior_source": why})
     return out
 
 
