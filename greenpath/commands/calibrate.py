@@ -91,6 +91,13 @@ def run(args: argparse.Namespace) -> int:
             sensitivity=args.sensitivity and not args.no_sensitivity, engine=args.engine, workers=args.workers,
             progress=say, posterior_steps=args.posterior_steps, backtest=not args.no_backtest,
         )
+        if args.out.exists():  # the report's closing note compares the bounds before and after
+            import tomllib
+
+            with open(args.out, "rb") as fh:
+                old = tomllib.load(fh)
+            result.meta["previous_at_bound"] = sorted(old.get("uncertainty", {}).get("at_bound", {}))
+            result.meta["previous_fitted_count"] = len(old.get("meta", {}).get("fitted", []))
         path = F.write_calibration(result, args.out, force=args.force)
         print(path)
         meta = result.meta
