@@ -7,13 +7,16 @@ Method
 * **Prior**: uniform on each parameter's registry range ``[min, max]``
   (``model/parameters.csv``); the registry gives ranges, not distributions, and the
   range's source is in the registry row. The report lists each parameter's range.
-* **Likelihood**: ``log L = -1/2 sum r^2`` over the data rows of
-  :class:`greenpath.calibration.fit.Objective` (``prior_weight = 0``): each residual is
+* **Likelihood**: ``log L = -1/2 sum r^2`` over every recorded point of the fitted
+  series (:class:`greenpath.calibration.fit.Objective` with ``prior_weight = 0``, its
+  ``1/sqrt(n)`` series weighting undone by :func:`point_weights`): each residual is
   ``(simulated - observed) / (sigma * scale)`` with the series' stated error ``sigma``
   (its rationale, with the source of the error, is in
-  :func:`greenpath.calibration.fit.build_series` and the report's targets table), divided
-  by ``sqrt(n)`` so that a series of ``n`` autocorrelated yearly points counts as one
-  observation of its source. Shape-only series have their level factor profiled out.
+  :func:`greenpath.calibration.fit.build_series` and the report's targets table), the
+  points of a series taken as independent. Shape-only series have their level factor
+  profiled out. (Weighting each series as one observation, as the point fit does, left
+  the posterior so loose that its 2012-15 CO2 band missed every CEADs point: the uniform
+  prior's volume outweighed four points at 10 %.)
 * **Sampler**: :class:`emcee.EnsembleSampler` with differential-evolution moves
   (``DEMove`` 80 %, ``DESnookerMove`` 20 %; Ter Braak and Vrugt 2008: on this posterior's
   long correlated ridges they accept about 0.2 of the proposals where the stretch move
@@ -39,6 +42,7 @@ Everything is deterministic for a seed (a seeded NumPy generator drives the samp
 from __future__ import annotations
 
 import hashlib
+import math
 import io
 import time
 import warnings
@@ -125,7 +129,7 @@ class PosteriorResult:
         """Return the diagnostics as plain numbers (the ``[posterior]`` table of the calibration file)."""
         return {
             "method": "emcee EnsembleSampler (DEMove 0.8, DESnookerMove 0.2), vectorize=True; uniform prior "
-            "on the registry ranges; likelihood exp(-1/2 sum r^2) over the fit's data residuals",
+            "on the registry ranges; likelihood exp(-1/2 sum r^2) over every recorded point with its series' stated error",
             "seed": self.seed, "walkers": self.walkers, "steps": self.steps, "burn": self.burn,
             "thin": self.thin, "groups": self.groups, "n_draws": int(self.draws.shape[0]),
             "n_model_runs": self.n_runs, "wall_time_s": round(self.seconds, 2),
@@ -147,16 +151,33 @@ def log_probability(objective: Any) -> Callable[[np.ndarray], np.ndarray]:
     if getattr(objective, "n_prior", 0):
         raise PosteriorError("the posterior's objective must have prior_weight = 0 (the prior is uniform)")
 
+    weight = point_weights(objective.series)
+
     def log_prob(u: np.ndarray) -> np.ndarray:
         u = np.atleast_2d(np.asarray(u, dtype=float))
         inside = np.all((u >= 0.0) & (u <= 1.0), axis=1)
         out = np.full(u.shape[0], -np.inf)
         if inside.any():
-            r = objective.residuals_batch(u[inside])
+            r = objective.residuals_batch(u[inside]) * weight
             out[inside] = -0.5 * np.sum(r * r, axis=1)
         return out
 
     return log_prob
+
+
+def point_weights(series: Sequence[Any]) -> np.ndarray:
+    """Per-residual factors that undo the fit's ``1/sqrt(n)`` series weighting.
+
+    The point fit divides each series' residuals by ``sqrt(n)`` (a series counts once);
+    the likelihood takes every recorded point with its stated error: ``sqrt(n)`` for the
+    point residuals of a series, 1 for the factor-bound row of a profiled series.
+    """
+    parts = []
+    for s in series:
+        parts.append(np.full(s.n, math.sqrt(s.n)))
+        if s.n_residuals > s.n:
+            parts.append(np.ones(s.n_residuals - s.n))
+    return np.concatenate(parts)
 
 
 def gelman_rubin(chain: np.ndarray, groups: int) -> np.ndarray:
@@ -242,7 +263,8 @@ def sample_posterior(objective: Any, start_u: np.ndarray, seed: int, *, walkers:
     post = chain[burn:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tau = np.asarray(emcee.autocorr.integrated_time(post, quiet=True), dtype=float)
+        # tol=0: no length check here (emcee would log it); the report applies its rule of 50 tau itself
+        tau = np.asarray(emcee.autocorr.integrated_time(post, tol=0), dtype=float)
     rhat = gelman_rubin(post, groups)
     kept = post[thin - 1 :: thin]  # (k, walkers, D)
     draws_u = kept.reshape(-1, d)
