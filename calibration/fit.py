@@ -1614,7 +1614,7 @@ class CalibrationResult:
 def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None = None, seed: int = 20240,
               maxiter: int = 300, popsize: int = 12, cutoff: int | None = DEFAULT_CUTOFF,
               prior_weight: float = 1.0, sensitivity: bool = True, engine: str = "auto", workers: int = 1,
-              progress: Callable[[str], None] | None = None, posterior_steps: int | None = None,
+              progress: Callable[[str], None] | None = None, posterior_steps: int = 0,
               backtest: bool = False) -> CalibrationResult:
     """Fit the model to the history file, then the out-of-sample refit and the sensitivity.
 
@@ -1640,11 +1640,14 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
         Worker processes.
     progress : callable, optional
         Receives progress lines.
-    posterior_steps : int, optional
-        Steps of the posterior MCMC (:mod:`greenpath.calibration.posterior`; None: its
-        default; 0: no posterior sample).
+    posterior_steps : int
+        Steps of the posterior MCMC (:mod:`greenpath.calibration.posterior`; 0, the
+        default of this function: no posterior sample; ``greenpath calibrate`` passes
+        :data:`greenpath.calibration.posterior.DEFAULT_STEPS`).
     backtest : bool
-        Also run the backtest (:mod:`greenpath.calibration.backtest`).
+        Also run the backtest (:mod:`greenpath.calibration.backtest`); its chain is two
+        thirds as long as the main one (:data:`~greenpath.calibration.backtest.BACKTEST_STEPS`
+        for the default main chain).
 
     Returns
     -------
@@ -1673,7 +1676,7 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
         raise CalibrationError(
             f"maxiter {maxiter} / popsize {popsize} not allowed; allowed: maxiter >= 0, popsize >= 1"
         )
-    if posterior_steps is not None and (isinstance(posterior_steps, bool) or posterior_steps < 0):
+    if isinstance(posterior_steps, bool) or not isinstance(posterior_steps, int) or posterior_steps < 0:
         raise CalibrationError(
             f"posterior steps {posterior_steps!r} not allowed; allowed: a whole number >= 0 (0 = no posterior sample)"
         )
@@ -1703,18 +1706,22 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
                          name="co2_levels", description=f"both CEADs regimes ({regimes}) fitted in level",
                          score=alt, progress=progress)
         post = None
-        if posterior_steps is None or posterior_steps > 0:
+        if posterior_steps > 0:
             from greenpath.calibration import posterior as P
 
-            steps = P.DEFAULT_STEPS if posterior_steps is None else posterior_steps
+            steps = posterior_steps
             burn = P.DEFAULT_BURN if steps == P.DEFAULT_STEPS else steps // 2
             post = P.sample_posterior(Objective(simulator, fitted, space, 0.0), outcome.u, seed, steps=steps,
                                       burn=burn, thin=max(1, (steps - burn) // 4), progress=progress)
         back = None
         if backtest:
             from greenpath.calibration import backtest as B
+            from greenpath.calibration import posterior as P
 
+            bt_steps = max(2, 2 * (posterior_steps or P.DEFAULT_STEPS) // 3)
+            bt_burn = bt_steps // 2
             back = B.run_backtest(simulator, all_series, space, seed, maxiter, popsize, prior_weight,
+                                  steps=bt_steps, burn=bt_burn, thin=max(1, (bt_steps - bt_burn) // 4),
                                   progress=progress)
         n_runs = simulator.n_runs
     finally:

@@ -42,8 +42,8 @@ Everything is deterministic for a seed (a seeded NumPy generator drives the samp
 from __future__ import annotations
 
 import hashlib
-import math
 import io
+import math
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -129,7 +129,8 @@ class PosteriorResult:
         """Return the diagnostics as plain numbers (the ``[posterior]`` table of the calibration file)."""
         return {
             "method": "emcee EnsembleSampler (DEMove 0.8, DESnookerMove 0.2), vectorize=True; uniform prior "
-            "on the registry ranges; likelihood exp(-1/2 sum r^2) over every recorded point with its series' stated error",
+            "on the registry ranges; likelihood exp(-1/2 sum r^2) over every recorded point with its series' "
+            "stated error",
             "seed": self.seed, "walkers": self.walkers, "steps": self.steps, "burn": self.burn,
             "thin": self.thin, "groups": self.groups, "n_draws": int(self.draws.shape[0]),
             "n_model_runs": self.n_runs, "wall_time_s": round(self.seconds, 2),

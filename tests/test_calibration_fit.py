@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from greenpath.calibration import fit as F
+from greenpath.calibration import posterior as P
 from greenpath.calibration import report as R
 from greenpath.calibration.history import DEFAULT_HISTORY_PATH, load_history
 from greenpath.model import registry as reg
@@ -202,7 +203,9 @@ def test_fit_recovers_ten_identified_parameters_from_the_prior(vector: F.VectorS
     # the start (the prior) is not the truth
     assert np.min(np.abs(space.prior_u - truth_u)) > 0.05
     assert np.sum(objective.residuals(space.prior_u) ** 2) > 10.0
-    outcome = F.fit(objective, seed=5, maxiter=10, popsize=5)
+    # polish budget 400: the two physical anchors (2025 tonnes) added residuals, and 200
+    # Jacobians stopped at cost 2e-11 (max_nfev), short of the tolerance below
+    outcome = F.fit(objective, seed=5, maxiter=10, popsize=5, polish_max_nfev=400)
     assert outcome.cost < 1e-12
     np.testing.assert_allclose(outcome.u, truth_u, rtol=0, atol=RECOVERY_TOL_U)
 
@@ -336,7 +339,7 @@ def test_cli_small_end_to_end_writes_a_loadable_calibration_and_report(tmp_path,
     out = tmp_path / "c.toml"
     rep = tmp_path / "report"
     args = ["calibrate", "--out", str(out), "--maxiter", "2", "--popsize", "2", "--cutoff", "2012",
-            "--report", str(rep), "--quiet", "--seed", "3"]
+            "--sensitivity", "--posterior-steps", "6", "--report", str(rep), "--quiet", "--seed", "3"]
     assert main(args) == 0
     doc = tomllib.loads(out.read_text(encoding="utf-8"))
     assert doc["meta"]["seed"] == 3
@@ -345,15 +348,24 @@ def test_cli_small_end_to_end_writes_a_loadable_calibration_and_report(tmp_path,
     assert doc["meta"]["n_model_runs"] > 0
     assert len(doc["meta"]["fitted"]) >= 10
     assert set(reg.calibrated(out)) == set(doc["parameters"])  # the registry accepts it
-    assert {"out_of_sample", "sensitivity", "fit", "uncertainty"} <= set(doc)
+    assert {"out_of_sample", "sensitivity", "fit", "uncertainty", "posterior", "backtest"} <= set(doc)
+    assert doc["posterior"]["steps"] == 6
+    assert doc["backtest"]["posterior"]["steps"] == 4
+    draws, header = P.read_posterior(out.with_name(P.POSTERIOR_FILE))  # written next to the calibration
+    assert doc["posterior"]["sha256"] == F.sha256_file(out.with_name(P.POSTERIOR_FILE))
+    assert len(draws) == doc["posterior"]["n_draws"]
+    assert header["seed"] == "3"
     assert doc["format_version"] == F.CALIBRATION_FORMAT_VERSION
     assert {"sd_over_range", "identification", "pairs"} <= set(doc["uncertainty"]["data_only"])
     for name in ("README.md", "fit_co2.png", "fit_gdp.png", "fit_shares.png", "fit_electricity.png",
-                 "parameters.png", "out_of_sample.png"):
+                 "parameters.png", "out_of_sample.png", "backtest.png"):
         assert (rep / name).stat().st_size > 0, name
     text = (rep / "README.md").read_text(encoding="utf-8")
     assert "Theil" in text
     assert "Out-of-sample check (refit on data up to 2012)" in text
+    assert "## Posterior sample" in text
+    assert "## Backtest: fit through 2015" in text
+    assert "P10-P90 coverage" in text
     # an existing calibration or report is never replaced without --force
     before = out.read_bytes()
     assert main(args) == 2
