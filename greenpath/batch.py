@@ -84,7 +84,12 @@ recorded 2020 (CO2, coal, GDP, ...) and differs only from the policy start on.  
 uncertainties the calibration pins to the history (initial GDP, 2017 growth, initial
 shares, ...) are sampled only when asked for (``uncertainties="all"`` or a list of
 names; ``--uncertainty all`` on the command line): sampling them across their prior
-ranges moves 2020 CO2 far from the calibrated 39 Mt.
+ranges moves 2020 CO2 far from the calibrated 39 Mt. Instead, the calibrated parameters
+that are neither sampled nor set by the base scenario take the calibration's posterior
+draws (run ``i`` takes row ``i`` of :func:`greenpath.calibration.posterior.draw_rows`
+``(n, seed)``; ``definition["posterior"]`` records the names and the posterior file's
+SHA-256, and a chunk refuses a different file), so the history spreads only as far as
+the recorded data allow; without a usable posterior a warning says why.
 
 Public API (stable)
 -------------------

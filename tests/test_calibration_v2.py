@@ -261,3 +261,17 @@ def test_calibration_file_records_the_backtest_with_its_coverage():
         assert 0 <= row["inside"] <= row["n"], key
         assert all(max(b) >= 0 for b in (bt["bands"][key]["p90"],))
         assert all(lo <= hi for lo, hi in zip(bt["bands"][key]["p10"], bt["bands"][key]["p90"], strict=True))
+
+
+def test_targets_command_prints_and_writes_the_chance(tmp_path, capsys):
+    from greenpath.cli import main
+
+    out = tmp_path / "t.csv"
+    assert main(["targets", "plan_2021", "--samples", "20", "--csv", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "chance" in text
+    assert "posterior draws" in text  # says what the chance is sampled over
+    table = pd.read_csv(out, encoding="utf-8-sig")
+    assert table["chance"].between(0.0, 1.0).all()
+    assert main(["targets", "plan_2021", "--samples", "-1"]) == 2
+    assert "--samples -1" in capsys.readouterr().err
