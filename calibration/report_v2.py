@@ -192,17 +192,18 @@ def _backtest(ctx: Any) -> list[str]:
                    "recorded change", "direction", "inside P10-P90"), rows)
     out.append("Changes are % between the first and last recorded year of the window (growth series: the mean rate, "
                "% per year; direction = most years with the recorded sign).\n")
-    out.append(f"**P10-P90 coverage: {bt['coverage_p10_p90']:.0%} of {bt['n_scored_points']} recorded points** "
-               f"(nominal {NOMINAL:.0%}).")
+    line = (f"**P10-P90 coverage: {bt['coverage_p10_p90']:.0%} of {bt['n_scored_points']} recorded points** "
+            f"(nominal {NOMINAL:.0%}).")
     if bt["coverage_p10_p90"] < NOMINAL - 0.1:
-        out.append(" The backtest band is too narrow: the posterior from data through 2015 is confident about "
-                   "quantities the later record contradicts, i.e. the model's structure (not only its parameters) "
-                   "misses what changed after 2015; the rows below say which.")
-    out.append("")
+        line += (" The backtest band is too narrow: the posterior from data through 2015 is confident about "
+                 "quantities the later record contradicts, i.e. the model's structure (not only its parameters) "
+                 "misses what changed after 2015; the rows below say which.")
+    out += [line, ""]
     if bt.get("untested"):
         out.append("Not testable in the window: " + "; ".join(f"`{k}` ({v})" for k, v in bt["untested"].items())
                    + ".\n")
     out.append("**What the model gets wrong (from the table):**\n")
+    insample = {s.key: s.n for s in F.apply_cutoff(ctx.series, B.BACKTEST_CUTOFF)}
     wrong = []
     for key, r in bt["series"].items():
         bad_dir = r["direction"] == "wrong"
@@ -218,7 +219,9 @@ def _backtest(ctx: Any) -> list[str]:
         change = (f"; the model changes {mc:+.1f} % over {r['years']} against a recorded {rc:+.1f} %"
                   if isinstance(mc, float) and math.isfinite(mc) and isinstance(rc, float) and math.isfinite(rc)
                   else "")
-        wrong.append(f"- `{key}` ({r['years']}): {' and '.join(what)}{change}.")
+        prior_only = ("; no recorded point of this series lies in the fit window, so this tests the registry "
+                      "prior and the other series, not a fit of this one" if not insample.get(key) else "")
+        wrong.append(f"- `{key}` ({r['years']}): {' and '.join(what)}{change}{prior_only}.")
     out += wrong or ["- No series with the wrong direction or a level error above 10 %."]
     shares = [r for k, r in bt["series"].items() if "share" in k and r["error_kind"] == "MAPE %"]
     slow = [r for r in shares if isinstance(r.get("model_change_pct"), float)
