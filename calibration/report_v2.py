@@ -117,9 +117,10 @@ def _posterior(ctx: Any) -> list[str]:
         return out + ["No posterior sample in this calibration (`--posterior-steps 0`): every band samples the "
                       "projection uncertainties around the point calibration only.\n"]
     out.append(f"Method: {table['method']}. Prior: uniform on each parameter's registry range (table below; the "
-               "range's source is the registry row). Likelihood: each fitted series' residuals scaled by its stated "
-               "error (sigma and why in *Targets* and the series table), divided by sqrt(n) so a series counts as "
-               "one observation of its source; shape-only series with their factor profiled out. Walkers start "
+               "range's source is the registry row). Likelihood: every recorded point of the fitted series with its "
+               "series' stated error (sigma and why in the series table), the points taken as independent (the "
+               "point fit's 1/sqrt(n) series weighting is undone); shape-only series with their factor profiled "
+               "out. Walkers start "
                f"in a ball of sd {P.START_SD:g} of the range around the point fit.\n")
     tau_max, steps, burn = float(table["tau_max"]), int(table["steps"]), int(table["burn"])
     enough = (steps - burn) >= P.TAU_FACTOR * tau_max
