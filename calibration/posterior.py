@@ -92,6 +92,13 @@ RHAT_LIMIT = 1.1
 TAU_FACTOR = 50
 
 
+def _nanmax(x: np.ndarray) -> float:
+    """Largest finite value, NaN when there is none (a chain too short for tau), without a warning."""
+    finite = np.asarray(x, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return float(finite.max()) if finite.size else float("nan")
+
+
 class PosteriorError(ValueError):
     """A posterior file or request is invalid (one line, names the file and the cause)."""
 
@@ -119,7 +126,7 @@ class PosteriorResult:
     @property
     def converged(self) -> bool:
         """True when every R-hat is below :data:`RHAT_LIMIT` and the chain is 50 tau long."""
-        return bool(np.all(self.rhat < RHAT_LIMIT) and self.steps - self.burn >= TAU_FACTOR * np.nanmax(self.tau))
+        return bool(np.all(self.rhat < RHAT_LIMIT) and self.steps - self.burn >= TAU_FACTOR * _nanmax(self.tau))
 
     def frame(self) -> pd.DataFrame:
         """Return the draws as a DataFrame (columns: parameter names)."""
@@ -136,7 +143,7 @@ class PosteriorResult:
             "n_model_runs": self.n_runs, "wall_time_s": round(self.seconds, 2),
             "acceptance_mean": float(np.mean(self.acceptance)),
             "acceptance_min": float(np.min(self.acceptance)),
-            "tau_max": float(np.nanmax(self.tau)), "rhat_max": float(np.nanmax(self.rhat)),
+            "tau_max": _nanmax(self.tau), "rhat_max": _nanmax(self.rhat),
             "converged": self.converged,
             "tau": {n: float(v) for n, v in zip(self.names, self.tau, strict=True)},
             "rhat": {n: float(v) for n, v in zip(self.names, self.rhat, strict=True)},
@@ -280,7 +287,7 @@ def sample_posterior(objective: Any, start_u: np.ndarray, seed: int, *, walkers:
     )
     if progress:
         progress(f"posterior: {walkers} walkers x {steps} steps, acceptance {np.mean(result.acceptance):.2f}, "
-                 f"max tau {np.nanmax(tau):.0f} steps, max R-hat {np.nanmax(rhat):.3f}, "
+                 f"max tau {_nanmax(tau):.0f} steps, max R-hat {_nanmax(rhat):.3f}, "
                  f"{result.draws.shape[0]} draws kept ({result.seconds:.1f} s)")
     return result
 

@@ -259,7 +259,7 @@ def chance_rows(scenarios: Sequence[str] = PLAN_SCENARIOS, n: int = 500) -> tupl
 def _chances(ctx: Any) -> list[str]:
     out = ["## Chance of meeting the plan's targets (shipped plan scenarios)\n"]
     in_force = reg.calibration_path()
-    if in_force is None or Path(in_force).resolve() != Path(ctx.calibration_path).resolve():
+    if in_force is None or F.sha256_file(Path(in_force)) != F.sha256_file(Path(ctx.calibration_path)):
         return out + ["Skipped: this calibration file is not the one in force (the chances use the calibration "
                       "and posterior in force).\n"]
     table, info = chance_rows()
