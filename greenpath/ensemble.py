@@ -837,15 +837,18 @@ def _uncertainty_names(names: Sequence[str] | str | None) -> list[str]:
 
 
 _PROJECTION: dict[tuple[str, str], list[str]] = {}
+#: Posterior draws at which :func:`projection_uncertainties` also checks the history.
+PROJECTION_CHECK_DRAWS = 8
 
 
 def projection_uncertainties() -> list[str]:
     """Uncertainties whose registry range leaves the recorded history unchanged.
 
     Each uncertainty is set to its registry minimum and maximum (all others at
-    their effective defaults) and kept when every headline indicator
+    their effective defaults, and again at :data:`PROJECTION_CHECK_DRAWS` draws of
+    the calibration's posterior) and kept when every headline indicator
     (:data:`greenpath.model.indicators.HEADLINE`) of every saved year up to
-    2020 equals the default run exactly.  Computed once per process, model
+    2020 equals the run it was varied from exactly.  Computed once per process, model
     and calibration (one ``run_many(engine="auto")`` call of about 2 runs per
     uncertainty on the vector engine, or on PySD if it falls back).
     """
@@ -855,18 +858,31 @@ def projection_uncertainties() -> list[str]:
     uncertainties = [k for k, p in reg.uncertainties().items() if p.max > p.min]
     n = 2 * len(uncertainties) + 1
     defaults = reg.effective_defaults()
-    params = {k: np.full(n, defaults[k]) for k in uncertainties}
-    for i, name in enumerate(uncertainties):
-        p = reg.lookup(name)
-        params[name][2 * i + 1] = p.min
-        params[name][2 * i + 2] = p.max
+    # The test runs at the point calibration and at a few posterior draws: an uncertainty
+    # can be inert at the point (e.g. the coal-switching shares while the calibrated
+    # autonomous switching sits at 0) and move the history elsewhere in the posterior.
+    from greenpath.calibration import posterior
+
+    draws, _ = posterior.draw_rows(PROJECTION_CHECK_DRAWS, DEFAULT_SEED)
+    bases = [dict(defaults)]
+    if draws is not None:
+        bases += [{**defaults, **row} for row in draws.to_dict("records")]
+    params = {k: np.concatenate([np.full(n, b[k]) for b in bases]) for k in {*uncertainties, *bases[-1]}}
+    for j in range(len(bases)):
+        for i, name in enumerate(uncertainties):
+            p = reg.lookup(name)
+            params[name][j * n + 2 * i + 1] = p.min
+            params[name][j * n + 2 * i + 2] = p.max
     result = run_many(params, list(indicators.HEADLINE), engine="auto", output="arrays")
     history = result.years <= indicators.BASE_YEAR
     kept = []
     for i, name in enumerate(uncertainties):
-        rows = [2 * i + 1, 2 * i + 2]
-        same = all(np.array_equal(arr[rows][:, history], np.broadcast_to(arr[0, history], (2, history.sum())))
-                   for arr in result.values.values())
+        same = True
+        for j in range(len(bases)):
+            rows = [j * n + 2 * i + 1, j * n + 2 * i + 2]
+            same = same and all(np.array_equal(arr[rows][:, history],
+                                               np.broadcast_to(arr[j * n, history], (2, history.sum())))
+                                for arr in result.values.values())
         if same:
             kept.append(name)
     _PROJECTION[key] = kept
