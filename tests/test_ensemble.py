@@ -433,7 +433,8 @@ def test_sample_uncertainties_sets():
 def test_projection_uncertainties_are_checked_across_the_posterior():
     """The coal-switching shares are inert while the calibrated autonomous switching is 0 (its
     point value, at the bound) but move the history at posterior draws where it is not: they
-    are not projection uncertainties."""
+    are not projection uncertainties.
+    """
     from greenpath.calibration import posterior
 
     draws, _ = posterior.draw_rows(en.PROJECTION_CHECK_DRAWS, en.DEFAULT_SEED)
