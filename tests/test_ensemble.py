@@ -431,9 +431,10 @@ def test_sample_uncertainties_sets():
 
 
 def test_projection_uncertainties_are_checked_across_the_posterior():
-    """The coal-switching shares are inert while the calibrated autonomous switching is 0 (its
-    point value, at the bound) but move the history at posterior draws where it is not: they
-    are not projection uncertainties.
+    """The coal-switching shares are not projection uncertainties.
+
+    They are inert while the calibrated autonomous switching is 0 (its point value, at the
+    bound) but move the history at posterior draws where it is not.
     """
     from greenpath.calibration import posterior
 
