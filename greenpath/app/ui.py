@@ -1227,7 +1227,7 @@ def target_strip(targets: pd.DataFrame | None, view: list[str], lang: str,
             unit_shown = "" if unit.lower() == "year" else unit_text(unit, lang)
             text = f"{_target_label(row, lang)} · {margin} {unit_shown}".strip()
             if "chance" in row and row["chance"] == row["chance"]:
-                text += " · " + t("app_target_chance", lang, chance=format_chance(float(row["chance"])))
+                text += " · " + t("app_target_chance_badge", lang, chance=format_chance(float(row["chance"])))
             text = text.replace("[", "(").replace("]", ")")
             badge = (f":green-badge[✔ {text}]" if bool(row["met"])
                      else f":red-badge[✘ {text}]")
