@@ -152,6 +152,22 @@ def evaluate_targets(frame: pd.DataFrame,
     return targets.evaluate(frame, sets=list(sets) if sets is not None else None)
 
 
+def target_chances(key: state.RunKey, sets: Sequence[str] | None = None,
+                   n: int | None = None) -> pd.DataFrame | None:
+    """Chance of meeting each target around the settings of ``key`` (:mod:`greenpath.chance`), or None.
+
+    The same draws as the bands (projection uncertainties and the calibration's posterior,
+    same ``n`` and seed); index ``id``, column ``chance`` (0-1).
+    """
+    chance = optional_module("greenpath.chance")
+    targets = optional_module("greenpath.targets")
+    if chance is None or targets is None:
+        return None
+    chosen = targets.select(targets.load(), list(sets) if sets is not None else None)
+    kw = state.run_kwargs(key)
+    return chance.chance(kw["params"], chosen, n=n or BAND_SAMPLES, time_varying=kw["time_varying"] or None)
+
+
 def target_sets() -> list[str]:
     """Names of the target sets in the targets file (empty if none or no module)."""
     targets = optional_module("greenpath.scenarios.targets")
@@ -252,7 +268,8 @@ def compute_bands(key: state.RunKey, variables: Sequence[str] = BAND_VARIABLES,
                                   "p50": part[50].to_numpy(float),
                                   "p90": part[90].to_numpy(float)}))
     out = pd.concat(rows, ignore_index=True)
-    out.attrs.update({k: wide.attrs[k] for k in ("n", "sampled") if k in wide.attrs})
+    out.attrs.update({k: wide.attrs[k] for k in ("n", "sampled", "posterior", "posterior_source")
+                      if k in wide.attrs})
     return out
 
 

@@ -38,6 +38,7 @@ from greenpath.engines.pysd_engine import RunResult
 from greenpath.i18n import LANGS, has, t, t_or, unit_text
 from greenpath.model import indicators
 from greenpath.model import registry as reg
+from greenpath.runners.chance import format_chance
 from greenpath.scenarios import scenario as sc
 
 PAGES = ("simulator", "model", "calibration")
@@ -87,8 +88,17 @@ def cached_run(key: state.RunKey) -> RunResult:
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def cached_targets(key: state.RunKey, sets: tuple[str, ...] | None) -> pd.DataFrame | None:
-    """Targets met / missed for the run of ``key`` (None: module not available)."""
-    return runner.evaluate_targets(cached_run(key).frame, sets)
+    """Targets met / missed for the run of ``key`` (None: module not available).
+
+    Column ``chance``: the share of the uncertainty draws (projection uncertainties and
+    the calibration's posterior, as the bands) that meet each target.
+    """
+    table = runner.evaluate_targets(cached_run(key).frame, sets)
+    if table is not None:
+        chances = runner.target_chances(key, sets)
+        if chances is not None:
+            table["chance"] = table["id"].map(chances["chance"]).to_numpy(dtype=float)
+    return table
 
 
 @st.cache_data(show_spinner=False)
@@ -756,6 +766,8 @@ def target_panel(targets: pd.DataFrame | None, lang: str, compact: bool = False)
                    target=_target_number(target, unit),
                    unit="" if unit.lower() == "year" else unit_text(unit, lang),
                    margin=_target_number(margin, unit, signed=True))
+        if "chance" in row and row["chance"] == row["chance"]:
+            detail += " · " + t("app_target_chance", lang, chance=format_chance(float(row["chance"])))
         if row.get("set"):
             detail += f" · {target_set_label(str(row['set']), lang)}"
         with cols[i % len(cols)]:
@@ -1118,6 +1130,9 @@ def simulator_page(lang: str) -> None:
     else:
         st.caption(t("app_bands_note", lang, n=ctx.bands.attrs.get("n", runner.BAND_SAMPLES),
                      k=len(ctx.bands.attrs.get("sampled", []))))
+        drawn = ctx.bands.attrs.get("posterior", [])
+        st.caption(t("app_bands_posterior", lang, m=len(drawn)) if drawn else
+                   t("app_bands_no_posterior", lang, why=ctx.bands.attrs.get("posterior_source", "")))
     note = co2_history_note(runs[0].frame, ctx.history.get("co2_emissions"), lang)
     if note:
         st.caption(note)
@@ -1237,6 +1252,8 @@ def target_strip(targets: pd.DataFrame | None, view: list[str], lang: str,
             margin = _target_number(row.get("margin"), unit, signed=True)
             unit_shown = "" if unit.lower() == "year" else unit_text(unit, lang)
             text = f"{_target_label(row, lang)} · {margin} {unit_shown}".strip()
+            if "chance" in row and row["chance"] == row["chance"]:
+                text += " · " + t("app_target_chance_badge", lang, chance=format_chance(float(row["chance"])))
             text = text.replace("[", "(").replace("]", ")")
             badge = (f":green-badge[✔ {text}]" if bool(row["met"])
                      else f":red-badge[✘ {text}]")

@@ -64,8 +64,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
+from greenpath.calibration import anchors, metrics
 from greenpath.calibration import history as hist
-from greenpath.calibration import metrics
 from greenpath.engines.pysd_engine import FINAL_TIME, INITIAL_TIME, MDL_PATH, TIME_STEP, model_hash
 from greenpath.model import registry as reg
 
@@ -136,7 +136,7 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "co2_power",
     "captive_coal_capacity",
     "captive_coal_generation",
-)
+) + anchors.present_outputs()  # the physical anchors the model has (calibration/anchors.py)
 #: Default last in-sample year of the out-of-sample check.
 DEFAULT_CUTOFF = 2012
 #: Default width of the prior penalty, in units of the registry range.
@@ -219,11 +219,10 @@ DEFAULT_PARAMETERS: dict[str, str] = {
     "electricity_share_other_manufacturing": "industrial electricity level (whole city 2017-19)",
     "industrial_electrification_rate": "electricity trend (urban districts 2005-14, whole city 2017-19)",
     "industrial_autonomous_intensity_decline": "CO2 and electricity trends",
-    # fuel switch, power plant dispatch, emission factors
+    # fuel switch, power plant dispatch (emission factors are not fitted: NDRC 2007 per fuel, registry)
     "autonomous_coal_switching": "CO2 trend",
     "public_coal_hours": "CO2 after the 2013-15 coal additions (public units on provincial dispatch)",
     "coal_maximum_hours": "CO2 around the 2010-11 captive retirements (captive units at their cap)",
-    "emission_factor_scale": "CO2 level",
     "policy_effort_gain": "CO2 and electricity trends (the 11th-13th FYP intensity targets in the dual-control loop)",
 }
 
@@ -520,6 +519,8 @@ FIT_RULES: dict[str, str] = {
     "electricity_consumption_shixiaqu_100m_kwh": "urban-district electricity, shape only (ratio profiled out)",
     "industrial_electricity_shixiaqu_100m_kwh": "urban-district industrial electricity, shape only",
     "co2_emissions_mt_chen2020_countysum": "cross-check (compared, not scored)",
+    **{a.variable: f"physical anchor, level (when the model has `{a.output}`; calibration/anchors.py)"
+       for a in anchors.ANCHORS},
     "residential_electricity_100m_kwh": "cross-check (compared, not scored)",
     "coal_power_capacity_mw_gem_derived": "cross-check of a model input (compared, not scored)",
 }
@@ -754,6 +755,9 @@ def build_series(history: pd.DataFrame, co2_mode: Literal["profiled", "levels"] 
             assumption="boundary: the urban districts are part of the model's whole city (the ratio is a "
             "boundary factor, not a model error)",
         ))
+
+    # physical anchors (tonnes), fitted in level when the model has the variable
+    out.extend(anchors.anchor_series(history, FIRST_YEAR, MODEL_FINAL_TIME))
 
     # cross-checks: compared in the report, never scored
     out.append(FitSeries(
@@ -1604,12 +1608,15 @@ class CalibrationResult:
     out_of_sample: RefitResult | None = None
     sensitivity: RefitResult | None = None
     series: list[FitSeries] = field(default_factory=list)
+    posterior: Any = None  # calibration/posterior.py PosteriorResult
+    backtest: Any = None  # calibration/backtest.py BacktestResult
 
 
 def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None = None, seed: int = 20240,
               maxiter: int = 300, popsize: int = 12, cutoff: int | None = DEFAULT_CUTOFF,
               prior_weight: float = 1.0, sensitivity: bool = True, engine: str = "auto", workers: int = 1,
-              progress: Callable[[str], None] | None = None) -> CalibrationResult:
+              progress: Callable[[str], None] | None = None, posterior_steps: int = 0,
+              backtest: bool = False) -> CalibrationResult:
     """Fit the model to the history file, then the out-of-sample refit and the sensitivity.
 
     Parameters
@@ -1634,6 +1641,14 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
         Worker processes.
     progress : callable, optional
         Receives progress lines.
+    posterior_steps : int
+        Steps of the posterior MCMC (:mod:`greenpath.calibration.posterior`; 0, the
+        default of this function: no posterior sample; ``greenpath calibrate`` passes
+        :data:`greenpath.calibration.posterior.DEFAULT_STEPS`).
+    backtest : bool
+        Also run the backtest (:mod:`greenpath.calibration.backtest`); its chain is two
+        thirds as long as the main one (:data:`~greenpath.calibration.backtest.BACKTEST_STEPS`
+        for the default main chain).
 
     Returns
     -------
@@ -1662,6 +1677,10 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
         raise CalibrationError(
             f"maxiter {maxiter} / popsize {popsize} not allowed; allowed: maxiter >= 0, popsize >= 1"
         )
+    if isinstance(posterior_steps, bool) or not isinstance(posterior_steps, int) or posterior_steps < 0:
+        raise CalibrationError(
+            f"posterior steps {posterior_steps!r} not allowed; allowed: a whole number >= 0 (0 = no posterior sample)"
+        )
     simulator = make_simulator(engine, workers, final_time)
     try:
         fitted = apply_cutoff(all_series, None)
@@ -1687,6 +1706,24 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
             sens = refit(simulator, apply_cutoff(alt, None), space, seed, maxiter, popsize, prior_weight,
                          name="co2_levels", description=f"both CEADs regimes ({regimes}) fitted in level",
                          score=alt, progress=progress)
+        post = None
+        if posterior_steps > 0:
+            from greenpath.calibration import posterior as P
+
+            steps = posterior_steps
+            burn = P.DEFAULT_BURN if steps == P.DEFAULT_STEPS else steps // 2
+            post = P.sample_posterior(Objective(simulator, fitted, space, 0.0), outcome.u, seed, steps=steps,
+                                      burn=burn, thin=max(1, (steps - burn) // 4), progress=progress)
+        back = None
+        if backtest:
+            from greenpath.calibration import backtest as B
+            from greenpath.calibration import posterior as P
+
+            bt_steps = max(2, 2 * (posterior_steps or P.DEFAULT_STEPS) // 3)
+            bt_burn = bt_steps // 2
+            back = B.run_backtest(simulator, all_series, space, seed, maxiter, popsize, prior_weight,
+                                  steps=bt_steps, burn=bt_burn, thin=max(1, (bt_steps - bt_burn) // 4),
+                                  progress=progress)
         n_runs = simulator.n_runs
     finally:
         close = getattr(simulator, "close", None)
@@ -1724,7 +1761,7 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
         "cutoff": cutoff if cutoff is not None else -1,
         "python": platform.python_version(),
     }
-    return CalibrationResult(space, values, outcome, stats, unc, meta, oos, sens, all_series)
+    return CalibrationResult(space, values, outcome, stats, unc, meta, oos, sens, all_series, post, back)
 
 
 def refit(simulator: Simulator, fitted: Sequence[FitSeries], space: ParameterSpace, seed: int, maxiter: int,
@@ -1822,6 +1859,10 @@ def calibration_document(result: CalibrationResult) -> dict[str, Any]:
         doc["out_of_sample"]["cutoff"] = result.meta["cutoff"]
     if result.sensitivity is not None:
         doc["sensitivity"] = {result.sensitivity.name: _refit_table(result.sensitivity)}
+    if result.posterior is not None:
+        doc["posterior"] = {"file": "posterior.csv", **result.posterior.diagnostics()}
+    if result.backtest is not None:
+        doc["backtest"] = result.backtest.document()
     return doc
 
 
@@ -1851,7 +1892,15 @@ def write_calibration(result: CalibrationResult, path: Path, force: bool = False
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass --force to replace the calibration")
     reg.validate(result.values, "calibrated parameters")  # never write a file the model would refuse
-    text = HEADER + "\n" + tomli_w.dumps(calibration_document(result))
+    doc = calibration_document(result)
+    if result.posterior is not None:
+        from greenpath.calibration import posterior as P
+
+        hashes = P.source_hashes(None)
+        hashes["history_sha256"] = result.meta["data_sha256"]
+        doc["posterior"]["file"] = P.POSTERIOR_FILE
+        doc["posterior"]["sha256"] = P.write_posterior(result.posterior, path.with_name(P.POSTERIOR_FILE), hashes)
+    text = HEADER + "\n" + tomli_w.dumps(doc)
     from greenpath.outputs.files import atomic_write
 
     # A temporary name, then a rename: a full or read-only disk leaves neither a

@@ -160,6 +160,12 @@ def lever_table(scenario_list: Sequence[Any], baseline: Any, lang: str = "en") -
     return pd.DataFrame(rows, columns=columns)
 
 
+def _format_chance(share: float) -> str:
+    from greenpath.runners.chance import format_chance
+
+    return format_chance(share)
+
+
 def targets_table(runs: Sequence[ScenarioRun], lang: str = "en") -> pd.DataFrame:
     """One row per target: label, year, target, then value and met/missed per scenario."""
     first = next((r.targets for r in runs if r.targets is not None), None)
@@ -175,10 +181,12 @@ def targets_table(runs: Sequence[ScenarioRun], lang: str = "en") -> pd.DataFrame
     })
     for run in runs:
         df = run.targets
+        odds = df["chance"] if "chance" in df.columns else [float("nan")] * len(df)
         out[run.scenario.name] = [
             f"{_format_value(v, u)} · "
             + t("chart_report_met" if m else "chart_report_missed", lang)
-            for v, u, m in zip(df["value"], df["unit"], df["met"], strict=True)]
+            + ("" if c != c else " · " + t("chart_report_chance", lang, chance=_format_chance(c)))
+            for v, u, m, c in zip(df["value"], df["unit"], df["met"], odds, strict=True)]
     return out
 
 
@@ -301,6 +309,9 @@ def run_scenarios(names: Sequence[Any], model=None, targets_file: Any = None,
         result = model.run(**scenario.run_kwargs())
         checked = (tg.evaluate(result, targets_file, sets=list(sets) if sets else None)
                    if tg is not None else None)
+        chance = _optional("greenpath.chance")
+        if checked is not None and chance is not None:  # share of uncertainty draws meeting each target
+            checked = chance.chance_column(scenario, checked, targets_file, sets)
         runs.append(ScenarioRun(scenario, result, checked))
     baseline = next((r for r in runs if r.scenario.name == charts.BASELINE), None)
     if baseline is not None:

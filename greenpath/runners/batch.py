@@ -86,7 +86,12 @@ recorded 2020 (CO2, coal, GDP, ...) and differs only from the policy start on.  
 uncertainties the calibration pins to the history (initial GDP, 2017 growth, initial
 shares, ...) are sampled only when asked for (``uncertainties="all"`` or a list of
 names; ``--uncertainty all`` on the command line): sampling them across their prior
-ranges moves 2020 CO2 far from the calibrated 39 Mt.
+ranges moves 2020 CO2 far from the calibrated 39 Mt. Instead, the calibrated parameters
+that are neither sampled nor set by the base scenario take the calibration's posterior
+draws (run ``i`` takes row ``i`` of :func:`greenpath.calibration.posterior.draw_rows`
+``(n, seed)``; ``definition["posterior"]`` records the names and the posterior file's
+SHA-256, and a chunk refuses a different file), so the history spreads only as far as
+the recorded data allow; without a usable posterior a warning says why.
 
 Public API (stable)
 -------------------
@@ -524,11 +529,41 @@ def monte_carlo_batch(n: int, seed: int, base: str | Path = "baseline", *,
         "uncertainty_set": which,
         "uncertainties": [[k, pool[k].min, pool[k].max] for k in chosen],
     }
+    definition["posterior"] = _posterior_definition(chosen, definition["base"], seed)
     return _finish("monte_carlo", definition, variables, chunk_size, engine, targets, sets,
                    use_targets)
 
 
 UNCERTAINTY_SETS = ("projection", "all")
+
+
+def _posterior_definition(chosen: Sequence[str], base: dict, seed: int) -> dict:
+    """Which calibrated parameters take posterior draws (calibration/posterior.py), and from which file.
+
+    The calibrated parameters neither sampled nor set by the base scenario take row ``i``
+    of :func:`greenpath.calibration.posterior.draw_rows` ``(n, seed)`` in run ``i``;
+    without a usable posterior the batch records why (and a warning says so).
+    """
+    from greenpath.calibration import posterior
+
+    draws, why = posterior.draw_rows(1, seed, exclude=[*chosen, *base.get("params", {})])
+    names = list(draws.columns) if draws is not None else []
+    return {"names": names, "sha256": posterior.file_sha256() if names else "", "source": why}
+
+
+def _with_posterior(d: dict, names: list[str], values: np.ndarray, start: int,
+                    stop: int) -> tuple[list[str], np.ndarray]:
+    """Append the posterior draws of runs ``start:stop`` to a Monte Carlo chunk's sample."""
+    post = d.get("posterior") or {}
+    if not post.get("names"):
+        return names, values
+    from greenpath.calibration import posterior
+
+    try:
+        extra = posterior.rows_for_range(int(d["n"]), int(d["seed"]), start, stop, post["names"], post["sha256"])
+    except posterior.PosteriorError as exc:
+        raise BatchError(str(exc)) from None
+    return [*names, *post["names"]], np.hstack([values, extra])
 
 
 def _uncertainty_selection(uncertainties: Sequence[str] | str | None,
@@ -655,6 +690,7 @@ def _build_runs(mode: str, d: dict) -> list[RunSpec]:
     else:
         names = _bounds(d)[0]
         values = _latin_hypercube(n, d["seed"], d["uncertainties"])
+        names, values = _with_posterior(d, names, values, 0, n)
     return _specs_from_values({"start": 0, "names": names, "base": d["base"], "values": values})
 
 
@@ -678,7 +714,8 @@ def _tasks(spec: BatchSpec, chunks: list[tuple[int, int]], todo: Iterable[int],
 
             names, lows, highs = _bounds(d)
             unit = ensemble.read_latin_hypercube(sample, d["n"], len(names), start, stop)
-            task.update(names=names, base=d["base"], values=_scale(unit, lows, highs))
+            names, values = _with_posterior(d, names, _scale(unit, lows, highs), start, stop)
+            task.update(names=names, base=d["base"], values=values)
         yield task
 
 

@@ -837,15 +837,18 @@ def _uncertainty_names(names: Sequence[str] | str | None) -> list[str]:
 
 
 _PROJECTION: dict[tuple[str, str], list[str]] = {}
+#: Posterior draws at which :func:`projection_uncertainties` also checks the history.
+PROJECTION_CHECK_DRAWS = 8
 
 
 def projection_uncertainties() -> list[str]:
     """Uncertainties whose registry range leaves the recorded history unchanged.
 
     Each uncertainty is set to its registry minimum and maximum (all others at
-    their effective defaults) and kept when every headline indicator
+    their effective defaults, and again at :data:`PROJECTION_CHECK_DRAWS` draws of
+    the calibration's posterior) and kept when every headline indicator
     (:data:`greenpath.model.indicators.HEADLINE`) of every saved year up to
-    2020 equals the default run exactly.  Computed once per process, model
+    2020 equals the run it was varied from exactly.  Computed once per process, model
     and calibration (one ``run_many(engine="auto")`` call of about 2 runs per
     uncertainty on the vector engine, or on PySD if it falls back).
     """
@@ -855,18 +858,31 @@ def projection_uncertainties() -> list[str]:
     uncertainties = [k for k, p in reg.uncertainties().items() if p.max > p.min]
     n = 2 * len(uncertainties) + 1
     defaults = reg.effective_defaults()
-    params = {k: np.full(n, defaults[k]) for k in uncertainties}
-    for i, name in enumerate(uncertainties):
-        p = reg.lookup(name)
-        params[name][2 * i + 1] = p.min
-        params[name][2 * i + 2] = p.max
+    # The test runs at the point calibration and at a few posterior draws: an uncertainty
+    # can be inert at the point (e.g. the coal-switching shares while the calibrated
+    # autonomous switching sits at 0) and move the history elsewhere in the posterior.
+    from greenpath.calibration import posterior
+
+    draws, _ = posterior.draw_rows(PROJECTION_CHECK_DRAWS, DEFAULT_SEED)
+    bases = [dict(defaults)]
+    if draws is not None:
+        bases += [{**defaults, **row} for row in draws.to_dict("records")]
+    params = {k: np.concatenate([np.full(n, b[k]) for b in bases]) for k in {*uncertainties, *bases[-1]}}
+    for j in range(len(bases)):
+        for i, name in enumerate(uncertainties):
+            p = reg.lookup(name)
+            params[name][j * n + 2 * i + 1] = p.min
+            params[name][j * n + 2 * i + 2] = p.max
     result = run_many(params, list(indicators.HEADLINE), engine="auto", output="arrays")
     history = result.years <= indicators.BASE_YEAR
     kept = []
     for i, name in enumerate(uncertainties):
-        rows = [2 * i + 1, 2 * i + 2]
-        same = all(np.array_equal(arr[rows][:, history], np.broadcast_to(arr[0, history], (2, history.sum())))
-                   for arr in result.values.values())
+        same = True
+        for j in range(len(bases)):
+            rows = [j * n + 2 * i + 1, j * n + 2 * i + 2]
+            same = same and all(np.array_equal(arr[rows][:, history],
+                                               np.broadcast_to(arr[j * n, history], (2, history.sum())))
+                                for arr in result.values.values())
         if same:
             kept.append(name)
     _PROJECTION[key] = kept
@@ -918,7 +934,18 @@ def bands(
     -------
     pandas.DataFrame
         Index ``year``; columns a MultiIndex ``(variable, percentile)``.
-        ``attrs`` holds ``sampled`` (the sampled names), ``n``, ``seed``.
+        ``attrs`` holds ``sampled`` (the sampled names), ``n``, ``seed``,
+        ``posterior`` (the calibrated parameters that took posterior draws) and
+        ``posterior_source`` (where the draws come from, or why there are none).
+
+    Notes
+    -----
+    The calibrated parameters that are neither held nor sampled take ``n`` seeded
+    draws of the calibration's posterior sample
+    (:func:`greenpath.calibration.posterior.draw_rows`), so the bands carry the
+    calibration's uncertainty together with the projection uncertainties. Without a
+    usable posterior (none stored, or stale) they stay at the point calibration and a
+    ``RuntimeWarning`` says why.
     """
     pct = np.asarray(list(percentiles), dtype=float)
     if pct.ndim != 1 or pct.size == 0 or np.any(~np.isfinite(pct)) or pct.min() < 0 or pct.max() > 100:
@@ -931,6 +958,14 @@ def bands(
     names = [k for k in _uncertainty_names("projection" if uncertainties is None else uncertainties)
              if k not in fixed]
     sample = sample_parameters(names, n, seed, method) if names else pd.DataFrame(index=pd.RangeIndex(n))
+    # The calibrated parameters nobody holds or samples take posterior draws
+    # (calibration/posterior.py); without a usable posterior, a stated fallback.
+    from greenpath.calibration import posterior
+
+    draws, why = posterior.draw_rows(n, seed, exclude=fixed | set(names))
+    if draws is not None:
+        for column in draws.columns:
+            sample[column] = draws[column].to_numpy()
     if base is not None:
         for column in base.columns:
             sample[column] = base[column].iloc[0]
@@ -942,7 +977,8 @@ def bands(
             blocks[(name, _pct_label(p))] = q[j]
     out = pd.DataFrame(blocks, index=pd.Index(result.years, name="year"))
     out.columns = pd.MultiIndex.from_tuples(out.columns, names=["variable", "percentile"])
-    out.attrs.update({"sampled": names, "n": n, "seed": seed, "method": method})
+    out.attrs.update({"sampled": names, "n": n, "seed": seed, "method": method,
+                      "posterior": list(draws.columns) if draws is not None else [], "posterior_source": why})
     return out
 
 

@@ -7,6 +7,7 @@ has the data with units, nothing is overwritten without --force.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import types
 
@@ -162,7 +163,8 @@ def test_targets_slide_shows_met_or_missed(built):
             if shape.has_table:
                 cells += [c.text_frame.text for row in shape.table.rows for c in row.cells]
     assert "Coal consumption 2025 vs 2020" in cells
-    assert any(c.endswith("· met") or c.endswith("· missed") for c in cells)
+    # verdict, then the chance of meeting it (share of the uncertainty runs, greenpath/chance.py)
+    assert any(re.search(r"· (met|missed) · chance [<>]?\d+ %$", c) for c in cells)
 
 
 def test_workbook_has_one_sheet_per_chart_with_units(built):
@@ -271,8 +273,8 @@ def test_targets_slide_colours_met_green_missed_red(built):
                         text = cell.text_frame.text
                         if runs and runs[0].font.color and runs[0].font.color.type:
                             colours[text] = tuple(runs[0].font.color.rgb)
-    met = [c for x, c in colours.items() if x.endswith("· met")]
-    missed = [c for x, c in colours.items() if x.endswith("· missed")]
+    met = [c for x, c in colours.items() if x.split(" · chance")[0].endswith("· met")]
+    missed = [c for x, c in colours.items() if x.split(" · chance")[0].endswith("· missed")]
     assert met
     assert missed
     assert set(met) == {report.MET_RGB}

@@ -88,7 +88,8 @@ def test_grid_is_the_full_product_first_name_slowest():
 
 def test_monte_carlo_is_a_seeded_latin_hypercube():
     names = ["gdp_growth_2023_to_2030", "capacity_utilisation", "coal_maximum_hours"]
-    a = B.monte_carlo_batch(10, 7, uncertainties=names, use_targets=False).runs()
+    spec = B.monte_carlo_batch(10, 7, uncertainties=names, use_targets=False)
+    a = spec.runs()
     b = B.monte_carlo_batch(10, 7, uncertainties=names, use_targets=False).runs()
     c = B.monte_carlo_batch(10, 8, uncertainties=names, use_targets=False).runs()
     assert [r.varied for r in a] == [r.varied for r in b]
@@ -100,7 +101,10 @@ def test_monte_carlo_is_a_seeded_latin_hypercube():
         # one sample in each of the 10 equal-probability strata of the range
         strata = np.floor((values - lo) / (hi - lo) * 10).astype(int)
         assert sorted(strata) == list(range(10))
-    assert set(a[0].varied) == set(names)
+    # the other calibrated parameters take posterior draws (coal_maximum_hours is sampled here)
+    posterior = spec.definition["posterior"]["names"]
+    assert "coal_maximum_hours" not in posterior
+    assert set(a[0].varied) == set(names) | set(posterior)
 
 
 def test_monte_carlo_samples_projection_uncertainties_by_default():
@@ -109,7 +113,10 @@ def test_monte_carlo_samples_projection_uncertainties_by_default():
 
     spec = B.monte_carlo_batch(3, 1, use_targets=False)
     projection = ensemble.projection_uncertainties()
-    assert list(spec.runs()[0].varied) == projection
+    posterior = spec.definition["posterior"]["names"]  # the calibrated parameters: posterior draws
+    assert posterior
+    assert not set(posterior) & set(projection)
+    assert list(spec.runs()[0].varied) == projection + posterior
     assert spec.definition["uncertainty_set"] == "projection"
     assert "initial_gdp" not in projection
     assert "gdp_growth_2017" not in projection
@@ -120,17 +127,19 @@ def test_monte_carlo_samples_projection_uncertainties_by_default():
         assert set(spec.runs()[0].varied) == every
         assert spec.definition["uncertainty_set"] == "all"
     named = B.monte_carlo_batch(3, 1, uncertainties=["initial_gdp"], use_targets=False)
-    assert list(named.runs()[0].varied) == ["initial_gdp"]
+    assert list(named.runs()[0].varied) == ["initial_gdp", *(n for n in posterior if n != "initial_gdp")]
     assert named.definition["uncertainty_set"] == "given"
     with pytest.raises(B.BatchError, match="--uncertainty all stands alone"):
         B.monte_carlo_batch(3, 1, uncertainties=["all", "initial_gdp"])
 
 
-def test_every_monte_carlo_run_reproduces_the_calibrated_history(tmp_path):
+def test_every_monte_carlo_run_reproduces_the_history_of_its_posterior_draw(tmp_path):
     """Default sample on the plan (policy start 2021).
 
-    2005-2020 identical in every run and equal to the default run; the sample spreads
-    the projection; 'all' would not.
+    2005-2020 of every run equals the run of its calibrated parameters (its posterior
+    draw) alone: the projection uncertainties and the plan's levers leave the history
+    unchanged; the sample spreads the projection; 'all' samples the calibrated ones
+    across their whole ranges instead.
     """
     from greenpath.runners import ensemble
 
@@ -141,13 +150,15 @@ def test_every_monte_carlo_run_reproduces_the_calibrated_history(tmp_path):
     B.run_batch(spec, tmp_path, workers=1, progress=False)
     res = tables(tmp_path)["results"]
     assert res["run_id"].nunique() == 40
-    default = ensemble.run_many({}, columns, engine="pysd", output="arrays")
+    posterior = spec.definition["posterior"]["names"]
+    assert posterior
+    draws = pd.DataFrame([{n: r.varied[n] for n in posterior} for r in spec.runs()])
+    alone = ensemble.run_many(draws, columns, engine="vector", output="arrays")
     history = res[res["year"] <= 2020]
     for variable in columns:
         cube = history[history.variable == variable].pivot(index="run_id", columns="year", values="value")
-        np.testing.assert_allclose(cube.to_numpy(), np.broadcast_to(
-            default.values[variable][0][default.years <= 2020], cube.shape), rtol=1e-9, atol=1e-12,
-            err_msg=variable)
+        np.testing.assert_allclose(cube.to_numpy(), alone.values[variable][:, alone.years <= 2020],
+                                   rtol=1e-9, atol=1e-12, err_msg=variable)
     co2 = res[res.variable == "co2_emissions"].pivot(index="run_id", columns="year", values="value")
     assert co2[2035].max() - co2[2035].min() > 1.0  # the projection does spread
     # Sampling every uncertainty moves the recorded history (what the default avoids).

@@ -430,6 +430,22 @@ def test_sample_uncertainties_sets():
         en.sample_uncertainties(4, names="some")
 
 
+def test_projection_uncertainties_are_checked_across_the_posterior():
+    """The coal-switching shares are not projection uncertainties.
+
+    They are inert while the calibrated autonomous switching is 0 (its point value, at the
+    bound) but move the history at posterior draws where it is not.
+    """
+    from greenpath.calibration import posterior
+
+    draws, _ = posterior.draw_rows(en.PROJECTION_CHECK_DRAWS, en.DEFAULT_SEED)
+    assert draws is not None
+    assert (draws["autonomous_coal_switching"] > 0).any()
+    proj = en.projection_uncertainties()
+    assert "switch_to_electricity_share" not in proj
+    assert "gas_substitution_ratio" not in proj
+
+
 def test_projection_uncertainties_leave_history_unchanged():
     proj = en.projection_uncertainties()
     assert "gdp_growth_2023_to_2030" in proj
@@ -457,9 +473,21 @@ def test_bands_ordered_seeded_and_contain_default(model):
     p10, p50, p90 = (b.xs(p, axis=1, level="percentile") for p in (10, 50, 90))
     assert (p10 <= p50).all().all()
     assert (p50 <= p90).all().all()
-    # history is not sampled: zero width up to the base year
+    # up to the base year only the calibration's posterior draws spread the runs (the
+    # projection uncertainties leave the history unchanged, at the point calibration and
+    # across the posterior): the history percentiles are exactly those of the draws alone
     hist = b.index <= indicators.BASE_YEAR
-    np.testing.assert_array_equal(p10[hist].to_numpy(), p90[hist].to_numpy())
+    from greenpath.calibration import posterior
+
+    draws, _ = posterior.draw_rows(300, 42)
+    assert draws is not None
+    assert b.attrs["posterior"] == list(draws.columns)
+    alone = en.run_many(draws, columns, output="arrays")
+    for p in (10, 50, 90):
+        want = np.percentile(np.stack([alone.values[c] for c in columns], axis=2), p, axis=0)[alone.years <= 2020]
+        np.testing.assert_allclose(b.xs(p, axis=1, level="percentile")[columns][hist].to_numpy(), want,
+                                   rtol=1e-12, err_msg=f"P{p}")
+    assert (p90.loc[2015, "co2_emissions"] - p10.loc[2015, "co2_emissions"]) > 0.0
     # The default run lies inside P10-P90 in most projection years for most variables.
     # Not for all: a default at the edge of its registry range (renewable_construction_time
     # = 1 year, the minimum) puts every sampled run on one side of it, so the default

@@ -18,14 +18,15 @@ def _cutoff(text: str) -> int | None:
 
 def register(sub) -> None:
     """Add the ``calibrate`` subcommand."""
-    from greenpath.calibration.fit import DEFAULT_CUTOFF
+    from greenpath.calibration.posterior import DEFAULT_STEPS
     from greenpath.model.registry import CALIBRATED_PATH
 
     p = sub.add_parser(
         "calibrate", help="fit uncertain parameters to Jiaozuo's recorded history",
         description="Fit the registry's uncertain parameters to calibration/data/history.csv (differential "
         "evolution, then least-squares polish), write the calibrated parameter set and optionally a report "
-        "(Markdown + PNG). An existing calibration or report is never replaced without --force.",
+        "(Markdown + PNG), the posterior sample (calibration/posterior.csv) and the 2016-22 backtest. An existing "
+        "calibration or report is never replaced without --force.",
     )
     p.add_argument("--out", type=Path, default=CALIBRATED_PATH,
                    help="calibration file to write (or read with --report-only); default calibration/calibrated.toml")
@@ -34,13 +35,20 @@ def register(sub) -> None:
     p.add_argument("--maxiter", type=int, default=300,
                    help="differential-evolution generations per fit (budget; default 300; 0 = polish only)")
     p.add_argument("--popsize", type=int, default=12, help="DE population per parameter (default 12)")
-    p.add_argument("--cutoff", type=_cutoff, default=DEFAULT_CUTOFF,
-                   help=f"last year of the out-of-sample refit (default {DEFAULT_CUTOFF}; 'none' to skip)")
+    p.add_argument("--cutoff", type=_cutoff, default=None,
+                   help="last year of an extra out-of-sample refit (default none: the backtest, fit through 2015 "
+                   "and scored on 2016-22, is the out-of-sample test)")
     p.add_argument("--params", nargs="+", metavar="NAME", default=None,
                    help="registry uncertainties to fit (default: the built-in set of 23)")
     p.add_argument("--prior-weight", type=float, default=1.0,
                    help="weight of the prior penalty (default 1 = one series' worth; 0 = none)")
-    p.add_argument("--no-sensitivity", action="store_true", help="skip the CO2-weighting sensitivity refit")
+    p.add_argument("--sensitivity", action="store_true",
+                   help="also refit with both CEADs regimes in level (the report's CO2-weighting sensitivity)")
+    p.add_argument("--no-sensitivity", action="store_true", help="no sensitivity refit (the default; kept for scripts)")
+    p.add_argument("--posterior-steps", type=int, default=DEFAULT_STEPS,
+                   help=f"steps of the posterior MCMC (default {DEFAULT_STEPS}; 0 = no posterior sample, every band "
+                   "then samples the projection uncertainties only, and says so)")
+    p.add_argument("--no-backtest", action="store_true", help="skip the 2016-22 backtest")
     p.add_argument("--engine", choices=("auto", "vector", "pysd"), default="auto",
                    help="simulation engine (default: the NumPy vector engine, PySD if it cannot load)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
@@ -79,9 +87,17 @@ def run(args: argparse.Namespace) -> int:
                 raise CommandError(f"{args.report / existing[0]} exists; pass --force to replace the report")
         result = F.calibrate(
             args.history, names=args.params, seed=args.seed, maxiter=args.maxiter, popsize=args.popsize,
-            cutoff=args.cutoff, prior_weight=args.prior_weight, sensitivity=not args.no_sensitivity,
-            engine=args.engine, workers=args.workers, progress=say,
+            cutoff=args.cutoff, prior_weight=args.prior_weight,
+            sensitivity=args.sensitivity and not args.no_sensitivity, engine=args.engine, workers=args.workers,
+            progress=say, posterior_steps=args.posterior_steps, backtest=not args.no_backtest,
         )
+        if args.out.exists():  # the report's closing note compares the bounds before and after
+            import tomllib
+
+            with open(args.out, "rb") as fh:
+                old = tomllib.load(fh)
+            result.meta["previous_at_bound"] = sorted(old.get("uncertainty", {}).get("at_bound", {}))
+            result.meta["previous_fitted_count"] = len(old.get("meta", {}).get("fitted", []))
         path = F.write_calibration(result, args.out, force=args.force)
         print(path)
         meta = result.meta

@@ -26,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="label language")
     p.add_argument("--baseline", default="baseline", metavar="SCENARIO",
                    help="reference for the 'already met in baseline' flag (default baseline)")
+    p.add_argument("--samples", type=int, default=500, metavar="N",
+                   help="runs behind the chance of meeting each target (projection uncertainties and the "
+                   "calibration's posterior, as the app's bands; default 500; 0 = no chance column)")
     p.add_argument("--csv", type=Path, default=None,
                    help="also write the table to this CSV file (refuses to replace one)")
     p.set_defaults(func=run)
@@ -103,6 +106,15 @@ def run(args: argparse.Namespace) -> int:
             model.run(**reference.run_kwargs(), return_columns=columns), chosen)["met"]
     table["met_in_baseline"] = base_met.to_numpy(dtype=bool)
     table["margin_unit"] = ["pp" if u == "%" else u for u in table["unit"]]
+    if args.samples < 0:
+        raise CommandError(f"--samples {args.samples}: allowed a whole number >= 0 (0 = no chance column)")
+    chances = None
+    if args.samples:
+        from greenpath.runners import chance as ch
+
+        kw = scenario.run_kwargs()
+        chances = ch.chance(kw["params"], chosen, n=args.samples, time_varying=kw["time_varying"] or None)
+        table["chance"] = table["id"].map(chances["chance"]).to_numpy(dtype=float)
     lang = args.lang
     label = "label_zh" if lang == "zh" else "label_en"
     file_name = (args.file or targets.DEFAULT_TARGETS).name
@@ -117,9 +129,18 @@ def run(args: argparse.Namespace) -> int:
         flag = ""
         if row.met_in_baseline and reference.name != scenario.name:
             flag = "  " + t("targets_met_in_baseline", lang, baseline=reference.name)
+        odds = ""
+        if chances is not None:
+            from greenpath.runners.chance import format_chance
+
+            odds = f"  {t('targets_chance', lang)} {format_chance(row.chance):>5s}"
         print(f"  {_pad(status, status_w)} {_pad(getattr(row, label), width)}  {value:>14s}  "
-              f"{goal:>14s}  {t('targets_margin', lang)} {margin}{flag}")
+              f"{goal:>14s}  {t('targets_margin', lang)} {margin}{odds}{flag}")
     print(t("targets_summary", lang, met=int(table["met"].sum()), total=len(table)))
+    if chances is not None:
+        a = chances.attrs
+        print(t("targets_chance_note", lang, n=a["n"], k=len(a["sampled"]), m=len(a["posterior"]),
+                source=a["posterior_source"]))
     if reference.name != scenario.name and table["met_in_baseline"].any():
         print(t("targets_baseline_summary", lang, n=int(table["met_in_baseline"].sum()),
                 baseline=reference.name))
