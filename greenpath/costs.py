@@ -10,7 +10,7 @@ them.  This module turns them into the numbers a planning meeting asks for:
   value left in the assets at the end of 2035 (so a plant built in 2034 is not
   charged in full for a horizon it barely serves);
 * **cost per tonne by lever group**: each group's NPC and cumulative CO2 reduction
-  are its Shapley values (:mod:`greenpath.wedges`' method: every order of switching
+  are its Shapley values (the method of :mod:`greenpath.wedges`: every order of switching
   the groups on, averaged), so the groups add up exactly to the total; the cost per
   tonne is their ratio, and the groups sorted by it are the marginal abatement cost
   (MAC) curve;
@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from greenpath import scenarios, wedges
+from greenpath import scenarios
 from greenpath.model import registry as reg
 
 FIRST_YEAR = 2021
@@ -78,8 +78,47 @@ BATCH_VARIABLES = ("total_energy_system_cost", "energy_purchase_cost", "capital_
 MIN_REDUCTION_MT = 0.05
 
 
+UNCERTAINTY_GROUP = "uncertainties"  # the player of changed uncertainties (as in the wedges)
+MAX_PLAYERS = 10
+
+
 class CostError(ValueError):
     """A cost analysis that cannot be made as asked."""
+
+
+def lever_groups() -> list[str]:
+    """Lever groups in registry order (the players of the Shapley split)."""
+    return list(dict.fromkeys(p.group for p in reg.levers().values()))
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, tuple) or isinstance(b, tuple):
+        if not (isinstance(a, tuple) and isinstance(b, tuple)):
+            return False
+        return list(map(float, a[0])) == list(map(float, b[0])) and \
+            list(map(float, a[1])) == list(map(float, b[1]))
+    return float(a) == float(b)
+
+
+def differences(scenario: scenarios.Scenario, baseline: scenarios.Scenario) -> dict[str, dict]:
+    """Return the settings of ``scenario`` that differ from ``baseline``, by lever group.
+
+    The same grouping as :func:`greenpath.wedges.differences` (kept here so the cost
+    analysis stands on the registry alone): levers by their registry group,
+    uncertainties under ``"uncertainties"``.
+    """
+    defaults = reg.effective_defaults()
+    registry = reg.load_registry()
+    s_set, b_set = scenario.settings(), baseline.settings()
+    out: dict[str, dict] = {}
+    for name in sorted(set(s_set) | set(b_set)):
+        mine = s_set.get(name, defaults[name])
+        theirs = b_set.get(name, defaults[name])
+        if not _same(mine, theirs):
+            p = registry[name]
+            group = p.group if p.kind == "lever" else UNCERTAINTY_GROUP
+            out.setdefault(group, {})[name] = mine
+    return out
 
 
 def years() -> np.ndarray:
@@ -268,11 +307,11 @@ def analyse(scenario: str | Path | scenarios.Scenario, *,
         raise CostError(f"samples = {samples!r}: give a whole number, 0 or more")
     co2_var = CO2_VARIABLES[co2]
     scen, base = _resolve(scenario), _resolve(baseline)
-    changes = wedges.differences(scen, base)
-    groups = wedges.lever_groups()
-    all_groups = groups + ([wedges.UNCERTAINTY_GROUP] if wedges.UNCERTAINTY_GROUP in changes else [])
+    changes = differences(scen, base)
+    groups = lever_groups()
+    all_groups = groups + ([UNCERTAINTY_GROUP] if UNCERTAINTY_GROUP in changes else [])
     players = [g for g in all_groups if g in changes]
-    if len(players) > wedges.MAX_PLAYERS:
+    if len(players) > MAX_PLAYERS:
         raise CostError(f"{len(players)} lever groups need 2^{len(players)} runs per sample")
     set_by_scenario = set(scen.settings()) | set(base.settings())
     names = cost_uncertainties(exclude=sorted(set_by_scenario))
