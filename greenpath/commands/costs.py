@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     print(t("costs_groups_heading", lang))
     head = [t("costs_col_group", lang), t("costs_col_npc", lang), t("costs_col_co2", lang),
             t("costs_col_cpt", lang), t("costs_col_range", lang)]
-    w0 = max(14, *(_width(_group_label(g, lang)) for g in rep.groups["group"]), _width(head[0]))
+    w0 = max(14, *(_width(_group_label(g, lang)) for g in rep.groups["group"]), _width(head[0])) + 2
     print("  " + _pad(head[0], w0) + "".join(f"{_pad(h, 18)}" for h in head[1:]))
     for _, r in rep.groups.iterrows():
         name = t("costs_total", lang) if r["group"] == "total" else _group_label(r["group"], lang)
