@@ -16,7 +16,7 @@ from greenpath import cost_charts, costs
 from greenpath.i18n import LANGS, t
 
 #: Monte Carlo samples of the cost ranges behind the deck's P10-P90.
-SAMPLES = 40
+SAMPLES = 100
 
 
 def reports(scenario_list: Sequence, baseline, notes: dict[str, list[str]]) -> list[costs.CostReport]:

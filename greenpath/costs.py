@@ -333,20 +333,12 @@ def analyse(scenario: str | Path | scenarios.Scenario, *,
         for j, c in enumerate(coalitions):
             params, tables = _settings(base, changes, [players[k] for k in c], draw)
             specs.append(batch.RunSpec(i * len(coalitions) + j, f"s{i}c{j}", params, tables))
-    chunk = batch.run_chunk(specs, columns, engine=engine, targets=[])
-    failed = chunk.runs[chunk.runs["status"] != "ok"]
-    if len(failed):
-        raise CostError(f"a run failed: {failed['error'].iloc[0]}")
-    res = chunk.results
-    year_index = np.array(sorted(res["year"].unique()))
-    cube = (res.pivot_table(index=["run_id", "variable"], columns="year", values="value")
-            .reindex(columns=year_index))
+    values, year_index = _run(specs, columns, engine)
     n_draw, n_coal = len(draws), len(coalitions)
 
     def arr(var: str) -> np.ndarray:
         """values[draw, coalition, year-row] of one variable."""
-        block = cube.xs(var, level="variable").sort_index()
-        return block.to_numpy().reshape(n_draw, n_coal, len(year_index))
+        return values[var].reshape(n_draw, n_coal, len(year_index))
 
     flow_rows = np.searchsorted(year_index, years() - 1)
     end_row = int(np.searchsorted(year_index, LAST_YEAR))
@@ -441,6 +433,39 @@ def analyse(scenario: str | Path | scenarios.Scenario, *,
              "rates": dict(DISCOUNT_RATES), "headline_rate": HEADLINE_RATE,
              "sampled": names}
     return CostReport(npc, group_table, yearly, group_yearly, pollutants, health, drivers, attrs)
+
+
+def _run(specs: list, columns: list[str], engine: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Run the specs; return ``variable -> (runs, years)`` arrays and the saved years.
+
+    The vector engine gets every run in one call per year-table structure
+    (:func:`greenpath.ensemble.run_specs`); ``engine="pysd"``, or ``"auto"`` when the
+    vector engine fails, goes through :func:`greenpath.batch.run_chunk`.
+    """
+    from greenpath import batch, ensemble
+
+    if engine not in ("auto", "vector", "pysd"):
+        raise CostError(f"engine {engine!r}: give auto, vector or pysd")
+    if engine != "pysd":
+        try:
+            cube, yrs, cols = ensemble.run_specs(specs, columns)
+        except Exception as exc:  # noqa: BLE001 - auto falls back to PySD, as batches do
+            if engine == "vector":
+                raise CostError(f"the vector engine failed: {exc}") from None
+        else:
+            if not np.isfinite(cube).all():
+                raise CostError("a run gave a non-finite value")
+            return {c: cube[:, :, j] for j, c in enumerate(cols)}, np.asarray(yrs, dtype=int)
+    chunk = batch.run_chunk(specs, columns, engine="pysd", targets=[])
+    failed = chunk.runs[chunk.runs["status"] != "ok"]
+    if len(failed):
+        raise CostError(f"a run failed: {failed['error'].iloc[0]}")
+    res = chunk.results
+    year_index = np.array(sorted(res["year"].unique()))
+    wide = (res.pivot_table(index=["variable", "run_id"], columns="year", values="value")
+            .reindex(columns=year_index))
+    return ({v: wide.xs(v, level="variable").sort_index().to_numpy() for v in columns},
+            year_index)
 
 
 def _spread(v: np.ndarray) -> dict[str, float]:

@@ -266,3 +266,13 @@ def test_cli_prints_both_languages_and_writes_csv(tmp_path, capsys):
     assert main(["costs", "plan_2021", "--samples", "0", "--csv", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
     assert main(["costs", "plan_2021", "--years", "2040"]) == 2
+
+
+def test_vector_engine_and_pysd_give_the_same_report():
+    """The cost analysis runs its coalitions on the vector engine; PySD is the reference."""
+    vec = costs.analyse("only_energy", samples=2, seed=1, engine="vector")
+    ref = costs.analyse("only_energy", samples=2, seed=1, engine="pysd")
+    pd.testing.assert_frame_equal(vec.groups, ref.groups, rtol=1e-9)
+    pd.testing.assert_frame_equal(vec.pollutants, ref.pollutants, rtol=1e-9)
+    with pytest.raises(costs.CostError, match="engine"):
+        costs.analyse("only_energy", samples=0, engine="fast")

@@ -1,7 +1,7 @@
 """The simulator's cost panel: net present cost, the MAC curve, pollutants and health.
 
 Built only while its expander is open (the analysis runs 2^n coalitions for each of
-``SAMPLES + 1`` cost settings, several seconds), cached by the levers' run key.
+``SAMPLES + 1`` cost settings, a few seconds), cached by the levers' run key.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from greenpath.app import state
 from greenpath.i18n import t
 
 #: Monte Carlo samples of the cost ranges in the app (the CLI's default is 200).
-SAMPLES = 40
+SAMPLES = 100
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
