@@ -1152,6 +1152,9 @@ def simulator_page(lang: str) -> None:
                     for col, chart_id in zip(cols, row, strict=False):
                         with col:
                             draw_chart(chart_id, runs, ctx, wedges, lang)
+    from greenpath.app import cost_panel  # costs and co-benefits (issue 19)
+
+    cost_panel.render(current, key, lang)
     st.subheader(t("app_scenario_files", lang))
     scenario_panel(current, lang, runs, wedges)
 

@@ -513,7 +513,8 @@ def _table_slides(prs, title: str, df: pd.DataFrame, empty_text: str, footer: st
 
 def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
                levers: pd.DataFrame, targets: pd.DataFrame, notes: Sequence[str],
-               lang: str, key_numbers: pd.DataFrame | None = None) -> bytes:
+               lang: str, key_numbers: pd.DataFrame | None = None,
+               cost_reports: Sequence[Any] = ()) -> bytes:
     """Build a 16:9 deck (title, key numbers, one chart per slide, levers, targets) as bytes.
 
     Parameters
@@ -532,6 +533,9 @@ def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
     key_numbers
         Table from :func:`key_numbers_table`, shown right after the title slide
         (default: that table against every target of the shipped targets file).
+    cost_reports
+        :class:`greenpath.costs.CostReport` of each scenario: a MAC-curve slide and a
+        cost table after the charts (:mod:`greenpath.cost_deck`).
     """
     from pptx import Presentation
     from pptx.util import Emu
@@ -569,6 +573,10 @@ def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
                                            prs.slide_height)
         picture._element.nvPicPr.cNvPr.set("descr", f"{charts.chart_title(key, lang)}. "
                                                     f"{footer}")
+    if cost_reports:  # costs and co-benefits (issue 19)
+        from greenpath.outputs import cost_deck
+
+        cost_deck.add_slides(prs, cost_reports, lang, footer, _table_slides)
 
     lever_df = levers.drop(columns=["lever"]).rename(columns={
         "label": t("chart_report_col_lever", lang), "clause": t("chart_report_col_clause", lang),
@@ -704,6 +712,11 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
             for key, variable in charts.WEDGE_CHARTS.items()}
         report.timings["wedges"] = time.perf_counter() - clock
     results = {r.scenario.name: _with_titles(r) for r in runs}
+    clock = time.perf_counter()
+    from greenpath.outputs import cost_deck  # costs and co-benefits (issue 19)
+
+    cost_reports = cost_deck.reports([r.scenario for r in runs], base_scenario, report.notes)
+    report.timings["costs"] = time.perf_counter() - clock
 
     # Everything is made in memory first, so a failure part-way leaves no partial pack.
     pending: list[tuple[Path, bytes]] = []
@@ -747,7 +760,8 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
         levers = lever_table([r.scenario for r in runs], base_scenario, code)
         deck = build_deck(images, runs, levers, targets_table(runs, code),
                           report.notes[code], code,
-                          key_numbers=key_numbers_table(runs, code, targets_file))
+                          key_numbers=key_numbers_table(runs, code, targets_file),
+                          cost_reports=cost_reports)
         report.timings[f"pptx_{code}"] = time.perf_counter() - clock
         emit(out_dir / f"report_{code}.pptx", deck)
 

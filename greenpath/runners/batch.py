@@ -306,9 +306,12 @@ class BatchSummary:
 
 # ---------------------------------------------------------------------- building specs
 def default_variables(targets: Sequence[tg.Target] = ()) -> list[str]:
-    """Headline indicators plus what the targets need, in a stable order."""
+    """Headline indicators, what the targets need, then costs and pollutants, in a stable order."""
+    from greenpath.costs import BATCH_VARIABLES
+
     out = list(indicators.HEADLINE)
     out += [v for v in tg.required_variables(list(targets)) if v not in out]
+    out += [v for v in BATCH_VARIABLES if v not in out]
     return out
 
 

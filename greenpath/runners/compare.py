@@ -81,6 +81,10 @@ REFERENCE_COLUMNS = [*indicators.HEADLINE, *[
     "total_gas", "non_fossil_primary_energy", "industrial_final_energy", "transport_energy",
     "residential_energy", "services_energy", "coal_generation", "renewable_generation",
     "primary_va", "tertiary_va", "population", "cumulative_co2",
+    # costs and air pollutants (model/jiaozuo.mdl, last section; greenpath.costs)
+    "total_energy_system_cost", "energy_purchase_cost", "capital_spending",
+    "undepreciated_capital", "so2_emissions", "nox_emissions", "pm25_emissions",
+    "premature_deaths_from_air_pollutants",
 ]]
 CLASS_LABELS = ("same", "below t1", "t1-t2", "t2-t3", "above t3")
 COLOURS = ("#ffffff", "#e3f4e3", "#fff2b3", "#ffc985", "#f59a9a")

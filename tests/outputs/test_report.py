@@ -105,7 +105,13 @@ def test_deck_has_title_charts_levers_targets(built, lang, model, scenario_file)
     prs, slides = _slides(out / f"report_{lang}.pptx")
     assert prs.slide_width * 9 == prs.slide_height * 16  # 16:9
     with_pictures = [s for s in slides if _pictures(s)]
-    assert len(with_pictures) == len(charts.CHARTS) + 2  # and the two wedge charts
+    from greenpath import cost_deck, costs, scenarios
+
+    cost_rep = costs.analyse(scenarios.load(str(scenario_file)), samples=0)
+    n_mac = 1 if cost_rep.attrs["players"] else 0  # the MAC curve (costs, issue 19)
+    n_cost = math.ceil(len(cost_deck.table(cost_rep, lang)) / report.ROWS_PER_SLIDE)
+    # the charts, the two wedge charts and the MAC curve
+    assert len(with_pictures) == len(charts.CHARTS) + 2 + n_mac
     assert all(len(_pictures(s)) == 1 for s in with_pictures)
     # slide order: title, charts, lever slides, target slides
     assert not _pictures(slides[0])
@@ -120,7 +126,7 @@ def test_deck_has_title_charts_levers_targets(built, lang, model, scenario_file)
     n_lever = math.ceil(n_lever_rows / report.ROWS_PER_SLIDE)
     n_target = math.ceil(n_targets / report.ROWS_PER_SLIDE)
     assert n_lever_rows == 3  # the three levers the test scenario sets
-    assert len(slides) == 1 + 1 + len(charts.CHARTS) + 2 + n_lever + n_target  # + key numbers
+    assert len(slides) == 1 + 1 + len(charts.CHARTS) + 2 + n_mac + n_cost + n_lever + n_target
     tables = [s for s in slides if any(sh.has_table for sh in s.shapes)]
     titles = [next(sh.text_frame.text for sh in s.shapes if sh.has_text_frame) for s in tables]
     assert sum(t("chart_report_levers_title", lang) in x for x in titles) == n_lever
@@ -236,7 +242,8 @@ def test_wedges_skipped_with_a_visible_note(tmp_path, model, scenario_file, no_w
     assert t("chart_report_wedges_unavailable", "en") in result.notes["en"]
     assert not list(tmp_path.glob("wedges_*"))
     _, slides = _slides(tmp_path / "report_zh.pptx")
-    assert len([s for s in slides if _pictures(s)]) == len(charts.CHARTS)
+    # the charts and the MAC curve of the costs (issue 19), no wedge charts
+    assert len([s for s in slides if _pictures(s)]) == len(charts.CHARTS) + 1
     title_text = slides[0].placeholders[1].text_frame.text
     assert t("chart_report_wedges_unavailable", "zh") in title_text
 
@@ -305,7 +312,7 @@ def test_wedges_chart_and_slide_when_module_present(tmp_path, model, scenario_fi
     assert fake_wedges == [("policy_test", "co2_emissions"),
                            ("policy_test", "co2_including_imports")]
     _, slides = _slides(tmp_path / "report_zh.pptx")
-    assert len([s for s in slides if _pictures(s)]) == len(charts.CHARTS) + 2
+    assert len([s for s in slides if _pictures(s)]) == len(charts.CHARTS) + 2 + 1  # + MAC curve
     sheets = pd.read_excel(tmp_path / report.DATA_FILE, sheet_name=None, engine="openpyxl")
     assert set(sheets["wedges"]["series"]) == {"industry", "energy supply"}
     assert not result.notes["en"] or all("wedges" not in n for n in result.notes["en"])
