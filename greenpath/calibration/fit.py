@@ -1859,9 +1859,9 @@ def calibration_document(result: CalibrationResult) -> dict[str, Any]:
         doc["out_of_sample"]["cutoff"] = result.meta["cutoff"]
     if result.sensitivity is not None:
         doc["sensitivity"] = {result.sensitivity.name: _refit_table(result.sensitivity)}
-    if result.posterior is not None:
+    if getattr(result, "posterior", None) is not None:
         doc["posterior"] = {"file": "posterior.csv", **result.posterior.diagnostics()}
-    if result.backtest is not None:
+    if getattr(result, "backtest", None) is not None:
         doc["backtest"] = result.backtest.document()
     return doc
 
@@ -1893,7 +1893,7 @@ def write_calibration(result: CalibrationResult, path: Path, force: bool = False
         raise FileExistsError(f"{path} exists; pass --force to replace the calibration")
     reg.validate(result.values, "calibrated parameters")  # never write a file the model would refuse
     doc = calibration_document(result)
-    if result.posterior is not None:
+    if getattr(result, "posterior", None) is not None:
         from greenpath.calibration import posterior as P
 
         hashes = P.source_hashes(None)
