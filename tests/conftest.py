@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from greenpath.engines.pysd_engine import JiaozuoModel
+
+# Some test modules use another's helpers by module name (``from test_app import new_app``);
+# every part's test folder is importable, so that works whichever folders are run.
+for _folder in sorted(Path(__file__).parent.iterdir()):
+    if _folder.is_dir() and _folder.name not in ("fixtures", "__pycache__") and str(_folder) not in sys.path:
+        sys.path.append(str(_folder))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Downloads of the app: the data (CSV, XLSX) and the slide deck (PPTX) of what is shown.
 
 The workbook and the deck are the ones ``greenpath report`` writes
-(:func:`greenpath.report.build_workbook`, :func:`greenpath.report.build_deck`), built
+(:func:`greenpath.outputs.deck.build_workbook`, :func:`greenpath.outputs.deck.build_deck`), built
 in memory for the scenarios on screen: the current one, the baseline and the saved
 ones chosen for comparison.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from greenpath.engines.pysd_engine import RunResult
+from greenpath.engines.base import RunResult
 from greenpath.outputs import charts
 from greenpath.scenarios import scenario as sc
 
@@ -24,7 +24,7 @@ class Shown:
     """One scenario on screen: its settings, result and target check.
 
     ``name`` is how tables, legends and footers call it; the baseline must be called
-    ``"baseline"`` (:data:`greenpath.charts.BASELINE`) so it keeps its colour.
+    ``"baseline"`` (:data:`greenpath.outputs.charts.BASELINE`) so it keeps its colour.
     """
 
     name: str
@@ -83,7 +83,7 @@ def results_csv(shown: Sequence[Shown]) -> bytes:
 def _wedge_sets(wedges: Mapping[str, pd.DataFrame] | None,
                 wedges_imports: Mapping[str, pd.DataFrame] | None,
                 ) -> dict[str, Mapping[str, pd.DataFrame]]:
-    """Return wedge chart key (:data:`greenpath.charts.WEDGE_CHARTS`) -> the tables given."""
+    """Return wedge chart key (:data:`greenpath.outputs.charts.WEDGE_CHARTS`) -> the tables given."""
     given = {"wedges": wedges, "wedges_including_imports": wedges_imports}
     return {key: tables for key, tables in given.items() if tables}
 

@@ -133,7 +133,7 @@ def chart_colour_sets() -> dict[str, list[str]]:
            "industry": [colours[k] for k in mpl.INDUSTRY_SERIES],
            "energy_mix": [colours[k] for k in mpl.ENERGY_SERIES],
            "renewables": [colours[k] for k in mpl.RENEWABLE_SERIES]}
-    # The wedges' lever groups (greenpath.wedges.lever_groups, spaces as underscores, as
+    # The wedges' lever groups (greenpath.runners.wedges.lever_groups, spaces as underscores, as
     # the wedge chart looks them up) and "other" for the groups beyond the largest.
     groups = ("timing", "industry", "energy", "buildings", "transport", "energy_supply")
     out["wedges"] = [colours.get(g, colours["other"]) for g in (*groups, "other")]

@@ -4,7 +4,7 @@ Nothing here imports Streamlit, so every rule is tested directly.
 
 Settings
     ``name -> float | (years, values)`` for levers and uncertainties, as
-    :meth:`greenpath.scenarios.Scenario.settings` returns them.
+    :meth:`greenpath.scenarios.scenario.Scenario.settings` returns them.
 Run key
     The hashable identity of a run: the settings that differ from the model defaults,
     sorted, tables as tuples.  Two sessions with the same settings share one cached
@@ -109,7 +109,7 @@ def run_kwargs(key: RunKey) -> dict:
 
 def key_scenario(key: RunKey, name: str = "custom", title_en: str = "",
                  title_zh: str = "") -> sc.Scenario:
-    """Return a :class:`~greenpath.scenarios.Scenario` holding the settings of ``key``."""
+    """Return a :class:`~greenpath.scenarios.scenario.Scenario` holding the settings of ``key``."""
     kw = run_kwargs(key)
     return sc.Scenario(name=safe_name(name), path=None, title_en=title_en, title_zh=title_zh,
                        params=kw["params"], tables=kw["time_varying"])

@@ -59,15 +59,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from greenpath.calibration import anchors, metrics
 from greenpath.calibration import history as hist
-from greenpath.engines.pysd_engine import FINAL_TIME, INITIAL_TIME, MDL_PATH, TIME_STEP, model_hash
+from greenpath.engines.base import Simulator
 from greenpath.model import registry as reg
+from greenpath.model.mdl import FINAL_TIME, INITIAL_TIME, MDL_PATH, TIME_STEP, model_hash
 
 __all__ = [
     "CALIBRATION_FORMAT_VERSION",
@@ -843,19 +844,6 @@ def after_cutoff(series: Sequence[FitSeries], cutoff: int) -> list[FitSeries]:
 # --------------------------------------------------------------------------- engines
 
 
-class Simulator(Protocol):
-    """Runs a batch of parameter sets; the only thing the objective needs."""
-
-    name: str
-    n_runs: int
-    years: np.ndarray
-
-    def simulate(self, params: Mapping[str, np.ndarray], n: int,
-                 columns: Sequence[str] = OUTPUT_COLUMNS) -> dict[str, np.ndarray]:
-        """Return ``{output: array (n, T)}`` for ``n`` parameter sets."""
-        ...
-
-
 def _final_time(final_time: int | None) -> int:
     """Return a simulator's last year: ``final_time`` checked against the model's years."""
     if final_time is None:
@@ -875,7 +863,7 @@ def _base_params() -> dict[str, float]:
 
 
 class VectorSimulator:
-    """The NumPy vector engine (:mod:`greenpath.vector`): a whole batch in one pass.
+    """The NumPy vector engine (:mod:`greenpath.engines.vector`): a whole batch in one pass.
 
     Parameters
     ----------
@@ -889,7 +877,7 @@ class VectorSimulator:
     name = "vector"
 
     def __init__(self, workers: int = 1, final_time: int | None = None):
-        from greenpath.runners.ensemble import vector_model
+        from greenpath.engines.vector_loader import vector_model
 
         self._model = vector_model()  # the process's compiled model, shared with ensembles
         self.workers = workers
@@ -944,7 +932,7 @@ def _run_pysd_batch(model: Any, batch: list[dict[str, float]], final_time: int,
 
 
 class PysdSimulator:
-    """PySD engine (:class:`greenpath.model.engine.JiaozuoModel`), one run per set.
+    """PySD engine (:class:`greenpath.engines.pysd_engine.JiaozuoModel`), one run per set.
 
     Parameters
     ----------
@@ -1901,7 +1889,7 @@ def write_calibration(result: CalibrationResult, path: Path, force: bool = False
         doc["posterior"]["file"] = P.POSTERIOR_FILE
         doc["posterior"]["sha256"] = P.write_posterior(result.posterior, path.with_name(P.POSTERIOR_FILE), hashes)
     text = HEADER + "\n" + tomli_w.dumps(doc)
-    from greenpath.outputs.files import atomic_write
+    from greenpath.files import atomic_write
 
     # A temporary name, then a rename: a full or read-only disk leaves neither a
     # truncated file nor a stray temporary behind.

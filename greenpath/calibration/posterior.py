@@ -317,7 +317,7 @@ def write_posterior(result: PosteriorResult, path: Path, hashes: Mapping[str, st
 
     Values keep 10 significant digits (the runs use exactly the stored values).
     """
-    from greenpath.outputs.files import atomic_write
+    from greenpath.files import atomic_write
 
     head = {
         "greenpath_posterior": 1, "seed": result.seed, "walkers": result.walkers, "steps": result.steps,

@@ -31,8 +31,8 @@ import pandas as pd
 
 from greenpath.calibration import fit as F
 from greenpath.calibration import history as hist
-from greenpath.engines.pysd_engine import MDL_PATH, model_hash
 from greenpath.model import registry as reg
+from greenpath.model.mdl import MDL_PATH, model_hash
 
 __all__ = [
     "TARGETS",
@@ -383,7 +383,7 @@ def _years(*axes: Any) -> None:
 def _finish(fig: Any, path: Path, footer: str) -> Path:
     fig.text(0.01, 0.005, footer, fontsize=7.5, color="#555555", ha="left", va="bottom")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    from greenpath.outputs.files import atomic_write
+    from greenpath.files import atomic_write
 
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".")),
                  overwrite=True)  # never a half-written image
@@ -1394,7 +1394,7 @@ def write_report(calibration_path: Path, out_dir: Path, *, history_path: Path | 
         if made is None and (out_dir / name).exists():
             (out_dir / name).unlink()  # a chart of a step this calibration did not run
     readme = out_dir / "README.md"
-    from greenpath.outputs.files import atomic_write
+    from greenpath.files import atomic_write
 
     text = _markdown(ctx, charts)
     atomic_write(readme, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=True)

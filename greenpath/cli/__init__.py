@@ -23,7 +23,7 @@ class CommandError(Exception):
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    from greenpath.engines.pysd_engine import ModelError
+    from greenpath.engines.base import ModelError
     from greenpath.model.registry import RegistryError
     from greenpath.scenarios.scenario import ScenarioError
 

@@ -1,7 +1,7 @@
 """Runtime helpers of the vector engine's generated modules.
 
 The source of this file is copied verbatim into every module that
-:func:`greenpath.vector.generate` writes, so a generated module needs nothing
+:func:`greenpath.engines.vector.generate` writes, so a generated module needs nothing
 but NumPy.  Every helper accepts Python/NumPy scalars or arrays whose leading
 (or only) axis is the scenario axis, and reproduces the arithmetic of the
 matching PySD 3.14 function (``pysd.py_backend.functions`` /

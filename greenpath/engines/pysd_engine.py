@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import re
 import shutil
 import sys
@@ -37,7 +36,6 @@ import time
 import warnings
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -45,34 +43,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from greenpath import shipped_dir
+from greenpath.engines.base import ModelError, RunResult, cache_root
 from greenpath.model import registry as reg
+from greenpath.model.mdl import (
+    FINAL_TIME,
+    INITIAL_TIME,
+    MDL_PATH,
+    SAVEPER,
+    TIME_STEP,
+    model_hash,
+    parse_mdl,
+)
 
-MDL_PATH = shipped_dir("model") / "jiaozuo.mdl"
 # Bump when the way the translation is post-processed or cached changes.
-# 2: the translation folder holds a hash manifest (greenpath.cache).
+# 2: the translation folder holds a hash manifest (greenpath.engines.cache).
 ENGINE_VERSION = "2"
-INITIAL_TIME = 2005
-FINAL_TIME = 2035
-TIME_STEP = 0.5
-SAVEPER = 1.0
-
-
-class ModelError(RuntimeError):
-    """The model could not be translated, loaded or run as asked."""
-
-
-def cache_root() -> Path:
-    """Folder for generated files (translation, vector engine): never committed."""
-    env = os.environ.get("GREENPATH_CACHE_DIR")
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "greenpath"
-
-
-def model_hash(mdl_path: Path = MDL_PATH) -> str:
-    """SHA-256 of the model file, the model's version in every result's metadata."""
-    return hashlib.sha256(Path(mdl_path).read_bytes()).hexdigest()
 
 
 def _pysd_version() -> str:
@@ -98,7 +83,7 @@ def translate(mdl_path: Path = MDL_PATH, cache: Path | None = None, force: bool 
     Returns the path of the translated Python module.  The translation is written in a
     temporary folder and moved into place, so concurrent processes never load a half
     written file.  Any PySD warning saying a construct is not implemented is an error.
-    The folder's files are hashed when written (:mod:`greenpath.cache`); a cached
+    The folder's files are hashed when written (:mod:`greenpath.engines.cache`); a cached
     translation that no longer matches is translated again, with one warning.
     """
     import pysd
@@ -353,85 +338,6 @@ def accelerate(pysd_model) -> int:
     return count
 
 
-@dataclass
-class RunResult:
-    """Yearly results of one run: a years x variables table plus units and metadata."""
-
-    frame: pd.DataFrame
-    units: dict[str, str]
-    metadata: dict = field(default_factory=dict)
-
-    def __getitem__(self, name: str) -> pd.Series:
-        """Return the yearly series of variable ``name``."""
-        return self.frame[name]
-
-    def long(self, scenario: str | None = None) -> pd.DataFrame:
-        """Tidy long format: scenario, variable, year, value, unit."""
-        out = self.frame.reset_index().melt(id_vars="year", var_name="variable")
-        out["unit"] = out["variable"].map(self.units)
-        out.insert(0, "scenario", scenario or self.metadata.get("scenario", ""))
-        return out[["scenario", "variable", "year", "value", "unit"]]
-
-
-@dataclass(frozen=True)
-class Variable:
-    """A model variable as written in the .mdl."""
-
-    name: str
-    vensim_name: str
-    unit: str
-    comment: str
-    equation: str
-    kind: str
-    group: str
-
-
-def parse_mdl(mdl_path: Path = MDL_PATH) -> list[Variable]:
-    """Read equations, units and comments straight from the .mdl text.
-
-    PySD's ``doc`` keeps units and comments but not the equation text, which the model
-    page and ``greenpath vars`` show.
-    """
-    text = Path(mdl_path).read_text(encoding="utf-8")
-    text = text.split("\\\\\\---///", 1)[0]
-    if text.startswith("{UTF-8}"):
-        text = text[len("{UTF-8}"):]
-    out: list[Variable] = []
-    group = ""
-    for chunk in text.split("|"):
-        chunk = chunk.strip()
-        if not chunk:
-            continue
-        parts = chunk.split("~")
-        head = parts[0].strip()
-        if head.startswith("*"):  # a ".Group" marker between rows of asterisks
-            group = head.strip("*\n\t ").split("\n")[0].strip().lstrip(".")
-            continue
-        if len(parts) < 3:
-            continue
-        unit, comment = parts[1].strip(), " ".join(parts[2].split())
-        is_equation = "=" in head and ("(" not in head or head.index("=") < head.index("("))
-        if is_equation:
-            lhs, rhs = head.split("=", 1)
-            kind = "stock" if re.match(r"INTEG\s*\(", rhs.strip(), re.IGNORECASE) else "auxiliary"
-            try:
-                float(rhs.strip())
-                kind = "constant"
-            except ValueError:
-                pass
-        else:
-            lhs, rhs = head.split("(", 1)
-            rhs = "(" + rhs
-            kind = "lookup"
-        vname = " ".join(lhs.split())
-        unit = unit.split("[")[0].strip()
-        out.append(Variable(
-            name=re.sub(r"\W+", "_", vname.lower()).strip("_"), vensim_name=vname,
-            unit=unit, comment=comment, equation=" ".join(rhs.split()), kind=kind, group=group,
-        ))
-    return out
-
-
 def _ignore_noise() -> None:
     """Silence PySD's per-call lookup-extrapolation warnings (use inside catch_warnings)."""
     warnings.filterwarnings("ignore", message="(?s).*extrapolating data", category=UserWarning)
@@ -452,7 +358,7 @@ class JiaozuoModel:
         Folder for the translation (default :func:`cache_root`).
     engine
         ``"pysd"`` (default): PySD, as ``fast`` says.  ``"scalar"``: the scalar
-        backend of :mod:`greenpath.vector` (the same equations as straight-line
+        backend of :mod:`greenpath.engines.vector` (the same equations as straight-line
         Python on floats, ~100x faster per run; ``tests/engines/test_vector_engine.py``
         proves it equal to PySD).  A run it cannot make (a year-tabled lever that
         is not a plain constant, a .mdl changed since this model was loaded) goes
@@ -472,7 +378,7 @@ class JiaozuoModel:
         with warnings.catch_warnings():
             _ignore_noise()
             # No compiled bytecode beside the checked source: it would be imported in
-            # its place without being checked (greenpath.cache).
+            # its place without being checked (greenpath.engines.cache).
             dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True
             try:
                 self._model = pysd.load(str(self.py_path))
@@ -680,7 +586,7 @@ class JiaozuoModel:
         """One run on the scalar backend, as PySD's frame; None when it cannot make it.
 
         Year-tabled levers run on the compiled year-table variant
-        (:func:`greenpath.ensemble.vector_model`); None (run through PySD) when
+        (:func:`greenpath.engines.vector_loader.vector_model`); None (run through PySD) when
         that variant cannot be made or was compiled from another .mdl than the
         one this model loaded.
         """
@@ -688,7 +594,7 @@ class JiaozuoModel:
 
         try:
             if self.mdl_path.resolve() == MDL_PATH.resolve():
-                from greenpath.runners.ensemble import _table_lookup, vector_model
+                from greenpath.engines.vector_loader import _table_lookup, vector_model
 
                 vm = vector_model(tables)
                 lookups = {_table_lookup(n): (t["years"], t["values"]) for n, t in tables.items()}

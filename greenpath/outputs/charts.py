@@ -1,6 +1,6 @@
 """Charts people present: scenario results for planning meetings, in Chinese or English.
 
-Every chart function takes model results (one :class:`~greenpath.model.engine.RunResult`
+Every chart function takes model results (one :class:`~greenpath.engines.pysd_engine.RunResult`
 or DataFrame, or a mapping ``scenario name -> RunResult | DataFrame`` for several
 scenarios), a language (``"en"`` or ``"zh"``) and options, and returns a
 :class:`matplotlib.figure.Figure` drawn on the Agg canvas.  Nothing here uses
@@ -321,7 +321,7 @@ _SOURCE_KEYS = {
 }
 _CHANGE_VARIABLES = ("total_coal_consumption", "energy_intensity", "co2_intensity")
 _MW_PER_UNIT = {"MW": 1.0, "GW": 1000.0, "10k kW": 10.0}
-TargetsArg = Any  # list[greenpath.targets.Target] | str | Path | None
+TargetsArg = Any  # list[greenpath.scenarios.targets.Target] | str | Path | None
 
 
 @dataclass(frozen=True)
@@ -359,7 +359,7 @@ def plan_references(targets: TargetsArg = None,
     ----------
     targets
         Loaded targets, a targets TOML file, or None for the shipped
-        ``targets/jiaozuo_targets.toml`` (see :mod:`greenpath.targets`).
+        ``targets/jiaozuo_targets.toml`` (see :mod:`greenpath.scenarios.targets`).
     sets
         Only targets without a set plus these sets (default: all).
 
@@ -571,7 +571,7 @@ def wedges_data(contributions: pd.DataFrame | Mapping[str, pd.DataFrame],
     Parameters
     ----------
     contributions
-        Output of ``greenpath.wedges.compute`` (columns ``year, group, contribution``;
+        Output of ``greenpath.runners.wedges.compute`` (columns ``year, group, contribution``;
         positive = less CO2 than the baseline), or a mapping scenario -> such a table.
     max_groups
         Groups beyond the ``max_groups - 1`` largest (by cumulative absolute
@@ -1066,7 +1066,7 @@ def renewable_capacity(results: Results, lang: str = "en", *, presentation: bool
     Dashed lines: every ``renewable_capacity`` target of the targets file, i.e.
     1,000 MW (seed plan 五(一), set ``seed_2021``) and 2,500 MW (14th FYP energy plan,
     set ``fyp14_energy``); ``sets`` chooses among them as in
-    :func:`greenpath.targets.evaluate`.  With ``show_history`` the recorded end-2020
+    :func:`greenpath.scenarios.targets.evaluate`.  With ``show_history`` the recorded end-2020
     capacity is marked.  ``bands``: P10-P90 of ``renewable_capacity`` (total) as in
     :func:`coal_use`, shaded over the stack of each scenario that has one.  One panel per
     scenario; other parameters as :func:`industry_output`.
@@ -1119,7 +1119,7 @@ def _observed_renewables() -> pd.Series:
 @lru_cache(maxsize=1)
 def _observed_co2() -> pd.Series:
     from greenpath.calibration.history import load_history, series
-    from greenpath.engines.pysd_engine import INITIAL_TIME
+    from greenpath.model.mdl import INITIAL_TIME
 
     observed = series(load_history(), "co2_emissions_mt")
     return observed[observed.index >= INITIAL_TIME]  # CEADs starts in 2004, the model in 2005
@@ -1260,7 +1260,7 @@ def wedges(contributions: pd.DataFrame | Mapping[str, pd.DataFrame],
     Parameters
     ----------
     contributions
-        ``greenpath.wedges.compute(...)`` output (``year, group, contribution``,
+        ``greenpath.runners.wedges.compute(...)`` output (``year, group, contribution``,
         Mt CO2 per year, positive = less CO2), or a mapping scenario -> such a table
         (one panel each).
     results
@@ -1368,7 +1368,7 @@ def save(fig: Figure, path: str | Path, *, overwrite: bool = False) -> Path:
     Refuses to replace an existing file unless ``overwrite``; the file appears only
     when complete.
     """
-    from greenpath.outputs.files import atomic_write
+    from greenpath.files import atomic_write
 
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()

@@ -51,7 +51,7 @@ def run_scenarios(names: Sequence[str], columns: Sequence[str] | None = None):
     Returns
     -------
     tuple
-        ``(scenarios, frames, units)``: name -> :class:`~greenpath.scenarios.Scenario`,
+        ``(scenarios, frames, units)``: name -> :class:`~greenpath.scenarios.scenario.Scenario`,
         name -> years x variables frame, variable -> unit.
     """
     from greenpath.engines.pysd_engine import JiaozuoModel

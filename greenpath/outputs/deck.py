@@ -2,10 +2,10 @@
 
 :func:`build_report` runs the scenarios and writes into one folder:
 
-* ``<chart>_<lang>.png`` and ``.svg`` for every chart of :data:`greenpath.charts.CHARTS`
+* ``<chart>_<lang>.png`` and ``.svg`` for every chart of :data:`greenpath.outputs.charts.CHARTS`
   (plus ``wedges_<lang>`` and ``wedges_including_imports_<lang>``, the reductions of
   territorial CO2 and of CO2 including imported electricity by lever group, when
-  :mod:`greenpath.wedges` is installed and a scenario other than the baseline is asked
+  :mod:`greenpath.runners.wedges` is installed and a scenario other than the baseline is asked
   for);
 * ``report_data.xlsx``: one sheet per chart with the numbers drawn (tidy rows:
   scenario, series, English and Chinese names, year, value, unit), the lever settings,
@@ -33,9 +33,9 @@ from typing import Any
 
 import pandas as pd
 
+from greenpath.files import OutputExistsError, atomic_write_all
 from greenpath.i18n import LANGS, t, unit_text
 from greenpath.outputs import charts
-from greenpath.outputs.files import OutputExistsError, atomic_write_all
 
 DATA_FILE = "report_data.xlsx"
 FORMATS = ("png", "svg")
@@ -59,7 +59,7 @@ class ReportError(ValueError):
 class ScenarioRun:
     """A scenario, its run and its target check."""
 
-    scenario: Any  # greenpath.scenarios.Scenario
+    scenario: Any  # greenpath.scenarios.scenario.Scenario
     result: Any  # RunResult
     targets: pd.DataFrame | None = None
 
@@ -195,8 +195,8 @@ def key_numbers_table(runs: Sequence[ScenarioRun], lang: str = "en",
     """One row per scenario: CO2 peak, CO2 in 2030 and 2035, coal and renewables in 2025.
 
     Coal (change vs 2020) and renewable capacity are shown against the targets of the
-    targets file (``targets``, ``sets`` as :func:`greenpath.charts.plan_references`),
-    each with met / missed.  The peak is :func:`greenpath.targets.headline`'s.
+    targets file (``targets``, ``sets`` as :func:`greenpath.outputs.charts.plan_references`),
+    each with met / missed.  The peak is :func:`greenpath.scenarios.targets.headline`'s.
     """
     from greenpath.model import indicators
     from greenpath.scenarios import targets as tg
@@ -273,7 +273,7 @@ def targets_colors(runs: Sequence[ScenarioRun], table: pd.DataFrame) -> pd.DataF
 
 # ---------------------------------------------------------------------------- running
 def load_scenarios(names: Sequence[str]) -> list[Any]:
-    """Load and validate 1 to :data:`~greenpath.charts.MAX_SCENARIOS` scenarios."""
+    """Load and validate 1 to :data:`~greenpath.outputs.charts.MAX_SCENARIOS` scenarios."""
     from greenpath.scenarios import scenario as scenarios
 
     if not names:
@@ -647,7 +647,7 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
     force
         Replace existing files; otherwise nothing is written when any exists.
     model
-        A loaded :class:`~greenpath.model.engine.JiaozuoModel` to reuse.
+        A loaded :class:`~greenpath.engines.pysd_engine.JiaozuoModel` to reuse.
     targets_file
         Targets TOML to check and draw (default: the shipped file).
     sets

@@ -157,14 +157,14 @@ def write_iamc(table: pd.DataFrame, path: Path, overwrite: bool = False) -> Path
     path
         The file; its suffix chooses the format.
     overwrite
-        Replace an existing file (otherwise :class:`~greenpath.io.OutputExistsError`).
+        Replace an existing file (otherwise :class:`~greenpath.files.OutputExistsError`).
 
     Returns
     -------
     Path
         ``path``.
     """
-    from greenpath.outputs.files import atomic_write
+    from greenpath.files import atomic_write
 
     path = Path(path)
     suffix = path.suffix.lower()

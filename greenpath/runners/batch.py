@@ -22,7 +22,7 @@ folder::
     OUT/summary.csv, summary_targets.csv, summary.xlsx
                                       mean and percentiles per scenario, variable and
                                       year; share of runs meeting each target
-    OUT/iamc.csv                      the results in the IAMC template (greenpath.iamc):
+    OUT/iamc.csv                      the results in the IAMC template (greenpath.outputs.iamc):
                                       a Monte Carlo's summary (co2_emissions|P50, ...)
                                       per scenario, or every run of other batches
     OUT/results.csv, runs.csv, targets.csv
@@ -63,10 +63,10 @@ vector engine this process runs chunks beside ``workers - 1`` helpers, see
 "tcp://host:port"``, or ``"local:N"`` for a local one); the worker writes the chunk's
 files itself and returns only counts, and at most two tasks per worker are in flight,
 so memory does not grow with the number of runs.  A grid or Monte Carlo chunk runs on
-the NumPy vector engine in one :func:`greenpath.ensemble.run_many` call (arrays in,
+the NumPy vector engine in one :func:`greenpath.runners.ensemble.run_many` call (arrays in,
 arrays out); other chunks, and any chunk the vector engine refuses, go through
 :func:`run_chunk`'s path: the vector engine per year-table structure through
-:func:`greenpath.ensemble.run_specs` (``engine="auto"``, the default; if it refuses the
+:func:`greenpath.runners.ensemble.run_specs` (``engine="auto"``, the default; if it refuses the
 model or fails, a warning says why and the chunk runs on PySD), only the vector engine
 (``engine="vector"``: its failure fails the chunk's runs) or PySD (``engine="pysd"``,
 the reference, one run after the other).  The runs table records the engine of each
@@ -74,13 +74,13 @@ run and the SHA-256 of the model that engine was built from.
 
 Monte Carlo
 -----------
-A Latin hypercube (:func:`greenpath.ensemble.latin_hypercube`, the algorithm of
+A Latin hypercube (:func:`greenpath.runners.ensemble.latin_hypercube`, the algorithm of
 ``scipy.stats.qmc.LatinHypercube``, seeded; written to ``OUT/sample.bin`` while the batch
 runs and read back by row range for each chunk), uniform in each registry ``[min,
 max]`` (an assumption: the registry gives ranges, not distributions), on top of a base
 scenario's settings; a sampled uncertainty overrides the base scenario's value.  By
 default it samples the *projection uncertainties*
-(:func:`greenpath.ensemble.projection_uncertainties`: those whose whole range leaves
+(:func:`greenpath.runners.ensemble.projection_uncertainties`: those whose whole range leaves
 the calibrated history 2005-2020 unchanged), so every run starts from the same
 recorded 2020 (CO2, coal, GDP, ...) and differs only from the policy start on.  The
 uncertainties the calibration pins to the history (initial GDP, 2017 growth, initial
@@ -139,6 +139,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from greenpath.engines.base import ENGINES
 from greenpath.model import indicators
 from greenpath.model import registry as reg
 from greenpath.scenarios import scenario as scenarios
@@ -160,7 +161,7 @@ TABLES = OUTPUTS + BATCH_OUTPUTS
 CHUNK_DIR = "runs"
 SAMPLE = "sample.bin"
 SUMMARY_FILES = ("summary.csv", "summary_targets.csv", "summary.xlsx")
-# The results in the IAMC template (greenpath.iamc), written with every batch.
+# The results in the IAMC template (greenpath.outputs.iamc), written with every batch.
 IAMC_FILE = "iamc.csv"
 DEFAULT_PERCENTILES = (10.0, 50.0, 90.0)
 BOM = "\ufeff".encode()
@@ -170,7 +171,6 @@ DEFAULT_CHUNK_SIZE = 25
 # its chunk (engine, the 6 KB of values per run, the tables), so 5,000 runs keep a
 # worker near 300 MB and a 2-worker batch under 1 GB, whatever the number of runs.
 DEFAULT_VECTOR_CHUNK_SIZE = 5000
-ENGINES = ("auto", "vector", "pysd")
 MODES = ("scenarios", "grid", "monte_carlo", "runs")
 RESULT_COLUMNS = ["scenario", "run_id", "variable", "year", "value", "unit"]
 TARGET_COLUMNS = ["run_id", "scenario", "id", "label_en", "year", "comparison", "target",
@@ -255,7 +255,7 @@ class BatchSpec:
 
     def to_dict(self) -> dict:
         """Return the spec as JSON-able data (model version and calibration included)."""
-        from greenpath.engines.pysd_engine import FINAL_TIME, SAVEPER, TIME_STEP, model_hash
+        from greenpath.model.mdl import FINAL_TIME, SAVEPER, TIME_STEP, model_hash
 
         return {
             "format": FORMAT_VERSION, "mode": self.mode, "definition": self.definition,
@@ -509,7 +509,7 @@ def monte_carlo_batch(n: int, seed: int, base: str | Path = "baseline", *,
         Scenario the sample starts from (its levers and year tables hold).
     uncertainties
         What to sample: ``None`` or ``"projection"`` (default,
-        :func:`greenpath.ensemble.projection_uncertainties`: the uncertainties
+        :func:`greenpath.runners.ensemble.projection_uncertainties`: the uncertainties
         whose whole range leaves the calibrated history 2005-2020 unchanged, so
         every run reproduces the same 2020 base), ``"all"`` (every uncertainty
         with a range, including those the calibration pins to the recorded
@@ -635,14 +635,6 @@ def _scale(unit: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> np.ndarray:
     return np.minimum(unit * (highs - lows) + lows, highs)
 
 
-def _latin_hypercube(n: int, seed: int, bounds: list) -> np.ndarray:
-    """Return the batch's Monte Carlo sample, in memory (:func:`greenpath.ensemble.latin_hypercube`)."""
-    from greenpath.runners import ensemble
-
-    names, lows, highs = _bounds({"uncertainties": bounds})
-    return _scale(ensemble.latin_hypercube(n, len(names), np.random.default_rng(seed)), lows, highs)
-
-
 def _n_runs(mode: str, d: dict) -> int:
     if mode == "scenarios":
         return len(d["scenarios"])
@@ -691,8 +683,10 @@ def _build_runs(mode: str, d: dict) -> list[RunSpec]:
     if mode == "grid":
         names, values = [g[0] for g in d["grid"]], _grid_values(d, 0, n)
     else:
-        names = _bounds(d)[0]
-        values = _latin_hypercube(n, d["seed"], d["uncertainties"])
+        from greenpath.runners import ensemble
+
+        names, lows, highs = _bounds(d)
+        values = _scale(ensemble.latin_hypercube(n, len(names), np.random.default_rng(d["seed"])), lows, highs)
         names, values = _with_posterior(d, names, values, 0, n)
     return _specs_from_values({"start": 0, "names": names, "base": d["base"], "values": values})
 
@@ -733,25 +727,17 @@ def _non_finite(values: np.ndarray, columns: list[str], years: np.ndarray) -> st
     return f"non-finite values (NaN or inf) from {first} in {shown}"
 
 
-def model_for(tables: Iterable[str], columns: Sequence[str]):
-    """Return the model this thread runs PySD runs on (one per thread, loaded once).
-
-    ``tables`` and ``columns`` describe the run's structure; the engine keeps the right
-    cache types for every structure it has seen, so one model serves them all
-    (``tests/runners/test_batch.py`` checks interleaved structures against fresh models).
-    """
-    from greenpath.engines.pysd_engine import thread_local_model
-
-    del tables, columns
-    return thread_local_model()
-
-
 def _run_pysd(spec: RunSpec, columns: list[str]):
     """One run on PySD: ``(values, years, error, seconds, engine, model_sha256)``."""
+    from greenpath.engines import pysd_engine
+
     started = time.perf_counter()
     model = None
     try:
-        model = model_for(spec.tables, columns)
+        # One model per thread, loaded once: the engine keeps the right cache types for
+        # every run structure it has seen (tests/runners/test_batch.py checks interleaved
+        # structures against fresh models).
+        model = pysd_engine.thread_local_model()
         frame = model.run(spec.params, time_varying=spec.tables, return_columns=columns,
                           scenario=spec.scenario).frame
     except Exception as exc:  # a run's failure is data, not a batch failure
@@ -1030,7 +1016,7 @@ def run_chunk(specs: Sequence[RunSpec], columns: Sequence[str] | None = None,
     engine
         ``"auto"`` (default: the vector engine; if it refuses the model or fails, a
         ``RuntimeWarning`` says why and the chunk runs on PySD), ``"vector"`` (all
-        runs through :func:`greenpath.ensemble.run_specs`: one vectorised call per
+        runs through :func:`greenpath.runners.ensemble.run_specs`: one vectorised call per
         year-table structure; if the engine fails every run is recorded as failed
         with its error) or ``"pysd"`` (the reference, one run after the other).
     targets
@@ -1355,7 +1341,9 @@ def _init_worker(columns: list[str], engine: str = "pysd") -> None:
         except Exception:  # noqa: BLE001 - run_chunk reports it (or falls back) per chunk
             if engine == "vector":
                 return
-    model_for((), columns)
+    from greenpath.engines.pysd_engine import thread_local_model
+
+    thread_local_model()
 
 
 def scenarios_table(spec: BatchSpec, runs: pd.DataFrame | None = None,
@@ -2128,7 +2116,7 @@ def summary_to_iamc(pct: pd.DataFrame, model: str | None = None) -> pd.DataFrame
     pct
         The ``percentiles`` table: ``scenario, variable, unit, year, n_runs, mean, p..``.
     model
-        The ``Model`` column (default :func:`greenpath.iamc.model_name`).
+        The ``Model`` column (default :func:`greenpath.outputs.iamc.model_name`).
 
     Returns
     -------

@@ -8,7 +8,7 @@ more; levers change nothing before the policy start year).  Rules refer to model
 variables through one mapping (``[variables]``), so a renamed variable is fixed in one
 place.
 
-:func:`run_check` runs a :class:`~greenpath.versions.ModelVersion` on the shipped
+:func:`run_check` runs a :class:`~greenpath.runners.versions.ModelVersion` on the shipped
 scenarios plus a seeded Latin-hypercube sample of every lever and uncertainty across
 its registry range (vector engine, one pass), evaluates every rule and returns every
 violation with the setting that produced it, the year and the value.  Violations are
@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from greenpath.engines.pysd_engine import MDL_PATH
+from greenpath.model.mdl import MDL_PATH
 from greenpath.runners.versions import ModelVersion, Runs, Setting, Settings
 
 __all__ = ["CheckError", "CheckReport", "Rule", "RuleResult", "RuleSet", "Violation", "load_rules", "run_check"]

@@ -1,6 +1,6 @@
 """Compare two versions of the model over a scenario set, and keep reference results.
 
-:func:`compare` runs two :class:`~greenpath.versions.ModelVersion` objects (two git
+:func:`compare` runs two :class:`~greenpath.runners.versions.ModelVersion` objects (two git
 revisions, two folders, or the installed model) over the shipped scenarios plus a
 seeded Latin-hypercube sample of the levers and uncertainties both versions know, and
 gives, for every common output, scenario and year, both values and their relative
@@ -48,8 +48,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from greenpath.engines.pysd_engine import MDL_PATH, parse_mdl
 from greenpath.model import indicators
+from greenpath.model.mdl import MDL_PATH, parse_mdl
 from greenpath.runners.versions import ModelVersion, Runs, Settings, dependency_order
 
 __all__ = [

@@ -5,7 +5,7 @@ Design (EMA Workbench's scenario discovery, Bryant & Lempert 2010)
 1. **Experiments.** A seeded Latin hypercube over the levers (every registry
    lever with a non-empty range, or ``levers=[...]``) and the uncertainties
    (default the projection uncertainties of
-   :func:`greenpath.ensemble.projection_uncertainties`; ``"all"`` or ``"none"``
+   :func:`greenpath.runners.ensemble.projection_uncertainties`; ``"all"`` or ``"none"``
    possible), each uniform over its registry range; settings not sampled come
    from ``scenario`` (default the effective defaults).  Runs go through the
    vector engine (``run_many(engine="auto")``: PySD if the vector engine
@@ -390,7 +390,7 @@ def discover(
     table.insert(1, "unit", [registry[k].unit for k in table["lever"]])
     table.insert(2, "registry_min", [registry[k].min for k in table["lever"]])
     table.insert(3, "registry_max", [registry[k].max for k in table["lever"]])
-    from greenpath.engines.pysd_engine import model_hash
+    from greenpath.model.mdl import model_hash
 
     meta = {
         "scenario": scenario or "defaults", "n": n, "seed": seed, "peak_by": int(peak_by),

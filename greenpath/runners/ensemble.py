@@ -5,11 +5,11 @@ discovery, the app's uncertainty bands, batch chunks) go through
 :func:`run_many`, which validates every input against the parameter registry
 and picks an engine:
 
-* the **vector engine** (:mod:`greenpath.vector`, NumPy, all runs in one pass,
+* the **vector engine** (:mod:`greenpath.engines.vector`, NumPy, all runs in one pass,
   equal to PySD to rounding: bit for bit almost everywhere, one ulp apart where
   NumPy evaluates ``x ** 0.5`` as ``sqrt`` and Python as ``pow``) -- 10,000 runs
   in about a third of a second;
-* **PySD** (:class:`greenpath.model.engine.JiaozuoModel`, one run after the
+* **PySD** (:class:`greenpath.engines.pysd_engine.JiaozuoModel`, one run after the
   other, about 20-30 ms each) -- the reference implementation.
 
 Time-varying lever tables
@@ -22,14 +22,14 @@ tabled lever ``X = value`` becomes ``X = X year table(data year)`` plus a
 lookup ``X year table`` -- the very interpolation PySD's engine performs
 (``numpy.interp`` of ``data year`` over the table) -- and compiles that
 variant once per set of tabled names (cached on disk under
-:func:`greenpath.model.engine.cache_root`).  The table values are passed as
+:func:`greenpath.engines.pysd_engine.cache_root`).  The table values are passed as
 lookup data, so changing them never regenerates anything.  The tests check
 the variant against PySD run by run.
 
 Engine choice (``engine="auto"``): the vector engine, except for a handful of
 runs (at most :data:`AUTO_PYSD_MAX_RUNS`) with year tables, where PySD is
 cheaper than compiling a table variant the first time.  When the vector engine
-refuses the model (:class:`~greenpath.vector.UnsupportedConstructError`: a
+refuses the model (:class:`~greenpath.engines.vector.UnsupportedConstructError`: a
 construct it does not implement, or a tabled lever that is no longer a plain
 constant) or fails while running, ``auto`` warns (``RuntimeWarning`` with the
 reason) and runs PySD; the result's ``engine`` and ``engine_fallback`` say so.
@@ -63,7 +63,7 @@ them anyway.
 
 Threads and processes
 ---------------------
-One :class:`~greenpath.vector.VectorModel` per process and per set of tabled
+One :class:`~greenpath.engines.vector.VectorModel` per process and per set of tabled
 names (:func:`vector_model`), created on first use under a lock and rebuilt
 when the .mdl changes.  The generated module keeps no mutable state between
 calls: its module-level
@@ -73,7 +73,7 @@ a context variable (thread-local) in NumPy 2, so calls from several threads
 (Streamlit) are safe without a lock; the tests run threads against a serial
 reference.  ``workers > 1`` forks processes: do not use it from a threaded
 server.  The PySD path uses one model per thread
-(:func:`greenpath.model.engine.thread_local_model`).
+(:func:`greenpath.engines.pysd_engine.thread_local_model`).
 
 Public API
 ----------
@@ -88,16 +88,12 @@ time_varying=None, uncertainties=None) -> DataFrame``
 ``run_specs(specs, return_columns=None, workers=1, info=None) -> (cube, years,
 columns)`` (batch run specs, year tables included, grouped into vector-engine
 calls)
-``run_chunk_vector(specs) -> DataFrame`` (long rows for the batch runner)
 ``validate_param_sets(param_sets) -> DataFrame``
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import threading
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -107,9 +103,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from greenpath.engines.pysd_engine import MDL_PATH, cache_root
+from greenpath.engines.base import ENGINES
+from greenpath.engines.vector_loader import (
+    _mdl_sha256,
+    _table_lookup,
+    vector_model,
+)
 from greenpath.model import indicators
 from greenpath.model import registry as reg
+from greenpath.model.mdl import MDL_PATH
 
 __all__ = [
     "AUTO_PYSD_MAX_RUNS",
@@ -122,7 +124,6 @@ __all__ = [
     "latin_hypercube",
     "read_latin_hypercube",
     "projection_uncertainties",
-    "run_chunk_vector",
     "run_many",
     "run_specs",
     "sample_parameters",
@@ -132,15 +133,11 @@ __all__ = [
     "vector_model",
 ]
 
-ENGINES = ("auto", "vector", "pysd")
 #: With year tables and at most this many runs, ``engine="auto"`` uses PySD.
 AUTO_PYSD_MAX_RUNS = 4
 #: Default seed of samples and bands (the seed plan's date).
 DEFAULT_SEED = 20211202
 SAMPLING_METHODS = ("lhs", "random")
-#: Columns of the long format the batch runner writes.
-LONG_COLUMNS = ["scenario", "run_id", "variable", "year", "value", "unit"]
-
 Table = tuple[Sequence[float], Sequence[float]]
 
 
@@ -151,157 +148,6 @@ class EnsembleError(ValueError):
 # ---------------------------------------------------------------------------
 # Engines
 # ---------------------------------------------------------------------------
-
-_LOCK = threading.Lock()
-_MODELS: dict[frozenset[str], Any] = {}  # tabled names -> VectorModel
-_TABLE_SUFFIX = " year table"
-
-
-class YearTableError(ValueError):
-    """A constant that cannot be given a year table (its equation is not ``name = <number>``)."""
-
-    def __init__(self, key: str, vensim_name: str, message: str):
-        super().__init__(message)
-        self.key, self.vensim_name = key, vensim_name
-
-
-def with_year_tables(text: str, constants: Iterable[tuple[str, str, str]], mdl_name: str) -> str:
-    """Return ``.mdl`` ``text`` in which each constant follows a year table over ``data year``.
-
-    ``constants`` are ``(registry key, Vensim name, unit)``; each must have exactly one
-    equation ``name = <number>`` in ``text`` (else :class:`YearTableError`, naming
-    ``mdl_name``).  The table starts flat at that number; runs pass its values as a
-    lookup (``<name>_year_table``).  The one rewrite of the model's text for year tables:
-    the ensembles and the model versions of ``greenpath check`` / ``compare`` use it.
-    """
-    for key, vensim, unit in sorted(constants):
-        words = [re.escape(w) for w in vensim.split()]
-        pattern = re.compile(
-            r"^(" + r"\s+".join(words) + r")\s*=\s*([-+0-9.eE]+)\s*$", re.MULTILINE | re.IGNORECASE
-        )
-        found = list(pattern.finditer(text))
-        if len(found) != 1:
-            raise YearTableError(key, vensim, f"a year table for {key!r} needs one constant equation "
-                                              f"'{vensim} = <number>' in {mdl_name}, found {len(found)}")
-        match = found[0]
-        vname, value = match.group(1), float(match.group(2))
-        lookup = f"{vname}{_TABLE_SUFFIX}"
-        definition = (
-            f"{lookup}(\n\t[(2005,0)-(2035,1)],(2005,{value!r}),(2035,{value!r}))\n"
-            f"\t~\t{unit}\n\t~\tYear table of {vname} (generated for time-varying runs).\n\t|\n\n"
-            f"{vname} = {lookup}(data year)"
-        )
-        text = text[: match.start()] + definition + text[match.end():]
-    return text
-
-
-def cached_text_file(text: str, folder: Path, stem: str) -> Path:
-    """Write ``text`` (once) as ``folder/<stem>_<hash>.mdl`` with a checked manifest; return the path.
-
-    The file name holds the hash of the text; the manifest that of the bytes, checked
-    before every use (a damaged file is written again).
-    """
-    from greenpath.engines.cache import atomic_write_verified, read_verified
-
-    data = text.encode("utf-8")
-    path = folder / f"{stem}_{hashlib.sha256(data).hexdigest()[:16]}.mdl"
-    if read_verified(path, path.with_suffix(".sha256")) != data:
-        atomic_write_verified(path, data, path.with_suffix(".sha256"))
-    return path
-
-
-def _table_variant(names: frozenset[str]) -> tuple[Path, str]:
-    """Write (once) the .mdl variant in which the levers ``names`` follow year tables.
-
-    Returns the variant's path and the SHA-256 of the ``model/jiaozuo.mdl`` bytes it
-    was derived from.  A lever whose equation is not ``name = <number>`` (e.g. a
-    guarded ``MAX(0, ...)``) cannot be tabled this way:
-    :class:`~greenpath.vector.UnsupportedConstructError` (``engine="auto"`` then
-    falls back to PySD, which replaces the component with the table).
-    """
-    from greenpath.engines.vector import UnsupportedConstructError
-
-    raw = MDL_PATH.read_bytes()
-    source = hashlib.sha256(raw).hexdigest()
-    params = [reg.lookup(name, "time_varying") for name in names]
-    try:
-        text = with_year_tables(raw.decode("utf-8"), [(p.name, p.vensim_name, p.unit) for p in params],
-                                MDL_PATH.name)
-    except YearTableError as exc:
-        raise UnsupportedConstructError(exc.vensim_name, "a year table", f"time_varying: {exc}") from None
-    return cached_text_file(text, cache_root() / "vector_tables", f"{MDL_PATH.stem}_tables"), source
-
-
-def _mdl_sha256() -> str:
-    """Return the SHA-256 of ``model/jiaozuo.mdl``, hashed again only when its stat changes.
-
-    Called on every :func:`vector_model` call (each lever move's bands in the app):
-    a ``stat`` instead of reading and hashing the file each time.
-    """
-    from greenpath.engines.pysd_engine import model_hash
-
-    global _MDL_HASH
-    st = MDL_PATH.stat()
-    signature = (str(MDL_PATH), st.st_mtime_ns, st.st_size)
-    if _MDL_HASH[0] != signature:
-        _MDL_HASH = (signature, model_hash(MDL_PATH))
-    return _MDL_HASH[1]
-
-
-_MDL_HASH: tuple[tuple[str, int, int] | None, str] = (None, "")
-
-
-def _compile(key: frozenset[str]) -> Any:
-    from greenpath.engines.vector import VectorModel
-
-    if not key:
-        return VectorModel(MDL_PATH, cache_root() / "vector")  # source_sha256 = its own hash
-    path, source = _table_variant(key)
-    model = VectorModel(path, cache_root() / "vector")
-    model.source_sha256 = source
-    return model
-
-
-def vector_model(table_names: Iterable[str] = ()) -> Any:
-    """Return the process's :class:`~greenpath.vector.VectorModel` (created under a lock).
-
-    One compiled model per process and set of tabled names, rebuilt when
-    ``model/jiaozuo.mdl`` changes: every call compares the file's SHA-256 with
-    the one the cached model was compiled from (``model.source_sha256``) and
-    recompiles under the lock when they differ (a long-lived process -- the app,
-    a Dask worker -- never labels results of an old model with the new hash).
-
-    Parameters
-    ----------
-    table_names
-        Registry parameters that follow year tables in the runs to come; each set
-        of names has its own compiled model variant (see the module docstring).
-
-    Returns
-    -------
-    greenpath.vector.VectorModel
-        The compiled model; it is shared, so never call its ``refresh()``.
-        ``source_sha256`` is the SHA-256 of the ``model/jiaozuo.mdl`` it was
-        compiled from (the ``model_sha256`` of the results it gives).
-
-    Raises
-    ------
-    greenpath.vector.UnsupportedConstructError
-        The vector engine refuses the model (a construct it does not implement,
-        or a tabled lever that is not a plain constant).
-    """
-    key = frozenset(table_names)
-    current = _mdl_sha256()
-    model = _MODELS.get(key)
-    if model is not None and model.source_sha256 == current:
-        return model
-    with _LOCK:
-        model = _MODELS.get(key)
-        if model is None or model.source_sha256 != _mdl_sha256():
-            model = _compile(key)
-            _MODELS[key] = model
-    return model
-
 
 def choose_engine(engine: str, n: int, has_tables: bool) -> str:
     """Resolve ``engine`` (``auto``/``vector``/``pysd``) for ``n`` runs.
@@ -504,7 +350,7 @@ class EnsembleArrays:
         """Return the same results as an ``xarray.Dataset`` with dims ``(run, year)``."""
         import xarray as xr
 
-        from greenpath.engines.pysd_engine import model_hash
+        from greenpath.model.mdl import model_hash
 
         ds = xr.Dataset(coords={"run": np.asarray(self.runs), "year": self.years})
         for name, arr in self.values.items():
@@ -610,11 +456,6 @@ def _vector_params(frame: pd.DataFrame, table_names: Iterable[str]) -> dict[str,
     return params
 
 
-def _table_lookup(name: str) -> str:
-    """Python name of the lookup that carries lever ``name``'s year table in a variant."""
-    return name + _TABLE_SUFFIX.replace(" ", "_")
-
-
 def _run_vector(frame: pd.DataFrame, return_columns, tables, workers: int) -> EnsembleArrays:
     vm = vector_model(tables)
     columns = _check_columns(return_columns, _output_names(vm))
@@ -641,7 +482,8 @@ def _years(times: np.ndarray) -> np.ndarray:
 
 
 def _run_pysd(frame: pd.DataFrame, return_columns, tables) -> EnsembleArrays:
-    from greenpath.engines.pysd_engine import ModelError, thread_local_model
+    from greenpath.engines.base import ModelError
+    from greenpath.engines.pysd_engine import thread_local_model
 
     model = thread_local_model()
     columns = _check_columns(return_columns, model.units)
@@ -1015,7 +857,7 @@ def run_specs(
     specs
         Objects or mappings with ``params`` (``name -> value``; missing names at
         their effective defaults) and optionally ``tables`` (``name -> (years,
-        values)``), e.g. :class:`greenpath.batch.RunSpec`.
+        values)``), e.g. :class:`greenpath.runners.batch.RunSpec`.
     return_columns
         Variables (default :data:`greenpath.model.indicators.HEADLINE`).
     workers
@@ -1089,41 +931,3 @@ def run_specs(
     if info is not None:
         info["model_sha256"] = hashes.pop()
     return cube, years, columns  # type: ignore[return-value]
-
-
-def run_chunk_vector(
-    specs: Sequence[Any],
-    return_columns: Sequence[str] | None = None,
-) -> pd.DataFrame:
-    """Run a chunk of batch runs on the vector engine; long rows as the batch writes them.
-
-    Parameters
-    ----------
-    specs
-        As :func:`run_specs`, each also with ``scenario`` and ``run_id``.
-    return_columns
-        Variables (default :data:`greenpath.model.indicators.HEADLINE`).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Long rows ``scenario, run_id, variable, year, value, unit``, ordered by
-        run, then variable (in ``return_columns`` order), then year -- the
-        order of ``RunResult.long()`` for each run.
-    """
-    specs = list(specs)
-    if not specs:
-        return pd.DataFrame(columns=LONG_COLUMNS)
-    labels = [(_spec_value(s, "scenario", i), _spec_value(s, "run_id", i)) for i, s in enumerate(specs)]
-    cube, years, columns = run_specs(specs, return_columns)
-    units = {m["py_name"]: m["units"] or "" for m in vector_model().variables}
-    n, n_years = len(specs), len(years)
-    per_run = len(columns) * n_years
-    return pd.DataFrame({
-        "scenario": np.repeat(np.asarray([lab[0] for lab in labels], dtype=object), per_run),
-        "run_id": np.repeat(np.asarray([lab[1] for lab in labels]), per_run),
-        "variable": np.tile(np.repeat(np.asarray(columns, dtype=object), n_years), n),
-        "year": np.tile(years, n * len(columns)),
-        "value": cube.transpose(0, 2, 1).reshape(-1),
-        "unit": np.tile(np.repeat(np.asarray([units.get(c, "") for c in columns], dtype=object), n_years), n),
-    })

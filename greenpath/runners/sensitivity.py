@@ -40,7 +40,7 @@ An outcome that does not vary across a sample (e.g. the peak year when every
 run peaks in the same year) has no variance to apportion: its indices are
 reported as NaN with ``note = "constant"``.
 
-Everything runs through :func:`greenpath.ensemble.run_many` on the vector
+Everything runs through :func:`greenpath.runners.ensemble.run_many` on the vector
 engine (chunks of :data:`CHUNK` runs bound the memory), seeded, so the same
 arguments give the same table.
 
@@ -169,7 +169,7 @@ OUTCOME_FORMS = ("VAR@YEAR", "cumulative:VAR:YEAR-YEAR", "change:VAR@YEAR", "pea
 
 def _model_variables() -> dict[str, str]:
     """Model outputs (stocks and auxiliaries) and their units."""
-    from greenpath.engines.pysd_engine import parse_mdl
+    from greenpath.model.mdl import parse_mdl
 
     return {v.name: v.unit for v in parse_mdl() if v.kind not in ("lookup", "control", "time")}
 
@@ -311,7 +311,7 @@ def factor_ranges(which: str | Sequence[str] = "all") -> dict[str, tuple[float, 
     ----------
     which
         ``"all"`` (levers and uncertainties), ``"levers"``, ``"uncertainties"``,
-        ``"projection"`` (levers and :func:`greenpath.ensemble.projection_uncertainties`)
+        ``"projection"`` (levers and :func:`greenpath.runners.ensemble.projection_uncertainties`)
         or a list of registry names.  Parameters whose range is a single value
         are left out.
     """
@@ -665,7 +665,7 @@ def run_sensitivity(
             parts.append(part[part["outcome"].isin(names)])
         sobol = pd.concat(parts, ignore_index=True)
     table = _combine(ranges, morris, sobol, chosen)
-    from greenpath.engines.pysd_engine import model_hash
+    from greenpath.model.mdl import model_hash
 
     meta = {
         "scenario": scenario or "defaults", "method": method, "n": n, "trajectories": trajectories,

@@ -4,14 +4,14 @@
 the one installed: a temporary copy with a planted change, an older git revision, or
 another checkout.  A :class:`ModelVersion` holds the three files that define one
 (``model/jiaozuo.mdl``, ``model/parameters.csv``, ``calibration/calibrated.toml``),
-compiles the ``.mdl`` with the vector engine (:class:`greenpath.vector.VectorModel`,
+compiles the ``.mdl`` with the vector engine (:class:`greenpath.engines.vector.VectorModel`,
 its public API; generated code is cached under
-:func:`greenpath.model.engine.cache_root`) and runs many settings in one call.
+:func:`greenpath.engines.pysd_engine.cache_root`) and runs many settings in one call.
 
 Settings are ``name -> value`` or ``name -> (years, values)`` (a year table, as in a
 scenario file).  Runs with year tables use a derived ``.mdl`` in which each tabled
 lever ``X = <number>`` reads ``X year table(data year)``, the same construction
-:mod:`greenpath.ensemble` uses for the installed model; because ``data year`` is a
+:mod:`greenpath.runners.ensemble` uses for the installed model; because ``data year`` is a
 whole year, the table is resampled on every year 2005-2035 (linear in between, flat
 outside the given years), which gives the values of the scenario's own table.
 
@@ -43,8 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from greenpath.engines.pysd_engine import MDL_PATH, cache_root, parse_mdl
+from greenpath.engines.base import cache_root
 from greenpath.model import registry as reg
+from greenpath.model.mdl import MDL_PATH, parse_mdl
 
 __all__ = ["ModelVersion", "Runs", "Settings", "VersionError", "dependency_order"]
 
@@ -217,7 +218,7 @@ class ModelVersion:
         return model
 
     def _table_variant(self, names: frozenset[str]) -> Path:
-        from greenpath.runners.ensemble import YearTableError, cached_text_file, with_year_tables
+        from greenpath.engines.vector_loader import YearTableError, cached_text_file, with_year_tables
 
         try:
             text = with_year_tables(self.mdl_path.read_text(encoding="utf-8"),

@@ -158,7 +158,7 @@ def compute_many(scenario: str | Path | scenarios.Scenario, variables: Sequence[
     engine
         ``"auto"`` (default: the vector engine, all coalitions in one call, PySD if
         the vector engine fails), ``"vector"`` or ``"pysd"`` (the reference, one
-        model per thread), as in :func:`greenpath.batch.run_chunk`.
+        model per thread), as in :func:`greenpath.runners.batch.run_chunk`.
 
     Returns
     -------

@@ -72,7 +72,7 @@ Public API (used by the CLI, the batch runner, the wedges and the app; stable)
 ``save(scenario, path, overwrite=False, parent=None, directory=SCENARIO_DIR) -> Path``
     Write :func:`to_toml` text; never replaces an existing file unless asked.
 ``Scenario.run_kwargs()``
-    Keyword arguments for :meth:`greenpath.model.engine.JiaozuoModel.run`.
+    Keyword arguments for :meth:`greenpath.engines.pysd_engine.JiaozuoModel.run`.
 ``Scenario.derive(name, params=None, tables=None, **meta) -> Scenario``
     A child scenario with some settings changed (validated).
 ``Scenario.settings() -> dict``
@@ -761,7 +761,7 @@ def save(scenario: Scenario, path: str | Path, overwrite: bool = False,
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; choose another name or allow overwriting")
-    from greenpath.outputs.files import atomic_write
+    from greenpath.files import atomic_write
 
     text = to_toml(scenario, parent, directory)
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), overwrite=True)

@@ -166,7 +166,7 @@ def _parse_indicator(text: str) -> tuple[str, str | None, int | None]:
 @lru_cache(maxsize=1)
 def model_units() -> dict[str, str]:
     """Return the unit of every model variable, read from the .mdl (no model load)."""
-    from greenpath.engines.pysd_engine import parse_mdl
+    from greenpath.model.mdl import parse_mdl
 
     return {v.name: v.unit for v in parse_mdl() if v.kind in ("stock", "auxiliary")}
 
@@ -470,7 +470,7 @@ def evaluate(result_or_frame, targets: list[Target] | str | Path | None = None,
     Parameters
     ----------
     result_or_frame
-        A :class:`~greenpath.model.engine.RunResult` or its yearly frame (index year,
+        A :class:`~greenpath.engines.pysd_engine.RunResult` or its yearly frame (index year,
         columns model variables).
     targets
         Loaded targets, a targets file, or None for :data:`DEFAULT_TARGETS`.

@@ -15,8 +15,9 @@ from greenpath.calibration import posterior as P
 from greenpath.calibration import report as R
 from greenpath.calibration.history import DEFAULT_HISTORY_PATH, load_history
 from greenpath.cli import main
-from greenpath.engines.pysd_engine import JiaozuoModel, model_hash
+from greenpath.engines.pysd_engine import JiaozuoModel
 from greenpath.model import registry as reg
+from greenpath.model.mdl import model_hash
 
 SHIPPED = reg.CALIBRATED_PATH
 SHIPPED_REPORT = SHIPPED.parent / "report" / "README.md"

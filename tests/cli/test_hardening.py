@@ -246,8 +246,8 @@ def test_pysd_translation_is_verified_and_rebuilt_once(tmp_path):
 
 def test_vector_module_is_verified_and_never_imported_when_changed(tmp_path):
     from greenpath.engines.cache import CacheWarning
-    from greenpath.engines.pysd_engine import MDL_PATH
     from greenpath.engines.vector import VectorModel
+    from greenpath.model.mdl import MDL_PATH
 
     folder = tmp_path / "vector"
     model = VectorModel(MDL_PATH, folder)

@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from greenpath.engines import pysd_engine as engine
-from greenpath.engines.pysd_engine import JiaozuoModel, ModelError
+from greenpath.engines.base import ModelError
+from greenpath.engines.pysd_engine import JiaozuoModel
 from greenpath.model import registry
 
 LEVER_SET_A = {"industrial_coal_substitution_rate": 0.1, "wind_build_rate": 300.0,

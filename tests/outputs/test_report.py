@@ -17,10 +17,10 @@ from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 
 from greenpath.cli import main
+from greenpath.files import OutputExistsError
 from greenpath.i18n import t
 from greenpath.outputs import charts
 from greenpath.outputs import deck as report
-from greenpath.outputs.files import OutputExistsError
 
 SCENARIO_TOML = """
 [scenario]

@@ -18,8 +18,9 @@ import pandas as pd
 import pytest
 
 from greenpath.cli import main
-from greenpath.engines.pysd_engine import JiaozuoModel, model_hash
+from greenpath.engines.pysd_engine import JiaozuoModel
 from greenpath.model import registry as reg
+from greenpath.model.mdl import model_hash
 from greenpath.runners import batch as B
 from greenpath.scenarios import scenario as scenarios
 
@@ -226,7 +227,9 @@ def test_failed_runs_are_recorded_and_do_not_stop_others(tmp_path):
 
 
 def test_nan_run_is_recorded_as_failed(tmp_path, monkeypatch):
-    real = B.model_for((), FEW)
+    from greenpath.engines import pysd_engine
+
+    real = pysd_engine.thread_local_model()
 
     class NanOnRequest:
         """The real model, but CO2 turns NaN from 2030 when ccus_capacity is 2.5."""
@@ -237,7 +240,7 @@ def test_nan_run_is_recorded_as_failed(tmp_path, monkeypatch):
                 result.frame.loc[2030:, "co2_emissions"] = np.nan
             return result
 
-    monkeypatch.setattr(B, "model_for", lambda tables, columns: NanOnRequest())
+    monkeypatch.setattr(pysd_engine, "thread_local_model", lambda: NanOnRequest())
     specs = [B.RunSpec(0, "a", {}), B.RunSpec(1, "nan", {"ccus_capacity": 2.5}),
              B.RunSpec(2, "b", {"ccus_capacity": 1.0})]
     # Mocked: no lever or uncertainty setting within (or at the edges of) the registry

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from greenpath.engines.pysd_engine import MDL_PATH
+from greenpath.engines import vector_loader as loader
 from greenpath.model import indicators
 from greenpath.model import registry as reg
+from greenpath.model.mdl import MDL_PATH
 from greenpath.runners import ensemble as en
 from greenpath.runners.ensemble import EnsembleError
 from greenpath.scenarios import scenario as scenarios
@@ -93,7 +94,7 @@ def _ulp_cancellation_variables() -> set[str]:
     the plain relative tolerance.  Read from the .mdl, so a new equation of
     this form is covered without editing the test.
     """
-    from greenpath.engines.pysd_engine import parse_mdl
+    from greenpath.model.mdl import parse_mdl
 
     return {v.name for v in parse_mdl() if _POWER_OF_TIME_STEP.search(v.equation)}
 
@@ -573,25 +574,6 @@ def test_threads_get_the_serial_results():
 # ---------------------------------------------------------------------------
 
 
-def test_run_chunk_vector_matches_pysd_long_rows(model):
-    specs = [
-        {"scenario": "a", "run_id": 0, "params": {"wind_build_rate": 120.0}},
-        {"scenario": "a", "run_id": 1, "params": {"carbon_price": 50.0, "wind_build_rate": 10.0}},
-        {"scenario": "b", "run_id": 7, "params": {}},
-    ]
-    columns = ["co2_emissions", "gdp"]
-    rows = en.run_chunk_vector(specs, columns)
-    assert list(rows.columns) == en.LONG_COLUMNS
-    assert len(rows) == 3 * 2 * 31
-    for spec in specs:
-        ref = model.run(params=spec["params"], return_columns=columns).long(spec["scenario"])
-        got = rows[(rows["scenario"] == spec["scenario"]) & (rows["run_id"] == spec["run_id"])]
-        assert list(got["variable"]) == list(ref["variable"])
-        assert list(got["year"]) == list(ref["year"])
-        assert list(got["unit"]) == list(ref["unit"])
-        np.testing.assert_allclose(got["value"].to_numpy(), ref["value"].to_numpy(), rtol=1e-12)
-
-
 def test_run_specs_groups_year_tables(stock_model):
     """Runs with and without tables, shared and per-run table values, vs stock PySD run by run."""
     plan = scenarios.load("plan_2021")
@@ -612,20 +594,16 @@ def test_run_specs_groups_year_tables(stock_model):
         ref = stock_model.run(params=spec["params"], time_varying=spec.get("tables"), return_columns=columns).frame
         np.testing.assert_allclose(cube[i], ref[columns].to_numpy(), rtol=1e-9, atol=1e-12, err_msg=str(i))
     np.testing.assert_array_equal(years, np.arange(2005, 2036))
-    rows = en.run_chunk_vector(specs, columns)
-    assert len(rows) == 5 * 3 * 31
-    assert list(rows["scenario"].unique()) == ["plan", "none", "other", "shifted"]
 
 
-def test_run_chunk_vector_refusals():
-    assert en.run_chunk_vector([]).empty
+def test_run_specs_refusals():
     with pytest.raises(EnsembleError, match=r"run spec 0: missing 'params'"):
-        en.run_chunk_vector([{"scenario": "a", "run_id": 0}])
+        en.run_specs([{"scenario": "a", "run_id": 0}])
     with pytest.raises(EnsembleError, match=r"years \[2021.0, 2050.0\] must lie in 2005 to 2035 \(run 0\)"):
-        en.run_chunk_vector([{"scenario": "a", "run_id": 0, "params": {},
-                              "tables": {"carbon_price": ([2021, 2050], [1.0, 2.0])}}])
+        en.run_specs([{"scenario": "a", "run_id": 0, "params": {},
+                       "tables": {"carbon_price": ([2021, 2050], [1.0, 2.0])}}])
     with pytest.raises(EnsembleError, match="outside the allowed range"):
-        en.run_chunk_vector([{"scenario": "a", "run_id": 0, "params": {"carbon_price": -1.0}}])
+        en.run_specs([{"scenario": "a", "run_id": 0, "params": {"carbon_price": -1.0}}])
 
 
 def test_pysd_path_does_not_depend_on_the_previous_run():
@@ -654,8 +632,8 @@ def test_pysd_path_does_not_depend_on_the_previous_run():
 @pytest.fixture
 def fresh_vector_cache(monkeypatch, tmp_path):
     """No compiled vector model in memory or on disk: the next use generates one."""
-    monkeypatch.setattr(en, "_MODELS", {})
-    monkeypatch.setattr(en, "cache_root", lambda: tmp_path / "cache")
+    monkeypatch.setattr(loader, "_MODELS", {})
+    monkeypatch.setattr(loader, "cache_root", lambda: tmp_path / "cache")
     return tmp_path
 
 
@@ -700,7 +678,7 @@ def test_auto_falls_back_when_a_tabled_lever_is_not_a_constant(monkeypatch, fres
     assert count == 1
     copy = fresh_vector_cache / MDL_PATH.name
     copy.write_text(guarded, encoding="utf-8")
-    monkeypatch.setattr(en, "MDL_PATH", copy)
+    monkeypatch.setattr(loader, "MDL_PATH", copy)
     with pytest.warns(RuntimeWarning, match=r"UnsupportedConstructError: variable 'carbon price' uses a year table"):
         ds = en.run_many({"wind_build_rate": np.linspace(0, 500, 6)}, ["co2_emissions"],
                          time_varying={"carbon_price": ([2021, 2030], [0.0, 100.0])})
@@ -712,7 +690,7 @@ def test_vector_model_is_rebuilt_when_the_mdl_changes(monkeypatch, fresh_vector_
 
     copy = fresh_vector_cache / MDL_PATH.name
     copy.write_bytes(MDL_PATH.read_bytes())
-    monkeypatch.setattr(en, "MDL_PATH", copy)
+    monkeypatch.setattr(loader, "MDL_PATH", copy)
     first = en.vector_model()
     tabled = en.vector_model(["carbon_price"])
     sha1 = hashlib.sha256(copy.read_bytes()).hexdigest()

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from greenpath.engines.pysd_engine import parse_mdl
 from greenpath.model import registry
+from greenpath.model.mdl import parse_mdl
 
 VARIABLES = parse_mdl()
 STOCKS = [v.name for v in VARIABLES if v.kind == "stock"]

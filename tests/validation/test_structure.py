@@ -12,8 +12,8 @@ from collections import Counter
 
 import pytest
 
-from greenpath.engines.pysd_engine import MDL_PATH, parse_mdl
 from greenpath.model import registry
+from greenpath.model.mdl import MDL_PATH, parse_mdl
 
 VARIABLES = parse_mdl()
 STOCKS = [v.name for v in VARIABLES if v.kind == "stock"]

@@ -163,7 +163,7 @@ def _write_csv(rep, folder: Path) -> None:
     """Write every table of the report as CSV (UTF-8 with BOM for Excel)."""
     import tempfile
 
-    from greenpath.outputs.files import atomic_write
+    from greenpath.files import atomic_write
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))

@@ -5,7 +5,7 @@ The lever ranges that keep CO2 peaking by a given year (default 2030).
 Writes ``prim_box.csv``, ``prim_trajectory.csv``, ``prim_tradeoff.png`` and
 ``discover.meta.json`` into ``DIR`` (never replacing files without ``--force``)
 and prints the chosen box.  Method, box-choice rule and outputs:
-:mod:`greenpath.discovery`.
+:mod:`greenpath.runners.discovery`.
 
 ``--levers`` takes lever names and/or registry lever groups (``industry``,
 ``energy_supply``, ...), comma-separated; levers not listed stay at the
@@ -36,7 +36,7 @@ def register(sub) -> None:
                    "defaults)")
     p.add_argument("--n", type=int, default=4000, help="number of runs (default 4000)")
     p.add_argument("--seed", type=int, default=None,
-                   help="random seed (default 20211202, greenpath.ensemble.DEFAULT_SEED)")
+                   help="random seed (default 20211202, greenpath.runners.ensemble.DEFAULT_SEED)")
     p.add_argument("--peak-by", type=int, default=2030,
                    help="a run counts when its CO2 peak year is <= this year (default 2030, as the targets file)")
     p.add_argument("--levers", default=None,
@@ -82,7 +82,7 @@ def _levers(text: str | None) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     """Run the experiment and PRIM, write the files, print the box."""
     from greenpath.cli import CommandError
-    from greenpath.outputs.files import atomic_write_all
+    from greenpath.files import atomic_write_all
     from greenpath.runners import discovery as dc
     from greenpath.runners.ensemble import DEFAULT_SEED, EnsembleError
 

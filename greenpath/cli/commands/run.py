@@ -32,9 +32,10 @@ def run(args: argparse.Namespace) -> int:
     int
         The exit status, 0.
     """
-    from greenpath.engines.pysd_engine import FINAL_TIME, JiaozuoModel
+    from greenpath import files as io
+    from greenpath.engines.pysd_engine import JiaozuoModel
     from greenpath.model import indicators
-    from greenpath.outputs import files as io
+    from greenpath.model.mdl import FINAL_TIME
     from greenpath.scenarios import scenario as scenarios
 
     scenario = scenarios.load(args.scenario)

@@ -5,7 +5,7 @@ Writes into ``DIR``: ``sensitivity.csv`` (one row per outcome and factor: Morris
 95 % intervals; ranks), ``morris.png`` and/or ``sobol.png`` (bar charts) and
 ``sensitivity.meta.json`` (arguments, runs, seconds, model and calibration
 hashes).  Existing files are never replaced without ``--force``.  The method
-is described in :mod:`greenpath.sensitivity`.
+is described in :mod:`greenpath.runners.sensitivity`.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def register(sub) -> None:
     p.add_argument("--lang", choices=("en", "zh"), default="en",
                    help="language of labels, charts and the reading guide")
     p.add_argument("--seed", type=int, default=None,
-                   help="random seed (default 20211202, greenpath.ensemble.DEFAULT_SEED)")
+                   help="random seed (default 20211202, greenpath.runners.ensemble.DEFAULT_SEED)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--force", action="store_true", help="replace existing output files")
     p.set_defaults(func=run)
@@ -73,7 +73,7 @@ def _factors(text: str) -> str | list[str]:
 def run(args: argparse.Namespace) -> int:
     """Run the analysis, write the files, print the most influential factors."""
     from greenpath.cli import CommandError
-    from greenpath.outputs.files import atomic_write_all
+    from greenpath.files import atomic_write_all
     from greenpath.runners import sensitivity as se
     from greenpath.runners.ensemble import DEFAULT_SEED, EnsembleError
 

@@ -37,7 +37,7 @@ def resolved_settings(scenario) -> list[dict]:
     Parameters
     ----------
     scenario
-        A loaded :class:`~greenpath.scenarios.Scenario`.
+        A loaded :class:`~greenpath.scenarios.scenario.Scenario`.
 
     Returns
     -------
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         for t in table:
             print("  " + "  ".join(c.ljust(w) for c, w in zip(t, widths, strict=True)).rstrip())
     if args.csv is not None:
-        from greenpath.outputs.files import atomic_write
+        from greenpath.files import atomic_write
 
         frame = pd.DataFrame([{**r, "value": _text(r["value"]), "baseline": _text(r["baseline"])}
                               for r in rows])

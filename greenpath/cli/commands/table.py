@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from greenpath.cli import CommandError
+    from greenpath.files import OutputExistsError, atomic_write, metadata_rows
     from greenpath.outputs import comparison, iamc
-    from greenpath.outputs.files import OutputExistsError, atomic_write, metadata_rows
 
     for opt, path, allowed in (("--out", args.out, (".xlsx", ".csv")),
                                ("--iamc", args.iamc, (".xlsx", ".csv"))):

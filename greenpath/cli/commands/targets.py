@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
                 last_year=head["last_year"], last=head["last_value"], pct=head["rebound_pct"]))
     print(t("targets_cumulative", lang, value=head["cumulative_2021_2035"]))
     if args.csv is not None:
-        from greenpath.outputs.files import atomic_write
+        from greenpath.files import atomic_write
 
         atomic_write(args.csv, lambda tmp: table.to_csv(tmp, index=False, encoding="utf-8-sig"))
         print(args.csv)

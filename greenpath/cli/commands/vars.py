@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     int
         The exit status, 0.
     """
-    from greenpath.engines.pysd_engine import parse_mdl
+    from greenpath.model.mdl import parse_mdl
     from greenpath.model.registry import effective_defaults, load_registry
 
     registry = load_registry()

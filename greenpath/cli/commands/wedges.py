@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     changed = ", ".join(f"{_group_label(g, lang)} ({g})" for g in attrs["players"])
     print(t("wedges_runs", lang, runs=attrs["runs"], groups=changed or t("wedges_none", lang)))
     if args.csv is not None:
-        from greenpath.outputs.files import atomic_write
+        from greenpath.files import atomic_write
 
         long = table.assign(unit=table["variable"].map(attrs["units"]))
         atomic_write(args.csv, lambda tmp: long.to_csv(tmp, index=False))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from greenpath.engines.pysd_engine import RunResult
+from greenpath.engines.base import RunResult
 
 
 def _umask() -> int:
@@ -110,7 +110,7 @@ def write_result(result: RunResult, out_dir: Path, stem: str | None = None,
 
     ``stem``.csv holds long rows (scenario, variable, unit, year, value), ``.xlsx`` the
     years x variables table with a units sheet and the metadata as key/value rows,
-    ``.iamc.csv`` the IAMC template (:mod:`greenpath.iamc`) and ``.meta.json`` the
+    ``.iamc.csv`` the IAMC template (:mod:`greenpath.outputs.iamc`) and ``.meta.json`` the
     metadata.
     """
     from greenpath.outputs import iamc
