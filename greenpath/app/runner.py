@@ -154,15 +154,14 @@ def evaluate_targets(frame: pd.DataFrame,
 
 def target_chances(key: state.RunKey, sets: Sequence[str] | None = None,
                    n: int | None = None) -> pd.DataFrame | None:
-    """Chance of meeting each target around the settings of ``key`` (:mod:`greenpath.chance`), or None.
+    """Chance of meeting each target around the settings of ``key`` (:mod:`greenpath.runners.chance`).
 
     The same draws as the bands (projection uncertainties and the calibration's posterior,
     same ``n`` and seed); index ``id``, column ``chance`` (0-1).
     """
-    chance = optional_module("greenpath.chance")
-    targets = optional_module("greenpath.targets")
-    if chance is None or targets is None:
-        return None
+    from greenpath.runners import chance
+    from greenpath.scenarios import targets
+
     chosen = targets.select(targets.load(), list(sets) if sets is not None else None)
     kw = state.run_kwargs(key)
     return chance.chance(kw["params"], chosen, n=n or BAND_SAMPLES, time_varying=kw["time_varying"] or None)

@@ -309,7 +309,7 @@ def run_scenarios(names: Sequence[Any], model=None, targets_file: Any = None,
         result = model.run(**scenario.run_kwargs())
         checked = (tg.evaluate(result, targets_file, sets=list(sets) if sets else None)
                    if tg is not None else None)
-        chance = _optional("greenpath.chance")
+        chance = _optional("greenpath.runners.chance")
         if checked is not None and chance is not None:  # share of uncertainty draws meeting each target
             checked = chance.chance_column(scenario, checked, targets_file, sets)
         runs.append(ScenarioRun(scenario, result, checked))
