@@ -1344,7 +1344,8 @@ def _presentation(runs, ctx, wedges, targets, lang) -> None:
         with st.container(key="present_targets"):
             target_grid(targets, lang)
         return
-    # A plot height that leaves the title, legends, axis and the chart's targets on a
+    # A plot height that leaves the title, legends, axis and the chart's targets (with the
+    # chance of meeting each, which can wrap to a second line) on a
     # 1366x768 projector as on 1920x1080 (the page does not scroll).
     # The intensity chart's two panels carry a title each.
     height = PRESENT_HEIGHT - (50 if ss.gp_chart == "intensity" else 0)
@@ -1354,7 +1355,7 @@ def _presentation(runs, ctx, wedges, targets, lang) -> None:
 
 
 #: Plotting height of a chart slide (pixels): see :func:`_presentation`.
-PRESENT_HEIGHT = 280
+PRESENT_HEIGHT = 240
 
 
 def target_grid(targets: pd.DataFrame | None, lang: str) -> None:
