@@ -1,6 +1,6 @@
 """The `greenpath` command line.
 
-Subcommands live in :mod:`greenpath.commands`; each module defines
+Subcommands live in :mod:`greenpath.cli.commands`; each module defines
 ``register(subparsers)`` adding its parser with ``set_defaults(func=...)``.  A command
 returns an exit code; :class:`CommandError` (and the validation errors of scenarios,
 the registry and the model) print one line naming what was wrong and exit 2.

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from greenpath.model import registry as reg
+from greenpath.runners.wedges import UNCERTAINTY_GROUP, differences
 from greenpath.scenarios import scenario as scenarios
 
 FIRST_YEAR = 2021
@@ -78,7 +79,6 @@ BATCH_VARIABLES = ("total_energy_system_cost", "energy_purchase_cost", "capital_
 MIN_REDUCTION_MT = 0.05
 
 
-UNCERTAINTY_GROUP = "uncertainties"  # the player of changed uncertainties (as in the wedges)
 MAX_PLAYERS = 10
 
 
@@ -89,36 +89,6 @@ class CostError(ValueError):
 def lever_groups() -> list[str]:
     """Lever groups in registry order (the players of the Shapley split)."""
     return list(dict.fromkeys(p.group for p in reg.levers().values()))
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, tuple) or isinstance(b, tuple):
-        if not (isinstance(a, tuple) and isinstance(b, tuple)):
-            return False
-        return list(map(float, a[0])) == list(map(float, b[0])) and \
-            list(map(float, a[1])) == list(map(float, b[1]))
-    return float(a) == float(b)
-
-
-def differences(scenario: scenarios.Scenario, baseline: scenarios.Scenario) -> dict[str, dict]:
-    """Return the settings of ``scenario`` that differ from ``baseline``, by lever group.
-
-    The same grouping as :func:`greenpath.wedges.differences` (kept here so the cost
-    analysis stands on the registry alone): levers by their registry group,
-    uncertainties under ``"uncertainties"``.
-    """
-    defaults = reg.effective_defaults()
-    registry = reg.load_registry()
-    s_set, b_set = scenario.settings(), baseline.settings()
-    out: dict[str, dict] = {}
-    for name in sorted(set(s_set) | set(b_set)):
-        mine = s_set.get(name, defaults[name])
-        theirs = b_set.get(name, defaults[name])
-        if not _same(mine, theirs):
-            p = registry[name]
-            group = p.group if p.kind == "lever" else UNCERTAINTY_GROUP
-            out.setdefault(group, {})[name] = mine
-    return out
 
 
 def years() -> np.ndarray:

@@ -45,7 +45,7 @@ registry min/max, box min/max, restricted, density and coverage without the
 restriction), ``prim_trajectory.csv`` (step, coverage, density, mass,
 restricted dimensions), ``prim_tradeoff.png`` (coverage-density trade-off,
 the chosen box marked) and ``discover.meta.json``.  The command lives in
-:mod:`greenpath.commands.discover`.
+:mod:`greenpath.cli.commands.discover`.
 
 Public API
 ----------

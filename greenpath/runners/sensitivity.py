@@ -53,7 +53,7 @@ Public API
 ``morris_chart(...)``, ``sobol_chart(...)``.
 CLI: ``greenpath sensitivity [--scenario NAME] [--method morris|sobol|both]
 [--n N] [--trajectories R] [--top K] [--factors all|levers|uncertainties|projection]
-[--exclude NAMES] [--seed S] --out DIR [--force]`` (:mod:`greenpath.commands.sensitivity`).
+[--exclude NAMES] [--seed S] --out DIR [--force]`` (:mod:`greenpath.cli.commands.sensitivity`).
 """
 
 from __future__ import annotations

@@ -162,8 +162,7 @@ def test_each_lever_group_has_one_name_everywhere():
     """
     from pathlib import Path
 
-    from greenpath.commands.wedges import _group_label
-
+    from greenpath.cli.commands.wedges import _group_label
     from greenpath.i18n import t
     from greenpath.scenarios import scenario as scenarios
 

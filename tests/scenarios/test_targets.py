@@ -330,7 +330,7 @@ def test_targets_command_margins_in_points_and_baseline_flag(capsys, tmp_path):
 
 
 def test_margin_text_never_says_missed_with_plus_zero():
-    from greenpath.commands.targets import _fmt_margin
+    from greenpath.cli.commands.targets import _fmt_margin
 
     # a value equal to a strict target (margin exactly 0, missed) is said in words
     assert _fmt_margin(0.0, "%", False, "<", "en") == "0 (equal to the target, which asks for <)"
