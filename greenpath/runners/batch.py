@@ -307,7 +307,7 @@ class BatchSummary:
 # ---------------------------------------------------------------------- building specs
 def default_variables(targets: Sequence[tg.Target] = ()) -> list[str]:
     """Headline indicators, what the targets need, then costs and pollutants, in a stable order."""
-    from greenpath.costs import BATCH_VARIABLES
+    from greenpath.runners.costs import BATCH_VARIABLES
 
     out = list(indicators.HEADLINE)
     out += [v for v in tg.required_variables(list(targets)) if v not in out]
