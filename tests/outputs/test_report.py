@@ -105,7 +105,9 @@ def test_deck_has_title_charts_levers_targets(built, lang, model, scenario_file)
     prs, slides = _slides(out / f"report_{lang}.pptx")
     assert prs.slide_width * 9 == prs.slide_height * 16  # 16:9
     with_pictures = [s for s in slides if _pictures(s)]
-    from greenpath import cost_deck, costs, scenarios
+    from greenpath.outputs import cost_deck
+    from greenpath.runners import costs
+    from greenpath.scenarios import scenario as scenarios
 
     cost_rep = costs.analyse(scenarios.load(str(scenario_file)), samples=0)
     n_mac = 1 if cost_rep.attrs["players"] else 0  # the MAC curve (costs, issue 19)
