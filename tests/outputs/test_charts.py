@@ -415,15 +415,20 @@ def test_save_refuses_to_overwrite(tmp_path, one):
 
 
 # ---------------------------------------------------------------------------- CJK font
+class _Typical(dict):
+    """Every placeholder ({year}, {pct}, {chance}, ...) filled with a typical value."""
+
+    def __missing__(self, key: str) -> str:
+        return "2025"
+
+
 def _zh_strings() -> list[str]:
     data = tomllib.loads(TOML.read_text(encoding="utf-8"))
     out = []
     for entry in data.values():
         text = entry["zh"]
         # fill placeholders with typical values so the rendered text is complete
-        text = text.format_map({k: "2025" for k in
-                                ("year", "value", "pct", "source", "scenarios", "model",
-                                 "calibration", "vintage", "date", "version")})
+        text = text.format_map(_Typical())
         out.append(text)
     return out
 
