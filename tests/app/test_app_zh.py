@@ -35,7 +35,7 @@ APP = str(ROOT / "app.py")
 #: name (Chen et al. 2020; Lewis's grades of MAPE), Python (the "Python name" column), and
 #: "Language" of the language switch (it names itself in both languages so a reader of
 #: either finds it).  File names the pages cite (``model/jiaozuo.mdl``) are not words.
-ALLOWED = {"CO", "CO2", "GDP", "CEADs", "GEM", "CCUS", "LNG", "CNG", "Chen", "Lewis", "Python",
+ALLOWED = {"CO", "CO2", "PM2", "GB", "GDP", "CEADs", "GEM", "CCUS", "LNG", "CNG", "Chen", "Lewis", "Python",
            "Language"}
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 _FILE = re.compile(r"[\w/.\\-]+\.(?:mdl|toml|csv|md)\b")
