@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from greenpath.model import registry as reg
-from greenpath.runners.wedges import UNCERTAINTY_GROUP, differences
+from greenpath.runners.wedges import UNCERTAINTY_GROUP, _coalition_settings, _resolve, differences
 from greenpath.scenarios import scenario as scenarios
 
 FIRST_YEAR = 2021
@@ -223,21 +223,10 @@ class CostReport:
                   "co2_reduction_mt", "start_mt", "end_mt", "npc"]]
 
 
-def _resolve(s: str | Path | scenarios.Scenario) -> scenarios.Scenario:
-    return s if isinstance(s, scenarios.Scenario) else scenarios.load(s)
-
-
 def _settings(base: scenarios.Scenario, changes: dict[str, dict], members: Sequence[str],
               sample: dict[str, float]) -> tuple[dict, dict]:
-    params, tables = dict(base.params), dict(base.tables)
-    for group in members:
-        for name, value in changes[group].items():
-            if isinstance(value, tuple):
-                tables[name] = value
-                params.pop(name, None)
-            else:
-                params[name] = float(value)
-                tables.pop(name, None)
+    """Return the settings of one coalition (as in the wedges) with one cost sample on top."""
+    params, tables = _coalition_settings(base, changes, members)
     params.update(sample)
     return params, tables
 
