@@ -8,9 +8,13 @@ step):
   file's sample (5,000 settings by default), counterexample shrinking on, the vector
   engine on 2 worker processes;
 * compare of the presets: two model versions (the installed model and a copy of it in
-  a temporary folder, so both sides are compiled, run and traced) over the ten shipped
+  a temporary folder, so both sides are compiled, run and traced) over the shipped
   scenarios, no sample, with the trace;
 * compare --against reference: the installed model against model/reference/.
+
+Next to each warm figure: the median CPU seconds of the same runs (this process and the
+engine's forked workers, ``os.times``; less sensitive to other processes' load than wall
+time) and the 1-minute load average.
 
 And once each, cold: the full check and the compare of the presets in a fresh
 process with an empty cache folder (the .mdl and its year-table variants generated).
@@ -33,14 +37,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (the engine's forked workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _median(fn, repeat: int) -> float:
     fn()  # warm-up
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), _cpu_seconds()
         fn()
         times.append(time.perf_counter() - start)
+        cpu.append(_cpu_seconds() - cpu0)
+    _LAST_CPU[0] = statistics.median(cpu)
     return statistics.median(times)
+
+
+#: median CPU seconds (process + forked workers) of the last :func:`_median` call
+_LAST_CPU = [float("nan")]
+
+
+def _load() -> str:
+    return f"CPU {_LAST_CPU[0]:.2f} s, load average {os.getloadavg()[0]:.1f}"
 
 
 def main() -> None:
@@ -66,7 +86,7 @@ def main() -> None:
     t_check = _median(full_check, args.repeat)
     report = last["check"]
     print(f"full check: {len(report.results)} rules, {report.n_shipped} shipped + {n} sampled settings: "
-          f"{t_check:.2f} s (median of {args.repeat}, warm); {report.headline()}")
+          f"{t_check:.2f} s (median of {args.repeat}, warm; {_load()}); {report.headline()}")
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -77,10 +97,11 @@ def main() -> None:
                 shutil.copy(src, root / rel)
         copy = ModelVersion(root, "copy")
         t_cmp = _median(lambda: cmp.compare(current, copy, sample=0), args.repeat)
-        print(f"compare of the presets (2 versions x 10 scenarios, all outputs, trace): {t_cmp:.2f} s "
-              f"(median of {args.repeat}, warm)")
+        print(f"compare of the presets (2 versions x {report.n_shipped} scenarios, all outputs, trace): "
+              f"{t_cmp:.2f} s (median of {args.repeat}, warm; {_load()})")
     t_ref = _median(lambda: cmp.compare_reference(current), args.repeat)
-    print(f"compare --against reference (10 scenarios): {t_ref:.2f} s (median of {args.repeat}, warm)")
+    print(f"compare --against reference ({report.n_shipped} scenarios): {t_ref:.2f} s "
+          f"(median of {args.repeat}, warm; {_load()})")
 
     if not args.no_cold:
         with tempfile.TemporaryDirectory() as cache:
@@ -89,7 +110,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "greenpath.cli", "check", "--samples", str(n)], env=env,
                            check=False, capture_output=True, cwd=ROOT)
             print(f"full check in a fresh process and an empty cache (engines generated): "
-                  f"{time.perf_counter() - start:.2f} s")
+                  f"{time.perf_counter() - start:.2f} s (load average {os.getloadavg()[0]:.1f})")
         with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             for rel in ("model/jiaozuo.mdl", "model/parameters.csv", "calibration/calibrated.toml"):
@@ -100,7 +121,7 @@ def main() -> None:
             subprocess.run([sys.executable, "-m", "greenpath.cli", "compare", str(root), "--sample", "0"], env=env,
                            check=False, capture_output=True, cwd=ROOT)
             print(f"compare of the presets in a fresh process and an empty cache (both versions generated): "
-                  f"{time.perf_counter() - start:.2f} s")
+                  f"{time.perf_counter() - start:.2f} s (load average {os.getloadavg()[0]:.1f})")
     print(f"({os.cpu_count()} CPUs visible; other processes' load is not controlled)")
 
 

@@ -11,8 +11,10 @@ backend="scalar")``), (b) the same through ``JiaozuoModel(engine="scalar").run``
 (registry defaults, result frame and metadata included), (c) the PySD path
 (``JiaozuoModel(engine="pysd").run``, PySD with fast lookups), (d) stock PySD
 in the same process (``pysd.load`` of the translation, ``run(params=<every
-registry parameter>)``), and the ratio (d)/(a).  (b)-(d) need
-model/jiaozuo.mdl.
+registry parameter>)``), and the ratio (d)/(a); next to each, the median CPU
+time of this process per run (``time.process_time``, less sensitive to other
+processes' load than wall time) and the 1-minute load average, and the ratio
+(d)/(a) in CPU time.  (b)-(d) need model/jiaozuo.mdl.
 
 Corpus (``--no-corpus`` skips it): every Vensim model vendored from the SDXorg
 test-models corpus (tests/fixtures/test_models) is loaded and, unless the
@@ -37,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import resource
 import shutil
 import sys
@@ -183,12 +186,23 @@ def _random_params(constants: dict[str, float], n: int, rng) -> dict[str, np.nda
 
 
 def _median_ms(fn, runs: int) -> float:
-    times = []
+    """Median wall time of ``runs`` calls in ms; the median CPU time (this process) goes to ``_CPU_MS``."""
+    times, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - cpu0)
+    _CPU_MS[0] = float(np.median(cpu)) * 1e3
     return float(np.median(times)) * 1e3
+
+
+#: the CPU-time median of the last :func:`_median_ms` call, ms (less load-sensitive than wall time)
+_CPU_MS = [float("nan")]
+
+
+def _cpu() -> str:
+    return f"(CPU {_CPU_MS[0]:.2f} ms, load average {os.getloadavg()[0]:.1f})"
 
 
 def _single_runs(model, mdl: Path, label: str, every: list[str], runs: int) -> None:
@@ -202,7 +216,8 @@ def _single_runs(model, mdl: Path, label: str, every: list[str], runs: int) -> N
 
             params = reg.effective_defaults()
         scalar_ms = _median_ms(lambda: model.simulate(params, 1, return_columns=every, backend="scalar"), runs)
-        print(f"  (a) scalar backend:                 {scalar_ms:8.2f} ms")
+        scalar_cpu = _CPU_MS[0]
+        print(f"  (a) scalar backend:                 {scalar_ms:8.2f} ms {_cpu()}")
         if label != "model/jiaozuo.mdl":
             return
         from greenpath.engines.pysd_engine import JiaozuoModel
@@ -211,17 +226,19 @@ def _single_runs(model, mdl: Path, label: str, every: list[str], runs: int) -> N
         pysd_path = JiaozuoModel(engine="pysd")
         outputs = scalar_model.outputs
         end_ms = _median_ms(lambda: scalar_model.run(return_columns=outputs), runs)
-        print(f"  (b) JiaozuoModel(engine='scalar'):  {end_ms:8.2f} ms")
+        print(f"  (b) JiaozuoModel(engine='scalar'):  {end_ms:8.2f} ms {_cpu()}")
         path_ms = _median_ms(lambda: pysd_path.run(return_columns=outputs), max(5, runs // 10))
-        print(f"  (c) PySD path (fast lookups):       {path_ms:8.2f} ms")
+        print(f"  (c) PySD path (fast lookups):       {path_ms:8.2f} ms {_cpu()}")
         import pysd
 
         stock = pysd.load(str(pysd_path.py_path))
         stock_ms = _median_ms(lambda: stock.run(params=dict(params), progress=False), max(3, runs // 50))
-        print(f"  (d) stock PySD:                     {stock_ms:8.2f} ms")
+        stock_cpu = _CPU_MS[0]
+        print(f"  (d) stock PySD:                     {stock_ms:8.2f} ms {_cpu()}")
         print(
             f"  stock PySD / scalar backend: {stock_ms / scalar_ms:,.0f}x; "
-            f"PySD path / scalar backend: {path_ms / scalar_ms:,.0f}x"
+            f"PySD path / scalar backend: {path_ms / scalar_ms:,.0f}x; "
+            f"in CPU time, stock PySD / scalar backend: {stock_cpu / scalar_cpu:,.0f}x"
         )
 
 
