@@ -4,7 +4,7 @@
 
 For every Vensim model (``*.mdl``) of the corpus that has a canonical output
 (``output.csv`` or ``output.tab`` beside it), the vector engine either refuses
-it (:class:`greenpath.vector.UnsupportedConstructError`) or runs it and the run
+it (:class:`greenpath.engines.vector.UnsupportedConstructError`) or runs it and the run
 is compared with the canonical output at PySD's test tolerances (1e-5 relative
 and absolute, ``pysd.tools.benchmarking.assert_allclose``).  Copied into
 ``tests/fixtures/test_models/<corpus folder>/``: the .mdl of every model, the
