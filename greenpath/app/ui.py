@@ -1076,8 +1076,29 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
         st.caption(t("app_downloads_help", lang))
 
 
-def simulator_page(lang: str) -> None:
-    """Levers -> scenario -> cached run -> KPIs, targets, charts, files."""
+def simulator_page(lang: str, levers: Callable[[], None] | None = None) -> None:
+    """Levers -> scenario -> cached run -> KPIs, targets, charts, files.
+
+    ``levers`` draws the sidebar's levers: called right after the KPIs (the sidebar is its
+    own container, so the order of the calls does not change the layout), so the KPIs
+    reach the browser before the ~100 elements of the levers (issue 16); called at the
+    latest when this returns or fails.
+    """
+    pending = [levers] if levers is not None else []
+
+    def draw_levers() -> None:
+        while pending:
+            pending.pop()()
+
+    try:
+        _simulator_page(lang, draw_levers)
+    except Exception:  # the levers stay usable under an error (not on Streamlit's stop/rerun)
+        draw_levers()
+        raise
+    draw_levers()
+
+
+def _simulator_page(lang: str, draw_levers: Callable[[], None]) -> None:
     try:
         current = current_scenario()
     except sc.ScenarioError as exc:  # lever values are validated before they are kept
@@ -1126,6 +1147,7 @@ def simulator_page(lang: str) -> None:
     if msg:
         st.warning(msg)
     kpis(runs, lang)
+    draw_levers()
     view = _view()
     # The bands and the chances (one ensemble of 500 runs) after the KPIs: those reach
     # the browser first.
@@ -1628,6 +1650,5 @@ def simulator(lang: str) -> None:
     """
     if ss.get("gp_shell") != _shell():
         st.rerun(scope="app")
-    sidebar_levers(lang)
-    simulator_page(lang)
+    simulator_page(lang, levers=lambda: sidebar_levers(lang))
     _sync_link(lang)
