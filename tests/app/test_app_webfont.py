@@ -13,14 +13,6 @@ from greenpath.app import webfont
 CONFIG = webfont.ROOT / ".streamlit" / "config.toml"
 
 
-def _ranges(text: str) -> list[tuple[int, int]]:
-    out = []
-    for part in text.split(","):
-        lo, _, hi = part.strip().removeprefix("U+").partition("-")
-        out.append((int(lo, 16), int(hi or lo, 16)))
-    return out
-
-
 def test_the_subset_has_every_cjk_character_of_the_app_text():
     """Fails when a new string holds a character the subset lacks: run scripts/make_web_font.py."""
     wanted = {ord(c) for c in webfont.project_characters()}
@@ -32,14 +24,25 @@ def test_the_subset_has_every_cjk_character_of_the_app_text():
     assert webfont.SUBSET.stat().st_size < webfont.FULL.stat().st_size / 20
 
 
-def test_the_config_declares_the_full_font_first_and_the_subset_last():
-    """Browsers search a family's faces in reverse order: the subset must come last."""
+def test_the_config_shares_the_ranges_out_between_subset_and_full_font():
+    """The subset's range is exactly what it maps; the full font's range is the rest."""
     faces = tomllib.loads(CONFIG.read_text(encoding="utf-8"))["theme"]["fontFaces"]
-    ours = [f for f in faces if f["family"] == "Greenpath Noto Sans SC"]
-    assert [f["url"].rsplit("/", 1)[-1] for f in ours] == [webfont.FULL.name, webfont.SUBSET.name]
-    for face in ours:
-        assert _ranges(face["unicodeRange"]) == list(webfont.RANGES)
-        assert (webfont.ROOT / "static" / face["url"].rsplit("/", 1)[-1]).is_file()
+    ours = {f["url"].rsplit("/", 1)[-1]: f for f in faces
+            if f["family"] == "Greenpath Noto Sans SC"}
+    assert set(ours) == {webfont.FULL.name, webfont.SUBSET.name}
+    for name in ours:
+        assert (webfont.ROOT / "static" / name).is_file()
+    sub = webfont.parse_ranges(ours[webfont.SUBSET.name]["unicodeRange"])
+    full = webfont.parse_ranges(ours[webfont.FULL.name]["unicodeRange"])
+    assert sub == set(webfont.subset_codes()), "run scripts/make_web_font.py"
+    assert not sub & full
+    assert sub | full == {c for lo, hi in webfont.RANGES for c in range(lo, hi + 1)}
+
+
+def test_css_ranges_round_trip():
+    codes = {0x4E2D, 0x6587, 0x6588, 0x6589, 0x3000}
+    assert webfont.css_ranges(codes) == "U+3000, U+4E2D, U+6587-6589"
+    assert webfont.parse_ranges(webfont.css_ranges(codes)) == codes
 
 
 def test_the_language_switch_is_inside_the_subset():
