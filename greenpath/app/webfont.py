@@ -141,7 +141,7 @@ def write_config(config: Path = CONFIG) -> None:
     for name, value in ranges.items():
         pattern = re.compile(r'(url = "app/static/' + re.escape(name)
                              + r'"\n(?:[a-z]+ = .*\n)*?unicodeRange = )".*"')
-        text, n = pattern.subn(lambda m, v=value: f'{m.group(1)}"{v}"', text)
+        text, n = pattern.subn(lambda m, v=value: f'{m.group(1)}"{v}"', text)  # type: ignore[misc]
         if n != 1:
             raise ValueError(f"{config}: no [[theme.fontFaces]] with url app/static/{name} "
                              "and a unicodeRange under it")
