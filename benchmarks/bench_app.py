@@ -14,7 +14,9 @@ charts in view are CO2, coal and renewables).  Every figure is defined here exac
   every, chart in view has its SVG marks.
 * **lever -> KPIs**: from the key press on a lever (the browser's clock at ``keydown``)
   to the last KPI of the row re-delivered by the rerun (the last ``data-stale`` change
-  to ``false`` under ``.st-key-kpis``, a MutationObserver in the page).
+  to ``false``, or change of the numbers' text, under ``.st-key-kpis``, a
+  MutationObserver in the page: a KPI that arrives before the frontend has marked the
+  row stale never changes ``data-stale``, only its text).
 * **lever -> every visible chart redrawn**: from the same key press to the last change
   of any SVG in a chart in view (lines and the P10-P90 bands are drawn in the same SVG),
   once the rerun has finished and no SVG has changed for 300 ms.
@@ -73,13 +75,15 @@ WATCH = """([charts, lever]) => {
     window.__obs.push(o);
   }
   const k = new MutationObserver(rs => {
-    if (b.key && rs.some(r => r.attributeName === 'data-stale'
-                         && r.target.getAttribute('data-stale') === 'false')) {
+    if (b.key && rs.some(r => (r.type === 'attributes' && r.attributeName === 'data-stale'
+                               && r.target.getAttribute('data-stale') === 'false')
+                              || r.type !== 'attributes')) {
       b.kpi = performance.now();
     }
   });
   k.observe(document.querySelector('.st-key-kpis'),
-            {subtree: true, attributes: true, attributeFilter: ['data-stale']});
+            {subtree: true, childList: true, characterData: true, attributes: true,
+             attributeFilter: ['data-stale']});
   window.__obs.push(k);
   document.querySelector(`.st-key-w_lever_${lever} input[type=range]`)
     .addEventListener('keydown', () => { b.key = performance.now(); }, {once: true, capture: true});

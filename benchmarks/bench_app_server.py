@@ -13,8 +13,9 @@ meeting layout (charts in view: CO2, coal, renewables) and moves three levers in
   script; the app's server reruns only the simulator fragment, so this is an upper bound
   of the server's work by the page shell (title, language, page, preset: a few ms).
 * **model run / bands / targets / chart specs / wedges per move**: wall time spent in
-  ``ModelPool.run`` (the scalar single-run backend), ``runner.compute_bands`` (500
-  samples on the vector engine), ``runner.evaluate_targets``, ``greenpath.app.charts.build``
+  ``ModelPool.run`` (the scalar single-run backend), ``uncertainty.compute`` (one
+  ensemble of 500 samples on the vector engine giving the P10-P90 bands and the chance
+  of each target), ``runner.evaluate_targets`` (the verdicts), ``greenpath.app.charts.build``
   (the Vega-Lite specs of the charts in view) and ``runner.compute_wedges`` during the
   move's script run, summed per move (the baseline's runs are cached from the first load);
 * **rest of the page**: script run minus those (widgets, KPIs, badges, the scenario
@@ -37,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVERS = ("industrial_coal_substitution_rate", "wind_build_rate", "distributed_pv_build_rate")
-PARTS = ("model run", "bands", "targets", "chart specs", "wedges")
+PARTS = ("model run", "bands and chances", "targets", "chart specs", "wedges")
 
 
 def _timed(spent: dict[str, float], part: str, func):
@@ -59,11 +60,11 @@ def main() -> None:
     from streamlit.testing.v1 import AppTest
 
     from greenpath.app import charts as live
-    from greenpath.app import runner
+    from greenpath.app import runner, uncertainty
 
     spent: dict[str, float] = defaultdict(float)
     runner.ModelPool.run = _timed(spent, "model run", runner.ModelPool.run)
-    runner.compute_bands = _timed(spent, "bands", runner.compute_bands)
+    uncertainty.compute = _timed(spent, "bands and chances", uncertainty.compute)
     runner.evaluate_targets = _timed(spent, "targets", runner.evaluate_targets)
     runner.compute_wedges = _timed(spent, "wedges", runner.compute_wedges)
     live.build = _timed(spent, "chart specs", live.build)

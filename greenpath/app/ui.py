@@ -31,7 +31,7 @@ from urllib.parse import urlencode, urlsplit
 import pandas as pd
 import streamlit as st
 
-from greenpath.app import calibration_view, exports, model_view, runner, sections, state
+from greenpath.app import calibration_view, exports, model_view, runner, sections, state, uncertainty
 from greenpath.app import charts as live
 from greenpath.app.plain import md
 from greenpath.engines.pysd_engine import RunResult
@@ -87,17 +87,26 @@ def cached_run(key: state.RunKey) -> RunResult:
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
+def cached_verdicts(key: state.RunKey, sets: tuple[str, ...] | None) -> pd.DataFrame | None:
+    """Targets met / missed for the run of ``key`` (None: module not available)."""
+    return runner.evaluate_targets(cached_run(key).frame, sets)
+
+
 def cached_targets(key: state.RunKey, sets: tuple[str, ...] | None) -> pd.DataFrame | None:
     """Targets met / missed for the run of ``key`` (None: module not available).
 
     Column ``chance``: the share of the uncertainty draws (projection uncertainties and
-    the calibration's posterior, as the bands) that meet each target.
+    the calibration's posterior, the same runs as the bands: :mod:`greenpath.app.uncertainty`)
+    that meet each target; left out when those runs failed (the bands panel says why).
     """
-    table = runner.evaluate_targets(cached_run(key).frame, sets)
+    table = cached_verdicts(key, sets)
     if table is not None:
-        chances = runner.target_chances(key, sets)
-        if chances is not None:
-            table["chance"] = table["id"].map(chances["chance"]).to_numpy(dtype=float)
+        try:
+            found = cached_uncertainty(key)
+        except Exception:  # noqa: BLE001 - reported by the bands panel (_optional_panel)
+            found = None
+        if found is not None:
+            table["chance"] = table["id"].map(found.chances["chance"]).to_numpy(dtype=float)
     return table
 
 
@@ -121,9 +130,15 @@ def cached_wedges(key: state.RunKey, variable: str = "co2_emissions") -> pd.Data
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
+def cached_uncertainty(key: state.RunKey) -> uncertainty.Uncertainty | None:
+    """Bands and target chances around ``key`` from one ensemble (None: engine not available)."""
+    return uncertainty.compute(key)
+
+
 def cached_bands(key: state.RunKey) -> pd.DataFrame | None:
     """P10-P90 bands around ``key`` (None: no ensemble engine available)."""
-    return runner.compute_bands(key)
+    found = cached_uncertainty(key)
+    return None if found is None else found.bands
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
@@ -1061,8 +1076,29 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
         st.caption(t("app_downloads_help", lang))
 
 
-def simulator_page(lang: str) -> None:
-    """Levers -> scenario -> cached run -> KPIs, targets, charts, files."""
+def simulator_page(lang: str, levers: Callable[[], None] | None = None) -> None:
+    """Levers -> scenario -> cached run -> KPIs, targets, charts, files.
+
+    ``levers`` draws the sidebar's levers: called right after the KPIs (the sidebar is its
+    own container, so the order of the calls does not change the layout), so the KPIs
+    reach the browser before the ~100 elements of the levers (issue 16); called at the
+    latest when this returns or fails.
+    """
+    pending = [levers] if levers is not None else []
+
+    def draw_levers() -> None:
+        while pending:
+            pending.pop()()
+
+    try:
+        _simulator_page(lang, draw_levers)
+    except Exception:  # the levers stay usable under an error (not on Streamlit's stop/rerun)
+        draw_levers()
+        raise
+    draw_levers()
+
+
+def _simulator_page(lang: str, draw_levers: Callable[[], None]) -> None:
     try:
         current = current_scenario()
     except sc.ScenarioError as exc:  # lever values are validated before they are kept
@@ -1070,7 +1106,6 @@ def simulator_page(lang: str) -> None:
         return
     key = state.run_key(current.settings())
     runs = _runs(key, lang)
-    targets = cached_targets(key, _sets())
     base: state.Base = ss.gp_base
     changed = state.changed_levers(base, ss.gp_values)
     title = (current.title_zh if lang == "zh" else current.title_en) or current.name
@@ -1106,16 +1141,18 @@ def simulator_page(lang: str) -> None:
     wedges = _LazyWedges(key)
     if present:
         ctx = replace(ctx, bands=_optional_panel(cached_bands, key, what="app_bands"))
-        _presentation(runs, ctx, wedges, targets, lang)
+        _presentation(runs, ctx, wedges, cached_targets(key, _sets()), lang)
         return
     msg = ss.pop("gp_view_msg", None)
     if msg:
         st.warning(msg)
     kpis(runs, lang)
+    draw_levers()
     view = _view()
-    target_strip(targets, view, lang)
-    # The bands (500 runs) after the KPIs and badges: those reach the browser first.
+    # The bands and the chances (one ensemble of 500 runs) after the KPIs: those reach
+    # the browser first.
     ctx = replace(ctx, bands=_optional_panel(cached_bands, key, what="app_bands"))
+    target_strip(cached_targets(key, _sets()), view, lang)
     view_ctx = replace(ctx, plot_height=VIEW_HEIGHT[min(max(len(view), 2), 4)],
                        compact=len(view) > 2)
     rows = [view] if len(view) <= 3 else [view[:2], view[2:]]
@@ -1613,6 +1650,5 @@ def simulator(lang: str) -> None:
     """
     if ss.get("gp_shell") != _shell():
         st.rerun(scope="app")
-    sidebar_levers(lang)
-    simulator_page(lang)
+    simulator_page(lang, levers=lambda: sidebar_levers(lang))
     _sync_link(lang)

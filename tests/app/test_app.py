@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from greenpath.app import model_view, runner, sections, state
+from greenpath.app import model_view, runner, sections, state, uncertainty
 from greenpath.app.plain import shown as md_shown
 from greenpath.i18n import t, table, unit_text
 from greenpath.model import registry as reg
@@ -881,7 +881,7 @@ def test_failing_analysis_panel_is_reported_and_page_survives(monkeypatch):
         raise RuntimeError("solver exploded")
 
     monkeypatch.setattr(runner, "compute_wedges", broken)
-    monkeypatch.setattr(runner, "compute_bands", broken)
+    monkeypatch.setattr(uncertainty, "compute", broken)  # the bands' and chances' ensemble
     at = new_app({"wind_build_rate": "123.25"}, more=True)  # settings no other test computes
     warnings = " ".join(w.value for w in at.warning)
     assert "solver exploded" in warnings
