@@ -13,6 +13,7 @@ import importlib
 import os
 import pkgutil
 import sys
+import threading
 import warnings
 
 from greenpath.cli import commands
@@ -58,6 +59,33 @@ def _warning_printer(command: str):
     return show
 
 
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM received by the command's own process (raised where it was running)."""
+
+
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM end the command like Ctrl-C: cleanup runs, one line is printed.
+
+    Without it ``kill PID`` ends the process at once, so worker pools it started
+    (``calibrate --workers``) outlive it.  A forked child inherits the handler and keeps
+    the default action (it is stopped, not unwound).
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    parent = os.getpid()
+
+    def handler(signum, frame):
+        if os.getpid() != parent:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise _Stopped()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every discovered subcommand."""
     parser = argparse.ArgumentParser(
@@ -79,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _stop_on_sigterm()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_printer(args.command)
@@ -86,6 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed
         sys.stderr.close()
         return 0
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: one line, no traceback
+        name = "SIGTERM" if isinstance(exc, _Stopped) else "SIGINT (Ctrl-C)"
+        print(f"greenpath {args.command}: interrupted by {name}", file=sys.stderr)
+        return 128 + (15 if isinstance(exc, _Stopped) else 2)
     except _user_errors() as exc:
         print(f"greenpath {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
