@@ -9,6 +9,7 @@ the registry and the model) print one line naming what was wrong and exit 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import pkgutil
@@ -86,6 +87,45 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+class _ReaderMayLeave:
+    """``sys.stdout`` for a command whose output may be piped into ``head``.
+
+    When the reader closes the pipe, printing stops quietly and the command goes on, so
+    the files it was asked to write (``--out``, ``--iamc``, ...) are still written; a
+    ``BrokenPipeError`` in the middle of a command used to end it with status 0 and
+    some of its files missing.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._gone = False
+
+    def _reader_gone(self) -> None:
+        self._gone = True
+        with contextlib.suppress(OSError, ValueError):  # the interpreter's last flush goes nowhere
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._stream.fileno())
+            os.close(null)
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every discovered subcommand."""
     parser = argparse.ArgumentParser(
@@ -108,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _stop_on_sigterm()
+    stdout = sys.stdout
+    sys.stdout = _ReaderMayLeave(stdout)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _warning_printer(args.command)
@@ -122,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as exc:
         print(f"greenpath {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
+    finally:
+        sys.stdout.flush()  # while a closed pipe is still taken quietly
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -145,3 +145,19 @@ def test_deploy_on_a_taken_port_is_one_line_exit_2():
     assert "Traceback" not in done.stderr
     assert lines[-1].startswith("python -m greenpath.app.deploy: error: the app process on port "), lines
     assert lines[-1].endswith("none is left running")
+
+
+# ---------------------------------------------------------------- output piped into `head`
+def test_a_reader_that_leaves_early_does_not_cost_the_files(tmp_path):
+    """``greenpath table ... --out F --iamc G | head -3``: both files are written, status 0."""
+    out, iamc_out = tmp_path / "cmp.csv", tmp_path / "cmp.iamc.csv"
+    cmd = [sys.executable, "-m", "greenpath.cli", "table", "baseline", "plan_2021", "--vs", "baseline",
+           "--lang", "zh", "--out", str(out), "--iamc", str(iamc_out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0, err
+    assert "Traceback" not in err
+    assert "BrokenPipeError" not in err
+    assert out.is_file()
+    assert iamc_out.is_file()
