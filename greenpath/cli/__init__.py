@@ -64,17 +64,18 @@ class _Stopped(KeyboardInterrupt):
     """SIGTERM received by the command's own process (raised where it was running)."""
 
 
-def _stop_on_sigterm() -> None:
+def _stop_on_sigterm():
     """Make SIGTERM end the command like Ctrl-C: cleanup runs, one line is printed.
 
-    Without it ``kill PID`` ends the process at once, so worker pools it started
-    (``calibrate --workers``) outlive it.  A forked child inherits the handler and keeps
-    the default action (it is stopped, not unwound).
+    Without it ``kill PID`` ended the command without a word (exit status -15).  A forked
+    child (``calibrate --workers``' pool) inherits the handler and keeps the default
+    action: it is stopped, not unwound.  Returns the handler to restore (None when not
+    in the main thread, where signals cannot be handled).
     """
     import signal
 
     if threading.current_thread() is not threading.main_thread():
-        return
+        return None
     parent = os.getpid()
 
     def handler(signum, frame):
@@ -84,7 +85,7 @@ def _stop_on_sigterm() -> None:
             return
         raise _Stopped()
 
-    signal.signal(signal.SIGTERM, handler)
+    return signal.signal(signal.SIGTERM, handler)
 
 
 class _ReaderMayLeave:
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    _stop_on_sigterm()
+    old_sigterm = _stop_on_sigterm()
     stdout = sys.stdout
     sys.stdout = _ReaderMayLeave(stdout)
     try:
@@ -167,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         sys.stdout.flush()  # while a closed pipe is still taken quietly
         sys.stdout = stdout
+        if old_sigterm is not None:  # main() called in-process (tests, scripts) leaves it as it was
+            import signal
+
+            signal.signal(signal.SIGTERM, old_sigterm)
 
 
 if __name__ == "__main__":  # pragma: no cover
