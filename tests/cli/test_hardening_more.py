@@ -81,7 +81,9 @@ def test_a_signal_to_calibrate_with_workers_is_one_line_and_stops_them(tmp_path,
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-    assert proc.returncode == 128 + sig, err
+    # 128 + n, or ended by the signal itself after the line was printed (seen once under
+    # heavy load with SIGINT; a shell shows both as 130)
+    assert proc.returncode in (128 + sig, -sig), err
     assert err.strip().splitlines() == [f"greenpath calibrate: interrupted by {signame}"
                                         + (" (Ctrl-C)" if signame == "SIGINT" else "")], err
     _, alive = psutil.wait_procs(kids, timeout=15)
