@@ -51,8 +51,13 @@ def _warning_printer(command: str):
 
     default = warnings.showwarning
 
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, ScenarioWarning):
+        # the project's own RuntimeWarnings (a damaged batch chunk redone, bands without a
+        # posterior) are messages to the user too, not a source line to debug
+        ours = issubclass(category, RuntimeWarning) and os.path.abspath(filename).startswith(package + os.sep)
+        if issubclass(category, ScenarioWarning) or ours:
             print(f"greenpath {command}: warning: {message}", file=sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)

@@ -9,6 +9,7 @@ are not an object must give the batch's own error or a redone chunk, never a
 from __future__ import annotations
 
 import json
+import warnings
 
 import pyarrow.parquet as pq
 import pytest
@@ -69,3 +70,19 @@ def test_chunk_with_damaged_statistics_is_redone_on_resume(tmp_path, stats):
         again = B.run_batch(spec, tmp_path / "hurt", workers=1, progress=False)
     assert (again.chunks_skipped, again.runs_executed) == (2, 2)
     assert_same_batch(tmp_path / "clean", tmp_path / "hurt")
+
+
+def test_cli_names_a_redone_chunk_in_one_warning_line(tmp_path, capsys):
+    argv = ["batch", "--monte-carlo", "6", "--seed", "3", "--chunk-size", "2", "--workers", "1",
+            "--quiet", "--variables", *FEW, "--out", str(tmp_path / "b")]
+    assert main(argv) == 0
+    path = tmp_path / "b" / "targets" / "c000001.parquet"
+    path.write_bytes(path.read_bytes()[:100])
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main(argv) == 0
+    err = capsys.readouterr().err
+    (line,) = [x for x in err.splitlines() if "damaged" in x]
+    assert line.startswith("greenpath batch: warning: chunk 1 in ")
+    assert "batch.py" not in err
