@@ -137,8 +137,10 @@ def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> N
 
 def start(app_ports: Sequence[int]) -> list[subprocess.Popen]:
     """Start one app process per port and wait until all answer; stop all on failure."""
-    procs = [subprocess.Popen(command(p), cwd=ROOT) for p in app_ports]
+    procs: list[subprocess.Popen] = []
     try:
+        for p in app_ports:  # appended one by one: an interrupt between two starts stops the first
+            procs.append(subprocess.Popen(command(p), cwd=ROOT))
         for p, proc in zip(app_ports, procs, strict=True):
             wait_healthy(p, proc)
     except BaseException:
@@ -173,14 +175,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         n = process_count(args.processes)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.first_port < 1 or args.first_port + n - 1 > 65535:
+        parser.error(f"--first-port {args.first_port}: the {n} ports from it must lie in 1 to 65535")
     app_ports = ports(n, args.first_port)
     if args.action == "nginx":
         print(nginx_config(app_ports))
         return 0
-    procs = start(app_ports)
+    # SIGTERM stops them like Ctrl-C, also while they start (a health check can wait 120 s)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        procs = start(app_ports)
+    except KeyboardInterrupt:
+        print("stopped while the app processes were starting; none is left running", file=sys.stderr)
+        return 130
+    except (RuntimeError, OSError) as exc:
+        print(f"{parser.prog}: error: {exc}; none is left running", file=sys.stderr)
+        return 2
     print(f"{n} app processes answering on 127.0.0.1 ports "
           f"{', '.join(map(str, app_ports))} ({cores()} cores); Ctrl-C stops them", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(1)

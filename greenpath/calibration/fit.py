@@ -908,7 +908,13 @@ _WORKER_MODEL: Any = None
 
 def _pysd_worker_init() -> None:
     global _WORKER_MODEL
+    import signal
+
     from greenpath.engines.pysd_engine import JiaozuoModel
+
+    # Ctrl-C reaches the whole process group: the parent stops the pool and says so once
+    # (a worker unwinding on SIGINT printed its own traceback)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     _WORKER_MODEL = JiaozuoModel()
 

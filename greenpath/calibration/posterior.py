@@ -349,7 +349,11 @@ def read_posterior(path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     path = Path(path)
     if not path.is_file():
         raise PosteriorError(f"posterior file {path.name} not found; run `greenpath calibrate --force`")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:  # damaged or edited in another encoding
+        raise PosteriorError(f"{path.name}: not UTF-8 text (byte {exc.start + 1}); regenerate it with "
+                             "`greenpath calibrate --force`, never edit it") from None
     header: dict[str, str] = {}
     lines = text.splitlines()
     body_start = 0

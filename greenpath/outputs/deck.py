@@ -196,7 +196,9 @@ def key_numbers_table(runs: Sequence[ScenarioRun], lang: str = "en",
 
     Coal (change vs 2020) and renewable capacity are shown against the targets of the
     targets file (``targets``, ``sets`` as :func:`greenpath.outputs.charts.plan_references`),
-    each with met / missed.  The peak is :func:`greenpath.scenarios.targets.headline`'s.
+    each with met / missed and, where the run's checked targets carry it, the chance of
+    meeting (:mod:`greenpath.runners.chance`, from the calibration's posterior draws).
+    The peak is :func:`greenpath.scenarios.targets.headline`'s.
     """
     from greenpath.model import indicators
     from greenpath.scenarios import targets as tg
@@ -216,8 +218,15 @@ def key_numbers_table(runs: Sequence[ScenarioRun], lang: str = "en",
         "ren": t("chart_report_key_renewables", lang, year=year_ren),
     }
 
-    def status(ok: bool) -> str:
-        return t("chart_report_met" if ok else "chart_report_missed", lang)
+    def status(ok: bool, run: ScenarioRun | None = None, ref: Any = None) -> str:
+        word = t("chart_report_met" if ok else "chart_report_missed", lang)
+        table = None if run is None else run.targets
+        if table is None or "chance" not in table.columns or "id" not in table.columns:
+            return word  # no calibration posterior in force, or targets not checked
+        odds = table.loc[table["id"] == ref.id, "chance"]
+        if odds.empty or odds.iloc[0] != odds.iloc[0]:
+            return word
+        return f"{word}, " + t("chart_report_chance", lang, chance=_format_chance(float(odds.iloc[0])))
 
     rows = []
     for run in runs:
@@ -233,14 +242,14 @@ def key_numbers_table(runs: Sequence[ScenarioRun], lang: str = "en",
         if coal_refs:
             coal_text = "; ".join(
                 t("chart_report_key_vs_target", lang, value=coal_text,
-                  target=f"{100 * r.value:+.0f} %", status=status(coal <= r.value))
+                  target=f"{100 * r.value:+.0f} %", status=status(coal <= r.value, run, r))
                 for r in coal_refs) if len(coal_refs) == 1 else coal_text
         ren = float(frame.loc[year_ren, "renewable_capacity"])
         ren_text = _capacity(ren)
         if ren_refs:
             ren_text = t("chart_report_key_vs_target", lang, value=ren_text,
                          target=" / ".join(_capacity(r.value) for r in ren_refs),
-                         status=" / ".join(status(ren >= r.value) for r in ren_refs))
+                         status=" / ".join(status(ren >= r.value, run, r) for r in ren_refs))
         title = (run.scenario.title_zh if lang == "zh" else run.scenario.title_en) \
             or run.scenario.name
         rows.append({

@@ -1139,6 +1139,21 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _json_object(data: str | bytes) -> dict:
+    """Parse JSON that must be an object; a damaged text raises ``ValueError``.
+
+    Deep nesting (``RecursionError`` in the parser) and another JSON type (a list, a
+    number) count as damage, like a truncated or non-UTF-8 text.
+    """
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"a JSON {type(value).__name__}, not an object")
+    return value
+
+
 def _prepare(out: Path, spec: BatchSpec, spec_hash: str, force: bool) -> None:
     """Check the folder; clean it when ``force``; leave finished chunks when resuming."""
     manifest = out / MANIFEST
@@ -1146,9 +1161,9 @@ def _prepare(out: Path, spec: BatchSpec, spec_hash: str, force: bool) -> None:
         raise BatchError(f"{out} is a file, not a folder")
     if manifest.is_file():
         try:
-            old = json.loads(manifest.read_text(encoding="utf-8"))
+            old = _json_object(manifest.read_text(encoding="utf-8"))
             same = old.get("spec_hash") == spec_hash
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except ValueError:  # not JSON, not UTF-8, nested too deep or not an object
             old, same = {}, False
             if not force:
                 raise BatchError(f"{manifest} is unreadable; use a new folder, or --force to "
@@ -1156,7 +1171,8 @@ def _prepare(out: Path, spec: BatchSpec, spec_hash: str, force: bool) -> None:
         if same:
             return
         if not force:
-            diff = _differences(old.get("spec", {}), spec.to_dict()) if old else []
+            was = old.get("spec")
+            diff = _differences(was if isinstance(was, dict) else {}, spec.to_dict()) if old else []
             raise BatchError(
                 f"{out} holds a different batch (spec differs in: {', '.join(diff) or '?'}); "
                 "write to a new --out folder, or pass --force to discard the old batch"
@@ -1246,7 +1262,7 @@ def _chunk_stats(out: Path, k: int, n_runs: int, spec_hash: str) -> tuple[dict |
         return None, ""
     try:
         meta = pq.read_metadata(runs)
-        stats = json.loads((meta.metadata or {}).get(b"greenpath", b"{}"))
+        stats = _json_object((meta.metadata or {}).get(b"greenpath", b"{}"))
         rows = {name: pq.read_metadata(_chunk_path(out, k, name)).num_rows
                 for name in ("results", "targets")}
     except (OSError, ValueError) as exc:  # ArrowInvalid is a ValueError
@@ -2242,7 +2258,11 @@ def _check_complete(out: Path) -> dict:
     manifest = out / MANIFEST
     if not manifest.is_file():
         raise BatchError(f"{out} is not a batch folder (no {MANIFEST})")
-    data = json.loads(manifest.read_text(encoding="utf-8"))
+    try:
+        data = _json_object(manifest.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise BatchError(f"{manifest} is unreadable ({str(exc).splitlines()[0][:120]}); run the "
+                         "batch again into a new folder") from None
     status = data.get("status")
     if status != "complete":
         raise BatchError(f"the batch in {out} is not complete (status {status!r}); run it "

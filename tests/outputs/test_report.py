@@ -474,6 +474,21 @@ def test_key_numbers_slide_follows_the_title(built, model):
     assert row[4].startswith(f"{coal:+.1f} %")
     renewables = frame.loc[2025, "renewable_capacity"]
     assert row[5].startswith(f"{renewables:,.0f} MW (target 1,000 MW / 2,500 MW:")
+    # the chance of meeting each, as the targets slide gives it (calibration v2's posterior)
+    cells: dict[str, str] = {}
+    for slide in slides[2:]:
+        for shape in slide.shapes:
+            if shape.has_table:
+                header = [c.text for c in shape.table.rows[0].cells]
+                if "baseline" in header:
+                    at = header.index("baseline")
+                    cells.update({r.cells[0].text: r.cells[at].text for r in shape.table.rows})
+    coal_chance = cells["Coal consumption 2025 vs 2020"].rsplit(" · ", 1)[1]
+    assert coal_chance.startswith("chance ")
+    assert row[4].endswith(f": missed, {coal_chance})") or row[4].endswith(f": met, {coal_chance})")
+    ren = [cells[label].rsplit(" · ", 1)[1] for label in cells if label.startswith("Renewable capacity 2025")]
+    assert len(ren) == 2
+    assert all(c in row[5] for c in ren), (row[5], ren)
 
 
 def test_report_set_keeps_one_target_set(tmp_path, model, no_wedges, capsys):

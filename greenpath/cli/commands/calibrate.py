@@ -60,6 +60,26 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _previous(path: Path, say) -> dict:
+    """Return what the report compares from the calibration file being replaced (``--force``).
+
+    A damaged file (not UTF-8, not TOML, nested too deep, tables of the wrong type) is
+    replaced like any other: the fit just made is never lost to it; the comparison is
+    left out and the user told so.
+    """
+    from greenpath import tomlfile
+
+    try:
+        old = tomlfile.read(path, what="a calibration file")
+        bounds = old.get("uncertainty", {}).get("at_bound", {})
+        fitted = old.get("meta", {}).get("fitted", [])
+        return {"previous_at_bound": sorted(bounds), "previous_fitted_count": len(fitted)}
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        say(f"the calibration file being replaced is unreadable ({str(exc).splitlines()[0][:200]}); "
+            "the report does not compare with it")
+        return {}
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the command; user errors become :class:`greenpath.cli.CommandError`."""
     from greenpath.calibration import fit as F
@@ -92,12 +112,7 @@ def run(args: argparse.Namespace) -> int:
             progress=say, posterior_steps=args.posterior_steps, backtest=not args.no_backtest,
         )
         if args.out.exists():  # the report's closing note compares the bounds before and after
-            import tomllib
-
-            with open(args.out, "rb") as fh:
-                old = tomllib.load(fh)
-            result.meta["previous_at_bound"] = sorted(old.get("uncertainty", {}).get("at_bound", {}))
-            result.meta["previous_fitted_count"] = len(old.get("meta", {}).get("fitted", []))
+            result.meta.update(_previous(args.out, say))
         path = F.write_calibration(result, args.out, force=args.force)
         print(path)
         meta = result.meta

@@ -17,7 +17,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "costs", help="what a scenario costs and saves against the baseline, and the air it cleans",
         description="Net present cost of a scenario against the baseline (2021-2035, constant "
-        "2021 CNY, 8%% social discount rate with 6%% and 3.18%% for comparison), each lever "
+        "2021 CNY, 8% social discount rate with 6% and 3.18% for comparison), each lever "
         "group's cost per tonne of CO2 (Shapley values, the MAC curve), the SO2, NOx and "
         "PM2.5 reductions by sector and the premature deaths avoided, with P10-P90 from a "
         "Monte Carlo over the cost, price, emission-factor and health ranges.")
