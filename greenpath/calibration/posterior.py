@@ -16,15 +16,21 @@ Method
   points of a series taken as independent. Shape-only series have their level factor
   profiled out. (Weighting each series as one observation, as the point fit does, left
   the posterior so loose that its 2012-15 CO2 band missed every CEADs point: the uniform
-  prior's volume outweighed four points at 10 %.)
-* **Sampler**: :class:`emcee.EnsembleSampler` with differential-evolution moves
-  (``DEMove`` 80 %, ``DESnookerMove`` 20 %; Ter Braak and Vrugt 2008: on this posterior's
-  long correlated ridges they accept about 0.2 of the proposals where the stretch move
-  accepted under 0.1 and stayed near its start) and ``vectorize=True``: every proposal of
-  a half-ensemble goes through ONE call of the vector engine (emcee's red-blue scheme
-  updates the two halves of the ensemble in turn, which its detailed balance requires, so
-  a step is two engine calls of W/2 runs). The walkers start in a small ball (sd
-  :data:`START_SD` of the range) around the point fit; the burn-in lets them spread.
+  prior's volume outweighed four points at 10 %.) Each series' error is its stated
+  ``sigma`` times an unknown scale ``lambda_s >= 1`` (the model's own misfit on top of
+  the record's error; prior ``1/lambda``), integrated out in closed form
+  (:mod:`greenpath.calibration.discrepancy`): a series the model fits within its stated
+  error keeps the Gaussian likelihood above, one it misses by more gets a wider error
+  instead of dragging every parameter, and the backtest's predictive band carries it.
+* **Sampler**: DE-MCz with snooker updates (:mod:`greenpath.calibration.demcz`; ter Braak
+  and Vrugt 2008): the differential-evolution moves that emcee's ``DEMove`` and
+  ``DESnookerMove`` make, but drawn from an archive of past states, so all walkers move
+  at once and a step is ONE vector-engine call of W runs (emcee's red-blue ensemble needs
+  two calls a step, each half waiting for the other; the engine's cost per call hardly
+  grows from 64 to 128 runs, so this halves the posterior's time per step). The chains
+  and the archive start from the point fit's last differential-evolution population
+  (no extra runs), or a small ball (sd :data:`START_SD` of the range) around the point
+  fit; the burn-in lets them spread.
 * **Diagnostics**: mean and lowest acceptance fraction, the integrated autocorrelation
   time per parameter (:func:`emcee.autocorr.integrated_time`), and the Gelman-Rubin
   R-hat across :data:`DEFAULT_GROUPS` walker groups (the walkers split in groups by
@@ -135,9 +141,10 @@ class PosteriorResult:
     def diagnostics(self) -> dict[str, Any]:
         """Return the diagnostics as plain numbers (the ``[posterior]`` table of the calibration file)."""
         return {
-            "method": "emcee EnsembleSampler (DEMove 0.8, DESnookerMove 0.2), vectorize=True; uniform prior "
-            "on the registry ranges; likelihood exp(-1/2 sum r^2) over every recorded point with its series' "
-            "stated error",
+            "method": "DE-MCz with snooker updates (ter Braak and Vrugt 2008), all walkers in one engine call "
+            "a step; uniform prior on the registry ranges; likelihood over every recorded point with its "
+            "series' stated error times an unknown scale >= 1 per series (prior 1/scale), integrated out in "
+            "closed form (calibration/discrepancy.py)",
             "seed": self.seed, "walkers": self.walkers, "steps": self.steps, "burn": self.burn,
             "thin": self.thin, "groups": self.groups, "n_draws": int(self.draws.shape[0]),
             "n_model_runs": self.n_runs, "wall_time_s": round(self.seconds, 2),
@@ -154,12 +161,17 @@ def log_probability(objective: Any) -> Callable[[np.ndarray], np.ndarray]:
     """Vectorised log posterior ``(W, D) -> (W,)`` in unit coordinates (one engine call).
 
     ``objective`` must have no prior rows (``prior_weight = 0``): the prior is the uniform
-    one on ``[0, 1]^D`` (the registry ranges), ``-inf`` outside.
+    one on ``[0, 1]^D`` (the registry ranges), ``-inf`` outside. The likelihood integrates
+    each series' unknown error scale (at least its stated error) out in closed form
+    (:mod:`greenpath.calibration.discrepancy`).
     """
     if getattr(objective, "n_prior", 0):
         raise PosteriorError("the posterior's objective must have prior_weight = 0 (the prior is uniform)")
 
+    from greenpath.calibration import discrepancy as disc
+
     weight = point_weights(objective.series)
+    parts = disc.blocks(objective.series)
 
     def log_prob(u: np.ndarray) -> np.ndarray:
         u = np.atleast_2d(np.asarray(u, dtype=float))
@@ -167,7 +179,8 @@ def log_probability(objective: Any) -> Callable[[np.ndarray], np.ndarray]:
         out = np.full(u.shape[0], -np.inf)
         if inside.any():
             r = objective.residuals_batch(u[inside]) * weight
-            out[inside] = -0.5 * np.sum(r * r, axis=1)
+            # each series' error scale (>= its stated error) integrated out: calibration/discrepancy.py
+            out[inside] = disc.log_likelihood(r, parts)
         return out
 
     return log_prob
@@ -220,7 +233,7 @@ def gelman_rubin(chain: np.ndarray, groups: int) -> np.ndarray:
 
 def sample_posterior(objective: Any, start_u: np.ndarray, seed: int, *, walkers: int = DEFAULT_WALKERS,
                      steps: int = DEFAULT_STEPS, burn: int = DEFAULT_BURN, thin: int = DEFAULT_THIN,
-                     groups: int = DEFAULT_GROUPS,
+                     groups: int = DEFAULT_GROUPS, start_population: np.ndarray | None = None,
                      progress: Callable[[str], None] | None = None) -> PosteriorResult:
     """Run the ensemble MCMC from a ball around ``start_u`` (unit coordinates).
 
@@ -234,6 +247,11 @@ def sample_posterior(objective: Any, start_u: np.ndarray, seed: int, *, walkers:
         Seed of the starting ball and the sampler's moves.
     walkers, steps, burn, thin, groups : int
         Sampler settings (see the module constants).
+    start_population : numpy.ndarray, optional
+        Points (M, D) in unit coordinates that start the chains (the first ``walkers``)
+        and DE-MCz's archive (all of them): the point fit's last differential-evolution
+        population. Without it (or with fewer than ``walkers`` points) both are a ball of
+        sd :data:`START_SD` around ``start_u``.
 
     Raises
     ------
@@ -241,6 +259,8 @@ def sample_posterior(objective: Any, start_u: np.ndarray, seed: int, *, walkers:
         If a setting is not allowed (names it and what is allowed).
     """
     import emcee
+
+    from greenpath.calibration.demcz import run_demcz
 
     space = objective.space
     d = len(space)
@@ -258,16 +278,21 @@ def sample_posterior(objective: Any, start_u: np.ndarray, seed: int, *, walkers:
     runs0 = objective.simulator.n_runs
     rng = np.random.default_rng(seed)
     start = np.asarray(start_u, dtype=float)
-    p0 = start + START_SD * rng.standard_normal((walkers, d))
-    p0 = np.where(p0 < 0.0, -p0, p0)  # reflect into the unit cube (a point fit may sit on a bound)
-    p0 = np.where(p0 > 1.0, 2.0 - p0, p0)
-    p0 = np.clip(p0, 1e-9, 1.0 - 1e-9)
-    moves = [(emcee.moves.DEMove(), 0.8), (emcee.moves.DESnookerMove(), 0.2)]
-    sampler = emcee.EnsembleSampler(walkers, d, log_probability(objective), vectorize=True, moves=moves)
-    sampler.random_state = np.random.RandomState(int(rng.integers(2**31 - 1))).get_state()
-    sampler.run_mcmc(p0, steps, progress=False)
-    chain = sampler.get_chain()  # (steps, walkers, D)
-    lp = sampler.get_log_prob()
+    ball = start + START_SD * rng.standard_normal((walkers, d))
+    ball = np.where(ball < 0.0, -ball, ball)  # reflect into the unit cube (a point fit may sit on a bound)
+    ball = np.where(ball > 1.0, 2.0 - ball, ball)
+    ball = np.clip(ball, 1e-9, 1.0 - 1e-9)
+    if start_population is not None and len(start_population) >= walkers:
+        # the point fit's last differential-evolution population: the region the search was
+        # still exploring, free (no extra runs) and wider than the ball in the directions the
+        # data leave open; chains start on its first members (DE keeps the best first)
+        pop = np.clip(np.asarray(start_population, dtype=float), 0.0, 1.0)
+        p0, z0 = pop[:walkers].copy(), pop
+    else:
+        p0, z0 = ball, ball
+    run = run_demcz(log_probability(objective), p0, z0, steps, rng)
+    chain = run.chain  # (steps, walkers, D)
+    lp = run.log_prob
     post = chain[burn:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -280,7 +305,7 @@ def sample_posterior(objective: Any, start_u: np.ndarray, seed: int, *, walkers:
     best = np.unravel_index(np.argmax(lp), lp.shape)
     result = PosteriorResult(
         names=list(space.names), draws=space.to_x(draws_u), log_prob=draws_lp,
-        acceptance=np.asarray(sampler.acceptance_fraction, dtype=float), tau=tau, rhat=rhat, seed=seed,
+        acceptance=run.acceptance_fraction, tau=tau, rhat=rhat, seed=seed,
         walkers=walkers, steps=steps, burn=burn, thin=thin, groups=groups,
         n_runs=objective.simulator.n_runs - runs0, seconds=time.perf_counter() - started,
         map_u=chain[best[0], best[1]],
