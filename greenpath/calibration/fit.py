@@ -1640,7 +1640,9 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
     backtest : bool
         Also run the backtest (:mod:`greenpath.calibration.backtest`); its chain is two
         thirds as long as the main one (:data:`~greenpath.calibration.backtest.BACKTEST_STEPS`
-        for the default main chain).
+        for the default main chain). It runs in a forked second process while the main
+        fit and posterior run (:mod:`greenpath.calibration.parallel`; in this process
+        with the PySD engine or where fork is unavailable), with the same result.
 
     Returns
     -------
