@@ -6,7 +6,8 @@ Protocol
    restricted to years up to :data:`BACKTEST_CUTOFF` (2015) (``apply_cutoff``): the same
    parameters, method, seed and budget as the main fit (differential evolution, then the
    least-squares polish), then the posterior sample of :mod:`greenpath.calibration.posterior`
-   from that fit (a shorter chain, :data:`BACKTEST_STEPS` steps). Both simulate only to
+   from that fit (:data:`BACKTEST_STEPS` steps, as long as the main chain: it runs on the
+   other core and each step simulates only to 2015). Both simulate only to
    2015; :func:`greenpath.calibration.fit.calibrate` runs the whole backtest in a second
    process while the main fit runs (:mod:`greenpath.calibration.parallel`).
 2. **Projection.** The model runs from 2005 with the backtest parameters; every other
@@ -48,9 +49,9 @@ BACKTEST_CUTOFF = 2015
 BACKTEST_FIRST = 2016
 BACKTEST_LAST = 2022
 #: Steps of the backtest's posterior chain (burn-in :data:`BACKTEST_BURN`).
-BACKTEST_STEPS = 200
-BACKTEST_BURN = 100
-BACKTEST_THIN = 25
+BACKTEST_STEPS = 1200
+BACKTEST_BURN = 400
+BACKTEST_THIN = 200
 
 
 @dataclass

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DemczResult", "run_demcz"]
+__all__ = ["DemczResult", "TProposal", "independence_step", "run_demcz"]
 
 #: Share of snooker moves (ter Braak and Vrugt 2008 use 0.1).
 P_SNOOKER = 0.1
@@ -64,7 +64,8 @@ class DemczResult:
 
 def run_demcz(log_prob: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, z0: np.ndarray, steps: int,
               rng: np.random.Generator, *, archive_every: int = ARCHIVE_EVERY,
-              p_snooker: float = P_SNOOKER) -> DemczResult:
+              p_snooker: float = P_SNOOKER, proposal: TProposal | None = None,
+              lp0: np.ndarray | None = None) -> DemczResult:
     """Run DE-MCz(s) (see the module docstring).
 
     Parameters
@@ -80,6 +81,13 @@ def run_demcz(log_prob: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, z0: 
         Steps of every chain.
     rng : numpy.random.Generator
         The only source of randomness.
+    proposal : TProposal, optional
+        With a proposal, every second step is an independence Metropolis-Hastings step
+        (:func:`independence_step`) instead of a DE-MCz step: a composition of two
+        kernels that each leave the target invariant (Tierney 1994). ``proposal`` is
+        fitted before the run (from an earlier run's states) and fixed during it.
+    lp0 : numpy.ndarray, optional
+        Log densities of ``x0`` when already known (saves one call).
 
     Raises
     ------
@@ -96,8 +104,10 @@ def run_demcz(log_prob: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, z0: 
     if steps < 1 or archive_every < 1 or not 0.0 <= p_snooker <= 1.0:
         raise ValueError(f"steps {steps} / archive_every {archive_every} / p_snooker {p_snooker} not allowed; "
                          "allowed: steps >= 1, archive_every >= 1, 0 <= p_snooker <= 1")
-    lp = np.asarray(log_prob(x), dtype=float)
-    calls = 1
+    if lp0 is not None:
+        lp, calls = np.array(lp0, dtype=float), 0
+    else:
+        lp, calls = np.asarray(log_prob(x), dtype=float), 1
     if not np.all(np.isfinite(lp)):
         bad = int(np.argmin(np.isfinite(lp)))
         raise ValueError(f"starting state {bad} has no finite log density; allowed: states inside the prior")
@@ -109,7 +119,16 @@ def run_demcz(log_prob: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, z0: 
     lps = np.empty((steps, n))
     accepted = np.zeros(n, dtype=np.int64)
     gamma_de = 2.38 / math.sqrt(2 * d)
+    lq = proposal.log_density(x) if proposal is not None else None
     for t in range(steps):
+        if proposal is not None and lq is not None and t % 2 == 1:
+            accepted += independence_step(log_prob, x, lp, lq, proposal, rng)
+            calls += 1
+            chain[t], lps[t] = x, lp
+            if (t + 1) % archive_every == 0:
+                archive[m : m + n] = x
+                m += n
+            continue
         snooker = rng.random(n) < p_snooker
         # three distinct archive points per chain (the parallel move uses the first two)
         idx = np.stack([rng.integers(0, m, n) for _ in range(3)], axis=1)
@@ -144,9 +163,71 @@ def run_demcz(log_prob: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, z0: 
             accept = np.isfinite(lp_new) & (u < lp_new - lp + log_jac)
         x[accept] = proposal_x[accept]
         lp[accept] = lp_new[accept]
+        if lq is not None and proposal is not None and accept.any():
+            lq[accept] = proposal.log_density(proposal_x[accept])
         accepted += accept
         chain[t], lps[t] = x, lp
         if (t + 1) % archive_every == 0:
             archive[m : m + n] = x
             m += n
     return DemczResult(chain=chain, log_prob=lps, accepted=accepted, steps=steps, calls=calls)
+
+
+# --------------------------------------------------------------------------- independence moves
+
+
+@dataclass
+class TProposal:
+    """Multivariate Student-t proposal ``t_df(mean, scale)`` fitted to a pilot sample."""
+
+    mean: np.ndarray  # (d,)
+    chol: np.ndarray  # (d, d) lower Cholesky factor of the scale matrix
+    df: float
+
+    @classmethod
+    def fit(cls, sample: np.ndarray, df: float = 5.0, inflate: float = 1.2) -> TProposal:
+        """Fit to ``sample`` (n, d): the t's covariance is ``inflate^2`` times the sample's.
+
+        A t with ``df`` degrees of freedom has covariance ``scale df / (df - 2)``. The
+        inflation and the heavy tails keep target / proposal bounded where the pilot
+        under-states the spread; this sets the sampler's efficiency, never its validity.
+        """
+        sample = np.asarray(sample, dtype=float)
+        mean = sample.mean(axis=0)
+        cov = np.atleast_2d(np.cov(sample, rowvar=False))
+        d = mean.size
+        cov = cov + np.eye(d) * 1e-10 * max(float(np.trace(cov)) / d, 1e-300)
+        scale = cov * inflate**2 * (df - 2.0) / df
+        return cls(mean=mean, chol=np.linalg.cholesky(scale), df=float(df))
+
+    def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Return ``n`` draws (n, d)."""
+        g = rng.standard_normal((n, self.mean.size)) @ self.chol.T
+        w = np.sqrt(rng.chisquare(self.df, n) / self.df)
+        return self.mean + g / w[:, None]
+
+    def log_density(self, x: np.ndarray) -> np.ndarray:
+        """Log density up to a constant (the constant cancels in the acceptance ratio)."""
+        from scipy.linalg import solve_triangular
+
+        y = solve_triangular(self.chol, (np.atleast_2d(x) - self.mean).T, lower=True)
+        q = np.sum(y * y, axis=0)
+        return -0.5 * (self.df + self.mean.size) * np.log1p(q / self.df)
+
+
+def independence_step(log_prob: Callable[[np.ndarray], np.ndarray], x: np.ndarray, lp: np.ndarray,
+                      lq: np.ndarray, proposal: TProposal, rng: np.random.Generator) -> np.ndarray:
+    """One independence Metropolis-Hastings step of every chain, in place; return the accepted mask.
+
+    Each chain proposes ``x* ~ q`` and accepts with probability
+    ``min(1, p(x*) q(x) / (p(x) q(x*)))`` (Tierney 1994): one call for all chains.
+    """
+    n = x.shape[0]
+    prop = proposal.draw(n, rng)
+    lq_new = proposal.log_density(prop)
+    lp_new = np.asarray(log_prob(prop), dtype=float)
+    u = np.log(rng.random(n))
+    with np.errstate(invalid="ignore"):
+        accept = np.isfinite(lp_new) & (u < (lp_new - lp) - (lq_new - lq))
+    x[accept], lp[accept], lq[accept] = prop[accept], lp_new[accept], lq_new[accept]
+    return accept

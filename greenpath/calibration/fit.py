@@ -1638,9 +1638,8 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
         default of this function: no posterior sample; ``greenpath calibrate`` passes
         :data:`greenpath.calibration.posterior.DEFAULT_STEPS`).
     backtest : bool
-        Also run the backtest (:mod:`greenpath.calibration.backtest`); its chain is two
-        thirds as long as the main one (:data:`~greenpath.calibration.backtest.BACKTEST_STEPS`
-        for the default main chain). It runs in a forked second process while the main
+        Also run the backtest (:mod:`greenpath.calibration.backtest`); its chain is as
+        long as the main one. It runs in a forked second process while the main
         fit and posterior run (:mod:`greenpath.calibration.parallel`; in this process
         with the PySD engine or where fork is unavailable), with the same result.
 
@@ -1682,8 +1681,8 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
         from greenpath.calibration import parallel as par
         from greenpath.calibration import posterior as P
 
-        bt_steps = max(2, 2 * (posterior_steps or P.DEFAULT_STEPS) // 3)
-        bt_burn = bt_steps // 2
+        bt_steps = posterior_steps or P.DEFAULT_STEPS  # as long as the main chain (it runs alongside)
+        bt_burn = P.DEFAULT_BURN if bt_steps == P.DEFAULT_STEPS else bt_steps // 2
 
         def _run_backtest() -> Any:
             return B.run_backtest(simulator, all_series, space, seed, maxiter, popsize, prior_weight,

@@ -51,7 +51,8 @@ def test_demcz_respects_a_hard_bound_and_is_deterministic_for_a_seed():
     b = run_demcz(log_prob, start, start, 2000, np.random.default_rng(4))
     assert np.array_equal(a.chain, b.chain)
     flat = a.chain[500:].reshape(-1, 2)
-    assert flat.min() >= 0.0 and flat.max() <= 1.0
+    assert flat.min() >= 0.0
+    assert flat.max() <= 1.0
     assert np.allclose(flat.mean(axis=0), 0.5, atol=0.03)
     assert np.allclose(flat.var(axis=0), 1 / 12, atol=0.01)
 
@@ -86,7 +87,7 @@ def test_log_marginal_is_the_gaussian_for_a_good_fit_and_falls_like_a_power_for_
 
 
 def test_draw_scale_follows_its_conditional_law_and_never_goes_below_one():
-    """t = 1/lambda^2 ~ Gamma(m/2, rate ss/2) cut to t <= 1: compare with the cut distribution function."""
+    """The draws of t = 1/lambda^2 follow Gamma(m/2, rate ss/2) cut to t <= 1 (Kolmogorov-Smirnov)."""
     m, ss = 6, 20.0
     lam = disc.draw_scale(np.full(20000, ss), m, np.random.default_rng(5))
     assert lam.min() >= 1.0
@@ -128,3 +129,31 @@ def test_backtest_job_returns_the_same_in_a_child_and_here_and_raises_its_error(
 
         with pytest.raises(ValueError, match="bad history row 7"):
             parallel.start_backtest(fails, parallel=True).result()
+
+
+def test_independence_steps_mixed_with_demcz_keep_the_target_and_cut_the_autocorrelation():
+    """A t proposal fitted to a pilot: the mixed chain has the target's moments and a shorter tau."""
+    import emcee
+
+    from greenpath.calibration.demcz import TProposal
+
+    d = 6
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((d, d))
+    cov = a @ a.T / d + 0.1 * np.eye(d)
+    mu = rng.standard_normal(d)
+    lp = _gaussian(mu, cov)
+    start = mu + rng.standard_normal((32, d))
+    pilot = run_demcz(lp, start, start, 400, np.random.default_rng(3))
+    q = TProposal.fit(pilot.chain[200:].reshape(-1, d))
+    mixed = run_demcz(lp, pilot.chain[-1], pilot.chain[::10].reshape(-1, d), 2000, np.random.default_rng(4),
+                      proposal=q, lp0=pilot.log_prob[-1])
+    plain = run_demcz(lp, pilot.chain[-1], pilot.chain[::10].reshape(-1, d), 2000, np.random.default_rng(4))
+    flat = mixed.chain.reshape(-1, d)
+    sd = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(flat.mean(axis=0) - mu) < 0.05 * sd)
+    assert np.allclose(np.cov(flat, rowvar=False), cov, atol=0.05 * np.max(np.diag(cov)))
+    tau_mixed = emcee.autocorr.integrated_time(mixed.chain, tol=0).max()
+    tau_plain = emcee.autocorr.integrated_time(plain.chain, tol=0).max()
+    assert tau_mixed < 0.5 * tau_plain
+    assert mixed.calls == 2000  # lp0 given: no call for the start
