@@ -121,10 +121,11 @@ def _posterior(ctx: Any) -> list[str]:
                "range's source is the registry row). Likelihood: every recorded point of the fitted series with its "
                "series' stated error (sigma and why in the series table), the points taken as independent (the "
                "point fit's 1/sqrt(n) series weighting is undone); shape-only series with their factor profiled "
-               "out; each series' error is its stated error times an unknown scale of at least 1 (the model's "
-               "own misfit; prior 1/scale), integrated out in closed form (`calibration/discrepancy.py`). The "
-               "walkers and the sampler's archive start from the point fit's last differential-evolution "
-               f"population (or a ball of sd {P.START_SD:g} of the range around the point fit).\n")
+               "out. The model's own misfit (an error scale per series, `calibration/discrepancy.py`) is not in "
+               "this likelihood (integrated out there, it let the four CEADs points go and the 2012-15 CO2 band "
+               "missed them all); it widens only the backtest's predictive band (a cut model). The walkers and "
+               "the sampler's archive start from the point fit's last differential-evolution population (or a "
+               f"ball of sd {P.START_SD:g} of the range around the point fit).\n")
     tau_max, steps, burn = float(table["tau_max"]), int(table["steps"]), int(table["burn"])
     enough = (steps - burn) >= P.TAU_FACTOR * tau_max
     out.append(f"- {table['walkers']} walkers x {steps} steps ({burn} burn-in), {table['n_model_runs']:,} model runs "

@@ -1,4 +1,4 @@
-"""DE-MCz sampler, the error-scale marginal likelihood and the backtest's second process: closed forms."""
+"""DE-MCz sampler, the error scale of the predictive band and the backtest's second process: closed forms."""
 
 from __future__ import annotations
 
