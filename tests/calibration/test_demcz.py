@@ -157,3 +157,22 @@ def test_independence_steps_mixed_with_demcz_keep_the_target_and_cut_the_autocor
     tau_plain = emcee.autocorr.integrated_time(plain.chain, tol=0).max()
     assert tau_mixed < 0.5 * tau_plain
     assert mixed.calls == 2000  # lp0 given: no call for the start
+
+
+def test_posterior_with_its_independence_phase_is_deterministic_for_a_seed_and_stays_in_range():
+    """A burn-in long enough for the t proposal (both phases run), twice with one seed: the same draws."""
+    from greenpath.calibration import fit as F
+    from greenpath.calibration import history as hist
+    from greenpath.calibration import posterior as P
+
+    series = F.apply_cutoff(F.build_series(hist.load_history(hist.DEFAULT_HISTORY_PATH)), None)
+    sim = F.make_simulator("vector", 1, F.fit_final_time(series))
+    space = F.ParameterSpace(["initial_gdp", "tertiary_growth_differential"])
+    objective = F.Objective(sim, series, space, 0.0)
+    kw = dict(walkers=8, steps=P.PILOT_MIN_STEPS + 20, burn=P.PILOT_MIN_STEPS, thin=5, groups=2)
+    a = P.sample_posterior(objective, space.prior_u, 9, **kw)
+    b = P.sample_posterior(objective, space.prior_u, 9, **kw)
+    assert np.array_equal(a.draws, b.draws)
+    assert np.all(a.draws >= space.lower)
+    assert np.all(a.draws <= space.upper)
+    assert a.n_runs == 8 * (kw["steps"] + 1)  # one engine call of all walkers a step (+ the start)
