@@ -66,7 +66,7 @@ class BacktestResult:
     posterior: dict[str, Any]
     n_runs: int
     seconds: float
-    bands: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    bands: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float:
@@ -126,7 +126,7 @@ def _direction(s: Any, sim: np.ndarray, obs: np.ndarray) -> tuple[float, float, 
 
 def score(simulator: Any, all_series: Sequence[Any], insample: Sequence[Any], point: dict[str, float],
           draws: pd.DataFrame, seed: int = 0
-          ) -> tuple[pd.DataFrame, list[tuple[str, str]], dict[str, dict[str, list[float]]]]:
+          ) -> tuple[pd.DataFrame, list[tuple[str, str]], dict[str, dict[str, Any]]]:
     """Score the point backtest and the posterior band on the window's recorded values.
 
     Two bands: the parameter band (the posterior draws' model values) and the predictive
@@ -148,7 +148,7 @@ def score(simulator: Any, all_series: Sequence[Any], insample: Sequence[Any], po
     rng = np.random.default_rng([int(seed), 16])
     window = _window(all_series)
     keys = {s.key for s in window}
-    untested = []
+    untested: list[tuple[str, str]] = []
     for s in all_series:
         if s.role == "fitted" and s.key not in keys:
             untested.append((s.key, f"recorded only in {F._span(s.years)}"))
@@ -160,7 +160,8 @@ def score(simulator: Any, all_series: Sequence[Any], insample: Sequence[Any], po
                                **{k: np.concatenate([[point[k]], params[k]]) for k in names}}, n + 1, cols)
     years = simulator.years
     ref = {s.key: s for s in insample}
-    rows, bands = [], {}
+    rows: list[dict[str, Any]] = []
+    bands: dict[str, dict[str, Any]] = {}
     for s in window:
         sim = s.simulated(runs, years)  # (n + 1, m)
         if s.shape_only:

@@ -129,7 +129,7 @@ def run_demcz(log_prob: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, z0: 
                 archive[m : m + n] = x
                 m += n
             continue
-        snooker = rng.random(n) < p_snooker
+        snooker = np.asarray(rng.random(n) < p_snooker)
         # three distinct archive points per chain (the parallel move uses the first two)
         idx = np.stack([rng.integers(0, m, n) for _ in range(3)], axis=1)
         for _ in range(100):  # redraw coincident indices (rare once the archive is large)
