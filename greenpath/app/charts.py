@@ -389,14 +389,22 @@ def _band_layer(ctx: ChartContext, variable: str, runs: Sequence[Run],
     data = data[data["year"] >= ctx.x_start]
     if data.empty:
         return []
-    data = data[["year", "p10", "p90"]].assign(band=t("chart_band", ctx.lang))
+    cols = ["year", "p10", "p50", "p90"] if "p50" in data else ["year", "p10", "p90"]
+    data = data[cols].assign(band=t("chart_band", ctx.lang), centre=t("chart_band_median", ctx.lang))
     if base is not None:
-        data[["p10", "p90"]] = 100.0 * (data[["p10", "p90"]] / base - 1.0)
-    return [{"data": _values(data), "mark": {"type": "area", "opacity": 0.2,
-                                             "color": _current_colour(runs)},
-             "encoding": {"x": _x(ctx), "y": _q("p10"), "y2": {"field": "p90"},
-                          "tooltip": [_n("band"), _q("year", format="d"),
-                                      _q("p10", format=",.2f"), _q("p90", format=",.2f")]}}]
+        data[cols[1:]] = 100.0 * (data[cols[1:]] / base - 1.0)
+    layers = [{"data": _values(data), "mark": {"type": "area", "opacity": 0.2, "color": _current_colour(runs)},
+               "encoding": {"x": _x(ctx), "y": _q("p10"), "y2": {"field": "p90"},
+                            "tooltip": [_n("band"), _q("year", format="d"),
+                                        _q("p10", format=",.2f"), _q("p90", format=",.2f")]}}]
+    if "p50" in data:
+        # The band's own centre: the solid line is the run at the point calibration, the band
+        # the spread of posterior (and projection) draws, whose median can sit off that line.
+        layers.append({"data": _values(data), "mark": {"type": "line", "strokeDash": [2, 3], "strokeWidth": 1,
+                                                        "color": _current_colour(runs)},
+                       "encoding": {"x": _x(ctx), "y": _q("p50"),
+                                    "tooltip": [_n("centre"), _q("year", format="d"), _q("p50", format=",.2f")]}})
+    return layers
 
 
 def _finish(layers: list[Spec], ctx: ChartContext, title: str | None = None,

@@ -1130,6 +1130,7 @@ class FitOutcome:
     ls_message: str
     n_runs: int
     seconds: float
+    population: np.ndarray | None = None  # DE's last population (unit coordinates), best first
 
 
 def fit(objective: Objective, seed: int, maxiter: int = 300, popsize: int = 12,
@@ -1172,6 +1173,7 @@ def fit(objective: Objective, seed: int, maxiter: int = 300, popsize: int = 12,
     de_cost = math.nan
     generations = 0
     de_evals = 0
+    population = None
     if maxiter > 0:
         result = differential_evolution(
             objective.cost_batch, bounds=[(0.0, 1.0)] * d, rng=np.random.default_rng(seed),
@@ -1183,6 +1185,7 @@ def fit(objective: Objective, seed: int, maxiter: int = 300, popsize: int = 12,
         de_cost = float(result.fun)
         generations = int(result.nit)
         de_evals = int(result.nfev)
+        population = np.clip(np.asarray(result.population, dtype=float), 0.0, 1.0)
         if progress:
             progress(f"differential evolution: {generations} generations, {de_evals} runs, cost {de_cost:.4g}")
     nfev = {"jac": 0, "fun": 0}
@@ -1210,6 +1213,7 @@ def fit(objective: Objective, seed: int, maxiter: int = 300, popsize: int = 12,
         de_evaluations=de_evals, ls_evaluations=nfev["fun"] + nfev["jac"] * (d + 1),
         ls_status=int(ls.status), ls_message=str(ls.message),
         n_runs=objective.simulator.n_runs - runs0, seconds=time.perf_counter() - started,
+        population=population,
     )
 
 
@@ -1640,9 +1644,10 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
         default of this function: no posterior sample; ``greenpath calibrate`` passes
         :data:`greenpath.calibration.posterior.DEFAULT_STEPS`).
     backtest : bool
-        Also run the backtest (:mod:`greenpath.calibration.backtest`); its chain is two
-        thirds as long as the main one (:data:`~greenpath.calibration.backtest.BACKTEST_STEPS`
-        for the default main chain).
+        Also run the backtest (:mod:`greenpath.calibration.backtest`); its chain is as
+        long as the main one. It runs in a forked second process while the main
+        fit and posterior run (:mod:`greenpath.calibration.parallel`; in this process
+        with the PySD engine or where fork is unavailable), with the same result.
 
     Returns
     -------
@@ -1676,6 +1681,21 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
             f"posterior steps {posterior_steps!r} not allowed; allowed: a whole number >= 0 (0 = no posterior sample)"
         )
     simulator = make_simulator(engine, workers, final_time)
+    job = None
+    if backtest:  # on the second core while the main fit and posterior run (calibration/parallel.py)
+        from greenpath.calibration import backtest as B
+        from greenpath.calibration import parallel as par
+        from greenpath.calibration import posterior as P
+
+        bt_steps = posterior_steps or P.DEFAULT_STEPS  # as long as the main chain (it runs alongside)
+        bt_burn = P.DEFAULT_BURN if bt_steps == P.DEFAULT_STEPS else bt_steps // 2
+
+        def _run_backtest() -> Any:
+            return B.run_backtest(simulator, all_series, space, seed, maxiter, popsize, prior_weight,
+                                  steps=bt_steps, burn=bt_burn, thin=max(1, (bt_steps - bt_burn) // 4),
+                                  progress=progress)
+
+        job = par.start_backtest(_run_backtest, parallel=None if engine != "pysd" else False)
     try:
         fitted = apply_cutoff(all_series, None)
         objective = Objective(simulator, fitted, space, prior_weight)
@@ -1707,19 +1727,13 @@ def calibrate(history_path: Path | None = None, *, names: Sequence[str] | None =
             steps = posterior_steps
             burn = P.DEFAULT_BURN if steps == P.DEFAULT_STEPS else steps // 2
             post = P.sample_posterior(Objective(simulator, fitted, space, 0.0), outcome.u, seed, steps=steps,
-                                      burn=burn, thin=max(1, (steps - burn) // 4), progress=progress)
-        back = None
-        if backtest:
-            from greenpath.calibration import backtest as B
-            from greenpath.calibration import posterior as P
-
-            bt_steps = max(2, 2 * (posterior_steps or P.DEFAULT_STEPS) // 3)
-            bt_burn = bt_steps // 2
-            back = B.run_backtest(simulator, all_series, space, seed, maxiter, popsize, prior_weight,
-                                  steps=bt_steps, burn=bt_burn, thin=max(1, (bt_steps - bt_burn) // 4),
-                                  progress=progress)
-        n_runs = simulator.n_runs
+                                      burn=burn, thin=max(1, (steps - burn) // 4),
+                                      start_population=outcome.population, progress=progress)
+        back = job.result() if job is not None else None
+        n_runs = simulator.n_runs + (back.n_runs if back is not None else 0)  # the backtest has its own engines
     finally:
+        if job is not None:
+            job.cancel()
         close = getattr(simulator, "close", None)
         if close:
             close()
