@@ -163,6 +163,27 @@ def test_non_fossil_share_counts_purchased_grid_electricity(model):
     assert ((frame["non_fossil_share"] >= 0) & (frame["non_fossil_share"] <= 1)).all()
 
 
+def test_non_fossil_share_is_on_the_level_of_the_citys_own_targets(model):
+    """Plausibility of the official basis against the city's targets (review finding 3).
+
+    The city's three-year action plan for 2023-25 sets more than 9.5 % for 2023, its
+    first year (the nearest thing to a recorded level; no share is recorded). On the
+    targets' basis the baseline's 2023 share lies within 2.5 points of it; on the
+    net-inflow basis it is more than 3 points below (the review found 0.9-2.5 % for
+    2020-25 on another basis). Most of the official share is the non-fossil content of
+    grid purchases, which that basis counts.
+    """
+    frame = _run(model, "baseline")
+    target = series(load_history(), "target_nonfossil_share_pct").loc[2023]
+    official = 100 * frame.loc[2023, "non_fossil_share"]
+    net_inflow = 100 * frame.loc[2023, "non_fossil_share_net_inflow_basis"]
+    assert abs(official - target) < 2.5, official
+    assert net_inflow < target - 3.0, net_inflow
+    cal = registry.effective_defaults()["electricity_primary_equivalent"] / 100
+    purchased = frame.loc[2023, "purchased_non_fossil_electricity"] * cal
+    assert purchased > 0.5 * frame.loc[2023, "non_fossil_primary_energy"]
+
+
 def test_coal_indicator_counts_every_plant_in_the_city(model):
     frame = _run(model, "baseline")
     total = frame["end_use_coal"] + frame["power_sector_coal"] + frame["heat_sector_coal"]
