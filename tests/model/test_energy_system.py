@@ -144,6 +144,27 @@ def test_captive_units_follow_the_smelter(model):
             <= base["aluminium_smelting_electricity"] / cal + 1e-9).all()
 
 
+def test_cogeneration_units_follow_the_district_heat_they_deliver(model):
+    """CHP power is coupled to heat: heat delivered x heat share x power-to-heat ratio.
+
+    More district heat (a larger district-heating share of space heat) raises CHP
+    generation in proportion while the units are below their maximum hours; public
+    units stay on provincial dispatch.
+    """
+    d = registry.effective_defaults()
+    base = _run(model, "baseline")
+    more = _run(model, "baseline", district_heating_share=1.5 * d["district_heating_share"])
+    for frame in (base, more):
+        coupled = (frame["district_heat_demand"] * d["chp_heat_share"]
+                   * d["heat_energy_in_electricity_units"] * d["chp_power_to_heat_ratio"])
+        ceiling = frame["chp_coal_capacity"] * d["coal_maximum_hours"] / 1e5
+        np.testing.assert_allclose(frame["chp_coal_generation"], np.minimum(coupled, ceiling), rtol=1e-9)
+    y = 2025
+    assert more.loc[y, "district_heat_demand"] > base.loc[y, "district_heat_demand"]
+    assert more.loc[y, "chp_coal_generation"] > base.loc[y, "chp_coal_generation"]
+    assert more.loc[y, "public_coal_generation"] == base.loc[y, "public_coal_generation"]
+
+
 def test_coal_fleet_by_role_reproduces_the_plant_list(model):
     frame = _run(model, "baseline")
     assert frame.loc[2020, "captive_coal_capacity"] == pytest.approx(970.0)
