@@ -11,9 +11,9 @@ Design (EMA Workbench's scenario discovery, Bryant & Lempert 2010)
    vector engine (``run_many(engine="auto")``: PySD if the vector engine
    refuses the model).
 2. **Cases of interest.** Runs whose CO2 (``co2_emissions``) peaks in or before
-   ``peak_by`` (default 2030; the peak is the first maximum over 2020-2035, as
-   :func:`greenpath.model.indicators.peak` and the ``co2_peak_by_2030`` target,
-   which reads 2030年前 as "by 2030").
+   ``peak_by`` (default 2030; the peak is the maximum over 2020-2035 followed by
+   no higher year and no rebound by 2035, as :func:`greenpath.model.indicators.peak`
+   and the ``co2_peak_by_2030`` target, which reads 2030年前 as "by 2030").
 3. **PRIM** (Friedman & Fisher 1999) on the lever columns only (the box says
    what the city controls; the sampled uncertainties act as noise the box must
    hold against):
@@ -297,10 +297,14 @@ def _box_table(xv, yv, names, box: PrimBox, data_lo, data_hi, total) -> pd.DataF
 
 
 def peak_years(co2: np.ndarray, years: np.ndarray, from_year: int = indicators.BASE_YEAR) -> np.ndarray:
-    """First year of the maximum of each row from ``from_year`` on (as ``indicators.peak``)."""
+    """Peak year of each row from ``from_year`` on by the rule of ``indicators.peak``.
+
+    A maximum followed by a rebound (or a maximum in the last year) has not peaked and
+    gets the last year.
+    """
     years = np.asarray(years)
     mask = years >= from_year
-    return years[mask][np.argmax(np.asarray(co2)[:, mask], axis=1)]
+    return indicators.peak_years(np.asarray(co2)[:, mask], years[mask])
 
 
 @dataclass
@@ -394,7 +398,8 @@ def discover(
 
     meta = {
         "scenario": scenario or "defaults", "n": n, "seed": seed, "peak_by": int(peak_by),
-        "case_of_interest": f"CO2 peak year (first maximum over {indicators.BASE_YEAR}-2035) <= {int(peak_by)}",
+        "case_of_interest": (f"CO2 peak year (maximum over {indicators.BASE_YEAR}-2035 with no rebound) "
+                             f"<= {int(peak_by)}"),
         "share_of_interest": share, "levers": levers, "uncertainties": unc, "alpha": alpha,
         "min_mass": min_mass, "min_coverage": min_coverage, "rule": found.rule,
         "chosen_step": found.chosen, "coverage": found.box.coverage, "density": found.box.density,

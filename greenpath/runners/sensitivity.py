@@ -256,7 +256,8 @@ def parse_outcome(spec: str) -> Outcome:
 
         def peak(values, years, var=var):
             mask = years >= indicators.BASE_YEAR
-            return years[mask][np.argmax(values[var][:, mask], axis=1)].astype(float)
+            # the peak rule of indicators.peak (a rebound after the maximum is not a peak)
+            return indicators.peak_years(values[var][:, mask], years[mask])
 
         return Outcome(spec, f"Peak year of {_var_label(var, 'en')}", "year", (var,), peak,
                        f"{_var_label(var, 'zh')}峰值年份")

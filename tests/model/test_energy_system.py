@@ -144,6 +144,27 @@ def test_captive_units_follow_the_smelter(model):
             <= base["aluminium_smelting_electricity"] / cal + 1e-9).all()
 
 
+def test_cogeneration_units_follow_the_district_heat_they_deliver(model):
+    """CHP power is coupled to heat: heat delivered x heat share x power-to-heat ratio.
+
+    More district heat (a larger district-heating share of space heat) raises CHP
+    generation in proportion while the units are below their maximum hours; public
+    units stay on provincial dispatch.
+    """
+    d = registry.effective_defaults()
+    base = _run(model, "baseline")
+    more = _run(model, "baseline", district_heating_share=1.5 * d["district_heating_share"])
+    for frame in (base, more):
+        coupled = (frame["district_heat_demand"] * d["chp_heat_share"]
+                   * d["heat_energy_in_electricity_units"] * d["chp_power_to_heat_ratio"])
+        ceiling = frame["chp_coal_capacity"] * d["coal_maximum_hours"] / 1e5
+        np.testing.assert_allclose(frame["chp_coal_generation"], np.minimum(coupled, ceiling), rtol=1e-9)
+    y = 2025
+    assert more.loc[y, "district_heat_demand"] > base.loc[y, "district_heat_demand"]
+    assert more.loc[y, "chp_coal_generation"] > base.loc[y, "chp_coal_generation"]
+    assert more.loc[y, "public_coal_generation"] == base.loc[y, "public_coal_generation"]
+
+
 def test_coal_fleet_by_role_reproduces_the_plant_list(model):
     frame = _run(model, "baseline")
     assert frame.loc[2020, "captive_coal_capacity"] == pytest.approx(970.0)
@@ -161,6 +182,27 @@ def test_non_fossil_share_counts_purchased_grid_electricity(model):
     assert (frame.loc[years, "non_fossil_share"]
             > frame.loc[years, "non_fossil_share_net_inflow_basis"]).all()
     assert ((frame["non_fossil_share"] >= 0) & (frame["non_fossil_share"] <= 1)).all()
+
+
+def test_non_fossil_share_is_on_the_level_of_the_citys_own_targets(model):
+    """Plausibility of the official basis against the city's targets (review finding 3).
+
+    The city's three-year action plan for 2023-25 sets more than 9.5 % for 2023, its
+    first year (the nearest thing to a recorded level; no share is recorded). On the
+    targets' basis the baseline's 2023 share lies within 2.5 points of it; on the
+    net-inflow basis it is more than 3 points below (the review found 0.9-2.5 % for
+    2020-25 on another basis). Most of the official share is the non-fossil content of
+    grid purchases, which that basis counts.
+    """
+    frame = _run(model, "baseline")
+    target = series(load_history(), "target_nonfossil_share_pct").loc[2023]
+    official = 100 * frame.loc[2023, "non_fossil_share"]
+    net_inflow = 100 * frame.loc[2023, "non_fossil_share_net_inflow_basis"]
+    assert abs(official - target) < 2.5, official
+    assert net_inflow < target - 3.0, net_inflow
+    cal = registry.effective_defaults()["electricity_primary_equivalent"] / 100
+    purchased = frame.loc[2023, "purchased_non_fossil_electricity"] * cal
+    assert purchased > 0.5 * frame.loc[2023, "non_fossil_primary_energy"]
 
 
 def test_coal_indicator_counts_every_plant_in_the_city(model):

@@ -333,6 +333,38 @@ def test_peak_years_equal_indicator_peak():
     assert got[2] == 2035
 
 
+def _rebound_after_a_2020_maximum() -> tuple[np.ndarray, np.ndarray]:
+    """CO2 with its 2015-2035 maximum in 2020 (the history point), a fall, then a 5 % rebound.
+
+    The review's finding: the plan's "peak" was the 2020 record followed by a rebound
+    to 2035; by the rule (稳中有降) that is not a peak.
+    """
+    years = np.arange(2015, 2036)
+    co2 = np.where(years <= 2020, 30.0 + (years - 2015), 35.0 - 0.5 * (years - 2020))
+    co2 = np.where(years >= 2026, co2[years == 2026][0] * (1 + 0.005 * (years - 2026)), co2)
+    assert co2.argmax() == 5
+    assert co2[-1] / co2[years >= 2020].min() - 1 > 0.04
+    return years, co2
+
+
+def test_discovery_never_counts_a_maximum_followed_by_a_rebound_as_a_peak():
+    years, co2 = _rebound_after_a_2020_maximum()
+    rows = np.vstack([co2, -np.abs(years - 2027.0)])
+    got = dc.peak_years(rows, years)
+    assert got[0] == 2035  # not peaked: counted as the last year, never <= peak_by
+    assert got[1] == 2027
+    frame = pd.DataFrame({"co2_emissions": co2}, index=years)
+    assert not indicators.peak_status(frame)["peaked"]
+
+
+def test_peak_year_outcome_never_counts_a_maximum_followed_by_a_rebound_as_a_peak():
+    years, co2 = _rebound_after_a_2020_maximum()
+    outcome = se.parse_outcome("peak_year:co2_including_imports")
+    got = outcome.compute({"co2_including_imports": co2[None, :]}, years)
+    frame = pd.DataFrame({"co2_including_imports": co2}, index=years)
+    assert got[0] == indicators.peak(frame, "co2_including_imports")[0] == 2035
+
+
 def test_discover_on_the_model():
     result = dc.discover(n=400, seed=3, levers=["policy_start_year", "carbon_price", "ccus_capacity"],
                          peak_by=2025)
