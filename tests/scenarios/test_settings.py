@@ -46,7 +46,8 @@ def test_normal_form_is_hashable_floats():
     assert n == ((2021.0, 2025.0), (1.0, 2.0))
     assert all(isinstance(x, float) for part in n for x in part)
     hash(n)
-    assert st.normalise(3) == 3.0 and isinstance(st.normalise(3), float)
+    assert st.normalise(3) == 3.0
+    assert isinstance(st.normalise(3), float)
 
 
 def test_run_key_is_the_differences_from_the_defaults_sorted():
@@ -67,8 +68,10 @@ def test_one_run_kwargs_shape_for_run_keys_and_scenarios():
     assert state.run_kwargs is st.run_kwargs
     plan = sc.load("plan_2021")
     kw = plan.run_kwargs()
-    assert set(kw) == {"params", "time_varying", "scenario"} and kw["scenario"] == "plan_2021"
-    assert kw["params"] == plan.params and kw["time_varying"] == {
+    assert set(kw) == {"params", "time_varying", "scenario"}
+    assert kw["scenario"] == "plan_2021"
+    assert kw["params"] == plan.params
+    assert kw["time_varying"] == {
         k: (list(y), list(v)) for k, (y, v) in plan.tables.items()}
     # The app running the plan's run key runs exactly the plan's settings.
     app_kw = st.run_kwargs(st.run_key(plan.settings()))
@@ -79,13 +82,15 @@ def test_one_run_kwargs_shape_for_run_keys_and_scenarios():
 
 
 def test_app_state_uses_the_one_definition():
-    assert state.same is st.same and state.normalise is st.normalise
-    assert state.run_key is st.run_key and state.diff is st.diff
+    assert state.same is st.same
+    assert state.normalise is st.normalise
+    assert state.run_key is st.run_key
+    assert state.diff is st.diff
 
 
 # ---------------------------------------------------------------- the users agree
 def _moved_everywhere(base_name: str, name: str, value) -> tuple[bool, bool, bool, bool]:
-    """Is ``name = value`` over the preset a change for (app, app composition, TOML, wedges)?"""
+    """Say whether ``name = value`` over the preset is a change for the app, its TOML, the writer and the wedges."""
     base = state.load_preset(base_name)
     levers = {**state.lever_values(base), name: st.normalise(value)}
     app_moved = name in state.changed_levers(base, levers)
