@@ -159,7 +159,7 @@ def target_sets() -> list[str]:
 def meeting_figure(chart: str, results: Mapping[str, object], labels: Mapping[str, str],
                    lang: str, presentation: bool, *, wedges: pd.DataFrame | None = None,
                    sets: Sequence[str] | None = None, bands: pd.DataFrame | None = None):
-    """Return the meeting chart ``chart`` (a key of ``greenpath.charts.CHARTS`` or ``WEDGE_CHARTS``).
+    """Return the meeting chart ``chart`` (a key of :data:`greenpath.outputs.charts.REGISTRY`).
 
     Parameters
     ----------
@@ -176,11 +176,12 @@ def meeting_figure(chart: str, results: Mapping[str, object], labels: Mapping[st
                           presentation=presentation, labels=dict(labels),
                           baseline=results.get(mpl.BASELINE),
                           variable=mpl.WEDGE_CHARTS[chart])
-    draw = mpl.CHARTS[chart][0]
+    entry = mpl.REGISTRY[chart]
+    draw = entry.figure
     extra: dict = {}
-    if chart in ("renewable_capacity", "co2_emissions", "co2_including_imports"):
+    if entry.sets:
         extra["sets"] = list(sets) if sets is not None else None
-    if chart in BANDED_CHARTS and bands is not None:
+    if entry.banded and bands is not None:
         extra["bands"] = bands
     return draw(dict(results), lang, presentation=presentation, labels=dict(labels), **extra)
 
@@ -205,9 +206,6 @@ BAND_SAMPLES = 500
 #: :func:`greenpath.ensemble.projection_uncertainties`).
 BAND_VARIABLES = ("co2_emissions", "co2_including_imports", "total_coal_consumption",
                   "renewable_capacity", "energy_intensity", "co2_intensity")
-#: Meeting charts that take ``bands`` (:mod:`greenpath.charts`).
-BANDED_CHARTS = ("coal_use", "co2_emissions", "co2_including_imports", "intensity_change",
-                 "renewable_capacity")
 
 
 def compute_bands(key: state.RunKey, variables: Sequence[str] = BAND_VARIABLES,
