@@ -125,7 +125,7 @@ def score(simulator: Any, all_series: Sequence[Any], insample: Sequence[Any], po
 
     window = _window(all_series)
     keys = {s.key for s in window}
-    untested = []
+    untested: list[tuple[str, str]] = []
     for s in all_series:
         if s.role == "fitted" and s.key not in keys:
             untested.append((s.key, f"recorded only in {F._span(s.years)}"))
@@ -137,7 +137,8 @@ def score(simulator: Any, all_series: Sequence[Any], insample: Sequence[Any], po
                                **{k: np.concatenate([[point[k]], params[k]]) for k in names}}, n + 1, cols)
     years = simulator.years
     ref = {s.key: s for s in insample}
-    rows, bands = [], {}
+    rows: list[dict[str, Any]] = []
+    bands: dict[str, dict[str, Any]] = {}  # years (int) and values (float) per series
     for s in window:
         sim = s.simulated(runs, years)  # (n + 1, m)
         if s.shape_only:

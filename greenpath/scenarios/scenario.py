@@ -86,6 +86,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from greenpath import shipped_dir, tomlfile
 from greenpath.model import registry as reg
@@ -679,9 +680,9 @@ def differences(scenario: Scenario, parent: Scenario | None) -> tuple[dict, dict
         if st.same(v, given.get(k, defaults.get(k, float("nan")))):
             continue
         if st.is_table(v):
-            out_t[k] = v  # type: ignore[assignment]
+            out_t[k] = cast(Table, v)
         else:
-            out_p[k] = float(v)  # type: ignore[arg-type]
+            out_p[k] = float(cast(float, v))
     return out_p, out_t
 
 

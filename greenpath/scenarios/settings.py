@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+from typing import cast
 
 from greenpath.model import registry as reg
 
@@ -67,9 +68,9 @@ def is_table(value: object) -> bool:
 def normalise(value: object) -> NormalSetting:
     """Return a setting in normal form: a float or a ``(years, values)`` tuple of float tuples."""
     if is_table(value):
-        years, values = value  # type: ignore[misc]
+        years, values = cast(Table, value)
         return (tuple(float(y) for y in years), tuple(float(v) for v in values))
-    return float(value)  # type: ignore[arg-type]
+    return float(cast(float, value))
 
 
 def _same_number(a: float, b: float) -> bool:
@@ -82,10 +83,10 @@ def same(a: object, b: object) -> bool:
     if a_table or b_table:
         if not (a_table and b_table):
             return False
-        (ay, av), (by, bv) = a, b  # type: ignore[misc]
+        (ay, av), (by, bv) = cast(Table, a), cast(Table, b)
         return (len(ay) == len(by) and len(av) == len(bv)
                 and all(map(_same_number, ay, by)) and all(map(_same_number, av, bv)))
-    return _same_number(a, b)  # type: ignore[arg-type]
+    return _same_number(cast(float, a), cast(float, b))
 
 
 @lru_cache(maxsize=1)
@@ -125,17 +126,17 @@ def key_settings(key: RunKey) -> dict[str, NormalSetting]:
 
 
 def split(settings: Mapping[str, object] | Iterable[tuple[str, object]]
-          ) -> tuple[dict[str, float], dict[str, tuple[list[float], list[float]]]]:
+          ) -> tuple[dict[str, float], dict[str, Table]]:
     """Split settings (a mapping or a run key) into numbers and year tables (as lists)."""
     items = settings.items() if isinstance(settings, Mapping) else settings
     params: dict[str, float] = {}
-    tables: dict[str, tuple[list[float], list[float]]] = {}
+    tables: dict[str, Table] = {}
     for k, v in items:
         if is_table(v):
-            years, values = v  # type: ignore[misc]
+            years, values = cast(Table, v)
             tables[k] = (list(years), list(values))
         else:
-            params[k] = float(v)  # type: ignore[arg-type]
+            params[k] = float(cast(float, v))
     return params, tables
 
 
