@@ -73,12 +73,17 @@ def normalise(value: object) -> NormalSetting:
     return float(cast(float, value))
 
 
+_NUMBERS = (float, int)
+
+
 def _same_number(a: float, b: float) -> bool:
     return math.isclose(float(a), float(b), rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
 def same(a: object, b: object) -> bool:
     """Whether two settings are equal (see the module docstring: numbers to 1e-12 relative)."""
+    if isinstance(a, _NUMBERS) and isinstance(b, _NUMBERS):  # the common case, kept fast
+        return a == b or math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
     a_table, b_table = is_table(a), is_table(b)
     if a_table or b_table:
         if not (a_table and b_table):
