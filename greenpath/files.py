@@ -50,7 +50,7 @@ def atomic_write_all(items: list[tuple[Path, Callable[[Path], object]]],
         for path in paths:
             if path.exists():
                 raise OutputExistsError(f"{path} exists; pass --force to replace it")
-    created = []
+    created: list[Path] = []
     for folder in dict.fromkeys(p.parent for p in paths):
         missing = [f for f in (folder, *folder.parents) if not f.exists()]
         folder.mkdir(parents=True, exist_ok=True)

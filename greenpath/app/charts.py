@@ -42,31 +42,17 @@ WEB_CJK_FONT = "Greenpath Noto Sans SC"
 FONT = ("'Source Sans', 'Noto Sans CJK SC', 'Source Han Sans SC', 'Microsoft YaHei', "
         f"'PingFang SC', '{WEB_CJK_FONT}', sans-serif")
 
-#: chart id -> title key (strings shared with the meeting charts)
-CHARTS = {
-    "co2": "chart_title_co2_emissions",
-    "co2_imports": "chart_title_co2_including_imports",
-    "renewables": "chart_title_renewable_capacity",
-    "coal": "chart_title_coal_use",
-    "energy_mix": "chart_title_energy_mix",
-    "industry": "chart_title_industry_output",
-    "intensity": "chart_title_intensity_change",
-    "wedges": "chart_title_wedges",
-    "wedges_imports": "chart_title_wedges_including_imports",
-}
+# The app's views of the one chart registry (greenpath.outputs.charts.REGISTRY), by live id.
+_LIVE = sorted(mpl.REGISTRY.values(), key=lambda c: c.live_rank)
+#: chart id -> title key (strings shared with the meeting charts), in picker order
+CHARTS = {c.live_id: c.title_key for c in _LIVE}
 #: CO2 chart id -> the model variable it draws: territorial CO2 (the CEADs boundary) and
-#: CO2 including the indirect CO2 of net imported electricity.
+#: CO2 including the indirect CO2 of net imported electricity (one live spec, two variables).
 CO2_CHARTS = {"co2": "co2_emissions", "co2_imports": "co2_including_imports"}
 #: Wedge chart id -> the emissions variable its lever groups' contributions refer to.
-WEDGE_CHARTS = {"wedges": "co2_emissions", "wedges_imports": "co2_including_imports"}
-#: chart id -> the matching chart of :data:`greenpath.charts.CHARTS` (file downloads)
-MEETING_CHART = {
-    "co2": "co2_emissions", "co2_imports": "co2_including_imports",
-    "renewables": "renewable_capacity", "coal": "coal_use",
-    "energy_mix": "energy_mix", "industry": "industry_output",
-    "intensity": "intensity_change", "wedges": "wedges",
-    "wedges_imports": "wedges_including_imports",
-}
+WEDGE_CHARTS = {c.live_id: c.wedge_of for c in _LIVE if c.wedge_of is not None}
+#: chart id -> the matching chart of the registry (file downloads)
+MEETING_CHART = {c.live_id: c.id for c in _LIVE}
 
 
 @dataclass(frozen=True)

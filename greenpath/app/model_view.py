@@ -33,7 +33,9 @@ def py_name(vensim_name: str) -> str:
 
 def _split_top(text: str, seps: str) -> list[tuple[str, str]]:
     """Split ``text`` at top-level characters in ``seps``; returns (separator, part)."""
-    parts, depth, current, sep = [], 0, [], "+"
+    parts: list[tuple[str, str]] = []
+    current: list[str] = []
+    depth, sep = 0, "+"
     for ch in text:
         if ch in "([":
             depth += 1

@@ -8,26 +8,23 @@ registry parameter (``JiaozuoModel.run``), so what one session set can never rea
 another, and the pool is safe to share through ``st.cache_resource``.  A model only
 ever runs one structure (set of year-table levers), see :class:`ModelPool`.
 
-The panels that depend on modules written alongside the app (targets, wedges, the
-meeting charts, the report, ensemble bands) look the module up when called: while one
-is missing its panel says so instead of failing.
+The panels' analyses (targets, wedges, ensemble bands) are imported inside the
+functions that run them, so the app starts without loading them.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from types import ModuleType
 
 import pandas as pd
 
 from greenpath.app import state
 from greenpath.engines.pysd_engine import JiaozuoModel, RunResult
+from greenpath.outputs import charts as mpl
 
 
 def _scalar_model() -> JiaozuoModel:
@@ -125,30 +122,15 @@ class ModelPool:
             return m.run(**state.run_kwargs(key), return_columns=columns, scenario=name)
 
 
-# ------------------------------------------------------------------ optional modules
-def optional_module(name: str) -> ModuleType | None:
-    """Return the module ``name``, or None while it is not installed.
-
-    Only a missing module gives None; a module that exists but fails to import raises,
-    so a bug is shown rather than mistaken for "not available yet".
-    """
-    try:
-        if importlib.util.find_spec(name) is None:
-            return None
-    except ModuleNotFoundError:
-        return None
-    return importlib.import_module(name)
-
-
+# ------------------------------------------------------------------ targets, wedges, bands
 def evaluate_targets(frame: pd.DataFrame,
-                     sets: Sequence[str] | None = None) -> pd.DataFrame | None:
-    """Targets met / missed for one run (``greenpath.targets``), or None if missing.
+                     sets: Sequence[str] | None = None) -> pd.DataFrame:
+    """Targets met / missed for one run (:func:`greenpath.scenarios.targets.evaluate`).
 
     ``sets``: only targets without a set plus these named sets (default: all).
     """
-    targets = optional_module("greenpath.scenarios.targets")
-    if targets is None:
-        return None
+    from greenpath.scenarios import targets
+
     return targets.evaluate(frame, sets=list(sets) if sets is not None else None)
 
 
@@ -168,17 +150,16 @@ def target_chances(key: state.RunKey, sets: Sequence[str] | None = None,
 
 
 def target_sets() -> list[str]:
-    """Names of the target sets in the targets file (empty if none or no module)."""
-    targets = optional_module("greenpath.scenarios.targets")
-    if targets is None:
-        return []
+    """Names of the target sets in the targets file (empty if none)."""
+    from greenpath.scenarios import targets
+
     return list(targets.sets(targets.load()))
 
 
 def meeting_figure(chart: str, results: Mapping[str, object], labels: Mapping[str, str],
                    lang: str, presentation: bool, *, wedges: pd.DataFrame | None = None,
                    sets: Sequence[str] | None = None, bands: pd.DataFrame | None = None):
-    """Return the meeting chart ``chart`` (a key of ``greenpath.charts.CHARTS`` or ``WEDGE_CHARTS``).
+    """Return the meeting chart ``chart`` (a key of :data:`greenpath.outputs.charts.REGISTRY`).
 
     Parameters
     ----------
@@ -187,8 +168,6 @@ def meeting_figure(chart: str, results: Mapping[str, object], labels: Mapping[st
     labels
         Legend name of each scenario.
     """
-    from greenpath.outputs import charts as mpl
-
     if chart in mpl.WEDGE_CHARTS:
         if wedges is None:
             raise ValueError("the wedge chart needs the wedge table")
@@ -197,33 +176,29 @@ def meeting_figure(chart: str, results: Mapping[str, object], labels: Mapping[st
                           presentation=presentation, labels=dict(labels),
                           baseline=results.get(mpl.BASELINE),
                           variable=mpl.WEDGE_CHARTS[chart])
-    draw = mpl.CHARTS[chart][0]
+    entry = mpl.REGISTRY[chart]
+    draw = entry.figure
     extra: dict = {}
-    if chart in ("renewable_capacity", "co2_emissions", "co2_including_imports"):
+    if entry.sets:
         extra["sets"] = list(sets) if sets is not None else None
-    if chart in BANDED_CHARTS and bands is not None:
+    if entry.banded and bands is not None:
         extra["bands"] = bands
     return draw(dict(results), lang, presentation=presentation, labels=dict(labels), **extra)
 
 
 def compute_wedges(key: state.RunKey, name: str,
-                   variable: str = "co2_emissions") -> pd.DataFrame | None:
-    """Contribution of each lever group to the change of ``variable`` vs the baseline, or None.
+                   variable: str = "co2_emissions") -> pd.DataFrame:
+    """Contribution of each lever group to the change of ``variable`` vs the baseline.
 
     ``variable``: ``co2_emissions`` (territorial) or ``co2_including_imports``.
     """
-    wedges = optional_module("greenpath.runners.wedges")
-    if wedges is None:
-        return None
+    from greenpath.runners import wedges
+
     # The vector engine runs the 2^n coalitions in one pass (about 0.5 s for 32 runs,
     # against about 0.9 s one PySD run after the other).
     return wedges.compute(state.key_scenario(key, name), variable=variable, engine="vector")
 
 
-#: Where the ensemble bands come from: ``module:function`` with the signature of
-#: :func:`greenpath.ensemble.bands` (levers held, uncertainties sampled).  While the
-#: module is missing no band is drawn.
-BANDS_HOOK = "greenpath.runners.ensemble:bands"
 BAND_SAMPLES = 500
 #: Every variable a headline chart draws a band for: the CO2, coal and renewable totals,
 #: and the two intensities (levels; the charts draw them as change vs 2020, which is
@@ -231,33 +206,25 @@ BAND_SAMPLES = 500
 #: :func:`greenpath.ensemble.projection_uncertainties`).
 BAND_VARIABLES = ("co2_emissions", "co2_including_imports", "total_coal_consumption",
                   "renewable_capacity", "energy_intensity", "co2_intensity")
-#: Meeting charts that take ``bands`` (:mod:`greenpath.charts`).
-BANDED_CHARTS = ("coal_use", "co2_emissions", "co2_including_imports", "intensity_change",
-                 "renewable_capacity")
-
-
-def bands_provider() -> Callable[..., pd.DataFrame] | None:
-    """Return the function named by :data:`BANDS_HOOK`, or None while it does not exist."""
-    module_name, _, func = BANDS_HOOK.partition(":")
-    module = optional_module(module_name)
-    return getattr(module, func, None) if module is not None else None
 
 
 def compute_bands(key: state.RunKey, variables: Sequence[str] = BAND_VARIABLES,
-                  n: int = BAND_SAMPLES) -> pd.DataFrame | None:
-    """P10/P50/P90 of ``variables`` around the settings of ``key``, or None.
+                  n: int = BAND_SAMPLES) -> pd.DataFrame:
+    """P10/P50/P90 of ``variables`` around the settings of ``key`` (levers held).
+
+    :func:`greenpath.runners.ensemble.bands`: the projection uncertainties sampled, the
+    calibrated parameters drawn from the posterior.
 
     Returns
     -------
-    pandas.DataFrame or None
+    pandas.DataFrame
         Long table ``year, variable, p10, p50, p90``; ``attrs["n"]`` and
         ``attrs["sampled"]`` say what was sampled.
     """
-    provider = bands_provider()
-    if provider is None:
-        return None
+    from greenpath.runners.ensemble import bands
+
     kw = state.run_kwargs(key)
-    wide = provider(kw["params"], n=n, columns=list(variables), percentiles=(10, 50, 90),
+    wide = bands(kw["params"], n=n, columns=list(variables), percentiles=(10, 50, 90),
                     time_varying=kw["time_varying"] or None)
     rows = []
     for variable in variables:
@@ -273,12 +240,12 @@ def compute_bands(key: state.RunKey, variables: Sequence[str] = BAND_VARIABLES,
 
 
 # ------------------------------------------------------------------ recorded history
-#: Chart variable -> the function of :mod:`greenpath.charts` that gives its recorded
-#: values in the model's unit from the model's first year: the meeting charts draw the
-#: same series.
-HISTORY = {
-    "co2_emissions": "_observed_co2",
-    "renewable_capacity": "_observed_renewables",
+#: Chart variable -> the function of :mod:`greenpath.outputs.charts` that gives its
+#: recorded values in the model's unit from the model's first year: the meeting charts
+#: draw the same series.
+HISTORY: dict[str, Callable[[], pd.Series]] = {
+    "co2_emissions": mpl._observed_co2,
+    "renewable_capacity": mpl._observed_renewables,
 }
 
 
@@ -286,6 +253,4 @@ def history_series(variable: str) -> pd.Series | None:
     """Return recorded values of a chart variable in the model's unit, or None."""
     if variable not in HISTORY:
         return None
-    from greenpath.outputs import charts as mpl
-
-    return getattr(mpl, HISTORY[variable])().rename(variable)
+    return HISTORY[variable]().rename(variable)

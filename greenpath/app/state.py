@@ -22,14 +22,13 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from greenpath.model import registry as reg
 from greenpath.scenarios import scenario as sc
-
-Table = tuple[tuple[float, ...], tuple[float, ...]]
-Setting = float | Table
-RunKey = tuple[tuple[str, Setting], ...]
+from greenpath.scenarios import settings as st
+from greenpath.scenarios.settings import NormalSetting as Setting
+from greenpath.scenarios.settings import NormalTable as Table  # noqa: F401  (the pages use state.Table)
+from greenpath.scenarios.settings import RunKey
 
 #: Query-parameter names that are not model settings.
 RESERVED_QUERY = ("scenario", "lang", "page", "compare")
@@ -49,70 +48,19 @@ class LinkError(ValueError):
 
 
 # ------------------------------------------------------------------ settings and keys
-@lru_cache(maxsize=1)
-def settable() -> dict[str, reg.Parameter]:
-    """Registry parameters a scenario may set: levers and uncertainties."""
-    return {n: p for n, p in reg.load_registry().items() if p.kind in ("lever", "uncertainty")}
-
-
-@lru_cache(maxsize=1)
-def defaults() -> dict[str, float]:
-    """Value of every settable parameter when no scenario sets it (calibration in force)."""
-    eff = reg.effective_defaults()
-    return {n: float(eff[n]) for n in settable()}
-
-
-def normalise(value: object) -> Setting:
-    """Normalise a setting to a float or a ``(years, values)`` tuple of tuples (hashable)."""
-    if isinstance(value, tuple | list) and len(value) == 2 and not isinstance(value[0], int | float):
-        years, values = value
-        return (tuple(float(y) for y in years), tuple(float(v) for v in values))
-    return float(value)  # type: ignore[arg-type]
-
-
-def same(a: Setting, b: Setting) -> bool:
-    """Whether two settings are equal (floats to 1e-12 relative)."""
-    if isinstance(a, tuple) or isinstance(b, tuple):
-        return isinstance(a, tuple) and isinstance(b, tuple) and normalise(a) == normalise(b)
-    return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=1e-15)
-
-
-def full(settings: Mapping[str, object]) -> dict[str, Setting]:
-    """Every settable parameter: ``settings`` over the defaults."""
-    out: dict[str, Setting] = dict(defaults())
-    out.update({k: normalise(v) for k, v in settings.items()})
-    return out
-
-
-def diff(settings: Mapping[str, object], base: Mapping[str, object]) -> dict[str, Setting]:
-    """Return the settings whose resolved value differs from what ``base`` gives."""
-    a, b = full(settings), full(base)
-    return {k: v for k, v in a.items() if not same(v, b[k])}
-
-
-def run_key(settings: Mapping[str, object]) -> RunKey:
-    """Return the hashable identity of a run (differences from the defaults, sorted)."""
-    return tuple(sorted(diff(settings, {}).items()))
-
-
-def key_settings(key: RunKey) -> dict[str, Setting]:
-    """Return the settings a run key stands for."""
-    return dict(key)
-
-
-def run_kwargs(key: RunKey) -> dict:
-    """``params`` and ``time_varying`` for :meth:`JiaozuoModel.run`."""
-    params = {k: float(v) for k, v in key if not isinstance(v, tuple)}
-    tables = {k: (list(v[0]), list(v[1])) for k, v in key if isinstance(v, tuple)}
-    return {"params": params, "time_varying": tables}
+# One definition of a setting, its equality and its run key, shared with the TOML writer,
+# the wedges and the batch: greenpath.scenarios.settings.
+settable, defaults, normalise, same = st.settable, st.defaults, st.normalise, st.same
+full, diff, run_key, key_settings = st.full, st.diff, st.run_key, st.key_settings
+run_kwargs = st.run_kwargs
 
 
 def key_scenario(key: RunKey, name: str = "custom", title_en: str = "",
                  title_zh: str = "") -> sc.Scenario:
     """Return a :class:`~greenpath.scenarios.scenario.Scenario` holding the settings of ``key``."""
-    kw = run_kwargs(key)
+    params, tables = st.split(key)
     return sc.Scenario(name=safe_name(name), path=None, title_en=title_en, title_zh=title_zh,
-                       params=kw["params"], tables=kw["time_varying"])
+                       params=params, tables=tables)
 
 
 def safe_name(text: str, fallback: str = "my_scenario") -> str:
@@ -165,9 +113,7 @@ def compose(base: Base, levers: Mapping[str, Setting], name: str = "current",
     Validated with the scenario-file rules (:meth:`Scenario.derive`), so a value the
     registry does not allow raises :class:`~greenpath.scenarios.ScenarioError`.
     """
-    changed = diff({**base.scenario.settings(), **levers}, base.scenario.settings())
-    params = {k: float(v) for k, v in changed.items() if not isinstance(v, tuple)}
-    tables = {k: (list(v[0]), list(v[1])) for k, v in changed.items() if isinstance(v, tuple)}
+    params, tables = st.split(diff({**base.scenario.settings(), **levers}, base.scenario.settings()))
     return base.scenario.derive(safe_name(name), params=params, tables=tables, **meta)
 
 
@@ -218,10 +164,7 @@ def from_upload(data: bytes, file_name: str, max_bytes: int = sc.MAX_FILE_BYTES,
             "allowed for a scenario file"
         )
     parents = {name: sc.Scenario(name=name, path=None, title_en=name, title_zh=name,
-                                 params={k: float(v) for k, v in settings.items()
-                                         if not isinstance(v, tuple)},
-                                 tables={k: (list(v[0]), list(v[1])) for k, v in settings.items()
-                                         if isinstance(v, tuple)},
+                                 params=st.split(settings)[0], tables=st.split(settings)[1],
                                  chain=[name], chain_paths=[None])
                for name, settings in (saved or {}).items() if sc.NAME_PATTERN.fullmatch(name)}
     scenario = sc.from_text(sc.decode(data, file_name), source=file_name, parents=parents)

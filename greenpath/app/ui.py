@@ -867,12 +867,11 @@ class _LazyWedges:
         return self._failed.get(variable, False)
 
     def get(self, variable: str = "co2_emissions") -> pd.DataFrame | None:
-        """Return the wedge table of ``variable`` (None: module missing or computation failed)."""
+        """Return the wedge table of ``variable`` (None: its computation failed)."""
         if variable not in self._values:
             value = _optional_panel(cached_wedges, self.key, variable, what="app_wedges")
             self._values[variable] = value
-            self._failed[variable] = value is None and runner.optional_module(
-                "greenpath.runners.wedges") is not None
+            self._failed[variable] = value is None
         return self._values[variable]
 
 
@@ -1048,9 +1047,6 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
                                data=_deferred(exports.results_csv, shown),
                                file_name="greenpath_results.csv", mime="text/csv",
                                key="w_dl_csv", on_click="ignore", icon=":material/download:")
-        if runner.optional_module("greenpath.outputs.deck") is None:
-            st.caption(t("app_not_available", lang, what=t("app_report_files", lang)))
-            return
         # The wedges are computed when a file is asked for, not on every lever move.
         def wedges(variable: str = "co2_emissions") -> dict[str, pd.DataFrame]:
             return _wedge_tables(runs, runner.compute_wedges(lazy_wedges.key, "current",

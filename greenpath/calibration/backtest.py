@@ -161,7 +161,7 @@ def score(simulator: Any, all_series: Sequence[Any], insample: Sequence[Any], po
     years = simulator.years
     ref = {s.key: s for s in insample}
     rows: list[dict[str, Any]] = []
-    bands: dict[str, dict[str, Any]] = {}
+    bands: dict[str, dict[str, Any]] = {}  # years (int) and values (float) per series
     for s in window:
         sim = s.simulated(runs, years)  # (n + 1, m)
         if s.shape_only:

@@ -1,7 +1,8 @@
 """The `greenpath` command line.
 
-Subcommands live in :mod:`greenpath.cli.commands`; each module defines
-``register(subparsers)`` adding its parser with ``set_defaults(func=...)``.  A command
+Subcommands live in :mod:`greenpath.cli.commands`, one module each, listed in
+:func:`build_parser`; each defines ``register(subparsers)`` adding its parser with
+``set_defaults(func=...)``.  A command
 returns an exit code; :class:`CommandError` (and the validation errors of scenarios,
 the registry and the model) print one line naming what was wrong and exit 2.
 """
@@ -10,14 +11,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
-import pkgutil
 import sys
 import threading
 import warnings
-
-from greenpath.cli import commands
 
 
 class CommandError(Exception):
@@ -138,11 +135,28 @@ def build_parser() -> argparse.ArgumentParser:
         prog="greenpath",
         description="Jiaozuo green low-carbon transition simulator (焦作市绿色低碳转型情景模拟)",
     )
+    # Imported here, not at the top: the commands import CommandError from this module.
+    from greenpath.cli.commands import (
+        batch,
+        calibrate,
+        check,
+        compare,
+        costs,
+        discover,
+        report,
+        run,
+        sensitivity,
+        show,
+        table,
+        targets,
+        vars,
+        wedges,
+    )
+
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        if hasattr(module, "register"):
-            module.register(sub)
+    for module in (batch, calibrate, check, compare, costs, discover, report, run, sensitivity,
+                   show, table, targets, vars, wedges):
+        module.register(sub)
     return parser
 
 

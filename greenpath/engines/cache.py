@@ -112,7 +112,7 @@ def verify_folder(folder: Path, manifest: str = MANIFEST) -> bool:
     recorded = _recorded(folder / manifest)
     present = {p.name for p in folder.iterdir()} - {manifest}
     ok = recorded is not None and present == set(recorded)
-    if ok:
+    if ok and recorded is not None:
         for name, value in recorded.items():
             path = folder / name
             if not path.is_file() or path.is_symlink() or digest(path.read_bytes()) != value:

@@ -1330,7 +1330,6 @@ def wedges(contributions: pd.DataFrame | Mapping[str, pd.DataFrame],
 
 
 # ---------------------------------------------------------------------------- export
-#: The standard chart set of a report: key -> (chart function, data function).
 def co2_including_imports(results: Results, lang: str = "en", **kwargs) -> Figure:
     """CO2 including the indirect CO2 of net imported electricity (see :func:`co2_emissions`)."""
     return co2_emissions(results, lang, variable="co2_including_imports", **kwargs)
@@ -1341,20 +1340,71 @@ def co2_including_imports_data(results: Results, start_year: int | None = None) 
     return co2_emissions_data(results, "co2_including_imports", start_year)
 
 
+@dataclass(frozen=True)
+class Chart:
+    """One chart of the registry: everything the reports, the downloads and the app ask of it.
+
+    Attributes
+    ----------
+    id
+        Key of the chart in reports and file names (``co2_emissions_en.png``); its title
+        is the string ``chart_title_<id>`` of ``greenpath/i18n/charts.toml``.
+    live_id
+        Key of the chart in the app (its picker, its share link ``view=``); its live
+        Vega-Lite spec is built by :func:`greenpath.app.charts.build` for this key.
+    live_rank
+        Position in the app's chart picker (the report order is the registry's).
+    figure
+        The matplotlib chart (``figure(results, lang, presentation=..., labels=...)``).
+    data
+        The numbers it draws as a tidy table (None for a wedge chart: its table is the
+        wedge attribution, handed in).
+    banded
+        Whether ``figure`` takes ``bands=`` (P10-P90 of the ensemble).
+    sets
+        Whether ``figure`` takes ``sets=`` (the target sets whose lines it draws).
+    wedge_of
+        For a wedge chart, the emissions variable the lever groups' contributions refer
+        to (territorial CO2, or CO2 including the indirect CO2 of net imported electricity).
+    """
+
+    id: str
+    live_id: str
+    live_rank: int
+    figure: Callable[..., Figure]
+    data: Callable[..., pd.DataFrame] | None
+    banded: bool = False
+    sets: bool = False
+    wedge_of: str | None = None
+
+    @property
+    def title_key(self) -> str:
+        """Key of the chart's title in the string table."""
+        return f"chart_title_{self.id}"
+
+
+#: The one chart registry, in report order: a new chart is one entry here plus its
+#: functions (and its title in ``greenpath/i18n/charts.toml``, its live spec in the app).
+REGISTRY: dict[str, Chart] = {c.id: c for c in (
+    Chart("industry_output", "industry", 5, industry_output, industry_output_data),
+    Chart("energy_mix", "energy_mix", 4, energy_mix, energy_mix_data),
+    Chart("coal_use", "coal", 3, coal_use, coal_use_data, banded=True),
+    Chart("renewable_capacity", "renewables", 2, renewable_capacity, renewable_capacity_data,
+          banded=True, sets=True),
+    Chart("co2_emissions", "co2", 0, co2_emissions, co2_emissions_data, banded=True, sets=True),
+    Chart("co2_including_imports", "co2_imports", 1, co2_including_imports,
+          co2_including_imports_data, banded=True, sets=True),
+    Chart("intensity_change", "intensity", 6, intensity_change, intensity_change_data,
+          banded=True),
+    Chart("wedges", "wedges", 7, wedges, None, wedge_of="co2_emissions"),
+    Chart("wedges_including_imports", "wedges_imports", 8, wedges, None,
+          wedge_of="co2_including_imports"),
+)}
+#: The standard chart set of a report, drawn from results alone: key -> (chart, data).
 CHARTS: dict[str, tuple[Callable[..., Figure], Callable[..., pd.DataFrame]]] = {
-    "industry_output": (industry_output, industry_output_data),
-    "energy_mix": (energy_mix, energy_mix_data),
-    "coal_use": (coal_use, coal_use_data),
-    "renewable_capacity": (renewable_capacity, renewable_capacity_data),
-    "co2_emissions": (co2_emissions, co2_emissions_data),
-    "co2_including_imports": (co2_including_imports, co2_including_imports_data),
-    "intensity_change": (intensity_change, intensity_change_data),
-}
-
-
-#: The wedge charts: chart key -> the emissions variable attributed (territorial CO2,
-#: and CO2 including the indirect CO2 of net imported electricity).
-WEDGE_CHARTS = {"wedges": "co2_emissions", "wedges_including_imports": "co2_including_imports"}
+    c.id: (c.figure, c.data) for c in REGISTRY.values() if c.data is not None}
+#: The wedge charts: chart key -> the emissions variable attributed.
+WEDGE_CHARTS = {c.id: c.wedge_of for c in REGISTRY.values() if c.wedge_of is not None}
 
 
 def chart_title(key: str, lang: str) -> str:

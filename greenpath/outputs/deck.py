@@ -4,9 +4,10 @@
 
 * ``<chart>_<lang>.png`` and ``.svg`` for every chart of :data:`greenpath.outputs.charts.CHARTS`
   (plus ``wedges_<lang>`` and ``wedges_including_imports_<lang>``, the reductions of
-  territorial CO2 and of CO2 including imported electricity by lever group, when
-  :mod:`greenpath.runners.wedges` is installed and a scenario other than the baseline is asked
-  for);
+  territorial CO2 and of CO2 including imported electricity by lever group, when the
+  caller hands in the wedge function (``wedges=``, the CLI gives
+  :func:`greenpath.runners.wedges.compute`) and a scenario other than the baseline is
+  asked for);
 * ``report_data.xlsx``: one sheet per chart with the numbers drawn (tidy rows:
   scenario, series, English and Chinese names, year, value, unit), the lever settings,
   the target check, and an ``about`` sheet (model version, calibration, data vintage,
@@ -21,7 +22,6 @@ Nothing is written when any of these files already exists, unless ``force``.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import io
 import math
 import os
@@ -36,6 +36,7 @@ import pandas as pd
 from greenpath.files import OutputExistsError, atomic_write_all
 from greenpath.i18n import LANGS, t, unit_text
 from greenpath.outputs import charts
+from greenpath.scenarios import targets as tg
 
 DATA_FILE = "report_data.xlsx"
 FORMATS = ("png", "svg")
@@ -80,16 +81,6 @@ def _langs(lang: str) -> list[str]:
     if lang not in LANGS:
         raise ReportError(f"language {lang!r} not one of {', '.join(LANGS)}, both")
     return [lang]
-
-
-def _optional(module: str):
-    """Import an optional sibling module (targets, wedges); None when absent."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name == module:
-            return None
-        raise
 
 
 def planned_files(out_dir: Path, chart_keys: Sequence[str], langs: Sequence[str]) -> list[Path]:
@@ -201,7 +192,6 @@ def key_numbers_table(runs: Sequence[ScenarioRun], lang: str = "en",
     The peak is :func:`greenpath.scenarios.targets.headline`'s.
     """
     from greenpath.model import indicators
-    from greenpath.scenarios import targets as tg
 
     refs = charts.plan_references(targets, sets)
     coal_refs = [r for r in refs if r.kind == "change" and r.variable == "total_coal_consumption"]
@@ -312,15 +302,14 @@ def run_scenarios(names: Sequence[Any], model=None, targets_file: Any = None,
     else:
         loaded = load_scenarios([str(n) for n in names])
     model = model or JiaozuoModel()
-    tg = _optional("greenpath.scenarios.targets")
+    from greenpath.runners import chance
+
     runs = []
     for scenario in loaded:
         result = model.run(**scenario.run_kwargs())
-        checked = (tg.evaluate(result, targets_file, sets=list(sets) if sets else None)
-                   if tg is not None else None)
-        chance = _optional("greenpath.runners.chance")
-        if checked is not None and chance is not None:  # share of uncertainty draws meeting each target
-            checked = chance.chance_column(scenario, checked, targets_file, sets)
+        checked = tg.evaluate(result, targets_file, sets=list(sets) if sets else None)
+        # the share of uncertainty draws meeting each target
+        checked = chance.chance_column(scenario, checked, targets_file, sets)
         runs.append(ScenarioRun(scenario, result, checked))
     baseline = next((r for r in runs if r.scenario.name == charts.BASELINE), None)
     if baseline is not None:
@@ -329,10 +318,10 @@ def run_scenarios(names: Sequence[Any], model=None, targets_file: Any = None,
     return runs, base_scenario, model.run(**base_scenario.run_kwargs())
 
 
-def _wedges_module(names: Sequence[str], notes: dict[str, list[str]]):
-    """Return the wedges module when a wedges chart can be drawn, else None (with a note)."""
-    wedges_mod = _optional("greenpath.runners.wedges")
-    if wedges_mod is None:
+def _wedges_function(wedges: Callable[..., pd.DataFrame] | None, names: Sequence[str],
+                     notes: dict[str, list[str]]) -> Callable[..., pd.DataFrame] | None:
+    """Return ``wedges`` when a wedges chart can be drawn, else None (with a note)."""
+    if wedges is None:
         for lang in LANGS:
             notes[lang].append(t("chart_report_wedges_unavailable", lang))
         return None
@@ -340,7 +329,7 @@ def _wedges_module(names: Sequence[str], notes: dict[str, list[str]]):
         for lang in LANGS:
             notes[lang].append(t("chart_report_wedges_baseline_only", lang))
         return None
-    return wedges_mod
+    return wedges
 
 
 # ---------------------------------------------------------------------------- deck
@@ -640,7 +629,8 @@ def build_workbook(chart_data: dict[str, pd.DataFrame], runs: Sequence[ScenarioR
 def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: str = "both",
                  presentation: bool = False, force: bool = False, model=None,
                  targets_file: Any = None, sets: Sequence[str] | None = None,
-                 log: Callable[[str], None] | None = None) -> Report:
+                 log: Callable[[str], None] | None = None,
+                 wedges: Callable[..., pd.DataFrame] | None = None) -> Report:
     """Run the scenarios and write charts (PNG, SVG), data (XLSX) and decks (PPTX).
 
     Parameters
@@ -664,6 +654,10 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
         1 GW renewables target alone); default all.
     log
         Called with one line per file written.
+    wedges
+        The wedge attribution, :func:`greenpath.runners.wedges.compute` (called as
+        ``wedges(scenario, variable=..., baseline=...)``); without it the wedge charts are
+        left out with a note.  Handed in because an output never runs the model.
 
     Returns
     -------
@@ -682,15 +676,14 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
     report = Report()
     # Everything that can refuse the request comes before the model is loaded and run.
     loaded = load_scenarios(list(scenario_names))
-    tg = _optional("greenpath.scenarios.targets")
-    if sets and tg is not None:
+    if sets:
         # The chosen targets, loaded once: the check, the charts and the slides agree.
         try:
             targets_file = tg.select(tg.load(targets_file or tg.DEFAULT_TARGETS), list(sets))
         except tg.TargetError as exc:
             raise ReportError(str(exc)) from None
-    wedges_mod = _wedges_module([s.name for s in loaded], report.notes)
-    keys = list(charts.CHARTS) + (list(charts.WEDGE_CHARTS) if wedges_mod is not None else [])
+    wedges = _wedges_function(wedges, [s.name for s in loaded], report.notes)
+    keys = list(charts.CHARTS) + (list(charts.WEDGE_CHARTS) if wedges is not None else [])
     files = planned_files(out_dir, keys, langs)
     existing = [p for p in files if p.exists()]
     if existing and not force:
@@ -706,17 +699,13 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
         model = JiaozuoModel()
     runs, base_scenario, base_result = run_scenarios(loaded, model, targets_file)
     report.timings["run"] = time.perf_counter() - clock
-    if not any(r.targets is not None for r in runs):
-        for code in LANGS:
-            report.notes[code].append(t("chart_report_targets_unavailable", code))
 
     # chart key -> scenario -> wedge table: territorial CO2 and CO2 incl. imports.
     wedge_tables: dict[str, dict[str, pd.DataFrame]] = {}
-    if wedges_mod is not None:
+    if wedges is not None:
         clock = time.perf_counter()
         wedge_tables = {
-            key: {r.scenario.name: wedges_mod.compute(r.scenario, variable=variable,
-                                                      baseline=base_scenario)
+            key: {r.scenario.name: wedges(r.scenario, variable=variable, baseline=base_scenario)
                   for r in runs if r.scenario.name != charts.BASELINE}
             for key, variable in charts.WEDGE_CHARTS.items()}
         report.timings["wedges"] = time.perf_counter() - clock

@@ -88,8 +88,9 @@ def frame_to_iamc(frames: Mapping[str, pd.DataFrame], units: Mapping[str, str],
                 raise IamcError(f"scenario {scenario!r} has no results for the years {absent}")
             chosen = chosen.loc[wanted]
         for var in names:
-            row = {"Model": model or model_name(), "Scenario": scenario, "Region": region,
-                   "Variable": var, "Unit": units.get(var, "")}
+            row: dict[str | int, object] = {
+                "Model": model or model_name(), "Scenario": scenario, "Region": region,
+                "Variable": var, "Unit": units.get(var, "")}
             row.update({int(y): float(v) for y, v in chosen[var].items()})
             rows.append(row)
     return _check(pd.DataFrame(rows))

@@ -144,6 +144,7 @@ from greenpath.model import indicators
 from greenpath.model import registry as reg
 from greenpath.scenarios import scenario as scenarios
 from greenpath.scenarios import targets as tg
+from greenpath.scenarios.settings import Table
 
 # 2: the scenarios table; engine and model_sha256 columns in runs
 # 3: results, runs and targets as Parquet datasets (one file per chunk), results wide
@@ -182,7 +183,6 @@ SCENARIO_COLUMNS = ["scenario", "title_en", "title_zh", "extends", "extends_chai
                     "uncertainty_set", "n_runs", "first_run_id", "last_run_id", "model_sha256",
                     "calibration_sha256_12", "spec_sha256"]
 
-Table = tuple[list[float], list[float]]
 
 
 class BatchError(ValueError):

@@ -112,6 +112,7 @@ from greenpath.engines.vector_loader import (
 from greenpath.model import indicators
 from greenpath.model import registry as reg
 from greenpath.model.mdl import MDL_PATH
+from greenpath.scenarios.settings import Table
 
 __all__ = [
     "AUTO_PYSD_MAX_RUNS",
@@ -138,7 +139,6 @@ AUTO_PYSD_MAX_RUNS = 4
 #: Default seed of samples and bands (the seed plan's date).
 DEFAULT_SEED = 20211202
 SAMPLING_METHODS = ("lhs", "random")
-Table = tuple[Sequence[float], Sequence[float]]
 
 
 class EnsembleError(ValueError):

@@ -46,6 +46,7 @@ import numpy as np
 from greenpath.engines.base import cache_root
 from greenpath.model import registry as reg
 from greenpath.model.mdl import MDL_PATH, parse_mdl
+from greenpath.scenarios.settings import Setting
 
 __all__ = ["ModelVersion", "Runs", "Settings", "VersionError", "dependency_order"]
 
@@ -57,7 +58,6 @@ CALIBRATION_FILE = "calibration/calibrated.toml"
 TABLE_YEARS = np.arange(2005, 2036, dtype=float)
 _TABLE_SUFFIX = " year table"
 
-Setting = float | tuple[Sequence[float], Sequence[float]]
 
 
 class VersionError(ValueError):

@@ -55,6 +55,7 @@ import pandas as pd
 
 from greenpath.model import registry as reg
 from greenpath.scenarios import scenario as scenarios
+from greenpath.scenarios import settings as st
 
 UNCERTAINTY_GROUP = "uncertainties"
 METHODS = ("shapley", "sequential")
@@ -79,15 +80,6 @@ def _resolve(s: str | Path | scenarios.Scenario) -> scenarios.Scenario:
     return s if isinstance(s, scenarios.Scenario) else scenarios.load(s)
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, tuple) or isinstance(b, tuple):
-        if not (isinstance(a, tuple) and isinstance(b, tuple)):
-            return False
-        return list(map(float, a[0])) == list(map(float, b[0])) and \
-            list(map(float, a[1])) == list(map(float, b[1]))
-    return float(a) == float(b)
-
-
 def differences(scenario: scenarios.Scenario, baseline: scenarios.Scenario) -> dict[str, dict]:
     """Return the settings of ``scenario`` that differ from ``baseline``, by group.
 
@@ -102,7 +94,7 @@ def differences(scenario: scenarios.Scenario, baseline: scenarios.Scenario) -> d
     for name in sorted(set(s_set) | set(b_set)):
         mine = s_set.get(name, defaults[name])
         theirs = b_set.get(name, defaults[name])
-        if not _same(mine, theirs):
+        if not st.same(mine, theirs):
             out.setdefault(_group_of(name), {})[name] = mine
     return out
 
@@ -112,7 +104,7 @@ def _coalition_settings(baseline: scenarios.Scenario, changes: dict[str, dict],
     params, tables = dict(baseline.params), dict(baseline.tables)
     for group in members:
         for name, value in changes[group].items():
-            if isinstance(value, tuple):
+            if st.is_table(value):
                 tables[name] = value
                 params.pop(name, None)
             else:

@@ -86,9 +86,12 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from greenpath import shipped_dir, tomlfile
 from greenpath.model import registry as reg
+from greenpath.scenarios import settings as st
+from greenpath.scenarios.settings import Setting, Table
 
 SCENARIO_DIR = shipped_dir("scenarios")
 TOP_KEYS = ("scenario", "levers", "uncertainties")
@@ -102,9 +105,6 @@ MAX_NESTING = tomlfile.MAX_NESTING
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 START_YEAR_LEVER = "policy_start_year"
 STEP_KEYS = frozenset({"from", "value"})
-
-Table = tuple[list[float], list[float]]
-Setting = float | Table
 
 
 class ScenarioError(ValueError):
@@ -156,8 +156,7 @@ class Scenario:
 
     def run_kwargs(self) -> dict:
         """Keyword arguments for :meth:`JiaozuoModel.run`."""
-        return {"params": dict(self.params), "time_varying": dict(self.tables),
-                "scenario": self.name}
+        return st.run_kwargs(self.settings(), scenario=self.name)
 
     def settings(self) -> dict[str, Setting]:
         """Every setting of the resolved chain: ``name -> float | (years, values)``."""
@@ -662,15 +661,11 @@ def _number_text(name: str, value: float) -> str:
     return _scalar_text(float(value))
 
 
-def _same_table(a: Table, b: Table) -> bool:
-    return list(map(float, a[0])) == list(map(float, b[0])) and \
-        list(map(float, a[1])) == list(map(float, b[1]))
-
-
 def differences(scenario: Scenario, parent: Scenario | None) -> tuple[dict, dict]:
     """Return the settings of ``scenario`` that differ from ``parent`` (or the defaults).
 
-    A setting ``scenario`` does not mention is inherited and is not a difference.
+    A setting ``scenario`` does not mention is inherited and is not a difference;
+    equality is :func:`greenpath.scenarios.settings.same` (what the app counts as moved).
 
     Returns
     -------
@@ -678,16 +673,16 @@ def differences(scenario: Scenario, parent: Scenario | None) -> tuple[dict, dict
         ``(params, tables)`` to write in the child file.
     """
     defaults = reg.effective_defaults()
-    p_params = parent.params if parent else {}
-    p_tables = parent.tables if parent else {}
+    given = parent.settings() if parent else {}
     out_p: dict[str, float] = {}
     out_t: dict[str, Table] = {}
-    for k, v in scenario.params.items():
-        if k in p_tables or float(v) != float(p_params.get(k, defaults.get(k, float("nan")))):
-            out_p[k] = float(v)
-    for k, t in scenario.tables.items():
-        if k not in p_tables or not _same_table(t, p_tables[k]):
-            out_t[k] = t
+    for k, v in scenario.settings().items():
+        if st.same(v, given.get(k, defaults.get(k, float("nan")))):
+            continue
+        if st.is_table(v):
+            out_t[k] = cast(Table, v)
+        else:
+            out_p[k] = float(cast(float, v))
     return out_p, out_t
 
 

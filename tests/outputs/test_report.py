@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
-import types
 
 import pandas as pd
 import pytest
@@ -21,6 +19,7 @@ from greenpath.files import OutputExistsError
 from greenpath.i18n import t
 from greenpath.outputs import charts
 from greenpath.outputs import deck as report
+from greenpath.runners import wedges
 
 SCENARIO_TOML = """
 [scenario]
@@ -43,30 +42,23 @@ def scenario_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def no_wedges(monkeypatch):
-    """Run as if greenpath.wedges were not installed."""
-    real = report._optional
-    monkeypatch.setattr(report, "_optional",
-                        lambda name: None if name == "greenpath.runners.wedges" else real(name))
+class FakeWedges:
+    """A stand-in for greenpath.runners.wedges.compute (its signature), recording its calls."""
 
+    def __init__(self):
+        self.calls = []
 
-@pytest.fixture
-def fake_wedges(monkeypatch):
-    """Install a stand-in greenpath.wedges with the agreed compute() signature."""
-    calls = []
-
-    def compute(scenario, variable="co2_emissions", **kwargs):
-        calls.append((scenario.name, variable))
+    def __call__(self, scenario, variable="co2_emissions", **kwargs):
+        self.calls.append((scenario.name, variable))
         years = range(2021, 2036)
         return pd.DataFrame([(y, g, v * (y - 2020)) for y in years
                              for g, v in (("industry", 0.5), ("energy supply", 0.3))],
                             columns=["year", "group", "contribution"])
 
-    module = types.ModuleType("greenpath.runners.wedges")
-    module.compute = compute
-    monkeypatch.setitem(sys.modules, "greenpath.runners.wedges", module)
-    return calls
+
+@pytest.fixture
+def fake_wedges():
+    return FakeWedges()
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +66,7 @@ def built(model, scenario_file, tmp_path_factory):
     """One full report of two scenarios in both languages, wedges included."""
     out = tmp_path_factory.mktemp("report")
     result = report.build_report(["baseline", str(scenario_file)], out, lang="both",
-                                 model=model)
+                                 model=model, wedges=wedges.compute)
     return out, result
 
 
@@ -238,7 +230,7 @@ def test_deck_has_both_wedge_charts_titled(built, lang):
         "wedges_including_imports", lang)
 
 
-def test_wedges_skipped_with_a_visible_note(tmp_path, model, scenario_file, no_wedges):
+def test_wedges_skipped_with_a_visible_note(tmp_path, model, scenario_file):
     result = report.build_report(["baseline", str(scenario_file)], tmp_path, lang="zh",
                                  model=model)
     assert t("chart_report_wedges_unavailable", "en") in result.notes["en"]
@@ -258,7 +250,7 @@ def test_refuses_to_overwrite_and_writes_nothing(built, model, scenario_file):
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
-def test_failure_part_way_leaves_no_files(tmp_path, model, no_wedges, monkeypatch):
+def test_failure_part_way_leaves_no_files(tmp_path, model, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
@@ -290,7 +282,7 @@ def test_targets_slide_colours_met_green_missed_red(built):
     assert set(missed) == {report.MISSED_RGB}
 
 
-def test_one_existing_file_blocks_the_whole_report(tmp_path, model, no_wedges):
+def test_one_existing_file_blocks_the_whole_report(tmp_path, model):
     mine = tmp_path / "report_en.pptx"
     mine.write_bytes(b"my own deck")
     with pytest.raises(OutputExistsError, match="report_en.pptx"):
@@ -303,15 +295,15 @@ def test_one_existing_file_blocks_the_whole_report(tmp_path, model, no_wedges):
     assert len([s for s in slides if _pictures(s)]) == len(charts.CHARTS)
 
 
-def test_wedges_chart_and_slide_when_module_present(tmp_path, model, scenario_file,
+def test_wedges_chart_and_slide_when_a_wedge_function_is_given(tmp_path, model, scenario_file,
                                                     fake_wedges):
     result = report.build_report(["baseline", str(scenario_file)], tmp_path, lang="zh",
-                                 model=model)
+                                 model=model, wedges=fake_wedges)
     assert (tmp_path / "wedges_zh.png").is_file()
     assert (tmp_path / "wedges_zh.svg").is_file()
     assert (tmp_path / "wedges_including_imports_zh.png").is_file()
     # both CO2 measures, not for the baseline
-    assert fake_wedges == [("policy_test", "co2_emissions"),
+    assert fake_wedges.calls == [("policy_test", "co2_emissions"),
                            ("policy_test", "co2_including_imports")]
     _, slides = _slides(tmp_path / "report_zh.pptx")
     assert len([s for s in slides if _pictures(s)]) == len(charts.CHARTS) + 2 + 1  # + MAC curve
@@ -321,10 +313,11 @@ def test_wedges_chart_and_slide_when_module_present(tmp_path, model, scenario_fi
 
 
 def test_baseline_only_gets_a_note_instead_of_wedges(tmp_path, model, fake_wedges):
-    result = report.build_report(["baseline"], tmp_path, lang="en", model=model)
+    result = report.build_report(["baseline"], tmp_path, lang="en", model=model,
+                                 wedges=fake_wedges)
     assert t("chart_report_wedges_baseline_only", "en") in result.notes["en"]
     assert not list(tmp_path.glob("wedges_*"))
-    assert fake_wedges == []
+    assert fake_wedges.calls == []
 
 
 def test_lever_table_baseline_alone_is_empty():
@@ -336,7 +329,7 @@ def test_lever_table_baseline_alone_is_empty():
     assert t("chart_report_col_baseline", "en") in table.columns
 
 
-def test_bad_requests_are_user_errors(tmp_path, capsys, no_wedges):
+def test_bad_requests_are_user_errors(tmp_path, capsys):
     code = main(["report", "no_such_scenario", "--out", str(tmp_path / "r")])
     assert code == 2
     assert "no_such_scenario" in capsys.readouterr().err
@@ -350,7 +343,7 @@ def test_bad_requests_are_user_errors(tmp_path, capsys, no_wedges):
         main(["report", "baseline", "--out", str(tmp_path), "--lang", "fr"])
 
 
-def test_cli_writes_then_refuses_then_forces(tmp_path, capsys, no_wedges):
+def test_cli_writes_then_refuses_then_forces(tmp_path, capsys):
     out = tmp_path / "pack"
     assert main(["report", "baseline", "--out", str(out), "--lang", "en",
                  "--presentation"]) == 0
@@ -491,7 +484,7 @@ def test_key_numbers_slide_follows_the_title(built, model):
     assert all(c in row[5] for c in ren), (row[5], ren)
 
 
-def test_report_set_keeps_one_target_set(tmp_path, model, no_wedges, capsys):
+def test_report_set_keeps_one_target_set(tmp_path, model, capsys):
     out = tmp_path / "seed"
     assert main(["report", "baseline", "--out", str(out), "--lang", "en", "--set",
                  "seed_2021"]) == 0

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RATE_KEYS = {"social 8%": "costs_rate_social", "water projects 6%": "costs_rate_water",
              "real WACC 3.18%": "costs_rate_wacc"}
@@ -168,9 +172,12 @@ def _write_csv(rep, folder: Path) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     for name in ("npc", "groups", "yearly", "group_yearly", "pollutants", "health", "drivers"):
-        frame = getattr(rep, name)
-        atomic_write(tmp / f"{name}.csv",
-                     lambda p, f=frame: f.to_csv(p, index=False, encoding="utf-8-sig"))
+        frame: pd.DataFrame = getattr(rep, name)
+
+        def write(p: Path, f: pd.DataFrame = frame) -> None:
+            f.to_csv(p, index=False, encoding="utf-8-sig")
+
+        atomic_write(tmp / f"{name}.csv", write)
     mac = rep.mac_curve()
     atomic_write(tmp / "mac_curve.csv", lambda p: mac.to_csv(p, index=False, encoding="utf-8-sig"))
     tmp.rename(folder)

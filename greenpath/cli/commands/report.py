@@ -34,23 +34,19 @@ def run(args: argparse.Namespace) -> int:
     """Build the report; print each file written, then any notes."""
     from greenpath.cli import CommandError
     from greenpath.outputs.deck import ReportError, build_report
+    from greenpath.runners.wedges import compute as wedges
+    from greenpath.scenarios.targets import TargetError
 
     if args.out.exists() and not args.out.is_dir():
         raise CommandError(f"--out {args.out} is a file, not a folder")
     if args.targets is not None and not args.targets.is_file():
         raise CommandError(f"--targets {args.targets}: no such file")
-    user_errors: tuple[type[Exception], ...] = (ReportError,)
-    try:
-        from greenpath.scenarios.targets import TargetError
-    except ImportError:  # the targets check is optional
-        pass
-    else:
-        user_errors += (TargetError,)
     try:
         report = build_report(args.scenarios, args.out, lang=args.lang,
                               presentation=args.presentation, force=args.force,
-                              targets_file=args.targets, sets=args.sets, log=print)
-    except user_errors as exc:
+                              targets_file=args.targets, sets=args.sets, log=print,
+                              wedges=wedges)
+    except (ReportError, TargetError) as exc:
         raise CommandError(str(exc)) from None
     for note in dict.fromkeys(report.notes["en"]):
         print(f"note: {note}")
