@@ -104,9 +104,8 @@ def cached_targets(key: state.RunKey, sets: tuple[str, ...] | None) -> pd.DataFr
         try:
             found = cached_uncertainty(key)
         except Exception:  # noqa: BLE001 - reported by the bands panel (_optional_panel)
-            found = None
-        if found is not None:
-            table["chance"] = table["id"].map(found.chances["chance"]).to_numpy(dtype=float)
+            return table
+        table["chance"] = table["id"].map(found.chances["chance"]).to_numpy(dtype=float)
     return table
 
 
@@ -130,15 +129,14 @@ def cached_wedges(key: state.RunKey, variable: str = "co2_emissions") -> pd.Data
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
-def cached_uncertainty(key: state.RunKey) -> uncertainty.Uncertainty | None:
-    """Bands and target chances around ``key`` from one ensemble (None: engine not available)."""
+def cached_uncertainty(key: state.RunKey) -> uncertainty.Uncertainty:
+    """Bands and target chances around ``key`` from one ensemble."""
     return uncertainty.compute(key)
 
 
-def cached_bands(key: state.RunKey) -> pd.DataFrame | None:
-    """P10-P90 bands around ``key`` (None: no ensemble engine available)."""
-    found = cached_uncertainty(key)
-    return None if found is None else found.bands
+def cached_bands(key: state.RunKey) -> pd.DataFrame:
+    """P10-P90 bands around ``key``."""
+    return cached_uncertainty(key).bands
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

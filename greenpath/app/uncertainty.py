@@ -50,14 +50,8 @@ class Uncertainty:
 
 
 def compute(key: state.RunKey, variables: Sequence[str] = runner.BAND_VARIABLES,
-            n: int = runner.BAND_SAMPLES, seed: int | None = None) -> Uncertainty | None:
-    """Run the uncertainty sample of the settings of ``key`` once; bands and chances from it.
-
-    Returns None while the ensemble engine or the targets module is not installed (the
-    panels then say so).
-    """
-    if runner.bands_provider() is None or runner.optional_module("greenpath.scenarios.targets") is None:
-        return None
+            n: int = runner.BAND_SAMPLES, seed: int | None = None) -> Uncertainty:
+    """Run the uncertainty sample of the settings of ``key`` once; bands and chances from it."""
     from greenpath.runners import chance, ensemble
     from greenpath.scenarios import targets as tg
 
