@@ -1190,8 +1190,15 @@ def _write_parquet(path: Path, table, metadata: dict | None = None) -> None:
     # lz4 everywhere: as fast as no compression; zstd made runs and targets about 10 %
     # smaller at twice the CPU per chunk.
     compression = "lz4"
+    # Statistics (min/max per row group) for the numbers, which filters and the summary
+    # use, and for the variable (one per row group); not for the other text columns,
+    # whose min/max of a whole chunk serve no filter and cost a third of the targets
+    # file's CPU time (benchmarks/bench_batch_profile.py).
+    statistics = [f.name for f in table.schema if f.name == "variable" or _is_float(f.type)
+                  or _is_integer(f.type) or _is_bool(f.type)]
     _atomic_write(path, lambda fh: pq.write_table(table, fh, compression=compression,
                                                   use_dictionary=dictionary,
+                                                  write_statistics=statistics,
                                                   row_group_size=rows))
 
 
@@ -1205,6 +1212,12 @@ def _is_integer(t) -> bool:
     import pyarrow as pa
 
     return pa.types.is_integer(t)
+
+
+def _is_bool(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_boolean(t)
 
 
 def _write_chunk(out: Path, k: int, chunk: _Chunk, columns: list[str],
@@ -1691,11 +1704,20 @@ def _summary_plan(spec: BatchSpec, n_runs: int, sample: Path | None,
     pilot = batch_summary.pilot_runs(n_runs)
     if spec.mode != "monte_carlo" or spec.engine == "pysd" or not pilot or sample is None:
         return None
-    task = next(_tasks(spec, [(0, pilot)], [0], sample))
-    chunk = _run_values_chunk(task, spec.variables, spec.engine)
-    if chunk is None or not len(chunk.years):
-        return None
-    return batch_summary.make_plan(batch_summary.year_major_rows(chunk.values, chunk.ok), qs)
+    pieces = []
+    # in pieces of a chunk, kept as float32 (the bands need not be exact): the pilot holds
+    # no more memory than a chunk does
+    for a in range(0, pilot, spec.chunk_size):
+        try:
+            task = next(_tasks(spec, [(a, min(pilot, a + spec.chunk_size))], [0], sample))
+        except BatchError:  # the chunks will say so, as before
+            return None
+        chunk = _run_values_chunk(task, spec.variables, spec.engine)
+        if chunk is None or not len(chunk.years):
+            return None
+        pieces.append(batch_summary.year_major_rows(chunk.values, chunk.ok).astype(np.float32))
+        del chunk
+    return batch_summary.make_plan(np.concatenate(pieces, axis=1), qs)
 
 
 def _warn_model_mismatch(stats: dict[int, dict], expected: str) -> None:
@@ -2168,6 +2190,8 @@ def _write_summary(out_dir: str | Path, percentiles: Sequence[float],
     about = [("what", "Monte Carlo summary of a greenpath batch"),
              ("percentiles", ", ".join(_pct_name(q) for q in _check_percentiles(percentiles))),
              ("method", "numpy percentile, linear interpolation, over the successful runs"),
+             ("mean", "sum over blocks of 1,000 run ids, the block sums added exactly "
+                      "(math.fsum), divided by the successful runs"),
              ("share_met", "runs meeting the target / runs evaluated")]
     if spec is not None:
         d = spec.to_dict()

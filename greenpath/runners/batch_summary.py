@@ -58,7 +58,7 @@ BAND_SLACK = 8
 # The pilot: a fiftieth of the runs, at least PILOT_MIN and at most PILOT_MAX; batches of
 # fewer than MIN_RUNS runs summarise by re-reading (a second or less).
 PILOT_MIN = 1000
-PILOT_MAX = 20000
+PILOT_MAX = 10000
 MIN_RUNS = 20000
 PART_FORMAT = 1
 # Values per block of rows in write_part (about 1 MB of float64: the passes stay in cache).
@@ -88,7 +88,7 @@ def make_plan(pilot: np.ndarray, qs: Sequence[float]) -> dict | None:
     band (``low = +inf``, ``high = -inf``): its chunks keep no values; if the row is not
     constant in all runs after all, the end reads it from the files.
     """
-    rows, p = pilot.shape
+    rows, p = pilot.shape  # float32 is enough: a band need only be near its rank
     if p < 100:
         return None
     qs = [float(q) for q in qs]

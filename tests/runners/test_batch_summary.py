@@ -22,7 +22,7 @@ N = 3000
 def parts_path(monkeypatch):
     """Small batches use the parts; returns what summarise_parts returned (None: re-read)."""
     monkeypatch.setattr(S, "MIN_RUNS", 0)
-    monkeypatch.setattr(S, "PILOT_MIN", 300)
+    monkeypatch.setattr(S, "PILOT_MIN", 1000)  # two pieces at chunks of 700
     seen: list = []
     real = S.summarise_parts
 
@@ -118,4 +118,5 @@ def test_block_mean_is_the_same_however_blocks_are_split():
 def test_pilot_size():
     assert S.pilot_runs(S.MIN_RUNS - 1) == 0
     assert S.pilot_runs(100_000) == 2000
+    assert S.pilot_runs(300_000) == 6000
     assert S.pilot_runs(10**6) == S.PILOT_MAX
