@@ -120,3 +120,17 @@ def test_pilot_size():
     assert S.pilot_runs(100_000) == 2000
     assert S.pilot_runs(300_000) == 6000
     assert S.pilot_runs(10**6) == S.PILOT_MAX
+
+
+def test_a_chunks_posterior_rows_are_draw_rows_slice_without_building_them_all():
+    from greenpath.calibration import posterior
+
+    spec = B.monte_carlo_batch(50_000, 7)
+    post = spec.definition.get("posterior") or {}
+    if not post.get("names"):
+        pytest.skip(f"no usable posterior: {post.get('source')}")
+    frame, _ = posterior.draw_rows(50_000, 7)
+    want = frame[post["names"]].to_numpy(dtype=float)
+    for a, b in [(0, 5000), (45_000, 50_000), (12_345, 17_000)]:
+        got = posterior.rows_for_range(50_000, 7, a, b, post["names"], post["sha256"])
+        np.testing.assert_array_equal(got, want[a:b])
