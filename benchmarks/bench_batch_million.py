@@ -6,9 +6,11 @@ default chunk size; Parquet datasets and the summary written, no ``--csv``), eac
 fresh process.  Prints, per N:
 
 * ``run s``: wall time from the start of ``run_batch`` to the last chunk written
-  (sampling, engine, targets, tables, Parquet);
-* ``total s``: wall time of the whole ``run_batch`` call (``run s`` plus the summary:
-  percentiles per variable and year, target shares, CSV and XLSX);
+  (the sample file, the summary's pilot, then per chunk sampling, engine, targets,
+  tables, Parquet and the chunk's part of the summary);
+* ``total s``: wall time of the whole ``run_batch`` call (``run s`` plus the end of the
+  summary: percentiles per variable and year assembled from the chunks' parts, target
+  shares, CSV and XLSX);
 * ``runs/s``: N / ``total s`` (end to end);
 * ``peak MiB``: the largest resident set size of the batch process
   (``ru_maxrss``) and of its largest worker process (``RUSAGE_CHILDREN``), i.e. the
@@ -120,8 +122,9 @@ def main() -> None:
     load = os.getloadavg()
     print(f"load average (1, 5, 15 min) at the end: {load[0]:.1f}, {load[1]:.1f}, {load[2]:.1f} "
           "(other processes on the machine slow every case)")
-    print("run s = sampling, engine, targets and Parquet of every chunk; total s = run s + the "
-          "summary (percentiles, target shares, CSV, XLSX); runs/s = runs / total s; peak MiB "
+    print("run s = sample file, summary pilot, then sampling, engine, targets, Parquet and "
+          "summary part of every chunk; total s = run s + the end of the summary (percentiles, "
+          "target shares, CSV, XLSX); runs/s = runs / total s; peak MiB "
           "= largest resident set of the batch process, worker MiB = of its largest worker "
           "(0: no worker processes), sum MiB = peak + (workers - 1) x worker; CPU us/run = CPU "
           "time of all its processes per run (start-up included), 2 cores = 2e6 / CPU us/run; "

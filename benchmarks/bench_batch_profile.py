@@ -14,6 +14,9 @@ own functions (no copy of their code):
 * ``tables``: the Arrow tables (``_tables`` minus the targets);
 * ``parquet``: encoding, compressing, fsync and rename of the three files
   (``_write_parquet``);
+* ``summary part``: the chunk's part of the Monte Carlo summary (band counts and values,
+  block sums: ``batch_summary.write_part``), written with the chunk;
+* ``pilot``: the runs that set the summary's bands (``_summary_plan``), once per batch;
 * ``summary``: the end of the batch (percentiles per variable and year, target shares,
   CSV, XLSX: ``_write_summary``) and ``iamc`` (``write_batch_iamc``), once per batch;
 * ``sample file``: the Latin hypercube written before the first chunk, once per batch.
@@ -101,6 +104,9 @@ def _profile(runs: int, seed: int, out: Path) -> dict:
     timed(tg, "evaluate_arrays", "targets")
     timed(batch, "_tables", "tables")
     timed(batch, "_write_parquet", "parquet")
+    from greenpath.runners import batch_summary
+    timed(batch_summary, "write_part", "summary part")
+    timed(batch, "_summary_plan", "pilot", once=True)
     timed(batch, "_write_summary", "summary", once=True)
     timed(batch, "write_batch_iamc", "iamc", once=True)
     from greenpath.runners import ensemble
@@ -179,12 +185,12 @@ def main() -> None:
           f"one process, {os.cpu_count()} cores")
     print(f"{'stage':<12s} {'s':>7s} {'ms/chunk':>9s} {'us/run':>7s}  thread")
     where = {"sampling": "main", "chunk": "main", "engine": "main", "targets": "writer",
-             "tables": "writer", "parquet": "writer"}
-    for stage in ("sampling", "engine", "chunk", "targets", "tables", "parquet"):
+             "tables": "writer", "parquet": "writer", "summary part": "writer"}
+    for stage in ("sampling", "engine", "chunk", "targets", "tables", "parquet", "summary part"):
         s = r["cpu"].get(stage, 0.0)
         print(f"{stage:<12s} {s:7.2f} {1e3 * s / chunks:9.1f} {1e6 * s / n:7.1f}  {where[stage]} "
               "(CPU)")
-    for stage in ("sample file", "summary", "iamc"):
+    for stage in ("sample file", "pilot", "summary", "iamc"):
         s = r["wall"].get(stage, 0.0)
         print(f"{stage:<12s} {s:7.2f} {'':>9s} {1e6 * s / n:7.1f}  main (wall, once)")
     engine = r["cpu"].get("engine", float("nan"))

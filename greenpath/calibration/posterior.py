@@ -541,9 +541,14 @@ def draw_rows(n: int, seed: int | None, exclude: Sequence[str] = ()) -> tuple[pd
     keep = [c for c in frame.columns if c not in set(exclude)]
     if not keep:
         return None, "every calibrated parameter is held by the settings"
-    rng = np.random.default_rng([0 if seed is None else int(seed), 15])
-    idx = rng.choice(len(frame), size=n, replace=n > len(frame))
+    idx = _draw_index(n, seed, len(frame))
     return frame[keep].iloc[idx].reset_index(drop=True), why
+
+
+def _draw_index(n: int, seed: int | None, stored: int) -> np.ndarray:
+    """Return the stored draws :func:`draw_rows` takes, in order (with replacement when ``n > stored``)."""
+    rng = np.random.default_rng([0 if seed is None else int(seed), 15])
+    return rng.choice(stored, size=n, replace=n > stored)
 
 
 def file_sha256() -> str:
@@ -573,13 +578,17 @@ def rows_for_range(n_total: int, seed: int, start: int, stop: int, names: Sequen
             f"the batch was defined with posterior sample {sha256[:12] or '(none)'}, the one in force is "
             f"{current[:12] or '(none)'}; rerun the batch from scratch (--force) or restore that calibration"
         )
-    frame, why = draw_rows(n_total, seed)
+    frame, why = in_force()
     if frame is None:  # pragma: no cover - file_sha256 said there is one
         raise PosteriorError(why)
     missing = [n for n in names if n not in frame.columns]
     if missing:
         raise PosteriorError(f"posterior sample lacks {missing}; rerun the batch from scratch (--force)")
-    return frame[list(names)].to_numpy(dtype=float)[start:stop]
+    # draw_rows(n_total, seed)'s rows start:stop, without building all n_total of them (a
+    # million-run batch built a million rows for every chunk of 5,000: memory and time
+    # grew with the batch)
+    idx = _draw_index(n_total, seed, len(frame))[start:stop]
+    return frame[list(names)].to_numpy(dtype=float)[idx]
 
 
 def describe_prior(space: Any) -> list[tuple[str, float, float, str]]:

@@ -142,6 +142,7 @@ import pandas as pd
 from greenpath.engines.base import ENGINES
 from greenpath.model import indicators
 from greenpath.model import registry as reg
+from greenpath.runners import batch_summary
 from greenpath.scenarios import scenario as scenarios
 from greenpath.scenarios import targets as tg
 from greenpath.scenarios.settings import Table
@@ -1119,7 +1120,7 @@ def _atomic_json(path: Path, data: dict) -> None:
 def _output_paths(out: Path) -> list[Path]:
     """List the batch's own files and folders (what ``force`` may delete)."""
     names = [*DATASETS, SAMPLE, *[f"{n}.{e}" for n in TABLES for e in ("parquet", "csv")],
-             *SUMMARY_FILES, IAMC_FILE, "chunks"]
+             *SUMMARY_FILES, IAMC_FILE, "chunks", batch_summary.PART_DIR]
     return [out / n for n in names]
 
 
@@ -1205,8 +1206,15 @@ def _write_parquet(path: Path, table, metadata: dict | None = None) -> None:
     # lz4 everywhere: as fast as no compression; zstd made runs and targets about 10 %
     # smaller at twice the CPU per chunk.
     compression = "lz4"
+    # Statistics (min/max per row group) for the numbers, which filters and the summary
+    # use, and for the variable (one per row group); not for the other text columns,
+    # whose min/max of a whole chunk serve no filter and cost a third of the targets
+    # file's CPU time (benchmarks/bench_batch_profile.py).
+    statistics = [f.name for f in table.schema if f.name == "variable" or _is_float(f.type)
+                  or _is_integer(f.type) or _is_bool(f.type)]
     _atomic_write(path, lambda fh: pq.write_table(table, fh, compression=compression,
                                                   use_dictionary=dictionary,
+                                                  write_statistics=statistics,
                                                   row_group_size=rows))
 
 
@@ -1222,9 +1230,20 @@ def _is_integer(t) -> bool:
     return pa.types.is_integer(t)
 
 
+def _is_bool(t) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_boolean(t)
+
+
 def _write_chunk(out: Path, k: int, chunk: _Chunk, columns: list[str],
-                 targets: list[tg.Target], units: dict, spec_hash: str) -> dict:
-    """Write one chunk's three files (results and targets first, runs last) and say what is in them."""
+                 targets: list[tg.Target], units: dict, spec_hash: str,
+                 summary_plan: dict | None = None) -> dict:
+    """Write one chunk's three files (results and targets first, runs last) and say what is in them.
+
+    With a ``summary_plan`` (:mod:`greenpath.runners.batch_summary`), also the chunk's part
+    of the Monte Carlo summary, before the runs file.
+    """
     runs, results, target_table = _tables(chunk, columns, targets, units)
     ok = chunk.ok
     stats = {"spec_hash": spec_hash, "chunk": k, "runs": len(chunk.run_id),
@@ -1236,6 +1255,11 @@ def _write_chunk(out: Path, k: int, chunk: _Chunk, columns: list[str],
         (out / name).mkdir(exist_ok=True)
     _write_parquet(_chunk_path(out, k, "results"), results)
     _write_parquet(_chunk_path(out, k, "targets"), target_table)
+    if summary_plan is not None and len(chunk.years):
+        batch_summary.write_part(out, k, batch_summary.year_major_rows(chunk.values, ok),
+                                 chunk.run_id[ok], int(chunk.run_id[0]),
+                                 int(chunk.run_id[-1]) + 1, summary_plan, _atomic_write)
+        stats["summary_part"] = summary_plan["id"]
     _write_parquet(_chunk_path(out, k, "runs"), runs, stats)  # the chunk is done once this exists
     return stats
 
@@ -1469,7 +1493,8 @@ def _work(task: dict, out: str, columns: list[str], engine: str, targets: list[t
           spec_hash: str) -> dict:
     """Run one chunk and write its files into ``out`` (in this process, a pool worker or a Dask worker)."""
     chunk = _compute(task, columns, engine)
-    return _write_chunk(Path(out), task["k"], chunk, columns, targets, tg.model_units(), spec_hash)
+    return _write_chunk(Path(out), task["k"], chunk, columns, targets, tg.model_units(), spec_hash,
+                        task.get("summary"))
 
 
 def _run_serial(tasks, args, finished) -> None:
@@ -1483,7 +1508,7 @@ def _run_serial(tasks, args, finished) -> None:
         for task in tasks:
             chunk = _compute(task, columns, engine)
             pipeline.submit(task["k"], _write_chunk, Path(out), task["k"], chunk, columns,
-                            targets, units, spec_hash)
+                            targets, units, spec_hash, task.get("summary"))
             del chunk
     except BaseException:
         pipeline.close(wait_only=True)
@@ -1587,7 +1612,7 @@ def _run_batch(spec: BatchSpec, out: Path, workers, scheduler, force, progress,
     n_runs = _n_runs(spec.mode, spec.definition)
     chunks = [(i, min(i + spec.chunk_size, n_runs)) for i in range(0, n_runs, spec.chunk_size)]
     _prepare(out, spec, spec_hash, force)
-    for name in DATASETS:
+    for name in (*DATASETS, batch_summary.PART_DIR):
         for stale in (out / name).glob(".tmp-*"):
             stale.unlink(missing_ok=True)
     for stale in out.glob(".tmp-*"):
@@ -1616,8 +1641,9 @@ def _run_batch(spec: BatchSpec, out: Path, workers, scheduler, force, progress,
         sample = out / SAMPLE
         tmp = out / f".tmp-{SAMPLE}-{uuid.uuid4().hex[:8]}"
         try:
+            # no fsync: the sample is written again by every run that still has chunks to do
             ensemble.latin_hypercube(d["n"], len(d["uncertainties"]),
-                                     np.random.default_rng(d["seed"]), store=tmp)
+                                     np.random.default_rng(d["seed"]), store=tmp, fsync=False)
             os.replace(tmp, sample)
         finally:
             tmp.unlink(missing_ok=True)
@@ -1627,6 +1653,9 @@ def _run_batch(spec: BatchSpec, out: Path, workers, scheduler, force, progress,
     errors: list[str] = []
     args = (str(out.resolve()), spec.variables, spec.engine, spec.targets, spec_hash)
     tasks = _tasks(spec, chunks, todo, sample)
+    plan = _summary_plan(spec, n_runs, sample, qs) if todo else None
+    if plan is not None:  # every chunk also writes its part of the summary
+        tasks = ({**task, "summary": plan} for task in tasks)
 
     def finished(k: int, result: dict) -> None:
         stats[k] = result
@@ -1664,6 +1693,7 @@ def _run_batch(spec: BatchSpec, out: Path, workers, scheduler, force, progress,
             _write_csv(scen, path)
         paths.append(path)
     summary_paths, pct = _write_summary(out, qs, spec=spec)
+    batch_summary.remove_parts(out)  # a scratch of the run, like the sample
     paths += summary_paths
     paths.append(write_batch_iamc(out, qs, summary=pct, mode=spec.mode))
     if csv:
@@ -1676,6 +1706,34 @@ def _run_batch(spec: BatchSpec, out: Path, workers, scheduler, force, progress,
     return BatchSummary(out_dir=out, n_runs=n_runs, n_ok=n_ok, n_failed=n_failed,
                         n_chunks=len(chunks), chunks_skipped=skipped, runs_executed=n_todo,
                         seconds=time.perf_counter() - started, paths=paths)
+
+
+def _summary_plan(spec: BatchSpec, n_runs: int, sample: Path | None,
+                  qs: list[float]) -> dict | None:
+    """Return the bands of the summary the chunks compute, from a pilot of the first runs.
+
+    A Monte Carlo batch on the vector engine of at least
+    :data:`greenpath.runners.batch_summary.MIN_RUNS` runs; else None (the summary re-reads
+    the results at the end).  The pilot's runs are the batch's first runs, run once more
+    here: the plan is a pure function of the spec.
+    """
+    pilot = batch_summary.pilot_runs(n_runs)
+    if spec.mode != "monte_carlo" or spec.engine == "pysd" or not pilot or sample is None:
+        return None
+    pieces = []
+    # in pieces of a chunk, kept as float32 (the bands need not be exact): the pilot holds
+    # no more memory than a chunk does
+    for a in range(0, pilot, spec.chunk_size):
+        try:
+            task = next(_tasks(spec, [(a, min(pilot, a + spec.chunk_size))], [0], sample))
+        except BatchError:  # the chunks will say so, as before
+            return None
+        chunk = _run_values_chunk(task, spec.variables, spec.engine)
+        if chunk is None or not len(chunk.years):
+            return None
+        pieces.append(batch_summary.year_major_rows(chunk.values, chunk.ok).astype(np.float32))
+        del chunk
+    return batch_summary.make_plan(np.concatenate(pieces, axis=1), qs)
 
 
 def _warn_model_mismatch(stats: dict[int, dict], expected: str) -> None:
@@ -1862,13 +1920,16 @@ def _percentiles_inplace(values: np.ndarray, qs: list[float]) -> np.ndarray:
 
 
 def _grouped_percentiles(codes: np.ndarray | None, values: np.ndarray, n_groups: int,
-                         qs: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         qs: list[float], run_ids: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Percentiles (numpy's default, linear) and means of ``values`` (columns, runs) per group.
 
     ``codes`` gives each run's group (None: one group).  Returns arrays (groups,
     len(qs), columns), (groups, columns) and (groups,) counts.  One NumPy call per group
     and block of columns; a column whose values are all equal (the recorded history in
     a projection Monte Carlo) is answered without sorting.  ``values`` is reordered.
+    With ``run_ids`` (ascending) the means are the batch's
+    (:func:`greenpath.runners.batch_summary.block_mean`), else numpy's.
     """
     from greenpath.runners import batch_stream
 
@@ -1878,7 +1939,9 @@ def _grouped_percentiles(codes: np.ndarray | None, values: np.ndarray, n_groups:
     else:
         counts = np.bincount(codes, minlength=n_groups)
         if n_groups > 1:
-            values = values[:, np.argsort(codes, kind="stable")]
+            order = np.argsort(codes, kind="stable")
+            values = values[:, order]
+            run_ids = run_ids[order] if run_ids is not None else None
     out = np.full((n_groups, len(qs), n_cols), np.nan)
     means = np.full((n_groups, n_cols), np.nan)
     start = 0
@@ -1886,6 +1949,7 @@ def _grouped_percentiles(codes: np.ndarray | None, values: np.ndarray, n_groups:
         if not count:
             continue
         sub = values[:, start:start + count]
+        ids = run_ids[start:start + count] if run_ids is not None else None
         start += count
         low, high = sub.min(axis=1), sub.max(axis=1)
         same = low == high
@@ -1895,7 +1959,8 @@ def _grouped_percentiles(codes: np.ndarray | None, values: np.ndarray, n_groups:
         if len(rows):
             whole = len(rows) == n_cols and sub.flags.c_contiguous
             varied = sub if whole else np.ascontiguousarray(sub[rows])
-            means[g][rows] = varied.mean(axis=1)
+            means[g][rows] = (varied.mean(axis=1) if ids is None
+                              else batch_summary.block_mean(varied, ids))
             out[g][:, rows] = batch_stream.percentiles_of_rows(varied, qs)  # = _percentiles_inplace
     return out + 0.0, means + 0.0, counts  # + 0.0: no "-0" in the summary
 
@@ -1956,6 +2021,9 @@ def summarise(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCEN
 
     qs = _check_percentiles(percentiles)
     out = Path(out_dir)
+    fast = _summarise_from_parts(out, qs)
+    if fast is not None:
+        return fast, _target_shares(out)
     index = _row_groups(out)
     variables = json.loads((out / MANIFEST).read_text(encoding="utf-8"))["spec"]["variables"]
     units = tg.model_units()
@@ -1978,6 +2046,8 @@ def summarise(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCEN
                               for p, (g, _, _) in where])
             codes = pc.index_in(scen, value_set=_pa_strings(scen_names)).to_numpy(
                 zero_copy_only=False).astype(np.int64)
+        run_ids = np.concatenate([read_group(p, g, ["run_id"]).column(0).to_numpy()
+                                  for p, (g, _, _) in where])
         # equal in every run: min == max in every file, and the same in all files
         constant = {}
         if codes is None:
@@ -1992,7 +2062,7 @@ def summarise(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCEN
         pct = np.full((len(scen_names), len(qs), len(years)), np.nan)
         means = np.full((len(scen_names), len(years)), np.nan)
         for y, v in constant.items():
-            pct[0, :, years.index(y)] = means[0, years.index(y)] = v
+            pct[0, :, years.index(y)] = means[0, years.index(y)] = v + 0.0  # no "-0"
         per_block = max(1, SUMMARY_BLOCK_BYTES // (8 * n))
         for b in range(0, len(read), per_block):
             block = read[b:b + per_block]
@@ -2004,7 +2074,7 @@ def summarise(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCEN
                     values[i, start:start + rows] = table.column(y).to_numpy()
                 start += rows
                 del table
-            got, got_means, _ = _grouped_percentiles(codes, values, len(scen_names), qs)
+            got, got_means, _ = _grouped_percentiles(codes, values, len(scen_names), qs, run_ids)
             at = [years.index(y) for y in block]
             pct[:, :, at] = got
             means[:, at] = got_means
@@ -2032,6 +2102,52 @@ def summarise(out_dir: str | Path, percentiles: Sequence[float] = DEFAULT_PERCEN
         table = table.iloc[np.argsort(table["scenario"].map(rank).to_numpy(), kind="stable")]
         table = table.reset_index(drop=True)
     return table[pct_cols], _target_shares(out)
+
+
+def _summarise_from_parts(out: Path, qs: list[float]) -> pd.DataFrame | None:
+    """Return the percentile table from the chunks' summary parts, or None (then re-read).
+
+    :mod:`greenpath.runners.batch_summary`: the same numbers as re-reading the results.
+    """
+    import pyarrow.parquet as pq
+
+    if not (out / batch_summary.PART_DIR).is_dir():
+        return None
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    variables = manifest["spec"]["variables"]
+    scen_names = list(pd.read_parquet(out / "scenarios.parquet", columns=["scenario"])["scenario"])
+    first = _chunk_path(out, 0, "results")
+    if len(scen_names) != 1 or not first.is_file():
+        return None
+    years = [int(c) for c in _year_columns(pq.read_schema(first).names)]
+    index: list = []
+
+    def read_row(j: int, t: int) -> np.ndarray:
+        if not index:
+            index.extend(_row_groups(out))
+        parts = []
+        for path, groups in index:
+            if variables[j] in groups:
+                with pq.ParquetFile(path) as fh:
+                    parts.append(fh.read_row_group(groups[variables[j]][0],
+                                                   columns=[str(years[t])]).column(0).to_numpy())
+        return np.concatenate(parts)
+
+    got = batch_summary.summarise_parts(out, int(manifest["n_chunks"]), qs, variables, years,
+                                        read_row)
+    if got is None:
+        return None
+    units = tg.model_units()
+    n_c = len(variables)
+    parts = []
+    for j, variable in enumerate(variables):
+        at = np.arange(len(years)) * n_c + j
+        part = {"scenario": scen_names[0], "variable": variable, "unit": units.get(variable, ""),
+                "year": np.array(years, dtype=np.int64), "n_runs": int(got["n"]),
+                "mean": got["mean"][at]}
+        part.update({_pct_name(q): got["pct"][i, at] for i, q in enumerate(qs)})
+        parts.append(pd.DataFrame(part))
+    return pd.concat(parts, ignore_index=True)
 
 
 def _pa_concat(arrays):
@@ -2090,6 +2206,8 @@ def _write_summary(out_dir: str | Path, percentiles: Sequence[float],
     about = [("what", "Monte Carlo summary of a greenpath batch"),
              ("percentiles", ", ".join(_pct_name(q) for q in _check_percentiles(percentiles))),
              ("method", "numpy percentile, linear interpolation, over the successful runs"),
+             ("mean", "sum over blocks of 1,000 run ids, the block sums added exactly "
+                      "(math.fsum), divided by the successful runs"),
              ("share_met", "runs meeting the target / runs evaluated")]
     if spec is not None:
         d = spec.to_dict()
