@@ -16,29 +16,6 @@ from greenpath.model import registry
 from greenpath.model.mdl import MDL_PATH, parse_mdl
 
 VARIABLES = parse_mdl()
-STOCKS = [v.name for v in VARIABLES if v.kind == "stock"]
-HEADLINE_2035 = ["co2_emissions", "total_coal_consumption", "total_energy_consumption"]
-
-# The largest settings the registry allows for coal exit.
-COAL_BAN = {"small_coal_retirement_rate": 0.25, "large_coal_retirement_rate": 0.2,
-            "new_coal_chp_additions": 0.0, "industrial_coal_substitution_rate": 0.25,
-            "building_coal_substitution_rate": 0.25}
-NO_RENEWABLES = {f"{k}_build_rate": 0.0 for k in
-                 ("wind", "utility_pv", "distributed_pv", "biomass", "hydro")}
-ZERO_GROWTH = {"gdp_growth_2023_to_2030": 0.0, "gdp_growth_2031_to_2035": 0.0}
-# Beyond the registry (run unvalidated): coal gone at once, a shrinking economy, and
-# every renewable build rate at its maximum.
-TOTAL_COAL_BAN = {"small_coal_retirement_rate": 1.0, "large_coal_retirement_rate": 1.0,
-                  "new_coal_chp_additions": 0.0, "industrial_coal_substitution_rate": 1.0,
-                  "building_coal_substitution_rate": 1.0}
-RECESSION = {"gdp_growth_2023_to_2030": -0.1, "gdp_growth_2031_to_2035": -0.1}
-MAX_RENEWABLES = {f"{k}_build_rate": registry.load_registry()[f"{k}_build_rate"].max for k in
-                  ("wind", "utility_pv", "distributed_pv", "biomass", "hydro")}
-SHARES = [v.name for v in VARIABLES if v.unit == "Dmnl" and "share" in v.name
-          and v.kind in ("stock", "auxiliary")]
-PLAN_LIKE = {"industrial_saving_action_rate": 0.07, "distributed_pv_build_rate": 200.0,
-             "wind_build_rate": 200.0, "industrial_coal_substitution_rate": 0.05,
-             "rail_freight_share_target": 0.25, "nev_share_target_delivery": 0.95}
 
 
 def test_every_variable_has_unit_and_comment():
