@@ -16,9 +16,7 @@ import sys
 import threading
 import warnings
 
-
-class CommandError(Exception):
-    """A user error: printed as one line, exit status 2."""
+from greenpath.cli.errors import CommandError
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -135,7 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog="greenpath",
         description="Jiaozuo green low-carbon transition simulator (焦作市绿色低碳转型情景模拟)",
     )
-    # Imported here, not at the top: the commands import CommandError from this module.
     from greenpath.cli.commands import (
         batch,
         calibrate,

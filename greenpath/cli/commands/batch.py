@@ -86,7 +86,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the spec from the arguments, run or resume it, print a summary."""
-    from greenpath.cli import CommandError
+    from greenpath.cli.errors import CommandError
     from greenpath.runners import batch
 
     modes = [bool(args.scenarios), bool(args.grid), args.monte_carlo is not None]

@@ -81,11 +81,11 @@ def _previous(path: Path, say) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the command; user errors become :class:`greenpath.cli.CommandError`."""
+    """Run the command; user errors become :class:`greenpath.cli.errors.CommandError`."""
     from greenpath.calibration import fit as F
     from greenpath.calibration import report as R
     from greenpath.calibration.history import HistoryError
-    from greenpath.cli import CommandError
+    from greenpath.cli.errors import CommandError
 
     def say(line: str) -> None:
         if not args.quiet:

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     int
         0 when every rule holds (or fails only as a known issue), 1 otherwise.
     """
-    from greenpath.cli import CommandError
+    from greenpath.cli.errors import CommandError
     from greenpath.runners.checks import CheckError, run_check
     from greenpath.runners.versions import ModelVersion, VersionError
 

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     int
         0, or 1 when a headline output moved beyond ``--fail-above``.
     """
-    from greenpath.cli import CommandError
+    from greenpath.cli.errors import CommandError
     from greenpath.model import indicators
     from greenpath.runners import compare as cmp
     from greenpath.runners.versions import ModelVersion, VersionError

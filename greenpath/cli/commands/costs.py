@@ -56,8 +56,8 @@ def _fmt(v: float, digits: int = 1) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Compute and print the cost report."""
-    from greenpath.cli import CommandError
     from greenpath.cli.commands.wedges import _pad, _width
+    from greenpath.cli.errors import CommandError
     from greenpath.i18n import t
     from greenpath.runners import costs
 

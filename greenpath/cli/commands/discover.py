@@ -53,7 +53,7 @@ def register(sub) -> None:
 
 
 def _levers(text: str | None) -> list[str] | None:
-    from greenpath.cli import CommandError
+    from greenpath.cli.errors import CommandError
     from greenpath.model import registry as reg
 
     if text is None:
@@ -81,7 +81,7 @@ def _levers(text: str | None) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the experiment and PRIM, write the files, print the box."""
-    from greenpath.cli import CommandError
+    from greenpath.cli.errors import CommandError
     from greenpath.files import atomic_write_all
     from greenpath.runners import discovery as dc
     from greenpath.runners.ensemble import DEFAULT_SEED, EnsembleError

@@ -32,7 +32,7 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the report; print each file written, then any notes."""
-    from greenpath.cli import CommandError
+    from greenpath.cli.errors import CommandError
     from greenpath.outputs.deck import ReportError, build_report
     from greenpath.runners.wedges import compute as wedges
     from greenpath.scenarios.targets import TargetError

@@ -72,7 +72,7 @@ def _factors(text: str) -> str | list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run the analysis, write the files, print the most influential factors."""
-    from greenpath.cli import CommandError
+    from greenpath.cli.errors import CommandError
     from greenpath.files import atomic_write_all
     from greenpath.runners import sensitivity as se
     from greenpath.runners.ensemble import DEFAULT_SEED, EnsembleError

@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     """Print the resolved settings of a scenario."""
     import pandas as pd
 
-    from greenpath.cli import CommandError
+    from greenpath.cli.errors import CommandError
     from greenpath.scenarios import scenario as sc
 
     if args.csv is not None and args.csv.exists():

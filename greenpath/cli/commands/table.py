@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     """Build, print and write the comparison table."""
     import pandas as pd
 
-    from greenpath.cli import CommandError
+    from greenpath.cli.errors import CommandError
     from greenpath.files import OutputExistsError, atomic_write, metadata_rows
     from greenpath.outputs import comparison, iamc
 

@@ -80,7 +80,7 @@ def _pad(text: str, width: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the scenario and print the target check."""
-    from greenpath.cli import CommandError
+    from greenpath.cli.errors import CommandError
     from greenpath.engines.pysd_engine import JiaozuoModel
     from greenpath.i18n import t
     from greenpath.scenarios import scenario as scenarios

@@ -62,7 +62,7 @@ def _pad(text: str, width: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Compute and print the wedges."""
-    from greenpath.cli import CommandError
+    from greenpath.cli.errors import CommandError
     from greenpath.i18n import t
     from greenpath.runners import wedges
 
