@@ -66,24 +66,9 @@ def sample(base_params: Mapping[str, float] | None, n: int, seed: int | None,
 
     Returns the parameter frame (one row per run) and what was sampled.
     """
-    from greenpath.calibration import posterior
     from greenpath.runners import ensemble
 
-    base = ensemble.validate_param_sets(dict(base_params), "base_params") if base_params else None
-    fixed = set(base.columns) if base is not None else set()
-    fixed |= set(time_varying or {})
-    names = [k for k in ensemble.projection_uncertainties() if k not in fixed]
-    frame = ensemble.sample_parameters(names, n, seed, "lhs") if names else pd.DataFrame(index=pd.RangeIndex(n))
-    draws, why = posterior.draw_rows(n, seed, exclude=fixed | set(names))
-    if draws is not None:
-        for column in draws.columns:
-            frame[column] = draws[column].to_numpy()
-    if base is not None:
-        for column in base.columns:
-            frame[column] = base[column].iloc[0]
-    info = {"sampled": names, "posterior": list(draws.columns) if draws is not None else [],
-            "posterior_source": why, "n": n, "seed": seed}
-    return frame, info
+    return ensemble.uncertainty_sample(base_params, n, seed, time_varying)
 
 
 def chance(base_params: Mapping[str, float] | None, targets: Sequence[Any], n: int = DEFAULT_SAMPLES,

@@ -800,23 +800,7 @@ def bands(
         raise EnsembleError(f"percentiles {list(percentiles)} must be numbers in 0 to 100")
     if np.any(np.diff(pct) <= 0):
         raise EnsembleError(f"percentiles {list(percentiles)} must be strictly increasing")
-    base = validate_param_sets({k: v for k, v in (base_params or {}).items()}, "base_params") if base_params else None
-    fixed = set(base.columns) if base is not None else set()
-    fixed |= set(time_varying or {})
-    names = [k for k in _uncertainty_names("projection" if uncertainties is None else uncertainties)
-             if k not in fixed]
-    sample = sample_parameters(names, n, seed, method) if names else pd.DataFrame(index=pd.RangeIndex(n))
-    # The calibrated parameters nobody holds or samples take posterior draws
-    # (calibration/posterior.py); without a usable posterior, a stated fallback.
-    from greenpath.calibration import posterior
-
-    draws, why = posterior.draw_rows(n, seed, exclude=fixed | set(names))
-    if draws is not None:
-        for column in draws.columns:
-            sample[column] = draws[column].to_numpy()
-    if base is not None:
-        for column in base.columns:
-            sample[column] = base[column].iloc[0]
+    sample, info = uncertainty_sample(base_params, n, seed, time_varying, uncertainties, method)
     result = run_many(sample, columns, engine="auto", time_varying=time_varying, output="arrays")
     blocks = {}
     for name, arr in result.values.items():
@@ -825,9 +809,41 @@ def bands(
             blocks[(name, _pct_label(p))] = q[j]
     out = pd.DataFrame(blocks, index=pd.Index(result.years, name="year"))
     out.columns = pd.MultiIndex.from_tuples(out.columns, names=["variable", "percentile"])
-    out.attrs.update({"sampled": names, "n": n, "seed": seed, "method": method,
-                      "posterior": list(draws.columns) if draws is not None else [], "posterior_source": why})
+    out.attrs.update({**info, "method": method})
     return out
+
+
+def uncertainty_sample(base_params: Mapping[str, float] | None, n: int, seed: int | None,
+                       time_varying: Mapping[str, Any] | None = None,
+                       uncertainties: str | Sequence[str] | None = None,
+                       method: str = "lhs") -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Draw the runs of a band or a chance: the scenario held, uncertainties and posterior drawn.
+
+    The settings in ``base_params`` and the year tables in ``time_varying`` are held;
+    the uncertainties (``uncertainties`` as in :func:`bands`) nobody holds are sampled by
+    ``method``; the calibrated parameters neither held nor sampled take ``n`` seeded draws
+    of the calibration's posterior (:func:`greenpath.calibration.posterior.draw_rows`).
+    Returns the parameter frame (one row per run) and ``info``: ``sampled``,
+    ``posterior``, ``posterior_source``, ``n`` and ``seed``.
+    """
+    from greenpath.calibration import posterior
+
+    base = validate_param_sets(dict(base_params), "base_params") if base_params else None
+    fixed = set(base.columns) if base is not None else set()
+    fixed |= set(time_varying or {})
+    names = [k for k in _uncertainty_names("projection" if uncertainties is None else uncertainties)
+             if k not in fixed]
+    sample = sample_parameters(names, n, seed, method) if names else pd.DataFrame(index=pd.RangeIndex(n))
+    draws, why = posterior.draw_rows(n, seed, exclude=fixed | set(names))
+    if draws is not None:
+        for column in draws.columns:
+            sample[column] = draws[column].to_numpy()
+    if base is not None:
+        for column in base.columns:
+            sample[column] = base[column].iloc[0]
+    info = {"sampled": names, "posterior": list(draws.columns) if draws is not None else [],
+            "posterior_source": why, "n": n, "seed": seed}
+    return sample, info
 
 
 def _pct_label(p: float) -> float | int:

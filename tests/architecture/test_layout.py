@@ -53,8 +53,6 @@ KNOWN = {
     # Calibration v2 and costs, merged beside the restructure: what is left to move.
     ("greenpath.runners.batch", "greenpath.calibration.posterior"):
         "the Monte Carlo reads the posterior sample through the calibration's module; the reader belongs in model",
-    ("greenpath.runners.chance", "greenpath.calibration.posterior"):
-        "the target chances read the posterior sample through the calibration's module; the reader belongs in model",
     ("greenpath.runners.ensemble", "greenpath.calibration.posterior"):
         "the bands read the posterior sample through the calibration's module; the reader belongs in model",
     ("greenpath.calibration.report_v2", "greenpath.runners.chance"):
