@@ -29,8 +29,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from greenpath.calibration import fit as F
 from greenpath.calibration import history as hist
+from greenpath.calibration.objective import Objective
+from greenpath.calibration.scoring import fit_statistics, run_outputs, simulate_frame
+from greenpath.calibration.series import (
+    CENSUS_BREAK_YEAR,
+    CO2_BREAK_YEAR,
+    FIRST_YEAR,
+    OUTPUT_COLUMNS,
+    FitSeries,
+    _span,
+    after_cutoff,
+    apply_cutoff,
+    build_series,
+    fit_final_time,
+)
+from greenpath.calibration.simulators import make_simulator
+from greenpath.calibration.space import FitParameter, ParameterSpace
+from greenpath.calibration.store import load_calibration, sha256_file, stats_from_table
+from greenpath.calibration.uncertainty import (
+    EIGEN_FLOOR,
+    IDENTIFIED_SD_RANGE,
+    PAIR_THRESHOLD,
+    UNIDENTIFIED_SD_RANGE,
+    Uncertainty,
+    parameter_uncertainty,
+    series_pull,
+)
 from greenpath.model import registry as reg
 from greenpath.model.mdl import MDL_PATH, model_hash
 
@@ -49,7 +74,7 @@ __all__ = [
     "write_report",
 ]
 
-#: In-sample MAPE targets (%), by series tag (:attr:`greenpath.calibration.fit.FitSeries.tag`):
+#: In-sample MAPE targets (%), by series tag (:attr:`greenpath.calibration.series.FitSeries.tag`):
 #: GDP and each sector under 5 %, CO2 under 10 % (the fitted regimes and all CEADs years
 #: together). Scored on the *level*: a shape-only series (a factor profiled out) never
 #: counts as met, whatever its MAPE after the factor.
@@ -92,7 +117,7 @@ class FitView:
     history : pandas.DataFrame
         The history frame (:func:`greenpath.calibration.history.load_history`).
     series : list of FitSeries
-        :func:`greenpath.calibration.fit.build_series` of that history.
+        :func:`greenpath.calibration.series.build_series` of that history.
     space : ParameterSpace
         The fitted parameters.
     unc : Uncertainty
@@ -100,19 +125,19 @@ class FitView:
     values : dict
         The calibrated values (fitted and derived).
     pull : pandas.DataFrame, optional
-        :func:`greenpath.calibration.fit.series_pull` at the calibrated values: which
+        :func:`greenpath.calibration.uncertainty.series_pull` at the calibrated values: which
         series push a parameter against its bound.
     """
 
     frame: pd.DataFrame
     history: pd.DataFrame
-    series: list[F.FitSeries]
-    space: F.ParameterSpace
-    unc: F.Uncertainty
+    series: list[FitSeries]
+    space: ParameterSpace
+    unc: Uncertainty
     values: dict[str, float]
     pull: pd.DataFrame | None = None
 
-    def tagged(self, tag: str, group: str | None = None) -> F.FitSeries | None:
+    def tagged(self, tag: str, group: str | None = None) -> FitSeries | None:
         """Return the first series with this tag (and group), or None."""
         return next((s for s in self.series if s.tag == tag and (group is None or s.group == group)), None)
 
@@ -134,14 +159,14 @@ class _Context:
     doc: dict[str, Any]
     meta: dict[str, Any]
     history: pd.DataFrame
-    series: list[F.FitSeries]
-    space: F.ParameterSpace
+    series: list[FitSeries]
+    space: ParameterSpace
     frames: dict[str, pd.DataFrame]
     stats: pd.DataFrame
     prior_stats: pd.DataFrame
-    unc: F.Uncertainty
+    unc: Uncertainty
     oos_stats: pd.DataFrame | None
-    oos_insample: list[F.FitSeries]
+    oos_insample: list[FitSeries]
     sens_stats: pd.DataFrame | None
     warnings: list[str]
     footer: str
@@ -185,7 +210,7 @@ def _years_text(years: Sequence[int] | np.ndarray) -> str:
             runs[-1].append(y)
         else:
             runs.append([y])
-    return ", ".join(F._span(r) for r in runs) if runs else "no year"
+    return ", ".join(_span(r) for r in runs) if runs else "no year"
 
 
 def _side(bound: int) -> str:
@@ -247,7 +272,7 @@ class Bias:
 
     def phrase(self) -> str:
         """Describe the bias in words, e.g. ``the model lies above the record by 6.2 % on average (2017-19)``."""
-        span = F._span(self.years)
+        span = _span(self.years)
         if self.growth:
             if self.sign == 0:
                 return f"model growth matches the record on average ({span})"
@@ -268,13 +293,13 @@ class Bias:
         return f"the model lies {side} the record by {abs(self.mean_rel) * 100:.1f} % on average ({span}){trend}"
 
 
-def _simulated(series: F.FitSeries, frame: pd.DataFrame) -> np.ndarray:
+def _simulated(series: FitSeries, frame: pd.DataFrame) -> np.ndarray:
     """Return the simulated counterpart of ``series`` in one run (``frame``: years x outputs), shape (n,)."""
-    years, outputs = F.run_outputs(frame)
+    years, outputs = run_outputs(frame)
     return series.simulated(outputs, years)[0]
 
 
-def bias(series: F.FitSeries, frame: pd.DataFrame) -> Bias:
+def bias(series: FitSeries, frame: pd.DataFrame) -> Bias:
     """Return the :class:`Bias` of one series in one run (``frame``: years x outputs)."""
     sim = _simulated(series, frame)
     obs = series.observed.to_numpy(dtype=float)
@@ -294,13 +319,13 @@ def bias(series: F.FitSeries, frame: pd.DataFrame) -> Bias:
 def _simulate(simulator: Any, values: Mapping[str, float]) -> pd.DataFrame:
     """One run with the report's extra outputs when the model has them."""
     try:
-        return F.simulate_frame(simulator, values, F.OUTPUT_COLUMNS + REPORT_COLUMNS)
+        return simulate_frame(simulator, values, OUTPUT_COLUMNS + REPORT_COLUMNS)
     except (KeyError, ValueError, RuntimeError):  # an extra output the model does not define
-        return F.simulate_frame(simulator, values)
+        return simulate_frame(simulator, values)
 
 
 def _context(calibration_path: Path, history_path: Path | None, engine: str) -> _Context:
-    doc = F.load_calibration(calibration_path)
+    doc = load_calibration(calibration_path)
     meta = doc["meta"]
     warnings: list[str] = []
     if history_path is None:
@@ -308,50 +333,50 @@ def _context(calibration_path: Path, history_path: Path | None, engine: str) -> 
         history_path = candidate if candidate.is_file() else hist.DEFAULT_HISTORY_PATH
     history_path = Path(history_path)
     history = hist.load_history(history_path)
-    if F.sha256_file(history_path) != meta.get("data_sha256"):
+    if sha256_file(history_path) != meta.get("data_sha256"):
         warnings.append(f"the history file {history_path.name} differs from the one calibrated on "
                         "(sha256 mismatch): recalibrate")
     if model_hash(MDL_PATH) != meta.get("model_sha256"):
         warnings.append("the model (jiaozuo.mdl) changed since this calibration (sha256 mismatch): recalibrate")
-    series = F.build_series(history)
-    space = F.ParameterSpace(meta["fitted"])
+    series = build_series(history)
+    space = ParameterSpace(meta["fitted"])
     values = {k: float(v) for k, v in doc["parameters"].items()}
-    simulator = F.make_simulator(engine, final_time=F.fit_final_time(series))
+    simulator = make_simulator(engine, final_time=fit_final_time(series))
     try:
-        frames = {"calibrated": _simulate(simulator, values), "prior": F.simulate_frame(simulator, {})}
+        frames = {"calibrated": _simulate(simulator, values), "prior": simulate_frame(simulator, {})}
         oos = doc.get("out_of_sample")
         if oos:
-            frames["out_of_sample"] = F.simulate_frame(simulator, oos["parameters"])
+            frames["out_of_sample"] = simulate_frame(simulator, oos["parameters"])
         sens = doc.get("sensitivity", {}).get("co2_levels")
         if sens:
-            frames["co2_levels"] = F.simulate_frame(simulator, sens["parameters"])
-        objective = F.Objective(simulator, F.apply_cutoff(series, None), space, float(meta["prior_weight"]))
+            frames["co2_levels"] = simulate_frame(simulator, sens["parameters"])
+        objective = Objective(simulator, apply_cutoff(series, None), space, float(meta["prior_weight"]))
         u = space.to_u(np.array([values[n] for n in space.names]))
         # one Jacobian (D + 1 runs, the functions' default step) and one residual run serve both
         j, r = objective.jacobian(u, 1e-4), objective.residuals(u)
-        unc = F.parameter_uncertainty(objective, u, jacobian=j, residuals=r)
-        pull = F.series_pull(objective, u, jacobian=j, residuals=r)
+        unc = parameter_uncertainty(objective, u, jacobian=j, residuals=r)
+        pull = series_pull(objective, u, jacobian=j, residuals=r)
     finally:
         close = getattr(simulator, "close", None)
         if close:
             close()
-    stats = F.fit_statistics(frames["calibrated"], series)
-    prior_stats = F.fit_statistics(frames["prior"], series)
-    recorded = F.stats_from_table(doc["fit"])
+    stats = fit_statistics(frames["calibrated"], series)
+    prior_stats = fit_statistics(frames["prior"], series)
+    recorded = stats_from_table(doc["fit"])
     for key in stats.index.intersection(recorded.index):
         for col in ("mape_pct", "r_squared"):
             a, b = stats.at[key, col], recorded.at[key, col]
             if (math.isfinite(a) or math.isfinite(b)) and not math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9):
                 warnings.append(f"{key}: {col} now {a:.6g}, recorded {b:.6g}")
     oos_stats = None
-    insample: list[F.FitSeries] = []
+    insample: list[FitSeries] = []
     if oos:
         cutoff = int(oos["cutoff"])
-        insample = F.apply_cutoff(series, cutoff)
-        oos_stats = F.fit_statistics(frames["out_of_sample"], F.after_cutoff(series, cutoff), factors_from=insample)
+        insample = apply_cutoff(series, cutoff)
+        oos_stats = fit_statistics(frames["out_of_sample"], after_cutoff(series, cutoff), factors_from=insample)
     sens_stats = None
     if sens:
-        sens_stats = F.fit_statistics(frames["co2_levels"], F.build_series(history, co2_mode="levels"))
+        sens_stats = fit_statistics(frames["co2_levels"], build_series(history, co2_mode="levels"))
     footer = (f"greenpath calibration {meta.get('created', '')[:10]} | model {str(meta.get('model_sha256'))[:12]}"
               f" | data {str(meta.get('data_sha256'))[:12]} | seed {meta.get('seed')}")
     view = FitView(frames["calibrated"], history, series, space, unc, values, pull)
@@ -393,7 +418,7 @@ def _finish(fig: Any, path: Path, footer: str) -> Path:
     return path
 
 
-def _obs(ctx: _Context, tag: str, group: str | None = None) -> F.FitSeries:
+def _obs(ctx: _Context, tag: str, group: str | None = None) -> FitSeries:
     s = ctx.view.tagged(tag, group)
     if s is None:
         raise ReportError(f"the history data have no series {tag!r}" + (f" ({group})" if group else ""))
@@ -408,12 +433,12 @@ def _last_fitted_year(ctx: _Context) -> int:
     return max(int(s.years.max()) for s in ctx.series if s.role == "fitted")
 
 
-def _sim_series(ctx: _Context, s: F.FitSeries, frame: str, years: Sequence[int] | None = None) -> pd.Series:
+def _sim_series(ctx: _Context, s: FitSeries, frame: str, years: Sequence[int] | None = None) -> pd.Series:
     """Return the simulated counterpart of a series over all years of the frame (or ``years``)."""
     fr = ctx.frames[frame]
     years_arr = fr.index.to_numpy(dtype=int)
     wanted = np.array(years if years is not None else years_arr[1:], dtype=int)
-    probe = F.FitSeries(**{**s.__dict__, "observed": pd.Series(np.ones(len(wanted)), index=wanted)})
+    probe = FitSeries(**{**s.__dict__, "observed": pd.Series(np.ones(len(wanted)), index=wanted)})
     return pd.Series(_simulated(probe, fr), index=wanted)
 
 
@@ -454,7 +479,7 @@ def _chart_shares(ctx: _Context, out: Path) -> Path:
         pre = _obs(ctx, "share_pre_census", f"{sector}_share")
         post = _obs(ctx, "share_post_census", f"{sector}_share")
         k = _factor(ctx, pre.key)
-        years = range(F.FIRST_YEAR, int(post.years.max()) + 1)
+        years = range(FIRST_YEAR, int(post.years.max()) + 1)
         ax.plot(pre.observed.index, pre.observed, "o-", color="#aaaaaa", ms=4, label="recorded, pre-census basis")
         ax.plot(pre.observed.index, pre.observed / k, "o-", color=HISTORY_COLOUR, mfc="white", ms=5,
                 label=f"pre-census rebased (/ {k:.2f})")
@@ -463,7 +488,7 @@ def _chart_shares(ctx: _Context, out: Path) -> Path:
         ax.plot(sim.index, sim, color=MODEL_COLOUR, lw=2, label="model, calibrated (real shares)")
         pri = _sim_series(ctx, post, "prior", years)
         ax.plot(pri.index, pri, color=PRIOR_COLOUR, ls="--", lw=1.5, label="model, prior")
-        ax.axvline(F.CENSUS_BREAK_YEAR - 0.5, color="#cccccc", lw=1, ls=":")
+        ax.axvline(CENSUS_BREAK_YEAR - 0.5, color="#cccccc", lw=1, ls=":")
         ax.set_title(f"{sector.capitalize()} share of GDP")
         ax.set_ylabel("% of GDP")
         ax.set_xlabel("year")
@@ -482,9 +507,9 @@ def _chart_co2(ctx: _Context, out: Path) -> Path:
     chen = _obs(ctx, "co2_county")
     cal = ctx.frames["calibrated"]
     a1.plot(full.observed.index, full.observed, "o-", color=HISTORY_COLOUR,
-            label=f"CEADs (fitted: shape {F._span(pre.years)}, level {F._span(post.years)})")
+            label=f"CEADs (fitted: shape {_span(pre.years)}, level {_span(post.years)})")
     a1.plot(pre.observed.index, pre.observed / k, "o", color=HISTORY_COLOUR, mfc="white",
-            label=f"CEADs {F._span(pre.years)} rebased (/ {k:.2f})")
+            label=f"CEADs {_span(pre.years)} rebased (/ {k:.2f})")
     a1.plot(chen.observed.index, chen.observed, "s-", color="#8c564b", ms=4, lw=1,
             label="county sum, Chen et al. (cross-check)")
     a1.plot(cal.index, cal["co2_emissions"], color=MODEL_COLOUR, lw=2, label="model, calibrated")
@@ -494,7 +519,7 @@ def _chart_co2(ctx: _Context, out: Path) -> Path:
                 label="model, sensitivity: both regimes in level")
     pri = ctx.frames["prior"]
     a1.plot(pri.index, pri["co2_emissions"], color=PRIOR_COLOUR, lw=1.5, ls="--", label="model, prior")
-    a1.axvspan(F.CO2_BREAK_YEAR - 0.5, F.CO2_BREAK_YEAR + 0.5, color="#eeeeee", zorder=0)
+    a1.axvspan(CO2_BREAK_YEAR - 0.5, CO2_BREAK_YEAR + 0.5, color="#eeeeee", zorder=0)
     a1.set_ylabel("Mt CO2 per year")
     a1.set_title("Territorial CO2 (fuel combustion + cement process)")
     a1.legend(fontsize=8.5, loc="upper right")
@@ -569,7 +594,7 @@ def _chart_oos(ctx: _Context, out: Path) -> Path | None:
         for frame, colour, ls, label in (("calibrated", MODEL_COLOUR, "-", "fit on all data"),
                                          ("out_of_sample", OOS_COLOUR, "--", f"fit on data up to {cutoff}")):
             if col is None:
-                sim = _sim_series(ctx, s, frame, range(F.FIRST_YEAR, last + 1))
+                sim = _sim_series(ctx, s, frame, range(FIRST_YEAR, last + 1))
             else:
                 sim = ctx.frames[frame][col].loc[:last]
             ax.plot(sim.index, sim, color=colour, lw=2, ls=ls, label=label)
@@ -652,7 +677,7 @@ class TargetRow:
         return "met" if self.met else "**missed**"
 
 
-def target_rows(series: Sequence[F.FitSeries], frame: pd.DataFrame) -> list[TargetRow]:
+def target_rows(series: Sequence[FitSeries], frame: pd.DataFrame) -> list[TargetRow]:
     """Return the targets table: every series with a :data:`TARGETS` tag, scored on its level.
 
     A shape-only series (a factor profiled out: CEADs before the step, pre-census shares)
@@ -664,10 +689,10 @@ def target_rows(series: Sequence[F.FitSeries], frame: pd.DataFrame) -> list[Targ
         for s in series:
             if s.tag != tag:
                 continue
-            as_fitted = F.fit_statistics(frame, [s]).loc[s.key]
+            as_fitted = fit_statistics(frame, [s]).loc[s.key]
             fitted = float(as_fitted["mape_pct"])
             if s.shape_only:  # the level, without the factor
-                level = float(F.fit_statistics(frame, [replace_error(s)]).at[s.key, "mape_pct"])
+                level = float(fit_statistics(frame, [replace_error(s)]).at[s.key, "mape_pct"])
                 factor = float(as_fitted["factor"])
             else:
                 level, factor = fitted, math.nan
@@ -747,7 +772,7 @@ def co2_explanation(view: FitView) -> str:
         text += "; "
     if pre.shape_only:
         k = bias(pre, fr).factor
-        text += f"the fitted factor puts CEADs {F._span(pre.years)} at {k:.2f} times the model's level. "
+        text += f"the fitted factor puts CEADs {_span(pre.years)} at {k:.2f} times the model's level. "
     if yl > y1:
         d_obs_late = co2.loc[yl] - co2.loc[y1]
         d_model_late = fr.at[yl, "co2_emissions"] - fr.at[y1, "co2_emissions"]
@@ -814,7 +839,7 @@ def _pushers(view: FitView, name: str, top: int = 2) -> list[tuple[str, float]]:
 def bound_reasons(view: FitView) -> dict[str, str]:
     """Why each parameter at a bound sits there: the series that push it past the bound.
 
-    Generated from :func:`greenpath.calibration.fit.series_pull` (which series' cost
+    Generated from :func:`greenpath.calibration.uncertainty.series_pull` (which series' cost
     would fall if the parameter went further) and each such series' :func:`bias`, so
     the reason names the right bound and the right sign of the misfit.
     """
@@ -838,7 +863,7 @@ def bound_reasons(view: FitView) -> dict[str, str]:
     return out
 
 
-def _share_range_context(view: FitView, p: F.FitParameter, bound: int) -> str:
+def _share_range_context(view: FitView, p: FitParameter, bound: int) -> str:
     """Describe, for an initial sector share at a bound, whether its range brackets the recorded shares."""
     sector = {"initial_primary_share": "primary", "initial_tertiary_share": "tertiary"}.get(p.name)
     if sector is None:
@@ -847,8 +872,8 @@ def _share_range_context(view: FitView, p: F.FitParameter, bound: int) -> str:
     share = (hist.series(view.history, f"{sector}_va_100m_yuan") / gdp * 100).dropna()
     lo, hi = p.lower * 100, p.upper * 100
     y0 = int(share.index.min())
-    post = share[share.index >= F.CENSUS_BREAK_YEAR]
-    pre = share[share.index < F.CENSUS_BREAK_YEAR]
+    post = share[share.index >= CENSUS_BREAK_YEAR]
+    pre = share[share.index < CENSUS_BREAK_YEAR]
     text = (f"the range {lo:.1f}-{hi:.1f} % {'brackets' if lo <= share.loc[y0] <= hi else 'does not bracket'} the "
             f"nominal pre-census {y0} share ({share.loc[y0]:.1f} %)")
     if not post.empty and not pre.empty:
@@ -1079,7 +1104,7 @@ def _missed_explanations(ctx: _Context, rows: Sequence[TargetRow]) -> list[str]:
         level = [f"`{r.key}`" for r in shares if not r.shape_only]
         parts = []
         if shape:
-            parts.append(f"*census basis break {F.CENSUS_BREAK_YEAR - 1}→{F.CENSUS_BREAK_YEAR}:* the pre-census "
+            parts.append(f"*census basis break {CENSUS_BREAK_YEAR - 1}→{CENSUS_BREAK_YEAR}:* the pre-census "
                          "nominal shares are fitted only in shape, after one basis factor per sector, so their level "
                          "is not matched — " + ", ".join(shape))
         if level:
@@ -1118,7 +1143,7 @@ def _markdown(ctx: _Context, charts: Mapping[str, Path | None]) -> str:
     w("## Summary\n")
     w(f"- {len(ctx.space)} uncertain parameters of the registry fitted to {meta['n_data_points']} recorded points "
       f"in {len(fitted_keys)} series; {len(check_keys)} further series are cross-checks (shown, not scored). "
-      f"Simulated {F.FIRST_YEAR}-{int(cal.index.max())} (the last year of the data).")
+      f"Simulated {FIRST_YEAR}-{int(cal.index.max())} (the last year of the data).")
     w(f"- Method: {meta['method']}. Seed {meta['seed']}; weighted cost {meta['objective_cost']:.4g} "
       f"(prior {float(np.sum(_prior_cost(ctx))):.4g}).")
     w(f"- Engine `{meta['engine']}`; {meta['n_model_runs']:,} model runs in {meta['wall_time_s']} s wall time for "
@@ -1154,23 +1179,23 @@ def _markdown(ctx: _Context, charts: Mapping[str, Path | None]) -> str:
       "are not n independent facts). The σ values are assumptions, stated here; `weight` is 1/(σ√n) per point. "
       f"A weak prior, (u − u_prior)/{meta['prior_sigma_range_units']} per parameter in range units with the block "
       f"divided by √D (weight {meta['prior_weight']}), keeps parameters the data do not inform at their default. "
-      "Year windows come from the data file; the rules per variable are in `greenpath.calibration.fit.FIT_RULES`.\n")
+      "Year windows come from the data file; the rules per variable are in `greenpath.calibration.series.FIT_RULES`.\n")
     w(_table(("series", "role", "history variable", "years", "n", "compared as", "residual", "σ", "weight",
               "why"), _weights_rows(ctx)))
     w("")
     w("Traps of `calibration/data/README.md` and how they are handled:\n")
-    w(f"1. **Census break {F.CENSUS_BREAK_YEAR - 1}→{F.CENSUS_BREAK_YEAR}.** Real GDP level fitted only to the derived "
-      f"2020-prices series {F._span(lvl.years)}; dynamics to the recorded real growth rates (the model compounds "
+    w(f"1. **Census break {CENSUS_BREAK_YEAR - 1}→{CENSUS_BREAK_YEAR}.** Real GDP level fitted only to the derived "
+      f"2020-prices series {_span(lvl.years)}; dynamics to the recorded real growth rates (the model compounds "
       "them; the residual measures how far the sum of sectors departs); structure to within-year shares: levels "
-      f"from {F.CENSUS_BREAK_YEAR}, and before the break the shape with one basis factor per sector (column `factor`: "
+      f"from {CENSUS_BREAK_YEAR}, and before the break the shape with one basis factor per sector (column `factor`: "
       "recorded / model, e.g. the secondary share on the pre-census basis is that many times the model's).")
-    w(f"2. **CEADs step around {F.CO2_BREAK_YEAR}.** Shape fitted {F._span(pre.years)}, level {F._span(post.years)}, "
-      f"{F.CO2_BREAK_YEAR} (half-way down the step) not fitted; see the CO2 explanation above and the sensitivity "
+    w(f"2. **CEADs step around {CO2_BREAK_YEAR}.** Shape fitted {_span(pre.years)}, level {_span(post.years)}, "
+      f"{CO2_BREAK_YEAR} (half-way down the step) not fitted; see the CO2 explanation above and the sensitivity "
       "below.")
     dist = _obs(ctx, "electricity_total_districts")
-    w(f"3. **Urban-district electricity.** The {F._span(dist.years)} series covers the urban districts only; fitted "
+    w(f"3. **Urban-district electricity.** The {_span(dist.years)} series covers the urban districts only; fitted "
       "for shape with a constant district/city ratio profiled out (column `factor`; a ratio below 1 is the "
-      f"plausibility check). Whole-city {F._span(elec.years)} fitted in level.")
+      f"plausibility check). Whole-city {_span(elec.years)} fitted in level.")
     w("4. **Coal capacity** is an input (unit tables in the model); it is checked, not fitted.\n")
 
     w("## Fit statistics (in-sample)\n")
@@ -1201,27 +1226,27 @@ def _markdown(ctx: _Context, charts: Mapping[str, Path | None]) -> str:
       f"{ctx.unc.dof} degrees of freedom): the `sd` and the ≈95 % interval (±1.96 sd). The prior keeps a parameter "
       "the data do not inform near its default — and so hides it: `sd / prior sd` near 1 means the prior, not the "
       "data, sets the width. *Data only*: cov = s²(J_dᵀJ_d)⁻¹ of the data rows alone (eigenvalues floored at "
-      f"{F.EIGEN_FLOOR:g} × the largest): `data-only sd / range` is what the data by themselves pin down — "
-      f"identified ≤ {F.IDENTIFIED_SD_RANGE:g} (a data-only ≈95 % interval narrower than the registry range), weakly "
-      f"identified ≤ {F.UNIDENTIFIED_SD_RANGE:g}, not identified beyond. Both ignore autocorrelated structural "
+      f"{EIGEN_FLOOR:g} × the largest): `data-only sd / range` is what the data by themselves pin down — "
+      f"identified ≤ {IDENTIFIED_SD_RANGE:g} (a data-only ≈95 % interval narrower than the registry range), weakly "
+      f"identified ≤ {UNIDENTIFIED_SD_RANGE:g}, not identified beyond. Both ignore autocorrelated structural "
       "error: indicative, likely too narrow.\n")
     w(_table(PARAM_HEADER, _param_rows(ctx)))
     w("")
     if data_pairs:
-        w(f"**Not separately identified by the data** (data-only |r| > {F.PAIR_THRESHOLD:g}): the data fix a "
+        w(f"**Not separately identified by the data** (data-only |r| > {PAIR_THRESHOLD:g}): the data fix a "
           "combination of each pair, not each value; the prior or the bounds decide the split.\n")
         w(_table(("parameter", "parameter", "r (data only)", "r (with prior)"),
                  [[f"`{a}`", f"`{b}`", f"{r:+.3f}", _pair_r(ctx, a, b)] for a, b, r in data_pairs]))
         w("")
     else:
-        w(f"No pair of free parameters is correlated beyond |r| = {F.PAIR_THRESHOLD:g} in the data alone.\n")
+        w(f"No pair of free parameters is correlated beyond |r| = {PAIR_THRESHOLD:g} in the data alone.\n")
     if pairs:
-        w(f"Correlated pairs with the prior (|r| > {F.PAIR_THRESHOLD:g}):\n")
+        w(f"Correlated pairs with the prior (|r| > {PAIR_THRESHOLD:g}):\n")
         w(_table(("parameter", "parameter", "r (with prior)"),
                  [[f"`{a}`", f"`{b}`", f"{r:+.2f}"] for a, b, r in pairs]))
         w("")
     else:
-        w(f"With the prior, no pair of free parameters is correlated beyond |r| = {F.PAIR_THRESHOLD:g}.\n")
+        w(f"With the prior, no pair of free parameters is correlated beyond |r| = {PAIR_THRESHOLD:g}.\n")
     if bound:
         w("### Parameters at a registry bound\n")
         w("A bound that binds means the data pull the parameter outside the range the registry allows; the value "
@@ -1288,8 +1313,8 @@ def _sensitivity_section(ctx: _Context) -> list[str]:
     pre, post, full = _obs(ctx, "co2_pre_break"), _obs(ctx, "co2_post_break"), _obs(ctx, "co2_all")
     y_gdp = int(_obs(ctx, "gdp_level").years.min())
     out = ["## Sensitivity: fitting both CEADs regimes in level\n",
-           f"The alternative the data README warns against: both regimes ({F._span(pre.years)} and "
-           f"{F._span(post.years)}) fitted in level with equal weight, so the fit averages across the step. Same "
+           f"The alternative the data README warns against: both regimes ({_span(pre.years)} and "
+           f"{_span(post.years)}) fitted in level with equal weight, so the fit averages across the step. Same "
            "parameters, seed and budget.\n"]
     keys = [pre.key, post.key, full.key, "electricity_total", "gdp_real_level"]
     rows = []
@@ -1298,7 +1323,7 @@ def _sensitivity_section(ctx: _Context) -> list[str]:
         if k not in ctx.stats.index or k not in sens_stats.index:
             continue
         if k == pre.key:  # compare levels in both columns
-            a = float(F.fit_statistics(cal, [replace_error(pre)]).at[k, "mape_pct"])
+            a = float(fit_statistics(cal, [replace_error(pre)]).at[k, "mape_pct"])
         else:
             a = float(ctx.stats.at[k, "mape_pct"])
         b = float(sens_stats.at[k, "mape_pct"])
@@ -1306,16 +1331,16 @@ def _sensitivity_section(ctx: _Context) -> list[str]:
         rows.append([f"`{k}`", _fmt(a), _fmt(b)])
     rows.append([f"{y_gdp} CO2 (Mt)", _fmt(cal.at[y_gdp, "co2_emissions"]), _fmt(alt.at[y_gdp, "co2_emissions"])])
     rows.append(["weighted cost", _fmt(ctx.meta["objective_cost"], 4), _fmt(sens["cost"], 4) + " (its own weights)"])
-    out.append(_table(("", f"method (shape {F._span(pre.years)}, level {F._span(post.years)})",
+    out.append(_table(("", f"method (shape {_span(pre.years)}, level {_span(post.years)})",
                        "sensitivity (levels)"), rows))
     if pre.key in level_of and post.key in level_of:
         pre_m, pre_s = level_of[pre.key]
         post_m, post_s = level_of[post.key]
         verb_pre = "lowers" if pre_s < pre_m else "raises"
         verb_post = "raises" if post_s > post_m else "lowers"
-        text = (f"\nMAPE of {F._span(pre.years)} is on levels in both columns. Averaging across the step {verb_pre} "
-                f"the {F._span(pre.years)} level error from {pre_m:.1f} to {pre_s:.1f} % and {verb_post} the "
-                f"{F._span(post.years)} error from {post_m:.1f} to {post_s:.1f} %")
+        text = (f"\nMAPE of {_span(pre.years)} is on levels in both columns. Averaging across the step {verb_pre} "
+                f"the {_span(pre.years)} level error from {pre_m:.1f} to {pre_s:.1f} % and {verb_post} the "
+                f"{_span(post.years)} error from {post_m:.1f} to {post_s:.1f} %")
         if post_s > post_m:
             text += (", the regime that holds today's power fleet and anchors the projections; two inventories agree "
                      "after the step, not before it.")
@@ -1325,15 +1350,15 @@ def _sensitivity_section(ctx: _Context) -> list[str]:
     return out
 
 
-def replace_error(s: F.FitSeries) -> F.FitSeries:
+def replace_error(s: FitSeries) -> FitSeries:
     """Return the same series compared in level (relative error) instead of shape."""
     return replace(s, error="relative")
 
 
 def _prior_cost(ctx: _Context) -> np.ndarray:
     """Weighted squared residuals of the prior run under the fit's weights."""
-    fitted = F.apply_cutoff(ctx.series, None)
-    years, outputs = F.run_outputs(ctx.frames["prior"])
+    fitted = apply_cutoff(ctx.series, None)
+    years, outputs = run_outputs(ctx.frames["prior"])
     return np.concatenate([s.residuals(s.simulated(outputs, years))[0] ** 2 for s in fitted])
 
 
@@ -1351,7 +1376,7 @@ def write_report(calibration_path: Path, out_dir: Path, *, history_path: Path | 
     Parameters
     ----------
     calibration_path : Path
-        A file written by :func:`greenpath.calibration.fit.write_calibration`.
+        A file written by :func:`greenpath.calibration.store.write_calibration`.
     out_dir : Path
         Folder for the report (created if missing).
     history_path : Path, optional
@@ -1370,7 +1395,7 @@ def write_report(calibration_path: Path, out_dir: Path, *, history_path: Path | 
     ------
     FileExistsError
         If report files exist in ``out_dir`` and ``force`` is false.
-    greenpath.calibration.fit.CalibrationError
+    greenpath.calibration.errors.CalibrationError
         If the calibration file is missing or malformed.
     """
     out_dir = Path(out_dir)

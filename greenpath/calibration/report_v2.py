@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from greenpath.calibration import anchors
-from greenpath.calibration import fit as F
+from greenpath.calibration.series import _span, apply_cutoff, fit_final_time
+from greenpath.calibration.simulators import make_simulator
+from greenpath.calibration.store import sha256_file
 from greenpath.model import registry as reg
 
 __all__ = ["PLAN_SCENARIOS", "chance_rows", "chart_backtest", "sections"]
@@ -73,7 +75,7 @@ def _anchors(ctx: Any) -> list[str]:
         sim = ctx.frames["calibrated"].loc[years, a.output].to_numpy(dtype=float)
         obs = s.observed.to_numpy(dtype=float)
         err = float(np.mean(np.abs(sim / obs - 1.0)) * 100.0)
-        rows.append([a.label, F._span(years), _f(obs.mean()), _f(sim.mean()), a.unit, f"{err:.1f}",
+        rows.append([a.label, _span(years), _f(obs.mean()), _f(sim.mean()), a.unit, f"{err:.1f}",
                      "met" if err < 10.0 else "**missed**", f"{a.sigma:.0%}: {a.rationale}"])
     if rows:
         out += _table(("anchor", "years", "recorded", "model", "unit", "error %", "within 10 %", "sigma, why"), rows)
@@ -87,7 +89,7 @@ def _anchors(ctx: Any) -> list[str]:
 def _in_sample_coverage(ctx: Any, draws: pd.DataFrame) -> tuple[list[list[str]], float]:
     """P10-P90 of the posterior draws against every fitted level series in sample."""
     series = [s for s in ctx.series if s.role == "fitted" and not s.shape_only]
-    sim = F.make_simulator("auto", final_time=F.fit_final_time(ctx.series))
+    sim = make_simulator("auto", final_time=fit_final_time(ctx.series))
     try:
         outputs = sim.simulate({n: draws[n].to_numpy(float) for n in draws.columns}, len(draws))
     finally:
@@ -103,7 +105,7 @@ def _in_sample_coverage(ctx: Any, draws: pd.DataFrame) -> tuple[list[list[str]],
         inside += k
         total += obs.size
         width = float(np.mean((q90 - q10) / np.abs(obs)) * 100.0) if s.transform != "growth_pct" else math.nan
-        rows.append([f"`{s.key}`", F._span(s.years), str(obs.size), f"{k}/{obs.size}",
+        rows.append([f"`{s.key}`", _span(s.years), str(obs.size), f"{k}/{obs.size}",
                      _f(width) if math.isfinite(width) else "-",
                      _f(float(np.mean(np.abs(q50 / obs - 1.0)) * 100.0)) if s.transform != "growth_pct" else "-"])
     return rows, inside / total if total else math.nan
@@ -218,7 +220,7 @@ def _backtest(ctx: Any) -> list[str]:
         out.append("Not testable in the window: " + "; ".join(f"`{k}` ({v})" for k, v in bt["untested"].items())
                    + ".\n")
     out.append("**What the model gets wrong (from the table):**\n")
-    insample = {s.key: s.n for s in F.apply_cutoff(ctx.series, B.BACKTEST_CUTOFF)}
+    insample = {s.key: s.n for s in apply_cutoff(ctx.series, B.BACKTEST_CUTOFF)}
     wrong = []
     for key, r in bt["series"].items():
         bad_dir = r["direction"] == "wrong"
@@ -272,7 +274,7 @@ def chance_rows(scenarios: Sequence[str] = PLAN_SCENARIOS, n: int = 500) -> tupl
 def _chances(ctx: Any) -> list[str]:
     out = ["## Chance of meeting the plan's targets (shipped plan scenarios)\n"]
     in_force = reg.calibration_path()
-    if in_force is None or F.sha256_file(Path(in_force)) != F.sha256_file(Path(ctx.calibration_path)):
+    if in_force is None or sha256_file(Path(in_force)) != sha256_file(Path(ctx.calibration_path)):
         return out + ["Skipped: this calibration file is not the one in force (the chances use the calibration "
                       "and posterior in force).\n"]
     table, info = chance_rows()
