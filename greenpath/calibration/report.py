@@ -1,4 +1,4 @@
-"""The calibration report: Markdown and PNG charts from a calibration file.
+"""The calibration report: its text (Markdown), and the entry point that writes it with the charts.
 
 ``greenpath calibrate --report DIR`` writes it after a fit; ``--report-only`` rebuilds it
 from an existing ``calibrated.toml`` without refitting. Everything shown is recomputed
@@ -13,6 +13,11 @@ sign of each bias, which bound a parameter sits at and which series push it ther
 (:func:`bound_reasons`), which series are shape-only (:func:`target_rows`), which years
 coal generation runs at its hours cap (:func:`structural_notes`). Nothing is a fixed
 claim about the direction of a misfit, so the text cannot contradict the tables.
+
+What the report is computed from (the calibration file, the history, the few runs) is
+:mod:`greenpath.calibration.report_context`; the PNG charts are
+:mod:`greenpath.calibration.report_charts`; the calibration-v2 sections are
+:mod:`greenpath.calibration.report_v2`.
 
 The analysis layer only reads results: it never fits (the out-of-sample and sensitivity
 parameter sets come from the calibration file).
@@ -30,40 +35,29 @@ import numpy as np
 import pandas as pd
 
 from greenpath.calibration import history as hist
-from greenpath.calibration.objective import Objective
-from greenpath.calibration.scoring import fit_statistics, run_outputs, simulate_frame
+from greenpath.calibration.report_charts import draw_charts
+from greenpath.calibration.report_context import FitView, _Context, _context, _obs, _simulated
+from greenpath.calibration.scoring import fit_statistics, run_outputs
 from greenpath.calibration.series import (
     CENSUS_BREAK_YEAR,
     CO2_BREAK_YEAR,
     FIRST_YEAR,
-    OUTPUT_COLUMNS,
     FitSeries,
     _span,
-    after_cutoff,
     apply_cutoff,
-    build_series,
-    fit_final_time,
 )
-from greenpath.calibration.simulators import make_simulator
-from greenpath.calibration.space import FitParameter, ParameterSpace
-from greenpath.calibration.store import load_calibration, sha256_file, stats_from_table
+from greenpath.calibration.space import FitParameter
 from greenpath.calibration.uncertainty import (
     EIGEN_FLOOR,
     IDENTIFIED_SD_RANGE,
     PAIR_THRESHOLD,
     UNIDENTIFIED_SD_RANGE,
-    Uncertainty,
-    parameter_uncertainty,
-    series_pull,
 )
 from greenpath.model import registry as reg
-from greenpath.model.mdl import MDL_PATH, model_hash
 
 __all__ = [
     "TARGETS",
     "Bias",
-    "FitView",
-    "ReportError",
     "TargetRow",
     "bias",
     "bound_reasons",
@@ -88,93 +82,11 @@ TARGETS: dict[str, float] = {
     "electricity_total": 5.0,  # issue 15: whole-city electricity under 5 %
     "physical_anchor": 10.0,  # issue 15: each physical anchor within 10 %
 }
-#: Model outputs the report asks for beyond the fit's (skipped if the model lacks them).
-REPORT_COLUMNS: tuple[str, ...] = ("coal_generation",)
+
 #: Relative bias below which a series "matches the record on average".
 MATCH_REL = 0.005
 #: Growth bias (percentage points) below which a growth series matches on average.
 MATCH_PP = 0.05
-
-HISTORY_COLOUR = "black"
-MODEL_COLOUR = "#1f77b4"
-PRIOR_COLOUR = "#9e9e9e"
-ALT_COLOUR = "#d62728"
-OOS_COLOUR = "#ff7f0e"
-
-
-class ReportError(ValueError):
-    """The report cannot be written as asked (names the file and the reason)."""
-
-
-@dataclass
-class FitView:
-    """The numbers the report's explanations are generated from: one calibrated run.
-
-    Attributes
-    ----------
-    frame : pandas.DataFrame
-        The calibrated run, years x model outputs (may include ``coal_generation``).
-    history : pandas.DataFrame
-        The history frame (:func:`greenpath.calibration.history.load_history`).
-    series : list of FitSeries
-        :func:`greenpath.calibration.series.build_series` of that history.
-    space : ParameterSpace
-        The fitted parameters.
-    unc : Uncertainty
-        Posterior and data-only uncertainty at the calibrated values.
-    values : dict
-        The calibrated values (fitted and derived).
-    pull : pandas.DataFrame, optional
-        :func:`greenpath.calibration.uncertainty.series_pull` at the calibrated values: which
-        series push a parameter against its bound.
-    """
-
-    frame: pd.DataFrame
-    history: pd.DataFrame
-    series: list[FitSeries]
-    space: ParameterSpace
-    unc: Uncertainty
-    values: dict[str, float]
-    pull: pd.DataFrame | None = None
-
-    def tagged(self, tag: str, group: str | None = None) -> FitSeries | None:
-        """Return the first series with this tag (and group), or None."""
-        return next((s for s in self.series if s.tag == tag and (group is None or s.group == group)), None)
-
-    def bound_of(self, name: str) -> int:
-        """-1 / +1 if ``name`` is fitted and at its lower / upper bound, else 0."""
-        if name not in self.space.names:
-            return 0
-        return int(self.unc.at_bound[self.space.names.index(name)])
-
-    def value(self, name: str) -> float:
-        """Calibrated value of ``name`` (the registry default if it was not fitted)."""
-        if name in self.values:
-            return float(self.values[name])
-        return float(reg.defaults()[name])
-
-
-@dataclass
-class _Context:
-    doc: dict[str, Any]
-    meta: dict[str, Any]
-    history: pd.DataFrame
-    series: list[FitSeries]
-    space: ParameterSpace
-    frames: dict[str, pd.DataFrame]
-    stats: pd.DataFrame
-    prior_stats: pd.DataFrame
-    unc: Uncertainty
-    oos_stats: pd.DataFrame | None
-    oos_insample: list[FitSeries]
-    sens_stats: pd.DataFrame | None
-    warnings: list[str]
-    footer: str
-    view: FitView
-    calibration_path: Path | None = None
-
-
-# --------------------------------------------------------------------------- formatting
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -223,9 +135,6 @@ def _state(view: FitView, name: str) -> str:
         return "not fitted (registry default)"
     b = view.bound_of(name)
     return f"at its {_side(b)} bound" if b else "inside its range"
-
-
-# --------------------------------------------------------------------------- bias
 
 
 @dataclass(frozen=True)
@@ -293,12 +202,6 @@ class Bias:
         return f"the model lies {side} the record by {abs(self.mean_rel) * 100:.1f} % on average ({span}){trend}"
 
 
-def _simulated(series: FitSeries, frame: pd.DataFrame) -> np.ndarray:
-    """Return the simulated counterpart of ``series`` in one run (``frame``: years x outputs), shape (n,)."""
-    years, outputs = run_outputs(frame)
-    return series.simulated(outputs, years)[0]
-
-
 def bias(series: FitSeries, frame: pd.DataFrame) -> Bias:
     """Return the :class:`Bias` of one series in one run (``frame``: years x outputs)."""
     sim = _simulated(series, frame)
@@ -311,328 +214,6 @@ def bias(series: FitSeries, frame: pd.DataFrame) -> Bias:
         record_change = math.nan if growth else float(obs[-1] / obs[0] - 1.0)
     return Bias(series.key, series.label, tuple(int(y) for y in series.years), series.shape_only, growth, factor,
                 mean_rel, float(np.mean(sim - obs)), model_change, record_change)
-
-
-# --------------------------------------------------------------------------- context
-
-
-def _simulate(simulator: Any, values: Mapping[str, float]) -> pd.DataFrame:
-    """One run with the report's extra outputs when the model has them."""
-    try:
-        return simulate_frame(simulator, values, OUTPUT_COLUMNS + REPORT_COLUMNS)
-    except (KeyError, ValueError, RuntimeError):  # an extra output the model does not define
-        return simulate_frame(simulator, values)
-
-
-def _context(calibration_path: Path, history_path: Path | None, engine: str) -> _Context:
-    doc = load_calibration(calibration_path)
-    meta = doc["meta"]
-    warnings: list[str] = []
-    if history_path is None:
-        candidate = MDL_PATH.resolve().parents[1] / str(meta.get("data_file", ""))
-        history_path = candidate if candidate.is_file() else hist.DEFAULT_HISTORY_PATH
-    history_path = Path(history_path)
-    history = hist.load_history(history_path)
-    if sha256_file(history_path) != meta.get("data_sha256"):
-        warnings.append(f"the history file {history_path.name} differs from the one calibrated on "
-                        "(sha256 mismatch): recalibrate")
-    if model_hash(MDL_PATH) != meta.get("model_sha256"):
-        warnings.append("the model (jiaozuo.mdl) changed since this calibration (sha256 mismatch): recalibrate")
-    series = build_series(history)
-    space = ParameterSpace(meta["fitted"])
-    values = {k: float(v) for k, v in doc["parameters"].items()}
-    simulator = make_simulator(engine, final_time=fit_final_time(series))
-    try:
-        frames = {"calibrated": _simulate(simulator, values), "prior": simulate_frame(simulator, {})}
-        oos = doc.get("out_of_sample")
-        if oos:
-            frames["out_of_sample"] = simulate_frame(simulator, oos["parameters"])
-        sens = doc.get("sensitivity", {}).get("co2_levels")
-        if sens:
-            frames["co2_levels"] = simulate_frame(simulator, sens["parameters"])
-        objective = Objective(simulator, apply_cutoff(series, None), space, float(meta["prior_weight"]))
-        u = space.to_u(np.array([values[n] for n in space.names]))
-        # one Jacobian (D + 1 runs, the functions' default step) and one residual run serve both
-        j, r = objective.jacobian(u, 1e-4), objective.residuals(u)
-        unc = parameter_uncertainty(objective, u, jacobian=j, residuals=r)
-        pull = series_pull(objective, u, jacobian=j, residuals=r)
-    finally:
-        close = getattr(simulator, "close", None)
-        if close:
-            close()
-    stats = fit_statistics(frames["calibrated"], series)
-    prior_stats = fit_statistics(frames["prior"], series)
-    recorded = stats_from_table(doc["fit"])
-    for key in stats.index.intersection(recorded.index):
-        for col in ("mape_pct", "r_squared"):
-            a, b = stats.at[key, col], recorded.at[key, col]
-            if (math.isfinite(a) or math.isfinite(b)) and not math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9):
-                warnings.append(f"{key}: {col} now {a:.6g}, recorded {b:.6g}")
-    oos_stats = None
-    insample: list[FitSeries] = []
-    if oos:
-        cutoff = int(oos["cutoff"])
-        insample = apply_cutoff(series, cutoff)
-        oos_stats = fit_statistics(frames["out_of_sample"], after_cutoff(series, cutoff), factors_from=insample)
-    sens_stats = None
-    if sens:
-        sens_stats = fit_statistics(frames["co2_levels"], build_series(history, co2_mode="levels"))
-    footer = (f"greenpath calibration {meta.get('created', '')[:10]} | model {str(meta.get('model_sha256'))[:12]}"
-              f" | data {str(meta.get('data_sha256'))[:12]} | seed {meta.get('seed')}")
-    view = FitView(frames["calibrated"], history, series, space, unc, values, pull)
-    return _Context(doc, meta, history, series, space, frames, stats, prior_stats, unc, oos_stats, insample,
-                    sens_stats, warnings, footer, view, calibration_path)
-
-
-# --------------------------------------------------------------------------- charts
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9})
-    return plt
-
-
-def _years(*axes: Any) -> None:
-    """Integer year ticks on the x axis."""
-    from matplotlib.ticker import MaxNLocator
-
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
-def _finish(fig: Any, path: Path, footer: str) -> Path:
-    fig.text(0.01, 0.005, footer, fontsize=7.5, color="#555555", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    from greenpath.files import atomic_write
-
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".")),
-                 overwrite=True)  # never a half-written image
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
-
-
-def _obs(ctx: _Context, tag: str, group: str | None = None) -> FitSeries:
-    s = ctx.view.tagged(tag, group)
-    if s is None:
-        raise ReportError(f"the history data have no series {tag!r}" + (f" ({group})" if group else ""))
-    return s
-
-
-def _factor(ctx: _Context, key: str) -> float:
-    return float(ctx.stats.at[key, "factor"])
-
-
-def _last_fitted_year(ctx: _Context) -> int:
-    return max(int(s.years.max()) for s in ctx.series if s.role == "fitted")
-
-
-def _sim_series(ctx: _Context, s: FitSeries, frame: str, years: Sequence[int] | None = None) -> pd.Series:
-    """Return the simulated counterpart of a series over all years of the frame (or ``years``)."""
-    fr = ctx.frames[frame]
-    years_arr = fr.index.to_numpy(dtype=int)
-    wanted = np.array(years if years is not None else years_arr[1:], dtype=int)
-    probe = FitSeries(**{**s.__dict__, "observed": pd.Series(np.ones(len(wanted)), index=wanted)})
-    return pd.Series(_simulated(probe, fr), index=wanted)
-
-
-def _chart_gdp(ctx: _Context, out: Path) -> Path:
-    plt = _plt()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6))
-    cal, pri = ctx.frames["calibrated"], ctx.frames["prior"]
-    lvl = _obs(ctx, "gdp_level")
-    a1.plot(cal.index, cal["gdp"], color=MODEL_COLOUR, lw=2, label="model, calibrated")
-    a1.plot(pri.index, pri["gdp"], color=PRIOR_COLOUR, lw=1.5, ls="--", label="model, prior")
-    a1.plot(lvl.observed.index, lvl.observed, "o-", color=HISTORY_COLOUR, label="recorded (derived 2020-prices)")
-    a1.set_title("Real GDP (constant 2020 prices, post-census basis)")
-    a1.set_ylabel("100 million yuan (2020 prices)")
-    a1.set_xlabel("year")
-    a1.legend()
-    g = _obs(ctx, "gdp_growth")
-    first, last = int(g.years.min()), int(g.years.max())
-    full = g.observed.reindex(range(first, last + 1))  # gaps stay gaps
-    missing = [int(y) for y in full.index[full.isna()]]
-    a2.plot(full.index, full, "o-", color=HISTORY_COLOUR, label="recorded real growth")
-    a2.plot(_sim_series(ctx, g, "calibrated").loc[:last], color=MODEL_COLOUR, lw=2,
-            label="model (sum of sectors), calibrated")
-    for y in missing:
-        a2.axvline(y, color="#cccccc", lw=6, zorder=0)
-        a2.text(y, a2.get_ylim()[0], f" {y}", va="bottom", fontsize=8, color="#777777")
-    a2.set_title("Real GDP growth" + (f" ({', '.join(map(str, missing))} not recorded)" if missing else ""))
-    a2.set_ylabel("% per year")
-    a2.set_xlabel("year")
-    a2.legend()
-    _years(a1, a2)
-    return _finish(fig, out / "fit_gdp.png", ctx.footer)
-
-
-def _chart_shares(ctx: _Context, out: Path) -> Path:
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.6))
-    for ax, sector in zip(axes, ("primary", "secondary", "tertiary"), strict=True):
-        pre = _obs(ctx, "share_pre_census", f"{sector}_share")
-        post = _obs(ctx, "share_post_census", f"{sector}_share")
-        k = _factor(ctx, pre.key)
-        years = range(FIRST_YEAR, int(post.years.max()) + 1)
-        ax.plot(pre.observed.index, pre.observed, "o-", color="#aaaaaa", ms=4, label="recorded, pre-census basis")
-        ax.plot(pre.observed.index, pre.observed / k, "o-", color=HISTORY_COLOUR, mfc="white", ms=5,
-                label=f"pre-census rebased (/ {k:.2f})")
-        ax.plot(post.observed.index, post.observed, "o-", color=HISTORY_COLOUR, label="recorded, post-census")
-        sim = _sim_series(ctx, post, "calibrated", years)
-        ax.plot(sim.index, sim, color=MODEL_COLOUR, lw=2, label="model, calibrated (real shares)")
-        pri = _sim_series(ctx, post, "prior", years)
-        ax.plot(pri.index, pri, color=PRIOR_COLOUR, ls="--", lw=1.5, label="model, prior")
-        ax.axvline(CENSUS_BREAK_YEAR - 0.5, color="#cccccc", lw=1, ls=":")
-        ax.set_title(f"{sector.capitalize()} share of GDP")
-        ax.set_ylabel("% of GDP")
-        ax.set_xlabel("year")
-    axes[0].legend(loc="best")
-    _years(*axes)
-    return _finish(fig, out / "fit_shares.png", ctx.footer)
-
-
-def _chart_co2(ctx: _Context, out: Path) -> Path:
-    plt = _plt()
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(11, 8.2), height_ratios=(3, 2), sharex=True)
-    full = _obs(ctx, "co2_all")
-    pre = _obs(ctx, "co2_pre_break")
-    post = _obs(ctx, "co2_post_break")
-    k = _factor(ctx, pre.key)
-    chen = _obs(ctx, "co2_county")
-    cal = ctx.frames["calibrated"]
-    a1.plot(full.observed.index, full.observed, "o-", color=HISTORY_COLOUR,
-            label=f"CEADs (fitted: shape {_span(pre.years)}, level {_span(post.years)})")
-    a1.plot(pre.observed.index, pre.observed / k, "o", color=HISTORY_COLOUR, mfc="white",
-            label=f"CEADs {_span(pre.years)} rebased (/ {k:.2f})")
-    a1.plot(chen.observed.index, chen.observed, "s-", color="#8c564b", ms=4, lw=1,
-            label="county sum, Chen et al. (cross-check)")
-    a1.plot(cal.index, cal["co2_emissions"], color=MODEL_COLOUR, lw=2, label="model, calibrated")
-    if "co2_levels" in ctx.frames:
-        alt = ctx.frames["co2_levels"]
-        a1.plot(alt.index, alt["co2_emissions"], color=ALT_COLOUR, lw=1.5, ls="-.",
-                label="model, sensitivity: both regimes in level")
-    pri = ctx.frames["prior"]
-    a1.plot(pri.index, pri["co2_emissions"], color=PRIOR_COLOUR, lw=1.5, ls="--", label="model, prior")
-    a1.axvspan(CO2_BREAK_YEAR - 0.5, CO2_BREAK_YEAR + 0.5, color="#eeeeee", zorder=0)
-    a1.set_ylabel("Mt CO2 per year")
-    a1.set_title("Territorial CO2 (fuel combustion + cement process)")
-    a1.legend(fontsize=8.5, loc="upper right")
-    cap = _obs(ctx, "coal_capacity")
-    a2.plot(cap.observed.index, cap.observed, "o", color=HISTORY_COLOUR, label="coal capacity, GEM unit sum")
-    a2.plot(cal.index, cal["coal_capacity"], color="#444444", lw=2, label="coal capacity, model (input path)")
-    a2.set_ylabel("MW")
-    a2.set_xlabel("year")
-    b2 = a2.twinx()
-    b2.plot(cal.index, cal["co2_power"], color=MODEL_COLOUR, lw=1.5, ls=":", label="model power-sector CO2 (right)")
-    b2.set_ylabel("Mt CO2 per year")
-    h1, l1 = a2.get_legend_handles_labels()
-    h2, l2 = b2.get_legend_handles_labels()
-    a2.legend(h1 + h2, l1 + l2, fontsize=8.5, loc="upper left")
-    a2.set_title("Coal power capacity (model input) and the model's power-sector CO2")
-    _years(a1, a2)
-    return _finish(fig, out / "fit_co2.png", ctx.footer)
-
-
-def _chart_electricity(ctx: _Context, out: Path) -> Path:
-    plt = _plt()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 6.2))
-    cal, pri = ctx.frames["calibrated"], ctx.frames["prior"]
-    for tag, col, colour in (("electricity_total", "electricity_consumption", MODEL_COLOUR),
-                             ("electricity_industry", "industrial_electricity_consumption", "#2ca02c")):
-        s = _obs(ctx, tag)
-        a1.plot(s.observed.index, s.observed, "o-", color=colour, mec=HISTORY_COLOUR, label=f"{s.label}, recorded")
-        a1.plot(cal.index, cal[col], color=colour, lw=2, label="model, calibrated")
-        a1.plot(pri.index, pri[col], color=colour, lw=1, ls="--", alpha=0.6, label="model, prior")
-    res = _obs(ctx, "electricity_residential")
-    a1.plot(res.observed.index, res.observed, "^", color=HISTORY_COLOUR,
-            label="urban households, recorded (cross-check)")
-    a1.plot(cal.index, cal["residential_electricity_consumption"], color="#9467bd", lw=1.5,
-            label="model residential, calibrated")
-    a1.set_title("Whole-city electricity use")
-    a1.set_ylabel("100 million kWh")
-    a1.set_xlabel("year")
-    a1.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))
-    for tag, col, colour in (("electricity_total_districts", "electricity_consumption", MODEL_COLOUR),
-                             ("electricity_industry_districts", "industrial_electricity_consumption", "#2ca02c")):
-        s = _obs(ctx, tag)
-        k = _factor(ctx, s.key)
-        a2.plot(s.observed.index, s.observed / k, "o-", color=colour, mec=HISTORY_COLOUR, mfc="white",
-                label=f"{s.label.replace(' (shape)', '')}, / {k:.2f}")
-        sub = cal.loc[int(s.years.min()):int(s.years.max()) + 2, col]
-        a2.plot(sub.index, sub, color=colour, lw=2, label="model (whole city), calibrated")
-    a2.set_title("Urban districts (shixiaqu) rebased to the whole city by the fitted ratio")
-    a2.set_ylabel("100 million kWh (whole-city equivalent)")
-    a2.set_xlabel("year")
-    a2.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))
-    _years(a1, a2)
-    return _finish(fig, out / "fit_electricity.png", ctx.footer)
-
-
-def _chart_oos(ctx: _Context, out: Path) -> Path | None:
-    if "out_of_sample" not in ctx.frames:
-        return None
-    plt = _plt()
-    cutoff = int(ctx.doc["out_of_sample"]["cutoff"])
-    last = _last_fitted_year(ctx)
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
-    panels = (("co2_all", None, "co2_emissions", "CO2 (Mt)"),
-              ("electricity_total", None, "electricity_consumption", "Electricity, whole city (100m kWh)"),
-              ("gdp_level", None, "gdp", "Real GDP (100m yuan, 2020 prices)"),
-              ("share_post_census", "tertiary_share", None, "Tertiary share of GDP (%)"))
-    for ax, (tag, group, col, title) in zip(axes.ravel(), panels, strict=True):
-        s = _obs(ctx, tag, group)
-        ax.plot(s.observed.index, s.observed, "o-", color=HISTORY_COLOUR, label="recorded")
-        if tag == "share_post_census":
-            pre = _obs(ctx, "share_pre_census", group)
-            ax.plot(pre.observed.index, pre.observed, "o-", color="#aaaaaa", ms=4, label="recorded, pre-census")
-        for frame, colour, ls, label in (("calibrated", MODEL_COLOUR, "-", "fit on all data"),
-                                         ("out_of_sample", OOS_COLOUR, "--", f"fit on data up to {cutoff}")):
-            if col is None:
-                sim = _sim_series(ctx, s, frame, range(FIRST_YEAR, last + 1))
-            else:
-                sim = ctx.frames[frame][col].loc[:last]
-            ax.plot(sim.index, sim, color=colour, lw=2, ls=ls, label=label)
-        ax.axvline(cutoff + 0.5, color="#888888", ls=":", lw=1)
-        ax.set_title(title)
-        ax.set_xlabel("year")
-    axes[0, 0].legend(fontsize=8.5)
-    _years(*axes.ravel())
-    return _finish(fig, out / "out_of_sample.png", ctx.footer)
-
-
-def _chart_parameters(ctx: _Context, out: Path) -> Path:
-    plt = _plt()
-    space, unc = ctx.space, ctx.unc
-    values = ctx.doc["parameters"]
-    d = len(space)
-    fig, ax = plt.subplots(figsize=(10, 0.34 * d + 1.4))
-    y = np.arange(d)[::-1]
-    x = np.array([values[n] for n in space.names])
-    u = space.to_u(x)
-    half = np.where(np.isfinite(unc.sd), 1.96 * unc.sd / space.span, 0.0)
-    xerr = np.vstack([np.minimum(half, u), np.minimum(half, 1.0 - u)])  # clipped to the range
-    ax.errorbar(u, y, xerr=xerr, fmt="o", color=MODEL_COLOUR, ecolor=MODEL_COLOUR,
-                capsize=3, label="calibrated, approx. 95 % interval (with prior)")
-    ax.plot(space.prior_u, y, "x", color=PRIOR_COLOUR, ms=8, mew=2, label="prior (registry default)")
-    bound = unc.at_bound != 0
-    ax.plot(u[bound], y[bound], "s", color=ALT_COLOUR, ms=8, mfc="none", mew=1.5, label="at a registry bound")
-    ax.set_yticks(y, space.names, fontsize=9)
-    ax.set_xlim(-0.05, 1.05)
-    ax.set_xlabel("position in the registry range (0 = min, 1 = max)")
-    ax.axvline(0, color="#cccccc")
-    ax.axvline(1, color="#cccccc")
-    ax.legend(fontsize=8.5, loc="lower right")
-    ax.set_title("Calibrated parameters within their registry ranges")
-    return _finish(fig, out / "parameters.png", ctx.footer)
-
-
-# --------------------------------------------------------------------------- explanations
 
 
 @dataclass(frozen=True)
@@ -1001,9 +582,6 @@ def structural_notes(view: FitView) -> list[str]:
     return notes
 
 
-# --------------------------------------------------------------------------- markdown
-
-
 def _stats_rows(stats: pd.DataFrame, keys: Sequence[str] | None = None,
                 notes: Mapping[str, str] | None = None) -> list[list[str]]:
     rows = []
@@ -1362,9 +940,6 @@ def _prior_cost(ctx: _Context) -> np.ndarray:
     return np.concatenate([s.residuals(s.simulated(outputs, years))[0] ** 2 for s in fitted])
 
 
-# --------------------------------------------------------------------------- entry point
-
-
 REPORT_FILES = ("README.md", "fit_gdp.png", "fit_shares.png", "fit_co2.png", "fit_electricity.png",
                 "parameters.png", "out_of_sample.png", "backtest.png")
 
@@ -1404,20 +979,7 @@ def write_report(calibration_path: Path, out_dir: Path, *, history_path: Path | 
         raise FileExistsError(f"{out_dir / existing[0]} exists; pass --force to replace the report")
     ctx = _context(Path(calibration_path), history_path, engine)
     out_dir.mkdir(parents=True, exist_ok=True)
-    charts: dict[str, Path | None] = {
-        "fit_gdp": _chart_gdp(ctx, out_dir),
-        "fit_shares": _chart_shares(ctx, out_dir),
-        "fit_co2": _chart_co2(ctx, out_dir),
-        "fit_electricity": _chart_electricity(ctx, out_dir),
-        "parameters": _chart_parameters(ctx, out_dir),
-        "out_of_sample": _chart_oos(ctx, out_dir),
-    }
-    from greenpath.calibration import report_v2
-
-    charts["backtest"] = report_v2.chart_backtest(ctx, out_dir)
-    for name, made in (("out_of_sample.png", charts["out_of_sample"]), ("backtest.png", charts["backtest"])):
-        if made is None and (out_dir / name).exists():
-            (out_dir / name).unlink()  # a chart of a step this calibration did not run
+    charts = draw_charts(ctx, out_dir)
     readme = out_dir / "README.md"
     from greenpath.files import atomic_write
 

@@ -4,7 +4,8 @@ Every figure is read from the calibration file (``[posterior]``, ``[backtest]``,
 ``[uncertainty]``, ``[meta]``), the stored posterior sample, the registry, or runs made
 while the report is written; nothing is typed by hand. :func:`sections` returns the
 Markdown lines :func:`greenpath.calibration.report.write_report` inserts before the
-structural notes; :func:`chart_backtest` draws ``backtest.png``.
+structural notes (``backtest.png`` is drawn by
+:func:`greenpath.calibration.report_charts.chart_backtest`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from greenpath.calibration.simulators import make_simulator
 from greenpath.calibration.store import sha256_file
 from greenpath.model import registry as reg
 
-__all__ = ["PLAN_SCENARIOS", "chance_rows", "chart_backtest", "sections"]
+__all__ = ["PLAN_SCENARIOS", "chance_rows", "sections"]
 
 #: The shipped scenarios whose target chances the report gives.
 PLAN_SCENARIOS: tuple[str, ...] = ("baseline", "plan_2021", "plan_2021_delayed", "plan_14th_fyp")
@@ -315,34 +316,3 @@ def sections(ctx: Any) -> list[str]:
     for part in (_emission_factors(), _anchors(ctx), _posterior(ctx), _backtest(ctx), _chances(ctx), _bounds(ctx)):
         out += part
     return out
-
-
-def chart_backtest(ctx: Any, out_dir: Path) -> Path | None:
-    """Backtest bands (P10-P90, median, point) against the recorded values, one panel per series."""
-    from greenpath.calibration import report as R
-
-    bt = ctx.doc.get("backtest")
-    if not bt or not bt.get("bands"):
-        return None
-    bands = bt["bands"]
-    keys = list(bands)
-    plt = R._plt()
-    cols = 3
-    rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(13, 3.2 * rows), squeeze=False)
-    for ax, key in zip(axes.flat, keys, strict=False):
-        b = bands[key]
-        y = np.array(b["years"])
-        if "p10_predictive" in b:
-            ax.fill_between(y, b["p10_predictive"], b["p90_predictive"], color=R.OOS_COLOUR, alpha=0.12,
-                            label="predictive P10-P90")
-        ax.fill_between(y, b["p10"], b["p90"], color=R.OOS_COLOUR, alpha=0.3, label="parameter P10-P90")
-        ax.plot(y, b["p50"], color=R.OOS_COLOUR, label="posterior median")
-        ax.plot(y, b["point"], color=R.MODEL_COLOUR, linestyle="--", label="point backtest")
-        ax.plot(y, b["observed"], "o", color=R.HISTORY_COLOUR, label="recorded")
-        ax.set_title(key, fontsize=10)
-        R._years(ax)
-    for ax in list(axes.flat)[len(keys):]:
-        ax.axis("off")
-    axes.flat[0].legend(loc="best", fontsize=8)
-    return R._finish(fig, Path(out_dir) / "backtest.png", ctx.footer)

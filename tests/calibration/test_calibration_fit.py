@@ -15,6 +15,7 @@ from greenpath.calibration import report as R
 from greenpath.calibration.errors import CalibrationError
 from greenpath.calibration.history import DEFAULT_HISTORY_PATH, load_history
 from greenpath.calibration.objective import PRIOR_SIGMA_U, Objective, fit
+from greenpath.calibration.report_context import REPORT_COLUMNS, FitView
 from greenpath.calibration.run import calibrate
 from greenpath.calibration.scoring import fit_statistics, simulate_frame, synthetic_series
 from greenpath.calibration.series import (
@@ -477,7 +478,7 @@ def _unc(space: ParameterSpace, bounds: dict[str, int]) -> Uncertainty:
 
 @pytest.fixture(scope="module")
 def base_frame(vector: VectorSimulator) -> pd.DataFrame:
-    return simulate_frame(vector, {}, OUTPUT_COLUMNS + R.REPORT_COLUMNS)
+    return simulate_frame(vector, {}, OUTPUT_COLUMNS + REPORT_COLUMNS)
 
 
 ELECTRICITY_PARAMS = ["initial_intensity_services", "services_electricity_share",
@@ -485,7 +486,7 @@ ELECTRICITY_PARAMS = ["initial_intensity_services", "services_electricity_share"
 
 
 def _electricity_view(frame: pd.DataFrame, series, non_industrial: float, residential: float,
-                      bound: int) -> tuple[R.FitView, pd.DataFrame]:
+                      bound: int) -> tuple[FitView, pd.DataFrame]:
     """Build a view whose 2017-19 non-industrial / residential electricity is a multiple of the record."""
     history = load_history()
     tot = hist_series(history, "electricity_consumption_100m_kwh")
@@ -498,7 +499,7 @@ def _electricity_view(frame: pd.DataFrame, series, non_industrial: float, reside
         fr.at[y, "residential_electricity_consumption"] = res[y] * residential
     space = ParameterSpace(ELECTRICITY_PARAMS)
     bounds = {"initial_intensity_services": bound, "initial_residential_energy_per_capita": bound}
-    return R.FitView(fr, history, series, space, _unc(space, bounds), {}), fr
+    return FitView(fr, history, series, space, _unc(space, bounds), {}), fr
 
 
 def hist_series(history: pd.DataFrame, name: str) -> pd.Series:
@@ -559,15 +560,15 @@ def test_bound_reason_names_the_bound_and_the_series_pushing_past_it(base_frame,
     # d(cost)/du > 0: CO2 after the step wants the hours lower; electricity a little the other way
     pull = pd.DataFrame({"coal_maximum_hours": [3.0, 1.0, -0.5], "emission_factor_scale": [0.0, 0.0, 0.0]},
                         index=[post.key, "electricity_total", "prior"])
-    low = R.FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": -1}), {}, pull)
+    low = FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": -1}), {}, pull)
     reason = R.bound_reasons(low)["coal_maximum_hours"]
     assert reason.startswith(f"the data would take it lower still, pushed mainly by `{post.key}` (75 % of the push: "
                              "the model lies above the record by 8.0 % on average (2012-15)")
     assert "`electricity_total` (25 % of the push" in reason
     assert set(R.bound_reasons(low)) == {"coal_maximum_hours"}  # only parameters at a bound
-    high = R.FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": +1}), {}, -pull)
+    high = FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": +1}), {}, -pull)
     assert R.bound_reasons(high)["coal_maximum_hours"].startswith("the data would take it higher still")
-    none = R.FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": +1}), {}, pull)
+    none = FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": +1}), {}, pull)
     assert R.bound_reasons(none)["coal_maximum_hours"].startswith("no series pushes it past the bound")
 
 
@@ -582,7 +583,7 @@ def test_co2_explanation_follows_the_direction_of_the_model_after_the_step(base_
                                                          post.observed[first] + rise * (post.observed[last]
                                                                                         - post.observed[first]),
                                                          last - first + 1)
-        texts[label] = R.co2_explanation(R.FitView(fr, load_history(), series, space, _unc(space, {}), {}))
+        texts[label] = R.co2_explanation(FitView(fr, load_history(), series, space, _unc(space, {}), {}))
     assert "the model rises faster than CEADs" in texts["fast"]
     assert "the model rises more slowly than CEADs" in texts["slow"]
     assert "faster" not in texts["slow"]

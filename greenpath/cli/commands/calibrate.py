@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from greenpath.calibration import report as R
     from greenpath.calibration.errors import CalibrationError
     from greenpath.calibration.history import HistoryError
+    from greenpath.calibration.report_context import ReportError
     from greenpath.calibration.run import calibrate
     from greenpath.calibration.series import FIRST_YEAR
     from greenpath.calibration.store import write_calibration
@@ -130,5 +131,5 @@ def run(args: argparse.Namespace) -> int:
             for p in R.write_report(path, args.report, history_path=args.history, force=True, engine=args.engine):
                 print(p)
         return 0
-    except (HistoryError, CalibrationError, R.ReportError) as exc:
+    except (HistoryError, CalibrationError, ReportError) as exc:
         raise CommandError(str(exc)) from None
