@@ -46,8 +46,8 @@ def main() -> None:
         child0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         started, cpu0 = time.perf_counter(), time.process_time()
         result = calibrate(seed=seed, maxiter=args.maxiter, popsize=args.popsize, engine=args.engine,
-                             workers=args.workers, cutoff=DEFAULT_CUTOFF if args.refits else None,
-                             sensitivity=args.refits, backtest=True, posterior_steps=P.DEFAULT_STEPS)
+                           workers=args.workers, cutoff=DEFAULT_CUTOFF if args.refits else None,
+                           sensitivity=args.refits, backtest=True, posterior_steps=P.DEFAULT_STEPS)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
         child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         child = (child1.ru_utime - child0.ru_utime) + (child1.ru_stime - child0.ru_stime)

@@ -82,8 +82,8 @@ def test_parameter_space_refuses_bad_names(names: list[str], message: str) -> No
 def test_profiled_series_ignores_a_constant_factor_and_penalises_an_implausible_one() -> None:
     obs = pd.Series([10.0, 12.0, 15.0], index=[2005, 2006, 2007])
     s = FitSeries(key="x", label="x", variable="electricity_consumption_shixiaqu_100m_kwh", observed=obs,
-                    output="electricity_consumption", transform="level", error="log_profiled", sigma=0.05,
-                    role="fitted", unit="", rationale="", max_factor=1.0)
+                  output="electricity_consumption", transform="level", error="log_profiled", sigma=0.05,
+                  role="fitted", unit="", rationale="", max_factor=1.0)
     shape = np.array([[20.0, 24.0, 30.0]])  # obs = 0.5 x sim: a plausible sub-area
     r = s.residuals(shape)
     assert r.shape == (1, 4)
@@ -131,7 +131,7 @@ def test_pysd_worker_pool_gives_the_same_runs(vector: VectorSimulator) -> None:
 
 
 def test_model_reproduces_the_gem_coal_capacity_exactly(vector: VectorSimulator,
-                                                       series: list[FitSeries]) -> None:
+                                                        series: list[FitSeries]) -> None:
     stats = fit_statistics(simulate_frame(vector, {}), series)
     assert stats.at["coal_capacity", "n"] == 20
     assert stats.at["coal_capacity", "mae"] == 0.0
@@ -204,7 +204,7 @@ RECOVERY_TOL_U = 1e-4
 
 
 def test_fit_recovers_nine_identified_parameters_from_the_prior(vector: VectorSimulator,
-                                                               series: list[FitSeries]) -> None:
+                                                                series: list[FitSeries]) -> None:
     """Synthetic truth on nine parameters the data identify, started from the registry prior.
 
     Noise-free synthetic series on the real years and weights; a small DE budget then the
@@ -471,9 +471,9 @@ def _unc(space: ParameterSpace, bounds: dict[str, int]) -> Uncertainty:
     """Build an Uncertainty with chosen bound states (the other fields do not enter the text tested)."""
     d = len(space)
     return Uncertainty(sd=np.full(d, np.nan), correlation=np.eye(d),
-                         at_bound=np.array([bounds.get(n, 0) for n in space.names]), s2=1.0, dof=1,
-                         prior_sd=np.ones(d), condition=1.0, data_sd=np.ones(d), data_correlation=np.eye(d),
-                         data_sd_unit=np.ones(d), data_condition=1.0, span=np.array(space.span))
+                       at_bound=np.array([bounds.get(n, 0) for n in space.names]), s2=1.0, dof=1,
+                       prior_sd=np.ones(d), condition=1.0, data_sd=np.ones(d), data_correlation=np.eye(d),
+                       data_sd_unit=np.ones(d), data_condition=1.0, span=np.array(space.span))
 
 
 @pytest.fixture(scope="module")
@@ -696,7 +696,7 @@ def test_a_fitted_variable_without_a_fit_rule_is_a_named_error(tmp_path, monkeyp
     shutil.copyfile(DEFAULT_HISTORY_PATH, copy)
     _append(copy, [[2020, "heat_supply_pj", "12.0", "PJ", "test source", "test quote", "test only", 1]])
     with pytest.raises(CalibrationError, match=r"variable 'heat_supply_pj' is marked fitted but the calibration "
-                                                 r"has no fit rule"):
+                                               r"has no fit rule"):
         build_series(load_history(copy))
 
 

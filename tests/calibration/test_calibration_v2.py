@@ -240,8 +240,8 @@ def test_emission_factor_scale_is_not_fitted():
 
 def test_backtest_direction_closed_forms():
     level = FitSeries(key="x", label="x", variable="v", observed=pd.Series([1.0, 2.0], index=[2016, 2017]),
-                        output="gdp", transform="level", error="relative", sigma=0.1, role="fitted", unit="u",
-                        rationale="")
+                      output="gdp", transform="level", error="relative", sigma=0.1, role="fitted", unit="u",
+                      rationale="")
     assert backtest._direction(level, np.array([1.0, 1.5]), np.array([1.0, 2.0]))[2] == "right"
     dm, do, verdict = backtest._direction(level, np.array([2.0, 1.0]), np.array([1.0, 2.0]))
     assert verdict == "wrong"
