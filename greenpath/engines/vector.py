@@ -2254,7 +2254,7 @@ class VectorModel:
         n = plan["n"]
         shape = (len(plan["columns"]), plan["n_saved"], n)
         workers = max(1, min(int(workers), n))
-        if workers > 1 and sys.platform.startswith("linux") and shape[0]:
+        if workers > 1 and shape[0] and _can_fork():
             bufs = _run_forked(module, plan, shape, workers)
         else:
             bufs = [np.empty(shape[1:]) for _ in range(shape[0])]
@@ -2313,58 +2313,28 @@ class VectorModel:
         return dataset
 
 
+def _can_fork() -> bool:
+    from greenpath.engines import parallel
+
+    return parallel.can_fork()
+
+
 def _run_forked(module, plan, shape, workers: int) -> list[np.ndarray]:
     """Integrate ``plan`` over ``workers`` processes sharing the output memory.
 
-    The parent integrates the first range itself; each forked child
-    integrates one other range straight into a shared anonymous mapping and
-    leaves with ``os._exit``; an exception in a child is pickled back and
-    re-raised here.
+    The parent integrates the first range itself; each forked child integrates one
+    other range straight into a shared anonymous mapping
+    (:func:`greenpath.engines.parallel.fork_ranges`); an exception in a child is raised
+    here.
     """
     import mmap
-    import pickle
 
-    n = shape[2]
+    from greenpath.engines import parallel
+
     memory = mmap.mmap(-1, max(1, int(np.prod(shape)) * 8), flags=mmap.MAP_SHARED)
     block = np.frombuffer(memory, dtype=float, count=int(np.prod(shape))).reshape(shape)
     bufs = list(block)
-    bounds = [round(i * n / workers) for i in range(workers + 1)]
-    children = []
-    for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True):
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            status = 0
-            try:
-                os.close(read_fd)
-                module._run_range(plan, bufs, lo, hi)
-            except BaseException as error:  # noqa: BLE001 - reported to the parent
-                status = 1
-                try:
-                    payload = pickle.dumps(error)
-                except Exception:  # noqa: BLE001
-                    payload = pickle.dumps(RuntimeError(repr(error)))
-                with os.fdopen(write_fd, "wb") as pipe:
-                    pipe.write(payload)
-            finally:
-                os._exit(status)
-        os.close(write_fd)
-        children.append((pid, read_fd))
-    error: BaseException | None = None
-    try:
-        module._run_range(plan, bufs, bounds[0], bounds[1])
-    except BaseException as exc:
-        error = exc
-    for pid, read_fd in children:
-        with os.fdopen(read_fd, "rb") as pipe:
-            payload = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        if error is None and (payload or status != 0):
-            error = (
-                pickle.loads(payload) if payload else RuntimeError(f"vector engine worker exited with status {status}")
-            )
-    if error is not None:
-        raise error
+    parallel.fork_ranges(lambda lo, hi: module._run_range(plan, bufs, lo, hi), shape[2], workers)
     return bufs
 
 
