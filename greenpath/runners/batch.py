@@ -528,6 +528,7 @@ def monte_carlo_batch(n: int, seed: int, base: str | Path = "baseline", *,
     chosen, which = _uncertainty_selection(uncertainties, pool)
     definition = {
         "base": _settings(scenarios.load(base)), "n": n, "seed": seed,
+        # the sampler's old module path, kept: the text is part of the spec hash (resume)
         "sampler": "greenpath.ensemble.latin_hypercube (the algorithm of SciPy 1.17's "
                    "scipy.stats.qmc.LatinHypercube, draw for draw; uniform in each registry "
                    "range)",
@@ -1501,7 +1502,7 @@ def _run_serial(tasks, args, finished) -> None:
 def default_workers(engine: str, runs: int, chunks: int, chunk_size: int | None = None) -> int:
     """Return the processes a batch uses when ``workers`` is not given (never slower than one).
 
-    :func:`greenpath.batch_stream.choose_workers`: more processes only when their
+    :func:`greenpath.runners.batch_stream.choose_workers`: more processes only when their
     start-up is repaid (measured break-even; capped at the cores and the chunks left).
     """
     from greenpath.runners import batch_stream

@@ -1,4 +1,4 @@
-"""The fast lane of :mod:`greenpath.batch`: a chunk's engine call, the overlapped writes, the worker count.
+"""The fast lane of :mod:`greenpath.runners.batch`: a chunk's engine call, the overlapped writes, the worker count.
 
 Three things keep a Monte Carlo batch near the vector engine's own speed (issue 18;
 ``benchmarks/bench_batch_profile.py`` prints where each chunk's time goes):
@@ -8,14 +8,14 @@ Three things keep a Monte Carlo batch near the vector engine's own speed (issue 
   Parquet year column of a chunk (every variable's rows for one year, variable-major) is
   then one contiguous slice of that buffer: the results table is built without copying,
   where the earlier path copied the values three times (a transposed copy per variable in
-  :func:`greenpath.ensemble.run_many`, one into the chunk's cube, one per year column).
+  :func:`greenpath.runners.ensemble.run_many`, one into the chunk's cube, one per year column).
   The numbers are the engine's, bit for bit: only where they sit in memory changed.
 * :class:`WritePipeline` writes chunk k (its tables, targets and three Parquet files) in
   a background thread while the calling thread computes chunk k+1.  Parquet encoding,
   compression and fsync release the GIL, so on two cores the write costs almost no wall
   time.  At most one chunk waits to be written, so memory stays flat in the number of
   runs, and a chunk counts as finished only once its files are renamed into place (the
-  resume rules of :mod:`greenpath.batch` are unchanged).
+  resume rules of :mod:`greenpath.runners.batch` are unchanged).
 * :func:`choose_workers` picks the number of processes from the runs, the chunk size and
   the cores, with the break-even measured on this project's 2-core machine (see its
   docstring).
@@ -36,7 +36,7 @@ def run_year_major(frame: pd.DataFrame, columns: Sequence[str],
                    tables: dict | None) -> tuple[np.ndarray, np.ndarray, str]:
     """Run ``frame``'s rows on the vector engine; outputs year-major.
 
-    The same inputs, checks and engine call as :func:`greenpath.ensemble.run_many`
+    The same inputs, checks and engine call as :func:`greenpath.runners.ensemble.run_many`
     with ``engine="vector"`` (the registry check of every column, the year tables, the
     vector backend at any size), without its transposed copies.
 
@@ -57,7 +57,7 @@ def run_year_major(frame: pd.DataFrame, columns: Sequence[str],
 
     Raises
     ------
-    greenpath.ensemble.EnsembleError
+    greenpath.runners.ensemble.EnsembleError
         A bad input (the batch then runs the chunk the general way, which records why
         per run); any error of the engine itself is raised as it is.
     """
@@ -189,7 +189,7 @@ def percentiles_of_rows(values: np.ndarray, qs: Sequence[float]) -> np.ndarray:
 
     Returns ``(len(qs), rows)``; ``values`` (rows, n) may be reordered in place.  The same
     order statistics and the same interpolation as numpy's default method, so the result is
-    identical to :func:`greenpath.batch._percentiles_inplace`; what changes is how the
+    identical to :func:`greenpath.runners.batch._percentiles_inplace`; what changes is how the
     order statistics are found.  Partitioning a row of n values at the six ranks that
     three percentiles need was most of the summary's time (about 19 ns per value);
     here a sorted 1-in-64 subsample of the row brackets each rank by a value band wide
