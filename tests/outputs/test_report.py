@@ -164,7 +164,7 @@ def test_targets_slide_shows_met_or_missed(built):
             if shape.has_table:
                 cells += [c.text_frame.text for row in shape.table.rows for c in row.cells]
     assert "Coal consumption 2025 vs 2020" in cells
-    # verdict, then the chance of meeting it (share of the uncertainty runs, greenpath/chance.py)
+    # verdict, then the chance of meeting it (share of the uncertainty runs, greenpath/runners/chance.py)
     assert any(re.search(r"· (met|missed) · chance [<>]?\d+ %$", c) for c in cells)
 
 
