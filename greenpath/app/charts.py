@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from greenpath.engines.base import RunResult
 from greenpath.i18n import t
 from greenpath.outputs import charts as mpl
 
@@ -68,7 +69,7 @@ class Run:
     frame
         The run's table (index ``year``).
     result
-        The :class:`~greenpath.model.engine.RunResult` (metadata for file footers).
+        The :class:`~greenpath.engines.base.RunResult` (metadata for file footers).
     key
         The run key (:func:`greenpath.app.state.run_key`) of its settings.
     """
@@ -76,7 +77,7 @@ class Run:
     label: str
     role: str
     frame: pd.DataFrame
-    result: object | None = None
+    result: RunResult | None = None
     key: tuple = ()
 
 

@@ -24,6 +24,7 @@ may import nothing above them: the vector engine's own split can use it too.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import queue
@@ -132,7 +133,8 @@ class ForkedCall:
         if not data:
             raise RuntimeError(f"{self._what} failed in its process: it ended with "
                                f"{_exit_text(code)} and no result")
-        return _raise_payload(*pickle.loads(data), self._what)
+        status, payload = pickle.loads(data)
+        return _raise_payload(status, payload, self._what)
 
     def cancel(self) -> None:
         """Stop the child (if it still runs) and reap it."""
@@ -166,7 +168,7 @@ def fork_ranges(run_range: Callable[[int, int], None], n: int, workers: int) -> 
     has ended.
     """
     bounds = [round(i * n / workers) for i in range(workers + 1)]
-    children = [ForkedCall(lambda lo=lo, hi=hi: run_range(lo, hi), what="a vector engine worker")
+    children = [ForkedCall(functools.partial(run_range, lo, hi), what="a vector engine worker")
                 for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True)]
     error: BaseException | None = None
     try:
@@ -351,10 +353,10 @@ def _run_local(work: Callable[..., Any], tasks: Iterable[dict], args: Sequence[A
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     context = multiprocessing.get_context(start)
-    pool = ProcessPoolExecutor(max_workers=workers - 1 if run_here else workers,
-                               mp_context=context,
-                               initializer=init_worker if engine is not None else None,
-                               initargs=(engine,) if engine is not None else ())
+    size = workers - 1 if run_here else workers
+    pool = (ProcessPoolExecutor(max_workers=size, mp_context=context) if engine is None else
+            ProcessPoolExecutor(max_workers=size, mp_context=context, initializer=init_worker,
+                                initargs=(engine,)))
     try:
         if run_here:
             run_with_helpers(lambda task: pool.submit(work, task, *args),

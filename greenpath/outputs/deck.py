@@ -29,7 +29,7 @@ import io
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -75,13 +75,26 @@ class ScenarioRun(Protocol):
 class ReportRuns(Protocol):
     """What a pack draws (:class:`greenpath.runners.report.ReportRuns`, from ``run_report``)."""
 
-    runs: Sequence[ScenarioRun]
-    base_scenario: Any
-    base_result: Any
-    wedge_tables: dict[str, dict[str, pd.DataFrame]]
-    cost_reports: Sequence[Any]
-    notes: dict[str, list[str]]
-    timings: dict[str, float]
+    @property
+    def runs(self) -> Sequence[ScenarioRun]: ...
+
+    @property
+    def base_scenario(self) -> Any: ...
+
+    @property
+    def base_result(self) -> Any: ...
+
+    @property
+    def wedge_tables(self) -> Mapping[str, Mapping[str, pd.DataFrame]]: ...
+
+    @property
+    def cost_reports(self) -> Sequence[Any]: ...
+
+    @property
+    def notes(self) -> Mapping[str, Sequence[str]]: ...
+
+    @property
+    def timings(self) -> Mapping[str, float]: ...
 
 
 @dataclass
@@ -204,6 +217,9 @@ def targets_table(runs: Sequence[ScenarioRun], lang: str = "en") -> pd.DataFrame
     })
     for run in runs:
         df = run.targets
+        if df is None:  # a run without a target check: nothing to say per target
+            out[run.scenario.name] = ["–"] * len(out)
+            continue
         odds = df["chance"] if "chance" in df.columns else [float("nan")] * len(df)
         out[run.scenario.name] = [
             f"{_format_value(v, u)} · "
@@ -681,6 +697,11 @@ def prepare_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: 
     return ReportPlan(loaded, out, langs, targets_file, keys, wedge_variables, notes)
 
 
+def _writer(data: bytes) -> Callable[[Path], object]:
+    """``write(tmp)`` for :func:`greenpath.files.atomic_write_all`: ``data`` into ``tmp``."""
+    return lambda tmp: tmp.write_bytes(data)
+
+
 def write_report(plan: ReportPlan, done: ReportRuns, *, presentation: bool = False,
                  log: Callable[[str], None] | None = None) -> Report:
     """Write charts (PNG, SVG), data (XLSX) and decks (PPTX) from finished runs.
@@ -711,7 +732,7 @@ def write_report(plan: ReportPlan, done: ReportRuns, *, presentation: bool = Fal
     report.timings.update(done.timings)
     runs = list(done.runs)
     base_scenario, base_result = done.base_scenario, done.base_result
-    wedge_tables = {key: done.wedge_tables[key] for key in plan.wedge_variables}
+    wedge_tables = {key: dict(done.wedge_tables[key]) for key in plan.wedge_variables}
     results = {r.scenario.name: _with_titles(r) for r in runs}
     cost_reports = list(done.cost_reports)
 
@@ -771,8 +792,7 @@ def write_report(plan: ReportPlan, done: ReportRuns, *, presentation: bool = Fal
 
     clock = time.perf_counter()
     # All files or none: a full or read-only disk part-way leaves no partial pack.
-    atomic_write_all([(path, lambda tmp, data=payload: tmp.write_bytes(data))
-                      for path, payload in pending], overwrite=True)
+    atomic_write_all([(path, _writer(payload)) for path, payload in pending], overwrite=True)
     for path, _ in pending:
         # The temporary file is private (0600); give the report the usual permissions.
         path.chmod(0o666 & ~_UMASK)
