@@ -118,7 +118,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -511,7 +511,7 @@ class _Generator:
                 elif len(lhs) != arity:
                     self._refuse("definitions with different numbers of subscripts")
                 options = [self._lhs_options(sub) for sub in lhs]
-                excluded = set()
+                excluded: set[tuple[str, ...]] = set()
                 for exception in excepts or ():
                     if len(exception) != len(lhs):
                         self._refuse("an :EXCEPT: with another number of subscripts")
@@ -576,7 +576,7 @@ class _Generator:
     def _resolve_element(self, ast) -> str:
         """Node of the element a (subscripted) reference picks."""
         py = self._resolve(ast.reference)
-        table = self.subscripted.get(py)
+        table = self.subscripted.get(py) if py is not None else None
         if table is None:
             self._refuse("subscripts on a variable defined without them", repr(ast.reference))
         if ast.subscripts is None:  # a subscripted variable named alone: its own subscripts
@@ -764,7 +764,7 @@ class _Generator:
 
     # -- AST visiting -----------------------------------------------------
 
-    def _refuse(self, construct: str, detail: str = "") -> None:
+    def _refuse(self, construct: str, detail: str = "") -> NoReturn:
         raise UnsupportedConstructError(self._element, construct, detail)
 
     def visit(self, ast) -> _Expr:
@@ -1404,7 +1404,7 @@ class _Generator:
         def init_deps(name: str) -> set[str]:
             if name in states:
                 args = states[name].args
-                keys = ("initial", "order", "delay_time", "initial_trend", "average_time")
+                keys: tuple[str, ...] = ("initial", "order", "delay_time", "initial_trend", "average_time")
                 if states[name].kind in ("trend", "forecast"):
                     keys = (*keys, "input")
                 return set().union(*(args[key].refs for key in keys if key in args))
@@ -2163,6 +2163,8 @@ class VectorModel:
             break
         else:
             raise RuntimeError(f"{self.mdl_path.name} kept changing while it was translated; try again")
+        if code is None:  # pragma: no cover - the loop leaves with code or raises
+            raise RuntimeError(f"no generated module for {self.mdl_path.name}")
         module_name = f"_greenpath_vector_{stem}_{key[:24]}"
         spec = importlib.util.spec_from_loader(module_name, loader=None, origin=str(path))
         if spec is None:  # pragma: no cover

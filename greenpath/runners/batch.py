@@ -136,6 +136,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -526,7 +527,7 @@ def monte_carlo_batch(n: int, seed: int, base: str | Path = "baseline", *,
         raise BatchError(f"--seed {seed!r}: must be a whole number >= 0")
     pool = reg.uncertainties()
     chosen, which = _uncertainty_selection(uncertainties, pool)
-    definition = {
+    definition: dict[str, Any] = {
         "base": _settings(scenarios.load(base)), "n": n, "seed": seed,
         # the sampler's old module path, kept: the text is part of the spec hash (resume)
         "sampler": "greenpath.ensemble.latin_hypercube (the algorithm of SciPy 1.17's "
@@ -712,6 +713,8 @@ def _tasks(spec: BatchSpec, chunks: list[tuple[int, int]], todo: Iterable[int],
         else:
             from greenpath.runners import ensemble
 
+            if sample is None:  # pragma: no cover - run_batch writes it before the tasks
+                raise BatchError("a Monte Carlo batch's chunks need its sample file")
             names, lows, highs = _bounds(d)
             unit = ensemble.read_latin_hypercube(sample, d["n"], len(names), start, stop)
             names, values = _with_posterior(d, names, _scale(unit, lows, highs), start, stop)
@@ -822,7 +825,7 @@ def _chunk_from_outcomes(specs: Sequence[RunSpec], outcomes: dict[int, tuple],
         if not err and years is not None and (len(run_years) != n_years
                                               or (np.asarray(run_years) != years).any()):
             raise BatchError("runs of one chunk returned different years")
-        if not err:
+        if not err and years is not None:  # a run without an error returned years
             err = _non_finite(cube, columns, years)
         if cube is not None:
             values[:, i, :] = np.asarray(cube, dtype=float).T
@@ -1416,6 +1419,7 @@ def scenarios_table(spec: BatchSpec, runs: pd.DataFrame | None = None,
     if spec.mode not in ("grid", "monte_carlo") or runs is not None:
         count = {n: len(v) for n, v in ids.items()}
     rows = []
+    entries: list[tuple[str, dict, str, int | None, list[str], str]]
     if spec.mode == "scenarios":
         entries = [(s_["name"], s_.get("meta", {}), "", None, [], "") for s_ in d["scenarios"]]
     elif spec.mode in ("grid", "monte_carlo"):

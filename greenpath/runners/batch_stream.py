@@ -200,8 +200,7 @@ def percentiles_of_rows(values: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     as before: the answer is exact in every case, only the time differs.
     """
     rows, n = values.shape
-    qs = np.asarray(qs, dtype=float)
-    pos = qs / 100 * (n - 1)
+    pos = np.asarray(qs, dtype=float) / 100 * (n - 1)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, n - 1)
     t = (pos - lo)[:, None]
