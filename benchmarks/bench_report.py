@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
+    from greenpath.cli.commands.report import build_report
     from greenpath.engines.pysd_engine import JiaozuoModel
     from greenpath.outputs import charts
-    from greenpath.cli.commands.report import build_report
     from greenpath.runners.report import run_scenarios
     from greenpath.scenarios import scenario as scenarios
     import_s = time.perf_counter() - start

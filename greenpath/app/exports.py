@@ -42,7 +42,6 @@ def _report():
 
 
 def _runs(shown: Sequence[Shown]) -> list:
-    report = _report()
     out = []
     for s in shown:
         scenario = sc.Scenario(**{**s.scenario.__dict__, "name": s.name})

@@ -740,7 +740,7 @@ _COMPARISON = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
 
 
 def _policy_start(setting: float | tuple) -> int:
-    """The first policy year as set; 2021 when it follows a year table."""
+    """Return the first policy year as set; 2021 when it follows a year table."""
     return 2021 if isinstance(setting, tuple) else int(setting)
 
 

@@ -24,6 +24,7 @@ may import nothing above them: the vector engine's own split can use it too.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import pickle
@@ -145,10 +146,8 @@ class ForkedCall:
         if self._read is not None:
             os.close(self._read)  # a child still writing gets EPIPE and leaves
             self._read = None
-        try:
+        with contextlib.suppress(ProcessLookupError):  # already gone
             os.kill(self._pid, signal.SIGTERM)
-        except ProcessLookupError:  # pragma: no cover - already gone
-            pass
         os.waitpid(self._pid, 0)
         self._pid = None
 

@@ -913,7 +913,7 @@ def color_of(key: str) -> str:
 
 
 def constrained_layout(fig: Figure) -> ConstrainedLayoutEngine:
-    """The constrained layout engine of ``fig`` (made with ``layout="constrained"``), to set its pads and rect."""
+    """Return the constrained layout engine of ``fig`` (made with ``layout="constrained"``) to set."""
     engine = fig.get_layout_engine()
     if not isinstance(engine, ConstrainedLayoutEngine):
         raise TypeError(f"the figure has layout engine {engine!r}, not the constrained one")
@@ -921,7 +921,7 @@ def constrained_layout(fig: Figure) -> ConstrainedLayoutEngine:
 
 
 def _agg(fig: Figure) -> FigureCanvasAgg:
-    """The Agg canvas every chart is drawn on (its renderer measures the text)."""
+    """Return the Agg canvas every chart is drawn on (its renderer measures the text)."""
     canvas = fig.canvas
     if not isinstance(canvas, FigureCanvasAgg):
         raise TypeError(f"the figure is on canvas {type(canvas).__name__}, not Agg")
@@ -929,7 +929,7 @@ def _agg(fig: Figure) -> FigureCanvasAgg:
 
 
 def _change_from(base: float):
-    """``s -> s / base - 1``: a series as the change from its value in the base year."""
+    """Return ``s -> s / base - 1``: a series as the change from its value in the base year."""
     return lambda s: s / base - 1
 
 

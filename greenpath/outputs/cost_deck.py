@@ -16,6 +16,7 @@ from greenpath.i18n import t
 from greenpath.outputs import cost_charts
 from greenpath.runners import costs
 
+
 def _n(x: float, digits: int = 0) -> str:
     return "—" if x != x else f"{x:,.{digits}f}"
 

@@ -63,38 +63,48 @@ class ScenarioRun(Protocol):
     """A scenario, its run and its target check (:class:`greenpath.runners.report.ScenarioRun`)."""
 
     @property
-    def scenario(self) -> Any: ...  # greenpath.scenarios.scenario.Scenario
+    def scenario(self) -> Any:
+        """The scenario (:class:`greenpath.scenarios.scenario.Scenario`)."""
 
     @property
-    def result(self) -> Any: ...  # greenpath.engines.base.RunResult
+    def result(self) -> Any:
+        """Its run (:class:`greenpath.engines.base.RunResult`)."""
 
     @property
-    def targets(self) -> pd.DataFrame | None: ...
+    def targets(self) -> pd.DataFrame | None:
+        """Its target check, or None."""
 
 
 class ReportRuns(Protocol):
     """What a pack draws (:class:`greenpath.runners.report.ReportRuns`, from ``run_report``)."""
 
     @property
-    def runs(self) -> Sequence[ScenarioRun]: ...
+    def runs(self) -> Sequence[ScenarioRun]:
+        """The scenarios' runs, in the order asked."""
 
     @property
-    def base_scenario(self) -> Any: ...
+    def base_scenario(self) -> Any:
+        """The baseline scenario."""
 
     @property
-    def base_result(self) -> Any: ...
+    def base_result(self) -> Any:
+        """The baseline's run."""
 
     @property
-    def wedge_tables(self) -> Mapping[str, Mapping[str, pd.DataFrame]]: ...
+    def wedge_tables(self) -> Mapping[str, Mapping[str, pd.DataFrame]]:
+        """Chart key -> scenario name -> wedge table."""
 
     @property
-    def cost_reports(self) -> Sequence[Any]: ...
+    def cost_reports(self) -> Sequence[Any]:
+        """The cost reports of the scenarios other than the baseline."""
 
     @property
-    def notes(self) -> Mapping[str, Sequence[str]]: ...
+    def notes(self) -> Mapping[str, Sequence[str]]:
+        """Language -> what could not be computed."""
 
     @property
-    def timings(self) -> Mapping[str, float]: ...
+    def timings(self) -> Mapping[str, float]:
+        """Seconds per step of the run."""
 
 
 @dataclass

@@ -1515,7 +1515,10 @@ def default_workers(engine: str, runs: int, chunks: int, chunk_size: int | None 
 
 
 def _parse_scheduler(scheduler: str) -> int | None:
-    """``local:N`` -> N (a local cluster to start); an address -> None (:func:`greenpath.engines.parallel.parse_scheduler`)."""
+    """``local:N`` -> N (a local cluster to start); an address -> None.
+
+    :func:`greenpath.engines.parallel.parse_scheduler`, its error as a :class:`BatchError`.
+    """
     from greenpath.engines import parallel
 
     try:

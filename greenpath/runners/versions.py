@@ -430,6 +430,6 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def _xy(table: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """A year table ``(years, values)`` as two arrays."""
+    """Return a year table ``(years, values)`` as two arrays."""
     years, values = table
     return np.asarray(years), np.asarray(values)

@@ -20,7 +20,7 @@ needs_fork = pytest.mark.skipif(not P.can_fork(), reason="fork is Linux only")
 
 
 def _square(task: dict, offset: int) -> dict:
-    """A task for the pools: module level, so it pickles to spawned workers."""
+    """Square the task's index (module level, so it pickles to spawned workers); task 3 fails."""
     if task["k"] == 3:
         raise ValueError(f"bad task {task['k']}")
     return {"value": task["k"] ** 2 + offset, "pid": os.getpid()}
@@ -38,7 +38,7 @@ def test_run_chunks_on_processes_gives_the_serial_results_and_records_errors(sta
         got: dict[int, int] = {}
         errs: list[str] = []
 
-        def finished(k, result, got=got):
+        def finished(k, result, got=got, how=how):
             assert threading.current_thread() is threading.main_thread()
             got[k] = result["value"]
             if how == "pool":
