@@ -1,4 +1,4 @@
-"""The runs behind a meeting pack: the scenarios, their target checks, wedges and costs.
+"""The runs behind a meeting pack and a comparison table: scenarios, target checks, wedges, costs.
 
 :func:`run_report` runs everything :func:`greenpath.outputs.deck.write_report` draws (an
 output never runs the model): each scenario with its target check and the chance of
@@ -7,7 +7,8 @@ scenarios other than the baseline and their cost reports.  The face that makes a
 (``greenpath report``: :func:`greenpath.cli.commands.report.build_report`) first asks
 the deck which files it will write (:func:`greenpath.outputs.deck.prepare_report`, which
 refuses a bad request before anything runs), then runs this, then hands the result to
-the deck.
+the deck.  :func:`run_for_table` runs the scenarios of a comparison table
+(``greenpath table``, :mod:`greenpath.outputs.comparison`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from greenpath.scenarios import targets as tg
 BASELINE = "baseline"
 #: Monte Carlo samples of the cost ranges behind the deck's P10-P90.
 COST_SAMPLES = 100
+
+
+class ReportRunError(ValueError):
+    """Runs that cannot be made as asked (e.g. a scenario given twice)."""
 
 
 @dataclass
@@ -143,3 +148,36 @@ def run_report(loaded: Sequence[scenarios.Scenario], *, model: Any = None,
     out.cost_reports = cost_reports([r.scenario for r in runs], base_scenario, out.notes)
     out.timings["costs"] = time.perf_counter() - clock
     return out
+
+
+def run_for_table(names: Sequence[str], columns: Sequence[str] | None = None,
+                  ) -> tuple[dict[str, scenarios.Scenario], dict[str, pd.DataFrame], dict[str, str]]:
+    """Load and run each scenario once (one model, PySD engine), for a comparison table.
+
+    Returns
+    -------
+    tuple
+        ``(scenarios, frames, units)``: name -> :class:`~greenpath.scenarios.scenario.Scenario`,
+        name -> years x variables frame, variable -> unit.
+
+    Raises
+    ------
+    ReportRunError
+        A scenario given twice (by name or by two files of the same name).
+    """
+    from greenpath.engines.pysd_engine import JiaozuoModel
+
+    model = JiaozuoModel()
+    loaded: dict[str, scenarios.Scenario] = {}
+    frames: dict[str, pd.DataFrame] = {}
+    units: dict[str, str] = {}
+    for name in names:
+        scenario = scenarios.load(name)
+        if scenario.name in loaded:
+            raise ReportRunError(f"scenario {scenario.name!r} is given twice")
+        result = model.run(**scenario.run_kwargs(),
+                           return_columns=list(columns) if columns else None)
+        loaded[scenario.name] = scenario
+        frames[scenario.name] = result.frame
+        units.update(result.units)
+    return loaded, frames, units

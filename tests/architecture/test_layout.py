@@ -46,8 +46,6 @@ KNOWN = {
         "the batch writes its IAMC table itself",
     ("greenpath.runners.sensitivity", "greenpath.outputs.charts"):
         "the sensitivity run draws its charts itself",
-    ("greenpath.outputs.comparison", "greenpath.engines.pysd_engine"):
-        "`greenpath table` runs the scenarios in outputs.comparison; the running half belongs in runners",
     # Calibration v2 and costs, merged beside the restructure: what is left to move.
     ("greenpath.runners.batch", "greenpath.calibration.posterior"):
         "the Monte Carlo reads the posterior sample through the calibration's module; the reader belongs in model",
