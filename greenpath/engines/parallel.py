@@ -14,6 +14,9 @@ Every part that spreads model runs over processes goes through this module:
   version comparison).
 * :class:`ForkedCall` runs one function in a forked child while this process carries on
   (the calibration's backtest, :mod:`greenpath.calibration.parallel`).
+* :class:`WorkerPool` keeps N processes, each with its engine loaded once, for a caller
+  that maps many small batches in order (the calibration's PySD simulator is to use it;
+  today ``calibration/fit.py`` still starts its own ``multiprocessing`` pool).
 
 The three share how a child's error comes back (pickled, raised here as it was; a
 child that cannot pickle its error sends the formatted traceback) and the start-method
@@ -38,8 +41,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 __all__ = [
-    "ForkedCall", "ParallelError", "can_fork", "fork_ranges", "init_worker", "parse_scheduler",
-    "run_chunks", "run_with_helpers", "submit_bounded",
+    "ForkedCall", "ParallelError", "WorkerPool", "can_fork", "fork_ranges", "init_worker",
+    "parse_scheduler", "run_chunks", "run_with_helpers", "submit_bounded",
 ]
 
 #: ``finished(k, result)``: called in the caller's thread when task ``k`` is done.
@@ -343,6 +346,68 @@ def _stop_pool(pool: Any) -> None:
             p.kill()
             p.join(timeout=5)
     pool.shutdown(wait=False, cancel_futures=True)
+
+
+class WorkerPool:
+    """A pool of ``workers`` local processes kept between calls, each loading the engine once.
+
+    For a caller that maps many small batches (a fit's population, step after step):
+    :meth:`map` returns ``[fn(item) for item in items]`` in order, computed in the
+    workers; the first error is raised here; on an interrupt the workers are stopped.
+    Use it as a context manager, or call :meth:`close`.
+
+    Parameters
+    ----------
+    workers
+        Processes (at least 1).
+    start
+        ``"fork"`` (Linux: workers inherit what is loaded here and need not import the
+        caller's ``__main__``) or ``"spawn"``; None: fork where :func:`can_fork`.
+    engine
+        The engine whose model each worker loads at its start (:func:`init_worker`);
+        the work reaches it through the engine's own per-process accessor (e.g.
+        :func:`greenpath.engines.pysd_engine.thread_local_model`).  None: no initializer.
+    """
+
+    def __init__(self, workers: int, start: str | None = None, engine: str | None = None) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        method = start or ("fork" if can_fork() else "spawn")
+        if method not in ("spawn", "fork"):
+            raise ValueError(f"start must be 'spawn' or 'fork', got {method!r}")
+        self.workers = max(1, int(workers))
+        context = multiprocessing.get_context(method)
+        self._pool: Any = (
+            ProcessPoolExecutor(max_workers=self.workers, mp_context=context) if engine is None
+            else ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                     initializer=init_worker, initargs=(engine,)))
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+        """Return ``[fn(item) for item in items]``, computed in the workers, in order."""
+        if self._pool is None:
+            raise ValueError("the worker pool is closed")
+        try:
+            return list(self._pool.map(fn, items))
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # an interrupt: stop the workers now
+                _stop_pool(self._pool)
+                self._pool = None
+            raise
+
+    def close(self) -> None:
+        """Stop the workers after their current work (idempotent)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> WorkerPool:
+        """Return the pool itself."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the pool."""
+        self.close()
 
 
 def _run_local(work: Callable[..., Any], tasks: Iterable[dict], args: Sequence[Any],

@@ -52,6 +52,27 @@ def test_run_chunks_on_processes_gives_the_serial_results_and_records_errors(sta
     assert pids - {os.getpid()}, "no task ran in another process"
 
 
+def _cube(x: int) -> tuple[int, int]:
+    """Return ``x`` cubed and this process's id; 5 fails."""
+    if x == 5:
+        raise ArithmeticError("no cube for 5")
+    return x ** 3, os.getpid()
+
+
+@pytest.mark.parametrize("start", ["spawn", None])
+def test_worker_pool_maps_in_order_across_calls_and_raises_the_first_error(start):
+    with P.WorkerPool(2, start=start) as pool:
+        first = pool.map(_cube, range(5))
+        second = pool.map(_cube, [9, 8, 7])
+        with pytest.raises(ArithmeticError, match="no cube for 5"):
+            pool.map(_cube, range(8))
+    assert [v for v, _ in first] == [x ** 3 for x in range(5)]
+    assert [v for v, _ in second] == [729, 512, 343]
+    assert {pid for _, pid in first + second} - {os.getpid()}
+    with pytest.raises(ValueError, match="closed"):
+        pool.map(_cube, [1])
+
+
 def test_run_chunks_rejects_an_unknown_start_method():
     with pytest.raises(ValueError, match="'spawn' or 'fork'"):
         P.run_chunks(_square, [{"k": 0}], 1, args=(0,), finished=lambda k, r: None, errors=[],
