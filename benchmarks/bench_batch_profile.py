@@ -6,7 +6,7 @@ process with ``workers=1`` and times each stage of every chunk by wrapping the b
 own functions (no copy of their code):
 
 * ``sampling``: the chunk's Latin-hypercube rows read back from the sample file and
-  scaled to the registry ranges (``greenpath.batch._tasks``);
+  scaled to the registry ranges (``greenpath.runners.batch._tasks``);
 * ``engine``: the vector engine call (``batch_stream.run_year_major``: registry checks,
   the compiled model, the year-major copy of its outputs);
 * ``chunk``: the rest of ``_run_values_chunk`` (the parameter frame, non-finite check);

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_costs.py [--scenario plan_2021] [--samples 0 40 200] [--repeat 3]
 
-For each sample count N prints the wall time of ``greenpath.costs.analyse`` (the
+For each sample count N prints the wall time of ``greenpath.runners.costs.analyse`` (the
 (N + 1) x 2^n coalition runs on the vector engine plus the Shapley split and the
 statistics), the number of model runs, and runs per second, median of ``--repeat``
 calls in one process after one warm-up call (the engine is compiled and cached then).
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     from greenpath.runners import costs
 
     costs.analyse(args.scenario, samples=0)  # warm-up: engine compiled, scenarios loaded
-    print(f"greenpath.costs.analyse({args.scenario!r}), median of {args.repeat}:")
+    print(f"greenpath.runners.costs.analyse({args.scenario!r}), median of {args.repeat}:")
     for n in args.samples:
         times, runs = [], 0
         for _ in range(args.repeat):

@@ -1,4 +1,4 @@
-"""Benchmark of the ensemble API (greenpath.ensemble) on the Jiaozuo model.
+"""Benchmark of the ensemble API (greenpath.runners.ensemble) on the Jiaozuo model.
 
 Prints:
 

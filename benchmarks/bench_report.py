@@ -44,9 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
+    from greenpath.cli.commands.report import build_report
     from greenpath.engines.pysd_engine import JiaozuoModel
     from greenpath.outputs import charts
-    from greenpath.outputs import deck as report
+    from greenpath.runners.report import run_scenarios
+    from greenpath.scenarios import scenario as scenarios
     import_s = time.perf_counter() - start
     start = time.perf_counter()
     model = JiaozuoModel()
@@ -54,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = report.build_report(args.scenarios, Path(tmp) / "pack", lang=args.lang,
+        result = build_report(args.scenarios, Path(tmp) / "pack", lang=args.lang,
                                      presentation=args.presentation, model=model)
         total_s = time.perf_counter() - start
         size_mb = sum(p.stat().st_size for p in result.paths) / 1e6
 
-    print(f"import greenpath.charts/report (font registration): {import_s:.2f} s")
+    print(f"import greenpath.outputs.charts/deck (font registration): {import_s:.2f} s")
     print(f"model load: {load_s:.2f} s")
     print(f"full report, {len(args.scenarios)} scenarios ({', '.join(args.scenarios)}), "
           f"lang={args.lang}, presentation={args.presentation}: {total_s:.2f} s, "
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         for note in notes:
             print(f"  note [{lang}]: {note}")
 
-    runs, _, _ = report.run_scenarios(args.scenarios[:2], model)
+    runs, _, _ = run_scenarios([scenarios.load(n) for n in args.scenarios[:2]], model)
     both = {r.scenario.name: r.result for r in runs}
     one = dict(list(both.items())[:1])
     print(f"per-chart render, PNG + SVG in memory, median of {args.repeat} (ms):")

@@ -104,16 +104,15 @@ def load(report_dir: Path = REPORT_DIR, calibrated: Path | None = None) -> Calib
         params = data.get("parameters")
         if isinstance(params, dict) and params:
             registry = reg.load_registry()
-            prior = data.get("prior") if isinstance(data.get("prior"), dict) else {}
-            unc = data.get("uncertainty") if isinstance(data.get("uncertainty"), dict) else {}
-            sd = unc.get("sd") if isinstance(unc.get("sd"), dict) else {}
+            prior = _mapping(data.get("prior"))
+            sd = _mapping(_mapping(data.get("uncertainty")).get("sd"))
             rows = []
             for name, value in params.items():
-                p = registry.get(name)
+                par = registry.get(name)
                 rows.append({"name": name, "value": value, "sd": sd.get(name),
-                             "prior": prior.get(name, p.default if p else None),
-                             "min": p.min if p else None, "max": p.max if p else None,
-                             "unit": p.unit if p else "", "source": p.source if p else ""})
+                             "prior": prior.get(name, par.default if par else None),
+                             "min": par.min if par else None, "max": par.max if par else None,
+                             "unit": par.unit if par else "", "source": par.source if par else ""})
             out.parameters = pd.DataFrame(rows)
         out.fit = _table(data.get("fit"))
     return out
@@ -134,3 +133,8 @@ def recorded_vs_simulated(frame: pd.DataFrame, variable: str) -> pd.DataFrame | 
         pd.DataFrame({"year": sim.index.astype(int), "value": sim.to_numpy(float),
                       "series": "simulated"}),
     ], ignore_index=True)
+
+
+def _mapping(value: object) -> dict:
+    """``value`` when it is a table (a dict), else an empty one."""
+    return value if isinstance(value, dict) else {}

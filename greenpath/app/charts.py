@@ -5,9 +5,9 @@ The specs are plain dictionaries rather than Altair objects: building and valida
 the eight layered Altair charts took about 1 s of server time per lever move on a
 2-core machine (deep copies and JSON-schema validation of every layer), the
 dictionaries take a few milliseconds; the browser receives the same Vega-Lite.
-The numbers come from the ``*_data`` functions of :mod:`greenpath.charts`, the module
+The numbers come from the ``*_data`` functions of :mod:`greenpath.outputs.charts`, the module
 that draws the meeting PNG/SVG files, and so do the colours, the series names and the
-target lines (:func:`greenpath.charts.plan_references`): the live chart and the
+target lines (:func:`greenpath.outputs.charts.plan_references`): the live chart and the
 downloaded file cannot disagree.
 
 Conventions (house style): one colour per carrier and technology, one per scenario;
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from greenpath.engines.base import RunResult
 from greenpath.i18n import t
 from greenpath.outputs import charts as mpl
 
@@ -68,7 +69,7 @@ class Run:
     frame
         The run's table (index ``year``).
     result
-        The :class:`~greenpath.model.engine.RunResult` (metadata for file footers).
+        The :class:`~greenpath.engines.base.RunResult` (metadata for file footers).
     key
         The run key (:func:`greenpath.app.state.run_key`) of its settings.
     """
@@ -76,7 +77,7 @@ class Run:
     label: str
     role: str
     frame: pd.DataFrame
-    result: object | None = None
+    result: RunResult | None = None
     key: tuple = ()
 
 
@@ -127,7 +128,7 @@ def meeting_name(run: Run) -> str:
 def scenario_colours(runs: Sequence[Run]) -> tuple[list[str], list[str]]:
     """Legend domain and colours of ``runs``, as the meeting charts colour them.
 
-    :func:`greenpath.charts.scenario_colors` gives the baseline its own colour and the
+    :func:`greenpath.outputs.charts.scenario_colors` gives the baseline its own colour and the
     other scenarios the palette in order, so a scenario keeps its colour in downloads.
     """
     colours = mpl.scenario_colors([meeting_name(r) for r in runs])
@@ -149,7 +150,7 @@ def target_marks(frame: pd.DataFrame, lang: str, sets: Sequence[str] | None = No
                  ) -> dict[str, list[TargetMark]]:
     r"""Targets drawn on each chart, from the targets file (data, not code).
 
-    The same targets as the meeting charts draw (:func:`greenpath.charts.plan_references`).
+    The same targets as the meeting charts draw (:func:`greenpath.outputs.charts.plan_references`).
     Labels break at ``\n`` (two short lines fit a narrow panel).
 
     Parameters
@@ -160,7 +161,7 @@ def target_marks(frame: pd.DataFrame, lang: str, sets: Sequence[str] | None = No
     lang
         Language of the labels.
     sets
-        Target sets to draw (as :func:`greenpath.targets.evaluate`; default all).
+        Target sets to draw (as :func:`greenpath.scenarios.targets.evaluate`; default all).
     """
     out: dict[str, list[TargetMark]] = {}
     for ref in mpl.plan_references(sets=sets):
@@ -295,7 +296,7 @@ def _target_layer(marks: Sequence[TargetMark], ctx: ChartContext,
     target year, labelled inside the plot at its right end: above the line, or under it
     when more of the chart's lines end above it than below (``ends``: each line's last
     value in the chart's unit; the rule of the meeting charts,
-    :func:`greenpath.charts.label_below`).  A year target is a dashed vertical line
+    :func:`greenpath.outputs.charts.label_below`).  A year target is a dashed vertical line
     labelled at the top, left of the line (the policy start is labelled at the bottom).
     Labels break into lines at ``\n``, so none runs past the plot's edge.
     """
@@ -595,7 +596,7 @@ def intensity_charts(runs: Sequence[Run], ctx: ChartContext) -> list[Spec]:
 def wedge_chart(wedges: pd.DataFrame, ctx: ChartContext, scenario_label: str) -> Spec:
     """Contribution of each lever group to the CO2 reduction vs the baseline.
 
-    ``wedges``: the table of :func:`greenpath.wedges.compute` for one variable
+    ``wedges``: the table of :func:`greenpath.runners.wedges.compute` for one variable
     (territorial CO2 or CO2 including imported electricity, see :data:`WEDGE_CHARTS`).
     """
     ctx = replace(ctx, x_start=ctx.policy_start - 1)

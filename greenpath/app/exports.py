@@ -16,6 +16,7 @@ import pandas as pd
 
 from greenpath.engines.base import RunResult
 from greenpath.outputs import charts
+from greenpath.runners.report import ScenarioRun
 from greenpath.scenarios import scenario as sc
 
 
@@ -41,12 +42,11 @@ def _report():
 
 
 def _runs(shown: Sequence[Shown]) -> list:
-    report = _report()
     out = []
     for s in shown:
         scenario = sc.Scenario(**{**s.scenario.__dict__, "name": s.name})
         s.result.metadata["title_en"] = s.result.metadata["title_zh"] = s.label
-        out.append(report.ScenarioRun(scenario, s.result, s.targets))
+        out.append(ScenarioRun(scenario, s.result, s.targets))
     return out
 
 

@@ -203,7 +203,7 @@ BAND_SAMPLES = 500
 #: Every variable a headline chart draws a band for: the CO2, coal and renewable totals,
 #: and the two intensities (levels; the charts draw them as change vs 2020, which is
 #: exact because no sampled uncertainty moves the 2020 value: see
-#: :func:`greenpath.ensemble.projection_uncertainties`).
+#: :func:`greenpath.runners.ensemble.projection_uncertainties`).
 BAND_VARIABLES = ("co2_emissions", "co2_including_imports", "total_coal_consumption",
                   "renewable_capacity", "energy_intensity", "co2_intensity")
 

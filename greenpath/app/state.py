@@ -310,8 +310,8 @@ def decode_link(query: Mapping[str, str | Sequence[str]], langs: Sequence[str],
         section = "uncertainties" if key in registry and registry[key].kind == "uncertainty" \
             else "levers"
         try:
-            value = _parse_setting(text, f"{LINK_SOURCE}: [{section}] {key}")
-            _, params, tables = sc.validate({section: {key: value}}, LINK_SOURCE)
+            parsed = _parse_setting(text, f"{LINK_SOURCE}: [{section}] {key}")
+            _, params, tables = sc.validate({section: {key: parsed}}, LINK_SOURCE)
         except sc.ScenarioError as exc:
             scenario_errors.append(str(exc))
             continue
@@ -408,18 +408,20 @@ def decode_saved(query: Mapping[str, str | Sequence[str]], preset: str | None,
             continue
         out[name] = settings
     compare: list[str] = []
-    text = query.get("compare")
-    if not isinstance(text, str):  # every value given (st.query_params.get_all)
-        given = list(text or [])
+    asked = query.get("compare")
+    if isinstance(asked, str):
+        listed: str | None = asked
+    else:  # every value given (st.query_params.get_all)
+        given = list(asked or [])
         if len(given) > 1:
             errors.append(f"{LINK_SOURCE}: compare is given {len(given)} times; give it once")
-        text = given[0] if len(given) == 1 else None
-    if text and text.strip():
-        for part in text.split(","):
+        listed = given[0] if len(given) == 1 else None
+    if listed and listed.strip():
+        for part in listed.split(","):
             index = int(part) if part.strip().isdigit() else -1
             if index in names and index not in bad:
                 compare.append(names[index])
             elif index not in bad:
-                errors.append(f"{LINK_SOURCE}: compare = {text!r}: {part.strip()!r} is not "
+                errors.append(f"{LINK_SOURCE}: compare = {listed!r}: {part.strip()!r} is not "
                               f"the number of a saved scenario in the link")
     return out, compare, errors

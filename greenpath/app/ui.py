@@ -739,7 +739,12 @@ def _target_label(row: pd.Series, lang: str) -> str:
 _COMPARISON = {"<=": "≤", ">=": "≥", "<": "<", ">": ">"}
 
 
-def _target_number(x: object, unit: str, signed: bool = False) -> str:
+def _policy_start(setting: float | tuple) -> int:
+    """Return the first policy year as set; 2021 when it follows a year table."""
+    return 2021 if isinstance(setting, tuple) else int(setting)
+
+
+def _target_number(x: float | None, unit: str, signed: bool = False) -> str:
     """Return a target's number at the precision its unit deserves."""
     if x is None or not pd.notna(x):
         return "—"
@@ -885,7 +890,7 @@ def draw_chart(chart_id: str, runs: list[live.Run], ctx: live.ChartContext,
             if not lazy_wedges.failed(variable):
                 st.info(t("app_not_available", lang, what=t("app_wedges", lang)))
             return
-        if variable and (wedges.empty or not wedges["contribution"].abs().gt(1e-9).any()):
+        if wedges is not None and (wedges.empty or not wedges["contribution"].abs().gt(1e-9).any()):
             st.info(t("chart_report_wedges_baseline_only", lang))
             return
         panels = cached_specs(chart_id, _chart_signature(runs, ctx), runs, ctx, wedges)
@@ -907,6 +912,8 @@ def _shown(runs: list[live.Run], current: sc.Scenario) -> list[exports.Shown]:
             scenario = cached_preset(state.default_preset())
         else:
             scenario = state.key_scenario(r.key, r.label, title_en=r.label, title_zh=r.label)
+        if r.result is None:
+            raise ValueError(f"run {r.label!r} has no result to export")
         out.append(exports.Shown(live.meeting_name(r), r.label, scenario, r.result,
                                  cached_targets(r.key, _sets())))
     return out
@@ -1128,8 +1135,7 @@ def _simulator_page(lang: str, draw_levers: Callable[[], None]) -> None:
         st.button(t("app_dismiss", lang), key="w_dismiss", on_click=_on_dismiss)
     ctx = live.ChartContext(
         lang=lang, present=present,
-        policy_start=int(state.full(current.settings())["policy_start_year"])
-        if not isinstance(state.full(current.settings())["policy_start_year"], tuple) else 2021,
+        policy_start=_policy_start(state.full(current.settings())["policy_start_year"]),
         targets=cached_marks(lang, _sets()),
         history={v: cached_history(v) for v in runner.HISTORY})
     wedges = _LazyWedges(key)
@@ -1179,8 +1185,8 @@ def _simulator_page(lang: str, draw_levers: Callable[[], None]) -> None:
                 others.sort(key=lambda c: c in live.WEDGE_CHARTS)
                 for i in range(0, len(others), 2):
                     row = others[i:i + 2]
-                    cols = st.columns(2)
-                    for col, chart_id in zip(cols, row, strict=False):
+                    pair = st.columns(2)
+                    for col, chart_id in zip(pair, row, strict=False):
                         with col:
                             draw_chart(chart_id, runs, ctx, wedges, lang)
     from greenpath.app import cost_panel  # costs and co-benefits (issue 19)

@@ -60,7 +60,7 @@ import io
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -523,7 +523,7 @@ def _load_in_force(cal: Path, post: Path) -> tuple[pd.DataFrame | None, str]:
 _WARNED: set[str] = set()
 
 
-def draw_rows(n: int, seed: int | None, exclude: Sequence[str] = ()) -> tuple[pd.DataFrame | None, str]:
+def draw_rows(n: int, seed: int | None, exclude: Collection[str] = ()) -> tuple[pd.DataFrame | None, str]:
     """``n`` rows of posterior draws for an ensemble (seeded), or ``(None, reason)``.
 
     Rows are drawn with replacement only when ``n`` exceeds the stored draws; the same

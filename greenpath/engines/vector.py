@@ -118,7 +118,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -511,7 +511,7 @@ class _Generator:
                 elif len(lhs) != arity:
                     self._refuse("definitions with different numbers of subscripts")
                 options = [self._lhs_options(sub) for sub in lhs]
-                excluded = set()
+                excluded: set[tuple[str, ...]] = set()
                 for exception in excepts or ():
                     if len(exception) != len(lhs):
                         self._refuse("an :EXCEPT: with another number of subscripts")
@@ -576,7 +576,7 @@ class _Generator:
     def _resolve_element(self, ast) -> str:
         """Node of the element a (subscripted) reference picks."""
         py = self._resolve(ast.reference)
-        table = self.subscripted.get(py)
+        table = self.subscripted.get(py) if py is not None else None
         if table is None:
             self._refuse("subscripts on a variable defined without them", repr(ast.reference))
         if ast.subscripts is None:  # a subscripted variable named alone: its own subscripts
@@ -764,7 +764,7 @@ class _Generator:
 
     # -- AST visiting -----------------------------------------------------
 
-    def _refuse(self, construct: str, detail: str = "") -> None:
+    def _refuse(self, construct: str, detail: str = "") -> NoReturn:
         raise UnsupportedConstructError(self._element, construct, detail)
 
     def visit(self, ast) -> _Expr:
@@ -1404,7 +1404,7 @@ class _Generator:
         def init_deps(name: str) -> set[str]:
             if name in states:
                 args = states[name].args
-                keys = ("initial", "order", "delay_time", "initial_trend", "average_time")
+                keys: tuple[str, ...] = ("initial", "order", "delay_time", "initial_trend", "average_time")
                 if states[name].kind in ("trend", "forecast"):
                     keys = (*keys, "input")
                 return set().union(*(args[key].refs for key in keys if key in args))
@@ -2163,6 +2163,8 @@ class VectorModel:
             break
         else:
             raise RuntimeError(f"{self.mdl_path.name} kept changing while it was translated; try again")
+        if code is None:  # pragma: no cover - the loop leaves with code or raises
+            raise RuntimeError(f"no generated module for {self.mdl_path.name}")
         module_name = f"_greenpath_vector_{stem}_{key[:24]}"
         spec = importlib.util.spec_from_loader(module_name, loader=None, origin=str(path))
         if spec is None:  # pragma: no cover
@@ -2254,7 +2256,7 @@ class VectorModel:
         n = plan["n"]
         shape = (len(plan["columns"]), plan["n_saved"], n)
         workers = max(1, min(int(workers), n))
-        if workers > 1 and sys.platform.startswith("linux") and shape[0]:
+        if workers > 1 and shape[0] and _can_fork():
             bufs = _run_forked(module, plan, shape, workers)
         else:
             bufs = [np.empty(shape[1:]) for _ in range(shape[0])]
@@ -2313,58 +2315,28 @@ class VectorModel:
         return dataset
 
 
+def _can_fork() -> bool:
+    from greenpath.engines import parallel
+
+    return parallel.can_fork()
+
+
 def _run_forked(module, plan, shape, workers: int) -> list[np.ndarray]:
     """Integrate ``plan`` over ``workers`` processes sharing the output memory.
 
-    The parent integrates the first range itself; each forked child
-    integrates one other range straight into a shared anonymous mapping and
-    leaves with ``os._exit``; an exception in a child is pickled back and
-    re-raised here.
+    The parent integrates the first range itself; each forked child integrates one
+    other range straight into a shared anonymous mapping
+    (:func:`greenpath.engines.parallel.fork_ranges`); an exception in a child is raised
+    here.
     """
     import mmap
-    import pickle
 
-    n = shape[2]
+    from greenpath.engines import parallel
+
     memory = mmap.mmap(-1, max(1, int(np.prod(shape)) * 8), flags=mmap.MAP_SHARED)
     block = np.frombuffer(memory, dtype=float, count=int(np.prod(shape))).reshape(shape)
     bufs = list(block)
-    bounds = [round(i * n / workers) for i in range(workers + 1)]
-    children = []
-    for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True):
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the child
-            status = 0
-            try:
-                os.close(read_fd)
-                module._run_range(plan, bufs, lo, hi)
-            except BaseException as error:  # noqa: BLE001 - reported to the parent
-                status = 1
-                try:
-                    payload = pickle.dumps(error)
-                except Exception:  # noqa: BLE001
-                    payload = pickle.dumps(RuntimeError(repr(error)))
-                with os.fdopen(write_fd, "wb") as pipe:
-                    pipe.write(payload)
-            finally:
-                os._exit(status)
-        os.close(write_fd)
-        children.append((pid, read_fd))
-    error: BaseException | None = None
-    try:
-        module._run_range(plan, bufs, bounds[0], bounds[1])
-    except BaseException as exc:
-        error = exc
-    for pid, read_fd in children:
-        with os.fdopen(read_fd, "rb") as pipe:
-            payload = pipe.read()
-        _, status = os.waitpid(pid, 0)
-        if error is None and (payload or status != 0):
-            error = (
-                pickle.loads(payload) if payload else RuntimeError(f"vector engine worker exited with status {status}")
-            )
-    if error is not None:
-        raise error
+    parallel.fork_ranges(lambda lo, hi: module._run_range(plan, bufs, lo, hi), shape[2], workers)
     return bufs
 
 

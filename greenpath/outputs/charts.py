@@ -39,9 +39,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib import font_manager
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.text import Text
@@ -650,7 +652,7 @@ def footer_text(runs: Sequence[Run], lang: str) -> str:
 def _new_figure(st: Style, nrows: int = 1, ncols: int = 1, sharey: bool = True):
     fig = Figure(figsize=st.figsize, dpi=st.dpi, layout="constrained")
     FigureCanvasAgg(fig)
-    fig.get_layout_engine().set(w_pad=0.06, h_pad=0.06)
+    constrained_layout(fig).set(w_pad=0.06, h_pad=0.06)
     axes = fig.subplots(nrows, ncols, sharey=sharey, squeeze=False)
     return fig, [ax for row in axes for ax in row]
 
@@ -780,7 +782,7 @@ def _finish(fig: Figure, runs: Sequence[Run], st: Style, lang: str, title: str,
     footer_h = (st.small * 0.85 * 1.6) / 72 / height
     fig.text(0.005, 0.3 * footer_h, footer_text(runs, lang), ha="left", va="bottom",
              fontsize=st.small * 0.85, color="#555555")
-    fig.get_layout_engine().set(rect=(0.0, 1.3 * footer_h, 1.0, top - 1.3 * footer_h))
+    constrained_layout(fig).set(rect=(0.0, 1.3 * footer_h, 1.0, top - 1.3 * footer_h))
     for text in fig.findobj(Text):
         text.set_fontfamily(FONT_FAMILY)
     separate_labels(fig)
@@ -792,7 +794,7 @@ def label_overlaps(fig: Figure) -> list[tuple[str, str]]:
     import itertools
 
     fig.draw_without_rendering()
-    renderer = fig.canvas.get_renderer()
+    renderer = _agg(fig).get_renderer()
     pairs = []
     for ax in fig.axes:
         boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts
@@ -817,10 +819,10 @@ def separate_labels(fig: Figure, pad_pt: float = 2.0, rounds: int = 8) -> None:
     for _ in range(rounds):
         moved = False
         fig.draw_without_rendering()
-        renderer = fig.canvas.get_renderer()
+        renderer = _agg(fig).get_renderer()
         for ax in fig.axes:
             texts = [t for t in ax.texts if t.get_visible() and t.get_text().strip()]
-            placed = []
+            placed: list = []
             for text in texts:
                 box = text.get_window_extent(renderer)
                 hit = next((b for b in placed if box.overlaps(b)), None)
@@ -910,6 +912,27 @@ def color_of(key: str) -> str:
     return COLORS.get(key.replace(" ", "_").replace("-", "_"), "#bbbbbb")
 
 
+def constrained_layout(fig: Figure) -> ConstrainedLayoutEngine:
+    """Return the constrained layout engine of ``fig`` (made with ``layout="constrained"``) to set."""
+    engine = fig.get_layout_engine()
+    if not isinstance(engine, ConstrainedLayoutEngine):
+        raise TypeError(f"the figure has layout engine {engine!r}, not the constrained one")
+    return engine
+
+
+def _agg(fig: Figure) -> FigureCanvasAgg:
+    """Return the Agg canvas every chart is drawn on (its renderer measures the text)."""
+    canvas = fig.canvas
+    if not isinstance(canvas, FigureCanvasAgg):
+        raise TypeError(f"the figure is on canvas {type(canvas).__name__}, not Agg")
+    return canvas
+
+
+def _change_from(base: float):
+    """Return ``s -> s / base - 1``: a series as the change from its value in the base year."""
+    return lambda s: s / base - 1
+
+
 def _patch(key: str, lang: str) -> tuple[Patch, str]:
     return Patch(facecolor=color_of(key)), series_label(key, lang)
 
@@ -996,8 +1019,9 @@ def energy_mix(results: Results, lang: str = "en", *, presentation: bool = False
     fig, _, drawn = _stacked_panels(data, runs, keys, lang=lang, st=st, labels=labels,
                                     ylabel=t("chart_axis_energy", lang),
                                     total_key="total_energy")
-    handles = [(Line2D([], [], color=COLORS["total_energy"], linewidth=st.linewidth * 0.7),
-                series_label("total_energy", lang))]
+    handles: list[tuple[Artist, str]] = [
+        (Line2D([], [], color=COLORS["total_energy"], linewidth=st.linewidth * 0.7),
+         series_label("total_energy", lang))]
     handles += [_patch(k, lang) for k in drawn]
     return _finish(fig, runs, st, lang, t("chart_title_energy_mix", lang),
                    [h for h, _ in handles], [lab for _, lab in handles])
@@ -1096,7 +1120,7 @@ def renewable_capacity(results: Results, lang: str = "en", *, presentation: bool
         if refs:
             top = max(r.value for r in refs)
             ax.set_ylim(top=max(ax.get_ylim()[1], top * 1.12))
-    handles = [_patch(k, lang) for k in drawn]
+    handles: list[tuple[Artist, str]] = [_patch(k, lang) for k in drawn]
     if observed is not None:
         handles.append((Line2D([], [], linestyle="none", marker="D", color="black",
                                markerfacecolor="white", markeredgewidth=2,
@@ -1229,7 +1253,7 @@ def intensity_change(results: Results, lang: str = "en", *, presentation: bool =
         for run in runs:
             base = _value_at(run, col, 2020)
             band_colors.append(_draw_bands(ax, bands, run, col, colors[run.name], len(runs),
-                                           start_year, transform=lambda s, b=base: s / b - 1))
+                                           start_year, transform=_change_from(base)))
         h = _scenario_lines(ax, data, runs, col, st, lang, labels)
         if i == 0:
             handles = h
@@ -1319,7 +1343,7 @@ def wedges(contributions: pd.DataFrame | Mapping[str, pd.DataFrame],
             _mark_policy_start(ax, [policy_start(run)], st, lang)
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    handles = [_patch(k, lang) for k in drawn]
+    handles: list[tuple[Artist, str]] = [_patch(k, lang) for k in drawn]
     if base_run is not None:
         handles.insert(0, (Line2D([], [], color="black", linewidth=st.linewidth * 0.7),
                            series_label("total_reduction", lang)))

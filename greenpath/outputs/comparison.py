@@ -1,14 +1,13 @@
 """Comparison tables: scenarios x variables x years, with the difference to a reference.
 
 ``greenpath table`` builds them for meetings ("baseline vs plan_2021 vs ambitious in
-2025/2030/2035: GDP, energy, coal, renewables, CO2") without a batch run or pandas.
+2025/2030/2035: GDP, energy, coal, renewables, CO2") without a batch run, from the runs
+of :func:`greenpath.runners.report.run_for_table` (an output never runs the model).
 
 Public API
 ----------
 ``DEFAULT_VARIABLES``, ``DEFAULT_YEARS``
     What a table shows unless told otherwise.
-``run_scenarios(names) -> (dict of Scenario, dict of frame, units)``
-    Load and run each scenario once.
 ``build(scenarios, frames, units, variables, years, vs=None, lang="en") -> DataFrame``
     The table: one row per variable and scenario, one column per year, and with ``vs``
     the absolute and relative difference to the reference scenario per year.
@@ -43,34 +42,6 @@ def scenario_title(scenario, lang: str) -> str:
     """Return the scenario's title in ``lang`` (the other language, then its name)."""
     first, second = ("title_zh", "title_en") if lang == "zh" else ("title_en", "title_zh")
     return getattr(scenario, first) or getattr(scenario, second) or scenario.name
-
-
-def run_scenarios(names: Sequence[str], columns: Sequence[str] | None = None):
-    """Load and run each scenario once (one model, PySD engine).
-
-    Returns
-    -------
-    tuple
-        ``(scenarios, frames, units)``: name -> :class:`~greenpath.scenarios.scenario.Scenario`,
-        name -> years x variables frame, variable -> unit.
-    """
-    from greenpath.engines.pysd_engine import JiaozuoModel
-    from greenpath.scenarios import scenario as sc
-
-    model = JiaozuoModel()
-    loaded: dict = {}
-    frames: dict[str, pd.DataFrame] = {}
-    units: dict[str, str] = {}
-    for name in names:
-        scenario = sc.load(name)
-        if scenario.name in loaded:
-            raise ComparisonError(f"scenario {scenario.name!r} is given twice")
-        result = model.run(**scenario.run_kwargs(),
-                           return_columns=list(columns) if columns else None)
-        loaded[scenario.name] = scenario
-        frames[scenario.name] = result.frame
-        units.update(result.units)
-    return loaded, frames, units
 
 
 def build(scenarios: Mapping, frames: Mapping[str, pd.DataFrame], units: Mapping[str, str],
@@ -162,4 +133,4 @@ def format_text(table: pd.DataFrame) -> str:
 
 
 __all__ = ["DEFAULT_VARIABLES", "DEFAULT_YEARS", "ComparisonError", "build", "format_text",
-           "run_scenarios", "scenario_title", "variable_label"]
+           "scenario_title", "variable_label"]

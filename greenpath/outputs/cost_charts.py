@@ -1,7 +1,7 @@
 """Charts of the cost analysis: the marginal abatement cost (MAC) curve.
 
-Built like :mod:`greenpath.charts` (its styles, colours and bundled CJK font, never
-``pyplot``), from a :class:`greenpath.costs.CostReport`.
+Built like :mod:`greenpath.outputs.charts` (its styles, colours and bundled CJK font, never
+``pyplot``), from a :class:`greenpath.runners.costs.CostReport`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The deck's cost slides: the MAC curve and a table of costs and co-benefits.
 
-:func:`greenpath.report.build_report` computes one :class:`greenpath.costs.CostReport`
-per scenario other than the baseline (:func:`reports`) and
-:func:`greenpath.report.build_deck` adds two slides for each (:func:`add_slides`).
+:func:`greenpath.runners.report.run_report` computes one
+:class:`greenpath.runners.costs.CostReport` per scenario other than the baseline and
+:func:`greenpath.outputs.deck.build_deck` adds two slides for each (:func:`add_slides`).
 """
 
 from __future__ import annotations
@@ -12,31 +12,9 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from greenpath.i18n import LANGS, t
+from greenpath.i18n import t
 from greenpath.outputs import cost_charts
 from greenpath.runners import costs
-
-#: Monte Carlo samples of the cost ranges behind the deck's P10-P90.
-SAMPLES = 100
-
-
-def reports(scenario_list: Sequence, baseline, notes: dict[str, list[str]]) -> list[costs.CostReport]:
-    """Cost reports of every scenario that is not the baseline.
-
-    A failure is written into ``notes`` (the title slide says what was left out) and
-    the deck goes on without that scenario's cost slides.
-    """
-    out = []
-    for s in scenario_list:
-        if s.name == baseline.name:
-            continue
-        try:
-            out.append(costs.analyse(s, baseline=baseline, samples=SAMPLES))
-        except Exception as exc:  # noqa: BLE001 - reported on the title slide
-            for code in LANGS:
-                notes[code].append(f"{t('costs_panel_title', code)}: {s.name}: "
-                                   f"{type(exc).__name__}: {exc}")
-    return out
 
 
 def _n(x: float, digits: int = 0) -> str:

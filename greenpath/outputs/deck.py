@@ -1,13 +1,16 @@
 """A meeting pack for one or several scenarios: charts, their data, and a slide deck.
 
-:func:`build_report` runs the scenarios and writes into one folder:
+An output never runs the model: :func:`prepare_report` checks a request (scenarios,
+targets, which files; nothing runs before it passes), the runs come from
+:func:`greenpath.runners.report.run_report`, and :func:`write_report` writes them into
+one folder (``greenpath report`` does the three:
+:func:`greenpath.cli.commands.report.build_report`):
 
 * ``<chart>_<lang>.png`` and ``.svg`` for every chart of :data:`greenpath.outputs.charts.CHARTS`
   (plus ``wedges_<lang>`` and ``wedges_including_imports_<lang>``, the reductions of
   territorial CO2 and of CO2 including imported electricity by lever group, when the
-  caller hands in the wedge function (``wedges=``, the CLI gives
-  :func:`greenpath.runners.wedges.compute`) and a scenario other than the baseline is
-  asked for);
+  run had a wedge function (the CLI gives :func:`greenpath.runners.wedges.compute`) and a
+  scenario other than the baseline is asked for);
 * ``report_data.xlsx``: one sheet per chart with the numbers drawn (tidy rows:
   scenario, series, English and Chinese names, year, value, unit), the lever settings,
   the target check, and an ``about`` sheet (model version, calibration, data vintage,
@@ -26,10 +29,10 @@ import io
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -56,13 +59,67 @@ class ReportError(ValueError):
     """A report that cannot be made as asked."""
 
 
-@dataclass
-class ScenarioRun:
-    """A scenario, its run and its target check."""
+class ScenarioRun(Protocol):
+    """A scenario, its run and its target check (:class:`greenpath.runners.report.ScenarioRun`)."""
 
-    scenario: Any  # greenpath.scenarios.scenario.Scenario
-    result: Any  # RunResult
-    targets: pd.DataFrame | None = None
+    @property
+    def scenario(self) -> Any:
+        """The scenario (:class:`greenpath.scenarios.scenario.Scenario`)."""
+
+    @property
+    def result(self) -> Any:
+        """Its run (:class:`greenpath.engines.base.RunResult`)."""
+
+    @property
+    def targets(self) -> pd.DataFrame | None:
+        """Its target check, or None."""
+
+
+class ReportRuns(Protocol):
+    """What a pack draws (:class:`greenpath.runners.report.ReportRuns`, from ``run_report``)."""
+
+    @property
+    def runs(self) -> Sequence[ScenarioRun]:
+        """The scenarios' runs, in the order asked."""
+
+    @property
+    def base_scenario(self) -> Any:
+        """The baseline scenario."""
+
+    @property
+    def base_result(self) -> Any:
+        """The baseline's run."""
+
+    @property
+    def wedge_tables(self) -> Mapping[str, Mapping[str, pd.DataFrame]]:
+        """Chart key -> scenario name -> wedge table."""
+
+    @property
+    def cost_reports(self) -> Sequence[Any]:
+        """The cost reports of the scenarios other than the baseline."""
+
+    @property
+    def notes(self) -> Mapping[str, Sequence[str]]:
+        """Language -> what could not be computed."""
+
+    @property
+    def timings(self) -> Mapping[str, float]:
+        """Seconds per step of the run."""
+
+
+@dataclass
+class ReportPlan:
+    """A checked request for a pack (:func:`prepare_report`): what to run and what to write."""
+
+    scenarios: list[Any]  # greenpath.scenarios.scenario.Scenario
+    out_dir: Path
+    langs: list[str]
+    targets_file: Any
+    #: the charts to draw, the wedge charts included when there are wedges
+    keys: list[str]
+    #: wedge chart key -> the variable whose reduction it splits; empty without wedges
+    wedge_variables: dict[str, str]
+    notes: dict[str, list[str]] = field(default_factory=lambda: {lang: [] for lang in LANGS})
 
 
 @dataclass
@@ -152,9 +209,7 @@ def lever_table(scenario_list: Sequence[Any], baseline: Any, lang: str = "en") -
 
 
 def _format_chance(share: float) -> str:
-    from greenpath.runners.chance import format_chance
-
-    return format_chance(share)
+    return tg.format_chance(share)
 
 
 def targets_table(runs: Sequence[ScenarioRun], lang: str = "en") -> pd.DataFrame:
@@ -172,6 +227,9 @@ def targets_table(runs: Sequence[ScenarioRun], lang: str = "en") -> pd.DataFrame
     })
     for run in runs:
         df = run.targets
+        if df is None:  # a run without a target check: nothing to say per target
+            out[run.scenario.name] = ["–"] * len(out)
+            continue
         odds = df["chance"] if "chance" in df.columns else [float("nan")] * len(df)
         out[run.scenario.name] = [
             f"{_format_value(v, u)} · "
@@ -188,7 +246,7 @@ def key_numbers_table(runs: Sequence[ScenarioRun], lang: str = "en",
     Coal (change vs 2020) and renewable capacity are shown against the targets of the
     targets file (``targets``, ``sets`` as :func:`greenpath.outputs.charts.plan_references`),
     each with met / missed and, where the run's checked targets carry it, the chance of
-    meeting (:mod:`greenpath.runners.chance`, from the calibration's posterior draws).
+    meeting (:mod:`greenpath.runners.chance`, from the calibration's posterior draws, computed by the run).
     The peak is :func:`greenpath.scenarios.targets.headline`'s.
     """
     from greenpath.model import indicators
@@ -288,48 +346,17 @@ def load_scenarios(names: Sequence[str]) -> list[Any]:
     return loaded
 
 
-def run_scenarios(names: Sequence[Any], model=None, targets_file: Any = None,
-                  sets: Sequence[str] | None = None) -> tuple[list[ScenarioRun], Any, Any]:
-    """Run scenarios (names, paths or loaded); return (runs, baseline, baseline result).
-
-    The baseline is run too (for the wedges' total line) when it is not among them.
-    """
-    from greenpath.engines.pysd_engine import JiaozuoModel
-    from greenpath.scenarios import scenario as scenarios
-
-    if all(isinstance(n, scenarios.Scenario) for n in names):
-        loaded = list(names)
-    else:
-        loaded = load_scenarios([str(n) for n in names])
-    model = model or JiaozuoModel()
-    from greenpath.runners import chance
-
-    runs = []
-    for scenario in loaded:
-        result = model.run(**scenario.run_kwargs())
-        checked = tg.evaluate(result, targets_file, sets=list(sets) if sets else None)
-        # the share of uncertainty draws meeting each target
-        checked = chance.chance_column(scenario, checked, targets_file, sets)
-        runs.append(ScenarioRun(scenario, result, checked))
-    baseline = next((r for r in runs if r.scenario.name == charts.BASELINE), None)
-    if baseline is not None:
-        return runs, baseline.scenario, baseline.result
-    base_scenario = scenarios.load(charts.BASELINE)
-    return runs, base_scenario, model.run(**base_scenario.run_kwargs())
-
-
-def _wedges_function(wedges: Callable[..., pd.DataFrame] | None, names: Sequence[str],
-                     notes: dict[str, list[str]]) -> Callable[..., pd.DataFrame] | None:
-    """Return ``wedges`` when a wedges chart can be drawn, else None (with a note)."""
-    if wedges is None:
+def _with_wedges(wedges: bool, names: Sequence[str], notes: dict[str, list[str]]) -> bool:
+    """Return whether a wedges chart can be drawn; if not, say why in ``notes``."""
+    if not wedges:
         for lang in LANGS:
             notes[lang].append(t("chart_report_wedges_unavailable", lang))
-        return None
+        return False
     if all(name == charts.BASELINE for name in names):
         for lang in LANGS:
             notes[lang].append(t("chart_report_wedges_baseline_only", lang))
-        return None
-    return wedges
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------- deck
@@ -532,7 +559,7 @@ def build_deck(images: Sequence[tuple[str, bytes]], runs: Sequence[ScenarioRun],
         Table from :func:`key_numbers_table`, shown right after the title slide
         (default: that table against every target of the shipped targets file).
     cost_reports
-        :class:`greenpath.costs.CostReport` of each scenario: a MAC-curve slide and a
+        :class:`greenpath.runners.costs.CostReport` of each scenario: a MAC-curve slide and a
         cost table after the charts (:mod:`greenpath.cost_deck`).
     """
     from pptx import Presentation
@@ -626,55 +653,39 @@ def build_workbook(chart_data: dict[str, pd.DataFrame], runs: Sequence[ScenarioR
 
 
 # ---------------------------------------------------------------------------- report
-def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: str = "both",
-                 presentation: bool = False, force: bool = False, model=None,
-                 targets_file: Any = None, sets: Sequence[str] | None = None,
-                 log: Callable[[str], None] | None = None,
-                 wedges: Callable[..., pd.DataFrame] | None = None) -> Report:
-    """Run the scenarios and write charts (PNG, SVG), data (XLSX) and decks (PPTX).
+def prepare_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: str = "both",
+                   force: bool = False, targets_file: Any = None,
+                   sets: Sequence[str] | None = None, wedges: bool = False) -> ReportPlan:
+    """Check a request for a pack before anything runs; return what to run and write.
 
     Parameters
     ----------
     scenario_names
         Scenario names in ``scenarios/`` or paths of scenario TOML files (1 to 6).
     out_dir
-        Output folder (created if needed).
+        Output folder (created when written).
     lang
         ``"en"``, ``"zh"`` or ``"both"``.
-    presentation
-        Large-font projector variant of the charts.
     force
-        Replace existing files; otherwise nothing is written when any exists.
-    model
-        A loaded :class:`~greenpath.engines.pysd_engine.JiaozuoModel` to reuse.
+        Replace existing files; otherwise the request is refused when any exists.
     targets_file
         Targets TOML to check and draw (default: the shipped file).
     sets
         Only targets without a set plus these sets (e.g. ``["seed_2021"]`` for the
         1 GW renewables target alone); default all.
-    log
-        Called with one line per file written.
     wedges
-        The wedge attribution, :func:`greenpath.runners.wedges.compute` (called as
-        ``wedges(scenario, variable=..., baseline=...)``); without it the wedge charts are
-        left out with a note.  Handed in because an output never runs the model.
-
-    Returns
-    -------
-    Report
-        Paths written, notes on what was left out, seconds per step.
+        Whether a wedge function will be handed to the run; without it (or with the
+        baseline alone) the wedge charts are left out with a note.
 
     Raises
     ------
+    ReportError
+        A scenario, language or target set that cannot be used.
     OutputExistsError
         When a file exists and ``force`` is False (before anything is written).
     """
-    import time
-
     langs = _langs(lang)
-    out_dir = Path(out_dir)
-    report = Report()
-    # Everything that can refuse the request comes before the model is loaded and run.
+    out = Path(out_dir)
     loaded = load_scenarios(list(scenario_names))
     if sets:
         # The chosen targets, loaded once: the check, the charts and the slides agree.
@@ -682,39 +693,58 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
             targets_file = tg.select(tg.load(targets_file or tg.DEFAULT_TARGETS), list(sets))
         except tg.TargetError as exc:
             raise ReportError(str(exc)) from None
-    wedges = _wedges_function(wedges, [s.name for s in loaded], report.notes)
-    keys = list(charts.CHARTS) + (list(charts.WEDGE_CHARTS) if wedges is not None else [])
-    files = planned_files(out_dir, keys, langs)
+    notes: dict[str, list[str]] = {code: [] for code in LANGS}
+    with_wedges = _with_wedges(wedges, [s.name for s in loaded], notes)
+    wedge_variables = dict(charts.WEDGE_CHARTS) if with_wedges else {}
+    keys = list(charts.CHARTS) + list(wedge_variables)
+    files = planned_files(out, keys, langs)
     existing = [p for p in files if p.exists()]
     if existing and not force:
         names = ", ".join(p.name for p in existing[:3])
         more = f" and {len(existing) - 3} more" if len(existing) > 3 else ""
-        raise OutputExistsError(f"{out_dir}: {names}{more} exist; pass --force to replace "
+        raise OutputExistsError(f"{out}: {names}{more} exist; pass --force to replace "
                                 "them (nothing was written)")
+    return ReportPlan(loaded, out, langs, targets_file, keys, wedge_variables, notes)
 
-    clock = time.perf_counter()
-    if model is None:
-        from greenpath.engines.pysd_engine import JiaozuoModel
 
-        model = JiaozuoModel()
-    runs, base_scenario, base_result = run_scenarios(loaded, model, targets_file)
-    report.timings["run"] = time.perf_counter() - clock
+def _writer(data: bytes) -> Callable[[Path], object]:
+    """``write(tmp)`` for :func:`greenpath.files.atomic_write_all`: ``data`` into ``tmp``."""
+    return lambda tmp: tmp.write_bytes(data)
 
-    # chart key -> scenario -> wedge table: territorial CO2 and CO2 incl. imports.
-    wedge_tables: dict[str, dict[str, pd.DataFrame]] = {}
-    if wedges is not None:
-        clock = time.perf_counter()
-        wedge_tables = {
-            key: {r.scenario.name: wedges(r.scenario, variable=variable, baseline=base_scenario)
-                  for r in runs if r.scenario.name != charts.BASELINE}
-            for key, variable in charts.WEDGE_CHARTS.items()}
-        report.timings["wedges"] = time.perf_counter() - clock
+
+def write_report(plan: ReportPlan, done: ReportRuns, *, presentation: bool = False,
+                 log: Callable[[str], None] | None = None) -> Report:
+    """Write charts (PNG, SVG), data (XLSX) and decks (PPTX) from finished runs.
+
+    Parameters
+    ----------
+    plan
+        The checked request (:func:`prepare_report`).
+    done
+        Its runs (:func:`greenpath.runners.report.run_report` on ``plan.scenarios``,
+        with ``plan.wedge_variables``): this function runs no model.
+    presentation
+        Large-font projector variant of the charts.
+    log
+        Called with one line per file written.
+
+    Returns
+    -------
+    Report
+        Paths written, notes on what was left out, seconds per step.
+    """
+    import time
+
+    out_dir, langs, keys, targets_file = plan.out_dir, plan.langs, plan.keys, plan.targets_file
+    report = Report()
+    for code in LANGS:
+        report.notes[code] = [*plan.notes.get(code, []), *done.notes.get(code, [])]
+    report.timings.update(done.timings)
+    runs = list(done.runs)
+    base_scenario, base_result = done.base_scenario, done.base_result
+    wedge_tables = {key: dict(done.wedge_tables[key]) for key in plan.wedge_variables}
     results = {r.scenario.name: _with_titles(r) for r in runs}
-    clock = time.perf_counter()
-    from greenpath.outputs import cost_deck  # costs and co-benefits (issue 19)
-
-    cost_reports = cost_deck.reports([r.scenario for r in runs], base_scenario, report.notes)
-    report.timings["costs"] = time.perf_counter() - clock
+    cost_reports = list(done.cost_reports)
 
     # Everything is made in memory first, so a failure part-way leaves no partial pack.
     pending: list[tuple[Path, bytes]] = []
@@ -772,8 +802,7 @@ def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: st
 
     clock = time.perf_counter()
     # All files or none: a full or read-only disk part-way leaves no partial pack.
-    atomic_write_all([(path, lambda tmp, data=payload: tmp.write_bytes(data))
-                      for path, payload in pending], overwrite=True)
+    atomic_write_all([(path, _writer(payload)) for path, payload in pending], overwrite=True)
     for path, _ in pending:
         # The temporary file is private (0600); give the report the usual permissions.
         path.chmod(0o666 & ~_UMASK)

@@ -58,9 +58,10 @@ Every chunk is a small task (its runs as arrays, or run specs for scenario lists
 explicit runs) run by :func:`_work` in this process (``workers=1``, the default unless
 more processes pay for their start-up: :func:`default_workers`; a thread writes chunk k
 while chunk k+1 computes), in a pool of processes (each loading its model once; on the
-vector engine this process runs chunks beside ``workers - 1`` helpers, see
-:mod:`greenpath.batch_stream`), or on a Dask distributed cluster (``scheduler=
-"tcp://host:port"``, or ``"local:N"`` for a local one); the worker writes the chunk's
+vector engine this process runs chunks beside ``workers - 1`` helpers), or on a Dask
+distributed cluster (``scheduler=
+"tcp://host:port"``, or ``"local:N"`` for a local one), all through the one parallel
+layer :mod:`greenpath.engines.parallel`; the worker writes the chunk's
 files itself and returns only counts, and at most two tasks per worker are in flight,
 so memory does not grow with the number of runs.  A grid or Monte Carlo chunk runs on
 the NumPy vector engine in one :func:`greenpath.runners.ensemble.run_many` call (arrays in,
@@ -135,6 +136,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -525,8 +527,9 @@ def monte_carlo_batch(n: int, seed: int, base: str | Path = "baseline", *,
         raise BatchError(f"--seed {seed!r}: must be a whole number >= 0")
     pool = reg.uncertainties()
     chosen, which = _uncertainty_selection(uncertainties, pool)
-    definition = {
+    definition: dict[str, Any] = {
         "base": _settings(scenarios.load(base)), "n": n, "seed": seed,
+        # the sampler's old module path, kept: the text is part of the spec hash (resume)
         "sampler": "greenpath.ensemble.latin_hypercube (the algorithm of SciPy 1.17's "
                    "scipy.stats.qmc.LatinHypercube, draw for draw; uniform in each registry "
                    "range)",
@@ -710,6 +713,8 @@ def _tasks(spec: BatchSpec, chunks: list[tuple[int, int]], todo: Iterable[int],
         else:
             from greenpath.runners import ensemble
 
+            if sample is None:  # pragma: no cover - run_batch writes it before the tasks
+                raise BatchError("a Monte Carlo batch's chunks need its sample file")
             names, lows, highs = _bounds(d)
             unit = ensemble.read_latin_hypercube(sample, d["n"], len(names), start, stop)
             names, values = _with_posterior(d, names, _scale(unit, lows, highs), start, stop)
@@ -820,7 +825,7 @@ def _chunk_from_outcomes(specs: Sequence[RunSpec], outcomes: dict[int, tuple],
         if not err and years is not None and (len(run_years) != n_years
                                               or (np.asarray(run_years) != years).any()):
             raise BatchError("runs of one chunk returned different years")
-        if not err:
+        if not err and years is not None:  # a run without an error returned years
             err = _non_finite(cube, columns, years)
         if cube is not None:
             values[:, i, :] = np.asarray(cube, dtype=float).T
@@ -1367,25 +1372,6 @@ def _write_full_csv(out: Path, n_chunks: int, columns: list[str]) -> list[Path]:
     return paths
 
 
-def _init_worker(columns: list[str], engine: str = "pysd") -> None:
-    """Load the engine's model before the first chunk arrives; leave Ctrl-C to the parent."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if engine != "pysd":
-        try:
-            from greenpath.runners import ensemble
-
-            ensemble.vector_model()
-            return
-        except Exception:  # noqa: BLE001 - run_chunk reports it (or falls back) per chunk
-            if engine == "vector":
-                return
-    from greenpath.engines.pysd_engine import thread_local_model
-
-    thread_local_model()
-
-
 def scenarios_table(spec: BatchSpec, runs: pd.DataFrame | None = None,
                     spec_hash: str | None = None) -> pd.DataFrame:
     """One row per scenario of the batch: what it is, where it comes from, how it ran.
@@ -1433,6 +1419,7 @@ def scenarios_table(spec: BatchSpec, runs: pd.DataFrame | None = None,
     if spec.mode not in ("grid", "monte_carlo") or runs is not None:
         count = {n: len(v) for n, v in ids.items()}
     rows = []
+    entries: list[tuple[str, dict, str, int | None, list[str], str]]
     if spec.mode == "scenarios":
         entries = [(s_["name"], s_.get("meta", {}), "", None, [], "") for s_ in d["scenarios"]]
     elif spec.mode in ("grid", "monte_carlo"):
@@ -1519,7 +1506,7 @@ def _run_serial(tasks, args, finished) -> None:
 def default_workers(engine: str, runs: int, chunks: int, chunk_size: int | None = None) -> int:
     """Return the processes a batch uses when ``workers`` is not given (never slower than one).
 
-    :func:`greenpath.batch_stream.choose_workers`: more processes only when their
+    :func:`greenpath.runners.batch_stream.choose_workers`: more processes only when their
     start-up is repaid (measured break-even; capped at the cores and the chunks left).
     """
     from greenpath.runners import batch_stream
@@ -1528,18 +1515,16 @@ def default_workers(engine: str, runs: int, chunks: int, chunk_size: int | None 
 
 
 def _parse_scheduler(scheduler: str) -> int | None:
-    """``local:N`` -> N (a local cluster to start); an address -> None."""
-    if not scheduler.startswith("local"):
-        return None
-    _, _, n = scheduler.partition(":")
+    """``local:N`` -> N (a local cluster to start); an address -> None.
+
+    :func:`greenpath.engines.parallel.parse_scheduler`, its error as a :class:`BatchError`.
+    """
+    from greenpath.engines import parallel
+
     try:
-        workers = int(n) if n else (os.cpu_count() or 1)
-    except ValueError:
-        workers = 0
-    if workers < 1:
-        raise BatchError(f"--scheduler {scheduler!r}: write local:N with N >= 1 worker "
-                         "processes (e.g. local:2), or a scheduler address tcp://HOST:PORT")
-    return workers
+        return parallel.parse_scheduler(scheduler)
+    except parallel.ParallelError as exc:
+        raise BatchError(str(exc)) from None
 
 
 def run_batch(spec: BatchSpec, out_dir: str | Path, *, workers: int | None = None,
@@ -1665,15 +1650,12 @@ def _run_batch(spec: BatchSpec, out: Path, workers, scheduler, force, progress,
 
     n_todo = sum(chunks[k][1] - chunks[k][0] for k in todo)
     try:
-        if todo and scheduler:
-            _run_dask(scheduler, tasks, len(todo), args, finished, errors, connect_timeout)
+        n_workers = workers or default_workers(spec.engine, n_todo, len(todo), spec.chunk_size)
+        if todo and (scheduler or (n_workers > 1 and len(todo) > 1)):
+            _run_parallel(tasks, len(todo), args, n_workers, scheduler, connect_timeout,
+                          finished, errors)
         else:
-            n_workers = workers or default_workers(spec.engine, n_todo, len(todo),
-                                                   spec.chunk_size)
-            if todo and n_workers > 1 and len(todo) > 1:
-                _run_pool(min(n_workers, len(todo)), tasks, args, finished, errors)
-            else:
-                _run_serial(tasks, args, finished)
+            _run_serial(tasks, args, finished)
     finally:
         bar.close()
     if errors:
@@ -1750,109 +1732,25 @@ def _warn_model_mismatch(stats: dict[int, dict], expected: str) -> None:
                       "see the runs table's model_sha256", RuntimeWarning, stacklevel=3)
 
 
-def _submit_bounded(submit, tasks, n_tasks: int, in_flight: int, wait_any, finished,
-                    errors: list[str]) -> None:
-    """Keep at most ``in_flight`` tasks submitted (each holds its chunk's sample): memory flat in N."""
-    pending: dict = {}
-    tasks = iter(tasks)
-    exhausted = False
-    done_count = 0
-    while done_count < n_tasks:
-        while not exhausted and len(pending) < in_flight:
-            task = next(tasks, None)
-            if task is None:
-                exhausted = True
-                break
-            pending[submit(task)] = task["k"]
-        if not pending:
-            break
-        for future in wait_any(list(pending)):
-            k = pending.pop(future)
-            done_count += 1
-            try:
-                result = future.result()
-            except Exception as exc:
-                errors.append(f"chunk {k}: {type(exc).__name__}: {exc}")
-                continue
-            finished(k, result)
+def _run_parallel(tasks, n_tasks: int, args, workers: int, scheduler: str | None,
+                  connect_timeout: float, finished, errors: list[str]) -> None:
+    """Run the chunks on local processes or a Dask scheduler (:func:`greenpath.engines.parallel.run_chunks`).
 
+    Local processes start with "spawn" (a clean interpreter: no inherited threads or
+    model) and load the engine's compiled model once.  The vector engine: this process,
+    warm already, runs chunks too, beside ``workers - 1`` helper processes; PySD: every
+    chunk to the workers.
+    """
+    from greenpath.engines import parallel
 
-def _run_pool(workers: int, tasks, args, finished, errors) -> None:
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    from greenpath.runners import batch_stream
-
-    # The vector engine: this process, warm already, runs chunks too, beside workers - 1
-    # helper processes (batch_stream.run_with_helpers); PySD: every chunk to the workers.
-    here = args[2] != "pysd"
-    # "spawn": workers start from a clean interpreter (no inherited threads or model).
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers - 1 if here else workers, mp_context=context,
-                               initializer=_init_worker, initargs=(list(args[1]), args[2]))
+    engine, spec_hash = args[2], args[-1]
     try:
-        if here:
-            batch_stream.run_with_helpers(lambda task: pool.submit(_work, task, *args),
-                                          lambda task: _work(task, *args), tasks, workers - 1,
-                                          finished, errors)
-        else:
-            _submit_bounded(lambda task: pool.submit(_work, task, *args), tasks, 1 << 62,
-                            2 * workers, lambda fs: wait(fs, return_when=FIRST_COMPLETED).done,
-                            finished, errors)
-    except BaseException:
-        _stop_pool(pool)
-        raise
-    pool.shutdown(wait=True)
-
-
-def _stop_pool(pool) -> None:
-    """Stop a process pool now: cancel what waits, end the workers, reap them."""
-    processes = list(getattr(pool, "_processes", {}).values())
-    for p in processes:
-        if p.is_alive():
-            p.terminate()
-    for p in processes:
-        p.join(timeout=10)
-        if p.is_alive():  # pragma: no cover - a worker that ignores SIGTERM
-            p.kill()
-            p.join(timeout=5)
-    pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _run_dask(scheduler: str, tasks, n_tasks: int, args, finished, errors,
-              connect_timeout: float) -> None:
-    from distributed import Client, LocalCluster, wait
-
-    local = _parse_scheduler(scheduler)
-    cluster = None
-    try:
-        if local is not None:
-            cluster = LocalCluster(n_workers=local, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1")
-            client = Client(cluster, timeout=f"{connect_timeout}s")
-        else:
-            client = Client(scheduler, timeout=f"{connect_timeout}s")
-    except OSError as exc:
-        if cluster is not None:
-            cluster.close()
-        raise BatchError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
-    try:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        tag = uuid.uuid4().hex[:8]
-        spec_hash = args[-1]
-
-        def submit(task):
-            return client.submit(_work, task, *args, pure=False,
-                                 key=f"greenpath-chunk-{spec_hash[:12]}-{task['k']}-{tag}")
-
-        def wait_any(futures):
-            return wait(futures, return_when="FIRST_COMPLETED").done
-
-        _submit_bounded(submit, tasks, n_tasks, 2 * n_workers, wait_any, finished, errors)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        parallel.run_chunks(_work, tasks, n_tasks, args=args, finished=finished, errors=errors,
+                            workers=workers, scheduler=scheduler, run_here=engine != "pysd",
+                            start="spawn", engine=engine, connect_timeout=connect_timeout,
+                            label=spec_hash[:12])
+    except parallel.ParallelError as exc:
+        raise BatchError(str(exc)) from None
 
 
 def handle_signals():

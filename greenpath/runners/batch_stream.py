@@ -1,4 +1,4 @@
-"""The fast lane of :mod:`greenpath.batch`: a chunk's engine call, the overlapped writes, the worker count.
+"""The fast lane of :mod:`greenpath.runners.batch`: a chunk's engine call, the overlapped writes, the worker count.
 
 Three things keep a Monte Carlo batch near the vector engine's own speed (issue 18;
 ``benchmarks/bench_batch_profile.py`` prints where each chunk's time goes):
@@ -8,14 +8,14 @@ Three things keep a Monte Carlo batch near the vector engine's own speed (issue 
   Parquet year column of a chunk (every variable's rows for one year, variable-major) is
   then one contiguous slice of that buffer: the results table is built without copying,
   where the earlier path copied the values three times (a transposed copy per variable in
-  :func:`greenpath.ensemble.run_many`, one into the chunk's cube, one per year column).
+  :func:`greenpath.runners.ensemble.run_many`, one into the chunk's cube, one per year column).
   The numbers are the engine's, bit for bit: only where they sit in memory changed.
 * :class:`WritePipeline` writes chunk k (its tables, targets and three Parquet files) in
   a background thread while the calling thread computes chunk k+1.  Parquet encoding,
   compression and fsync release the GIL, so on two cores the write costs almost no wall
   time.  At most one chunk waits to be written, so memory stays flat in the number of
   runs, and a chunk counts as finished only once its files are renamed into place (the
-  resume rules of :mod:`greenpath.batch` are unchanged).
+  resume rules of :mod:`greenpath.runners.batch` are unchanged).
 * :func:`choose_workers` picks the number of processes from the runs, the chunk size and
   the cores, with the break-even measured on this project's 2-core machine (see its
   docstring).
@@ -36,7 +36,7 @@ def run_year_major(frame: pd.DataFrame, columns: Sequence[str],
                    tables: dict | None) -> tuple[np.ndarray, np.ndarray, str]:
     """Run ``frame``'s rows on the vector engine; outputs year-major.
 
-    The same inputs, checks and engine call as :func:`greenpath.ensemble.run_many`
+    The same inputs, checks and engine call as :func:`greenpath.runners.ensemble.run_many`
     with ``engine="vector"`` (the registry check of every column, the year tables, the
     vector backend at any size), without its transposed copies.
 
@@ -57,7 +57,7 @@ def run_year_major(frame: pd.DataFrame, columns: Sequence[str],
 
     Raises
     ------
-    greenpath.ensemble.EnsembleError
+    greenpath.runners.ensemble.EnsembleError
         A bad input (the batch then runs the chunk the general way, which records why
         per run); any error of the engine itself is raised as it is.
     """
@@ -133,81 +133,6 @@ class WritePipeline:
             self._pool.shutdown(wait=True)
 
 
-def run_with_helpers(submit, run_here, tasks, helpers: int, finished, errors: list[str]) -> None:
-    """Run chunks in this process and in ``helpers`` worker processes, one chunk each at a time.
-
-    This process takes the next chunk, runs it (``run_here(task)``: compute and write) and
-    takes another; a feeder thread per helper process does the same through
-    ``submit(task)`` (a future), so a helper is given its next chunk as soon as it
-    returns one and never waits for this process, and at the end no helper holds a
-    queue of chunks while the others are idle (the last chunk is the only imbalance).
-    Only as many chunks as processes are in flight, so memory stays flat in the number
-    of runs.  ``finished(k, result)`` is always called in this thread; a chunk's error
-    is recorded in ``errors`` and the others carry on (as in
-    :func:`greenpath.batch._submit_bounded`).  On a signal or any exception raised
-    here, the feeders stop taking chunks and the exception propagates (the caller stops
-    the pool).  Which process runs a chunk never changes its results: a chunk is a pure
-    function of the spec.
-    """
-    import queue
-    import threading
-
-    lock = threading.Lock()
-    stop = threading.Event()
-    chunks = iter(tasks)
-    done: queue.SimpleQueue = queue.SimpleQueue()
-
-    def take():
-        with lock:
-            return None if stop.is_set() else next(chunks, None)
-
-    def feed() -> None:
-        while True:
-            task = take()
-            if task is None:
-                return
-            try:
-                done.put((task["k"], submit(task).result(), None))
-            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-                done.put((task["k"], None, exc))
-
-    def drain() -> None:
-        while True:
-            try:
-                k, result, exc = done.get_nowait()
-            except queue.Empty:
-                return
-            if exc is not None:
-                errors.append(f"chunk {k}: {type(exc).__name__}: {exc}")
-            else:
-                finished(k, result)
-
-    feeders = [threading.Thread(target=feed, name=f"greenpath-feed-{i}", daemon=True)
-               for i in range(helpers)]
-    try:
-        for t in feeders:
-            t.start()
-        while True:
-            drain()
-            task = take()
-            if task is None:
-                break
-            try:
-                result = run_here(task)
-            except Exception as exc:
-                errors.append(f"chunk {task['k']}: {type(exc).__name__}: {exc}")
-                continue
-            finished(task["k"], result)
-        for t in feeders:
-            while t.is_alive():
-                t.join(0.05)
-                drain()
-        drain()
-    except BaseException:
-        stop.set()
-        raise
-
-
 # What a run and a worker's start cost, measured with benchmarks/bench_batch_profile.py
 # (CPU seconds per stage) on the project's 2-core machine (README, "Speed"; CPU time,
 # because the wall time of a loaded machine says more about the other processes):
@@ -264,7 +189,7 @@ def percentiles_of_rows(values: np.ndarray, qs: Sequence[float]) -> np.ndarray:
 
     Returns ``(len(qs), rows)``; ``values`` (rows, n) may be reordered in place.  The same
     order statistics and the same interpolation as numpy's default method, so the result is
-    identical to :func:`greenpath.batch._percentiles_inplace`; what changes is how the
+    identical to :func:`greenpath.runners.batch._percentiles_inplace`; what changes is how the
     order statistics are found.  Partitioning a row of n values at the six ranks that
     three percentiles need was most of the summary's time (about 19 ns per value);
     here a sorted 1-in-64 subsample of the row brackets each rank by a value band wide
@@ -275,8 +200,7 @@ def percentiles_of_rows(values: np.ndarray, qs: Sequence[float]) -> np.ndarray:
     as before: the answer is exact in every case, only the time differs.
     """
     rows, n = values.shape
-    qs = np.asarray(qs, dtype=float)
-    pos = qs / 100 * (n - 1)
+    pos = np.asarray(qs, dtype=float) / 100 * (n - 1)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, n - 1)
     t = (pos - lo)[:, None]

@@ -185,13 +185,13 @@ def write_part(out: Path, k: int, rows: np.ndarray, run_ids: np.ndarray, start: 
     for a, b in zip(np.r_[0, edges], np.r_[edges, m], strict=True):
         if a == b:
             continue
-        block = int(blocks[a])
-        whole = block * BLOCK_RUNS >= start and (block + 1) * BLOCK_RUNS <= stop
+        block_id = int(blocks[a])
+        whole = block_id * BLOCK_RUNS >= start and (block_id + 1) * BLOCK_RUNS <= stop
         if whole:
-            block_ids.append(block)
+            block_ids.append(block_id)
             sums.append(_block_sum(rows[:, a:b]))
         else:
-            split_ids.append(block)
+            split_ids.append(block_id)
             split_lengths.append(int(b - a))
             split_values.append(np.ascontiguousarray(rows[:, a:b]))
     values = np.concatenate(pieces) if pieces else np.empty(0)
@@ -266,7 +266,7 @@ def summarise_parts(out: Path, n_chunks: int, qs: Sequence[float], columns: Sequ
     rows.
     """
     qs = [float(q) for q in qs]
-    metas = []
+    metas: list[dict[str, np.ndarray]] = []
     for k in range(n_chunks):
         npz, binary = _part_paths(out, k)
         try:

@@ -4,13 +4,13 @@ One verdict (met / missed) comes from one run at the point calibration. Next to 
 *chance* is the share of ``n`` runs that meet the target, where each run holds the
 scenario's levers and draws
 
-* the **projection uncertainties** (:func:`greenpath.ensemble.projection_uncertainties`,
+* the **projection uncertainties** (:func:`greenpath.runners.ensemble.projection_uncertainties`,
   a seeded Latin hypercube over their registry ranges), and
 * the **calibrated parameters** from the calibration's posterior sample
   (:func:`greenpath.calibration.posterior.draw_rows`; without a usable posterior they stay
   at the point calibration and ``attrs["posterior_source"]`` says why),
 
-exactly the sample the uncertainty bands draw (:func:`greenpath.ensemble.bands`), so a
+exactly the sample the uncertainty bands draw (:func:`greenpath.runners.ensemble.bands`), so a
 band and a chance of the same settings and seed come from the same runs. All runs go
 through one ``run_many(engine="auto")`` call (the vector engine).
 
@@ -20,7 +20,7 @@ Public API
     ``id, chance, n_met, n`` per target; ``attrs`` say what was sampled.
 ``share_met(met) -> ndarray``
     The share of runs (rows) meeting each target (columns) of a boolean matrix.
-``format_chance(share) -> str``
+``format_chance(share) -> str`` (from :mod:`greenpath.scenarios.targets`)
     ``"61 %"``; ``"<1 %"`` / ``">99 %"`` when some but not all (or all but some) draws meet it.
 """
 
@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from greenpath.scenarios.targets import format_chance  # the one text of a chance, kept here for callers
 
 __all__ = ["DEFAULT_SAMPLES", "chance", "chance_column", "format_chance", "sample", "share_met"]
 
@@ -46,18 +48,6 @@ def share_met(met: np.ndarray) -> np.ndarray:
     if met.shape[0] == 0:
         return np.full(met.shape[1], np.nan)
     return met.mean(axis=0)
-
-
-def format_chance(share: float) -> str:
-    """``share`` (0-1) as a percentage; never rounds a possible outcome to 0 % or 100 %."""
-    if share != share:  # NaN
-        return "–"
-    pct = 100.0 * share
-    if 0.0 < pct < 1.0:
-        return "<1 %"
-    if 99.0 < pct < 100.0:
-        return ">99 %"
-    return f"{pct:.0f} %"
 
 
 def sample(base_params: Mapping[str, float] | None, n: int, seed: int | None,
@@ -80,9 +70,9 @@ def chance(base_params: Mapping[str, float] | None, targets: Sequence[Any], n: i
     base_params
         The scenario's settings (levers; any uncertainty given here is held).
     targets
-        :class:`greenpath.targets.Target` objects.
+        :class:`greenpath.scenarios.targets.Target` objects.
     n, seed
-        Runs and seed (default :data:`greenpath.ensemble.DEFAULT_SEED`, the bands' seed).
+        Runs and seed (default :data:`greenpath.runners.ensemble.DEFAULT_SEED`, the bands' seed).
     time_varying
         The scenario's year tables.
 
@@ -113,9 +103,9 @@ def chance(base_params: Mapping[str, float] | None, targets: Sequence[Any], n: i
 
 def chance_column(scenario: Any, table: pd.DataFrame, targets: Any = None, sets: Sequence[str] | None = None,
                   n: int = DEFAULT_SAMPLES) -> pd.DataFrame:
-    """``table`` (:func:`greenpath.targets.evaluate` of ``scenario``) with a ``chance`` column.
+    """``table`` (:func:`greenpath.scenarios.targets.evaluate` of ``scenario``) with a ``chance`` column.
 
-    ``targets`` and ``sets`` as :func:`greenpath.targets.evaluate` takes them.
+    ``targets`` and ``sets`` as :func:`greenpath.scenarios.targets.evaluate` takes them.
     """
     from pathlib import Path
 

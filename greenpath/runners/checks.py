@@ -296,7 +296,7 @@ def _expression_names(text: str) -> set[str]:
 
 
 def _evaluate(node: ast.expr, env: Callable[[str], Any]) -> Any:
-    if isinstance(node, ast.Constant):
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
         return float(node.value)
     if isinstance(node, ast.Name):
         return env(node.id)
@@ -305,9 +305,9 @@ def _evaluate(node: ast.expr, env: Callable[[str], Any]) -> Any:
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BinOp):
         return _BIN[type(node.op)](_evaluate(node.left, env), _evaluate(node.right, env))
-    if isinstance(node, ast.Call):
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         args = [_evaluate(a, env) for a in node.args]
-        func = _FUNCS[node.func.id]  # type: ignore[union-attr]
+        func = _FUNCS[node.func.id]
         if func is np.abs:
             return np.abs(args[0])
         out = args[0]

@@ -81,7 +81,7 @@ REFERENCE_COLUMNS = [*indicators.HEADLINE, *[
     "total_gas", "non_fossil_primary_energy", "industrial_final_energy", "transport_energy",
     "residential_energy", "services_energy", "coal_generation", "renewable_generation",
     "primary_va", "tertiary_va", "population", "cumulative_co2",
-    # costs and air pollutants (model/jiaozuo.mdl, last section; greenpath.costs)
+    # costs and air pollutants (model/jiaozuo.mdl, last section; greenpath.runners.costs)
     "total_energy_system_cost", "energy_purchase_cost", "capital_spending",
     "undepreciated_capital", "so2_emissions", "nox_emissions", "pm25_emissions",
     "premature_deaths_from_air_pollutants",

@@ -10,7 +10,7 @@ them.  This module turns them into the numbers a planning meeting asks for:
   value left in the assets at the end of 2035 (so a plant built in 2034 is not
   charged in full for a horizon it barely serves);
 * **cost per tonne by lever group**: each group's NPC and cumulative CO2 reduction
-  are its Shapley values (the method of :mod:`greenpath.wedges`: every order of switching
+  are its Shapley values (the method of :mod:`greenpath.runners.wedges`: every order of switching
   the groups on, averaged), so the groups add up exactly to the total; the cost per
   tonne is their ratio, and the groups sorted by it are the marginal abatement cost
   (MAC) curve;
@@ -72,7 +72,7 @@ PAYERS = ("government_capital_spending", "household_capital_spending",
 POLLUTANTS = ("so2_emissions", "nox_emissions", "pm25_emissions")
 SECTORS = ("power", "industry_and_heat", "buildings_and_farms", "transport", "other_oil_use")
 DEATHS = "premature_deaths_from_air_pollutants"
-#: Cost and pollutant outputs a batch writes by default (see greenpath.batch).
+#: Cost and pollutant outputs a batch writes by default (see greenpath.runners.batch).
 BATCH_VARIABLES = ("total_energy_system_cost", "energy_purchase_cost", "capital_spending",
                    "undepreciated_capital", *POLLUTANTS, DEATHS)
 #: Below this cumulative CO2 reduction (Mt) a group's cost per tonne is not shown.
@@ -255,7 +255,7 @@ def analyse(scenario: str | Path | scenarios.Scenario, *,
         electricity savings cut CO2, matching the energy bill's electricity
         imports) or ``"territorial"``.
     engine
-        As :func:`greenpath.batch.run_chunk`.
+        As :func:`greenpath.runners.batch.run_chunk`.
     """
     from greenpath.runners import batch
     from greenpath.runners.ensemble import sample_parameters
@@ -398,8 +398,8 @@ def _run(specs: list, columns: list[str], engine: str) -> tuple[dict[str, np.nda
     """Run the specs; return ``variable -> (runs, years)`` arrays and the saved years.
 
     The vector engine gets every run in one call per year-table structure
-    (:func:`greenpath.ensemble.run_specs`); ``engine="pysd"``, or ``"auto"`` when the
-    vector engine fails, goes through :func:`greenpath.batch.run_chunk`.
+    (:func:`greenpath.runners.ensemble.run_specs`); ``engine="pysd"``, or ``"auto"`` when the
+    vector engine fails, goes through :func:`greenpath.runners.batch.run_chunk`.
     """
     from greenpath.runners import batch, ensemble
 

@@ -416,9 +416,13 @@ def tradeoff_chart(found: PrimResult, footer: str = "", title: str = ""):
     """Coverage-density trade-off of the peeling trajectory; colour = restricted dimensions."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
 
     fig = Figure(figsize=(9, 6.5), dpi=120, layout="constrained")
-    fig.get_layout_engine().set(rect=(0, 0.03, 1, 0.97))  # room for the footer
+    engine = fig.get_layout_engine()
+    if not isinstance(engine, ConstrainedLayoutEngine):
+        raise TypeError(f"the figure has layout engine {engine!r}, not the constrained one")
+    engine.set(rect=(0, 0.03, 1, 0.97))  # room for the footer
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     t = found.trajectory

@@ -98,7 +98,7 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -560,12 +560,22 @@ def sample_parameters(
     rng = np.random.default_rng(seed)
     d = len(bounds)
     unit = latin_hypercube(n, d, rng) if method == "lhs" else rng.random((n, d))
-    lo = np.array([b[0] for b in bounds])
-    hi = np.array([b[1] for b in bounds])
-    values = lo + unit * (hi - lo)
+    lows = np.array([b[0] for b in bounds])
+    highs = np.array([b[1] for b in bounds])
+    values = lows + unit * (highs - lows)
     # Rounding of lo + u*(hi-lo) may step a hair past hi.
-    values = np.clip(values, lo, hi)
+    values = np.clip(values, lows, highs)
     return pd.DataFrame(values, columns=list(ranges))
+
+
+@overload
+def latin_hypercube(n: int, d: int, rng: np.random.Generator, *, store: None = None,
+                    block: int = 65536, fsync: bool = True) -> np.ndarray: ...
+
+
+@overload
+def latin_hypercube(n: int, d: int, rng: np.random.Generator, *, store: str | os.PathLike,
+                    block: int = 65536, fsync: bool = True) -> Path: ...
 
 
 def latin_hypercube(n: int, d: int, rng: np.random.Generator, *,
@@ -816,7 +826,7 @@ def bands(
 def uncertainty_sample(base_params: Mapping[str, float] | None, n: int, seed: int | None,
                        time_varying: Mapping[str, Any] | None = None,
                        uncertainties: str | Sequence[str] | None = None,
-                       method: str = "lhs") -> tuple[pd.DataFrame, dict[str, Any]]:
+                       method: Literal["lhs", "random"] = "lhs") -> tuple[pd.DataFrame, dict[str, Any]]:
     """Draw the runs of a band or a chance: the scenario held, uncertainties and posterior drawn.
 
     The settings in ``base_params`` and the year tables in ``time_varying`` are held;

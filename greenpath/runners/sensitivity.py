@@ -752,7 +752,7 @@ def _figure(footer: str, panels: int = 4):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from greenpath.outputs.charts import register_font
+    from greenpath.outputs.charts import constrained_layout, register_font
 
     register_font()
     cols = 1 if panels == 1 else 2
@@ -762,7 +762,7 @@ def _figure(footer: str, panels: int = 4):
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax in axes[panels:]:
         ax.set_visible(False)
-    fig.get_layout_engine().set(h_pad=0.15, rect=(0, 0.02, 1, 0.98))  # room for the footer
+    constrained_layout(fig).set(h_pad=0.15, rect=(0, 0.02, 1, 0.98))  # room for the footer
     fig.text(0.01, 0.003, footer, fontsize=8, color="#555555", ha="left", va="bottom")
     return fig, axes[:panels]
 

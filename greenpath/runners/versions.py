@@ -298,7 +298,7 @@ class ModelVersion:
             sub = {k: (v if whole else v[idx]) for k, v in params.items() if k not in tabled}
             lookups = {}
             for name in tabled:
-                ys = np.vstack([np.interp(TABLE_YEARS, *map(np.asarray, tabled_rows[i][name])) for i in idx])
+                ys = np.vstack([np.interp(TABLE_YEARS, *_xy(tabled_rows[i][name])) for i in idx])
                 lookups[name + _TABLE_SUFFIX.replace(" ", "_")] = (TABLE_YEARS, ys)
             raw = model.simulate(sub, len(idx), lookups or None, return_columns=wanted, workers=workers)
             times = np.round(np.asarray(model.times(), dtype=float)).astype(int)
@@ -427,3 +427,9 @@ def _git_bytes(repo: Path, *args: str) -> bytes:
 
 def _git(repo: Path, *args: str) -> str:
     return _git_bytes(repo, *args).decode("utf-8")
+
+
+def _xy(table: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Return a year table ``(years, values)`` as two arrays."""
+    years, values = table
+    return np.asarray(years), np.asarray(values)

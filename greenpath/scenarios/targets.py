@@ -524,3 +524,15 @@ def headline(result_or_frame, column: str = "co2_emissions") -> dict[str, float]
             "last_year": int(st["last_year"]),
             "last_value": float(st["last_value"]), "rebound_pct": 100.0 * float(st["rebound"]),
             "cumulative_2021_2035": indicators.cumulative(frame, column, 2021, 2035)}
+
+
+def format_chance(share: float) -> str:
+    """``share`` (0-1) of draws meeting a target as a percentage; never rounds a possible outcome to 0 % or 100 %."""
+    if share != share:  # NaN
+        return "–"
+    pct = 100.0 * share
+    if 0.0 < pct < 1.0:
+        return "<1 %"
+    if 99.0 < pct < 100.0:
+        return ">99 %"
+    return f"{pct:.0f} %"

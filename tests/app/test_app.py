@@ -1029,7 +1029,7 @@ def test_target_strip_shows_the_targets_of_the_charts_in_view():
              if m.value.startswith((":red-badge[", ":green-badge[")) and "**" not in m.value]
     coal = _target_label("coal_consumption_2025")
     assert any(coal in b for b in strip)
-    # next to every verdict, the chance of meeting it (share of the bands' runs, greenpath/chance.py)
+    # next to every verdict, the chance of meeting it (share of the bands' runs, greenpath/runners/chance.py)
     assert strip
     assert all(" · chance " in b and " %" in b for b in strip), strip
     assert not any(_target_label("urban_gas_penetration_2025") in b for b in strip)

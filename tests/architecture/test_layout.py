@@ -46,10 +46,6 @@ KNOWN = {
         "the batch writes its IAMC table itself",
     ("greenpath.runners.sensitivity", "greenpath.outputs.charts"):
         "the sensitivity run draws its charts itself",
-    ("greenpath.outputs.deck", "greenpath.engines.pysd_engine"):
-        "build_report runs the scenarios itself; the running half belongs in runners",
-    ("greenpath.outputs.comparison", "greenpath.engines.pysd_engine"):
-        "`greenpath table` runs the scenarios in outputs.comparison; the running half belongs in runners",
     # Calibration v2 and costs, merged beside the restructure: what is left to move.
     ("greenpath.runners.batch", "greenpath.calibration.posterior"):
         "the Monte Carlo reads the posterior sample through the calibration's module; the reader belongs in model",
@@ -64,9 +60,7 @@ KNOWN = {
     ("greenpath.outputs.cost_charts", "greenpath.runners.costs"):
         "the MAC chart takes a CostReport, whose type lives with the cost analysis in runners",
     ("greenpath.outputs.cost_deck", "greenpath.runners.costs"):
-        "the deck's cost slides run the cost analysis (like build_report runs the scenarios)",
-    ("greenpath.outputs.deck", "greenpath.runners.chance"):
-        "the deck's targets table computes the chances itself; the running half belongs in runners",
+        "the cost slides take a CostReport, whose type lives with the cost analysis in runners",
 }
 
 

@@ -526,7 +526,7 @@ def _nested_model(folder: Path, expressions: list[str]) -> Path:
     return path
 
 
-# What the engine may refuse in these models, on purpose (see greenpath.vector).
+# What the engine may refuse in these models, on purpose (see greenpath.engines.vector).
 _NESTED_REFUSALS = ("a DELAY N with a time-varying delay time read by a stateful function",)
 
 

@@ -15,6 +15,7 @@ from pptx import Presentation
 from pptx.enum.shapes import MSO_SHAPE_TYPE
 
 from greenpath.cli import main
+from greenpath.cli.commands.report import build_report
 from greenpath.files import OutputExistsError
 from greenpath.i18n import t
 from greenpath.outputs import charts
@@ -65,7 +66,7 @@ def fake_wedges():
 def built(model, scenario_file, tmp_path_factory):
     """One full report of two scenarios in both languages, wedges included."""
     out = tmp_path_factory.mktemp("report")
-    result = report.build_report(["baseline", str(scenario_file)], out, lang="both",
+    result = build_report(["baseline", str(scenario_file)], out, lang="both",
                                  model=model, wedges=wedges.compute)
     return out, result
 
@@ -163,7 +164,7 @@ def test_targets_slide_shows_met_or_missed(built):
             if shape.has_table:
                 cells += [c.text_frame.text for row in shape.table.rows for c in row.cells]
     assert "Coal consumption 2025 vs 2020" in cells
-    # verdict, then the chance of meeting it (share of the uncertainty runs, greenpath/chance.py)
+    # verdict, then the chance of meeting it (share of the uncertainty runs, greenpath/runners/chance.py)
     assert any(re.search(r"· (met|missed) · chance [<>]?\d+ %$", c) for c in cells)
 
 
@@ -231,7 +232,7 @@ def test_deck_has_both_wedge_charts_titled(built, lang):
 
 
 def test_wedges_skipped_with_a_visible_note(tmp_path, model, scenario_file):
-    result = report.build_report(["baseline", str(scenario_file)], tmp_path, lang="zh",
+    result = build_report(["baseline", str(scenario_file)], tmp_path, lang="zh",
                                  model=model)
     assert t("chart_report_wedges_unavailable", "en") in result.notes["en"]
     assert not list(tmp_path.glob("wedges_*"))
@@ -246,7 +247,7 @@ def test_refuses_to_overwrite_and_writes_nothing(built, model, scenario_file):
     out, _ = built
     before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
     with pytest.raises(OutputExistsError, match="--force"):
-        report.build_report(["baseline", str(scenario_file)], out, lang="en", model=model)
+        build_report(["baseline", str(scenario_file)], out, lang="en", model=model)
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
@@ -257,7 +258,7 @@ def test_failure_part_way_leaves_no_files(tmp_path, model, monkeypatch):
     monkeypatch.setattr(report, "build_workbook", broken)
     out = tmp_path / "pack"
     with pytest.raises(RuntimeError, match="disk full"):
-        report.build_report(["baseline"], out, lang="en", model=model)
+        build_report(["baseline"], out, lang="en", model=model)
     assert not out.exists() or not list(out.iterdir())
 
 
@@ -286,18 +287,18 @@ def test_one_existing_file_blocks_the_whole_report(tmp_path, model):
     mine = tmp_path / "report_en.pptx"
     mine.write_bytes(b"my own deck")
     with pytest.raises(OutputExistsError, match="report_en.pptx"):
-        report.build_report(["baseline"], tmp_path, lang="en", model=model)
+        build_report(["baseline"], tmp_path, lang="en", model=model)
     assert mine.read_bytes() == b"my own deck"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report_en.pptx"]
     # with force it is replaced by a real deck
-    report.build_report(["baseline"], tmp_path, lang="en", model=model, force=True)
+    build_report(["baseline"], tmp_path, lang="en", model=model, force=True)
     prs, slides = _slides(mine)
     assert len([s for s in slides if _pictures(s)]) == len(charts.CHARTS)
 
 
 def test_wedges_chart_and_slide_when_a_wedge_function_is_given(tmp_path, model, scenario_file,
                                                     fake_wedges):
-    result = report.build_report(["baseline", str(scenario_file)], tmp_path, lang="zh",
+    result = build_report(["baseline", str(scenario_file)], tmp_path, lang="zh",
                                  model=model, wedges=fake_wedges)
     assert (tmp_path / "wedges_zh.png").is_file()
     assert (tmp_path / "wedges_zh.svg").is_file()
@@ -313,7 +314,7 @@ def test_wedges_chart_and_slide_when_a_wedge_function_is_given(tmp_path, model, 
 
 
 def test_baseline_only_gets_a_note_instead_of_wedges(tmp_path, model, fake_wedges):
-    result = report.build_report(["baseline"], tmp_path, lang="en", model=model,
+    result = build_report(["baseline"], tmp_path, lang="en", model=model,
                                  wedges=fake_wedges)
     assert t("chart_report_wedges_baseline_only", "en") in result.notes["en"]
     assert not list(tmp_path.glob("wedges_*"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future
 
 import numpy as np
 import pandas as pd
@@ -130,50 +129,6 @@ def test_write_pipeline_raises_a_write_error_and_close_on_error_only_waits():
     quiet = S.WritePipeline(lambda k, r: pytest.fail("must not report"))
     quiet.submit(0, bad, 0)
     quiet.close(wait_only=True)  # no exception: the caller's own error is what counts
-
-
-# ---------------------------------------------------------------- helpers
-def _done(value) -> Future:
-    f: Future = Future()
-    f.set_result(value)
-    return f
-
-
-def test_run_with_helpers_runs_every_chunk_once_and_records_failures():
-    tasks = [{"k": k} for k in range(40)]
-    finished: dict[int, str] = {}
-    errors: list[str] = []
-    threads = set()
-
-    def here(task):
-        threads.add(threading.current_thread())
-        time.sleep(0.001)
-        if task["k"] in (7, 8):
-            raise ValueError("broken here")
-        return "here"
-
-    def submit(task):
-        f: Future = Future()
-        if task["k"] in (7, 8):
-            f.set_exception(RuntimeError("broken in a helper"))
-            return f
-        time.sleep(0.002)
-        f.set_result("helper")
-        return f
-
-    def on_finished(k, result):
-        assert threading.current_thread() is threading.main_thread()
-        assert k not in finished
-        finished[k] = result
-
-    S.run_with_helpers(submit, here, iter(tasks), 2, on_finished, errors)
-    assert set(finished) == set(range(40)) - {7, 8}
-    assert len(errors) == 2
-    assert {e.split(":")[0] for e in errors} == {"chunk 7", "chunk 8"}
-    assert all(e.endswith(("ValueError: broken here", "RuntimeError: broken in a helper"))
-               for e in errors)
-    assert set(finished.values()) == {"here", "helper"}  # both sides ran chunks
-    assert threads == {threading.main_thread()}
 
 
 def test_helper_processes_give_the_in_process_result(tmp_path):

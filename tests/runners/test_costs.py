@@ -2,7 +2,7 @@
 
 The cost and pollutant variables are model outputs (last section of the .mdl); these
 tests hold them to accounting identities and to closed forms computed here from the
-registry, and hold :mod:`greenpath.costs` to the discounting formula and to the exact
+registry, and hold :mod:`greenpath.runners.costs` to the discounting formula and to the exact
 additivity of its Shapley split.
 """
 

@@ -325,7 +325,7 @@ def test_targets_command_margins_in_points_and_baseline_flag(capsys, tmp_path):
     assert f"margin {table.loc['pct', 'margin']:+.2f} pp" in line["pct"]
     assert table.loc["pct", "margin_unit"] == "pp"
     assert "margin -" in line["hard"]
-    # the margin ends in its unit, then the chance of meeting the target (greenpath/chance.py)
+    # the margin ends in its unit, then the chance of meeting the target (greenpath/runners/chance.py)
     assert re.search(r"margin -[\d,.]+ MW  chance +\d+ %$", line["hard"].rstrip()), line["hard"]
 
 

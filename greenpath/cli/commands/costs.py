@@ -1,6 +1,6 @@
 """`greenpath costs SCENARIO`: net present cost, cost per tonne by lever group, air and health.
 
-Against the baseline; see :mod:`greenpath.costs` for the method.
+Against the baseline; see :mod:`greenpath.runners.costs` for the method.
 """
 
 from __future__ import annotations

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from greenpath.outputs.deck import Report
 
 
 def register(sub) -> None:
@@ -30,10 +35,42 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def build_report(scenario_names: Sequence[str], out_dir: str | Path, *, lang: str = "both",
+                 presentation: bool = False, force: bool = False, model: Any = None,
+                 targets_file: Any = None, sets: Sequence[str] | None = None,
+                 log: Callable[[str], None] | None = None,
+                 wedges: Callable[..., Any] | None = None) -> Report:
+    """Check the request, run the scenarios, write charts (PNG, SVG), data (XLSX) and decks (PPTX).
+
+    The deck checks the request and lists the files
+    (:func:`greenpath.outputs.deck.prepare_report`: a bad scenario, target set or an
+    existing file is refused before anything runs), the runner runs what the pack draws
+    (:func:`greenpath.runners.report.run_report`) and the deck writes it
+    (:func:`greenpath.outputs.deck.write_report`).  ``wedges``: the wedge attribution
+    (:func:`greenpath.runners.wedges.compute`), or None to leave the wedge charts out
+    with a note; ``model``: a loaded :class:`~greenpath.engines.pysd_engine.JiaozuoModel`
+    to reuse.  The other arguments as in those functions.
+
+    Returns
+    -------
+    greenpath.outputs.deck.Report
+    """
+    from greenpath.outputs import deck
+    from greenpath.runners.report import run_report
+
+    plan = deck.prepare_report(scenario_names, out_dir, lang=lang, force=force,
+                               targets_file=targets_file, sets=sets, wedges=wedges is not None)
+    # plan.targets_file already holds only the chosen sets
+    done = run_report(plan.scenarios, model=model, targets_file=plan.targets_file,
+                      wedges=wedges if plan.wedge_variables else None,
+                      wedge_variables=plan.wedge_variables)
+    return deck.write_report(plan, done, presentation=presentation, log=log)
+
+
 def run(args: argparse.Namespace) -> int:
     """Build the report; print each file written, then any notes."""
     from greenpath.cli.errors import CommandError
-    from greenpath.outputs.deck import ReportError, build_report
+    from greenpath.outputs.deck import ReportError
     from greenpath.runners.wedges import compute as wedges
     from greenpath.scenarios.targets import TargetError
 

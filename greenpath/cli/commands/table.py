@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from greenpath.cli.errors import CommandError
     from greenpath.files import OutputExistsError, atomic_write, metadata_rows
     from greenpath.outputs import comparison, iamc
+    from greenpath.runners.report import ReportRunError, run_for_table
 
     for opt, path, allowed in (("--out", args.out, (".xlsx", ".csv")),
                                ("--iamc", args.iamc, (".xlsx", ".csv"))):
@@ -62,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
         if vs_name not in [sc.load(n).name for n in names]:
             names.insert(0, args.vs)
     try:
-        loaded, frames, units = comparison.run_scenarios(names, args.variables)
+        loaded, frames, units = run_for_table(names, args.variables)
         table = comparison.build(loaded, frames, units, args.variables, args.years,
                                  vs=vs_name, lang=args.lang)
-    except comparison.ComparisonError as exc:
+    except (ReportRunError, comparison.ComparisonError) as exc:
         raise CommandError(str(exc)) from None
     print(comparison.format_text(table))
     meta = {
