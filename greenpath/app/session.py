@@ -88,12 +88,14 @@ class Field(Generic[T]):
     default: Callable[[], T]
 
     def __get__(self, obj: Session | None, owner: type | None = None) -> T:
+        """Return the session's value (the default while none is set); the field on the class."""
         if obj is None:
             return self  # type: ignore[return-value]  (the class attribute: the field)
         store = obj.store
         return store[self.key] if self.key in store else self.default()
 
     def __set__(self, obj: Session, value: T) -> None:
+        """Set the session's value."""
         obj.store[self.key] = value
 
 
@@ -164,7 +166,7 @@ class Session:
         """Return the value of the widget ``key`` (one of :data:`WIDGETS`), or ``default``."""
         if not _is_widget(key):
             raise KeyError(f"{key!r} is not a widget key of the app; allowed {', '.join(WIDGETS)}")
-        return self.store[key] if key in self.store else default
+        return self.store.get(key, default)
 
     def set_widget(self, key: str, value: Any) -> None:
         """Set the value the widget ``key`` (one of :data:`WIDGETS`) shows when drawn."""

@@ -1,9 +1,10 @@
 """The Streamlit pages: simulator, model, calibration.
 
-``app.py`` calls :func:`main`.  Data flow of one interaction: a widget callback updates
-the session's lever values -> :func:`greenpath.app.state.compose` validates them into a
-scenario -> its run key (sorted settings) selects a cached result
-(``st.cache_data``) -> charts are built as Vega-Lite and drawn in the browser.
+``app.py`` calls :func:`main`.  Data flow of one interaction: a widget callback validates
+the lever's value once (:func:`greenpath.app.state.lever_setting`) into the session's lever
+values -> :func:`greenpath.app.state.request` gives their run key (sorted settings, the
+run request) -> it selects a cached result (``st.cache_data``), run by the engine without
+validating again -> charts are built as Vega-Lite and drawn in the browser.
 
 The session's values (the scenario in use, the lever values, the saved scenarios, the
 language, ...) are the attributes of :class:`greenpath.app.session.Session` (``ss``): its
@@ -16,7 +17,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from urllib.parse import urlencode, urlsplit
 
@@ -281,17 +282,16 @@ def _apply_link(request: state.LinkRequest) -> None:
     base = state.load_preset(request.preset or state.default_preset())
     levers = {k: v for k, v in request.settings.items() if k in reg.levers()}
     others = {k: v for k, v in request.settings.items() if k not in levers}
-    if others:
+    if others:  # validated by state.decode_link
         scenario = base.scenario.derive(
             base.scenario.name,
             params={k: v for k, v in others.items() if not isinstance(v, tuple)},
             tables={k: v for k, v in others.items() if isinstance(v, tuple)},
-            title_en=base.scenario.title_en, title_zh=base.scenario.title_zh,
+            checked=True, title_en=base.scenario.title_en, title_zh=base.scenario.title_zh,
             description=base.scenario.description)
         base = state.Base(scenario=scenario, preset=base.preset)
     values = state.lever_values(base)
     values.update(levers)
-    state.compose(base, values)  # validates
     ss.base = base
     ss.values = values
 
@@ -303,29 +303,41 @@ def _base_changes(base: state.Base) -> list[str]:
     return sorted(state.diff(base.scenario.settings(), cached_preset(base.preset).settings()))
 
 
-def _titles(base: state.Base, settings: Mapping[str, object]) -> tuple[str, str]:
+def _titles(base: state.Base, key: state.RunKey, changed: bool) -> tuple[str, str]:
     """Return the English and Chinese titles of the scenario on screen.
 
-    A saved scenario's name when the settings are one; the base's title with
-    "+ changes" once levers (or a link's settings) depart from it; else the base's.
+    A saved scenario's name when the settings (run key ``key``) are one; the base's
+    title with "+ changes" once levers (``changed``) or a link's settings depart from
+    it; else the base's.
     """
-    key = state.run_key(settings)
     for name, saved in ss.saved.items():
         if state.run_key(saved) == key:
             return name, name
     s = base.scenario
-    if state.changed_levers(base, ss.values) or _base_changes(base):
+    if changed or _base_changes(base):
         en, zh = s.title_en or s.name, s.title_zh or s.title_en or s.name
         return t("app_title_changed", "en", title=en), t("app_title_changed", "zh", title=zh)
     return s.title_en, s.title_zh
 
 
-def current_scenario() -> sc.Scenario:
-    """Return the scenario the levers describe, validated, titled as :func:`_titles` says."""
+def on_screen() -> tuple[sc.Scenario, state.RunKey, list[str]]:
+    """Return what the levers describe: the scenario, its run request and the levers changed.
+
+    The scenario is titled as :func:`_titles` says; the lever values were validated when
+    they entered the session, so nothing here validates them again.
+    """
     base: state.Base = ss.base
-    title_en, title_zh = _titles(base, {**base.scenario.settings(), **ss.values})
-    return state.compose(base, ss.values, name=base.scenario.name, title_en=title_en,
-                         title_zh=title_zh, description=base.scenario.description)
+    key = state.request(base, ss.values)
+    changed = state.changed_levers(base, ss.values)
+    title_en, title_zh = _titles(base, key, bool(changed))
+    scenario = state.compose(base, ss.values, name=base.scenario.name, title_en=title_en,
+                             title_zh=title_zh, description=base.scenario.description)
+    return scenario, key, changed
+
+
+def current_scenario() -> sc.Scenario:
+    """Return the scenario the levers describe (see :func:`on_screen`)."""
+    return on_screen()[0]
 
 
 # ====================================================================== callbacks
@@ -389,7 +401,7 @@ def _lever_decimals(p: reg.Parameter) -> int:
 def _on_lever(name: str) -> None:
     p = reg.levers()[name]
     value = ss.widget(session.lever_key(name))
-    ss.values[name] = float(round(value, _lever_decimals(p) + 3))
+    ss.values[name] = state.lever_setting(name, float(round(value, _lever_decimals(p) + 3)))
     ss.hint = False  # the levers are found
     ss.undo = None  # an undo offer is about the settings before this move
 
@@ -397,7 +409,7 @@ def _on_lever(name: str) -> None:
 def _on_constant(name: str) -> None:
     """Replace a year table by a constant (its value in the policy start year)."""
     years, values = ss.values[name]
-    ss.values[name] = float(round(pd.Series(values, index=years).iloc[0], 6))
+    ss.values[name] = state.lever_setting(name, float(round(pd.Series(values, index=years).iloc[0], 6)))
 
 
 def _on_revert() -> None:
@@ -1076,14 +1088,12 @@ def simulator_page(lang: str, levers: Callable[[], None] | None = None) -> None:
 
 def _simulator_page(lang: str, draw_levers: Callable[[], None]) -> None:
     try:
-        current = current_scenario()
+        current, key, changed = on_screen()
     except sc.ScenarioError as exc:  # lever values are validated before they are kept
         st.error(f"{t('app_error_scenario', lang)}\n\n{md(exc)}")
         return
-    key = state.run_key(current.settings())
     runs = _runs(key, lang)
     base: state.Base = ss.base
-    changed = state.changed_levers(base, ss.values)
     title = (current.title_zh if lang == "zh" else current.title_en) or current.name
     base_title = ((base.scenario.title_zh if lang == "zh" else base.scenario.title_en)
                   or base.scenario.name)
