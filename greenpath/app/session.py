@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast, overload
 
 import streamlit as st
 
@@ -87,10 +87,16 @@ class Field(Generic[T]):
     key: str
     default: Callable[[], T]
 
-    def __get__(self, obj: Session | None, owner: type | None = None) -> T:
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Field[T]: ...
+
+    @overload
+    def __get__(self, obj: Session, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: Session | None, owner: type | None = None) -> T | Field[T]:
         """Return the session's value (the default while none is set); the field on the class."""
         if obj is None:
-            return self  # type: ignore[return-value]  (the class attribute: the field)
+            return self
         store = obj.store
         return store[self.key] if self.key in store else self.default()
 
@@ -137,7 +143,9 @@ class Session:
     @property
     def store(self) -> MutableMapping[str, Any]:
         """The mapping the values live in."""
-        return st.session_state if self._store is None else self._store
+        if self._store is None:
+            return cast(MutableMapping[str, Any], st.session_state)
+        return self._store
 
     @classmethod
     def fields(cls) -> dict[str, Field]:
