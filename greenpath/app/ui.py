@@ -364,11 +364,7 @@ def _keep_for_undo(what: str) -> None:
     if not changed:
         ss.undo = None
         return
-    try:
-        key = state.run_key({**base.scenario.settings(), **ss.values})
-    except (TypeError, ValueError):
-        key = None
-    if key is not None and _saved_as(key) is not None:
+    if _saved_as(state.request(base, ss.values)) is not None:
         ss.undo = None
         return
     ss.undo = {"base": base, "values": dict(ss.values), "n": len(changed), "what": what}
