@@ -222,8 +222,9 @@ def _init() -> None:
     """Defaults for a new session, then the share link's settings (once)."""
     if ss.started:
         return
-    ss.start(None)
-    _set_base(state.load_preset(state.default_preset()))
+    base = state.load_preset(state.default_preset())  # raises before the session starts
+    ss.start(base)
+    _set_base(base)
     # Every value of a repeated parameter, so a link giving one twice is an error.
     query = {k: st.query_params.get_all(k) for k in st.query_params}
     request, errors = state.decode_link(query, LANGS, PAGES)
