@@ -117,9 +117,15 @@ class ModelPool:
 
     def run(self, key: state.RunKey, name: str = "custom",
             columns: list[str] | None = None) -> RunResult:
-        """Run the settings of ``key`` (see :func:`greenpath.app.state.run_key`)."""
+        """Run the settings of ``key`` (see :func:`greenpath.app.state.run_key`).
+
+        ``key`` is a run request the app built from validated settings
+        (:func:`greenpath.app.state.request`), so the engine does not validate it again;
+        it still refuses a name that is not a model parameter.
+        """
         with self.model(self.structure(key)) as m:
-            return m.run(**state.run_kwargs(key), return_columns=columns, scenario=name)
+            return m.run(**state.run_kwargs(key), return_columns=columns, scenario=name,
+                         validate=False)
 
 
 # ------------------------------------------------------------------ targets, wedges, bands

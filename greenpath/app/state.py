@@ -9,6 +9,14 @@ Run key
     The hashable identity of a run: the settings that differ from the model defaults,
     sorted, tables as tuples.  Two sessions with the same settings share one cached
     result whatever the scenarios are called; the baseline is the empty key.
+    It is the app's run request: built from settings validated where they entered
+    (:func:`lever_setting`, a preset, an upload, a link), it goes to the engine as it is
+    (:meth:`greenpath.app.runner.ModelPool.run`) and is not validated again.
+Lever move
+    widget value -> :func:`lever_setting` (rounded by the page, validated once, normal
+    form) in the session's lever values -> :func:`request`: the levers that differ from
+    the base over its settings (normal form, nothing normalised again) -> their run key
+    -> the engine's keyword arguments (:func:`run_kwargs`) -> the engine.
 Share link
     ``?scenario=<preset>&lang=zh&page=simulator&wind_build_rate=276`` -- only the
     settings that differ from the preset are written.  Decoding validates every value
@@ -22,6 +30,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from greenpath.model import registry as reg
 from greenpath.scenarios import scenario as sc
@@ -53,6 +62,25 @@ class LinkError(ValueError):
 settable, defaults, normalise, same = st.settable, st.defaults, st.normalise, st.same
 full, diff, run_key, key_settings = st.full, st.diff, st.run_key, st.key_settings
 run_kwargs = st.run_kwargs
+#: How a lever value from a widget is named in a validation error.
+LEVER_SOURCE = "app"
+
+
+def lever_setting(name: str, value: object) -> Setting:
+    """Return a lever value entering the session from a widget, validated, in normal form.
+
+    The one validation of a lever move: the scenario-file rules
+    (:func:`greenpath.scenarios.scenario.validate`: a lever of the registry, a number in
+    its range, a whole year for a year).  Everything after it (the run key, the scenario
+    on screen, the engine run) takes the value as it is.
+
+    Raises
+    ------
+    greenpath.scenarios.ScenarioError
+        The value breaks a rule; the message names the lever, the value and what is allowed.
+    """
+    _, params, tables = sc.validate({"levers": {name: value}}, LEVER_SOURCE)
+    return normalise({**params, **tables}[name])
 
 
 def key_scenario(key: RunKey, name: str = "custom", title_en: str = "",
@@ -89,6 +117,11 @@ class Base:
     preset: str | None
     uploaded: bool = False
 
+    @cached_property
+    def settings(self) -> dict[str, Setting]:
+        """Every settable parameter as the scenario gives it (defaults where it is silent), normal form."""
+        return full(self.scenario.settings())
+
 
 def load_preset(name: str) -> Base:
     """Return a shipped preset as a :class:`Base`."""
@@ -102,25 +135,44 @@ def preset_settings(name: str | None) -> dict[str, Setting]:
 
 def lever_values(base: Base) -> dict[str, Setting]:
     """Return the value of every lever in ``base`` (tables stay tables)."""
-    settings = full(base.scenario.settings())
+    settings = base.settings
     return {n: settings[n] for n in reg.levers()}
+
+
+def changes(base: Base, levers: Mapping[str, Setting]) -> dict[str, Setting]:
+    """Return the lever values that differ from what ``base`` gives ("unsaved changes").
+
+    ``levers`` are the session's values: validated and in normal form.
+    """
+    start = base.settings
+    return {n: v for n, v in levers.items() if not same(v, start[n])}
+
+
+def request(base: Base, levers: Mapping[str, Setting]) -> RunKey:
+    """Return the run request of ``base`` with ``levers``: its run key.
+
+    The levers that differ from the base over its settings, in normal form; the same key
+    as :func:`run_key` of :func:`compose`'s settings, with no setting validated or
+    normalised again.
+    """
+    return st.normal_key({**base.settings, **changes(base, levers)})
 
 
 def compose(base: Base, levers: Mapping[str, Setting], name: str = "current",
             **meta: str) -> sc.Scenario:
     """Compose the current scenario: ``base`` with the lever values that differ from it.
 
-    Validated with the scenario-file rules (:meth:`Scenario.derive`), so a value the
-    registry does not allow raises :class:`~greenpath.scenarios.ScenarioError`.
+    ``levers`` were validated where they entered the session (:func:`lever_setting`,
+    the base's own settings, a link), so :meth:`Scenario.derive` takes them as they are.
     """
-    params, tables = st.split(diff({**base.scenario.settings(), **levers}, base.scenario.settings()))
-    return base.scenario.derive(safe_name(name), params=params, tables=tables, **meta)
+    params, tables = st.split(changes(base, levers))
+    return base.scenario.derive(safe_name(name), params=params, tables=tables, checked=True,
+                                **meta)
 
 
 def changed_levers(base: Base, levers: Mapping[str, Setting]) -> list[str]:
     """Levers whose value differs from ``base`` ("unsaved changes")."""
-    start = lever_values(base)
-    return [n for n, v in levers.items() if not same(normalise(v), start[n])]
+    return list(changes(base, levers))
 
 
 def scenario_toml(current: sc.Scenario, base: Base) -> str:

@@ -1,22 +1,15 @@
 """The Streamlit pages: simulator, model, calibration.
 
-``app.py`` calls :func:`main`.  Data flow of one interaction: a widget callback updates
-the session's lever values -> :func:`greenpath.app.state.compose` validates them into a
-scenario -> its run key (sorted settings) selects a cached result
-(``st.cache_data``) -> charts are built as Vega-Lite and drawn in the browser.
+``app.py`` calls :func:`main`.  Data flow of one interaction: a widget callback validates
+the lever's value once (:func:`greenpath.app.state.lever_setting`) into the session's lever
+values -> :func:`greenpath.app.state.request` gives their run key (sorted settings, the
+run request) -> it selects a cached result (``st.cache_data``), run by the engine without
+validating again -> charts are built as Vega-Lite and drawn in the browser.
 
-Session state (all keys start ``gp_``; widget keys start ``w_``):
-
-``gp_base``      :class:`~greenpath.app.state.Base`, the preset or uploaded scenario
-``gp_values``    lever -> value (float, or a year table kept from the base)
-``gp_saved``     name -> saved settings
-``gp_compare``   names of the saved scenarios drawn on the charts (a new save is added)
-``gp_lang``, ``gp_page``, ``gp_present``, ``gp_chart``
-``gp_errors``    messages of the last bad share link, shown at the top until dismissed
-``gp_upload``    ``(kind, file name, message or the file's warnings)`` of the last upload, shown under the uploader
-
-Widget values are copied into ``gp_*`` by callbacks because Streamlit forgets the
-state of widgets that are not drawn (e.g. the levers while the model page is shown).
+The session's values (the scenario in use, the lever values, the saved scenarios, the
+language, ...) are the attributes of :class:`greenpath.app.session.Session` (``ss``): its
+module lists every ``st.session_state`` key and default, and the widget keys whose values
+are read or set.
 """
 
 from __future__ import annotations
@@ -24,14 +17,14 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from urllib.parse import urlencode, urlsplit
 
 import pandas as pd
 import streamlit as st
 
-from greenpath.app import calibration_view, exports, model_view, runner, sections, state, uncertainty
+from greenpath.app import calibration_view, exports, model_view, runner, sections, session, state, uncertainty
 from greenpath.app import charts as live
 from greenpath.app.plain import md
 from greenpath.engines.pysd_engine import RunResult
@@ -55,7 +48,7 @@ TABS = ("compare", "file", "share", "downloads")
 GRID = (("co2", "co2_imports"), ("renewables", "coal"), ("energy_mix", "industry"),
         ("intensity",), ("wedges", "wedges_imports"))
 #: The charts a meeting starts with in view, next to the levers ("graphs to show").
-DEFAULT_VIEW = ("co2", "coal", "renewables")
+DEFAULT_VIEW = session.DEFAULT_VIEW
 #: How many charts the view holds: fewer leaves the screen empty, more makes them unreadable.
 VIEW_MIN, VIEW_MAX = 2, 4
 #: Height of a chart's plotting area in the view (pixels): three side by side, or a 2x2
@@ -70,7 +63,7 @@ CHART_TARGETS = {
     "industry": ("industrial_intensity", "industrial_energy_saving"), "wedges": (),
     "wedges_imports": (),
 }
-ss = st.session_state
+ss = session.Session()
 
 
 # ====================================================================== cached work
@@ -227,43 +220,34 @@ def cached_preset(name: str) -> sc.Scenario:
 # ====================================================================== session state
 def _init() -> None:
     """Defaults for a new session, then the share link's settings (once)."""
-    if "gp_base" in ss:
+    if ss.started:
         return
-    ss.gp_lang = "en"
-    ss.gp_page = "simulator"
-    ss.gp_present = False
-    ss.gp_chart = CHART_ORDER[0]
-    ss.gp_saved = {}
-    ss.gp_compare = []
-    ss.gp_errors = []
-    ss.gp_upload = None
-    ss.gp_view = list(DEFAULT_VIEW)
-    ss.gp_hint = True
-    ss.gp_undo = None
-    _set_base(state.load_preset(state.default_preset()))
+    base = state.load_preset(state.default_preset())  # raises before the session starts
+    ss.start(base)
+    _set_base(base)
     # Every value of a repeated parameter, so a link giving one twice is an error.
     query = {k: st.query_params.get_all(k) for k in st.query_params}
     request, errors = state.decode_link(query, LANGS, PAGES)
-    errors = [user_message(e, ss.gp_lang) for e in errors]
+    errors = [user_message(e, ss.lang) for e in errors]
     if request.lang:
-        ss.gp_lang = request.lang
+        ss.lang = request.lang
     if request.page:
-        ss.gp_page = request.page
+        ss.page = request.page
     if request.sets_scenario:
         try:
             _apply_link(request)
         except (sc.ScenarioError, reg.RegistryError) as exc:
-            errors.append(user_message(str(exc), ss.gp_lang))
-    saved, compare, saved_errors = state.decode_saved(query, ss.gp_base.preset)
-    ss.gp_saved = saved
-    ss.gp_compare = compare[: live.MAX_SAVED]
-    errors.extend(user_message(e, ss.gp_lang) for e in saved_errors)
+            errors.append(user_message(str(exc), ss.lang))
+    saved, compare, saved_errors = state.decode_saved(query, ss.base.preset)
+    ss.saved = saved
+    ss.compare = compare[: live.MAX_SAVED]
+    errors.extend(user_message(e, ss.lang) for e in saved_errors)
     if request.not_applied:
-        errors.append(t("app_link_not_applied", ss.gp_lang, settings=", ".join(
-            f"{_setting_label(k, ss.gp_lang)} = {state.format_setting(v)}"
+        errors.append(t("app_link_not_applied", ss.lang, settings=", ".join(
+            f"{_setting_label(k, ss.lang)} = {state.format_setting(v)}"
             for k, v in request.not_applied.items())))
     if errors:
-        ss.gp_errors = [t("app_error_link", ss.gp_lang), *errors]
+        ss.errors = [t("app_error_link", ss.lang), *errors]
 
 
 _CLI_HINT = re.compile(r"(?:listed by |see )?`greenpath vars --kind (lever|uncertainty)`"
@@ -290,8 +274,8 @@ def _setting_label(name: str, lang: str) -> str:
 
 
 def _set_base(base: state.Base) -> None:
-    ss.gp_base = base
-    ss.gp_values = state.lever_values(base)
+    ss.base = base
+    ss.values = state.lever_values(base)
 
 
 def _apply_link(request: state.LinkRequest) -> None:
@@ -299,19 +283,18 @@ def _apply_link(request: state.LinkRequest) -> None:
     base = state.load_preset(request.preset or state.default_preset())
     levers = {k: v for k, v in request.settings.items() if k in reg.levers()}
     others = {k: v for k, v in request.settings.items() if k not in levers}
-    if others:
+    if others:  # validated by state.decode_link
         scenario = base.scenario.derive(
             base.scenario.name,
             params={k: v for k, v in others.items() if not isinstance(v, tuple)},
             tables={k: v for k, v in others.items() if isinstance(v, tuple)},
-            title_en=base.scenario.title_en, title_zh=base.scenario.title_zh,
+            checked=True, title_en=base.scenario.title_en, title_zh=base.scenario.title_zh,
             description=base.scenario.description)
         base = state.Base(scenario=scenario, preset=base.preset)
     values = state.lever_values(base)
     values.update(levers)
-    state.compose(base, values)  # validates
-    ss.gp_base = base
-    ss.gp_values = values
+    ss.base = base
+    ss.values = values
 
 
 def _base_changes(base: state.Base) -> list[str]:
@@ -321,42 +304,54 @@ def _base_changes(base: state.Base) -> list[str]:
     return sorted(state.diff(base.scenario.settings(), cached_preset(base.preset).settings()))
 
 
-def _titles(base: state.Base, settings: Mapping[str, object]) -> tuple[str, str]:
+def _titles(base: state.Base, key: state.RunKey, changed: bool) -> tuple[str, str]:
     """Return the English and Chinese titles of the scenario on screen.
 
-    A saved scenario's name when the settings are one; the base's title with
-    "+ changes" once levers (or a link's settings) depart from it; else the base's.
+    A saved scenario's name when the settings (run key ``key``) are one; the base's
+    title with "+ changes" once levers (``changed``) or a link's settings depart from
+    it; else the base's.
     """
-    key = state.run_key(settings)
-    for name, saved in ss.gp_saved.items():
+    for name, saved in ss.saved.items():
         if state.run_key(saved) == key:
             return name, name
     s = base.scenario
-    if state.changed_levers(base, ss.gp_values) or _base_changes(base):
+    if changed or _base_changes(base):
         en, zh = s.title_en or s.name, s.title_zh or s.title_en or s.name
         return t("app_title_changed", "en", title=en), t("app_title_changed", "zh", title=zh)
     return s.title_en, s.title_zh
 
 
+def on_screen() -> tuple[sc.Scenario, state.RunKey, list[str]]:
+    """Return what the levers describe: the scenario, its run request and the levers changed.
+
+    The scenario is titled as :func:`_titles` says; the lever values were validated when
+    they entered the session, so nothing here validates them again.
+    """
+    base: state.Base = ss.base
+    key = state.request(base, ss.values)
+    changed = state.changed_levers(base, ss.values)
+    title_en, title_zh = _titles(base, key, bool(changed))
+    scenario = state.compose(base, ss.values, name=base.scenario.name, title_en=title_en,
+                             title_zh=title_zh, description=base.scenario.description)
+    return scenario, key, changed
+
+
 def current_scenario() -> sc.Scenario:
-    """Return the scenario the levers describe, validated, titled as :func:`_titles` says."""
-    base: state.Base = ss.gp_base
-    title_en, title_zh = _titles(base, {**base.scenario.settings(), **ss.gp_values})
-    return state.compose(base, ss.gp_values, name=base.scenario.name, title_en=title_en,
-                         title_zh=title_zh, description=base.scenario.description)
+    """Return the scenario the levers describe (see :func:`on_screen`)."""
+    return on_screen()[0]
 
 
 # ====================================================================== callbacks
 def _on_lang() -> None:
-    ss.gp_lang = ss.w_lang
+    ss.lang = ss.widget(session.W_LANG)
 
 
 def _on_page() -> None:
-    ss.gp_page = ss.w_page
+    ss.page = ss.widget(session.W_PAGE)
 
 
 def _on_present() -> None:
-    ss.gp_present = ss.w_present
+    ss.present = ss.widget(session.W_PRESENT)
 
 
 def _keep_for_undo(what: str) -> None:
@@ -365,38 +360,34 @@ def _keep_for_undo(what: str) -> None:
     ``what`` names the replacement (shown in the offer).  Nothing is kept when the levers
     are as their base has them, or when the settings are a saved scenario's.
     """
-    base: state.Base = ss.gp_base
-    changed = state.changed_levers(base, ss.gp_values)
+    base: state.Base = ss.base
+    changed = state.changed_levers(base, ss.values)
     if not changed:
-        ss.gp_undo = None
+        ss.undo = None
         return
-    try:
-        key = state.run_key({**base.scenario.settings(), **ss.gp_values})
-    except (TypeError, ValueError):
-        key = None
-    if key is not None and _saved_as(key) is not None:
-        ss.gp_undo = None
+    if _saved_as(state.request(base, ss.values)) is not None:
+        ss.undo = None
         return
-    ss.gp_undo = {"base": base, "values": dict(ss.gp_values), "n": len(changed), "what": what}
+    ss.undo = {"base": base, "values": dict(ss.values), "n": len(changed), "what": what}
 
 
 def _on_undo() -> None:
-    undo = ss.gp_undo
+    undo = ss.undo
     if undo:
-        ss.gp_base = undo["base"]
-        ss.gp_values = undo["values"]
-    ss.gp_undo = None
+        ss.base = undo["base"]
+        ss.values = undo["values"]
+    ss.undo = None
 
 
 def _on_undo_dismiss() -> None:
-    ss.gp_undo = None
+    ss.undo = None
 
 
 def _on_preset() -> None:
-    choice = ss.w_preset
+    choice = ss.widget(session.W_PRESET)
     if choice == _UPLOADED:
         return
-    _keep_for_undo(_preset_label(choice, ss.gp_lang))
+    _keep_for_undo(_preset_label(choice, ss.lang))
     _set_base(state.load_preset(choice))
 
 
@@ -406,21 +397,21 @@ def _lever_decimals(p: reg.Parameter) -> int:
 
 def _on_lever(name: str) -> None:
     p = reg.levers()[name]
-    value = ss[f"w_lever_{name}"]
-    ss.gp_values[name] = float(round(value, _lever_decimals(p) + 3))
-    ss.gp_hint = False  # the levers are found
-    ss.gp_undo = None  # an undo offer is about the settings before this move
+    value = ss.widget(session.lever_key(name))
+    ss.values[name] = state.lever_setting(name, float(round(value, _lever_decimals(p) + 3)))
+    ss.hint = False  # the levers are found
+    ss.undo = None  # an undo offer is about the settings before this move
 
 
 def _on_constant(name: str) -> None:
     """Replace a year table by a constant (its value in the policy start year)."""
-    years, values = ss.gp_values[name]
-    ss.gp_values[name] = float(round(pd.Series(values, index=years).iloc[0], 6))
+    years, values = ss.values[name]
+    ss.values[name] = state.lever_setting(name, float(round(pd.Series(values, index=years).iloc[0], 6)))
 
 
 def _on_revert() -> None:
-    _keep_for_undo(t("app_revert", ss.gp_lang))
-    _set_base(ss.gp_base)
+    _keep_for_undo(t("app_revert", ss.lang))
+    _set_base(ss.base)
 
 
 def _on_upload() -> None:
@@ -428,76 +419,76 @@ def _on_upload() -> None:
 
     Removing the file from the uploader clears the message.
     """
-    uploaded = ss.get("w_upload")
+    uploaded = ss.widget(session.W_UPLOAD)
     if uploaded is None:
-        ss.gp_upload = None
+        ss.upload = None
         return
     try:
         base = state.from_upload(uploaded.getvalue(), uploaded.name, UPLOAD_LIMIT_BYTES,
-                                 saved=ss.gp_saved)
+                                 saved=ss.saved)
     except (sc.ScenarioError, reg.RegistryError) as exc:
-        ss.gp_upload = ("error", uploaded.name, user_message(str(exc), ss.gp_lang))
+        ss.upload = ("error", uploaded.name, user_message(str(exc), ss.lang))
         return
-    ss.gp_upload = ("success", uploaded.name, tuple(base.scenario.warnings))
+    ss.upload = ("success", uploaded.name, tuple(base.scenario.warnings))
     _keep_for_undo(uploaded.name)
     _set_base(base)
 
 
 def _on_compare() -> None:
-    ss.gp_compare = list(ss.w_compare)
+    ss.compare = list(ss.widget(session.W_COMPARE))
 
 
 def _on_sets() -> None:
-    ss.gp_sets = list(ss.w_sets)
+    ss.sets = list(ss.widget(session.W_SETS))
 
 
 def _sets() -> tuple[str, ...] | None:
     """Target sets chosen (None: all)."""
-    chosen = ss.get("gp_sets")
+    chosen = ss.sets
     return None if chosen is None else tuple(chosen)
 
 
 def _on_dismiss() -> None:
-    ss.gp_errors = []
+    ss.errors = []
 
 
 def _on_hint_ok() -> None:
-    ss.gp_hint = False
+    ss.hint = False
 
 
 def _on_view() -> None:
     """Keep the charts picked for the view, two to four of them, in the page's order."""
-    chosen = [c for c in CHART_ORDER if c in (ss.w_view or ())]
+    chosen = [c for c in CHART_ORDER if c in (ss.widget(session.W_VIEW) or ())]
     if not VIEW_MIN <= len(chosen) <= VIEW_MAX:
-        ss.gp_view_msg = t("app_view_limits", ss.gp_lang, lo=VIEW_MIN, hi=VIEW_MAX)
+        ss.view_msg = t("app_view_limits", ss.lang, lo=VIEW_MIN, hi=VIEW_MAX)
         return
-    ss.gp_view = chosen
+    ss.view = chosen
 
 
 def _on_dismiss_upload() -> None:
-    ss.gp_upload = None
+    ss.upload = None
 
 
 def _on_save() -> None:
-    name = (ss.get("w_save_name") or "").strip()
+    name = (ss.widget(session.W_SAVE_NAME) or "").strip()
     if not name:
-        ss.gp_save_msg = ("error", t("app_save_need_name", ss.gp_lang))
+        ss.save_msg = ("error", t("app_save_need_name", ss.lang))
         return
-    if name in ss.gp_saved and not ss.get("w_save_replace"):
-        ss.gp_save_msg = ("warning", t("app_save_exists", ss.gp_lang, name=md(name)))
+    if name in ss.saved and not ss.widget(session.W_SAVE_REPLACE):
+        ss.save_msg = ("warning", t("app_save_exists", ss.lang, name=md(name)))
         return
-    ss.gp_saved[name] = dict(current_scenario().settings())
-    ss.gp_save_msg = ("success", t("app_saved", ss.gp_lang, name=md(name)))
-    ss.w_save_replace = False
+    ss.saved[name] = dict(current_scenario().settings())
+    ss.save_msg = ("success", t("app_saved", ss.lang, name=md(name)))
+    ss.set_widget(session.W_SAVE_REPLACE, False)
     # A new save is drawn at once; beyond the limit the longest-shown one makes room.
-    compare = [n for n in ss.gp_compare if n != name and n in ss.gp_saved]
-    ss.gp_compare = [*compare, name][-live.MAX_SAVED:]
+    compare = [n for n in ss.compare if n != name and n in ss.saved]
+    ss.compare = [*compare, name][-live.MAX_SAVED:]
 
 
 def _on_load_saved(name: str) -> None:
-    settings = ss.gp_saved[name]
+    settings = ss.saved[name]
     _keep_for_undo(name)
-    base: state.Base = ss.gp_base
+    base: state.Base = ss.base
     values = {n: state.full(settings)[n] for n in reg.levers()}
     others = {k: v for k, v in state.diff(settings, base.scenario.settings()).items()
               if k not in values}
@@ -507,26 +498,26 @@ def _on_load_saved(name: str) -> None:
                                                       if not isinstance(v, tuple)},
                                tables={k: v for k, v in settings.items()
                                        if isinstance(v, tuple)})
-        ss.gp_base = state.Base(scenario=scenario, preset=base.preset, uploaded=True)
-    ss.gp_values = values
+        ss.base = state.Base(scenario=scenario, preset=base.preset, uploaded=True)
+    ss.values = values
 
 
 def _on_remove_saved(name: str) -> None:
-    ss.gp_saved.pop(name, None)
-    ss.gp_compare = [n for n in ss.gp_compare if n != name]
+    ss.saved.pop(name, None)
+    ss.compare = [n for n in ss.compare if n != name]
 
 
 def _on_chart_step(step: int) -> None:
-    i = SLIDES.index(ss.gp_chart)
-    ss.gp_chart = SLIDES[(i + step) % len(SLIDES)]
+    i = SLIDES.index(ss.chart)
+    ss.chart = SLIDES[(i + step) % len(SLIDES)]
 
 
 def _on_present_exit() -> None:
-    ss.gp_present = False
+    ss.present = False
 
 
 def _on_chart_pick() -> None:
-    ss.gp_chart = ss.w_chart
+    ss.chart = ss.widget(session.W_CHART)
 
 
 _UPLOADED = "__uploaded__"
@@ -572,8 +563,8 @@ def lever_help(p: reg.Parameter, lang: str) -> str:
 
 
 def _lever_widget(p: reg.Parameter, lang: str, start: state.Setting) -> None:
-    value = ss.gp_values[p.name]
-    key = f"w_lever_{p.name}"
+    value = ss.values[p.name]
+    key = session.lever_key(p.name)
     changed = not state.same(state.normalise(value), start)
     label = lever_label(p, lang) + (" ●" if changed else "")
     start_text = _table_text(start) if isinstance(start, tuple) else _fmt(start, p)
@@ -590,13 +581,13 @@ def _lever_widget(p: reg.Parameter, lang: str, start: state.Setting) -> None:
         step = _lever_step(p)
         decimals = max(_lever_decimals(p), 0)
         if is_year:
-            ss[key] = int(round(value))
+            ss.set_widget(key, int(round(value)))
             # ``value`` repeats the state set above: without it Streamlit copies the whole
             # session state per slider to find out whether it is a range (30 copies a move).
             st.slider(label, min_value=int(p.min), max_value=int(p.max), step=1, key=key,
                       value=int(round(value)), on_change=_on_lever, args=(p.name,), help=tip)
         else:
-            ss[key] = float(value)
+            ss.set_widget(key, float(value))
             shown = decimals
             while shown < 4 and abs(round(float(value), shown) - float(value)) > 1e-12:
                 shown += 1
@@ -608,12 +599,12 @@ def _lever_widget(p: reg.Parameter, lang: str, start: state.Setting) -> None:
 
 def _preset_options() -> list[str]:
     names = sc.available()
-    return [*names, _UPLOADED] if ss.gp_base.uploaded else names
+    return [*names, _UPLOADED] if ss.base.uploaded else names
 
 
 def _preset_label(name: str, lang: str) -> str:
     if name == _UPLOADED:
-        s: sc.Scenario = ss.gp_base.scenario
+        s: sc.Scenario = ss.base.scenario
         return t("app_uploaded_label", lang, name=(s.title_zh if lang == "zh" else s.title_en)
                  or s.name)
     s = cached_preset(name)
@@ -623,22 +614,22 @@ def _preset_label(name: str, lang: str) -> str:
 def sidebar(lang: str) -> None:
     """Language, page, presentation mode and preset (the levers: :func:`sidebar_levers`)."""
     with st.sidebar:
-        if ss.gp_page == "simulator" and not ss.gp_present:  # the main area keeps its height
+        if ss.page == "simulator" and not ss.present:  # the main area keeps its height
             st.title(t("app_title", lang), anchor=False)
-        ss.w_lang = ss.gp_lang
-        st.radio(t("app_language", lang), LANGS, key="w_lang", horizontal=True,
+        ss.set_widget(session.W_LANG, ss.lang)
+        st.radio(t("app_language", lang), LANGS, key=session.W_LANG, horizontal=True,
                  format_func=lambda x: {"en": "English", "zh": "中文"}[x], on_change=_on_lang)
-        ss.w_page = ss.gp_page
-        st.radio(t("app_page", lang), PAGES, key="w_page", horizontal=True,
+        ss.set_widget(session.W_PAGE, ss.page)
+        st.radio(t("app_page", lang), PAGES, key=session.W_PAGE, horizontal=True,
                  format_func=lambda x: t(f"app_page_{x}", lang), on_change=_on_page)
-        if ss.gp_page != "simulator":
+        if ss.page != "simulator":
             return
-        ss.w_present = ss.gp_present
-        st.toggle(t("app_present", lang), key="w_present", on_change=_on_present,
+        ss.set_widget(session.W_PRESENT, ss.present)
+        st.toggle(t("app_present", lang), key=session.W_PRESENT, on_change=_on_present,
                   help=t("app_present_help", lang))
         options = _preset_options()
-        ss.w_preset = _UPLOADED if ss.gp_base.uploaded else ss.gp_base.preset
-        st.selectbox(t("app_preset", lang), options, key="w_preset",
+        ss.set_widget(session.W_PRESET, _UPLOADED if ss.base.uploaded else ss.base.preset)
+        st.selectbox(t("app_preset", lang), options, key=session.W_PRESET,
                      format_func=lambda x: _preset_label(x, lang), on_change=_on_preset,
                      help=t("app_preset_help", lang))
 
@@ -646,12 +637,12 @@ def sidebar(lang: str) -> None:
 def sidebar_levers(lang: str) -> None:
     """Draw the first-visit hint and the levers under the preset (called by :func:`simulator`)."""
     with st.sidebar:
-        if ss.gp_hint and not ss.gp_present:
+        if ss.hint and not ss.present:
             first_visit_hint(lang)
-        start = state.lever_values(ss.gp_base)
+        start = state.lever_values(ss.base)
         for section, params in sections.grouped_levers():
             title = t(f"app_section_{section.id}", lang)
-            n_changed = sum(not state.same(state.normalise(ss.gp_values[p.name]), start[p.name])
+            n_changed = sum(not state.same(state.normalise(ss.values[p.name]), start[p.name])
                             for p in params)
             if n_changed:
                 title += " " + t("app_section_changed", lang, n=n_changed)
@@ -672,14 +663,14 @@ def _runs(current_key: state.RunKey, lang: str) -> list[live.Run]:
     res = cached_run(base_key)
     runs.append(live.Run(baseline, "baseline", res.frame, res, base_key))
     taken = {current, baseline, live.mpl.BASELINE}
-    for name in ss.gp_compare[: live.MAX_SAVED]:
-        if name not in ss.gp_saved:
+    for name in ss.compare[: live.MAX_SAVED]:
+        if name not in ss.saved:
             continue
         label = name
         while label in taken:
             label += " ′"
         taken.add(label)
-        key = state.run_key(ss.gp_saved[name])
+        key = state.run_key(ss.saved[name])
         res = cached_run(key)
         runs.append(live.Run(label, "saved", res.frame, res, key))
     return runs
@@ -765,8 +756,8 @@ def target_panel(targets: pd.DataFrame | None, lang: str, compact: bool = False)
         return
     all_sets = cached_target_sets()
     if all_sets and not compact:
-        ss.w_sets = list(all_sets if ss.get("gp_sets") is None else ss.gp_sets)
-        st.multiselect(t("app_target_sets", lang), all_sets, key="w_sets", on_change=_on_sets,
+        ss.set_widget(session.W_SETS, list(all_sets if ss.sets is None else ss.sets))
+        st.multiselect(t("app_target_sets", lang), all_sets, key=session.W_SETS, on_change=_on_sets,
                        help=t("app_target_sets_help", lang),
                        format_func=lambda x: target_set_label(x, lang))
     met = int(targets["met"].astype(bool).sum())
@@ -852,7 +843,7 @@ def _optional_panel(compute: Callable, *args, what: str):
     try:
         return compute(*args)
     except Exception as exc:  # noqa: BLE001 - shown to the user, never swallowed
-        st.warning(t("app_panel_failed", ss.gp_lang, what=t(what, ss.gp_lang),
+        st.warning(t("app_panel_failed", ss.lang, what=t(what, ss.lang),
                      error=md(f"{type(exc).__name__}: {exc}")))
         return None
 
@@ -936,7 +927,7 @@ def _wedge_tables(runs: list[live.Run], wedges: pd.DataFrame | None) -> dict[str
 def _saved_download(name: str, base: state.Base, lang: str) -> None:
     """Download button of one saved scenario (its file, whatever the levers show now)."""
     try:
-        text = state.saved_toml(name, ss.gp_saved[name], base.preset)
+        text = state.saved_toml(name, ss.saved[name], base.preset)
     except sc.ScenarioError as exc:
         st.error(str(exc))
         return
@@ -949,7 +940,7 @@ def _saved_download(name: str, base: state.Base, lang: str) -> None:
 
 def upload_message(lang: str) -> None:
     """Show the outcome of the last upload, under the uploader: what failed, or what was loaded."""
-    msg = ss.gp_upload
+    msg = ss.upload
     if not msg:
         return
     kind, name, detail = msg
@@ -965,7 +956,7 @@ def upload_message(lang: str) -> None:
 def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
                    lazy_wedges: _LazyWedges) -> None:
     """Save / load / share the scenario, and download data and decks."""
-    base: state.Base = ss.gp_base
+    base: state.Base = ss.base
     # A keyed tab bar keeps the chosen tab across reruns (an upload, a lever, a message
     # appearing above it).  It does not track its state (on_change): that would rerun
     # the page on every tab click, and a download clicked during that rerun would find
@@ -975,21 +966,21 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
     with tab_save:
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         with c1:
-            st.text_input(t("app_save_name", lang), key="w_save_name",
+            st.text_input(t("app_save_name", lang), key=session.W_SAVE_NAME,
                           placeholder=t("app_save_placeholder", lang))
         with c2:
             st.button(t("app_save", lang), key="w_save", on_click=_on_save, type="primary")
-        if (ss.get("w_save_name") or "").strip() in ss.gp_saved:
-            st.checkbox(t("app_save_replace", lang, name=md(ss.w_save_name.strip())),
-                        key="w_save_replace")
-        msg = ss.pop("gp_save_msg", None)
+        if (ss.widget(session.W_SAVE_NAME) or "").strip() in ss.saved:
+            st.checkbox(t("app_save_replace", lang, name=md(ss.widget(session.W_SAVE_NAME).strip())),
+                        key=session.W_SAVE_REPLACE)
+        msg = ss.take("save_msg")
         if msg:
             getattr(st, msg[0])(msg[1])
-        if ss.gp_saved:
-            ss.w_compare = [n for n in ss.gp_compare if n in ss.gp_saved]
-            st.multiselect(t("app_compare_with", lang), list(ss.gp_saved), key="w_compare",
+        if ss.saved:
+            ss.set_widget(session.W_COMPARE, [n for n in ss.compare if n in ss.saved])
+            st.multiselect(t("app_compare_with", lang), list(ss.saved), key=session.W_COMPARE,
                            max_selections=live.MAX_SAVED, on_change=_on_compare)
-            for name in list(ss.gp_saved):
+            for name in list(ss.saved):
                 c1, c2, c4, c3 = st.columns([4, 1, 1, 1], vertical_alignment="center")
                 c1.markdown(f"• {md(name)}")
                 c2.button(t("app_load", lang), key=f"w_load_{name}", on_click=_on_load_saved,
@@ -1005,7 +996,7 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
         # The file is named after what it holds: a saved scenario's name only while the
         # levers are exactly that scenario (the name typed in the save box is not used).
         saved = _saved_as(state.run_key(current.settings()))
-        changed = bool(state.changed_levers(base, ss.gp_values) or _base_changes(base))
+        changed = bool(state.changed_levers(base, ss.values) or _base_changes(base))
         if saved is not None:
             meta = {"title_en": saved, "title_zh": saved, "name": state.safe_name(saved)}
         else:
@@ -1024,15 +1015,15 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
             title = named.title_zh if lang == "zh" else named.title_en
             with st.expander(t("app_toml_preview", lang, title=md(title or named.name))):
                 st.code(text, language="toml")
-        st.file_uploader(t("app_upload", lang), type=["toml"], key="w_upload",
+        st.file_uploader(t("app_upload", lang), type=["toml"], key=session.W_UPLOAD,
                          on_change=_on_upload, help=t("app_upload_help", lang,
                                                       limit=f"{UPLOAD_LIMIT_BYTES:,}"),
                          max_upload_size=1)
         st.caption(t("app_upload_limit_note", lang))
         upload_message(lang)
     with tab_share:
-        query = state.encode_link(base.preset, current.settings(), lang, ss.gp_page)
-        query.update(state.encode_saved(base.preset, ss.gp_saved, ss.gp_compare))
+        query = state.encode_link(base.preset, current.settings(), lang, ss.page)
+        query.update(state.encode_saved(base.preset, ss.saved, ss.compare))
         url = ""
         try:
             url = (st.context.url or "").split("?")[0]
@@ -1101,18 +1092,16 @@ def simulator_page(lang: str, levers: Callable[[], None] | None = None) -> None:
 
 def _simulator_page(lang: str, draw_levers: Callable[[], None]) -> None:
     try:
-        current = current_scenario()
+        current, key, changed = on_screen()
     except sc.ScenarioError as exc:  # lever values are validated before they are kept
         st.error(f"{t('app_error_scenario', lang)}\n\n{md(exc)}")
         return
-    key = state.run_key(current.settings())
     runs = _runs(key, lang)
-    base: state.Base = ss.gp_base
-    changed = state.changed_levers(base, ss.gp_values)
+    base: state.Base = ss.base
     title = (current.title_zh if lang == "zh" else current.title_en) or current.name
     base_title = ((base.scenario.title_zh if lang == "zh" else base.scenario.title_en)
                   or base.scenario.name)
-    present = ss.gp_present
+    present = ss.present
     if present:
         _presentation_style()
     else:
@@ -1130,8 +1119,8 @@ def _simulator_page(lang: str, draw_levers: Callable[[], None]) -> None:
             st.button(t("app_present_exit", lang), key="w_present_exit",
                       on_click=_on_present_exit, icon=":material/close_fullscreen:")
     undo_offer(lang)
-    if ss.gp_errors:
-        st.error("\n\n".join(md(e) for e in ss.gp_errors))
+    if ss.errors:
+        st.error("\n\n".join(md(e) for e in ss.errors))
         st.button(t("app_dismiss", lang), key="w_dismiss", on_click=_on_dismiss)
     ctx = live.ChartContext(
         lang=lang, present=present,
@@ -1143,7 +1132,7 @@ def _simulator_page(lang: str, draw_levers: Callable[[], None]) -> None:
         ctx = replace(ctx, bands=_optional_panel(cached_bands, key, what="app_bands"))
         _presentation(runs, ctx, wedges, cached_targets(key, _sets()), lang)
         return
-    msg = ss.pop("gp_view_msg", None)
+    msg = ss.take("view_msg")
     if msg:
         st.warning(msg)
     kpis(runs, lang)
@@ -1220,7 +1209,7 @@ _MEETING_CSS = """<style>
 
 def undo_offer(lang: str) -> None:
     """After a preset, upload or saved scenario replaced unsaved lever changes: offer them back."""
-    undo = ss.get("gp_undo")
+    undo = ss.undo
     if not undo:
         return
     with st.container(horizontal=True, vertical_alignment="center", key="undo"):
@@ -1240,15 +1229,15 @@ def first_visit_hint(lang: str) -> None:
 
 def _view() -> list[str]:
     """Return the charts in view (see :data:`DEFAULT_VIEW`)."""
-    return [c for c in ss.gp_view if c in CHART_ORDER] or list(DEFAULT_VIEW)
+    return [c for c in ss.view if c in CHART_ORDER] or list(DEFAULT_VIEW)
 
 
 def view_picker(lang: str) -> None:
     """Draw the "graphs to show" picker (two to four charts fill the view), one click away."""
-    ss.w_view = _view()
+    ss.set_widget(session.W_VIEW, _view())
     with st.popover(t("app_view_pick", lang), icon=":material/insert_chart:",
                     key="w_view_menu", help=t("app_view_help", lang, lo=VIEW_MIN, hi=VIEW_MAX)):
-        st.pills(t("app_view_pick", lang), CHART_ORDER, selection_mode="multi", key="w_view",
+        st.pills(t("app_view_pick", lang), CHART_ORDER, selection_mode="multi", key=session.W_VIEW,
                  format_func=lambda c: t(live.CHARTS[c], lang), on_change=_on_view,
                  label_visibility="collapsed")
 
@@ -1315,7 +1304,7 @@ def _target_help(row: pd.Series, lang: str) -> str:
 
 def _saved_as(key: state.RunKey) -> str | None:
     """Return the name of a saved scenario with the settings of ``key`` (None: none)."""
-    return next((name for name, saved in ss.gp_saved.items()
+    return next((name for name, saved in ss.saved.items()
                  if state.run_key(saved) == key), None)
 
 
@@ -1366,18 +1355,18 @@ def _slide_name(slide: str, lang: str) -> str:
 
 def _presentation(runs, ctx, wedges, targets, lang) -> None:
     """One chart (or the target panel) at a time, large fonts, for the projector."""
-    if ss.gp_chart not in SLIDES:
-        ss.gp_chart = SLIDES[0]
-    ss.w_chart = ss.gp_chart
+    if ss.chart not in SLIDES:
+        ss.chart = SLIDES[0]
+    ss.set_widget(session.W_CHART, ss.chart)
     c1, c2, c3 = st.columns([1, 6, 1], vertical_alignment="bottom")
     c1.button("◀", key="w_prev", on_click=_on_chart_step, args=(-1,), width="stretch",
               help=t("app_slide_prev", lang))
-    c2.selectbox(t("app_chart_pick", lang), SLIDES, key="w_chart",
+    c2.selectbox(t("app_chart_pick", lang), SLIDES, key=session.W_CHART,
                  format_func=lambda c: _slide_name(c, lang), on_change=_on_chart_pick,
                  label_visibility="collapsed")
     c3.button("▶", key="w_next", on_click=_on_chart_step, args=(1,), width="stretch",
               help=t("app_slide_next", lang))
-    if ss.gp_chart == "targets":
+    if ss.chart == "targets":
         with st.container(key="present_targets"):
             target_grid(targets, lang)
         return
@@ -1385,10 +1374,10 @@ def _presentation(runs, ctx, wedges, targets, lang) -> None:
     # chance of meeting each, which can wrap to a second line) on a
     # 1366x768 projector as on 1920x1080 (the page does not scroll).
     # The intensity chart's two panels carry a title each.
-    height = PRESENT_HEIGHT - (50 if ss.gp_chart == "intensity" else 0)
-    draw_chart(ss.gp_chart, runs, replace(ctx, plot_height=height), wedges, lang,
+    height = PRESENT_HEIGHT - (50 if ss.chart == "intensity" else 0)
+    draw_chart(ss.chart, runs, replace(ctx, plot_height=height), wedges, lang,
                downloads=False)
-    target_strip(targets, [ss.gp_chart], lang, every=False)
+    target_strip(targets, [ss.chart], lang, every=False)
 
 
 #: Plotting height of a chart slide (pixels): see :func:`_presentation`.
@@ -1607,8 +1596,8 @@ def _sync_link(lang: str) -> None:
         current = current_scenario()
     except sc.ScenarioError:
         return
-    want = state.encode_link(ss.gp_base.preset, current.settings(), lang, ss.gp_page)
-    want.update(state.encode_saved(ss.gp_base.preset, ss.gp_saved, ss.gp_compare))
+    want = state.encode_link(ss.base.preset, current.settings(), lang, ss.page)
+    want.update(state.encode_saved(ss.base.preset, ss.saved, ss.compare))
     if st.query_params.to_dict() != want:
         st.query_params.from_dict(want)
 
@@ -1616,13 +1605,13 @@ def _sync_link(lang: str) -> None:
 def main() -> None:
     """Draw the app for this session."""
     _init()
-    lang = ss.gp_lang
+    lang = ss.lang
     st.set_page_config(page_title=t("app_title", lang), page_icon="🌱", layout="wide",
                        initial_sidebar_state="expanded")
     sidebar(lang)
-    page = ss.gp_page
+    page = ss.page
     if page == "simulator":
-        ss.gp_shell = _shell()
+        ss.shell = _shell()
         simulator(lang)
         return
     if page == "model":
@@ -1634,8 +1623,8 @@ def main() -> None:
 
 def _shell() -> tuple:
     """Return what the page around the simulator fragment shows (see :func:`simulator`)."""
-    s = ss.gp_base.scenario
-    return (ss.gp_lang, ss.gp_page, ss.gp_present, ss.gp_base.preset, ss.gp_base.uploaded,
+    s = ss.base.scenario
+    return (ss.lang, ss.page, ss.present, ss.base.preset, ss.base.uploaded,
             s.title_en, s.title_zh)
 
 
@@ -1648,7 +1637,7 @@ def simulator(lang: str) -> None:
     scenario becomes the base, presentation mode is left, an undo restores another
     preset) reruns the whole page instead, so the sidebar never shows a stale preset.
     """
-    if ss.get("gp_shell") != _shell():
+    if ss.shell != _shell():
         st.rerun(scope="app")
     simulator_page(lang, levers=lambda: sidebar_levers(lang))
     _sync_link(lang)

@@ -165,7 +165,8 @@ class Scenario:
         return out
 
     def derive(self, name: str, params: Mapping[str, float] | None = None,
-               tables: Mapping[str, Table] | None = None, **meta: str) -> Scenario:
+               tables: Mapping[str, Table] | None = None, *, checked: bool = False,
+               **meta: str) -> Scenario:
         """Return a child of this scenario with some settings changed.
 
         Parameters
@@ -175,6 +176,10 @@ class Scenario:
         params, tables
             Settings to change (validated against the registry); a constant replaces an
             inherited table of the same name and vice versa.
+        checked
+            The settings were validated with these rules where they entered (the app
+            validates a lever value at its widget) and are not validated again: numbers
+            are taken as floats, tables as ``(years, values)`` sorted by year.
         **meta
             ``title_en``, ``title_zh``, ``description``.
 
@@ -187,13 +192,20 @@ class Scenario:
         if unknown:
             raise ScenarioError(f"derive: unknown metadata {sorted(unknown)}")
         _check_name(name, f"derive {name!r}")
-        doc: dict = {"levers": {}, "uncertainties": {}}
-        registry = reg.load_registry()
-        for key, value in {**(params or {}), **{k: _table_dict(v)
-                                                 for k, v in (tables or {}).items()}}.items():
-            kind = registry[key].kind if key in registry else "lever"
-            doc["uncertainties" if kind == "uncertainty" else "levers"][key] = value
-        _, own_p, own_t = validate(doc, f"scenario {name!r}")
+        if checked:
+            own_p = {k: float(v) for k, v in (params or {}).items()}
+            own_t: dict = {}
+            for key, (years, values) in (tables or {}).items():
+                points = sorted(zip(map(float, years), map(float, values), strict=True))
+                own_t[key] = ([y for y, _ in points], [v for _, v in points])
+        else:
+            doc: dict = {"levers": {}, "uncertainties": {}}
+            registry = reg.load_registry()
+            for key, value in {**(params or {}), **{k: _table_dict(v)
+                                                     for k, v in (tables or {}).items()}}.items():
+                kind = registry[key].kind if key in registry else "lever"
+                doc["uncertainties" if kind == "uncertainty" else "levers"][key] = value
+            _, own_p, own_t = validate(doc, f"scenario {name!r}")
         merged_p, merged_t = _overlay(self.params, self.tables, own_p, own_t)
         return Scenario(
             name=name, path=None, title_en=meta.get("title_en", ""),

@@ -39,8 +39,8 @@ from greenpath.model import registry as reg
 
 __all__ = [
     "REL_TOL", "ABS_TOL", "NormalSetting", "NormalTable", "RunKey", "Setting", "Table",
-    "defaults", "diff", "full", "is_table", "key_settings", "normalise", "run_key",
-    "run_kwargs", "same", "settable", "split",
+    "defaults", "diff", "full", "is_table", "key_settings", "normal_key", "normalise",
+    "run_key", "run_kwargs", "same", "settable", "split",
 ]
 
 #: A year table as given: ``(years, values)``.
@@ -123,6 +123,16 @@ def diff(settings: Mapping[str, object], base: Mapping[str, object]) -> dict[str
 def run_key(settings: Mapping[str, object]) -> RunKey:
     """Return the hashable identity of a run (differences from the defaults, sorted)."""
     return tuple(sorted(diff(settings, {}).items()))
+
+
+def normal_key(settings: Mapping[str, NormalSetting]) -> RunKey:
+    """Return the run key of settable parameters already in normal form (nothing normalised again).
+
+    The same key as :func:`run_key` gives for these settings; a caller that holds its
+    settings in normal form (the app's levers) saves a copy of every setting.
+    """
+    start = defaults()
+    return tuple(sorted((k, v) for k, v in settings.items() if not same(v, start[k])))
 
 
 def key_settings(key: RunKey) -> dict[str, NormalSetting]:
