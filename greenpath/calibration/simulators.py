@@ -9,8 +9,6 @@ an earlier calibration) and return the model outputs of the fit
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +16,7 @@ import numpy as np
 
 from greenpath.calibration.errors import CalibrationError
 from greenpath.calibration.series import FIRST_YEAR, MODEL_FINAL_TIME, OUTPUT_COLUMNS
+from greenpath.engines.parallel import WorkerPool
 from greenpath.model import registry as reg
 from greenpath.model.mdl import TIME_STEP
 
@@ -87,25 +86,12 @@ class VectorSimulator:
         return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
 
-_WORKER_MODEL: Any = None
-
-
-def _pysd_worker_init() -> None:
-    global _WORKER_MODEL
-    import signal
-
-    from greenpath.engines.pysd_engine import JiaozuoModel
-
-    # Ctrl-C reaches the whole process group: the parent stops the pool and says so once
-    # (a worker unwinding on SIGINT printed its own traceback)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    _WORKER_MODEL = JiaozuoModel()
-
-
 def _pysd_run_many(args: tuple[list[dict[str, float]], int, tuple[str, ...]]) -> np.ndarray:
+    """Run one chunk in a worker of the parallel layer, on the PySD model it loaded at its start."""
+    from greenpath.engines.pysd_engine import thread_local_model
+
     batch, final_time, columns = args
-    return _run_pysd_batch(_WORKER_MODEL, batch, final_time, columns)
+    return _run_pysd_batch(thread_local_model(), batch, final_time, columns)
 
 
 def _run_pysd_batch(model: Any, batch: list[dict[str, float]], final_time: int,
@@ -144,19 +130,16 @@ class PysdSimulator:
         self.n_runs = 0
         self.workers = max(1, int(workers))
         self._model = JiaozuoModel() if self.workers == 1 else None
-        self._pool = None
+        self._pool: WorkerPool | None = None
         if self.workers > 1:
-            # fork on Linux: workers need not re-import the caller's __main__; each still
-            # loads its own model in the initializer (PySD models cannot be shared)
-            method = "fork" if sys.platform.startswith("linux") else "spawn"
-            ctx = multiprocessing.get_context(method)
-            self._pool = ctx.Pool(self.workers, initializer=_pysd_worker_init)
+            # the one parallel layer: fork on Linux (workers need not re-import the caller's
+            # __main__), each worker loading its own PySD model once (they cannot be shared)
+            self._pool = WorkerPool(self.workers, engine="pysd")
 
     def close(self) -> None:
         """Stop the worker processes (if any)."""
         if self._pool is not None:
             self._pool.close()
-            self._pool.join()
             self._pool = None
 
     def __del__(self) -> None:  # pragma: no cover - interpreter shutdown order varies
