@@ -609,11 +609,11 @@ class JiaozuoModel:
             return None
         params = {k: v for k, v in full.items() if k not in tables}
         control = {"final_time": float(final_time), "time_step": float(time_step), "saveper": float(saveper)}
-        out = vm.simulate(params, 1, lookups, **control, return_columns=list(columns), backend="scalar")
-        times = vm.times(**control)
         unique = list(dict.fromkeys(columns))  # asked order, each once (as PySD)
-        values = np.stack([out[c][0] for c in unique], axis=1)  # one block: a dict of columns costs ~5 ms
-        return pd.DataFrame(values, index=pd.Index(times, name="time"), columns=unique)
+        names, block = vm.simulate_block(params, lookups, **control, return_columns=unique)
+        times = vm.times(**control)
+        # block is (columns, times), C order: its transpose is the frame's one float block, not copied
+        return pd.DataFrame(block.T, index=pd.Index(times, name="time"), columns=names)
 
     def _own_vector_model(self):
         from greenpath.engines.vector import VectorModel
