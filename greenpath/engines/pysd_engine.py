@@ -522,13 +522,6 @@ class JiaozuoModel:
             # afterwards the model holds exactly `full`, whatever ran before.  Both the
             # difference and the structure signature are read under the lock, so two
             # threads sharing one model cannot mix their runs.
-            changed = {
-                k: v for k, v in full.items()
-                if callable(v) or callable(self._state.get(k)) or self._state.get(k, np.nan) != v
-            }
-            self._cache_signature_next = (
-                tuple(sorted(k for k, v in full.items() if callable(v))), tuple(columns),
-            )
             engine_used = "pysd+fast-lookups" if self.fast else "pysd"
             raw = None
             if self.engine == "scalar":  # leaves the PySD model (and _state) untouched
@@ -536,6 +529,13 @@ class JiaozuoModel:
                 if raw is not None:
                     engine_used = "scalar"
             if raw is None:
+                changed = {
+                    k: v for k, v in full.items()
+                    if callable(v) or callable(self._state.get(k)) or self._state.get(k, np.nan) != v
+                }
+                self._cache_signature_next = (
+                    tuple(sorted(k for k, v in full.items() if callable(v))), tuple(columns),
+                )
                 with warnings.catch_warnings():
                     _ignore_noise()
                     try:
@@ -553,14 +553,18 @@ class JiaozuoModel:
                         self._state = {}  # unknown state: the next run resets everything
                         raise
         elapsed = time.perf_counter() - started
-        frame = raw.copy()
-        frame.columns = [c if c in self._py_to_real else self._real_to_py[c] for c in frame.columns]
+        if engine_used == "scalar":  # a new float frame under the Python names already
+            frame = raw
+        else:
+            frame = raw.copy()
+            frame.columns = [c if c in self._py_to_real else self._real_to_py[c] for c in frame.columns]
         times = frame.index.to_numpy(dtype=float)
         if np.allclose(times, np.round(times)):
             frame.index = pd.Index(np.round(times).astype(int), name="year")
         else:  # sub-yearly saving (tests, diagnostics): keep fractional times
             frame.index = pd.Index(times, name="time")
-        frame = frame.astype(float)
+        if engine_used != "scalar":
+            frame = frame.astype(float)
         meta = {
             "scenario": scenario,
             "model": self.mdl_path.name,
@@ -579,7 +583,8 @@ class JiaozuoModel:
             "run_seconds": elapsed,
             "software": software_versions(),
         }
-        return RunResult(frame=frame, units={c: self.units.get(c, "") for c in frame.columns},
+        # columns.tolist(): iterating a pyarrow-backed Index yields one scalar at a time (~1 ms here)
+        return RunResult(frame=frame, units={c: self.units.get(c, "") for c in frame.columns.tolist()},
                          metadata=meta)
 
     def _run_scalar(self, full, tables, columns, final_time, time_step, saveper) -> pd.DataFrame | None:
@@ -593,7 +598,7 @@ class JiaozuoModel:
         from greenpath.engines.vector import UnsupportedConstructError
 
         try:
-            if self.mdl_path.resolve() == MDL_PATH.resolve():
+            if _resolved(self.mdl_path) == _resolved(MDL_PATH):
                 from greenpath.engines.vector_loader import _table_lookup, vector_model
 
                 vm = vector_model(tables)
@@ -658,6 +663,12 @@ class JiaozuoModel:
             return float(np.interp(data_year(), xs, ys))
 
         return value
+
+
+@lru_cache(maxsize=16)
+def _resolved(path: Path) -> Path:
+    """``path.resolve()``, once per path and process (a stat per folder on every run otherwise)."""
+    return path.resolve()
 
 
 @lru_cache(maxsize=1)

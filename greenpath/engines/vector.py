@@ -122,6 +122,7 @@ from typing import Any
 
 import numpy as np
 
+from greenpath.engines import _scalar_passes
 from greenpath.engines import cache as _gp_cache
 
 __all__ = [
@@ -1615,7 +1616,7 @@ class _Generator:
         w("")
         w("import struct as _struct")
         w("")
-        w(f"_PACK_ROW = _struct.Struct({str(len(dyn_outputs)) + 'd'!r}).pack  # one saved row of _DYNAMIC_OUTPUTS")
+        w(f"_PACK_ROW = _struct.Struct({str(len(dyn_outputs)) + 'd'!r}).pack")  # a saved row of _DYNAMIC_OUTPUTS
         w("")
         w("")
         w("def _one(_p, _tables, _ctl, _times, _save, _float_given):")
@@ -1681,7 +1682,7 @@ class _Generator:
         w("    if as_block:")
         w("        return _cols, _block")
         w("    return dict(zip(_cols, _block[:, None, :]))")
-        return "\n".join(out) + "\n"
+        return _scalar_passes.optimise("\n".join(out) + "\n")
 
     def _emit_scalar_state_init(self, state: _State) -> list[str]:
         a = {key: arg.code for key, arg in state.args.items()}
@@ -1713,6 +1714,7 @@ class _Generator:
         ]
         if state.kind == "delayn":
             lines.append(f"{s}_times = [{a['delay_time']}] * {s}_n")
+            lines.append(f"{s}_update = _sc_delayn_unrolled({s}_n)")
             if state.int_init is not None:
                 lines.append(f"{s}_int = _int_typed({tuple(sorted(state.int_init))!r}, _float_given)")
         return lines
@@ -1741,7 +1743,7 @@ class _Generator:
             if state.int_init is not None:
                 delay_time = f"(_math.trunc({delay_time}) if {s}_int else {delay_time})"
             return [
-                f"{s}, {s}_times = _sc_delayn_update({s}, {s}_times, {a['input']}, {delay_time}, {s}_ord, time_step)"
+                f"{s}, {s}_times = {s}_update({s}, {s}_times, {a['input']}, {delay_time}, {s}_ord, time_step)"
             ]
         return []
 
@@ -1892,7 +1894,7 @@ def _resolve_params(params, n):
 
 def _float_typed(params, initial_time, final_time, time_step, saveper):
     """Names given a value that PySD would hold as a float (not a Python int)."""
-    given = {_py_name(k): v for k, v in (params or {}).items()}
+    given = {(k if k in _PY_NAMES else _py_name(k)): v for k, v in (params or {}).items()}
     given.update({k: v for k, v in zip(
         _CONTROL_NAMES, (initial_time, final_time, time_step, saveper)) if v is not None})
     return {k for k, v in given.items()
@@ -2120,7 +2122,7 @@ def generate(mdl_path: str | os.PathLike) -> str:
 
 def _generator_hash() -> str:
     digest = hashlib.sha256()
-    for path in (Path(__file__), _RUNTIME_PATH):
+    for path in (Path(__file__), _RUNTIME_PATH, Path(_scalar_passes.__file__)):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
