@@ -15,6 +15,9 @@ source that computes the same floats with fewer Python operations per time step:
   they are unless the moved part cannot raise (``+``, ``-``, ``*``,
   comparisons, ``_sc_min``/``_sc_max``/``abs``): a ``1 / x`` in a branch not
   taken must not raise before the loop.
+* **once per year**: equations that depend on time only through ``int(time ...)``
+  (the model's data year) are computed when that value changes, not on every
+  step (see :func:`_reuse_while_the_year_holds`).
 * **MIN / MAX inline**: ``_sc_min(a, b)`` becomes ``(a if a <= b or a != a else
   b)`` (``_sc_max`` with ``>=``), the body of those helpers (NumPy's ``minimum`` /
   ``maximum``: NaN wins), with ``a`` and ``b`` evaluated once, in the same order,
@@ -42,6 +45,7 @@ def optimise(source: str) -> str:
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == "_one":
             _hoist_invariants(node)
+            _reuse_while_the_year_holds(node)
             _InlineMinMax().visit(node)
     ast.fix_missing_locations(tree)
     return ast.unparse(tree) + "\n"
@@ -144,6 +148,96 @@ def _hoist_invariants(fn: ast.FunctionDef) -> None:
         if isinstance(stmt, (ast.Assign, ast.Expr)):
             stmt.value = hoister.rewrite(stmt.value, False)
     fn.body[at:at] = hoister.assigns
+
+
+# -- values that change only with int(time) ---------------------------------------------
+
+#: calls a reused statement may contain (pure functions of their arguments)
+_PURE_FUNCTIONS = frozenset({
+    "int", "abs", "_sc_min", "_sc_max", "_sc_zidz", "_sc_xidz", "_sc_quantum", "_sc_modulo",
+})
+
+
+def _pure_call(node: ast.Call) -> bool:
+    func = node.func
+    if node.keywords:
+        return False
+    if isinstance(func, ast.Name):
+        return func.id in _PURE_FUNCTIONS or func.id.startswith("_lk_")  # lookups: tables fixed per run
+    return isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "_math"
+
+
+def _single_assign(stmt: ast.stmt) -> str | None:
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+        return stmt.targets[0].id
+    return None
+
+
+def _reads(node: ast.AST) -> set[str]:
+    return {sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load)}
+
+
+def _time_only_inside_int(node: ast.expr) -> bool:
+    """Whether every ``time`` in ``node`` is inside ``int(...)`` and ``int`` is the only call."""
+    inside: set[int] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            if not (isinstance(sub.func, ast.Name) and sub.func.id == "int"):
+                return False
+            inside.update(id(n) for n in ast.walk(sub))
+    return all(id(sub) in inside for sub in ast.walk(node) if isinstance(sub, ast.Name) and sub.id == "time")
+
+
+def _reuse_while_the_year_holds(fn: ast.FunctionDef) -> None:
+    """Compute the step's equations that depend on time only through ``int(time ...)`` once per value.
+
+    A *key* is an equation of the time loop that reads, of the loop's variables, only
+    ``time``, and only inside ``int(...)`` (``data year = INTEGER(Time + ...) + 1``).  An
+    equation that reads, of the loop's variables, only keys and such equations, and
+    calls only pure functions, gives the same float as long as the keys are the
+    same: with TIME STEP 0.5 it is computed on every other step only.  The keys and
+    these equations move (in their order) to the top of the step, the latter under
+    ``if (keys) != _period:``.  Every loop variable is assigned once per step, so
+    the values kept are read as they would have been recomputed.
+    """
+    _, loop = _time_loop(fn)
+    assigned = {sub.id for sub in ast.walk(loop) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)}
+    body = loop.body
+    end = next((i for i, stmt in enumerate(body) if isinstance(stmt, ast.If)), len(body))
+    targets = [_single_assign(stmt) for stmt in body[:end]]
+    if None in targets or len(set(targets)) != len(targets) or not targets or targets[0] != "time":
+        return
+    keys: list[int] = []
+    reused: list[int] = []
+    known: set[str] = set()
+    for i in range(1, end):
+        stmt = body[i]
+        reads = _reads(stmt.value) & assigned
+        if reads == {"time"} and _time_only_inside_int(stmt.value):
+            keys.append(i)
+            known.add(targets[i])
+        elif (reads and reads <= known
+              and all(_pure_call(c) for c in ast.walk(stmt.value) if isinstance(c, ast.Call))
+              and not any(isinstance(c, (ast.NamedExpr, ast.Lambda)) for c in ast.walk(stmt.value))):
+            reused.append(i)
+            known.add(targets[i])
+    stores = [sub.id for sub in ast.walk(loop) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)]
+    reused = [j for j in reused if stores.count(targets[j]) == 1]  # kept values nobody else writes
+    if not reused:
+        return
+    used_keys = [targets[i] for i in keys if any(targets[i] in _reads(body[j].value) for j in reused)]
+    key: ast.expr = (ast.Name(used_keys[0], ast.Load()) if len(used_keys) == 1
+                     else ast.Tuple([ast.Name(k, ast.Load()) for k in used_keys], ast.Load()))
+    guard = ast.If(
+        test=ast.Compare(left=key, ops=[ast.NotEq()], comparators=[ast.Name("_period", ast.Load())]),
+        body=[ast.Assign(targets=[ast.Name("_period", ast.Store())], value=key), *(body[j] for j in reused)],
+        orelse=[],
+    )
+    moved = set(keys) | set(reused)
+    rest = [stmt for i, stmt in enumerate(body[:end]) if i and i not in moved]
+    loop.body = [body[0], *(body[i] for i in keys), guard, *rest, *body[end:]]
+    at, _ = _time_loop(fn)
+    fn.body.insert(at, ast.Assign(targets=[ast.Name("_period", ast.Store())], value=ast.Constant(None)))
 
 
 # -- MIN / MAX inline --------------------------------------------------------------

@@ -1616,7 +1616,7 @@ class _Generator:
         w("")
         w("import struct as _struct")
         w("")
-        w(f"_PACK_ROW = _struct.Struct({str(len(dyn_outputs)) + 'd'!r}).pack")  # a saved row of _DYNAMIC_OUTPUTS
+        w(f"_ROW = _struct.Struct({str(len(dyn_outputs)) + 'd'!r})")  # a saved row of _DYNAMIC_OUTPUTS
         w("")
         w("")
         w("def _one(_p, _tables, _ctl, _times, _save, _float_given):")
@@ -1639,9 +1639,10 @@ class _Generator:
             else:
                 node = self.nodes[name]
                 b(f"{name} = {node.code if node.init_code is None else node.init_code}")
-        b("_rows = []")
-        b("_append = _rows.append")
-        b("_pack = _PACK_ROW")
+        # the saved rows, written as C doubles into one buffer (no tuple, no bytes object per row)
+        b("_rows = bytearray(_ROW.size * sum(_save))")
+        b("_pack = _ROW.pack_into")
+        b("_at = 0")
         b("_last = len(_times) - 1")
         b("for _k in range(len(_times)):")
         b("    time = _times[_k]")
@@ -1651,7 +1652,8 @@ class _Generator:
         for name in rest:
             b(f"        {name} = {self.nodes[name].code}")
         # one saved row: the dynamic outputs packed as C doubles (no tuple, no float objects kept)
-        b(f"        _append(_pack({', '.join(dyn_outputs)}))")
+        b(f"        _pack(_rows, _at, {', '.join(dyn_outputs)})")
+        b(f"        _at += {8 * len(dyn_outputs)}")
         b("    if _k == _last:")
         b("        break")
         for state in self.states:
@@ -2082,10 +2084,10 @@ def _column_plan(return_columns):
 def _collect_one(plan, rows, statics):
     """(columns, array (columns, n_saved)) from the packed rows and the static values."""
     cols, dyn_at, dyn_from, static_at, static_from = plan
-    n_saved = len(rows)
+    n_saved = len(rows) // (8 * len(_DYNAMIC_OUTPUTS))
     out = _np.empty((len(cols), n_saved))
     if len(dyn_at) and n_saved:
-        block = _np.frombuffer(b"".join(rows)).reshape(n_saved, len(_DYNAMIC_OUTPUTS))
+        block = _np.frombuffer(rows).reshape(n_saved, len(_DYNAMIC_OUTPUTS))
         out[dyn_at] = block.T[dyn_from]
     if len(static_at):
         out[static_at] = _np.array(statics, dtype=float)[static_from, None]

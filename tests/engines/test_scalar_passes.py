@@ -117,3 +117,41 @@ def test_unrolled_delay_n_equals_the_stage_loop_bit_for_bit(n, values, delay_tim
     want = _sc_delayn_update(state, times, inflow, delay_time, float(n), dt)
     got = _sc_delayn_unrolled(n)(state, times, inflow, delay_time, float(n), dt)
     assert [[_bits(v) for v in part] for part in got] == [[_bits(v) for v in part] for part in want]
+
+
+_YEARLY = """
+def _one(k, steps):
+    out = []
+    for _k in range(steps):
+        time = 2005.0 + _k * 0.25
+        a = time * k
+        year = int(time + 1e-06) + 1.0
+        g = _lk_growth(year) * k
+        h = g + year
+        b = a + h
+        if _save[_k]:
+            out.append((year, g, h, b))
+        if _k == steps - 1:
+            break
+    return out
+"""
+
+
+def test_equations_of_the_year_alone_are_computed_once_per_year_with_the_same_values():
+    calls = []
+
+    def growth(year):
+        calls.append(year)
+        return year * 0.001
+
+    plain: dict = {"_lk_growth": growth, "_save": [True] * 12}
+    exec(compile(_YEARLY, "<plain>", "exec"), plain)
+    want = plain["_one"](1.5, 12)
+    assert len(calls) == 12  # one lookup per step (TIME STEP 0.25)
+    calls.clear()
+    source = _scalar_passes.optimise(_YEARLY)
+    assert "if year != _period:" in source
+    assert "a = time * k" in source.split("if year != _period:", 1)[1]  # reads time itself: every step
+    got = _build(_YEARLY, _lk_growth=growth, _save=[True] * 12)(1.5, 12)
+    assert calls == [2006.0, 2007.0, 2008.0]  # once per value of the year
+    assert [[_bits(v) for v in row] for row in got] == [[_bits(v) for v in row] for row in want]
