@@ -388,6 +388,7 @@ class JiaozuoModel:
         if fast:
             accelerate_caches(self._model)
         self._lock = threading.Lock()
+        self._column_indexes: dict[tuple[str, ...], pd.Index] = {}
         self._state: dict[str, object] = {}
         self._cache_signature = None
         if fast:
@@ -615,10 +616,23 @@ class JiaozuoModel:
         params = {k: v for k, v in full.items() if k not in tables}
         control = {"final_time": float(final_time), "time_step": float(time_step), "saveper": float(saveper)}
         unique = list(dict.fromkeys(columns))  # asked order, each once (as PySD)
-        names, block = vm.simulate_block(params, lookups, **control, return_columns=unique)
-        times = vm.times(**control)
+        names, block, times = vm.simulate_block(params, lookups, **control, return_columns=unique)
         # block is (columns, times), C order: its transpose is the frame's one float block, not copied
-        return pd.DataFrame(block.T, index=pd.Index(times, name="time"), columns=names)
+        return pd.DataFrame(block.T, index=pd.Index(times, name="time"), columns=self._column_index(names))
+
+    def _column_index(self, names: list[str]) -> pd.Index:
+        """Return the frame's column index for ``names``, parsed once per column set.
+
+        Each frame gets its own shallow copy (an Index's ``name`` can be set); the
+        strings are shared, which is the part that costs (~0.5 ms for 793 columns).
+        """
+        key = tuple(names)
+        index = self._column_indexes.get(key)
+        if index is None:
+            if len(self._column_indexes) >= 32:
+                self._column_indexes.clear()
+            index = self._column_indexes[key] = pd.Index(names)
+        return index.copy()
 
     def _own_vector_model(self):
         from greenpath.engines.vector import VectorModel

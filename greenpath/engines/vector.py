@@ -1668,7 +1668,8 @@ class _Generator:
         w("")
         w("    The same inputs and outputs as simulate(..., n=1) (parameters and lookup")
         w("    rows of one scenario), computed on Python floats: much faster for one run.")
-        w("    ``as_block=True`` returns (columns, array (len(columns), n_saved)) instead.")
+        w("    ``as_block=True`` returns (columns, array (len(columns), n_saved), saved times)")
+        w("    instead, the times as saved_times() gives them.")
         w('    """')
         w("    _p = _resolve_params_one(params)")
         if has_int:
@@ -1682,7 +1683,7 @@ class _Generator:
         w("    _rows, _statics = _one(_p, _tables, _ctl, _times, _save, _fg)")
         w("    _cols, _block = _collect_one(_plan, _rows, _statics)")
         w("    if as_block:")
-        w("        return _cols, _block")
+        w("        return _cols, _block, _round_times([t for t, s in zip(_times, _save) if s], _ctl[2])")
         w("    return dict(zip(_cols, _block[:, None, :]))")
         return _scalar_passes.optimise("\n".join(out) + "\n")
 
@@ -1900,7 +1901,7 @@ def _float_typed(params, initial_time, final_time, time_step, saveper):
     given.update({k: v for k, v in zip(
         _CONTROL_NAMES, (initial_time, final_time, time_step, saveper)) if v is not None})
     return {k for k, v in given.items()
-            if not isinstance(v, (int, _np.integer)) or isinstance(v, bool)}
+            if type(v) is float or not isinstance(v, (int, _np.integer)) or isinstance(v, bool)}
 
 
 def _int_typed(relies_on, float_given):
@@ -2340,12 +2341,13 @@ class VectorModel:
         time_step: float | None = None,
         saveper: float | None = None,
         return_columns: list[str] | None = None,
-    ) -> tuple[list[str], np.ndarray]:
-        """One scenario on the scalar backend as ``(columns, array (len(columns), n_saved))``.
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """One scenario on the scalar backend as ``(columns, array (len(columns), n_saved), times)``.
 
         The same inputs and values as ``simulate(params, 1, lookups, backend="scalar")``
         without a dict of one array per column: for callers that want one block
-        (a result frame).
+        (a result frame).  ``times`` are the run's saved times as :meth:`times` gives
+        them.
         """
         control = (initial_time, final_time, time_step, saveper)
         return self.module.simulate_one(params, lookups, *control, return_columns, as_block=True)
