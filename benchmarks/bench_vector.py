@@ -211,7 +211,13 @@ def _cpu() -> str:
 
 def _single_runs(model, mdl: Path, label: str, every: list[str], runs: int) -> None:
     """Print the single-run figures defined in the module docstring."""
-    print(f"single run, every variable ({len(every)} columns), the .mdl's TIME STEP, median of {runs}:")
+    module = model.module
+    control = module._resolve_control(module._resolve_params_one(None), None, None, None, None)
+    times, save = module._schedule(*control)
+    print(
+        f"single run, every variable ({len(every)} columns), the .mdl's TIME STEP {control[2]:g} "
+        f"({len(times) - 1} steps, {sum(save)} saved times), median of {runs}:"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         params: dict = {}
@@ -231,7 +237,7 @@ def _single_runs(model, mdl: Path, label: str, every: list[str], runs: int) -> N
         outputs = scalar_model.outputs
         end_ms = _median_ms(lambda: scalar_model.run(return_columns=outputs), runs)
         end_cpu = _CPU_MS[0]
-        print(f"  (b) JiaozuoModel(engine='scalar'):  {end_ms:8.2f} ms {_cpu()}")
+        print(f"  (b) JiaozuoModel(engine='scalar'):  {end_ms:8.2f} ms {_cpu()} ({len(outputs)} outputs)")
         path_ms = _median_ms(lambda: pysd_path.run(return_columns=outputs), max(5, runs // 10))
         print(f"  (c) PySD path (fast lookups):       {path_ms:8.2f} ms {_cpu()}")
         import pysd
@@ -326,13 +332,13 @@ def main(argv: list[str] | None = None) -> None:
         kinds = {k: sum(1 for m in meta if m["kind"] == k) for k in ("constant", "stock", "auxiliary", "lookup")}
         steps = len(model.module._schedule(2005, 2035, args.time_step, 1)[0]) - 1
         print(f"model: {label}, {len(meta)} variables {kinds}")
-        print(f"integration: 2005-2035, TIME STEP {args.time_step} ({steps} Euler steps), SAVEPER 1")
         print(f"generate + compile: {generate_s * 1e3:.0f} ms; cached load: {cached_s * 1e3:.0f} ms")
 
         every = [m["py_name"] for m in meta if m["kind"] != "lookup"]
         if args.single_only:
             _single_runs(model, mdl, label, every, args.single_runs)
             return
+        print(f"ensembles: 2005-2035, TIME STEP {args.time_step} ({steps} Euler steps), SAVEPER 1")
         names = {m["py_name"] for m in meta}
         columns = [c for c in HEADLINE if c in names]
         if len(columns) < 5:

@@ -2018,6 +2018,9 @@ def _resolve_params_one(params):
     values = dict(_CONSTANTS_ONE)
     unknown = []
     for key, value in (params or {}).items():
+        if type(value) is float and key in _CONSTANT_NAMES_ONE:  # a constant by Python name, a float
+            values[key] = value
+            continue
         name = key if key in _PY_NAMES else _py_name(key)
         if name in _CONTROL_NAMES:
             raise KeyError(
@@ -2044,6 +2047,7 @@ def _resolve_params_one(params):
 
 
 _CONSTANTS_ONE = {name: float(_np.float64(value)) for name, value in CONSTANTS.items()}
+_CONSTANT_NAMES_ONE = frozenset(_CONSTANTS_ONE).difference(_CONTROL_NAMES)
 
 
 def _resolve_lookups_one(lookups):
