@@ -204,14 +204,21 @@ def _reuse_while_the_year_holds(fn: ast.FunctionDef) -> None:
     assigned = {sub.id for sub in ast.walk(loop) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store)}
     body = loop.body
     end = next((i for i, stmt in enumerate(body) if isinstance(stmt, ast.If)), len(body))
-    targets = [_single_assign(stmt) for stmt in body[:end]]
-    if None in targets or len(set(targets)) != len(targets) or not targets or targets[0] != "time":
+    head: list[ast.Assign] = []
+    targets: list[str] = []
+    for stmt in body[:end]:
+        name = _single_assign(stmt)
+        if name is None or not isinstance(stmt, ast.Assign):
+            return
+        head.append(stmt)
+        targets.append(name)
+    if len(set(targets)) != len(targets) or not targets or targets[0] != "time":
         return
     keys: list[int] = []
     reused: list[int] = []
     known: set[str] = set()
     for i in range(1, end):
-        stmt = body[i]
+        stmt = head[i]
         reads = _reads(stmt.value) & assigned
         if reads == {"time"} and _time_only_inside_int(stmt.value):
             keys.append(i)
@@ -225,7 +232,7 @@ def _reuse_while_the_year_holds(fn: ast.FunctionDef) -> None:
     reused = [j for j in reused if stores.count(targets[j]) == 1]  # kept values nobody else writes
     if not reused:
         return
-    used_keys = [targets[i] for i in keys if any(targets[i] in _reads(body[j].value) for j in reused)]
+    used_keys = [targets[i] for i in keys if any(targets[i] in _reads(head[j].value) for j in reused)]
     key: ast.expr = (ast.Name(used_keys[0], ast.Load()) if len(used_keys) == 1
                      else ast.Tuple([ast.Name(k, ast.Load()) for k in used_keys], ast.Load()))
     guard = ast.If(
