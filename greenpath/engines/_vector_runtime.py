@@ -416,6 +416,31 @@ def _sc_delayn_unrolled(n):
 _SC_DELAYN_UNROLLED = {}
 
 
+def _sc_delayn_fixed_time(n):
+    """Return the unrolled DELAY N update for ``n`` stages whose times all equal the delay time.
+
+    With a delay time that never changes, the stage times PySD shifts are all that
+    one value: ``update(state, inp, delay_time, order, dt) -> state``, each stage
+    divided by ``delay_time``, the same floats as :func:`_sc_delayn_unrolled`.
+    """
+    update = _SC_DELAYN_FIXED_TIME.get(n)
+    if update is None:
+        state = ", ".join(f"s{i}" for i in range(n))
+        lines = ["def update(state, inp, delay_time, order, dt):", f"    {state}, = state"]
+        inflow = "inp"
+        for i in range(n):
+            lines += [f"    o{i} = s{i} / delay_time", f"    s{i} = s{i} + ({inflow} - o{i}) * order * dt"]
+            inflow = f"o{i}"
+        lines.append(f"    return [{state}]")
+        namespace = {}
+        exec(compile("\n".join(lines) + "\n", f"<DELAY N update, {n} stages, fixed time>", "exec"), namespace)
+        update = _SC_DELAYN_FIXED_TIME[n] = namespace["update"]
+    return update
+
+
+_SC_DELAYN_FIXED_TIME = {}
+
+
 def _make_data(xs, ys, mode):
     """Return a DATA variable's series as a function of time, read as PySD's ``Data.__call__`` does.
 

@@ -1717,10 +1717,17 @@ class _Generator:
         ]
         if state.kind == "delayn":
             lines.append(f"{s}_times = [{a['delay_time']}] * {s}_n")
-            lines.append(f"{s}_update = _sc_delayn_unrolled({s}_n)")
+            if self._delayn_time_fixed(state):  # every stage time stays the initial delay time
+                lines.append(f"{s}_update = _sc_delayn_fixed_time({s}_n)")
+            else:
+                lines.append(f"{s}_update = _sc_delayn_unrolled({s}_n)")
             if state.int_init is not None:
                 lines.append(f"{s}_int = _int_typed({tuple(sorted(state.int_init))!r}, _float_given)")
         return lines
+
+    def _delayn_time_fixed(self, state: _State) -> bool:
+        """Whether a DELAY N's delay time is the same at every step (static, no integer cast)."""
+        return state.int_init is None and not self._is_dynamic(state.args["delay_time"])
 
     def _emit_scalar_state_update(self, state: _State) -> list[str]:
         a = {key: arg.code for key, arg in state.args.items()}
@@ -1745,6 +1752,8 @@ class _Generator:
             delay_time = a["delay_time"]
             if state.int_init is not None:
                 delay_time = f"(_math.trunc({delay_time}) if {s}_int else {delay_time})"
+            if self._delayn_time_fixed(state):
+                return [f"{s} = {s}_update({s}, {a['input']}, {delay_time}, {s}_ord, time_step)"]
             return [
                 f"{s}, {s}_times = {s}_update({s}, {s}_times, {a['input']}, {delay_time}, {s}_ord, time_step)"
             ]

@@ -155,3 +155,15 @@ def test_equations_of_the_year_alone_are_computed_once_per_year_with_the_same_va
     got = _build(_YEARLY, _lk_growth=growth, _save=[True] * 12)(1.5, 12)
     assert calls == [2006.0, 2007.0, 2008.0]  # once per value of the year
     assert [[_bits(v) for v in row] for row in got] == [[_bits(v) for v in row] for row in want]
+
+
+@given(st.integers(1, 12), st.lists(st.floats(-1e6, 1e6), min_size=12, max_size=12),
+       st.floats(0.1, 50), st.floats(-1e3, 1e3), st.sampled_from([0.25, 0.5, 1.0]))
+def test_delay_n_with_a_fixed_time_equals_the_stage_loop_bit_for_bit(n, values, delay_time, inflow, dt):
+    from greenpath.engines._vector_runtime import _sc_delayn_fixed_time, _sc_delayn_update
+
+    state = values[:n]
+    want, times = _sc_delayn_update(state, [delay_time] * n, inflow, delay_time, float(n), dt)
+    assert times == [delay_time] * n  # a fixed delay time leaves the stage times as they were
+    got = _sc_delayn_fixed_time(n)(state, inflow, delay_time, float(n), dt)
+    assert [_bits(v) for v in got] == [_bits(v) for v in want]
