@@ -5,16 +5,19 @@ Prints scenarios/second of the vector engine (``backend="vector"``) for N = 1,
 run for comparison, and peak memory.
 
 Single runs (one scenario, every variable returned, the .mdl's own TIME STEP
-unless ``--time-step`` is given): the median wall time over ``--single-runs``
-runs of (a) the scalar backend (``VectorModel.simulate(n=1,
-backend="scalar")``), (b) the same through ``JiaozuoModel(engine="scalar").run``
-(registry defaults, result frame and metadata included), (c) the PySD path
-(``JiaozuoModel(engine="pysd").run``, PySD with fast lookups), (d) stock PySD
-in the same process (``pysd.load`` of the translation, ``run(params=<every
-registry parameter>)``), and the ratio (d)/(a); next to each, the median CPU
-time of this process per run (``time.process_time``, less sensitive to other
-processes' load than wall time) and the 1-minute load average, and the ratio
-(d)/(a) in CPU time.  (b)-(d) need model/jiaozuo.mdl.
+and SAVEPER), all in this one process, each after one untimed warm-up run:
+the median wall time of (a) the scalar backend (``VectorModel.simulate(n=1,
+backend="scalar")``, the dict of one array per column) over ``--single-runs``
+runs, (b) the same through ``JiaozuoModel(engine="scalar").run`` (registry
+defaults, result frame and metadata included) over ``--single-runs`` runs,
+(c) the PySD path (``JiaozuoModel(engine="pysd").run``, PySD with fast
+lookups) over a tenth of them (at least 5), (d) stock PySD (``pysd.load`` of
+the translation, ``run(params=<every registry parameter>)``) over a fiftieth
+(at least 3); next to each, the median CPU time of this process per run
+(``time.process_time``, less sensitive to other processes' load than wall
+time) and the 1-minute load average; then the ratios (d)/(a) and (d)/(b), in
+wall and in CPU time.  (b)-(d) need model/jiaozuo.mdl.  ``--single-only``
+prints only these.
 
 Corpus (``--no-corpus`` skips it): every Vensim model vendored from the SDXorg
 test-models corpus (tests/fixtures/test_models) is loaded and, unless the
@@ -187,6 +190,7 @@ def _random_params(constants: dict[str, float], n: int, rng) -> dict[str, np.nda
 
 def _median_ms(fn, runs: int) -> float:
     """Median wall time of ``runs`` calls in ms; the median CPU time (this process) goes to ``_CPU_MS``."""
+    fn()  # warm-up: first-call costs (column plans, imports) are not a run's
     times, cpu = [], []
     for _ in range(runs):
         start, cpu0 = time.perf_counter(), time.process_time()
@@ -207,7 +211,13 @@ def _cpu() -> str:
 
 def _single_runs(model, mdl: Path, label: str, every: list[str], runs: int) -> None:
     """Print the single-run figures defined in the module docstring."""
-    print(f"single run, every variable ({len(every)} columns), the .mdl's TIME STEP, median of {runs}:")
+    module = model.module
+    control = module._resolve_control(module._resolve_params_one(None), None, None, None, None)
+    times, save = module._schedule(*control)
+    print(
+        f"single run, every variable ({len(every)} columns), the .mdl's TIME STEP {control[2]:g} "
+        f"({len(times) - 1} steps, {sum(save)} saved times), median of {runs}:"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         params: dict = {}
@@ -226,7 +236,8 @@ def _single_runs(model, mdl: Path, label: str, every: list[str], runs: int) -> N
         pysd_path = JiaozuoModel(engine="pysd")
         outputs = scalar_model.outputs
         end_ms = _median_ms(lambda: scalar_model.run(return_columns=outputs), runs)
-        print(f"  (b) JiaozuoModel(engine='scalar'):  {end_ms:8.2f} ms {_cpu()}")
+        end_cpu = _CPU_MS[0]
+        print(f"  (b) JiaozuoModel(engine='scalar'):  {end_ms:8.2f} ms {_cpu()} ({len(outputs)} outputs)")
         path_ms = _median_ms(lambda: pysd_path.run(return_columns=outputs), max(5, runs // 10))
         print(f"  (c) PySD path (fast lookups):       {path_ms:8.2f} ms {_cpu()}")
         import pysd
@@ -236,9 +247,9 @@ def _single_runs(model, mdl: Path, label: str, every: list[str], runs: int) -> N
         stock_cpu = _CPU_MS[0]
         print(f"  (d) stock PySD:                     {stock_ms:8.2f} ms {_cpu()}")
         print(
-            f"  stock PySD / scalar backend: {stock_ms / scalar_ms:,.0f}x; "
-            f"PySD path / scalar backend: {path_ms / scalar_ms:,.0f}x; "
-            f"in CPU time, stock PySD / scalar backend: {stock_cpu / scalar_cpu:,.0f}x"
+            f"  stock PySD / scalar backend: {stock_ms / scalar_ms:,.0f}x wall, {stock_cpu / scalar_cpu:,.0f}x CPU; "
+            f"stock PySD / JiaozuoModel(engine='scalar'): {stock_ms / end_ms:,.0f}x wall, "
+            f"{stock_cpu / end_cpu:,.0f}x CPU; PySD path / scalar backend: {path_ms / scalar_ms:,.0f}x wall"
         )
 
 
@@ -293,6 +304,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--all-columns", action="store_true", help="also return every variable")
     parser.add_argument("--single-runs", type=int, default=200, help="runs behind each single-run median")
     parser.add_argument("--no-corpus", action="store_true", help="skip the test-models corpus counts")
+    parser.add_argument(
+        "--single-only", action="store_true", help="only the single-run figures (a)-(d) (implies --no-corpus)"
+    )
     args = parser.parse_args(argv)
 
     from greenpath.engines.vector import VectorModel
@@ -318,14 +332,17 @@ def main(argv: list[str] | None = None) -> None:
         kinds = {k: sum(1 for m in meta if m["kind"] == k) for k in ("constant", "stock", "auxiliary", "lookup")}
         steps = len(model.module._schedule(2005, 2035, args.time_step, 1)[0]) - 1
         print(f"model: {label}, {len(meta)} variables {kinds}")
-        print(f"integration: 2005-2035, TIME STEP {args.time_step} ({steps} Euler steps), SAVEPER 1")
         print(f"generate + compile: {generate_s * 1e3:.0f} ms; cached load: {cached_s * 1e3:.0f} ms")
 
+        every = [m["py_name"] for m in meta if m["kind"] != "lookup"]
+        if args.single_only:
+            _single_runs(model, mdl, label, every, args.single_runs)
+            return
+        print(f"ensembles: 2005-2035, TIME STEP {args.time_step} ({steps} Euler steps), SAVEPER 1")
         names = {m["py_name"] for m in meta}
         columns = [c for c in HEADLINE if c in names]
         if len(columns) < 5:
             columns = [m["py_name"] for m in meta if m["kind"] == "stock"][:20]
-        every = [m["py_name"] for m in meta if m["kind"] != "lookup"]
         print(f"returned columns: {len(columns)} ({', '.join(columns[:4])}, ...)")
 
         rng = np.random.default_rng(0)

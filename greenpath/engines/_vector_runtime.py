@@ -374,14 +374,71 @@ def _sc_delay_update(state, inp, delay_time, order, dt):
 
 def _sc_delayn_update(state, times, inp, delay_time, order, dt):
     # DelayN.ddt: times shifted by one stage, the new delay time first
+    # (indexing a preallocated list: a third faster than zip and append, and than enumerate)
     new_times = [delay_time, *times[:-1]]
-    out = []
+    out = [inp] * len(state)
     inflow = inp
-    for value, stage_time in zip(state, new_times, strict=True):
-        outflow = value / stage_time
-        out.append(value + (inflow - outflow) * order * dt)
+    j = 0
+    for value in state:
+        outflow = value / new_times[j]
+        out[j] = value + (inflow - outflow) * order * dt
         inflow = outflow
+        j += 1  # noqa: SIM113 - a counter is faster than enumerate's tuples here
     return out, new_times
+
+
+def _sc_delayn_unrolled(n):
+    """Return _sc_delayn_update for a chain of ``n`` stages, one statement per stage (cached per n).
+
+    The same operations in the same order as the loop, on locals instead of list
+    items: about half the time of the loop for 8 stages.
+    """
+    update = _SC_DELAYN_UNROLLED.get(n)
+    if update is None:
+        stages = range(n)
+        state = ", ".join(f"s{i}" for i in stages)
+        times = ", ".join(f"t{i}" for i in stages)
+        lines = ["def update(state, times, inp, delay_time, order, dt):", f"    {state}, = state"]
+        lines.append("    t0 = delay_time")
+        if n > 1:
+            lines.append(f"    {', '.join(f't{i}' for i in range(1, n))}, = times[:{n - 1}]")
+        inflow = "inp"
+        for i in stages:
+            lines += [f"    o{i} = s{i} / t{i}", f"    s{i} = s{i} + ({inflow} - o{i}) * order * dt"]
+            inflow = f"o{i}"
+        lines.append(f"    return [{state}], [{times}]")
+        namespace = {}
+        exec(compile("\n".join(lines) + "\n", f"<DELAY N update, {n} stages>", "exec"), namespace)
+        update = _SC_DELAYN_UNROLLED[n] = namespace["update"]
+    return update
+
+
+_SC_DELAYN_UNROLLED = {}
+
+
+def _sc_delayn_fixed_time(n):
+    """Return the unrolled DELAY N update for ``n`` stages whose times all equal the delay time.
+
+    With a delay time that never changes, the stage times PySD shifts are all that
+    one value: ``update(state, inp, delay_time, order, dt) -> state``, each stage
+    divided by ``delay_time``, the same floats as :func:`_sc_delayn_unrolled`.
+    """
+    update = _SC_DELAYN_FIXED_TIME.get(n)
+    if update is None:
+        state = ", ".join(f"s{i}" for i in range(n))
+        lines = ["def update(state, inp, delay_time, order, dt):", f"    {state}, = state"]
+        inflow = "inp"
+        for i in range(n):
+            lines += [f"    o{i} = s{i} / delay_time", f"    s{i} = s{i} + ({inflow} - o{i}) * order * dt"]
+            inflow = f"o{i}"
+        lines.append(f"    return [{state}]")
+        namespace = {}
+        exec(compile("\n".join(lines) + "\n", f"<DELAY N update, {n} stages, fixed time>", "exec"), namespace)
+        update = _SC_DELAYN_FIXED_TIME[n] = namespace["update"]
+    return update
+
+
+_SC_DELAYN_FIXED_TIME = {}
 
 
 def _make_data(xs, ys, mode):

@@ -122,6 +122,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from greenpath.engines import _scalar_passes
 from greenpath.engines import cache as _gp_cache
 
 __all__ = [
@@ -1613,6 +1614,11 @@ class _Generator:
         w = out.append
         w("")
         w("")
+        w("import struct as _struct")
+        w("")
+        w(f"_ROW = _struct.Struct({str(len(dyn_outputs)) + 'd'!r})")  # a saved row of _DYNAMIC_OUTPUTS
+        w("")
+        w("")
         w("def _one(_p, _tables, _ctl, _times, _save, _float_given):")
         w('    """The model for one scenario, straight-line on Python floats.')
         w("")
@@ -1633,8 +1639,10 @@ class _Generator:
             else:
                 node = self.nodes[name]
                 b(f"{name} = {node.code if node.init_code is None else node.init_code}")
-        b("_rows = []")
-        b("_append = _rows.append")
+        # the saved rows, written as C doubles into one buffer (no tuple, no bytes object per row)
+        b("_rows = bytearray(_ROW.size * sum(_save))")
+        b("_pack = _ROW.pack_into")
+        b("_at = 0")
         b("_last = len(_times) - 1")
         b("for _k in range(len(_times)):")
         b("    time = _times[_k]")
@@ -1643,7 +1651,9 @@ class _Generator:
         b("    if _save[_k]:")
         for name in rest:
             b(f"        {name} = {self.nodes[name].code}")
-        b(f"        _append({_tuple_code(dyn_outputs)})")
+        # one saved row: the dynamic outputs packed as C doubles (no tuple, no float objects kept)
+        b(f"        _pack(_rows, _at, {', '.join(dyn_outputs)})")
+        b(f"        _at += {8 * len(dyn_outputs)}")
         b("    if _k == _last:")
         b("        break")
         for state in self.states:
@@ -1653,11 +1663,13 @@ class _Generator:
         w("")
         w("")
         w("def simulate_one(params=None, lookups=None, initial_time=None, final_time=None,")
-        w("                 time_step=None, saveper=None, return_columns=None):")
+        w("                 time_step=None, saveper=None, return_columns=None, as_block=False):")
         w('    """Integrate one scenario with the scalar backend; {column: array (1, n_saved)}.')
         w("")
         w("    The same inputs and outputs as simulate(..., n=1) (parameters and lookup")
         w("    rows of one scenario), computed on Python floats: much faster for one run.")
+        w("    ``as_block=True`` returns (columns, array (len(columns), n_saved), saved times)")
+        w("    instead, the times as saved_times() gives them.")
         w('    """')
         w("    _p = _resolve_params_one(params)")
         if has_int:
@@ -1667,10 +1679,13 @@ class _Generator:
         w("    _ctl = _resolve_control(_p, initial_time, final_time, time_step, saveper)")
         w("    _tables = _resolve_lookups_one(lookups)")
         w("    _times, _save = _schedule(*_ctl)")
-        w("    _cols, _req_dyn, _req_static = _resolve_columns(return_columns)")
+        w("    _plan = _columns_one(return_columns)")
         w("    _rows, _statics = _one(_p, _tables, _ctl, _times, _save, _fg)")
-        w("    return _collect_one(_cols, _req_dyn, _req_static, _rows, _statics)")
-        return "\n".join(out) + "\n"
+        w("    _cols, _block = _collect_one(_plan, _rows, _statics)")
+        w("    if as_block:")
+        w("        return _cols, _block, _round_times([t for t, s in zip(_times, _save) if s], _ctl[2])")
+        w("    return dict(zip(_cols, _block[:, None, :]))")
+        return _scalar_passes.optimise("\n".join(out) + "\n")
 
     def _emit_scalar_state_init(self, state: _State) -> list[str]:
         a = {key: arg.code for key, arg in state.args.items()}
@@ -1702,9 +1717,17 @@ class _Generator:
         ]
         if state.kind == "delayn":
             lines.append(f"{s}_times = [{a['delay_time']}] * {s}_n")
+            if self._delayn_time_fixed(state):  # every stage time stays the initial delay time
+                lines.append(f"{s}_update = _sc_delayn_fixed_time({s}_n)")
+            else:
+                lines.append(f"{s}_update = _sc_delayn_unrolled({s}_n)")
             if state.int_init is not None:
                 lines.append(f"{s}_int = _int_typed({tuple(sorted(state.int_init))!r}, _float_given)")
         return lines
+
+    def _delayn_time_fixed(self, state: _State) -> bool:
+        """Whether a DELAY N's delay time is the same at every step (static, no integer cast)."""
+        return state.int_init is None and not self._is_dynamic(state.args["delay_time"])
 
     def _emit_scalar_state_update(self, state: _State) -> list[str]:
         a = {key: arg.code for key, arg in state.args.items()}
@@ -1729,8 +1752,10 @@ class _Generator:
             delay_time = a["delay_time"]
             if state.int_init is not None:
                 delay_time = f"(_math.trunc({delay_time}) if {s}_int else {delay_time})"
+            if self._delayn_time_fixed(state):
+                return [f"{s} = {s}_update({s}, {a['input']}, {delay_time}, {s}_ord, time_step)"]
             return [
-                f"{s}, {s}_times = _sc_delayn_update({s}, {s}_times, {a['input']}, {delay_time}, {s}_ord, time_step)"
+                f"{s}, {s}_times = {s}_update({s}, {s}_times, {a['input']}, {delay_time}, {s}_ord, time_step)"
             ]
         return []
 
@@ -1881,11 +1906,11 @@ def _resolve_params(params, n):
 
 def _float_typed(params, initial_time, final_time, time_step, saveper):
     """Names given a value that PySD would hold as a float (not a Python int)."""
-    given = {_py_name(k): v for k, v in (params or {}).items()}
+    given = {(k if k in _PY_NAMES else _py_name(k)): v for k, v in (params or {}).items()}
     given.update({k: v for k, v in zip(
         _CONTROL_NAMES, (initial_time, final_time, time_step, saveper)) if v is not None})
     return {k for k, v in given.items()
-            if not isinstance(v, (int, _np.integer)) or isinstance(v, bool)}
+            if type(v) is float or not isinstance(v, (int, _np.integer)) or isinstance(v, bool)}
 
 
 def _int_typed(relies_on, float_given):
@@ -1999,8 +2024,39 @@ def _resolve_columns(return_columns):
 
 def _resolve_params_one(params):
     """Constants of one scenario as Python floats (scalars or shape-(1,) arrays given)."""
-    values = _resolve_params(params, 1)
-    return {k: float(v) if _np.ndim(v) == 0 else float(v[0]) for k, v in values.items()}
+    values = dict(_CONSTANTS_ONE)
+    unknown = []
+    for key, value in (params or {}).items():
+        if type(value) is float and key in _CONSTANT_NAMES_ONE:  # a constant by Python name, a float
+            values[key] = value
+            continue
+        name = key if key in _PY_NAMES else _py_name(key)
+        if name in _CONTROL_NAMES:
+            raise KeyError(
+                f"{key!r} is a control variable: pass it as the {name} argument")
+        if name not in values:
+            unknown.append(key)
+            continue
+        kind = type(value)
+        if kind is float or kind is int:  # the common case, without a NumPy round trip
+            values[name] = float(value)
+            continue
+        arr = _np.asarray(value, dtype=float)
+        if arr.ndim == 0:
+            values[name] = float(arr)
+        elif arr.shape == (1,):
+            values[name] = float(arr[0])
+        else:
+            raise ValueError(
+                f"parameter {key!r}: expected a scalar or shape (1,), got {arr.shape}")
+    if unknown:
+        raise KeyError(
+            "not constants of the model: " + ", ".join(repr(k) for k in unknown))
+    return values
+
+
+_CONSTANTS_ONE = {name: float(_np.float64(value)) for name, value in CONSTANTS.items()}
+_CONSTANT_NAMES_ONE = frozenset(_CONSTANTS_ONE).difference(_CONTROL_NAMES)
 
 
 def _resolve_lookups_one(lookups):
@@ -2012,17 +2068,44 @@ def _resolve_lookups_one(lookups):
 
 
 _DEFAULT_TABLES_ONE = {k: (list(x), list(y)) for k, (x, y) in LOOKUPS.items()}
+_COLUMN_PLANS = {}  # requested columns -> where each comes from (a few sets per process)
 
 
-def _collect_one(cols, req_dyn, req_static, rows, statics):
-    n_saved = len(rows)
-    block = _np.array(rows, dtype=float).reshape(n_saved, len(_DYNAMIC_OUTPUTS))
-    out = [None] * len(cols)
-    for b, i in req_dyn:
-        out[b] = block[:, i].reshape(1, n_saved)
-    for b, i in req_static:
-        out[b] = _np.full((1, n_saved), float(statics[i]))
-    return dict(zip(cols, out))
+def _columns_one(return_columns):
+    """Columns as _resolve_columns gives them, with index arrays for _collect_one; memoized."""
+    if isinstance(return_columns, str):
+        raise TypeError("return_columns must be a list of names, not a string")
+    try:
+        key = None if return_columns is None else tuple(return_columns)
+        plan = _COLUMN_PLANS.get(key)
+    except TypeError:  # an unhashable name: _resolve_columns says what is wrong
+        return _column_plan(return_columns)
+    if plan is None:
+        plan = _column_plan(key)
+        if len(_COLUMN_PLANS) >= 64:
+            _COLUMN_PLANS.clear()
+        _COLUMN_PLANS[key] = plan
+    return plan
+
+
+def _column_plan(return_columns):
+    cols, req_dyn, req_static = _resolve_columns(return_columns)
+    def index(pairs):
+        return tuple(_np.array([pair[j] for pair in pairs], dtype=_np.intp) for j in (0, 1))
+    return (cols, *index(req_dyn), *index(req_static))
+
+
+def _collect_one(plan, rows, statics):
+    """(columns, array (columns, n_saved)) from the packed rows and the static values."""
+    cols, dyn_at, dyn_from, static_at, static_from = plan
+    n_saved = len(rows) // (8 * len(_DYNAMIC_OUTPUTS))
+    out = _np.empty((len(cols), n_saved))
+    if len(dyn_at) and n_saved:
+        block = _np.frombuffer(rows).reshape(n_saved, len(_DYNAMIC_OUTPUTS))
+        out[dyn_at] = block.T[dyn_from]
+    if len(static_at):
+        out[static_at] = _np.array(statics, dtype=float)[static_from, None]
+    return cols, out
 
 
 def saved_times(initial_time=None, final_time=None, time_step=None, saveper=None, params=None):
@@ -2055,7 +2138,7 @@ def generate(mdl_path: str | os.PathLike) -> str:
 
 def _generator_hash() -> str:
     digest = hashlib.sha256()
-    for path in (Path(__file__), _RUNTIME_PATH):
+    for path in (Path(__file__), _RUNTIME_PATH, Path(_scalar_passes.__file__)):
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -2262,6 +2345,27 @@ class VectorModel:
             bufs = [np.empty(shape[1:]) for _ in range(shape[0])]
             module._run_range(plan, bufs, 0, n)
         return {column: buf.T for column, buf in zip(plan["columns"], bufs, strict=True)}
+
+    def simulate_block(
+        self,
+        params: dict[str, Any] | None = None,
+        lookups: dict[str, tuple[Any, Any]] | None = None,
+        *,
+        initial_time: float | None = None,
+        final_time: float | None = None,
+        time_step: float | None = None,
+        saveper: float | None = None,
+        return_columns: list[str] | None = None,
+    ) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """One scenario on the scalar backend as ``(columns, array (len(columns), n_saved), times)``.
+
+        The same inputs and values as ``simulate(params, 1, lookups, backend="scalar")``
+        without a dict of one array per column: for callers that want one block
+        (a result frame).  ``times`` are the run's saved times as :meth:`times` gives
+        them.
+        """
+        control = (initial_time, final_time, time_step, saveper)
+        return self.module.simulate_one(params, lookups, *control, return_columns, as_block=True)
 
     def run(
         self,

@@ -28,8 +28,9 @@ def calls(monkeypatch):
 
     counts = {"scalar": 0, "vector": 0}
     original = V.VectorModel.simulate
+    original_block = V.VectorModel.simulate_block
 
-    def spied(self, *args, **kwargs):
+    def spy(self):
         module = self.module
         if not getattr(module, "_spied", False):
             one, rng = module.simulate_one, module._run_range
@@ -45,9 +46,17 @@ def calls(monkeypatch):
             monkeypatch.setattr(module, "simulate_one", simulate_one, raising=True)
             monkeypatch.setattr(module, "_run_range", run_range, raising=True)
             monkeypatch.setattr(module, "_spied", True, raising=False)
+
+    def spied(self, *args, **kwargs):
+        spy(self)
         return original(self, *args, **kwargs)
 
+    def spied_block(self, *args, **kwargs):  # one scenario as one block (JiaozuoModel's frame)
+        spy(self)
+        return original_block(self, *args, **kwargs)
+
     monkeypatch.setattr(V.VectorModel, "simulate", spied)
+    monkeypatch.setattr(V.VectorModel, "simulate_block", spied_block)
     return counts
 
 
