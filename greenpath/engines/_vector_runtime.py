@@ -413,7 +413,7 @@ def _sc_delayn_unrolled(n):
     return update
 
 
-_SC_DELAYN_UNROLLED = {}
+_SC_DELAYN_UNROLLED: dict = {}  # stage count -> generated update function
 
 
 def _sc_delayn_fixed_time(n):
@@ -438,7 +438,7 @@ def _sc_delayn_fixed_time(n):
     return update
 
 
-_SC_DELAYN_FIXED_TIME = {}
+_SC_DELAYN_FIXED_TIME: dict = {}  # stage count -> generated update function (fixed delay time)
 
 
 def _make_data(xs, ys, mode):
