@@ -89,13 +89,13 @@ __all__ = [
 #: File name of the stored sample, next to the calibration file.
 POSTERIOR_FILE = "posterior.csv"
 #: Walkers of the ensemble (a multiple of :data:`DEFAULT_GROUPS`, at least twice the parameters).
-DEFAULT_WALKERS = 128
+DEFAULT_WALKERS = 256
 #: Steps per walker.
-DEFAULT_STEPS = 1200
+DEFAULT_STEPS = 600
 #: Steps discarded as burn-in.
-DEFAULT_BURN = 400
+DEFAULT_BURN = 200
 #: Keep every ``thin``-th post-burn-in step of every walker.
-DEFAULT_THIN = 200
+DEFAULT_THIN = 100
 #: Walker groups whose pooled chains R-hat compares.
 DEFAULT_GROUPS = 4
 #: Sd of the starting ball around the point fit, in units of each registry range.
@@ -136,6 +136,7 @@ class PosteriorResult:
     n_runs: int
     seconds: float
     map_u: np.ndarray = field(default_factory=lambda: np.array([]))
+    acceptance_independence: np.ndarray = field(default_factory=lambda: np.array([]))  # (walkers,) or empty
 
     @property
     def converged(self) -> bool:
@@ -205,8 +206,19 @@ def point_weights(series: Sequence[Any]) -> np.ndarray:
 
 #: A burn-in at least this long fits the independence proposal of the sampling phase.
 PILOT_MIN_STEPS = 50
+#: Candidates per walker of an independence step (multiple-try Metropolis, demcz.independence_step).
+DEFAULT_TRIES = 4
+#: Stages of such a burn-in: a t proposal is fitted at the end of each (see sample_posterior).
+BURN_STAGES = 2
 #: Unit coordinates are kept this far inside [0, 1] before the logit (a DE member on a bound).
 LOGIT_EDGE = 1e-6
+
+
+def _reflect(u: np.ndarray) -> np.ndarray:
+    """Reflect points into the unit cube (a point fit may sit on a bound), kept just inside it."""
+    u = np.where(u < 0.0, -u, u)
+    u = np.where(u > 1.0, 2.0 - u, u)
+    return np.clip(u, 1e-9, 1.0 - 1e-9)
 
 
 def _logit(u: np.ndarray) -> np.ndarray:
@@ -257,7 +269,7 @@ def gelman_rubin(chain: np.ndarray, groups: int) -> np.ndarray:
 def sample_posterior(objective: Any, start_u: np.ndarray, seed: int, *, walkers: int = DEFAULT_WALKERS,
                      steps: int = DEFAULT_STEPS, burn: int = DEFAULT_BURN, thin: int = DEFAULT_THIN,
                      groups: int = DEFAULT_GROUPS, start_population: np.ndarray | None = None,
-                     progress: Callable[[str], None] | None = None) -> PosteriorResult:
+                     tries: int = DEFAULT_TRIES, progress: Callable[[str], None] | None = None) -> PosteriorResult:
     """Run the ensemble MCMC from a ball around ``start_u`` (unit coordinates).
 
     Parameters
@@ -301,16 +313,17 @@ def sample_posterior(objective: Any, start_u: np.ndarray, seed: int, *, walkers:
     runs0 = objective.simulator.n_runs
     rng = np.random.default_rng(seed)
     start = np.asarray(start_u, dtype=float)
-    ball = start + START_SD * rng.standard_normal((walkers, d))
-    ball = np.where(ball < 0.0, -ball, ball)  # reflect into the unit cube (a point fit may sit on a bound)
-    ball = np.where(ball > 1.0, 2.0 - ball, ball)
-    ball = np.clip(ball, 1e-9, 1.0 - 1e-9)
-    if start_population is not None and len(start_population) >= walkers:
+    ball = _reflect(start + START_SD * rng.standard_normal((walkers, d)))
+    if start_population is not None and len(start_population) >= min(walkers, 2 * d):
         # the point fit's last differential-evolution population: the region the search was
         # still exploring, free (no extra runs) and wider than the ball in the directions the
-        # data leave open; chains start on its first members (DE keeps the best first)
+        # data leave open; chains start on its members (DE keeps the best first), taken in
+        # turn when there are more walkers than members, a repeat moved by the ball's sd
         pop = np.clip(np.asarray(start_population, dtype=float), 0.0, 1.0)
-        p0, z0 = pop[:walkers].copy(), pop
+        p0 = pop[np.arange(walkers) % len(pop)]
+        repeat = np.arange(walkers) >= len(pop)
+        p0[repeat] = _reflect(p0[repeat] + START_SD * rng.standard_normal((int(repeat.sum()), d)))
+        z0 = pop
     else:
         p0, z0 = ball, ball
     # The chains move in logit coordinates y = log(u / (1 - u)), where the registry bounds lie
@@ -324,19 +337,33 @@ def sample_posterior(objective: Any, start_u: np.ndarray, seed: int, *, walkers:
         return target(u) + _log_jacobian(y)
 
     y0, archive0 = _logit(p0), _logit(z0)
+    acceptance_ind = np.array([])
     if burn >= PILOT_MIN_STEPS:
-        # burn-in: DE-MCz alone; then a t proposal fitted to the burn-in's second half (fixed
-        # from here on) alternates with the DE-MCz steps (both kernels leave the target
-        # invariant): independence proposals jump across the posterior in one step where
-        # the DE moves diffuse (their autocorrelation time grows with the dimension)
-        first = run_demcz(log_prob_y, y0, archive0, burn, rng)
-        pilot = first.chain[burn // 2 :].reshape(-1, d)
-        archive = np.concatenate([archive0, first.chain[ARCHIVE_EVERY - 1 :: ARCHIVE_EVERY].reshape(-1, d)])
-        second = run_demcz(log_prob_y, first.chain[-1], archive, steps - burn, rng,
-                           proposal=TProposal.fit(pilot), lp0=first.log_prob[-1])
-        y_chain = np.concatenate([first.chain, second.chain])
-        y_lp = np.concatenate([first.log_prob, second.log_prob])
-        acceptance = second.acceptance_fraction
+        # burn-in in BURN_STAGES stages: the first DE-MCz alone, each later one alternating
+        # DE-MCz with independence steps from a t proposal fitted to the previous stage's
+        # second half; the sampling phase alternates the two with a t fitted to the last
+        # burn-in stage, fixed from there on (both kernels leave the target invariant):
+        # independence proposals jump across the posterior in one step where the DE moves
+        # diffuse (their autocorrelation time grows with the dimension). Refitting during the
+        # burn-in lets the proposal follow the chains as they spread from the point fit.
+        bounds = [burn * k // BURN_STAGES for k in range(BURN_STAGES + 1)] + [steps]
+        y, lp_y, archive, proposal = y0, None, archive0, None
+        chains, lps = [], []
+        for k in range(len(bounds) - 1):
+            n_k = bounds[k + 1] - bounds[k]
+            if n_k < 1:
+                continue
+            run = run_demcz(log_prob_y, y, archive, n_k, rng, proposal=proposal, lp0=lp_y, tries=tries)
+            chains.append(run.chain)
+            lps.append(run.log_prob)
+            y, lp_y = run.chain[-1], run.log_prob[-1]
+            if k < len(bounds) - 2:  # a burn-in stage: the next one draws from it
+                archive = np.concatenate([archive, run.chain[ARCHIVE_EVERY - 1 :: ARCHIVE_EVERY].reshape(-1, d)])
+                proposal = TProposal.fit(run.chain[n_k // 2 :].reshape(-1, d))
+        y_chain, y_lp = np.concatenate(chains), np.concatenate(lps)
+        acceptance = run.acceptance_fraction  # the sampling phase
+        if run.independence_steps and run.accepted_independence is not None:
+            acceptance_ind = run.accepted_independence / run.independence_steps
     else:
         run = run_demcz(log_prob_y, y0, archive0, steps, rng)
         y_chain, y_lp, acceptance = run.chain, run.log_prob, run.acceptance_fraction
@@ -357,10 +384,12 @@ def sample_posterior(objective: Any, start_u: np.ndarray, seed: int, *, walkers:
         acceptance=acceptance, tau=tau, rhat=rhat, seed=seed,
         walkers=walkers, steps=steps, burn=burn, thin=thin, groups=groups,
         n_runs=objective.simulator.n_runs - runs0, seconds=time.perf_counter() - started,
-        map_u=chain[best[0], best[1]],
+        map_u=chain[best[0], best[1]], acceptance_independence=acceptance_ind,
     )
     if progress:
-        progress(f"posterior: {walkers} walkers x {steps} steps, acceptance {np.mean(result.acceptance):.2f}, "
+        ind = (f" ({np.mean(acceptance_ind):.2f} of the independence steps, {tries} tries)"
+               if acceptance_ind.size else "")
+        progress(f"posterior: {walkers} walkers x {steps} steps, acceptance {np.mean(result.acceptance):.2f}{ind}, "
                  f"max tau {_nanmax(tau):.0f} steps, max R-hat {_nanmax(rhat):.3f}, "
                  f"{result.draws.shape[0]} draws kept ({result.seconds:.1f} s)")
     return result
