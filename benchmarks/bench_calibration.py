@@ -37,17 +37,17 @@ def main() -> None:
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    from greenpath.calibration import fit as F
     from greenpath.calibration import posterior as P
+    from greenpath.calibration.run import DEFAULT_CUTOFF, calibrate
 
     print(f"import: {time.perf_counter() - t0:.2f} s; cores: {os.cpu_count()}")
     for seed in args.seeds:
         load0 = os.getloadavg()[0]
         child0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         started, cpu0 = time.perf_counter(), time.process_time()
-        result = F.calibrate(seed=seed, maxiter=args.maxiter, popsize=args.popsize, engine=args.engine,
-                             workers=args.workers, cutoff=F.DEFAULT_CUTOFF if args.refits else None,
-                             sensitivity=args.refits, backtest=True, posterior_steps=P.DEFAULT_STEPS)
+        result = calibrate(seed=seed, maxiter=args.maxiter, popsize=args.popsize, engine=args.engine,
+                           workers=args.workers, cutoff=DEFAULT_CUTOFF if args.refits else None,
+                           sensitivity=args.refits, backtest=True, posterior_steps=P.DEFAULT_STEPS)
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
         child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         child = (child1.ru_utime - child0.ru_utime) + (child1.ru_stime - child0.ru_stime)

@@ -12,7 +12,7 @@ Otherwise it is skipped, and :func:`skipped` says why (the report prints the rea
 model without a variable (an older or newer structure) still calibrates.
 
 Anchors whose model counterpart is a stock of the capacity *input* (the coal fleet, GEM
-unit sum) stay cross-checks in :func:`greenpath.calibration.fit.build_series`: they test
+unit sum) stay cross-checks in :func:`greenpath.calibration.series.build_series`: they test
 the input tables, not a fitted parameter.
 """
 
@@ -107,9 +107,9 @@ def anchor_series(history: pd.DataFrame, first_year: int, last_year: int) -> lis
 
     Returns
     -------
-    list of greenpath.calibration.fit.FitSeries
+    list of greenpath.calibration.series.FitSeries
     """
-    from greenpath.calibration.fit import FitSeries
+    from greenpath.calibration.series import FitSeries
 
     names = model_variables()
     present = set(history["variable"])

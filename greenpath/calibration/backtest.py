@@ -2,13 +2,13 @@
 
 Protocol
 --------
-1. **Fit window.** Every fitted series of :func:`greenpath.calibration.fit.build_series`
+1. **Fit window.** Every fitted series of :func:`greenpath.calibration.series.build_series`
    restricted to years up to :data:`BACKTEST_CUTOFF` (2015) (``apply_cutoff``): the same
    parameters, method, seed and budget as the main fit (differential evolution, then the
    least-squares polish), then the posterior sample of :mod:`greenpath.calibration.posterior`
    from that fit (:data:`BACKTEST_STEPS` steps, as long as the main chain: it runs on the
    other core and each step simulates only to 2015). Both simulate only to
-   2015; :func:`greenpath.calibration.fit.calibrate` runs the whole backtest in a second
+   2015; :func:`greenpath.calibration.run.calibrate` runs the whole backtest in a second
    process while the main fit runs (:mod:`greenpath.calibration.parallel`).
 2. **Projection.** The model runs from 2005 with the backtest parameters; every other
    input is what the model always uses for the history: the recorded coal and renewable
@@ -143,7 +143,7 @@ def score(simulator: Any, all_series: Sequence[Any], insample: Sequence[Any], po
         series per year (for the report's chart).
     """
     from greenpath.calibration import discrepancy as disc
-    from greenpath.calibration import fit as F
+    from greenpath.calibration.series import OUTPUT_COLUMNS, _span
 
     rng = np.random.default_rng([int(seed), 16])
     window = _window(all_series)
@@ -151,11 +151,11 @@ def score(simulator: Any, all_series: Sequence[Any], insample: Sequence[Any], po
     untested: list[tuple[str, str]] = []
     for s in all_series:
         if s.role == "fitted" and s.key not in keys:
-            untested.append((s.key, f"recorded only in {F._span(s.years)}"))
+            untested.append((s.key, f"recorded only in {_span(s.years)}"))
     names = list(draws.columns)
     params = {n: draws[n].to_numpy(float) for n in names}
     n = len(draws)
-    cols = F.OUTPUT_COLUMNS
+    cols = OUTPUT_COLUMNS
     runs = simulator.simulate({**{k: np.full(n + 1, v) for k, v in point.items()},
                                **{k: np.concatenate([[point[k]], params[k]]) for k in names}}, n + 1, cols)
     years = simulator.years
@@ -179,7 +179,7 @@ def score(simulator: Any, all_series: Sequence[Any], insample: Sequence[Any], po
         if base is not None and base.n:
             r = base.residuals(base.simulated(runs, years)[1:])[:, : base.n] * math.sqrt(base.n)
             lam = disc.draw_scale(np.sum(r * r, axis=1), disc.degrees_of_freedom(base), rng)
-            scale_note = f"in-sample {F._span(base.years)}"
+            scale_note = f"in-sample {_span(base.years)}"
         else:
             lam = np.ones(post.shape[0])
             scale_note = "stated error only (no in-sample year)"
@@ -196,7 +196,7 @@ def score(simulator: Any, all_series: Sequence[Any], insample: Sequence[Any], po
             err_kind = "MAPE %"
         dm, do, verdict = _direction(s, point_sim, obs)
         rows.append({
-            "key": s.key, "label": s.label, "years": F._span(s.years), "n": int(obs.size), "error_kind": err_kind,
+            "key": s.key, "label": s.label, "years": _span(s.years), "n": int(obs.size), "error_kind": err_kind,
             "error_point": err_point, "error_median": err_median, "model_change_pct": dm,
             "recorded_change_pct": do, "direction": verdict, "inside": inside,
             "coverage": inside / obs.size, "unit": s.unit, "inside_predictive": inside_pred,
@@ -215,22 +215,24 @@ def run_backtest(simulator: Any, all_series: Sequence[Any], space: Any, seed: in
                  thin: int = BACKTEST_THIN, walkers: int | None = None,
                  progress: Callable[[str], None] | None = None) -> BacktestResult:
     """Run the whole protocol (see the module docstring)."""
-    from greenpath.calibration import fit as F
     from greenpath.calibration import posterior as P
+    from greenpath.calibration.objective import Objective, fit
+    from greenpath.calibration.series import apply_cutoff, fit_final_time
+    from greenpath.calibration.simulators import make_simulator
 
     started = time.perf_counter()
-    insample = F.apply_cutoff(all_series, BACKTEST_CUTOFF)
+    insample = apply_cutoff(all_series, BACKTEST_CUTOFF)
     # the fit and its posterior simulate only to the last in-sample year (2015), the scoring to
     # the window's last year: engines of their own (the main calibration's keeps its run count)
-    fit_sim = F.make_simulator(simulator.name, 1, F.fit_final_time(insample))
-    score_sim = F.make_simulator(simulator.name, 1, max(BACKTEST_LAST, F.fit_final_time(insample)))
-    objective = F.Objective(fit_sim, insample, space, prior_weight)
+    fit_sim = make_simulator(simulator.name, 1, fit_final_time(insample))
+    score_sim = make_simulator(simulator.name, 1, max(BACKTEST_LAST, fit_final_time(insample)))
+    objective = Objective(fit_sim, insample, space, prior_weight)
     if progress:
         progress(f"backtest: fit on data through {BACKTEST_CUTOFF} ({len(objective.series)} series, "
                  f"{objective.n_points} points)")
-    outcome = F.fit(objective, seed, maxiter=maxiter, popsize=popsize, progress=progress)
+    outcome = fit(objective, seed, maxiter=maxiter, popsize=popsize, progress=progress)
     values = space.named(outcome.x)
-    data_only = F.Objective(fit_sim, insample, space, 0.0)
+    data_only = Objective(fit_sim, insample, space, 0.0)
     post = P.sample_posterior(data_only, outcome.u, seed, walkers=walkers or P.DEFAULT_WALKERS, steps=steps,
                               burn=burn, thin=thin, start_population=outcome.population, progress=progress)
     scores, untested, bands = score(score_sim, all_series, insample, values, post.frame(), seed)

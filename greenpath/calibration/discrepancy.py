@@ -3,7 +3,7 @@
 Why
 ---
 Each fitted series states an error ``sigma`` (its rationale is in
-:func:`greenpath.calibration.fit.build_series`): the uncertainty of the recorded value.
+:func:`greenpath.calibration.series.build_series`): the uncertainty of the recorded value.
 The model misses some series by more than that (the sector shares move less than half as
 far as the record), and a band made of parameter uncertainty alone is then too narrow to
 hold the record: the 2016-22 backtest band covered 22 % of the recorded points against a

@@ -130,7 +130,7 @@ class VariableSpec:
         :data:`GROWTH_MAX_PCT`.
     fitted : bool
         The calibration scores the simulation against this variable (directly or, for
-        GDP, as the denominator of the sector shares); ``greenpath.calibration.fit``
+        GDP, as the denominator of the sector shares); ``greenpath.calibration.series``
         refuses a fitted variable it has no fit rule for.
     """
 

@@ -2,17 +2,17 @@
 
 Method
 ------
-* **Parameters** are the fitted set of :class:`greenpath.calibration.fit.ParameterSpace`,
+* **Parameters** are the fitted set of :class:`greenpath.calibration.space.ParameterSpace`,
   in unit-interval coordinates ``u = (x - min) / (max - min)``.
 * **Prior**: uniform on each parameter's registry range ``[min, max]``
   (``model/parameters.csv``); the registry gives ranges, not distributions, and the
   range's source is in the registry row. The report lists each parameter's range.
 * **Likelihood**: ``log L = -1/2 sum r^2`` over every recorded point of the fitted
-  series (:class:`greenpath.calibration.fit.Objective` with ``prior_weight = 0``, its
+  series (:class:`greenpath.calibration.objective.Objective` with ``prior_weight = 0``, its
   ``1/sqrt(n)`` series weighting undone by :func:`point_weights`): each residual is
   ``(simulated - observed) / (sigma * scale)`` with the series' stated error ``sigma``
   (its rationale, with the source of the error, is in
-  :func:`greenpath.calibration.fit.build_series` and the report's targets table), the
+  :func:`greenpath.calibration.series.build_series` and the report's targets table), the
   points of a series taken as independent. Shape-only series have their level factor
   profiled out. (Weighting each series as one observation, as the point fit does, left
   the posterior so loose that its 2012-15 CO2 band missed every CEADs point: the uniform
@@ -287,7 +287,7 @@ def sample_posterior(objective: Any, start_u: np.ndarray, seed: int, *, walkers:
 
     Parameters
     ----------
-    objective : greenpath.calibration.fit.Objective
+    objective : greenpath.calibration.objective.Objective
         Data residuals (``prior_weight = 0``).
     start_u : numpy.ndarray
         The point fit (D,), unit coordinates.

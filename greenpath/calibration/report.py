@@ -1,4 +1,4 @@
-"""The calibration report: Markdown and PNG charts from a calibration file.
+"""The calibration report: its text (Markdown), and the entry point that writes it with the charts.
 
 ``greenpath calibrate --report DIR`` writes it after a fit; ``--report-only`` rebuilds it
 from an existing ``calibrated.toml`` without refitting. Everything shown is recomputed
@@ -13,6 +13,11 @@ sign of each bias, which bound a parameter sits at and which series push it ther
 (:func:`bound_reasons`), which series are shape-only (:func:`target_rows`), which years
 coal generation runs at its hours cap (:func:`structural_notes`). Nothing is a fixed
 claim about the direction of a misfit, so the text cannot contradict the tables.
+
+What the report is computed from (the calibration file, the history, the few runs) is
+:mod:`greenpath.calibration.report_context`; the PNG charts are
+:mod:`greenpath.calibration.report_charts`; the calibration-v2 sections are
+:mod:`greenpath.calibration.report_v2`.
 
 The analysis layer only reads results: it never fits (the out-of-sample and sensitivity
 parameter sets come from the calibration file).
@@ -29,16 +34,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from greenpath.calibration import fit as F
 from greenpath.calibration import history as hist
+from greenpath.calibration.report_charts import draw_charts
+from greenpath.calibration.report_context import FitView, _Context, _context, _obs, _simulated
+from greenpath.calibration.scoring import fit_statistics, run_outputs
+from greenpath.calibration.series import (
+    CENSUS_BREAK_YEAR,
+    CO2_BREAK_YEAR,
+    FIRST_YEAR,
+    FitSeries,
+    _span,
+    apply_cutoff,
+)
+from greenpath.calibration.space import FitParameter
+from greenpath.calibration.uncertainty import (
+    EIGEN_FLOOR,
+    IDENTIFIED_SD_RANGE,
+    PAIR_THRESHOLD,
+    UNIDENTIFIED_SD_RANGE,
+)
 from greenpath.model import registry as reg
-from greenpath.model.mdl import MDL_PATH, model_hash
 
 __all__ = [
     "TARGETS",
     "Bias",
-    "FitView",
-    "ReportError",
     "TargetRow",
     "bias",
     "bound_reasons",
@@ -49,7 +68,7 @@ __all__ = [
     "write_report",
 ]
 
-#: In-sample MAPE targets (%), by series tag (:attr:`greenpath.calibration.fit.FitSeries.tag`):
+#: In-sample MAPE targets (%), by series tag (:attr:`greenpath.calibration.series.FitSeries.tag`):
 #: GDP and each sector under 5 %, CO2 under 10 % (the fitted regimes and all CEADs years
 #: together). Scored on the *level*: a shape-only series (a factor profiled out) never
 #: counts as met, whatever its MAPE after the factor.
@@ -63,93 +82,11 @@ TARGETS: dict[str, float] = {
     "electricity_total": 5.0,  # issue 15: whole-city electricity under 5 %
     "physical_anchor": 10.0,  # issue 15: each physical anchor within 10 %
 }
-#: Model outputs the report asks for beyond the fit's (skipped if the model lacks them).
-REPORT_COLUMNS: tuple[str, ...] = ("coal_generation",)
+
 #: Relative bias below which a series "matches the record on average".
 MATCH_REL = 0.005
 #: Growth bias (percentage points) below which a growth series matches on average.
 MATCH_PP = 0.05
-
-HISTORY_COLOUR = "black"
-MODEL_COLOUR = "#1f77b4"
-PRIOR_COLOUR = "#9e9e9e"
-ALT_COLOUR = "#d62728"
-OOS_COLOUR = "#ff7f0e"
-
-
-class ReportError(ValueError):
-    """The report cannot be written as asked (names the file and the reason)."""
-
-
-@dataclass
-class FitView:
-    """The numbers the report's explanations are generated from: one calibrated run.
-
-    Attributes
-    ----------
-    frame : pandas.DataFrame
-        The calibrated run, years x model outputs (may include ``coal_generation``).
-    history : pandas.DataFrame
-        The history frame (:func:`greenpath.calibration.history.load_history`).
-    series : list of FitSeries
-        :func:`greenpath.calibration.fit.build_series` of that history.
-    space : ParameterSpace
-        The fitted parameters.
-    unc : Uncertainty
-        Posterior and data-only uncertainty at the calibrated values.
-    values : dict
-        The calibrated values (fitted and derived).
-    pull : pandas.DataFrame, optional
-        :func:`greenpath.calibration.fit.series_pull` at the calibrated values: which
-        series push a parameter against its bound.
-    """
-
-    frame: pd.DataFrame
-    history: pd.DataFrame
-    series: list[F.FitSeries]
-    space: F.ParameterSpace
-    unc: F.Uncertainty
-    values: dict[str, float]
-    pull: pd.DataFrame | None = None
-
-    def tagged(self, tag: str, group: str | None = None) -> F.FitSeries | None:
-        """Return the first series with this tag (and group), or None."""
-        return next((s for s in self.series if s.tag == tag and (group is None or s.group == group)), None)
-
-    def bound_of(self, name: str) -> int:
-        """-1 / +1 if ``name`` is fitted and at its lower / upper bound, else 0."""
-        if name not in self.space.names:
-            return 0
-        return int(self.unc.at_bound[self.space.names.index(name)])
-
-    def value(self, name: str) -> float:
-        """Calibrated value of ``name`` (the registry default if it was not fitted)."""
-        if name in self.values:
-            return float(self.values[name])
-        return float(reg.defaults()[name])
-
-
-@dataclass
-class _Context:
-    doc: dict[str, Any]
-    meta: dict[str, Any]
-    history: pd.DataFrame
-    series: list[F.FitSeries]
-    space: F.ParameterSpace
-    frames: dict[str, pd.DataFrame]
-    stats: pd.DataFrame
-    prior_stats: pd.DataFrame
-    unc: F.Uncertainty
-    oos_stats: pd.DataFrame | None
-    oos_insample: list[F.FitSeries]
-    sens_stats: pd.DataFrame | None
-    warnings: list[str]
-    footer: str
-    view: FitView
-    calibration_path: Path | None = None
-
-
-# --------------------------------------------------------------------------- formatting
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -185,7 +122,7 @@ def _years_text(years: Sequence[int] | np.ndarray) -> str:
             runs[-1].append(y)
         else:
             runs.append([y])
-    return ", ".join(F._span(r) for r in runs) if runs else "no year"
+    return ", ".join(_span(r) for r in runs) if runs else "no year"
 
 
 def _side(bound: int) -> str:
@@ -198,9 +135,6 @@ def _state(view: FitView, name: str) -> str:
         return "not fitted (registry default)"
     b = view.bound_of(name)
     return f"at its {_side(b)} bound" if b else "inside its range"
-
-
-# --------------------------------------------------------------------------- bias
 
 
 @dataclass(frozen=True)
@@ -247,7 +181,7 @@ class Bias:
 
     def phrase(self) -> str:
         """Describe the bias in words, e.g. ``the model lies above the record by 6.2 % on average (2017-19)``."""
-        span = F._span(self.years)
+        span = _span(self.years)
         if self.growth:
             if self.sign == 0:
                 return f"model growth matches the record on average ({span})"
@@ -268,13 +202,7 @@ class Bias:
         return f"the model lies {side} the record by {abs(self.mean_rel) * 100:.1f} % on average ({span}){trend}"
 
 
-def _simulated(series: F.FitSeries, frame: pd.DataFrame) -> np.ndarray:
-    """Return the simulated counterpart of ``series`` in one run (``frame``: years x outputs), shape (n,)."""
-    years, outputs = F.run_outputs(frame)
-    return series.simulated(outputs, years)[0]
-
-
-def bias(series: F.FitSeries, frame: pd.DataFrame) -> Bias:
+def bias(series: FitSeries, frame: pd.DataFrame) -> Bias:
     """Return the :class:`Bias` of one series in one run (``frame``: years x outputs)."""
     sim = _simulated(series, frame)
     obs = series.observed.to_numpy(dtype=float)
@@ -286,328 +214,6 @@ def bias(series: F.FitSeries, frame: pd.DataFrame) -> Bias:
         record_change = math.nan if growth else float(obs[-1] / obs[0] - 1.0)
     return Bias(series.key, series.label, tuple(int(y) for y in series.years), series.shape_only, growth, factor,
                 mean_rel, float(np.mean(sim - obs)), model_change, record_change)
-
-
-# --------------------------------------------------------------------------- context
-
-
-def _simulate(simulator: Any, values: Mapping[str, float]) -> pd.DataFrame:
-    """One run with the report's extra outputs when the model has them."""
-    try:
-        return F.simulate_frame(simulator, values, F.OUTPUT_COLUMNS + REPORT_COLUMNS)
-    except (KeyError, ValueError, RuntimeError):  # an extra output the model does not define
-        return F.simulate_frame(simulator, values)
-
-
-def _context(calibration_path: Path, history_path: Path | None, engine: str) -> _Context:
-    doc = F.load_calibration(calibration_path)
-    meta = doc["meta"]
-    warnings: list[str] = []
-    if history_path is None:
-        candidate = MDL_PATH.resolve().parents[1] / str(meta.get("data_file", ""))
-        history_path = candidate if candidate.is_file() else hist.DEFAULT_HISTORY_PATH
-    history_path = Path(history_path)
-    history = hist.load_history(history_path)
-    if F.sha256_file(history_path) != meta.get("data_sha256"):
-        warnings.append(f"the history file {history_path.name} differs from the one calibrated on "
-                        "(sha256 mismatch): recalibrate")
-    if model_hash(MDL_PATH) != meta.get("model_sha256"):
-        warnings.append("the model (jiaozuo.mdl) changed since this calibration (sha256 mismatch): recalibrate")
-    series = F.build_series(history)
-    space = F.ParameterSpace(meta["fitted"])
-    values = {k: float(v) for k, v in doc["parameters"].items()}
-    simulator = F.make_simulator(engine, final_time=F.fit_final_time(series))
-    try:
-        frames = {"calibrated": _simulate(simulator, values), "prior": F.simulate_frame(simulator, {})}
-        oos = doc.get("out_of_sample")
-        if oos:
-            frames["out_of_sample"] = F.simulate_frame(simulator, oos["parameters"])
-        sens = doc.get("sensitivity", {}).get("co2_levels")
-        if sens:
-            frames["co2_levels"] = F.simulate_frame(simulator, sens["parameters"])
-        objective = F.Objective(simulator, F.apply_cutoff(series, None), space, float(meta["prior_weight"]))
-        u = space.to_u(np.array([values[n] for n in space.names]))
-        # one Jacobian (D + 1 runs, the functions' default step) and one residual run serve both
-        j, r = objective.jacobian(u, 1e-4), objective.residuals(u)
-        unc = F.parameter_uncertainty(objective, u, jacobian=j, residuals=r)
-        pull = F.series_pull(objective, u, jacobian=j, residuals=r)
-    finally:
-        close = getattr(simulator, "close", None)
-        if close:
-            close()
-    stats = F.fit_statistics(frames["calibrated"], series)
-    prior_stats = F.fit_statistics(frames["prior"], series)
-    recorded = F.stats_from_table(doc["fit"])
-    for key in stats.index.intersection(recorded.index):
-        for col in ("mape_pct", "r_squared"):
-            a, b = stats.at[key, col], recorded.at[key, col]
-            if (math.isfinite(a) or math.isfinite(b)) and not math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9):
-                warnings.append(f"{key}: {col} now {a:.6g}, recorded {b:.6g}")
-    oos_stats = None
-    insample: list[F.FitSeries] = []
-    if oos:
-        cutoff = int(oos["cutoff"])
-        insample = F.apply_cutoff(series, cutoff)
-        oos_stats = F.fit_statistics(frames["out_of_sample"], F.after_cutoff(series, cutoff), factors_from=insample)
-    sens_stats = None
-    if sens:
-        sens_stats = F.fit_statistics(frames["co2_levels"], F.build_series(history, co2_mode="levels"))
-    footer = (f"greenpath calibration {meta.get('created', '')[:10]} | model {str(meta.get('model_sha256'))[:12]}"
-              f" | data {str(meta.get('data_sha256'))[:12]} | seed {meta.get('seed')}")
-    view = FitView(frames["calibrated"], history, series, space, unc, values, pull)
-    return _Context(doc, meta, history, series, space, frames, stats, prior_stats, unc, oos_stats, insample,
-                    sens_stats, warnings, footer, view, calibration_path)
-
-
-# --------------------------------------------------------------------------- charts
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 9})
-    return plt
-
-
-def _years(*axes: Any) -> None:
-    """Integer year ticks on the x axis."""
-    from matplotlib.ticker import MaxNLocator
-
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
-def _finish(fig: Any, path: Path, footer: str) -> Path:
-    fig.text(0.01, 0.005, footer, fontsize=7.5, color="#555555", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    from greenpath.files import atomic_write
-
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".")),
-                 overwrite=True)  # never a half-written image
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return path
-
-
-def _obs(ctx: _Context, tag: str, group: str | None = None) -> F.FitSeries:
-    s = ctx.view.tagged(tag, group)
-    if s is None:
-        raise ReportError(f"the history data have no series {tag!r}" + (f" ({group})" if group else ""))
-    return s
-
-
-def _factor(ctx: _Context, key: str) -> float:
-    return float(ctx.stats.at[key, "factor"])
-
-
-def _last_fitted_year(ctx: _Context) -> int:
-    return max(int(s.years.max()) for s in ctx.series if s.role == "fitted")
-
-
-def _sim_series(ctx: _Context, s: F.FitSeries, frame: str, years: Sequence[int] | None = None) -> pd.Series:
-    """Return the simulated counterpart of a series over all years of the frame (or ``years``)."""
-    fr = ctx.frames[frame]
-    years_arr = fr.index.to_numpy(dtype=int)
-    wanted = np.array(years if years is not None else years_arr[1:], dtype=int)
-    probe = F.FitSeries(**{**s.__dict__, "observed": pd.Series(np.ones(len(wanted)), index=wanted)})
-    return pd.Series(_simulated(probe, fr), index=wanted)
-
-
-def _chart_gdp(ctx: _Context, out: Path) -> Path:
-    plt = _plt()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.6))
-    cal, pri = ctx.frames["calibrated"], ctx.frames["prior"]
-    lvl = _obs(ctx, "gdp_level")
-    a1.plot(cal.index, cal["gdp"], color=MODEL_COLOUR, lw=2, label="model, calibrated")
-    a1.plot(pri.index, pri["gdp"], color=PRIOR_COLOUR, lw=1.5, ls="--", label="model, prior")
-    a1.plot(lvl.observed.index, lvl.observed, "o-", color=HISTORY_COLOUR, label="recorded (derived 2020-prices)")
-    a1.set_title("Real GDP (constant 2020 prices, post-census basis)")
-    a1.set_ylabel("100 million yuan (2020 prices)")
-    a1.set_xlabel("year")
-    a1.legend()
-    g = _obs(ctx, "gdp_growth")
-    first, last = int(g.years.min()), int(g.years.max())
-    full = g.observed.reindex(range(first, last + 1))  # gaps stay gaps
-    missing = [int(y) for y in full.index[full.isna()]]
-    a2.plot(full.index, full, "o-", color=HISTORY_COLOUR, label="recorded real growth")
-    a2.plot(_sim_series(ctx, g, "calibrated").loc[:last], color=MODEL_COLOUR, lw=2,
-            label="model (sum of sectors), calibrated")
-    for y in missing:
-        a2.axvline(y, color="#cccccc", lw=6, zorder=0)
-        a2.text(y, a2.get_ylim()[0], f" {y}", va="bottom", fontsize=8, color="#777777")
-    a2.set_title("Real GDP growth" + (f" ({', '.join(map(str, missing))} not recorded)" if missing else ""))
-    a2.set_ylabel("% per year")
-    a2.set_xlabel("year")
-    a2.legend()
-    _years(a1, a2)
-    return _finish(fig, out / "fit_gdp.png", ctx.footer)
-
-
-def _chart_shares(ctx: _Context, out: Path) -> Path:
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.6))
-    for ax, sector in zip(axes, ("primary", "secondary", "tertiary"), strict=True):
-        pre = _obs(ctx, "share_pre_census", f"{sector}_share")
-        post = _obs(ctx, "share_post_census", f"{sector}_share")
-        k = _factor(ctx, pre.key)
-        years = range(F.FIRST_YEAR, int(post.years.max()) + 1)
-        ax.plot(pre.observed.index, pre.observed, "o-", color="#aaaaaa", ms=4, label="recorded, pre-census basis")
-        ax.plot(pre.observed.index, pre.observed / k, "o-", color=HISTORY_COLOUR, mfc="white", ms=5,
-                label=f"pre-census rebased (/ {k:.2f})")
-        ax.plot(post.observed.index, post.observed, "o-", color=HISTORY_COLOUR, label="recorded, post-census")
-        sim = _sim_series(ctx, post, "calibrated", years)
-        ax.plot(sim.index, sim, color=MODEL_COLOUR, lw=2, label="model, calibrated (real shares)")
-        pri = _sim_series(ctx, post, "prior", years)
-        ax.plot(pri.index, pri, color=PRIOR_COLOUR, ls="--", lw=1.5, label="model, prior")
-        ax.axvline(F.CENSUS_BREAK_YEAR - 0.5, color="#cccccc", lw=1, ls=":")
-        ax.set_title(f"{sector.capitalize()} share of GDP")
-        ax.set_ylabel("% of GDP")
-        ax.set_xlabel("year")
-    axes[0].legend(loc="best")
-    _years(*axes)
-    return _finish(fig, out / "fit_shares.png", ctx.footer)
-
-
-def _chart_co2(ctx: _Context, out: Path) -> Path:
-    plt = _plt()
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(11, 8.2), height_ratios=(3, 2), sharex=True)
-    full = _obs(ctx, "co2_all")
-    pre = _obs(ctx, "co2_pre_break")
-    post = _obs(ctx, "co2_post_break")
-    k = _factor(ctx, pre.key)
-    chen = _obs(ctx, "co2_county")
-    cal = ctx.frames["calibrated"]
-    a1.plot(full.observed.index, full.observed, "o-", color=HISTORY_COLOUR,
-            label=f"CEADs (fitted: shape {F._span(pre.years)}, level {F._span(post.years)})")
-    a1.plot(pre.observed.index, pre.observed / k, "o", color=HISTORY_COLOUR, mfc="white",
-            label=f"CEADs {F._span(pre.years)} rebased (/ {k:.2f})")
-    a1.plot(chen.observed.index, chen.observed, "s-", color="#8c564b", ms=4, lw=1,
-            label="county sum, Chen et al. (cross-check)")
-    a1.plot(cal.index, cal["co2_emissions"], color=MODEL_COLOUR, lw=2, label="model, calibrated")
-    if "co2_levels" in ctx.frames:
-        alt = ctx.frames["co2_levels"]
-        a1.plot(alt.index, alt["co2_emissions"], color=ALT_COLOUR, lw=1.5, ls="-.",
-                label="model, sensitivity: both regimes in level")
-    pri = ctx.frames["prior"]
-    a1.plot(pri.index, pri["co2_emissions"], color=PRIOR_COLOUR, lw=1.5, ls="--", label="model, prior")
-    a1.axvspan(F.CO2_BREAK_YEAR - 0.5, F.CO2_BREAK_YEAR + 0.5, color="#eeeeee", zorder=0)
-    a1.set_ylabel("Mt CO2 per year")
-    a1.set_title("Territorial CO2 (fuel combustion + cement process)")
-    a1.legend(fontsize=8.5, loc="upper right")
-    cap = _obs(ctx, "coal_capacity")
-    a2.plot(cap.observed.index, cap.observed, "o", color=HISTORY_COLOUR, label="coal capacity, GEM unit sum")
-    a2.plot(cal.index, cal["coal_capacity"], color="#444444", lw=2, label="coal capacity, model (input path)")
-    a2.set_ylabel("MW")
-    a2.set_xlabel("year")
-    b2 = a2.twinx()
-    b2.plot(cal.index, cal["co2_power"], color=MODEL_COLOUR, lw=1.5, ls=":", label="model power-sector CO2 (right)")
-    b2.set_ylabel("Mt CO2 per year")
-    h1, l1 = a2.get_legend_handles_labels()
-    h2, l2 = b2.get_legend_handles_labels()
-    a2.legend(h1 + h2, l1 + l2, fontsize=8.5, loc="upper left")
-    a2.set_title("Coal power capacity (model input) and the model's power-sector CO2")
-    _years(a1, a2)
-    return _finish(fig, out / "fit_co2.png", ctx.footer)
-
-
-def _chart_electricity(ctx: _Context, out: Path) -> Path:
-    plt = _plt()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(13, 6.2))
-    cal, pri = ctx.frames["calibrated"], ctx.frames["prior"]
-    for tag, col, colour in (("electricity_total", "electricity_consumption", MODEL_COLOUR),
-                             ("electricity_industry", "industrial_electricity_consumption", "#2ca02c")):
-        s = _obs(ctx, tag)
-        a1.plot(s.observed.index, s.observed, "o-", color=colour, mec=HISTORY_COLOUR, label=f"{s.label}, recorded")
-        a1.plot(cal.index, cal[col], color=colour, lw=2, label="model, calibrated")
-        a1.plot(pri.index, pri[col], color=colour, lw=1, ls="--", alpha=0.6, label="model, prior")
-    res = _obs(ctx, "electricity_residential")
-    a1.plot(res.observed.index, res.observed, "^", color=HISTORY_COLOUR,
-            label="urban households, recorded (cross-check)")
-    a1.plot(cal.index, cal["residential_electricity_consumption"], color="#9467bd", lw=1.5,
-            label="model residential, calibrated")
-    a1.set_title("Whole-city electricity use")
-    a1.set_ylabel("100 million kWh")
-    a1.set_xlabel("year")
-    a1.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))
-    for tag, col, colour in (("electricity_total_districts", "electricity_consumption", MODEL_COLOUR),
-                             ("electricity_industry_districts", "industrial_electricity_consumption", "#2ca02c")):
-        s = _obs(ctx, tag)
-        k = _factor(ctx, s.key)
-        a2.plot(s.observed.index, s.observed / k, "o-", color=colour, mec=HISTORY_COLOUR, mfc="white",
-                label=f"{s.label.replace(' (shape)', '')}, / {k:.2f}")
-        sub = cal.loc[int(s.years.min()):int(s.years.max()) + 2, col]
-        a2.plot(sub.index, sub, color=colour, lw=2, label="model (whole city), calibrated")
-    a2.set_title("Urban districts (shixiaqu) rebased to the whole city by the fitted ratio")
-    a2.set_ylabel("100 million kWh (whole-city equivalent)")
-    a2.set_xlabel("year")
-    a2.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.14))
-    _years(a1, a2)
-    return _finish(fig, out / "fit_electricity.png", ctx.footer)
-
-
-def _chart_oos(ctx: _Context, out: Path) -> Path | None:
-    if "out_of_sample" not in ctx.frames:
-        return None
-    plt = _plt()
-    cutoff = int(ctx.doc["out_of_sample"]["cutoff"])
-    last = _last_fitted_year(ctx)
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8))
-    panels = (("co2_all", None, "co2_emissions", "CO2 (Mt)"),
-              ("electricity_total", None, "electricity_consumption", "Electricity, whole city (100m kWh)"),
-              ("gdp_level", None, "gdp", "Real GDP (100m yuan, 2020 prices)"),
-              ("share_post_census", "tertiary_share", None, "Tertiary share of GDP (%)"))
-    for ax, (tag, group, col, title) in zip(axes.ravel(), panels, strict=True):
-        s = _obs(ctx, tag, group)
-        ax.plot(s.observed.index, s.observed, "o-", color=HISTORY_COLOUR, label="recorded")
-        if tag == "share_post_census":
-            pre = _obs(ctx, "share_pre_census", group)
-            ax.plot(pre.observed.index, pre.observed, "o-", color="#aaaaaa", ms=4, label="recorded, pre-census")
-        for frame, colour, ls, label in (("calibrated", MODEL_COLOUR, "-", "fit on all data"),
-                                         ("out_of_sample", OOS_COLOUR, "--", f"fit on data up to {cutoff}")):
-            if col is None:
-                sim = _sim_series(ctx, s, frame, range(F.FIRST_YEAR, last + 1))
-            else:
-                sim = ctx.frames[frame][col].loc[:last]
-            ax.plot(sim.index, sim, color=colour, lw=2, ls=ls, label=label)
-        ax.axvline(cutoff + 0.5, color="#888888", ls=":", lw=1)
-        ax.set_title(title)
-        ax.set_xlabel("year")
-    axes[0, 0].legend(fontsize=8.5)
-    _years(*axes.ravel())
-    return _finish(fig, out / "out_of_sample.png", ctx.footer)
-
-
-def _chart_parameters(ctx: _Context, out: Path) -> Path:
-    plt = _plt()
-    space, unc = ctx.space, ctx.unc
-    values = ctx.doc["parameters"]
-    d = len(space)
-    fig, ax = plt.subplots(figsize=(10, 0.34 * d + 1.4))
-    y = np.arange(d)[::-1]
-    x = np.array([values[n] for n in space.names])
-    u = space.to_u(x)
-    half = np.where(np.isfinite(unc.sd), 1.96 * unc.sd / space.span, 0.0)
-    xerr = np.vstack([np.minimum(half, u), np.minimum(half, 1.0 - u)])  # clipped to the range
-    ax.errorbar(u, y, xerr=xerr, fmt="o", color=MODEL_COLOUR, ecolor=MODEL_COLOUR,
-                capsize=3, label="calibrated, approx. 95 % interval (with prior)")
-    ax.plot(space.prior_u, y, "x", color=PRIOR_COLOUR, ms=8, mew=2, label="prior (registry default)")
-    bound = unc.at_bound != 0
-    ax.plot(u[bound], y[bound], "s", color=ALT_COLOUR, ms=8, mfc="none", mew=1.5, label="at a registry bound")
-    ax.set_yticks(y, space.names, fontsize=9)
-    ax.set_xlim(-0.05, 1.05)
-    ax.set_xlabel("position in the registry range (0 = min, 1 = max)")
-    ax.axvline(0, color="#cccccc")
-    ax.axvline(1, color="#cccccc")
-    ax.legend(fontsize=8.5, loc="lower right")
-    ax.set_title("Calibrated parameters within their registry ranges")
-    return _finish(fig, out / "parameters.png", ctx.footer)
-
-
-# --------------------------------------------------------------------------- explanations
 
 
 @dataclass(frozen=True)
@@ -652,7 +258,7 @@ class TargetRow:
         return "met" if self.met else "**missed**"
 
 
-def target_rows(series: Sequence[F.FitSeries], frame: pd.DataFrame) -> list[TargetRow]:
+def target_rows(series: Sequence[FitSeries], frame: pd.DataFrame) -> list[TargetRow]:
     """Return the targets table: every series with a :data:`TARGETS` tag, scored on its level.
 
     A shape-only series (a factor profiled out: CEADs before the step, pre-census shares)
@@ -664,10 +270,10 @@ def target_rows(series: Sequence[F.FitSeries], frame: pd.DataFrame) -> list[Targ
         for s in series:
             if s.tag != tag:
                 continue
-            as_fitted = F.fit_statistics(frame, [s]).loc[s.key]
+            as_fitted = fit_statistics(frame, [s]).loc[s.key]
             fitted = float(as_fitted["mape_pct"])
             if s.shape_only:  # the level, without the factor
-                level = float(F.fit_statistics(frame, [replace_error(s)]).at[s.key, "mape_pct"])
+                level = float(fit_statistics(frame, [replace_error(s)]).at[s.key, "mape_pct"])
                 factor = float(as_fitted["factor"])
             else:
                 level, factor = fitted, math.nan
@@ -747,7 +353,7 @@ def co2_explanation(view: FitView) -> str:
         text += "; "
     if pre.shape_only:
         k = bias(pre, fr).factor
-        text += f"the fitted factor puts CEADs {F._span(pre.years)} at {k:.2f} times the model's level. "
+        text += f"the fitted factor puts CEADs {_span(pre.years)} at {k:.2f} times the model's level. "
     if yl > y1:
         d_obs_late = co2.loc[yl] - co2.loc[y1]
         d_model_late = fr.at[yl, "co2_emissions"] - fr.at[y1, "co2_emissions"]
@@ -814,7 +420,7 @@ def _pushers(view: FitView, name: str, top: int = 2) -> list[tuple[str, float]]:
 def bound_reasons(view: FitView) -> dict[str, str]:
     """Why each parameter at a bound sits there: the series that push it past the bound.
 
-    Generated from :func:`greenpath.calibration.fit.series_pull` (which series' cost
+    Generated from :func:`greenpath.calibration.uncertainty.series_pull` (which series' cost
     would fall if the parameter went further) and each such series' :func:`bias`, so
     the reason names the right bound and the right sign of the misfit.
     """
@@ -838,7 +444,7 @@ def bound_reasons(view: FitView) -> dict[str, str]:
     return out
 
 
-def _share_range_context(view: FitView, p: F.FitParameter, bound: int) -> str:
+def _share_range_context(view: FitView, p: FitParameter, bound: int) -> str:
     """Describe, for an initial sector share at a bound, whether its range brackets the recorded shares."""
     sector = {"initial_primary_share": "primary", "initial_tertiary_share": "tertiary"}.get(p.name)
     if sector is None:
@@ -847,8 +453,8 @@ def _share_range_context(view: FitView, p: F.FitParameter, bound: int) -> str:
     share = (hist.series(view.history, f"{sector}_va_100m_yuan") / gdp * 100).dropna()
     lo, hi = p.lower * 100, p.upper * 100
     y0 = int(share.index.min())
-    post = share[share.index >= F.CENSUS_BREAK_YEAR]
-    pre = share[share.index < F.CENSUS_BREAK_YEAR]
+    post = share[share.index >= CENSUS_BREAK_YEAR]
+    pre = share[share.index < CENSUS_BREAK_YEAR]
     text = (f"the range {lo:.1f}-{hi:.1f} % {'brackets' if lo <= share.loc[y0] <= hi else 'does not bracket'} the "
             f"nominal pre-census {y0} share ({share.loc[y0]:.1f} %)")
     if not post.empty and not pre.empty:
@@ -976,9 +582,6 @@ def structural_notes(view: FitView) -> list[str]:
     return notes
 
 
-# --------------------------------------------------------------------------- markdown
-
-
 def _stats_rows(stats: pd.DataFrame, keys: Sequence[str] | None = None,
                 notes: Mapping[str, str] | None = None) -> list[list[str]]:
     rows = []
@@ -1079,7 +682,7 @@ def _missed_explanations(ctx: _Context, rows: Sequence[TargetRow]) -> list[str]:
         level = [f"`{r.key}`" for r in shares if not r.shape_only]
         parts = []
         if shape:
-            parts.append(f"*census basis break {F.CENSUS_BREAK_YEAR - 1}→{F.CENSUS_BREAK_YEAR}:* the pre-census "
+            parts.append(f"*census basis break {CENSUS_BREAK_YEAR - 1}→{CENSUS_BREAK_YEAR}:* the pre-census "
                          "nominal shares are fitted only in shape, after one basis factor per sector, so their level "
                          "is not matched — " + ", ".join(shape))
         if level:
@@ -1118,7 +721,7 @@ def _markdown(ctx: _Context, charts: Mapping[str, Path | None]) -> str:
     w("## Summary\n")
     w(f"- {len(ctx.space)} uncertain parameters of the registry fitted to {meta['n_data_points']} recorded points "
       f"in {len(fitted_keys)} series; {len(check_keys)} further series are cross-checks (shown, not scored). "
-      f"Simulated {F.FIRST_YEAR}-{int(cal.index.max())} (the last year of the data).")
+      f"Simulated {FIRST_YEAR}-{int(cal.index.max())} (the last year of the data).")
     w(f"- Method: {meta['method']}. Seed {meta['seed']}; weighted cost {meta['objective_cost']:.4g} "
       f"(prior {float(np.sum(_prior_cost(ctx))):.4g}).")
     w(f"- Engine `{meta['engine']}`; {meta['n_model_runs']:,} model runs in {meta['wall_time_s']} s wall time for "
@@ -1154,23 +757,23 @@ def _markdown(ctx: _Context, charts: Mapping[str, Path | None]) -> str:
       "are not n independent facts). The σ values are assumptions, stated here; `weight` is 1/(σ√n) per point. "
       f"A weak prior, (u − u_prior)/{meta['prior_sigma_range_units']} per parameter in range units with the block "
       f"divided by √D (weight {meta['prior_weight']}), keeps parameters the data do not inform at their default. "
-      "Year windows come from the data file; the rules per variable are in `greenpath.calibration.fit.FIT_RULES`.\n")
+      "Year windows come from the data file; the rules per variable are in `greenpath.calibration.series.FIT_RULES`.\n")
     w(_table(("series", "role", "history variable", "years", "n", "compared as", "residual", "σ", "weight",
               "why"), _weights_rows(ctx)))
     w("")
     w("Traps of `calibration/data/README.md` and how they are handled:\n")
-    w(f"1. **Census break {F.CENSUS_BREAK_YEAR - 1}→{F.CENSUS_BREAK_YEAR}.** Real GDP level fitted only to the derived "
-      f"2020-prices series {F._span(lvl.years)}; dynamics to the recorded real growth rates (the model compounds "
+    w(f"1. **Census break {CENSUS_BREAK_YEAR - 1}→{CENSUS_BREAK_YEAR}.** Real GDP level fitted only to the derived "
+      f"2020-prices series {_span(lvl.years)}; dynamics to the recorded real growth rates (the model compounds "
       "them; the residual measures how far the sum of sectors departs); structure to within-year shares: levels "
-      f"from {F.CENSUS_BREAK_YEAR}, and before the break the shape with one basis factor per sector (column `factor`: "
+      f"from {CENSUS_BREAK_YEAR}, and before the break the shape with one basis factor per sector (column `factor`: "
       "recorded / model, e.g. the secondary share on the pre-census basis is that many times the model's).")
-    w(f"2. **CEADs step around {F.CO2_BREAK_YEAR}.** Shape fitted {F._span(pre.years)}, level {F._span(post.years)}, "
-      f"{F.CO2_BREAK_YEAR} (half-way down the step) not fitted; see the CO2 explanation above and the sensitivity "
+    w(f"2. **CEADs step around {CO2_BREAK_YEAR}.** Shape fitted {_span(pre.years)}, level {_span(post.years)}, "
+      f"{CO2_BREAK_YEAR} (half-way down the step) not fitted; see the CO2 explanation above and the sensitivity "
       "below.")
     dist = _obs(ctx, "electricity_total_districts")
-    w(f"3. **Urban-district electricity.** The {F._span(dist.years)} series covers the urban districts only; fitted "
+    w(f"3. **Urban-district electricity.** The {_span(dist.years)} series covers the urban districts only; fitted "
       "for shape with a constant district/city ratio profiled out (column `factor`; a ratio below 1 is the "
-      f"plausibility check). Whole-city {F._span(elec.years)} fitted in level.")
+      f"plausibility check). Whole-city {_span(elec.years)} fitted in level.")
     w("4. **Coal capacity** is an input (unit tables in the model); it is checked, not fitted.\n")
 
     w("## Fit statistics (in-sample)\n")
@@ -1201,27 +804,27 @@ def _markdown(ctx: _Context, charts: Mapping[str, Path | None]) -> str:
       f"{ctx.unc.dof} degrees of freedom): the `sd` and the ≈95 % interval (±1.96 sd). The prior keeps a parameter "
       "the data do not inform near its default — and so hides it: `sd / prior sd` near 1 means the prior, not the "
       "data, sets the width. *Data only*: cov = s²(J_dᵀJ_d)⁻¹ of the data rows alone (eigenvalues floored at "
-      f"{F.EIGEN_FLOOR:g} × the largest): `data-only sd / range` is what the data by themselves pin down — "
-      f"identified ≤ {F.IDENTIFIED_SD_RANGE:g} (a data-only ≈95 % interval narrower than the registry range), weakly "
-      f"identified ≤ {F.UNIDENTIFIED_SD_RANGE:g}, not identified beyond. Both ignore autocorrelated structural "
+      f"{EIGEN_FLOOR:g} × the largest): `data-only sd / range` is what the data by themselves pin down — "
+      f"identified ≤ {IDENTIFIED_SD_RANGE:g} (a data-only ≈95 % interval narrower than the registry range), weakly "
+      f"identified ≤ {UNIDENTIFIED_SD_RANGE:g}, not identified beyond. Both ignore autocorrelated structural "
       "error: indicative, likely too narrow.\n")
     w(_table(PARAM_HEADER, _param_rows(ctx)))
     w("")
     if data_pairs:
-        w(f"**Not separately identified by the data** (data-only |r| > {F.PAIR_THRESHOLD:g}): the data fix a "
+        w(f"**Not separately identified by the data** (data-only |r| > {PAIR_THRESHOLD:g}): the data fix a "
           "combination of each pair, not each value; the prior or the bounds decide the split.\n")
         w(_table(("parameter", "parameter", "r (data only)", "r (with prior)"),
                  [[f"`{a}`", f"`{b}`", f"{r:+.3f}", _pair_r(ctx, a, b)] for a, b, r in data_pairs]))
         w("")
     else:
-        w(f"No pair of free parameters is correlated beyond |r| = {F.PAIR_THRESHOLD:g} in the data alone.\n")
+        w(f"No pair of free parameters is correlated beyond |r| = {PAIR_THRESHOLD:g} in the data alone.\n")
     if pairs:
-        w(f"Correlated pairs with the prior (|r| > {F.PAIR_THRESHOLD:g}):\n")
+        w(f"Correlated pairs with the prior (|r| > {PAIR_THRESHOLD:g}):\n")
         w(_table(("parameter", "parameter", "r (with prior)"),
                  [[f"`{a}`", f"`{b}`", f"{r:+.2f}"] for a, b, r in pairs]))
         w("")
     else:
-        w(f"With the prior, no pair of free parameters is correlated beyond |r| = {F.PAIR_THRESHOLD:g}.\n")
+        w(f"With the prior, no pair of free parameters is correlated beyond |r| = {PAIR_THRESHOLD:g}.\n")
     if bound:
         w("### Parameters at a registry bound\n")
         w("A bound that binds means the data pull the parameter outside the range the registry allows; the value "
@@ -1288,8 +891,8 @@ def _sensitivity_section(ctx: _Context) -> list[str]:
     pre, post, full = _obs(ctx, "co2_pre_break"), _obs(ctx, "co2_post_break"), _obs(ctx, "co2_all")
     y_gdp = int(_obs(ctx, "gdp_level").years.min())
     out = ["## Sensitivity: fitting both CEADs regimes in level\n",
-           f"The alternative the data README warns against: both regimes ({F._span(pre.years)} and "
-           f"{F._span(post.years)}) fitted in level with equal weight, so the fit averages across the step. Same "
+           f"The alternative the data README warns against: both regimes ({_span(pre.years)} and "
+           f"{_span(post.years)}) fitted in level with equal weight, so the fit averages across the step. Same "
            "parameters, seed and budget.\n"]
     keys = [pre.key, post.key, full.key, "electricity_total", "gdp_real_level"]
     rows = []
@@ -1298,7 +901,7 @@ def _sensitivity_section(ctx: _Context) -> list[str]:
         if k not in ctx.stats.index or k not in sens_stats.index:
             continue
         if k == pre.key:  # compare levels in both columns
-            a = float(F.fit_statistics(cal, [replace_error(pre)]).at[k, "mape_pct"])
+            a = float(fit_statistics(cal, [replace_error(pre)]).at[k, "mape_pct"])
         else:
             a = float(ctx.stats.at[k, "mape_pct"])
         b = float(sens_stats.at[k, "mape_pct"])
@@ -1306,16 +909,16 @@ def _sensitivity_section(ctx: _Context) -> list[str]:
         rows.append([f"`{k}`", _fmt(a), _fmt(b)])
     rows.append([f"{y_gdp} CO2 (Mt)", _fmt(cal.at[y_gdp, "co2_emissions"]), _fmt(alt.at[y_gdp, "co2_emissions"])])
     rows.append(["weighted cost", _fmt(ctx.meta["objective_cost"], 4), _fmt(sens["cost"], 4) + " (its own weights)"])
-    out.append(_table(("", f"method (shape {F._span(pre.years)}, level {F._span(post.years)})",
+    out.append(_table(("", f"method (shape {_span(pre.years)}, level {_span(post.years)})",
                        "sensitivity (levels)"), rows))
     if pre.key in level_of and post.key in level_of:
         pre_m, pre_s = level_of[pre.key]
         post_m, post_s = level_of[post.key]
         verb_pre = "lowers" if pre_s < pre_m else "raises"
         verb_post = "raises" if post_s > post_m else "lowers"
-        text = (f"\nMAPE of {F._span(pre.years)} is on levels in both columns. Averaging across the step {verb_pre} "
-                f"the {F._span(pre.years)} level error from {pre_m:.1f} to {pre_s:.1f} % and {verb_post} the "
-                f"{F._span(post.years)} error from {post_m:.1f} to {post_s:.1f} %")
+        text = (f"\nMAPE of {_span(pre.years)} is on levels in both columns. Averaging across the step {verb_pre} "
+                f"the {_span(pre.years)} level error from {pre_m:.1f} to {pre_s:.1f} % and {verb_post} the "
+                f"{_span(post.years)} error from {post_m:.1f} to {post_s:.1f} %")
         if post_s > post_m:
             text += (", the regime that holds today's power fleet and anchors the projections; two inventories agree "
                      "after the step, not before it.")
@@ -1325,19 +928,16 @@ def _sensitivity_section(ctx: _Context) -> list[str]:
     return out
 
 
-def replace_error(s: F.FitSeries) -> F.FitSeries:
+def replace_error(s: FitSeries) -> FitSeries:
     """Return the same series compared in level (relative error) instead of shape."""
     return replace(s, error="relative")
 
 
 def _prior_cost(ctx: _Context) -> np.ndarray:
     """Weighted squared residuals of the prior run under the fit's weights."""
-    fitted = F.apply_cutoff(ctx.series, None)
-    years, outputs = F.run_outputs(ctx.frames["prior"])
+    fitted = apply_cutoff(ctx.series, None)
+    years, outputs = run_outputs(ctx.frames["prior"])
     return np.concatenate([s.residuals(s.simulated(outputs, years))[0] ** 2 for s in fitted])
-
-
-# --------------------------------------------------------------------------- entry point
 
 
 REPORT_FILES = ("README.md", "fit_gdp.png", "fit_shares.png", "fit_co2.png", "fit_electricity.png",
@@ -1351,7 +951,7 @@ def write_report(calibration_path: Path, out_dir: Path, *, history_path: Path | 
     Parameters
     ----------
     calibration_path : Path
-        A file written by :func:`greenpath.calibration.fit.write_calibration`.
+        A file written by :func:`greenpath.calibration.store.write_calibration`.
     out_dir : Path
         Folder for the report (created if missing).
     history_path : Path, optional
@@ -1370,7 +970,7 @@ def write_report(calibration_path: Path, out_dir: Path, *, history_path: Path | 
     ------
     FileExistsError
         If report files exist in ``out_dir`` and ``force`` is false.
-    greenpath.calibration.fit.CalibrationError
+    greenpath.calibration.errors.CalibrationError
         If the calibration file is missing or malformed.
     """
     out_dir = Path(out_dir)
@@ -1379,20 +979,7 @@ def write_report(calibration_path: Path, out_dir: Path, *, history_path: Path | 
         raise FileExistsError(f"{out_dir / existing[0]} exists; pass --force to replace the report")
     ctx = _context(Path(calibration_path), history_path, engine)
     out_dir.mkdir(parents=True, exist_ok=True)
-    charts: dict[str, Path | None] = {
-        "fit_gdp": _chart_gdp(ctx, out_dir),
-        "fit_shares": _chart_shares(ctx, out_dir),
-        "fit_co2": _chart_co2(ctx, out_dir),
-        "fit_electricity": _chart_electricity(ctx, out_dir),
-        "parameters": _chart_parameters(ctx, out_dir),
-        "out_of_sample": _chart_oos(ctx, out_dir),
-    }
-    from greenpath.calibration import report_v2
-
-    charts["backtest"] = report_v2.chart_backtest(ctx, out_dir)
-    for name, made in (("out_of_sample.png", charts["out_of_sample"]), ("backtest.png", charts["backtest"])):
-        if made is None and (out_dir / name).exists():
-            (out_dir / name).unlink()  # a chart of a step this calibration did not run
+    charts = draw_charts(ctx, out_dir)
     readme = out_dir / "README.md"
     from greenpath.files import atomic_write
 

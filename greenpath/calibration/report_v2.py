@@ -4,7 +4,8 @@ Every figure is read from the calibration file (``[posterior]``, ``[backtest]``,
 ``[uncertainty]``, ``[meta]``), the stored posterior sample, the registry, or runs made
 while the report is written; nothing is typed by hand. :func:`sections` returns the
 Markdown lines :func:`greenpath.calibration.report.write_report` inserts before the
-structural notes; :func:`chart_backtest` draws ``backtest.png``.
+structural notes (``backtest.png`` is drawn by
+:func:`greenpath.calibration.report_charts.chart_backtest`).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import numpy as np
 import pandas as pd
 
 from greenpath.calibration import anchors
-from greenpath.calibration import fit as F
+from greenpath.calibration.series import _span, apply_cutoff, fit_final_time
+from greenpath.calibration.simulators import make_simulator
+from greenpath.calibration.store import sha256_file
 from greenpath.model import registry as reg
 
-__all__ = ["PLAN_SCENARIOS", "chance_rows", "chart_backtest", "sections"]
+__all__ = ["PLAN_SCENARIOS", "chance_rows", "sections"]
 
 #: The shipped scenarios whose target chances the report gives.
 PLAN_SCENARIOS: tuple[str, ...] = ("baseline", "plan_2021", "plan_2021_delayed", "plan_14th_fyp")
@@ -73,7 +76,7 @@ def _anchors(ctx: Any) -> list[str]:
         sim = ctx.frames["calibrated"].loc[years, a.output].to_numpy(dtype=float)
         obs = s.observed.to_numpy(dtype=float)
         err = float(np.mean(np.abs(sim / obs - 1.0)) * 100.0)
-        rows.append([a.label, F._span(years), _f(obs.mean()), _f(sim.mean()), a.unit, f"{err:.1f}",
+        rows.append([a.label, _span(years), _f(obs.mean()), _f(sim.mean()), a.unit, f"{err:.1f}",
                      "met" if err < 10.0 else "**missed**", f"{a.sigma:.0%}: {a.rationale}"])
     if rows:
         out += _table(("anchor", "years", "recorded", "model", "unit", "error %", "within 10 %", "sigma, why"), rows)
@@ -87,7 +90,7 @@ def _anchors(ctx: Any) -> list[str]:
 def _in_sample_coverage(ctx: Any, draws: pd.DataFrame) -> tuple[list[list[str]], float]:
     """P10-P90 of the posterior draws against every fitted level series in sample."""
     series = [s for s in ctx.series if s.role == "fitted" and not s.shape_only]
-    sim = F.make_simulator("auto", final_time=F.fit_final_time(ctx.series))
+    sim = make_simulator("auto", final_time=fit_final_time(ctx.series))
     try:
         outputs = sim.simulate({n: draws[n].to_numpy(float) for n in draws.columns}, len(draws))
     finally:
@@ -103,7 +106,7 @@ def _in_sample_coverage(ctx: Any, draws: pd.DataFrame) -> tuple[list[list[str]],
         inside += k
         total += obs.size
         width = float(np.mean((q90 - q10) / np.abs(obs)) * 100.0) if s.transform != "growth_pct" else math.nan
-        rows.append([f"`{s.key}`", F._span(s.years), str(obs.size), f"{k}/{obs.size}",
+        rows.append([f"`{s.key}`", _span(s.years), str(obs.size), f"{k}/{obs.size}",
                      _f(width) if math.isfinite(width) else "-",
                      _f(float(np.mean(np.abs(q50 / obs - 1.0)) * 100.0)) if s.transform != "growth_pct" else "-"])
     return rows, inside / total if total else math.nan
@@ -221,7 +224,7 @@ def _backtest(ctx: Any) -> list[str]:
         out.append("Not testable in the window: " + "; ".join(f"`{k}` ({v})" for k, v in bt["untested"].items())
                    + ".\n")
     out.append("**What the model gets wrong (from the table):**\n")
-    insample = {s.key: s.n for s in F.apply_cutoff(ctx.series, B.BACKTEST_CUTOFF)}
+    insample = {s.key: s.n for s in apply_cutoff(ctx.series, B.BACKTEST_CUTOFF)}
     wrong = []
     for key, r in bt["series"].items():
         bad_dir = r["direction"] == "wrong"
@@ -275,7 +278,7 @@ def chance_rows(scenarios: Sequence[str] = PLAN_SCENARIOS, n: int = 500) -> tupl
 def _chances(ctx: Any) -> list[str]:
     out = ["## Chance of meeting the plan's targets (shipped plan scenarios)\n"]
     in_force = reg.calibration_path()
-    if in_force is None or F.sha256_file(Path(in_force)) != F.sha256_file(Path(ctx.calibration_path)):
+    if in_force is None or sha256_file(Path(in_force)) != sha256_file(Path(ctx.calibration_path)):
         return out + ["Skipped: this calibration file is not the one in force (the chances use the calibration "
                       "and posterior in force).\n"]
     table, info = chance_rows()
@@ -316,34 +319,3 @@ def sections(ctx: Any) -> list[str]:
     for part in (_emission_factors(), _anchors(ctx), _posterior(ctx), _backtest(ctx), _chances(ctx), _bounds(ctx)):
         out += part
     return out
-
-
-def chart_backtest(ctx: Any, out_dir: Path) -> Path | None:
-    """Backtest bands (P10-P90, median, point) against the recorded values, one panel per series."""
-    from greenpath.calibration import report as R
-
-    bt = ctx.doc.get("backtest")
-    if not bt or not bt.get("bands"):
-        return None
-    bands = bt["bands"]
-    keys = list(bands)
-    plt = R._plt()
-    cols = 3
-    rows = math.ceil(len(keys) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(13, 3.2 * rows), squeeze=False)
-    for ax, key in zip(axes.flat, keys, strict=False):
-        b = bands[key]
-        y = np.array(b["years"])
-        if "p10_predictive" in b:
-            ax.fill_between(y, b["p10_predictive"], b["p90_predictive"], color=R.OOS_COLOUR, alpha=0.12,
-                            label="predictive P10-P90")
-        ax.fill_between(y, b["p10"], b["p90"], color=R.OOS_COLOUR, alpha=0.3, label="parameter P10-P90")
-        ax.plot(y, b["p50"], color=R.OOS_COLOUR, label="posterior median")
-        ax.plot(y, b["point"], color=R.MODEL_COLOUR, linestyle="--", label="point backtest")
-        ax.plot(y, b["observed"], "o", color=R.HISTORY_COLOUR, label="recorded")
-        ax.set_title(key, fontsize=10)
-        R._years(ax)
-    for ax in list(axes.flat)[len(keys):]:
-        ax.axis("off")
-    axes.flat[0].legend(loc="best", fontsize=8)
-    return R._finish(fig, Path(out_dir) / "backtest.png", ctx.footer)

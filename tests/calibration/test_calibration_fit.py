@@ -10,10 +10,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greenpath.calibration import fit as F
 from greenpath.calibration import posterior as P
 from greenpath.calibration import report as R
+from greenpath.calibration.errors import CalibrationError
 from greenpath.calibration.history import DEFAULT_HISTORY_PATH, load_history
+from greenpath.calibration.objective import PRIOR_SIGMA_U, Objective, fit
+from greenpath.calibration.report_context import REPORT_COLUMNS, FitView
+from greenpath.calibration.run import calibrate
+from greenpath.calibration.scoring import fit_statistics, simulate_frame, synthetic_series
+from greenpath.calibration.series import (
+    CO2_BREAK_YEAR,
+    FIT_RULES,
+    OUTPUT_COLUMNS,
+    FitSeries,
+    after_cutoff,
+    apply_cutoff,
+    build_series,
+    fit_final_time,
+)
+from greenpath.calibration.simulators import PysdSimulator, VectorSimulator
+from greenpath.calibration.space import BRANCH_SHARES, REMAINDER_SHARE, ParameterSpace
+from greenpath.calibration.store import CALIBRATION_FORMAT_VERSION, load_calibration, sha256_file, write_calibration
+from greenpath.calibration.uncertainty import IDENTIFIED_SD_RANGE, PAIR_THRESHOLD, Uncertainty, parameter_uncertainty
 from greenpath.cli import main
 from greenpath.engines.pysd_engine import JiaozuoModel
 from greenpath.model import registry as reg
@@ -24,25 +42,25 @@ SHIPPED_REPORT = SHIPPED.parent / "report" / "README.md"
 
 
 @pytest.fixture(scope="module")
-def vector() -> F.VectorSimulator:
-    return F.VectorSimulator()
+def vector() -> VectorSimulator:
+    return VectorSimulator()
 
 
 @pytest.fixture(scope="module")
-def series() -> list[F.FitSeries]:
-    return F.build_series(load_history())
+def series() -> list[FitSeries]:
+    return build_series(load_history())
 
 
 # --------------------------------------------------------------------------- building blocks
 
 
 def test_parameter_space_maps_both_ways_and_derives_the_remainder_share() -> None:
-    space = F.ParameterSpace(["initial_gdp", "initial_share_nonferrous"])
+    space = ParameterSpace(["initial_gdp", "initial_share_nonferrous"])
     x = np.array([500.0, 0.2])
     assert np.allclose(space.to_x(space.to_u(x)), x)
     values = space.named(x)
-    others = sum(reg.defaults()[n] for n in F.BRANCH_SHARES if n != "initial_share_nonferrous")
-    assert values[F.REMAINDER_SHARE] == pytest.approx(1.0 - 0.2 - others)
+    others = sum(reg.defaults()[n] for n in BRANCH_SHARES if n != "initial_share_nonferrous")
+    assert values[REMAINDER_SHARE] == pytest.approx(1.0 - 0.2 - others)
     batch = space.params_batch(np.array([[0.0, 0.0], [1.0, 1.0]]))
     assert batch["initial_gdp"].tolist() == [450.0, 560.0]
 
@@ -57,15 +75,15 @@ def test_parameter_space_maps_both_ways_and_derives_the_remainder_share() -> Non
     ],
 )
 def test_parameter_space_refuses_bad_names(names: list[str], message: str) -> None:
-    with pytest.raises(F.CalibrationError, match=message):
-        F.ParameterSpace(names)
+    with pytest.raises(CalibrationError, match=message):
+        ParameterSpace(names)
 
 
 def test_profiled_series_ignores_a_constant_factor_and_penalises_an_implausible_one() -> None:
     obs = pd.Series([10.0, 12.0, 15.0], index=[2005, 2006, 2007])
-    s = F.FitSeries(key="x", label="x", variable="electricity_consumption_shixiaqu_100m_kwh", observed=obs,
-                    output="electricity_consumption", transform="level", error="log_profiled", sigma=0.05,
-                    role="fitted", unit="", rationale="", max_factor=1.0)
+    s = FitSeries(key="x", label="x", variable="electricity_consumption_shixiaqu_100m_kwh", observed=obs,
+                  output="electricity_consumption", transform="level", error="log_profiled", sigma=0.05,
+                  role="fitted", unit="", rationale="", max_factor=1.0)
     shape = np.array([[20.0, 24.0, 30.0]])  # obs = 0.5 x sim: a plausible sub-area
     r = s.residuals(shape)
     assert r.shape == (1, 4)
@@ -76,45 +94,45 @@ def test_profiled_series_ignores_a_constant_factor_and_penalises_an_implausible_
     assert r_small[0, 3] == pytest.approx(math.log(2.0) / 0.05)
 
 
-def test_series_cover_the_fitted_data_and_the_cut_off(series: list[F.FitSeries]) -> None:
+def test_series_cover_the_fitted_data_and_the_cut_off(series: list[FitSeries]) -> None:
     keys = {s.key for s in series if s.role == "fitted"}
     assert {"gdp_real_level", "gdp_real_growth", "co2_ceads_2005_2010", "co2_ceads_2012_2015",
             "electricity_total", "electricity_industry", "electricity_total_districts"} <= keys
     assert all(s.role == "cross-check" for s in series if s.key in ("co2_county_sum", "coal_capacity"))
-    early = F.apply_cutoff(series, 2012)
+    early = apply_cutoff(series, 2012)
     assert all(s.years.max() <= 2012 for s in early)
     assert "electricity_total" not in {s.key for s in early}  # 2017-19 lies after the cut-off
-    late = F.after_cutoff(series, 2012)
+    late = after_cutoff(series, 2012)
     assert all(s.years.min() > 2012 for s in late)
 
 
-def test_vector_and_pysd_engines_agree_on_a_batch(vector: F.VectorSimulator) -> None:
+def test_vector_and_pysd_engines_agree_on_a_batch(vector: VectorSimulator) -> None:
     params = {"initial_gdp": np.array([470.0, 540.0]), "coal_maximum_hours": np.array([4600.0, 6400.0])}
     a = vector.simulate(params, 2)
-    b = F.PysdSimulator().simulate(params, 2)
-    for column in F.OUTPUT_COLUMNS:
+    b = PysdSimulator().simulate(params, 2)
+    for column in OUTPUT_COLUMNS:
         np.testing.assert_allclose(a[column], b[column], rtol=1e-9, err_msg=column)
     assert not np.allclose(a["co2_emissions"][0], a["co2_emissions"][1])  # the batch members differ
 
 
-def test_pysd_worker_pool_gives_the_same_runs(vector: F.VectorSimulator) -> None:
+def test_pysd_worker_pool_gives_the_same_runs(vector: VectorSimulator) -> None:
     params = {"initial_gdp": np.array([470.0, 540.0, 500.0]), "emission_factor_scale": np.array([0.9, 1.0, 1.1])}
-    pool = F.PysdSimulator(workers=2)
+    pool = PysdSimulator(workers=2)
     try:
         many = pool.simulate(params, 3)
         one = pool.simulate({k: v[:1] for k, v in params.items()}, 1)
     finally:
         pool.close()
     ref = vector.simulate(params, 3)
-    for column in F.OUTPUT_COLUMNS:
+    for column in OUTPUT_COLUMNS:
         np.testing.assert_allclose(many[column], ref[column], rtol=1e-9, err_msg=column)
         np.testing.assert_allclose(one[column][0], ref[column][0], rtol=1e-9, err_msg=column)
     assert pool.n_runs == 4
 
 
-def test_model_reproduces_the_gem_coal_capacity_exactly(vector: F.VectorSimulator,
-                                                       series: list[F.FitSeries]) -> None:
-    stats = F.fit_statistics(F.simulate_frame(vector, {}), series)
+def test_model_reproduces_the_gem_coal_capacity_exactly(vector: VectorSimulator,
+                                                        series: list[FitSeries]) -> None:
+    stats = fit_statistics(simulate_frame(vector, {}), series)
     assert stats.at["coal_capacity", "n"] == 20
     assert stats.at["coal_capacity", "mae"] == 0.0
 
@@ -130,35 +148,35 @@ TRUTH = {
 }
 
 
-def test_fit_recovers_known_parameters_from_synthetic_data(vector: F.VectorSimulator,
-                                                           series: list[F.FitSeries]) -> None:
-    truth_frame = F.simulate_frame(vector, TRUTH)
-    synthetic = F.synthetic_series(F.apply_cutoff(series, None), truth_frame)
-    space = F.ParameterSpace(list(TRUTH))
-    objective = F.Objective(vector, synthetic, space, prior_weight=0.0)
+def test_fit_recovers_known_parameters_from_synthetic_data(vector: VectorSimulator,
+                                                           series: list[FitSeries]) -> None:
+    truth_frame = simulate_frame(vector, TRUTH)
+    synthetic = synthetic_series(apply_cutoff(series, None), truth_frame)
+    space = ParameterSpace(list(TRUTH))
+    objective = Objective(vector, synthetic, space, prior_weight=0.0)
     truth_u = space.to_u(np.array(list(TRUTH.values())))
     assert np.sum(objective.residuals(truth_u) ** 2) < 1e-20  # the truth fits exactly
     start = np.clip(truth_u + np.array([0.3, -0.35, 0.3, -0.3, -0.3]), 0.0, 1.0)  # perturbed start
     assert np.sum(objective.residuals(start) ** 2) > 1.0
-    outcome = F.fit(objective, seed=7, maxiter=25, popsize=6, x0_u=start)
+    outcome = fit(objective, seed=7, maxiter=25, popsize=6, x0_u=start)
     assert outcome.cost < 1e-10
     np.testing.assert_allclose(outcome.x, list(TRUTH.values()), atol=0, rtol=1e-4)
 
 
-def test_polish_alone_recovers_from_a_nearby_start(vector: F.VectorSimulator, series: list[F.FitSeries]) -> None:
-    synthetic = F.synthetic_series(F.apply_cutoff(series, None), F.simulate_frame(vector, TRUTH))
-    space = F.ParameterSpace(list(TRUTH))
-    objective = F.Objective(vector, synthetic, space, prior_weight=0.0)
+def test_polish_alone_recovers_from_a_nearby_start(vector: VectorSimulator, series: list[FitSeries]) -> None:
+    synthetic = synthetic_series(apply_cutoff(series, None), simulate_frame(vector, TRUTH))
+    space = ParameterSpace(list(TRUTH))
+    objective = Objective(vector, synthetic, space, prior_weight=0.0)
     start = space.to_u(np.array(list(TRUTH.values()))) + 0.08
-    outcome = F.fit(objective, seed=0, maxiter=0, x0_u=start)
+    outcome = fit(objective, seed=0, maxiter=0, x0_u=start)
     np.testing.assert_allclose(outcome.x, list(TRUTH.values()), rtol=1e-4)
-    unc = F.parameter_uncertainty(objective, outcome.u)
+    unc = parameter_uncertainty(objective, outcome.u)
     assert np.all(unc.at_bound == 0)
     assert np.all(unc.sd < 1e-3 * space.span)  # a perfect fit: s2 ~ 0, tight intervals
 
 
 # Nine parameters the data identify, chosen with the data-only identifiability of
-# F.parameter_uncertainty (synthetic data at the truth below, the stated sigmas at face
+# parameter_uncertainty (synthetic data at the truth below, the stated sigmas at face
 # value): each has a data-only sd of at most half its registry range and no pair is
 # collinear beyond |r| = 0.95. The strict criterion of the report (every pair within
 # |r| <= 0.8) admits at most about seven of the 23 fitted parameters together: the data
@@ -185,20 +203,20 @@ TRUTH_9 = {
 RECOVERY_TOL_U = 1e-4
 
 
-def test_fit_recovers_nine_identified_parameters_from_the_prior(vector: F.VectorSimulator,
-                                                               series: list[F.FitSeries]) -> None:
+def test_fit_recovers_nine_identified_parameters_from_the_prior(vector: VectorSimulator,
+                                                                series: list[FitSeries]) -> None:
     """Synthetic truth on nine parameters the data identify, started from the registry prior.
 
     Noise-free synthetic series on the real years and weights; a small DE budget then the
     polish. Tolerance: every parameter within RECOVERY_TOL_U of its range of the truth.
     """
-    synthetic = F.synthetic_series(F.apply_cutoff(series, None), F.simulate_frame(vector, TRUTH_9))
-    space = F.ParameterSpace(list(TRUTH_9))
-    objective = F.Objective(vector, synthetic, space, prior_weight=0.0)
+    synthetic = synthetic_series(apply_cutoff(series, None), simulate_frame(vector, TRUTH_9))
+    space = ParameterSpace(list(TRUTH_9))
+    objective = Objective(vector, synthetic, space, prior_weight=0.0)
     truth_u = space.to_u(np.array(list(TRUTH_9.values())))
     assert np.sum(objective.residuals(truth_u) ** 2) < 1e-20
     # chosen by identifiability: the data alone pin each one down (no prior rows here)
-    unc = F.parameter_uncertainty(objective, truth_u)
+    unc = parameter_uncertainty(objective, truth_u)
     assert np.all(unc.at_bound == 0)
     assert np.all(unc.data_sd_unit <= 0.5), dict(zip(space.names, unc.data_sd_unit.round(3), strict=True))
     off_diagonal = np.abs(unc.data_correlation - np.eye(len(space)))
@@ -208,19 +226,19 @@ def test_fit_recovers_nine_identified_parameters_from_the_prior(vector: F.Vector
     assert np.sum(objective.residuals(space.prior_u) ** 2) > 10.0
     # polish budget 400: with the two physical anchors (2025 tonnes) the polish converges
     # more slowly (200 Jacobians stopped at cost 1.7e-11, 400 at 5.7e-12)
-    outcome = F.fit(objective, seed=5, maxiter=10, popsize=5, polish_max_nfev=400)
+    outcome = fit(objective, seed=5, maxiter=10, popsize=5, polish_max_nfev=400)
     assert outcome.cost < 1e-10  # 5.7e-12 measured with the anchors; the recovery below is the claim
     np.testing.assert_allclose(outcome.u, truth_u, rtol=0, atol=RECOVERY_TOL_U)
 
 
-class _LinearObjective(F.Objective):
+class _LinearObjective(Objective):
     """Residuals linear in u.
 
     The data see u0 and u1 through ``u0 + u1`` (plus, if ``eps`` > 0, a weak separate
     view of u1: a near-collinear pair), and u2 on its own; prior rows as in the fit.
     """
 
-    def __init__(self, space: F.ParameterSpace, prior_weight: float, eps: float = 0.0):
+    def __init__(self, space: ParameterSpace, prior_weight: float, eps: float = 0.0):
         self.space = space
         self.prior_weight = prior_weight
         self.series = []
@@ -241,24 +259,24 @@ class _LinearObjective(F.Objective):
                 + np.outer(u[:, 2] - 0.5, self.b) + self.noise)
         if not self.n_prior:
             return data
-        scale = math.sqrt(self.prior_weight / len(self.space)) / F.PRIOR_SIGMA_U
+        scale = math.sqrt(self.prior_weight / len(self.space)) / PRIOR_SIGMA_U
         return np.concatenate([data, (u - self.space.prior_u) * scale], axis=1)
 
 
 def test_data_only_uncertainty_exposes_a_collinear_pair_the_prior_hides() -> None:
-    space = F.ParameterSpace(["initial_gdp", "emission_factor_scale", "coal_maximum_hours"])
+    space = ParameterSpace(["initial_gdp", "emission_factor_scale", "coal_maximum_hours"])
     names = list(space.names)
     u = np.array([0.4, 0.6, 0.5])
-    unc = F.parameter_uncertainty(_LinearObjective(space, prior_weight=1.0), u)
+    unc = parameter_uncertainty(_LinearObjective(space, prior_weight=1.0), u)
     # with the prior the pair looks separately estimated ...
-    assert abs(unc.correlation[0, 1]) < F.PAIR_THRESHOLD
+    assert abs(unc.correlation[0, 1]) < PAIR_THRESHOLD
     assert unc.pairs(names) == []
     # ... but the data alone fix only the sum: |r| = 1, sd far beyond the range
     pairs = unc.pairs(names, data_only=True)
     assert [(a, b) for a, b, _ in pairs] == [("initial_gdp", "emission_factor_scale")]
     assert pairs[0][2] == pytest.approx(-1.0, abs=1e-6)
     assert np.all(unc.data_sd_range[:2] > 100)
-    assert unc.data_sd_range[2] < F.IDENTIFIED_SD_RANGE
+    assert unc.data_sd_range[2] < IDENTIFIED_SD_RANGE
     # the prior, not the data, sets the posterior width of the pair; the data set the third one
     assert np.all(unc.sd_ratio[:2] > 0.7)  # the data fix the sum: each keeps ~1/sqrt(2) of its prior width
     assert unc.sd_ratio[2] < 0.5
@@ -267,20 +285,20 @@ def test_data_only_uncertainty_exposes_a_collinear_pair_the_prior_hides() -> Non
     assert verdicts[1].startswith("not identified by the data; not separately identified from `initial_gdp`")
     assert verdicts[2] == "identified"
     # a near-collinear pair: finite data-only sd, still flagged
-    near = F.parameter_uncertainty(_LinearObjective(space, prior_weight=1.0, eps=0.1), u)
+    near = parameter_uncertainty(_LinearObjective(space, prior_weight=1.0, eps=0.1), u)
     r = near.data_correlation[0, 1]
     assert -1.0 < r < -0.99
     assert [(a, b) for a, b, _ in near.pairs(names, data_only=True)] == [("initial_gdp", "emission_factor_scale")]
     assert np.all(np.isfinite(near.data_sd_range))
     # without the prior the posterior is the data-only view
-    bare = F.parameter_uncertainty(_LinearObjective(space, prior_weight=0.0, eps=0.1), u)
+    bare = parameter_uncertainty(_LinearObjective(space, prior_weight=0.0, eps=0.1), u)
     np.testing.assert_allclose(bare.sd, bare.data_sd, rtol=1e-6)
     assert np.all(np.isinf(bare.prior_sd))
 
 
 def test_parameters_at_a_bound_get_no_data_only_verdict_from_the_data() -> None:
-    space = F.ParameterSpace(["initial_gdp", "emission_factor_scale", "coal_maximum_hours"])
-    unc = F.parameter_uncertainty(_LinearObjective(space, prior_weight=1.0), np.array([0.4, 0.6, 0.0]))
+    space = ParameterSpace(["initial_gdp", "emission_factor_scale", "coal_maximum_hours"])
+    unc = parameter_uncertainty(_LinearObjective(space, prior_weight=1.0), np.array([0.4, 0.6, 0.0]))
     assert unc.at_bound.tolist() == [0, 0, -1]
     assert math.isnan(unc.data_sd[2])
     assert unc.identification(list(space.names))[2] == "at its lower bound: held by the range, not the data"
@@ -292,12 +310,12 @@ def test_parameters_at_a_bound_get_no_data_only_verdict_from_the_data() -> None:
 def test_same_seed_gives_identical_parameters() -> None:
     kwargs = dict(names=["initial_gdp", "tertiary_growth_differential", "emission_factor_scale",
                          "coal_maximum_hours"], maxiter=4, popsize=4, cutoff=None, sensitivity=False)
-    a = F.calibrate(seed=11, **kwargs)
-    b = F.calibrate(seed=11, **kwargs)
+    a = calibrate(seed=11, **kwargs)
+    b = calibrate(seed=11, **kwargs)
     assert a.values == b.values
     assert a.outcome.cost == b.outcome.cost
     assert a.meta["n_model_runs"] == b.meta["n_model_runs"]
-    c = F.calibrate(seed=12, maxiter=4, popsize=4, cutoff=None, sensitivity=False, names=kwargs["names"])
+    c = calibrate(seed=12, maxiter=4, popsize=4, cutoff=None, sensitivity=False, names=kwargs["names"])
     assert c.outcome.de_cost != a.outcome.de_cost  # the seed does drive the search
 
 
@@ -318,7 +336,7 @@ def test_write_calibration_refuses_without_force(tmp_path) -> None:
     out = tmp_path / "c.toml"
     out.write_text("x = 1\n", encoding="utf-8")
     with pytest.raises(FileExistsError, match="pass --force"):
-        F.write_calibration(None, out)  # type: ignore[arg-type] - refused before it is read
+        write_calibration(None, out)  # type: ignore[arg-type] - refused before it is read
     assert out.read_text(encoding="utf-8") == "x = 1\n"
 
 
@@ -346,7 +364,7 @@ def test_cli_small_end_to_end_writes_a_loadable_calibration_and_report(tmp_path,
     assert main(args) == 0
     doc = tomllib.loads(out.read_text(encoding="utf-8"))
     assert doc["meta"]["seed"] == 3
-    assert doc["meta"]["data_sha256"] == F.sha256_file(DEFAULT_HISTORY_PATH)
+    assert doc["meta"]["data_sha256"] == sha256_file(DEFAULT_HISTORY_PATH)
     assert doc["meta"]["model_sha256"] == model_hash()
     assert doc["meta"]["n_model_runs"] > 0
     assert len(doc["meta"]["fitted"]) >= 10
@@ -355,10 +373,10 @@ def test_cli_small_end_to_end_writes_a_loadable_calibration_and_report(tmp_path,
     assert doc["posterior"]["steps"] == 6
     assert doc["backtest"]["posterior"]["steps"] == 6  # as long as the main chain (it runs alongside)
     draws, header = P.read_posterior(out.with_name(P.POSTERIOR_FILE))  # written next to the calibration
-    assert doc["posterior"]["sha256"] == F.sha256_file(out.with_name(P.POSTERIOR_FILE))
+    assert doc["posterior"]["sha256"] == sha256_file(out.with_name(P.POSTERIOR_FILE))
     assert len(draws) == doc["posterior"]["n_draws"]
     assert header["seed"] == "3"
-    assert doc["format_version"] == F.CALIBRATION_FORMAT_VERSION
+    assert doc["format_version"] == CALIBRATION_FORMAT_VERSION
     assert {"sd_over_range", "identification", "pairs"} <= set(doc["uncertainty"]["data_only"])
     for name in ("README.md", "fit_co2.png", "fit_gdp.png", "fit_shares.png", "fit_electricity.png",
                  "parameters.png", "out_of_sample.png", "backtest.png"):
@@ -386,12 +404,12 @@ def test_cli_small_end_to_end_writes_a_loadable_calibration_and_report(tmp_path,
 def shipped_doc() -> dict:
     if not SHIPPED.is_file():
         pytest.fail(f"{SHIPPED.name} is not shipped; run `greenpath calibrate --report calibration/report`")
-    return F.load_calibration(SHIPPED)
+    return load_calibration(SHIPPED)
 
 
 def test_shipped_calibration_matches_the_data_and_the_model(shipped_doc: dict) -> None:
     meta = shipped_doc["meta"]
-    assert meta["data_sha256"] == F.sha256_file(DEFAULT_HISTORY_PATH), (
+    assert meta["data_sha256"] == sha256_file(DEFAULT_HISTORY_PATH), (
         "history.csv changed since the shipped calibration: run "
         "`greenpath calibrate --force --report calibration/report`")
     assert meta["model_sha256"] == model_hash(), (
@@ -414,9 +432,9 @@ def test_shipped_calibration_reproduces_its_fit_statistics(shipped_doc: dict, mo
     assert model.calibration == reg.calibration_id(SHIPPED)
     for name, value in shipped_doc["parameters"].items():
         assert model.baseline_values[name] == value
-    series = F.build_series(load_history())
-    frame = model.run(return_columns=list(F.OUTPUT_COLUMNS), final_time=F.fit_final_time(series)).frame
-    stats = F.fit_statistics(frame, series)
+    series = build_series(load_history())
+    frame = model.run(return_columns=list(OUTPUT_COLUMNS), final_time=fit_final_time(series)).frame
+    stats = fit_statistics(frame, series)
     recorded = shipped_doc["fit"]
     assert set(recorded) == set(stats.index)
     for key, entry in recorded.items():
@@ -449,18 +467,18 @@ def test_report_only_rebuilds_the_shipped_report_identically(tmp_path, shipped_d
 # --------------------------------------------------------------------------- report text agrees with the numbers
 
 
-def _unc(space: F.ParameterSpace, bounds: dict[str, int]) -> F.Uncertainty:
+def _unc(space: ParameterSpace, bounds: dict[str, int]) -> Uncertainty:
     """Build an Uncertainty with chosen bound states (the other fields do not enter the text tested)."""
     d = len(space)
-    return F.Uncertainty(sd=np.full(d, np.nan), correlation=np.eye(d),
-                         at_bound=np.array([bounds.get(n, 0) for n in space.names]), s2=1.0, dof=1,
-                         prior_sd=np.ones(d), condition=1.0, data_sd=np.ones(d), data_correlation=np.eye(d),
-                         data_sd_unit=np.ones(d), data_condition=1.0, span=np.array(space.span))
+    return Uncertainty(sd=np.full(d, np.nan), correlation=np.eye(d),
+                       at_bound=np.array([bounds.get(n, 0) for n in space.names]), s2=1.0, dof=1,
+                       prior_sd=np.ones(d), condition=1.0, data_sd=np.ones(d), data_correlation=np.eye(d),
+                       data_sd_unit=np.ones(d), data_condition=1.0, span=np.array(space.span))
 
 
 @pytest.fixture(scope="module")
-def base_frame(vector: F.VectorSimulator) -> pd.DataFrame:
-    return F.simulate_frame(vector, {}, F.OUTPUT_COLUMNS + R.REPORT_COLUMNS)
+def base_frame(vector: VectorSimulator) -> pd.DataFrame:
+    return simulate_frame(vector, {}, OUTPUT_COLUMNS + REPORT_COLUMNS)
 
 
 ELECTRICITY_PARAMS = ["initial_intensity_services", "services_electricity_share",
@@ -468,7 +486,7 @@ ELECTRICITY_PARAMS = ["initial_intensity_services", "services_electricity_share"
 
 
 def _electricity_view(frame: pd.DataFrame, series, non_industrial: float, residential: float,
-                      bound: int) -> tuple[R.FitView, pd.DataFrame]:
+                      bound: int) -> tuple[FitView, pd.DataFrame]:
     """Build a view whose 2017-19 non-industrial / residential electricity is a multiple of the record."""
     history = load_history()
     tot = hist_series(history, "electricity_consumption_100m_kwh")
@@ -479,9 +497,9 @@ def _electricity_view(frame: pd.DataFrame, series, non_industrial: float, reside
         fr.at[y, "electricity_consumption"] = fr.at[y, "industrial_electricity_consumption"] + (
             tot[y] - ind[y]) * non_industrial
         fr.at[y, "residential_electricity_consumption"] = res[y] * residential
-    space = F.ParameterSpace(ELECTRICITY_PARAMS)
+    space = ParameterSpace(ELECTRICITY_PARAMS)
     bounds = {"initial_intensity_services": bound, "initial_residential_energy_per_capita": bound}
-    return R.FitView(fr, history, series, space, _unc(space, bounds), {}), fr
+    return FitView(fr, history, series, space, _unc(space, bounds), {}), fr
 
 
 def hist_series(history: pd.DataFrame, name: str) -> pd.Series:
@@ -535,28 +553,28 @@ def test_bias_phrase_follows_the_sign_of_the_misfit(base_frame, series) -> None:
 
 
 def test_bound_reason_names_the_bound_and_the_series_pushing_past_it(base_frame, series) -> None:
-    space = F.ParameterSpace(["coal_maximum_hours", "emission_factor_scale"])
+    space = ParameterSpace(["coal_maximum_hours", "emission_factor_scale"])
     post = next(s for s in series if s.tag == "co2_post_break")
     fr = base_frame.copy()
     fr.loc[post.years, "co2_emissions"] = post.observed.to_numpy() * 1.08
     # d(cost)/du > 0: CO2 after the step wants the hours lower; electricity a little the other way
     pull = pd.DataFrame({"coal_maximum_hours": [3.0, 1.0, -0.5], "emission_factor_scale": [0.0, 0.0, 0.0]},
                         index=[post.key, "electricity_total", "prior"])
-    low = R.FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": -1}), {}, pull)
+    low = FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": -1}), {}, pull)
     reason = R.bound_reasons(low)["coal_maximum_hours"]
     assert reason.startswith(f"the data would take it lower still, pushed mainly by `{post.key}` (75 % of the push: "
                              "the model lies above the record by 8.0 % on average (2012-15)")
     assert "`electricity_total` (25 % of the push" in reason
     assert set(R.bound_reasons(low)) == {"coal_maximum_hours"}  # only parameters at a bound
-    high = R.FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": +1}), {}, -pull)
+    high = FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": +1}), {}, -pull)
     assert R.bound_reasons(high)["coal_maximum_hours"].startswith("the data would take it higher still")
-    none = R.FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": +1}), {}, pull)
+    none = FitView(fr, load_history(), series, space, _unc(space, {"coal_maximum_hours": +1}), {}, pull)
     assert R.bound_reasons(none)["coal_maximum_hours"].startswith("no series pushes it past the bound")
 
 
 def test_co2_explanation_follows_the_direction_of_the_model_after_the_step(base_frame, series) -> None:
     post = next(s for s in series if s.tag == "co2_post_break")
-    space = F.ParameterSpace(["coal_maximum_hours"])
+    space = ParameterSpace(["coal_maximum_hours"])
     first, last = int(post.years.min()), int(post.years.max())
     texts = {}
     for label, rise in (("fast", 2.0), ("slow", 0.0)):
@@ -565,7 +583,7 @@ def test_co2_explanation_follows_the_direction_of_the_model_after_the_step(base_
                                                          post.observed[first] + rise * (post.observed[last]
                                                                                         - post.observed[first]),
                                                          last - first + 1)
-        texts[label] = R.co2_explanation(R.FitView(fr, load_history(), series, space, _unc(space, {}), {}))
+        texts[label] = R.co2_explanation(FitView(fr, load_history(), series, space, _unc(space, {}), {}))
     assert "the model rises faster than CEADs" in texts["fast"]
     assert "the model rises more slowly than CEADs" in texts["slow"]
     assert "faster" not in texts["slow"]
@@ -628,7 +646,7 @@ def test_next_year_rows_join_their_windows_and_calibrate_without_code_change(tmp
     _append(copy, [_test_row(2016, "co2_emissions_mt", "31.000"),
                    _test_row(2025, "gdp_current_100m_yuan", "2400.00"),
                    _test_row(2025, "gdp_real_growth_pct", "4.0")])
-    series = F.build_series(load_history(copy))
+    series = build_series(load_history(copy))
     post = next(s for s in series if s.tag == "co2_post_break")
     pre = next(s for s in series if s.tag == "co2_pre_break")
     assert post.key == "co2_ceads_2012_2016"
@@ -637,15 +655,15 @@ def test_next_year_rows_join_their_windows_and_calibrate_without_code_change(tmp
     assert pre.key == "co2_ceads_2005_2010"
     assert pre.shape_only
     co2_fitted = [s for s in series if s.role == "fitted" and s.variable == "co2_emissions_mt"]
-    assert all(F.CO2_BREAK_YEAR not in s.years for s in co2_fitted)  # 2011 not fitted
+    assert all(CO2_BREAK_YEAR not in s.years for s in co2_fitted)  # 2011 not fitted
     assert next(s for s in series if s.tag == "gdp_growth").years.max() == 2025
-    assert F.fit_final_time(series) == 2025
+    assert fit_final_time(series) == 2025
 
-    result = F.calibrate(copy, cutoff=2012, sensitivity=True, **TINY)
+    result = calibrate(copy, cutoff=2012, sensitivity=True, **TINY)
     assert result.meta["final_time"] == 2025
     assert result.statistics.at["co2_ceads_2012_2016", "n"] == 5
     assert result.statistics.at["gdp_real_growth", "last_year"] == 2025
-    out = F.write_calibration(result, tmp_path / "c.toml")
+    out = write_calibration(result, tmp_path / "c.toml")
     R.write_report(out, tmp_path / "report", history_path=copy)
     text = (tmp_path / "report" / "README.md").read_text(encoding="utf-8")
     assert "Simulated 2005-2025" in text
@@ -657,8 +675,8 @@ def test_a_row_beyond_the_model_final_time_is_a_named_error(tmp_path, capsys) ->
     shutil.copyfile(DEFAULT_HISTORY_PATH, copy)
     n_lines = len(copy.read_text(encoding="utf-8").splitlines())
     _append(copy, [_test_row(2036, "co2_emissions_mt", "30.000")])
-    with pytest.raises(F.CalibrationError) as info:
-        F.build_series(load_history(copy))
+    with pytest.raises(CalibrationError) as info:
+        build_series(load_history(copy))
     message = str(info.value)
     assert f"history.csv: line {n_lines + 1}: variable 'co2_emissions_mt', year 2036" in message
     assert "beyond the model's FINAL TIME; allowed: years up to 2035" in message
@@ -677,24 +695,24 @@ def test_a_fitted_variable_without_a_fit_rule_is_a_named_error(tmp_path, monkeyp
     copy = tmp_path / "history.csv"
     shutil.copyfile(DEFAULT_HISTORY_PATH, copy)
     _append(copy, [[2020, "heat_supply_pj", "12.0", "PJ", "test source", "test quote", "test only", 1]])
-    with pytest.raises(F.CalibrationError, match=r"variable 'heat_supply_pj' is marked fitted but the calibration "
-                                                 r"has no fit rule"):
-        F.build_series(load_history(copy))
+    with pytest.raises(CalibrationError, match=r"variable 'heat_supply_pj' is marked fitted but the calibration "
+                                               r"has no fit rule"):
+        build_series(load_history(copy))
 
 
 def test_fit_rules_cover_exactly_the_fitted_variables() -> None:
     from greenpath.calibration import history as H
 
     fitted = {n for n, spec in H.VARIABLES.items() if spec.fitted}
-    assert fitted <= set(F.FIT_RULES)
-    used = {s.variable for s in F.build_series(load_history())} | {"gdp_current_100m_yuan"}
-    assert used == set(F.FIT_RULES)
+    assert fitted <= set(FIT_RULES)
+    used = {s.variable for s in build_series(load_history())} | {"gdp_current_100m_yuan"}
+    assert used == set(FIT_RULES)
 
 
 def test_cutoff_is_checked_against_the_data(tmp_path) -> None:
     # the data's last fitted year is 2025 (the physical anchors), so the last allowed cut-off is 2024
-    with pytest.raises(F.CalibrationError, match=r"cutoff 2025 is not allowed; allowed: a year 2007-2024"):
-        F.calibrate(cutoff=2025, **TINY)
+    with pytest.raises(CalibrationError, match=r"cutoff 2025 is not allowed; allowed: a year 2007-2024"):
+        calibrate(cutoff=2025, **TINY)
 
 
 # --------------------------------------------------------------------------- calibration file format
@@ -704,12 +722,12 @@ def _toml(path, head: str = "") -> None:
     path.write_text(head + '[meta]\nseed = 1\n[parameters]\ninitial_gdp = 500.0\n[fit]\n', encoding="utf-8")
 
 
-@pytest.mark.parametrize("head", ["", "format_version = 1\n", f"format_version = {F.CALIBRATION_FORMAT_VERSION}\n"])
+@pytest.mark.parametrize("head", ["", "format_version = 1\n", f"format_version = {CALIBRATION_FORMAT_VERSION}\n"])
 def test_known_format_versions_are_read(tmp_path, head: str) -> None:
     path = tmp_path / "ok.toml"
     _toml(path, head)
     assert reg.calibrated(path) == {"initial_gdp": 500.0}
-    assert F.load_calibration(path)["parameters"] == {"initial_gdp": 500.0}
+    assert load_calibration(path)["parameters"] == {"initial_gdp": 500.0}
 
 
 @pytest.mark.parametrize(("head", "shown"), [("format_version = 3\n", "3"), ('format_version = "2"\n', "'2'"),
@@ -720,8 +738,8 @@ def test_unknown_format_version_is_refused_with_a_clear_error(tmp_path, capsys, 
     with pytest.raises(reg.RegistryError, match=rf"future.toml: format_version {shown} is not supported; "
                                                 r"allowed: 1 \(no key\) or 2"):
         reg.calibrated(path)
-    with pytest.raises(F.CalibrationError, match="format_version"):
-        F.load_calibration(path)
+    with pytest.raises(CalibrationError, match="format_version"):
+        load_calibration(path)
     assert main(["calibrate", "--report-only", "--out", str(path), "--report", str(tmp_path / "r"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "format_version" in err

@@ -10,9 +10,13 @@ import pandas as pd
 import pytest
 
 from greenpath.calibration import anchors, backtest
-from greenpath.calibration import fit as F
 from greenpath.calibration import history as hist
 from greenpath.calibration import posterior as P
+from greenpath.calibration.objective import Objective
+from greenpath.calibration.series import FitSeries, apply_cutoff, build_series, fit_final_time
+from greenpath.calibration.simulators import make_simulator
+from greenpath.calibration.space import DEFAULT_PARAMETERS, ParameterSpace
+from greenpath.calibration.store import load_calibration
 from greenpath.model import registry as reg
 from greenpath.runners import chance as ch
 from greenpath.runners import ensemble
@@ -108,7 +112,7 @@ def test_gelman_rubin_is_one_for_identical_groups_and_large_for_shifted_ones():
 
 def test_point_weights_undo_the_series_weighting():
     history = hist.load_history(hist.DEFAULT_HISTORY_PATH)
-    series = F.apply_cutoff(F.build_series(history), None)
+    series = apply_cutoff(build_series(history), None)
     w = P.point_weights(series)
     assert w.size == sum(s.n_residuals for s in series)
     first = series[0]
@@ -117,10 +121,10 @@ def test_point_weights_undo_the_series_weighting():
 
 def _posterior_setup():
     history = hist.load_history(hist.DEFAULT_HISTORY_PATH)
-    series = F.apply_cutoff(F.build_series(history), None)
-    sim = F.make_simulator("vector", 1, F.fit_final_time(series))
-    space = F.ParameterSpace(["initial_gdp", "tertiary_growth_differential"])
-    return F.Objective(sim, series, space, 0.0), space
+    series = apply_cutoff(build_series(history), None)
+    sim = make_simulator("vector", 1, fit_final_time(series))
+    space = ParameterSpace(["initial_gdp", "tertiary_growth_differential"])
+    return Objective(sim, series, space, 0.0), space
 
 
 def test_sample_posterior_is_deterministic_for_a_seed_and_stays_in_range():
@@ -137,7 +141,7 @@ def test_sample_posterior_is_deterministic_for_a_seed_and_stays_in_range():
     with pytest.raises(P.PosteriorError, match="walkers 3 not allowed"):
         P.sample_posterior(objective, space.prior_u, 5, walkers=3, steps=6, burn=2, thin=2, groups=2)
     with pytest.raises(P.PosteriorError, match="prior_weight = 0"):
-        P.log_probability(F.Objective(objective.simulator, objective.series, space, 1.0))
+        P.log_probability(Objective(objective.simulator, objective.series, space, 1.0))
 
 
 def test_log_probability_is_minus_infinity_outside_the_registry_ranges():
@@ -156,7 +160,7 @@ def test_stored_posterior_matches_its_source():
     current = P.source_hashes()
     for key in ("model_sha256", "registry_sha256", "history_sha256"):
         assert header[key] == current[key], f"{post.name} is stale ({key}): run greenpath calibrate --force"
-    doc = F.load_calibration(cal)
+    doc = load_calibration(cal)
     assert doc["posterior"]["sha256"] == P._sha(post), "calibrated.toml records another posterior file"
     assert int(header["n_draws"]) == len(draws) == doc["posterior"]["n_draws"]
     assert int(header["seed"]) == doc["meta"]["seed"]
@@ -203,7 +207,7 @@ def test_without_a_calibration_the_bands_fall_back_and_say_so(monkeypatch):
 
 def test_bands_draw_the_calibrated_parameters_from_the_posterior():
     out = ensemble.bands(None, n=60, columns=["co2_emissions", "gdp"])
-    assert set(out.attrs["posterior"]) == set(F.load_calibration(reg.CALIBRATED_PATH)["meta"]["fitted"])
+    assert set(out.attrs["posterior"]) == set(load_calibration(reg.CALIBRATED_PATH)["meta"]["fitted"])
     # history is no longer one line: the posterior widens it, but it stays near the record (2012-15 CEADs)
     history = hist.load_history(hist.DEFAULT_HISTORY_PATH)
     ceads = hist.series(history, "co2_emissions_mt").loc[2012:2015]
@@ -230,27 +234,27 @@ def test_an_anchor_the_model_lacks_is_skipped_with_the_reason(monkeypatch):
 
 
 def test_emission_factor_scale_is_not_fitted():
-    assert "emission_factor_scale" not in F.DEFAULT_PARAMETERS
-    assert "emission_factor_scale" not in F.load_calibration(reg.CALIBRATED_PATH)["parameters"]
+    assert "emission_factor_scale" not in DEFAULT_PARAMETERS
+    assert "emission_factor_scale" not in load_calibration(reg.CALIBRATED_PATH)["parameters"]
 
 
 def test_backtest_direction_closed_forms():
-    level = F.FitSeries(key="x", label="x", variable="v", observed=pd.Series([1.0, 2.0], index=[2016, 2017]),
-                        output="gdp", transform="level", error="relative", sigma=0.1, role="fitted", unit="u",
-                        rationale="")
+    level = FitSeries(key="x", label="x", variable="v", observed=pd.Series([1.0, 2.0], index=[2016, 2017]),
+                      output="gdp", transform="level", error="relative", sigma=0.1, role="fitted", unit="u",
+                      rationale="")
     assert backtest._direction(level, np.array([1.0, 1.5]), np.array([1.0, 2.0]))[2] == "right"
     dm, do, verdict = backtest._direction(level, np.array([2.0, 1.0]), np.array([1.0, 2.0]))
     assert verdict == "wrong"
     assert dm == pytest.approx(-50.0)
     assert do == pytest.approx(100.0)
     assert backtest._direction(level, np.array([1.0, 2.0]), np.array([1.0, 1.001]))[2] == "flat (record)"
-    growth = F.FitSeries(**{**level.__dict__, "transform": "growth_pct"})
+    growth = FitSeries(**{**level.__dict__, "transform": "growth_pct"})
     assert backtest._direction(growth, np.array([1.0, -1.0, 2.0]), np.array([2.0, 1.0, 3.0]))[2] == "right"
     assert backtest._direction(growth, np.array([-1.0, -1.0, 2.0]), np.array([2.0, 1.0, 3.0]))[2] == "wrong"
 
 
 def test_calibration_file_records_the_backtest_with_its_coverage():
-    doc = F.load_calibration(reg.CALIBRATED_PATH)
+    doc = load_calibration(reg.CALIBRATED_PATH)
     bt = doc["backtest"]
     assert bt["cutoff"] == backtest.BACKTEST_CUTOFF
     inside = sum(r["inside"] for r in bt["series"].values())

@@ -161,14 +161,17 @@ def test_independence_steps_mixed_with_demcz_keep_the_target_and_cut_the_autocor
 
 def test_posterior_with_its_independence_phase_is_deterministic_for_a_seed_and_stays_in_range():
     """A burn-in long enough for the t proposal (both phases run), twice with one seed: the same draws."""
-    from greenpath.calibration import fit as F
     from greenpath.calibration import history as hist
     from greenpath.calibration import posterior as P
+    from greenpath.calibration.objective import Objective
+    from greenpath.calibration.series import apply_cutoff, build_series, fit_final_time
+    from greenpath.calibration.simulators import make_simulator
+    from greenpath.calibration.space import ParameterSpace
 
-    series = F.apply_cutoff(F.build_series(hist.load_history(hist.DEFAULT_HISTORY_PATH)), None)
-    sim = F.make_simulator("vector", 1, F.fit_final_time(series))
-    space = F.ParameterSpace(["initial_gdp", "tertiary_growth_differential"])
-    objective = F.Objective(sim, series, space, 0.0)
+    series = apply_cutoff(build_series(hist.load_history(hist.DEFAULT_HISTORY_PATH)), None)
+    sim = make_simulator("vector", 1, fit_final_time(series))
+    space = ParameterSpace(["initial_gdp", "tertiary_growth_differential"])
+    objective = Objective(sim, series, space, 0.0)
     kw = dict(walkers=8, steps=P.PILOT_MIN_STEPS + 20, burn=P.PILOT_MIN_STEPS, thin=5, groups=2)
     a = P.sample_posterior(objective, space.prior_u, 9, **kw)
     b = P.sample_posterior(objective, space.prior_u, 9, **kw)

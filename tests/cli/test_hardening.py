@@ -612,7 +612,8 @@ def test_bad_targets_file_is_one_line_exit_2(tmp_path, capsys, kind):
 @pytest.mark.parametrize("kind", sorted(_BAD_TOML))
 def test_bad_calibration_file_is_a_named_error(tmp_path, capsys, monkeypatch, kind):
     from greenpath.app import calibration_view
-    from greenpath.calibration import fit
+    from greenpath.calibration.errors import CalibrationError
+    from greenpath.calibration.store import load_calibration
     from greenpath.cli import main
     from greenpath.model import registry as reg
 
@@ -621,8 +622,8 @@ def test_bad_calibration_file_is_a_named_error(tmp_path, capsys, monkeypatch, ki
     path.write_bytes(data)
     with pytest.raises(reg.RegistryError, match=re.escape(message)):
         reg.calibrated(path)
-    with pytest.raises(fit.CalibrationError, match=re.escape(message)):
-        fit.load_calibration(path)
+    with pytest.raises(CalibrationError, match=re.escape(message)):
+        load_calibration(path)
     assert message in calibration_view.load(calibrated=path).error
     monkeypatch.setenv("GREENPATH_CALIBRATION", str(path))
     assert main(["run", "baseline", "--out", str(tmp_path / "o"), "--columns", "gdp"]) == 2
@@ -786,17 +787,17 @@ def test_calibration_written_on_a_full_disk_leaves_no_file(tmp_path, monkeypatch
     import pathlib
     import types
 
-    from greenpath.calibration import fit
+    from greenpath.calibration import store
 
     def full(self, text, *args, **kwargs):  # half the text reaches the disk, then it is full
         with open(self, "w", encoding="utf-8") as handle:
             handle.write(text[: len(text) // 2])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
 
-    monkeypatch.setattr(fit, "calibration_document", lambda result: {"parameters": {}})
+    monkeypatch.setattr(store, "calibration_document", lambda result: {"parameters": {}})
     monkeypatch.setattr(pathlib.Path, "write_text", full)
     with pytest.raises(OSError, match="No space left"):
-        fit.write_calibration(types.SimpleNamespace(values={}), tmp_path / "calibrated.toml")
+        store.write_calibration(types.SimpleNamespace(values={}), tmp_path / "calibrated.toml")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -81,13 +81,16 @@ def test_greenpath_run_is_scalar(calls, tmp_path, capsys):
 
 def test_calibration_least_squares_step_is_scalar(calls):
     """One residual vector (what ``least_squares`` asks for) is one scalar run."""
-    from greenpath.calibration import fit as F
     from greenpath.calibration.history import load_history
+    from greenpath.calibration.objective import Objective
+    from greenpath.calibration.series import build_series
+    from greenpath.calibration.simulators import VectorSimulator
+    from greenpath.calibration.space import ParameterSpace
 
-    simulator = F.VectorSimulator()
-    series = F.build_series(load_history())
-    space = F.ParameterSpace(["initial_gdp", "industry_growth_differential"])
-    objective = F.Objective(simulator, series, space)
+    simulator = VectorSimulator()
+    series = build_series(load_history())
+    space = ParameterSpace(["initial_gdp", "industry_growth_differential"])
+    objective = Objective(simulator, series, space)
     r = objective.residuals(np.full(len(space), 0.5))
     assert np.isfinite(r).all()
     assert r.size == objective.n_residuals

@@ -82,9 +82,13 @@ def _previous(path: Path, say) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; user errors become :class:`greenpath.cli.errors.CommandError`."""
-    from greenpath.calibration import fit as F
     from greenpath.calibration import report as R
+    from greenpath.calibration.errors import CalibrationError
     from greenpath.calibration.history import HistoryError
+    from greenpath.calibration.report_context import ReportError
+    from greenpath.calibration.run import calibrate
+    from greenpath.calibration.series import FIRST_YEAR
+    from greenpath.calibration.store import write_calibration
     from greenpath.cli.errors import CommandError
 
     def say(line: str) -> None:
@@ -105,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
             existing = [n for n in R.REPORT_FILES if (args.report / n).exists()]
             if existing:
                 raise CommandError(f"{args.report / existing[0]} exists; pass --force to replace the report")
-        result = F.calibrate(
+        result = calibrate(
             args.history, names=args.params, seed=args.seed, maxiter=args.maxiter, popsize=args.popsize,
             cutoff=args.cutoff, prior_weight=args.prior_weight,
             sensitivity=args.sensitivity and not args.no_sensitivity, engine=args.engine, workers=args.workers,
@@ -113,12 +117,12 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.out.exists():  # the report's closing note compares the bounds before and after
             result.meta.update(_previous(args.out, say))
-        path = F.write_calibration(result, args.out, force=args.force)
+        path = write_calibration(result, args.out, force=args.force)
         print(path)
         meta = result.meta
         say(f"{len(result.space)} parameters, cost {meta['objective_cost']:.4g}, {meta['n_model_runs']:,} model "
             f"runs, {meta['wall_time_s']} s")
-        say(f"  simulated {F.FIRST_YEAR}-{meta['final_time']} (the data's last year)")
+        say(f"  simulated {FIRST_YEAR}-{meta['final_time']} (the data's last year)")
         for key, row in result.statistics.iterrows():
             if row["role"] == "fitted":
                 shape = f"  shape only (factor {row['factor']:.3g})" if row["factor"] == row["factor"] else ""
@@ -127,5 +131,5 @@ def run(args: argparse.Namespace) -> int:
             for p in R.write_report(path, args.report, history_path=args.history, force=True, engine=args.engine):
                 print(p)
         return 0
-    except (HistoryError, F.CalibrationError, R.ReportError) as exc:
+    except (HistoryError, CalibrationError, ReportError) as exc:
         raise CommandError(str(exc)) from None
