@@ -1484,8 +1484,12 @@ class _Generator:
 
     # -- emitting ---------------------------------------------------------------
 
-    def emit(self, outputs=None) -> str:
+    def emit(self, outputs=None, inplace: bool = True) -> str:
         """Source of the vector backend; ``outputs`` (Python names): compute only their cone.
+
+        ``inplace``: update the stateful objects in their own arrays where that is safe
+        (:meth:`_inplace_states`; the same bits, fewer new arrays per step); False
+        writes every update as a new array (kept for the tests that compare the two).
 
         With ``outputs``, the integration (``_block``) evaluates only the equations
         and stateful objects :meth:`cone` keeps, in the same order as the full model
@@ -1621,13 +1625,17 @@ class _Generator:
         w("    initial_time, final_time, time_step, saveper = _ctl")
         for name in self.lookups:
             w(f"    _lk_{name} = _make_lookup(*_tables[{name!r}], _n)")
+        inplace = self._inplace_states(block_states) if inplace else set()
         body: list[str] = []
         b = body.append
         b("time = _np.float64(_times[0])")
+        b("_work = _np.empty(_n)  # scratch of the in-place INTEG updates")
         b("# -- initialisation: static values and stateful objects, in dependency order")
         for name in init_order:
             if name in states:
                 body.extend(self._emit_state_init(states[name]))
+                if name in inplace:
+                    body.extend(self._emit_state_scratch(states[name]))
             else:
                 node = self.nodes[name]
                 code = node.code if node.init_code is None else node.init_code
@@ -1653,7 +1661,7 @@ class _Generator:
         b("    if _k == _last:")
         b("        break")
         for state in block_states:
-            body.extend("    " + line for line in self._emit_state_update(state))
+            body.extend("    " + line for line in self._emit_state_update(state, state.name in inplace))
         b(f"_vals = {_tuple_code(held(static_outputs))}")
         b("for _b, _i in _req_static:")
         b("    _bufs[_b][...] = _vals[_i]")
@@ -1843,9 +1851,94 @@ class _Generator:
                 )
         return lines
 
-    def _emit_state_update(self, state: _State) -> list[str]:
+    def _inplace_states(self, block_states: list[_State]) -> set[str]:
+        """Stateful objects whose update may overwrite their arrays instead of binding new ones.
+
+        The vector loop evaluates every equation, saves, then updates the states one
+        after the other; an in-place update changes the arrays a variable still holds
+        when that variable is the state itself or a view of it (``stock = _s3``,
+        ``_h7 = _s5[_s5_ix]``, through any chain of such plain references).  A state is
+        updated in place only when no update from its own onwards reads such a
+        variable (in its arguments): then every read of the old values happens before
+        they are overwritten, and the results are the same bits.  DELAY FIXED, SAMPLE IF
+        TRUE, TREND and FORECAST keep their updates.
+        """
+        plain = re.compile(r"^\(*\s*([A-Za-z_]\w*)\s*(\[[^\[\]]*\])?\s*\)*$")
+        points: dict[str, str] = {}  # variable -> the name whose arrays it may be
+        for name, node in self.nodes.items():
+            for code in (node.code, node.init_code):
+                match = plain.match(code or "")
+                if match and match.group(1) != name:
+                    points[name] = match.group(1)
+        word = re.compile(r"[A-Za-z_]\w*")
+        reads = [
+            set().union(*(set(arg.refs) | set(word.findall(arg.code)) for arg in state.args.values()))
+            for state in block_states
+        ]
+        safe: set[str] = set()
+        for i, state in enumerate(block_states):
+            if state.kind not in ("integ", "integ_nn", "smooth", "delay", "delayn"):
+                continue
+            holders = {state.name, f"{state.name}_times", f"{state.name}_times_next"}
+            grown = True
+            while grown:
+                grown = False
+                for name, target in points.items():
+                    if target in holders and name not in holders:
+                        holders.add(name)
+                        grown = True
+            if not any(holders & later for later in reads[i:]):
+                safe.add(state.name)
+        return safe
+
+    def _emit_state_scratch(self, state: _State) -> list[str]:
+        """Scratch arrays of an in-place update (see :meth:`_emit_state_update`)."""
+        s = state.name
+        if state.kind in ("integ", "integ_nn"):
+            return []  # the block's one scratch vector, _work
+        if state.kind == "smooth":
+            return [f"{s}_work = _np.empty_like({s})"]
+        lines = [f"{s}_work = _np.empty_like({s})", f"{s}_flows = _np.empty_like({s})"]
+        if state.kind == "delayn":
+            lines.append(f"{s}_times_next = _np.empty_like({s}_times)")
+        return lines
+
+    def _emit_state_update(self, state: _State, inplace: bool = False) -> list[str]:
         a = {key: arg.code for key, arg in state.args.items()}
         s = state.name
+        if inplace:
+            # the same operations as below, written into the state's own arrays
+            if state.kind == "integ":
+                return [f"_np.multiply({a['flow']}, time_step, out=_work)", f"_np.add({s}, _work, out={s})"]
+            if state.kind == "integ_nn":
+                return [
+                    f"_np.multiply({a['flow']}, time_step, out=_work)",
+                    f"_np.add({s}, _work, out={s})",
+                    f"_np.maximum({s}, 0, out={s})",
+                ]
+            if state.kind == "smooth":
+                inp = a["input"]
+                lines = []
+                if state.int_init is not None:
+                    inp = f"_np.trunc({inp}) if {s}_int else {inp}"
+                    lines.append(f"_smooth_update_into({s}, {inp}, {a['smooth_time']}, {s}_ord, time_step, {s}_work)")
+                    lines.append(f"{s}_int = False")
+                    return lines
+                return [f"_smooth_update_into({s}, {inp}, {a['smooth_time']}, {s}_ord, time_step, {s}_work)"]
+            if state.kind == "delay":
+                return [
+                    f"_delay_update_into({s}, {a['input']}, {a['delay_time']}, {s}_ord, time_step, "
+                    f"{s}_work, {s}_flows)"
+                ]
+            if state.kind == "delayn":
+                delay_time = a["delay_time"]
+                if state.int_init is not None:
+                    delay_time = f"(_np.trunc({delay_time}) if {s}_int else {delay_time})"
+                return [
+                    f"_delayn_update_into({s}, {s}_times_next, {s}_times, {a['input']}, {delay_time}, {s}_ord, "
+                    f"time_step, {s}_work, {s}_flows)",
+                    f"{s}_times, {s}_times_next = {s}_times_next, {s}_times",
+                ]
         if state.kind == "delayfixed":  # DelayFixed.update: the input into the pipe, the oldest out
             return [
                 f"{s}_pipe[{s}_ptr] = {a['input']}",
