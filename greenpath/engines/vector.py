@@ -1918,13 +1918,10 @@ class _Generator:
                 ]
             if state.kind == "smooth":
                 inp = a["input"]
-                lines = []
                 if state.int_init is not None:
                     inp = f"_np.trunc({inp}) if {s}_int else {inp}"
-                    lines.append(f"_smooth_update_into({s}, {inp}, {a['smooth_time']}, {s}_ord, time_step, {s}_work)")
-                    lines.append(f"{s}_int = False")
-                    return lines
-                return [f"_smooth_update_into({s}, {inp}, {a['smooth_time']}, {s}_ord, time_step, {s}_work)"]
+                lines = [f"_smooth_update_into({s}, {inp}, {a['smooth_time']}, {s}_ord, time_step, {s}_work)"]
+                return lines if state.int_init is None else [*lines, f"{s}_int = False"]
             if state.kind == "delay":
                 return [
                     f"_delay_update_into({s}, {a['input']}, {a['delay_time']}, {s}_ord, time_step, "
