@@ -2325,7 +2325,7 @@ class VectorModel:
             code = _gp_cache.read_verified(path, path.with_suffix(".sha256"))
             self.regenerated = code is None
             if self.regenerated:
-                source = generate(self.mdl_path, self.outputs)
+                source = generate(self.mdl_path) if self.outputs is None else generate(self.mdl_path, self.outputs)
                 if self.mdl_path.read_bytes() != raw:
                     continue  # edited while it was translated: translate the new text
                 code = source.encode("utf-8")
