@@ -1918,13 +1918,10 @@ class _Generator:
                 ]
             if state.kind == "smooth":
                 inp = a["input"]
-                lines = []
                 if state.int_init is not None:
                     inp = f"_np.trunc({inp}) if {s}_int else {inp}"
-                    lines.append(f"_smooth_update_into({s}, {inp}, {a['smooth_time']}, {s}_ord, time_step, {s}_work)")
-                    lines.append(f"{s}_int = False")
-                    return lines
-                return [f"_smooth_update_into({s}, {inp}, {a['smooth_time']}, {s}_ord, time_step, {s}_work)"]
+                lines = [f"_smooth_update_into({s}, {inp}, {a['smooth_time']}, {s}_ord, time_step, {s}_work)"]
+                return lines if state.int_init is None else [*lines, f"{s}_int = False"]
             if state.kind == "delay":
                 return [
                     f"_delay_update_into({s}, {a['input']}, {a['delay_time']}, {s}_ord, time_step, "
@@ -2328,7 +2325,7 @@ class VectorModel:
             code = _gp_cache.read_verified(path, path.with_suffix(".sha256"))
             self.regenerated = code is None
             if self.regenerated:
-                source = generate(self.mdl_path, self.outputs)
+                source = generate(self.mdl_path) if self.outputs is None else generate(self.mdl_path, self.outputs)
                 if self.mdl_path.read_bytes() != raw:
                     continue  # edited while it was translated: translate the new text
                 code = source.encode("utf-8")
