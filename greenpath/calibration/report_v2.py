@@ -135,8 +135,11 @@ def _posterior(ctx: Any) -> list[str]:
                f"in {table['wall_time_s']} s; seed {table['seed']}; {table['n_draws']} draws kept (every "
                f"{table['thin']}th step of every walker after burn-in), stored in `calibration/{table['file']}` "
                f"(sha256 `{str(table.get('sha256', ''))[:16]}…`).")
+    ind = table.get("acceptance_independence_mean")
     out.append(f"- Acceptance fraction: mean {table['acceptance_mean']:.3f}, lowest walker "
-               f"{table['acceptance_min']:.3f}.")
+               f"{table['acceptance_min']:.3f}"
+               + (f"; of the independence steps alone {ind:.3f} ({table.get('tries', 1)} candidates a walker)"
+                  if isinstance(ind, float) and math.isfinite(ind) else "") + ".")
     out.append(f"- Integrated autocorrelation time: up to {tau_max:.1f} steps; the {steps - burn} post-burn-in steps "
                f"are {(steps - burn) / tau_max:.1f} times that ("
                + (f"enough by emcee's rule of {P.TAU_FACTOR}" if enough else

@@ -63,6 +63,10 @@ class VectorSimulator:
         from greenpath.engines.vector_loader import vector_model
 
         self._model = vector_model()  # the process's compiled model, shared with ensembles
+        # the fit's outputs alone: the model compiled for their dependency cone (the equations
+        # they need, values bit for bit the full model's), about a quarter less CPU a call;
+        # every other set of columns (rare calls) runs on the full model
+        self._cone = vector_model(outputs=OUTPUT_COLUMNS)
         self.workers = workers
         self.final_time = _final_time(final_time)
         self.base = _base_params()
@@ -77,7 +81,8 @@ class VectorSimulator:
         """
         full: dict[str, Any] = dict(self.base)
         full.update(params)
-        out = self._model.simulate(
+        model = self._cone if tuple(columns) == OUTPUT_COLUMNS else self._model
+        out = model.simulate(
             full, n=n, return_columns=list(columns), time_step=TIME_STEP, saveper=1.0,
             final_time=float(self.final_time), initial_time=float(FIRST_YEAR),
             workers=self.workers if n >= 512 else 1,

@@ -241,6 +241,41 @@ def _delayn_update(state, times, inp, delay_time, order, dt):
     return state + (inflows - outflows) * order * dt, new_times
 
 
+# In-place forms of the three updates above, for the vector backend's integration loop
+# (the generator uses them where nothing read after the update can hold the state's
+# arrays).  The same operations in the same order on the same values, so the same bits;
+# ``work`` and ``flows`` are scratch arrays shaped like the state, reused every step
+# instead of allocating the temporaries anew.
+
+
+def _smooth_update_into(state, inp, smooth_time, order, dt, work):
+    work[0] = inp
+    work[1:] = state[:-1]
+    _np.subtract(work, state, out=work)
+    _np.multiply(work, order, out=work)
+    _np.divide(work, smooth_time, out=work)
+    _np.multiply(work, dt, out=work)
+    _np.add(state, work, out=state)
+
+
+def _delay_update_into(state, inp, delay_time, order, dt, work, flows):
+    _np.divide(state, delay_time, out=flows)  # outflows
+    work[0] = inp  # inflows: the input, then the stage before's outflow
+    work[1:] = flows[:-1]
+    _np.subtract(work, flows, out=work)
+    _np.multiply(work, order, out=work)
+    _np.multiply(work, dt, out=work)
+    _np.add(state, work, out=state)
+
+
+def _delayn_update_into(state, new_times, times, inp, delay_time, order, dt, work, flows):
+    # the delay times shifted by one stage into the other of two arrays (the caller
+    # swaps them): no overlapping copy
+    new_times[0] = delay_time
+    new_times[1:] = times[:-1]
+    _delay_update_into(state, inp, new_times, order, dt, work, flows)
+
+
 # ---------------------------------------------------------------------------
 # Scalar backend: one scenario, Python floats (PySD's scalar code paths)
 # ---------------------------------------------------------------------------

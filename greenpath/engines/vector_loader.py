@@ -22,7 +22,8 @@ from greenpath.model import registry as reg
 from greenpath.model.mdl import MDL_PATH
 
 _LOCK = threading.Lock()
-_MODELS: dict[frozenset[str], Any] = {}  # tabled names -> VectorModel
+# (tabled names, outputs or None) -> VectorModel
+_MODELS: dict[tuple[frozenset[str], frozenset[str] | None], Any] = {}
 _TABLE_SUFFIX = " year table"
 
 
@@ -120,18 +121,35 @@ def _mdl_sha256() -> str:
 _MDL_HASH: tuple[tuple[str, int, int] | None, str] = (None, "")
 
 
-def _compile(key: frozenset[str]) -> Any:
+def _compile(key: frozenset[str], outputs: frozenset[str] | None = None) -> Any:
     from greenpath.engines.vector import VectorModel
 
-    if not key:
-        return VectorModel(MDL_PATH, cache_root() / "vector")  # source_sha256 = its own hash
+    if not key:  # source_sha256 = its own hash
+        return VectorModel(MDL_PATH, cache_root() / "vector", outputs=outputs)
     path, source = _table_variant(key)
-    model = VectorModel(path, cache_root() / "vector")
+    model = VectorModel(path, cache_root() / "vector", outputs=outputs)
     model.source_sha256 = source
     return model
 
 
-def vector_model(table_names: Iterable[str] = ()) -> Any:
+def _output_names(table_names: frozenset[str], outputs: Iterable[str]) -> frozenset[str]:
+    """Python names of ``outputs`` (Python or Vensim names), read from the full model's names."""
+    if isinstance(outputs, str):
+        raise TypeError("outputs must be a list of variable names, not a string")
+    module = vector_model(table_names).module
+    names, unknown = set(), []
+    for name in outputs:
+        py = module._py_name(name)
+        if py is None or py not in module._DYNAMIC_OUTPUTS + module._STATIC_OUTPUTS:
+            unknown.append(name)
+        else:
+            names.add(py)
+    if unknown:
+        raise KeyError(f"not outputs of {MDL_PATH.name}: " + ", ".join(repr(u) for u in unknown))
+    return frozenset(names)
+
+
+def vector_model(table_names: Iterable[str] = (), outputs: Iterable[str] | None = None) -> Any:
     """Return the process's :class:`~greenpath.engines.vector.VectorModel` (created under a lock).
 
     One compiled model per process and set of tabled names, rebuilt when
@@ -145,6 +163,12 @@ def vector_model(table_names: Iterable[str] = ()) -> Any:
     table_names
         Registry parameters that follow year tables in the runs to come; each set
         of names has its own compiled model variant (see the module docstring).
+    outputs
+        Variables (Python or Vensim names) the runs to come need: the returned model's
+        vector backend then computes only their dependency cone (stocks they need and
+        everything upstream; the values bit for bit the full model's, see
+        :class:`~greenpath.engines.vector.VectorModel`), one compiled model per set.
+        None (default): the full model.
 
     Returns
     -------
@@ -158,8 +182,12 @@ def vector_model(table_names: Iterable[str] = ()) -> Any:
     greenpath.engines.vector.UnsupportedConstructError
         The vector engine refuses the model (a construct it does not implement,
         or a tabled lever that is not a plain constant).
+    KeyError
+        An output that is not a variable of the model.
     """
-    key = frozenset(table_names)
+    tabled = frozenset(table_names)
+    names = None if outputs is None else _output_names(tabled, outputs)
+    key = (tabled, names)
     current = _mdl_sha256()
     model = _MODELS.get(key)
     if model is not None and model.source_sha256 == current:
@@ -167,7 +195,7 @@ def vector_model(table_names: Iterable[str] = ()) -> Any:
     with _LOCK:
         model = _MODELS.get(key)
         if model is None or model.source_sha256 != _mdl_sha256():
-            model = _compile(key)
+            model = _compile(tabled, names)
             _MODELS[key] = model
     return model
 

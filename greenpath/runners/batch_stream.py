@@ -3,7 +3,9 @@
 Three things keep a Monte Carlo batch near the vector engine's own speed (issue 18;
 ``benchmarks/bench_batch_profile.py`` prints where each chunk's time goes):
 
-* :func:`run_year_major` runs a grid or Monte Carlo chunk on the vector engine and keeps
+* :func:`run_year_major` runs a grid or Monte Carlo chunk on the vector engine, compiled
+  for the batch's variables only (the equations they depend on: see
+  :func:`greenpath.engines.vector_loader.vector_model`), and keeps
   its outputs in the engine's own layout, year-major (``(years, variables, runs)``).  A
   Parquet year column of a chunk (every variable's rows for one year, variable-major) is
   then one contiguous slice of that buffer: the results table is built without copying,
@@ -68,8 +70,10 @@ def run_year_major(frame: pd.DataFrame, columns: Sequence[str],
     both = sorted(set(checked) & set(frame.columns))
     if both:
         raise ensemble.EnsembleError(f"{both} given both as sampled values and as year tables")
-    vm = ensemble.vector_model(checked)
-    columns = ensemble._check_columns(list(columns), ensemble._output_names(vm))
+    columns = ensemble._check_columns(list(columns), ensemble._output_names(ensemble.vector_model(checked)))
+    # the model computing only what these columns depend on (compiled once per column set;
+    # the columns' values are the full model's, bit for bit)
+    vm = ensemble.vector_model(checked, outputs=columns)
     params = ensemble._vector_params(frame, checked)
     lookups = {ensemble._table_lookup(name): xy for name, xy in checked.items()}
     years = ensemble._years(vm.times())

@@ -178,4 +178,45 @@ def test_posterior_with_its_independence_phase_is_deterministic_for_a_seed_and_s
     assert np.array_equal(a.draws, b.draws)
     assert np.all(a.draws >= space.lower)
     assert np.all(a.draws <= space.upper)
-    assert a.n_runs == 8 * (kw["steps"] + 1)  # one engine call of all walkers a step (+ the start)
+    # one engine call a step (+ the start): all walkers on a DE-MCz step, each walker's
+    # candidates on an independence step (every second step after the first burn-in stage)
+    first = kw["burn"] // P.BURN_STAGES
+    independence = (kw["steps"] - first) // 2
+    assert a.n_runs == 8 * (kw["steps"] + 1 + (P.DEFAULT_TRIES - 1) * independence)
+
+
+def test_multiple_try_independence_steps_keep_a_target_a_poor_proposal_misses():
+    """Independence steps alone (no DE moves) from a t proposal off-centre and too narrow in one
+    direction: with 1 and with 4 tries the chain has the target's mean and covariance, and the
+    4 tries accept more often (the candidates of a step go to one call)."""
+    from greenpath.calibration.demcz import TProposal, independence_step
+
+    mu = np.array([0.5, -1.0])
+    cov = np.array([[1.0, 0.6], [0.6, 2.0]])
+    lp_fn = _gaussian(mu, cov)
+    q = TProposal(mean=np.array([0.0, 0.0]), chol=np.linalg.cholesky(np.array([[0.5, 0.0], [0.0, 3.0]])), df=5.0)
+    calls = []
+
+    def counted(x):
+        calls.append(len(x))
+        return lp_fn(x)
+
+    sd = np.sqrt(np.diag(cov))
+    rates = {}
+    for tries in (1, 4):
+        rng = np.random.default_rng(11)
+        x = mu + rng.standard_normal((200, 2))
+        lp, lq = lp_fn(x), q.log_density(x)
+        chain, accepted = [], 0
+        calls.clear()
+        for _ in range(400):
+            accepted += int(independence_step(counted, x, lp, lq, q, rng, tries).sum())
+            chain.append(x.copy())
+        flat = np.concatenate(chain[50:])
+        assert np.all(np.abs(flat.mean(axis=0) - mu) < 0.05 * sd), tries
+        assert np.allclose(np.cov(flat, rowvar=False), cov, atol=0.08), tries
+        assert calls == [200 * tries] * 400  # one call a step, all candidates of all chains
+        rates[tries] = accepted / (200 * 400)
+    assert rates[4] > rates[1] + 0.1
+    with pytest.raises(ValueError, match="tries 0 not allowed"):
+        independence_step(lp_fn, x, lp, lq, q, np.random.default_rng(0), 0)
