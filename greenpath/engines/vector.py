@@ -1626,7 +1626,7 @@ class _Generator:
         w("    initial_time, final_time, time_step, saveper = _ctl")
         for name in self.lookups:
             w(f"    _lk_{name} = _make_lookup(*_tables[{name!r}], _n)")
-        inplace = self._inplace_states(block_states) if inplace else set()
+        in_place = self._inplace_states(block_states) if inplace else set()
         body: list[str] = []
         b = body.append
         b("time = _np.float64(_times[0])")
@@ -1635,7 +1635,7 @@ class _Generator:
         for name in init_order:
             if name in states:
                 body.extend(self._emit_state_init(states[name]))
-                if name in inplace:
+                if name in in_place:
                     body.extend(self._emit_state_scratch(states[name]))
             else:
                 node = self.nodes[name]
@@ -1662,7 +1662,7 @@ class _Generator:
         b("    if _k == _last:")
         b("        break")
         for state in block_states:
-            body.extend("    " + line for line in self._emit_state_update(state, state.name in inplace))
+            body.extend("    " + line for line in self._emit_state_update(state, state.name in in_place))
         b(f"_vals = {_tuple_code(held(static_outputs))}")
         b("for _b, _i in _req_static:")
         b("    _bufs[_b][...] = _vals[_i]")
