@@ -139,9 +139,11 @@ def cached_specs(chart_id: str, signature: tuple, _runs: list[live.Run],
 
     ``signature`` (:func:`_chart_signature`) determines everything the unhashed
     arguments hold: the runs by their run keys, the bands and wedges by the current
-    run key, the target marks by language and target sets.
+    run key, the target marks by language and target sets.  The data go as named datasets
+    (:func:`greenpath.app.charts.with_named_data`): a move that changes only the numbers
+    updates the drawn chart in place.
     """
-    return live.build(chart_id, _runs, _ctx, _wedges)
+    return [live.with_named_data(spec) for spec in live.build(chart_id, _runs, _ctx, _wedges)]
 
 
 def _chart_signature(runs: list[live.Run], ctx: live.ChartContext) -> tuple:

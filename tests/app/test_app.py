@@ -70,7 +70,7 @@ def errors(at: AppTest) -> str:
 
 def charts(at: AppTest) -> list[str]:
     """Vega-Lite specs (with their data) of every chart on the page."""
-    return [el.proto.spec + "".join(d.name for d in el.proto.datasets)
+    return [el.proto.spec + "".join(f"{d.name}:{d.data.data.hex()}" for d in el.proto.datasets)
             for el in at.get("vega_lite_chart")]
 
 
