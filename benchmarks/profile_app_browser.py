@@ -29,8 +29,7 @@ import sys
 import time
 from collections import Counter
 
-from bench_app import (CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, moves, open_page,
-                       wait_healthy)
+from bench_app import CHROMIUM, CHROMIUM_ARGS, ROOT, free_port, moves, open_page, wait_healthy
 
 
 def _name(frame: dict) -> str:

@@ -200,6 +200,7 @@ class TProposal:
     df: float
 
     def __post_init__(self) -> None:
+        """Invert the Cholesky factor once."""
         self._inv = np.linalg.inv(self.chol)  # once; lower triangular like chol
 
     @classmethod

@@ -116,9 +116,9 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any, NoReturn
 
 import numpy as np
@@ -2316,8 +2316,10 @@ def external_files(mdl_path: str | os.PathLike, mdl_bytes: bytes | None = None) 
 
 
 def cache_key(mdl_path: str | os.PathLike, outputs: Iterable[str] | None = None) -> str:
-    """Hash of the .mdl text, its data files, the PySD version, the generator's own source
-    and, for a module computing only some outputs, their names."""
+    """Hash the .mdl text, its data files, the PySD version and the generator's own source.
+
+    For a module computing only some outputs, their names are hashed too.
+    """
     return _cache_key(Path(mdl_path).read_bytes(), Path(mdl_path), outputs)
 
 

@@ -58,7 +58,8 @@ def test_named_datasets_hold_the_same_rows_and_leave_no_inline_data():
     named = live.with_named_data(spec)
     assert _inline(named) == []
     assert _named(named) == _inline(spec)
-    assert "datasets" not in spec and "values" in json.dumps(spec)  # the spec given is kept
+    assert "datasets" not in spec  # the spec given is kept
+    assert "values" in json.dumps(spec)
 
 
 def test_band_area_and_median_share_one_dataset():
@@ -66,7 +67,8 @@ def test_band_area_and_median_share_one_dataset():
     (spec,) = live.build("coal", _runs(), ctx)
     named = live.with_named_data(spec)
     area, centre = named["layer"][:2]
-    assert area["mark"]["type"] == "area" and centre["mark"]["type"] == "line"
+    assert area["mark"]["type"] == "area"
+    assert centre["mark"]["type"] == "line"
     assert area["data"] == centre["data"]
     assert len(named["datasets"]) < len(_inline(spec))
 
@@ -84,4 +86,5 @@ def test_a_move_that_changes_only_numbers_leaves_the_spec_and_the_names_alone():
     assert spec_a == spec_b
     assert data_a.keys() == data_b.keys()
     changed = {n for n in data_a if data_a[n] != data_b[n]}
-    assert changed and changed != set(data_a)  # the current run and its band, not the rest
+    assert changed  # the current run and its band, not the rest
+    assert changed != set(data_a)

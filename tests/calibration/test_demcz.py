@@ -186,9 +186,12 @@ def test_posterior_with_its_independence_phase_is_deterministic_for_a_seed_and_s
 
 
 def test_multiple_try_independence_steps_keep_a_target_a_poor_proposal_misses():
-    """Independence steps alone (no DE moves) from a t proposal off-centre and too narrow in one
-    direction: with 1 and with 4 tries the chain has the target's mean and covariance, and the
-    4 tries accept more often (the candidates of a step go to one call)."""
+    """Independence steps alone (no DE moves) keep the target's mean and covariance.
+
+    The t proposal is off-centre and too narrow in one direction: with 1 and with 4 tries the
+    chain has the target's mean and covariance, and the 4 tries accept more often (the
+    candidates of a step go to one call).
+    """
     from greenpath.calibration.demcz import TProposal, independence_step
 
     mu = np.array([0.5, -1.0])

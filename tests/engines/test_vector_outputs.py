@@ -50,7 +50,9 @@ def test_batch_columns_are_the_full_models_on_every_shipped_scenario(name):
     tabled, params, lookups = _scenario_inputs(name)
     full = vector_loader.vector_model(tabled)
     part = vector_loader.vector_model(tabled, outputs=columns)
-    assert part is not full and part.module.OUTPUTS is not None and full.module.OUTPUTS is None
+    assert part is not full
+    assert part.module.OUTPUTS is not None
+    assert full.module.OUTPUTS is None
     _assert_same(_run(full, params, 1, lookups, columns), _run(part, params, 1, lookups, columns),
                  columns, name)
 
