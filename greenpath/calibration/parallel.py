@@ -17,7 +17,7 @@ from typing import Any
 
 from greenpath.engines import parallel as _parallel
 
-__all__ = ["BacktestJob", "can_fork", "start_backtest"]
+__all__ = ["can_fork", "start_backtest"]
 
 
 def can_fork() -> bool:
@@ -25,30 +25,13 @@ def can_fork() -> bool:
     return _parallel.can_fork(min_cores=2)
 
 
-class BacktestJob:
-    """A backtest running (or to run) somewhere; :meth:`result` waits for it."""
-
-    def __init__(self, run: Callable[[], Any], parallel: bool):
-        self._call = _parallel.ForkedCall(run, fork=parallel, what="backtest")
-
-    @property
-    def child_cpu_s(self) -> float:
-        """CPU seconds of the child process (0 when the backtest ran here)."""
-        return self._call.child_cpu_s
-
-    def result(self) -> Any:
-        """Wait for and return the :class:`~greenpath.calibration.backtest.BacktestResult` (or raise its error)."""
-        return self._call.result()
-
-    def cancel(self) -> None:
-        """Stop the child (when the main fit failed)."""
-        self._call.cancel()
-
-
-def start_backtest(run: Callable[[], Any], parallel: bool | None = None) -> BacktestJob:
+def start_backtest(run: Callable[[], Any], parallel: bool | None = None) -> _parallel.ForkedCall:
     """Start ``run`` (a closure running the backtest) in a forked child, or defer it.
 
     ``parallel`` None: fork where :func:`can_fork`; False: run it in this process when
-    :meth:`BacktestJob.result` is called.
+    :meth:`~greenpath.engines.parallel.ForkedCall.result` is called.  The call's
+    ``result()`` returns the :class:`~greenpath.calibration.backtest.BacktestResult` (or
+    raises its error), ``cancel()`` stops the child, ``child_cpu_s`` is the child's CPU.
     """
-    return BacktestJob(run, can_fork() if parallel is None else bool(parallel))
+    fork = can_fork() if parallel is None else bool(parallel)
+    return _parallel.ForkedCall(run, fork=fork, what="backtest")
