@@ -15,8 +15,8 @@ Every part that spreads model runs over processes goes through this module:
 * :class:`ForkedCall` runs one function in a forked child while this process carries on
   (the calibration's backtest, :mod:`greenpath.calibration.parallel`).
 * :class:`WorkerPool` keeps N processes, each with its engine loaded once, for a caller
-  that maps many small batches in order (the calibration's PySD simulator is to use it;
-  today ``calibration/fit.py`` still starts its own ``multiprocessing`` pool).
+  that maps many small batches in order (the calibration's PySD simulator,
+  :mod:`greenpath.calibration.simulators`).
 
 The three share how a child's error comes back (pickled, raised here as it was; a
 child that cannot pickle its error sends the formatted traceback) and the start-method
