@@ -2039,25 +2039,36 @@ def _resolve_params(params, n):
     values = {name: _np.float64(value) for name, value in CONSTANTS.items()}
     unknown = []
     for key, value in (params or {}).items():
-        name = _py_name(key)
-        if name in _CONTROL_NAMES:
-            raise KeyError(
-                f"{key!r} is a control variable: pass it as the {name} argument")
-        if name not in CONSTANTS:
+        name, checked = _param_entry(key, value, n)
+        if name is None:
             unknown.append(key)
-            continue
-        arr = _np.asarray(value, dtype=float)
-        if arr.ndim == 0:
-            values[name] = _np.float64(arr)
-        elif arr.shape == (n,):
-            values[name] = arr
         else:
-            raise ValueError(
-                f"parameter {key!r}: expected a scalar or shape ({n},), got {arr.shape}")
+            values[name] = checked
     if unknown:
         raise KeyError(
             "not constants of the model: " + ", ".join(repr(k) for k in unknown))
     return values
+
+
+def _param_entry(key, value, n):
+    """Check one parameter given: (its Python name, a float64 or a shape-(n,) array).
+
+    (None, None) when ``key`` is not a constant of the model; a control variable or
+    a value of another shape raises.
+    """
+    name = _py_name(key)
+    if name in _CONTROL_NAMES:
+        raise KeyError(
+            f"{key!r} is a control variable: pass it as the {name} argument")
+    if name not in CONSTANTS:
+        return None, None
+    arr = _np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        return name, _np.float64(arr)
+    if arr.shape == (n,):
+        return name, arr
+    raise ValueError(
+        f"parameter {key!r}: expected a scalar or shape ({n},), got {arr.shape}")
 
 
 def _float_typed(params, initial_time, final_time, time_step, saveper):
@@ -2186,25 +2197,11 @@ def _resolve_params_one(params):
         if type(value) is float and key in _CONSTANT_NAMES_ONE:  # a constant by Python name, a float
             values[key] = value
             continue
-        name = key if key in _PY_NAMES else _py_name(key)
-        if name in _CONTROL_NAMES:
-            raise KeyError(
-                f"{key!r} is a control variable: pass it as the {name} argument")
-        if name not in values:
+        name, checked = _param_entry(key, value, 1)
+        if name is None:
             unknown.append(key)
-            continue
-        kind = type(value)
-        if kind is float or kind is int:  # the common case, without a NumPy round trip
-            values[name] = float(value)
-            continue
-        arr = _np.asarray(value, dtype=float)
-        if arr.ndim == 0:
-            values[name] = float(arr)
-        elif arr.shape == (1,):
-            values[name] = float(arr[0])
         else:
-            raise ValueError(
-                f"parameter {key!r}: expected a scalar or shape (1,), got {arr.shape}")
+            values[name] = float(checked) if checked.ndim == 0 else float(checked[0])
     if unknown:
         raise KeyError(
             "not constants of the model: " + ", ".join(repr(k) for k in unknown))
