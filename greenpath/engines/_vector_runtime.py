@@ -407,48 +407,15 @@ def _sc_delay_update(state, inp, delay_time, order, dt):
     return out
 
 
-def _sc_delayn_update(state, times, inp, delay_time, order, dt):
-    # DelayN.ddt: times shifted by one stage, the new delay time first
-    # (indexing a preallocated list: a third faster than zip and append, and than enumerate)
-    new_times = [delay_time, *times[:-1]]
-    out = [inp] * len(state)
-    inflow = inp
-    j = 0
-    for value in state:
-        outflow = value / new_times[j]
-        out[j] = value + (inflow - outflow) * order * dt
-        inflow = outflow
-        j += 1  # noqa: SIM113 - a counter is faster than enumerate's tuples here
-    return out, new_times
-
-
 def _sc_delayn_unrolled(n):
-    """Return _sc_delayn_update for a chain of ``n`` stages, one statement per stage (cached per n).
+    """Return the DELAY N update for a chain of ``n`` stages, one statement per stage (cached per n).
 
-    The same operations in the same order as the loop, on locals instead of list
-    items: about half the time of the loop for 8 stages.
+    ``update(state, times, inp, delay_time, order, dt) -> (state, times)``: DelayN.ddt
+    with the stage times shifted by one stage, the new delay time first; the same
+    operations in the same order as PySD's stage loop, on locals instead of list items
+    (about half the time of the loop for 8 stages).
     """
-    update = _SC_DELAYN_UNROLLED.get(n)
-    if update is None:
-        stages = range(n)
-        state = ", ".join(f"s{i}" for i in stages)
-        times = ", ".join(f"t{i}" for i in stages)
-        lines = ["def update(state, times, inp, delay_time, order, dt):", f"    {state}, = state"]
-        lines.append("    t0 = delay_time")
-        if n > 1:
-            lines.append(f"    {', '.join(f't{i}' for i in range(1, n))}, = times[:{n - 1}]")
-        inflow = "inp"
-        for i in stages:
-            lines += [f"    o{i} = s{i} / t{i}", f"    s{i} = s{i} + ({inflow} - o{i}) * order * dt"]
-            inflow = f"o{i}"
-        lines.append(f"    return [{state}], [{times}]")
-        namespace = {}
-        exec(compile("\n".join(lines) + "\n", f"<DELAY N update, {n} stages>", "exec"), namespace)
-        update = _SC_DELAYN_UNROLLED[n] = namespace["update"]
-    return update
-
-
-_SC_DELAYN_UNROLLED: dict = {}  # stage count -> generated update function
+    return _sc_delayn_built(n, fixed_time=False)
 
 
 def _sc_delayn_fixed_time(n):
@@ -458,22 +425,39 @@ def _sc_delayn_fixed_time(n):
     one value: ``update(state, inp, delay_time, order, dt) -> state``, each stage
     divided by ``delay_time``, the same floats as :func:`_sc_delayn_unrolled`.
     """
-    update = _SC_DELAYN_FIXED_TIME.get(n)
+    return _sc_delayn_built(n, fixed_time=True)
+
+
+def _sc_delayn_built(n, fixed_time):
+    """Compile (once per stage count and kind) the unrolled DELAY N update."""
+    update = _SC_DELAYN_BUILT.get((n, fixed_time))
     if update is None:
-        state = ", ".join(f"s{i}" for i in range(n))
-        lines = ["def update(state, inp, delay_time, order, dt):", f"    {state}, = state"]
+        stages = range(n)
+        state = ", ".join(f"s{i}" for i in stages)
+        if fixed_time:
+            lines = ["def update(state, inp, delay_time, order, dt):", f"    {state}, = state"]
+            divisors = ["delay_time"] * n
+            result = f"[{state}]"
+        else:
+            lines = ["def update(state, times, inp, delay_time, order, dt):", f"    {state}, = state",
+                     "    t0 = delay_time"]
+            if n > 1:
+                lines.append(f"    {', '.join(f't{i}' for i in range(1, n))}, = times[:{n - 1}]")
+            divisors = [f"t{i}" for i in stages]
+            result = f"[{state}], [{', '.join(divisors)}]"
         inflow = "inp"
-        for i in range(n):
-            lines += [f"    o{i} = s{i} / delay_time", f"    s{i} = s{i} + ({inflow} - o{i}) * order * dt"]
+        for i in stages:
+            lines += [f"    o{i} = s{i} / {divisors[i]}", f"    s{i} = s{i} + ({inflow} - o{i}) * order * dt"]
             inflow = f"o{i}"
-        lines.append(f"    return [{state}]")
+        lines.append(f"    return {result}")
         namespace = {}
-        exec(compile("\n".join(lines) + "\n", f"<DELAY N update, {n} stages, fixed time>", "exec"), namespace)
-        update = _SC_DELAYN_FIXED_TIME[n] = namespace["update"]
+        kind = ", fixed time" if fixed_time else ""
+        exec(compile("\n".join(lines) + "\n", f"<DELAY N update, {n} stages{kind}>", "exec"), namespace)
+        update = _SC_DELAYN_BUILT[(n, fixed_time)] = namespace["update"]
     return update
 
 
-_SC_DELAYN_FIXED_TIME: dict = {}  # stage count -> generated update function (fixed delay time)
+_SC_DELAYN_BUILT: dict = {}  # (stage count, fixed time?) -> generated update function
 
 
 def _make_data(xs, ys, mode):

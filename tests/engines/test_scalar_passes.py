@@ -107,10 +107,26 @@ def test_a_division_in_a_branch_not_taken_is_not_moved_before_the_loop():
     assert out[0] == 1.0 + 0.5 * 0.0  # time 0: a = 0 + 1.0, b = 1.0 * 0
 
 
+def _sc_delayn_update(state, times, inp, delay_time, order, dt):
+    """PySD's DelayN.ddt as its stage loop: the reference the unrolled updates must equal.
+
+    The stage times are shifted by one stage, the new delay time first; inflow = input,
+    then the stage before's outflow.
+    """
+    new_times = [delay_time, *times[:-1]]
+    out = []
+    inflow = inp
+    for value, stage_time in zip(state, new_times, strict=True):
+        outflow = value / stage_time
+        out.append(value + (inflow - outflow) * order * dt)
+        inflow = outflow
+    return out, new_times
+
+
 @given(st.integers(1, 12), st.lists(st.floats(-1e6, 1e6), min_size=13, max_size=13),
        st.floats(0.1, 50), st.floats(-1e3, 1e3), st.sampled_from([0.25, 0.5, 1.0]))
 def test_unrolled_delay_n_equals_the_stage_loop_bit_for_bit(n, values, delay_time, inflow, dt):
-    from greenpath.engines._vector_runtime import _sc_delayn_unrolled, _sc_delayn_update
+    from greenpath.engines._vector_runtime import _sc_delayn_unrolled
 
     state = values[:n]
     times = [delay_time * (1 + i / 7) for i in range(n)]  # stage times that differ, as after a change
@@ -160,7 +176,7 @@ def test_equations_of_the_year_alone_are_computed_once_per_year_with_the_same_va
 @given(st.integers(1, 12), st.lists(st.floats(-1e6, 1e6), min_size=12, max_size=12),
        st.floats(0.1, 50), st.floats(-1e3, 1e3), st.sampled_from([0.25, 0.5, 1.0]))
 def test_delay_n_with_a_fixed_time_equals_the_stage_loop_bit_for_bit(n, values, delay_time, inflow, dt):
-    from greenpath.engines._vector_runtime import _sc_delayn_fixed_time, _sc_delayn_update
+    from greenpath.engines._vector_runtime import _sc_delayn_fixed_time
 
     state = values[:n]
     want, times = _sc_delayn_update(state, [delay_time] * n, inflow, delay_time, float(n), dt)
