@@ -122,7 +122,7 @@ def diff(settings: Mapping[str, object], base: Mapping[str, object]) -> dict[str
 
 def run_key(settings: Mapping[str, object]) -> RunKey:
     """Return the hashable identity of a run (differences from the defaults, sorted)."""
-    return tuple(sorted(diff(settings, {}).items()))
+    return normal_key(full(settings))
 
 
 def normal_key(settings: Mapping[str, NormalSetting]) -> RunKey:
