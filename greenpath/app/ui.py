@@ -564,10 +564,10 @@ def lever_help(p: reg.Parameter, lang: str) -> str:
     return p.description
 
 
-def _lever_widget(p: reg.Parameter, lang: str, start: state.Setting) -> None:
+def _lever_widget(p: reg.Parameter, lang: str, start: state.Setting, changed: bool) -> None:
+    """Draw one lever: its slider (or year table), marked "●" when ``changed`` from ``start``."""
     value = ss.values[p.name]
     key = session.lever_key(p.name)
-    changed = not state.same(state.normalise(value), start)
     label = lever_label(p, lang) + (" ●" if changed else "")
     start_text = _table_text(start) if isinstance(start, tuple) else _fmt(start, p)
     info = t("app_lever_info", lang, unit=unit_text(p.unit, lang),
@@ -642,17 +642,17 @@ def sidebar_levers(lang: str) -> None:
         if ss.hint and not ss.present:
             first_visit_hint(lang)
         start = state.lever_values(ss.base)
+        changed = state.changes(ss.base, ss.values)
         for section, params in sections.grouped_levers():
             title = t(f"app_section_{section.id}", lang)
-            n_changed = sum(not state.same(state.normalise(ss.values[p.name]), start[p.name])
-                            for p in params)
+            n_changed = sum(p.name in changed for p in params)
             if n_changed:
                 title += " " + t("app_section_changed", lang, n=n_changed)
             # Keyed: the title's changed-count must not make it a new (closed) expander.
             with st.expander(title, expanded=section.id == "energy",
                              key=f"w_section_{section.id}"):
                 for p in params:
-                    _lever_widget(p, lang, start[p.name])
+                    _lever_widget(p, lang, start[p.name], p.name in changed)
 
 
 # ====================================================================== simulator page
