@@ -63,11 +63,15 @@ W_VIEW = "w_view"
 W_CHART = "w_chart"
 W_SAVE_NAME = "w_save_name"
 W_SAVE_REPLACE = "w_save_replace"
+#: The scenario panel's tab bar: the label of the open tab.
+W_TABS = "w_tabs"
 #: Prefix of a lever's slider key (:func:`lever_key`).
 W_LEVER = "w_lever_"
+#: Prefix of a lever section's key (:func:`section_key`): whether the section is open.
+W_SECTION = "w_section_"
 #: Every widget key above (the lever sliders by their prefix).
 WIDGETS = (W_LANG, W_PAGE, W_PRESENT, W_PRESET, W_UPLOAD, W_COMPARE, W_SETS, W_VIEW,
-           W_CHART, W_SAVE_NAME, W_SAVE_REPLACE, W_LEVER)
+           W_CHART, W_SAVE_NAME, W_SAVE_REPLACE, W_TABS, W_LEVER, W_SECTION)
 
 
 def lever_key(name: str) -> str:
@@ -75,8 +79,13 @@ def lever_key(name: str) -> str:
     return W_LEVER + name
 
 
+def section_key(section: str) -> str:
+    """Return the widget key of lever section ``section`` (true while it is open)."""
+    return W_SECTION + section
+
+
 def _is_widget(key: str) -> bool:
-    return key in WIDGETS or key.startswith(W_LEVER)
+    return key in WIDGETS or key.startswith((W_LEVER, W_SECTION))
 
 
 # ------------------------------------------------------------------ state keys

@@ -637,22 +637,35 @@ def sidebar(lang: str) -> None:
 
 
 def sidebar_levers(lang: str) -> None:
-    """Draw the first-visit hint and the levers under the preset (called by :func:`simulator`)."""
+    """Draw the first-visit hint and the levers under the preset (called by :func:`simulator`).
+
+    A lever section draws its sliders only while it is open (the energy section is open
+    when the page opens): the first page and every lever move send the browser the
+    ~15 levers in view instead of all ~50 with their captions (issue 16: first load).
+    A section's title never changes, because Streamlit takes the title of a section that
+    tracks its state as part of its identity: a title with a changed-count would turn
+    into a new, closed section while its lever is moved.  Which sections hold moved
+    levers is said on one line above them instead.
+    """
     with st.sidebar:
         if ss.hint and not ss.present:
             first_visit_hint(lang)
         start = state.lever_values(ss.base)
         changed = state.changes(ss.base, ss.values)
-        for section, params in sections.grouped_levers():
-            title = t(f"app_section_{section.id}", lang)
-            n_changed = sum(p.name in changed for p in params)
-            if n_changed:
-                title += " " + t("app_section_changed", lang, n=n_changed)
-            # Keyed: the title's changed-count must not make it a new (closed) expander.
-            with st.expander(title, expanded=section.id == "energy",
-                             key=f"w_section_{section.id}"):
-                for p in params:
-                    _lever_widget(p, lang, start[p.name], p.name in changed)
+        grouped = sections.grouped_levers()
+        moved = [(t(f"app_section_{section.id}", lang), n) for section, params in grouped
+                 if (n := sum(p.name in changed for p in params))]
+        if moved:
+            st.caption(t("app_sections_changed", lang, sections=" · ".join(
+                t("app_section_count", lang, section=title, n=n) for title, n in moved)))
+        for section, params in grouped:
+            box = st.expander(t(f"app_section_{section.id}", lang),
+                              expanded=section.id == "energy",
+                              key=session.section_key(section.id), on_change="rerun")
+            if box.open:
+                with box:
+                    for p in params:
+                        _lever_widget(p, lang, start[p.name], p.name in changed)
 
 
 # ====================================================================== simulator page
@@ -959,115 +972,122 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
                    lazy_wedges: _LazyWedges) -> None:
     """Save / load / share the scenario, and download data and decks."""
     base: state.Base = ss.base
-    # A keyed tab bar keeps the chosen tab across reruns (an upload, a lever, a message
-    # appearing above it).  It does not track its state (on_change): that would rerun
-    # the page on every tab click, and a download clicked during that rerun would find
-    # its deferred file gone.  A language switch renames the tabs and so selects the first.
+    # The tab bar tracks which tab is open, and only that tab's contents are drawn: the
+    # first page does not build (nor the browser load the code of) an uploader, a TOML
+    # preview, a link box and four downloads nobody has asked for yet (issue 16: first
+    # load), and a lever move does not re-send them.  A tab click reruns the simulator
+    # fragment (cached results: ~0.1 s), which draws that tab; a download button therefore
+    # appears only with the run its deferred file belongs to.  A language switch renames
+    # the tabs and so opens the first.
     tab_save, tab_file, tab_share, tab_data = st.tabs(
-        [t(f"app_tab_{x}", lang) for x in TABS], key="w_tabs")
-    with tab_save:
-        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-        with c1:
-            st.text_input(t("app_save_name", lang), key=session.W_SAVE_NAME,
-                          placeholder=t("app_save_placeholder", lang))
-        with c2:
-            st.button(t("app_save", lang), key="w_save", on_click=_on_save, type="primary")
-        if (ss.widget(session.W_SAVE_NAME) or "").strip() in ss.saved:
-            st.checkbox(t("app_save_replace", lang, name=md(ss.widget(session.W_SAVE_NAME).strip())),
-                        key=session.W_SAVE_REPLACE)
-        msg = ss.take("save_msg")
-        if msg:
-            getattr(st, msg[0])(msg[1])
-        if ss.saved:
-            ss.set_widget(session.W_COMPARE, [n for n in ss.compare if n in ss.saved])
-            st.multiselect(t("app_compare_with", lang), list(ss.saved), key=session.W_COMPARE,
-                           max_selections=live.MAX_SAVED, on_change=_on_compare)
-            for name in list(ss.saved):
-                c1, c2, c4, c3 = st.columns([4, 1, 1, 1], vertical_alignment="center")
-                c1.markdown(f"• {md(name)}")
-                c2.button(t("app_load", lang), key=f"w_load_{name}", on_click=_on_load_saved,
-                          args=(name,))
-                with c4:
-                    _saved_download(name, base, lang)
-                with c3.popover(t("app_remove", lang)):
-                    st.button(t("app_remove_confirm", lang, name=md(name)), key=f"w_rm_{name}",
-                              on_click=_on_remove_saved, args=(name,))
-        else:
-            st.caption(t("app_no_saved", lang))
-    with tab_file:
-        # The file is named after what it holds: a saved scenario's name only while the
-        # levers are exactly that scenario (the name typed in the save box is not used).
-        saved = _saved_as(state.run_key(current.settings()))
-        changed = bool(state.changed_levers(base, ss.values) or _base_changes(base))
-        if saved is not None:
-            meta = {"title_en": saved, "title_zh": saved, "name": state.safe_name(saved)}
-        else:
-            meta = {"name": state.safe_name(f"{current.name}_custom" if changed
-                                            else current.name)}
-        try:
-            named = sc.Scenario(**{**current.__dict__, **meta})
-            text = state.scenario_toml(named, base)
-        except sc.ScenarioError as exc:
-            st.error(f"{t('app_error_scenario', lang)}\n\n{md(exc)}")
-        else:
-            st.download_button(t("app_download_toml", lang), data=text.encode("utf-8"),
-                               file_name=f"{named.name}.toml", mime="application/toml",
-                               key="w_dl_toml", on_click="ignore",
-                               icon=":material/download:")
-            title = named.title_zh if lang == "zh" else named.title_en
-            with st.expander(t("app_toml_preview", lang, title=md(title or named.name))):
-                st.code(text, language="toml")
-        st.file_uploader(t("app_upload", lang), type=["toml"], key=session.W_UPLOAD,
-                         on_change=_on_upload, help=t("app_upload_help", lang,
-                                                      limit=f"{UPLOAD_LIMIT_BYTES:,}"),
-                         max_upload_size=1)
-        st.caption(t("app_upload_limit_note", lang))
-        upload_message(lang)
-    with tab_share:
-        query = state.encode_link(base.preset, current.settings(), lang, ss.page)
-        query.update(state.encode_saved(base.preset, ss.saved, ss.compare))
-        url = ""
-        try:
-            url = (st.context.url or "").split("?")[0]
-        except Exception:  # noqa: BLE001 - no browser context in headless tests
+        [t(f"app_tab_{x}", lang) for x in TABS], key=session.W_TABS, on_change="rerun")
+    if tab_save.open:
+        with tab_save:
+            c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+            with c1:
+                st.text_input(t("app_save_name", lang), key=session.W_SAVE_NAME,
+                              placeholder=t("app_save_placeholder", lang))
+            with c2:
+                st.button(t("app_save", lang), key="w_save", on_click=_on_save, type="primary")
+            if (ss.widget(session.W_SAVE_NAME) or "").strip() in ss.saved:
+                st.checkbox(t("app_save_replace", lang, name=md(ss.widget(session.W_SAVE_NAME).strip())),
+                            key=session.W_SAVE_REPLACE)
+            msg = ss.take("save_msg")
+            if msg:
+                getattr(st, msg[0])(msg[1])
+            if ss.saved:
+                ss.set_widget(session.W_COMPARE, [n for n in ss.compare if n in ss.saved])
+                st.multiselect(t("app_compare_with", lang), list(ss.saved), key=session.W_COMPARE,
+                               max_selections=live.MAX_SAVED, on_change=_on_compare)
+                for name in list(ss.saved):
+                    c1, c2, c4, c3 = st.columns([4, 1, 1, 1], vertical_alignment="center")
+                    c1.markdown(f"• {md(name)}")
+                    c2.button(t("app_load", lang), key=f"w_load_{name}", on_click=_on_load_saved,
+                              args=(name,))
+                    with c4:
+                        _saved_download(name, base, lang)
+                    with c3.popover(t("app_remove", lang)):
+                        st.button(t("app_remove_confirm", lang, name=md(name)), key=f"w_rm_{name}",
+                                  on_click=_on_remove_saved, args=(name,))
+            else:
+                st.caption(t("app_no_saved", lang))
+    if tab_file.open:
+        with tab_file:
+            # The file is named after what it holds: a saved scenario's name only while the
+            # levers are exactly that scenario (the name typed in the save box is not used).
+            saved = _saved_as(state.run_key(current.settings()))
+            changed = bool(state.changed_levers(base, ss.values) or _base_changes(base))
+            if saved is not None:
+                meta = {"title_en": saved, "title_zh": saved, "name": state.safe_name(saved)}
+            else:
+                meta = {"name": state.safe_name(f"{current.name}_custom" if changed
+                                                else current.name)}
+            try:
+                named = sc.Scenario(**{**current.__dict__, **meta})
+                text = state.scenario_toml(named, base)
+            except sc.ScenarioError as exc:
+                st.error(f"{t('app_error_scenario', lang)}\n\n{md(exc)}")
+            else:
+                st.download_button(t("app_download_toml", lang), data=text.encode("utf-8"),
+                                   file_name=f"{named.name}.toml", mime="application/toml",
+                                   key="w_dl_toml", on_click="ignore",
+                                   icon=":material/download:")
+                title = named.title_zh if lang == "zh" else named.title_en
+                with st.expander(t("app_toml_preview", lang, title=md(title or named.name))):
+                    st.code(text, language="toml")
+            st.file_uploader(t("app_upload", lang), type=["toml"], key=session.W_UPLOAD,
+                             on_change=_on_upload, help=t("app_upload_help", lang,
+                                                          limit=f"{UPLOAD_LIMIT_BYTES:,}"),
+                             max_upload_size=1)
+            st.caption(t("app_upload_limit_note", lang))
+            upload_message(lang)
+    if tab_share.open:
+        with tab_share:
+            query = state.encode_link(base.preset, current.settings(), lang, ss.page)
+            query.update(state.encode_saved(base.preset, ss.saved, ss.compare))
             url = ""
-        if url and urlsplit(url).path == "":
-            url += "/"
-        st.caption(t("app_share_help", lang))
-        st.code(f"{url}?{urlencode(query)}", language=None, wrap_lines=True)
-        if base.uploaded and base.preset is None:
-            st.caption(t("app_share_from_baseline", lang))
-    with tab_data:
-        shown = _shown(runs, current)
-        row = st.container(horizontal=True)
-        with row:
-            st.download_button(t("app_download_csv", lang),
-                               data=_deferred(exports.results_csv, shown),
-                               file_name="greenpath_results.csv", mime="text/csv",
-                               key="w_dl_csv", on_click="ignore", icon=":material/download:")
-        # The wedges are computed when a file is asked for, not on every lever move.
-        def wedges(variable: str = "co2_emissions") -> dict[str, pd.DataFrame]:
-            return _wedge_tables(runs, runner.compute_wedges(lazy_wedges.key, "current",
-                                                             variable))
+            try:
+                url = (st.context.url or "").split("?")[0]
+            except Exception:  # noqa: BLE001 - no browser context in headless tests
+                url = ""
+            if url and urlsplit(url).path == "":
+                url += "/"
+            st.caption(t("app_share_help", lang))
+            st.code(f"{url}?{urlencode(query)}", language=None, wrap_lines=True)
+            if base.uploaded and base.preset is None:
+                st.caption(t("app_share_from_baseline", lang))
+    if tab_data.open:
+        with tab_data:
+            shown = _shown(runs, current)
+            row = st.container(horizontal=True)
+            with row:
+                st.download_button(t("app_download_csv", lang),
+                                   data=_deferred(exports.results_csv, shown),
+                                   file_name="greenpath_results.csv", mime="text/csv",
+                                   key="w_dl_csv", on_click="ignore", icon=":material/download:")
+            # The wedges are computed when a file is asked for, not on every lever move.
+            def wedges(variable: str = "co2_emissions") -> dict[str, pd.DataFrame]:
+                return _wedge_tables(runs, runner.compute_wedges(lazy_wedges.key, "current",
+                                                                 variable))
 
-        def imports() -> dict[str, pd.DataFrame]:
-            return wedges("co2_including_imports")
+            def imports() -> dict[str, pd.DataFrame]:
+                return wedges("co2_including_imports")
 
-        with row:
-            st.download_button(
-                t("app_download_xlsx", lang),
-                data=_deferred(lambda: exports.workbook(shown, wedges(), imports())),
-                file_name="greenpath_report_data.xlsx", key="w_dl_xlsx", on_click="ignore",
-                mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                icon=":material/download:")
-            st.download_button(
-                t("app_download_pptx", lang),
-                data=_deferred(lambda sets: exports.deck(shown, lang, wedges(), sets,
-                                                         wedges_imports=imports()), _sets()),
-                file_name=f"greenpath_report_{lang}.pptx", key="w_dl_pptx", on_click="ignore",
-                mime="application/vnd.openxmlformats-officedocument.presentationml.presentation",
-                icon=":material/download:")
-        st.caption(t("app_downloads_help", lang))
+            with row:
+                st.download_button(
+                    t("app_download_xlsx", lang),
+                    data=_deferred(lambda: exports.workbook(shown, wedges(), imports())),
+                    file_name="greenpath_report_data.xlsx", key="w_dl_xlsx", on_click="ignore",
+                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    icon=":material/download:")
+                st.download_button(
+                    t("app_download_pptx", lang),
+                    data=_deferred(lambda sets: exports.deck(shown, lang, wedges(), sets,
+                                                             wedges_imports=imports()), _sets()),
+                    file_name=f"greenpath_report_{lang}.pptx", key="w_dl_pptx", on_click="ignore",
+                    mime="application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                    icon=":material/download:")
+            st.caption(t("app_downloads_help", lang))
 
 
 def simulator_page(lang: str, levers: Callable[[], None] | None = None) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from greenpath.app import model_view, runner, sections, state, uncertainty
+from greenpath.app import model_view, runner, sections, session, state, uncertainty
 from greenpath.app.plain import shown as md_shown
 from greenpath.i18n import t, table, unit_text
 from greenpath.model import registry as reg
@@ -29,16 +29,22 @@ APP = str(ROOT / "app.py")
 TIMEOUT = 120
 
 
-def new_app(query: dict[str, str] | None = None, more: bool = False) -> AppTest:
+def new_app(query: dict[str, str] | None = None, more: bool = False,
+            all_levers: bool = True) -> AppTest:
     """Start a fresh session of the app and run it once.
 
     ``more``: open "More charts" (the charts not in view are built only while it is open).
+    ``all_levers``: open every lever section (a section draws its levers only while open;
+    the page opens with the energy section open).
     """
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     for k, v in (query or {}).items():
         at.query_params[k] = v
     if more:
         at.session_state["w_more"] = True
+    if all_levers:
+        for section, _ in sections.grouped_levers():
+            at.session_state[session.section_key(section.id)] = True
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -58,6 +64,23 @@ def badge(at: AppTest, target_label: str) -> str:
         if f"**{target_label}**" in md.value:
             return "met" if ":green-badge[" in md.value else "missed"
     raise AssertionError(f"no target line {target_label!r}")
+
+
+def open_tab(at: AppTest, tab: str, lang: str = "en") -> AppTest:
+    """Open tab ``tab`` (one of ``TABS``) of the scenario panel: only the open tab is drawn."""
+    label = t(f"app_tab_{tab}", lang)
+    if session.W_TABS in at.session_state and at.session_state[session.W_TABS] == label:
+        return at  # open already (and AppTest cannot rerun a page showing an upload)
+    at.session_state[session.W_TABS] = label
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def toml_preview(at: AppTest) -> str:
+    """Return the text of the scenario-file tab's TOML preview (opening that tab)."""
+    open_tab(at, "file")
+    return next(c.value for c in at.code if "[scenario]" in c.value)
 
 
 def lever(at: AppTest, name: str):
@@ -186,6 +209,7 @@ def test_language_switch_translates_interface_and_charts():
 
 # ------------------------------------------------------------------ uploads
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    open_tab(at, "file")
     at.file_uploader(key="w_upload").set_value((name, data, "application/toml")).run()
     assert not at.exception
     return at
@@ -218,7 +242,7 @@ def test_upload_message_sits_under_the_uploader_and_is_cleared_with_the_file():
     _upload(at, "good.toml", b'[levers]\nwind_build_rate = 200\n')
     assert not at.error, errors(at)  # a file extending no preset can be saved again
     assert lever(at, "wind_build_rate").value == pytest.approx(200.0)
-    assert "extends" not in next(c.value for c in at.code if "[scenario]" in c.value)
+    assert "extends" not in toml_preview(at)
 
 
 @pytest.mark.parametrize(("name", "data", "expected"), [
@@ -333,13 +357,6 @@ def test_save_draws_comparison_and_never_overwrites_without_asking():
     assert at.session_state["gp_saved"]["fast wind"]["wind_build_rate"] == pytest.approx(50.0)
 
 
-def _save(at: AppTest, name: str) -> AppTest:
-    at.text_input(key="w_save_name").input(name).run()
-    at.button(key="w_save").click().run()
-    assert not at.exception
-    return at
-
-
 def test_every_new_save_joins_the_charts_and_the_oldest_makes_room():
     at = new_app()
     lever(at, "wind_build_rate").set_value(400.0).run()
@@ -368,13 +385,13 @@ def test_changed_scenario_is_titled_preset_plus_changes_in_file_and_line():
     changed_en = t("app_title_changed", "en", title=preset.title_en)
     changed_zh = t("app_title_changed", "zh", title=preset.title_zh)
     assert any(changed_en in md_shown(m.value) for m in at.markdown)
-    toml = tomllib.loads(next(c.value for c in at.code if "[scenario]" in c.value))
+    toml = tomllib.loads(toml_preview(at))
     assert toml["scenario"]["title_en"] == changed_en
     assert toml["scenario"]["title_zh"] == changed_zh
     assert toml["levers"]["wind_build_rate"] == pytest.approx(321.0)
     # the name the settings are saved under titles them from then on
     _save(at, "my wind")
-    toml = tomllib.loads(next(c.value for c in at.code if "[scenario]" in c.value))
+    toml = tomllib.loads(toml_preview(at))
     assert toml["scenario"]["title_en"] == toml["scenario"]["title_zh"] == "my wind"
 
 
@@ -542,9 +559,12 @@ def test_repeated_link_parameter_is_an_error_and_changes_nothing():
 
 def test_downloads_offer_toml_csv_and_chart_files():
     at = new_app()
-    keys = {el.proto.id.split("-")[-1] if False else getattr(el, "key", None)
-            for el in at.get("download_button")}
-    for expected in ("w_dl_toml", "w_dl_csv", "w_dl_co2_png", "w_dl_co2_svg"):
+    keys = set()
+    for tab in ("file", "downloads"):
+        open_tab(at, tab)
+        keys |= {getattr(el, "key", None) for el in at.get("download_button")}
+    for expected in ("w_dl_toml", "w_dl_csv", "w_dl_xlsx", "w_dl_pptx", "w_dl_co2_png",
+                     "w_dl_co2_svg"):
         assert expected in keys, keys
 
 
@@ -679,6 +699,73 @@ def test_run_key_is_sorted_settings_and_baseline_is_empty():
     assert a == b == (("biomass_build_rate", 20.0), ("wind_build_rate", 200.0))
     assert state.run_key({"wind_build_rate": reg.effective_defaults()["wind_build_rate"]}) == ()
     hash(state.run_key(sc.load("plan_2021").settings()))
+
+
+# ------------------------------------------------------------------ what the first page draws
+def _lever_keys(at: AppTest) -> set[str]:
+    return {s.key.removeprefix(session.W_LEVER) for s in at.slider}
+
+
+def test_first_page_draws_only_the_open_lever_section():
+    """A closed lever section draws no levers; opening one draws exactly its levers.
+
+    Issue 16: the first page and every move send the ~15 levers in view, not all.
+    """
+    grouped = dict((sec.id, [p.name for p in params]) for sec, params in sections.grouped_levers())
+    at = new_app(all_levers=False)
+    assert _lever_keys(at) == set(grouped["energy"])
+    titles = [e.label for e in at.expander]
+    for sec_id in grouped:
+        assert t(f"app_section_{sec_id}", "en") in titles
+    at.session_state[session.section_key("production")] = True
+    at.run()
+    assert _lever_keys(at) == set(grouped["energy"]) | set(grouped["production"])
+    at.session_state[session.section_key("energy")] = False
+    at.run()
+    assert _lever_keys(at) == set(grouped["production"])
+    # a lever in a closed section keeps its moved value, and the page says where it is
+    lever(at, "backward_capacity_exit_rate").set_value(0.05).run()
+    at.session_state[session.section_key("production")] = False
+    at.run()
+    assert not _lever_keys(at)
+    assert set(state.changes(at.session_state["gp_base"], at.session_state["gp_values"])) == {
+        "backward_capacity_exit_rate"}
+    moved = t("app_sections_changed", "en", sections=t(
+        "app_section_count", "en", section=t("app_section_production", "en"), n=1))
+    assert moved in [c.value for c in at.caption]
+
+
+def test_lever_section_titles_never_change():
+    """A moved lever leaves every section title as it was, and its section open.
+
+    A section that tracks whether it is open takes its title as part of its identity: a
+    title counting moved levers made the section a new, closed one mid-move.
+    """
+    at = new_app(all_levers=False)
+    at.session_state[session.section_key("production")] = True
+    at.run()
+    before = [e.label for e in at.expander]
+    lever(at, "backward_capacity_exit_rate").set_value(0.05).run()
+    assert [e.label for e in at.expander] == before
+    assert "backward_capacity_exit_rate" in _lever_keys(at)  # still open
+
+
+def test_scenario_panel_draws_only_the_open_tab():
+    at = new_app()
+    assert at.text_input(key=session.W_SAVE_NAME)  # the first tab: save for comparison
+    assert not at.get("file_uploader")
+    assert not at.code
+    assert not {"w_dl_toml", "w_dl_csv"} & {getattr(b, "key", None)
+                                           for b in at.get("download_button")}
+    open_tab(at, "file")
+    assert at.get("file_uploader")
+    assert toml_preview(at)
+    assert not any(getattr(w, "key", None) == session.W_SAVE_NAME for w in at.text_input)
+    open_tab(at, "share")
+    assert any("wind_build_rate" in c.value or "?" in c.value for c in at.code)
+    open_tab(at, "downloads")
+    assert {"w_dl_csv", "w_dl_xlsx", "w_dl_pptx"} <= {getattr(b, "key", None)
+                                                     for b in at.get("download_button")}
 
 
 # ------------------------------------------------------------------ tables and config
@@ -933,6 +1020,7 @@ def _status_line(at: AppTest) -> str:
 
 
 def _save(at: AppTest, name: str) -> AppTest:
+    open_tab(at, "compare")
     at.text_input(key="w_save_name").set_value(name).run()
     at.button(key="w_save").click().run()
     assert not at.exception
@@ -949,7 +1037,7 @@ def test_saved_scenario_keeps_its_own_values_and_the_status_says_saved():
     assert "unsaved" not in line
     lever(at, "wind_build_rate").set_value(0.0).run()
     assert t("app_unsaved", "en", n=1) in _status_line(at)
-    preview = next(c.value for c in at.code if "[scenario]" in c.value)
+    preview = toml_preview(at)
     assert "Wind 500" not in preview
     assert "Wind_500" not in preview
     assert re.search(r"(?m)^wind_build_rate = 0(\.0)?$", preview), preview
@@ -957,6 +1045,7 @@ def test_saved_scenario_keeps_its_own_values_and_the_status_says_saved():
         "Wind 500", at.session_state["gp_saved"]["Wind 500"], "baseline"))
     assert saved["scenario"]["name"] == "Wind_500"
     assert saved["levers"]["wind_build_rate"] == pytest.approx(500.0)
+    open_tab(at, "compare")
     assert "w_dl_saved_Wind 500" in {getattr(b, "key", None) for b in at.get("download_button")}
 
 

@@ -279,8 +279,9 @@ def open_app(browser, url: str, width: int = 1366, height: int = 768, query: str
 def test_lever_section_stays_open_while_its_levers_move(server, browser):
     """Moving a lever in a closed-by-default section left it open and focused.
 
-    The section's title counts its changed levers; a new count used to give Streamlit a
-    new expander, drawn closed, and the slider lost the keyboard focus.
+    The section's title used to count its changed levers; a new count gave Streamlit a
+    new expander, drawn closed, and the slider lost the keyboard focus.  The count is now
+    on the line above the sections, and a section draws its levers only while open.
     """
     page = open_app(browser, server, 1600, 1000)
     try:
@@ -288,18 +289,22 @@ def test_lever_section_stays_open_while_its_levers_move(server, browser):
 
         title = t("app_section_production", "en")
         section = page.locator('[data-testid="stExpander"]', has_text=title).first
-        section.locator("summary").click()
         slider = page.locator(".st-key-w_lever_backward_capacity_exit_rate input[type=range]")
+        assert slider.count() == 0  # a closed section draws no levers
+        section.locator("summary").click()
+        slider.wait_for(state="visible", timeout=60_000)
+        wait_idle(page)
         slider.focus()
         before = slider.get_attribute("aria-valuetext")
         slider.press("ArrowRight")
-        changed = t("app_section_changed", "en", n=1)
+        moved = t("app_sections_changed", "en", sections=t(
+            "app_section_count", "en", section=title, n=1))
         page.wait_for_function(
-            """text => [...document.querySelectorAll('[data-testid="stExpander"] summary')]
-                 .some(s => s.innerText.includes(text))""", arg=changed, timeout=60_000)
+            """text => document.querySelector('[data-testid="stSidebar"]').innerText
+                 .includes(text)""", arg=moved, timeout=60_000)
         wait_idle(page)
         assert section.locator("details").get_attribute("open") is not None, \
-            "the section closed when its changed count changed"
+            "the section closed when its lever moved"
         assert slider.is_visible()
         assert slider.get_attribute("aria-valuetext") != before
         slider.press("ArrowRight")  # still has the focus: a second press moves it again
