@@ -648,16 +648,22 @@ def sidebar_levers(lang: str) -> None:
     levers is said on one line above them instead.
     """
     with st.sidebar:
-        if ss.hint and not ss.present:
-            first_visit_hint(lang)
         start = state.lever_values(ss.base)
         changed = state.changes(ss.base, ss.values)
         grouped = sections.grouped_levers()
         moved = [(t(f"app_section_{section.id}", lang), n) for section, params in grouped
                  if (n := sum(p.name in changed for p in params))]
-        if moved:
-            st.caption(t("app_sections_changed", lang, sections=" · ".join(
-                t("app_section_count", lang, section=title, n=n) for title, n in moved)))
+        # One container, drawn on every run, holds what comes and goes above the
+        # sections: the sidebar's elements after it keep their places.  (Without it the
+        # sections and their sliders moved one place down or up when the hint or this
+        # line came or went, and Streamlit's page could keep the old sliders beside the
+        # new ones for a moment: a click then sent their old values as lever moves.)
+        with st.container(key="lever_notes"):
+            if ss.hint and not ss.present:
+                first_visit_hint(lang)
+            if moved:
+                st.caption(t("app_sections_changed", lang, sections=" · ".join(
+                    t("app_section_count", lang, section=title, n=n) for title, n in moved)))
         for section, params in grouped:
             box = st.expander(t(f"app_section_{section.id}", lang),
                               expanded=section.id == "energy",

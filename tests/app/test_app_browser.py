@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -381,3 +382,92 @@ def test_every_presentation_slide_fits_the_screen(server, browser, tmp_path, wid
             page.locator(".st-key-w_next button").first.click()
     finally:
         page.close()
+
+
+def test_saved_work_is_kept_named_by_its_content_and_survives_a_reload(server, browser, tmp_path):
+    """The "lost or mislabelled work" bugs of issue 16, as a person meets them.
+
+    Save "Wind max", move wind to 0: the status line says the change is unsaved and the
+    scenario file offered is not called "Wind_max" and holds 0; reloading the page from
+    its address keeps the saved scenario and the levers; choosing another preset with
+    unsaved changes offers them back, and Undo restores them.
+    """
+    from playwright.sync_api import expect
+
+    from greenpath.i18n import t
+
+    page = browser.new_page(viewport={"width": 1600, "height": 1000}, accept_downloads=True)
+    try:
+        page.goto(f"{server}/", wait_until="domcontentloaded")
+        page.wait_for_selector(".st-key-chart_co2 svg.marks", timeout=120_000)
+        wait_idle(page)
+        wind = ".st-key-w_lever_wind_build_rate input[type=range]"
+        page.locator(wind).focus()
+        page.locator(wind).press("End")  # 500 MW a year
+        page.wait_for_function("() => location.search.includes('wind_build_rate=500')",
+                               timeout=60_000)
+        wait_idle(page)
+        scroll_to(page, ".st-key-w_save_name input")
+        page.locator(".st-key-w_save_name input").fill("Wind max")
+        page.locator(".st-key-w_save_name input").press("Enter")
+        wait_idle(page)
+        page.locator(".st-key-w_save button").click()
+        line = page.locator(".st-key-scenario_line")
+        expect(line).to_contain_text(t("app_status_saved", "en", name="Wind max"),
+                                     timeout=60_000)
+        wait_idle(page)
+        page.locator(wind).focus()
+        page.locator(wind).press("Home")  # 0
+        expect(line).to_contain_text(t("app_unsaved", "en", n=1), timeout=60_000)
+        page.wait_for_function("() => location.search.includes('wind_build_rate=0')",
+                               timeout=60_000)
+        wait_idle(page)
+        page.get_by_role("tab", name=t("app_tab_file", "en")).click()
+        button = page.locator(".st-key-w_dl_toml button")
+        expect(button).to_be_visible(timeout=30_000)
+        with page.expect_download(timeout=60_000) as info:
+            button.click()
+        assert "Wind" not in info.value.suggested_filename, info.value.suggested_filename
+        target = tmp_path / info.value.suggested_filename
+        info.value.save_as(target)
+        scenario = tomllib.loads(target.read_text(encoding="utf-8"))
+        assert scenario["levers"]["wind_build_rate"] == 0
+        assert "Wind max" not in target.read_text(encoding="utf-8")
+
+        # The address is a share link of the levers and of the saved scenarios.
+        page.reload(wait_until="domcontentloaded")
+        page.wait_for_selector(".st-key-chart_co2 svg.marks", timeout=120_000)
+        wait_idle(page)
+        expect(page.locator(wind)).to_have_attribute("aria-valuetext", "0", timeout=30_000)
+        saved = page.locator('[data-testid="stMarkdownContainer"]', has_text="• Wind max")
+        expect(saved).to_have_count(1, timeout=30_000)  # in the list of saved scenarios
+
+        # Another preset over unsaved changes: offered back, and Undo restores them.
+        page.locator(".st-key-w_preset").click()
+        page.get_by_role("option", name=sc_title("plan_2021")).click()
+        expect(page.locator(".st-key-w_undo button")).to_be_visible(timeout=60_000)
+        expect(page.locator(".st-key-w_preset input")).to_have_value(sc_title("plan_2021"))
+        wait_idle(page)  # the rerun's old slider can linger until it has finished
+        expect(page.locator(wind)).to_have_count(1, timeout=30_000)
+        expect(page.locator(wind)).not_to_have_attribute("aria-valuetext", "0", timeout=30_000)
+        page.locator(".st-key-w_undo button").click()
+        expect(page.locator(".st-key-w_undo")).to_have_count(0, timeout=60_000)
+        wait_idle(page)
+        expect(page.locator(wind)).to_have_count(1, timeout=30_000)
+        expect(page.locator(wind)).to_have_attribute("aria-valuetext", "0", timeout=60_000)
+        errors = page.locator('[data-testid="stException"]')
+        assert errors.count() == 0, errors.first.inner_text()
+    except Exception:
+        with contextlib.suppress(Exception):
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print(f"browser state saved under {tmp_path}")
+        raise
+    finally:
+        page.close()
+
+
+def sc_title(name: str) -> str:
+    """English title of shipped preset ``name`` (as the preset menu shows it)."""
+    from greenpath.scenarios import scenario as sc
+
+    return sc.load(name).title_en or name
