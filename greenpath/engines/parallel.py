@@ -345,7 +345,13 @@ def _stop_pool(pool: Any) -> None:
         if p.is_alive():  # pragma: no cover - a worker that ignores SIGTERM
             p.kill()
             p.join(timeout=5)
+    # The pool's manager thread closes its wake-up pipe when it sees the workers gone;
+    # wait for it, or the interpreter's exit hook can write to that pipe while it closes
+    # and print "Exception ignored ... Bad file descriptor" under the command's one line.
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
+    if manager is not None:
+        manager.join(timeout=10)
 
 
 class WorkerPool:
