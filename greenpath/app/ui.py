@@ -641,7 +641,7 @@ def sidebar_levers(lang: str) -> None:
 
     A lever section draws its sliders only while it is open (the energy section is open
     when the page opens): the first page and every lever move send the browser the
-    ~15 levers in view instead of all ~50 with their captions (issue 16: first load).
+    energy section's 14 levers instead of all 33 with their captions (issue 16: first load).
     A section's title never changes, because Streamlit takes the title of a section that
     tracks its state as part of its identity: a title with a changed-count would turn
     into a new, closed section while its lever is moved.  Which sections hold moved
@@ -977,7 +977,6 @@ def upload_message(lang: str) -> None:
 def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
                    lazy_wedges: _LazyWedges) -> None:
     """Save / load / share the scenario, and download data and decks."""
-    base: state.Base = ss.base
     # The tab bar tracks which tab is open, and only that tab's contents are drawn: the
     # first page does not build (nor the browser load the code of) an uploader, a TOML
     # preview, a link box and four downloads nobody has asked for yet (issue 16: first
@@ -985,115 +984,135 @@ def scenario_panel(current: sc.Scenario, lang: str, runs: list[live.Run],
     # fragment (cached results: ~0.1 s), which draws that tab; a download button therefore
     # appears only with the run its deferred file belongs to.  A language switch renames
     # the tabs and so opens the first.
-    tab_save, tab_file, tab_share, tab_data = st.tabs(
-        [t(f"app_tab_{x}", lang) for x in TABS], key=session.W_TABS, on_change="rerun")
-    if tab_save.open:
-        with tab_save:
-            c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-            with c1:
-                st.text_input(t("app_save_name", lang), key=session.W_SAVE_NAME,
-                              placeholder=t("app_save_placeholder", lang))
-            with c2:
-                st.button(t("app_save", lang), key="w_save", on_click=_on_save, type="primary")
-            if (ss.widget(session.W_SAVE_NAME) or "").strip() in ss.saved:
-                st.checkbox(t("app_save_replace", lang, name=md(ss.widget(session.W_SAVE_NAME).strip())),
-                            key=session.W_SAVE_REPLACE)
-            msg = ss.take("save_msg")
-            if msg:
-                getattr(st, msg[0])(msg[1])
-            if ss.saved:
-                ss.set_widget(session.W_COMPARE, [n for n in ss.compare if n in ss.saved])
-                st.multiselect(t("app_compare_with", lang), list(ss.saved), key=session.W_COMPARE,
-                               max_selections=live.MAX_SAVED, on_change=_on_compare)
-                for name in list(ss.saved):
-                    c1, c2, c4, c3 = st.columns([4, 1, 1, 1], vertical_alignment="center")
-                    c1.markdown(f"• {md(name)}")
-                    c2.button(t("app_load", lang), key=f"w_load_{name}", on_click=_on_load_saved,
-                              args=(name,))
-                    with c4:
-                        _saved_download(name, base, lang)
-                    with c3.popover(t("app_remove", lang)):
-                        st.button(t("app_remove_confirm", lang, name=md(name)), key=f"w_rm_{name}",
-                                  on_click=_on_remove_saved, args=(name,))
-            else:
-                st.caption(t("app_no_saved", lang))
-    if tab_file.open:
-        with tab_file:
-            # The file is named after what it holds: a saved scenario's name only while the
-            # levers are exactly that scenario (the name typed in the save box is not used).
-            saved = _saved_as(state.run_key(current.settings()))
-            changed = bool(state.changed_levers(base, ss.values) or _base_changes(base))
-            if saved is not None:
-                meta = {"title_en": saved, "title_zh": saved, "name": state.safe_name(saved)}
-            else:
-                meta = {"name": state.safe_name(f"{current.name}_custom" if changed
-                                                else current.name)}
-            try:
-                named = sc.Scenario(**{**current.__dict__, **meta})
-                text = state.scenario_toml(named, base)
-            except sc.ScenarioError as exc:
-                st.error(f"{t('app_error_scenario', lang)}\n\n{md(exc)}")
-            else:
-                st.download_button(t("app_download_toml", lang), data=text.encode("utf-8"),
-                                   file_name=f"{named.name}.toml", mime="application/toml",
-                                   key="w_dl_toml", on_click="ignore",
-                                   icon=":material/download:")
-                title = named.title_zh if lang == "zh" else named.title_en
-                with st.expander(t("app_toml_preview", lang, title=md(title or named.name))):
-                    st.code(text, language="toml")
-            st.file_uploader(t("app_upload", lang), type=["toml"], key=session.W_UPLOAD,
-                             on_change=_on_upload, help=t("app_upload_help", lang,
-                                                          limit=f"{UPLOAD_LIMIT_BYTES:,}"),
-                             max_upload_size=1)
-            st.caption(t("app_upload_limit_note", lang))
-            upload_message(lang)
-    if tab_share.open:
-        with tab_share:
-            query = state.encode_link(base.preset, current.settings(), lang, ss.page)
-            query.update(state.encode_saved(base.preset, ss.saved, ss.compare))
-            url = ""
-            try:
-                url = (st.context.url or "").split("?")[0]
-            except Exception:  # noqa: BLE001 - no browser context in headless tests
-                url = ""
-            if url and urlsplit(url).path == "":
-                url += "/"
-            st.caption(t("app_share_help", lang))
-            st.code(f"{url}?{urlencode(query)}", language=None, wrap_lines=True)
-            if base.uploaded and base.preset is None:
-                st.caption(t("app_share_from_baseline", lang))
-    if tab_data.open:
-        with tab_data:
-            shown = _shown(runs, current)
-            row = st.container(horizontal=True)
-            with row:
-                st.download_button(t("app_download_csv", lang),
-                                   data=_deferred(exports.results_csv, shown),
-                                   file_name="greenpath_results.csv", mime="text/csv",
-                                   key="w_dl_csv", on_click="ignore", icon=":material/download:")
-            # The wedges are computed when a file is asked for, not on every lever move.
-            def wedges(variable: str = "co2_emissions") -> dict[str, pd.DataFrame]:
-                return _wedge_tables(runs, runner.compute_wedges(lazy_wedges.key, "current",
-                                                                 variable))
+    tabs = st.tabs([t(f"app_tab_{x}", lang) for x in TABS], key=session.W_TABS,
+                   on_change="rerun")
+    draw = {"compare": lambda: _compare_tab(lang),
+            "file": lambda: _file_tab(current, lang),
+            "share": lambda: _share_tab(current, lang),
+            "downloads": lambda: _downloads_tab(current, lang, runs, lazy_wedges)}
+    for name, tab in zip(TABS, tabs, strict=True):
+        if tab.open:
+            with tab:
+                draw[name]()
 
-            def imports() -> dict[str, pd.DataFrame]:
-                return wedges("co2_including_imports")
 
-            with row:
-                st.download_button(
-                    t("app_download_xlsx", lang),
-                    data=_deferred(lambda: exports.workbook(shown, wedges(), imports())),
-                    file_name="greenpath_report_data.xlsx", key="w_dl_xlsx", on_click="ignore",
-                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    icon=":material/download:")
-                st.download_button(
-                    t("app_download_pptx", lang),
-                    data=_deferred(lambda sets: exports.deck(shown, lang, wedges(), sets,
-                                                             wedges_imports=imports()), _sets()),
-                    file_name=f"greenpath_report_{lang}.pptx", key="w_dl_pptx", on_click="ignore",
-                    mime="application/vnd.openxmlformats-officedocument.presentationml.presentation",
-                    icon=":material/download:")
-            st.caption(t("app_downloads_help", lang))
+def _compare_tab(lang: str) -> None:
+    """Save the levers under a name; the saved scenarios, drawn for comparison."""
+    base: state.Base = ss.base
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    with c1:
+        st.text_input(t("app_save_name", lang), key=session.W_SAVE_NAME,
+                      placeholder=t("app_save_placeholder", lang))
+    with c2:
+        st.button(t("app_save", lang), key="w_save", on_click=_on_save, type="primary")
+    if (ss.widget(session.W_SAVE_NAME) or "").strip() in ss.saved:
+        st.checkbox(t("app_save_replace", lang, name=md(ss.widget(session.W_SAVE_NAME).strip())),
+                    key=session.W_SAVE_REPLACE)
+    msg = ss.take("save_msg")
+    if msg:
+        getattr(st, msg[0])(msg[1])
+    if ss.saved:
+        ss.set_widget(session.W_COMPARE, [n for n in ss.compare if n in ss.saved])
+        st.multiselect(t("app_compare_with", lang), list(ss.saved), key=session.W_COMPARE,
+                       max_selections=live.MAX_SAVED, on_change=_on_compare)
+        for name in list(ss.saved):
+            c1, c2, c4, c3 = st.columns([4, 1, 1, 1], vertical_alignment="center")
+            c1.markdown(f"• {md(name)}")
+            c2.button(t("app_load", lang), key=f"w_load_{name}", on_click=_on_load_saved,
+                      args=(name,))
+            with c4:
+                _saved_download(name, base, lang)
+            with c3.popover(t("app_remove", lang)):
+                st.button(t("app_remove_confirm", lang, name=md(name)), key=f"w_rm_{name}",
+                          on_click=_on_remove_saved, args=(name,))
+    else:
+        st.caption(t("app_no_saved", lang))
+
+
+def _file_tab(current: sc.Scenario, lang: str) -> None:
+    """Download the scenario as a TOML file (with its preview), or upload one."""
+    base: state.Base = ss.base
+    # The file is named after what it holds: a saved scenario's name only while the
+    # levers are exactly that scenario (the name typed in the save box is not used).
+    saved = _saved_as(state.run_key(current.settings()))
+    changed = bool(state.changed_levers(base, ss.values) or _base_changes(base))
+    if saved is not None:
+        meta = {"title_en": saved, "title_zh": saved, "name": state.safe_name(saved)}
+    else:
+        meta = {"name": state.safe_name(f"{current.name}_custom" if changed
+                                        else current.name)}
+    try:
+        named = sc.Scenario(**{**current.__dict__, **meta})
+        text = state.scenario_toml(named, base)
+    except sc.ScenarioError as exc:
+        st.error(f"{t('app_error_scenario', lang)}\n\n{md(exc)}")
+    else:
+        st.download_button(t("app_download_toml", lang), data=text.encode("utf-8"),
+                           file_name=f"{named.name}.toml", mime="application/toml",
+                           key="w_dl_toml", on_click="ignore",
+                           icon=":material/download:")
+        title = named.title_zh if lang == "zh" else named.title_en
+        with st.expander(t("app_toml_preview", lang, title=md(title or named.name))):
+            st.code(text, language="toml")
+    st.file_uploader(t("app_upload", lang), type=["toml"], key=session.W_UPLOAD,
+                     on_change=_on_upload, help=t("app_upload_help", lang,
+                                                  limit=f"{UPLOAD_LIMIT_BYTES:,}"),
+                     max_upload_size=1)
+    st.caption(t("app_upload_limit_note", lang))
+    upload_message(lang)
+
+
+def _share_tab(current: sc.Scenario, lang: str) -> None:
+    """Show the share link of what is on screen."""
+    base: state.Base = ss.base
+    query = state.encode_link(base.preset, current.settings(), lang, ss.page)
+    query.update(state.encode_saved(base.preset, ss.saved, ss.compare))
+    url = ""
+    try:
+        url = (st.context.url or "").split("?")[0]
+    except Exception:  # noqa: BLE001 - no browser context in headless tests
+        url = ""
+    if url and urlsplit(url).path == "":
+        url += "/"
+    st.caption(t("app_share_help", lang))
+    st.code(f"{url}?{urlencode(query)}", language=None, wrap_lines=True)
+    if base.uploaded and base.preset is None:
+        st.caption(t("app_share_from_baseline", lang))
+
+
+def _downloads_tab(current: sc.Scenario, lang: str, runs: list[live.Run],
+                   lazy_wedges: _LazyWedges) -> None:
+    """Offer the data (CSV, XLSX) and the meeting deck (PPTX) of the scenarios drawn."""
+    shown = _shown(runs, current)
+    row = st.container(horizontal=True)
+    with row:
+        st.download_button(t("app_download_csv", lang),
+                           data=_deferred(exports.results_csv, shown),
+                           file_name="greenpath_results.csv", mime="text/csv",
+                           key="w_dl_csv", on_click="ignore", icon=":material/download:")
+    # The wedges are computed when a file is asked for, not on every lever move.
+    def wedges(variable: str = "co2_emissions") -> dict[str, pd.DataFrame]:
+        return _wedge_tables(runs, runner.compute_wedges(lazy_wedges.key, "current",
+                                                         variable))
+
+    def imports() -> dict[str, pd.DataFrame]:
+        return wedges("co2_including_imports")
+
+    with row:
+        st.download_button(
+            t("app_download_xlsx", lang),
+            data=_deferred(lambda: exports.workbook(shown, wedges(), imports())),
+            file_name="greenpath_report_data.xlsx", key="w_dl_xlsx", on_click="ignore",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            icon=":material/download:")
+        st.download_button(
+            t("app_download_pptx", lang),
+            data=_deferred(lambda sets: exports.deck(shown, lang, wedges(), sets,
+                                                     wedges_imports=imports()), _sets()),
+            file_name=f"greenpath_report_{lang}.pptx", key="w_dl_pptx", on_click="ignore",
+            mime="application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            icon=":material/download:")
+    st.caption(t("app_downloads_help", lang))
 
 
 def simulator_page(lang: str, levers: Callable[[], None] | None = None) -> None:
