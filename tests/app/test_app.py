@@ -709,7 +709,7 @@ def _lever_keys(at: AppTest) -> set[str]:
 def test_first_page_draws_only_the_open_lever_section():
     """A closed lever section draws no levers; opening one draws exactly its levers.
 
-    Issue 16: the first page and every move send the ~15 levers in view, not all.
+    Issue 16: the first page and every move send the energy section's 14 levers, not all 33.
     """
     grouped = dict((sec.id, [p.name for p in params]) for sec, params in sections.grouped_levers())
     at = new_app(all_levers=False)
